@@ -1,0 +1,255 @@
+"""User accounts, passwords and tokens (spec §3.3).
+
+Every error is UNAUTHENTICATED (16) with Teaclave's message, as the SDK and
+Teaclave's tests expect. Authorization uses the role *stored* for the user,
+not the one in the token (spec Q15 fix), and tokens are revoked whenever a
+user's credentials change (see ``_tokens``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import Argon2Error, InvalidHashError
+
+from ...config import Limits
+from ...storage import Database, StorageError
+from .._errors import Code, ServiceError
+from .._identity import Principal, Role, RoleKind, parse_role, role_from_request
+from ._tokens import TokenError, TokenSigner
+
+__all__ = ["AuthenticationService"]
+
+_log = logging.getLogger(__name__)
+_TABLE = "users"
+
+
+def _auth_error(message: str) -> ServiceError:
+    return ServiceError(Code.UNAUTHENTICATED, message)
+
+
+_FAILED = "authentication failed"
+
+
+class AuthenticationService:
+    """Users and sessions. ``clock`` returns seconds since the epoch."""
+
+    def __init__(
+        self,
+        db: Database,
+        tokens: TokenSigner,
+        *,
+        clock: Callable[[], float],
+        limits: Limits,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        self._db = db
+        self._tokens = tokens
+        self._clock = clock
+        self._limits = limits
+        # OWASP's minimum argon2id profile: 19 MiB, t=2, p=1 (~15 ms here).
+        self._hasher = hasher or PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+    # -- helpers -----------------------------------------------------------
+    def _load(self, user_id: str) -> dict[str, object] | None:
+        try:
+            with self._db.read() as txn:
+                row = txn.get(_TABLE, user_id)
+        except StorageError as e:
+            raise _auth_error("service internal error") from e
+        return None if row is None else row.body
+
+    def _hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def _check_lengths(self, user_id: str, password: str = "") -> None:
+        if len(user_id) > self._limits.max_id_chars:
+            raise _auth_error("invalid user id")
+        if len(password) > self._limits.max_password_chars:
+            raise _auth_error("invalid password")
+
+    # -- bootstrap ---------------------------------------------------------
+    def ensure_admin(self, user_id: str, password: str) -> bool:
+        """Create the PlatformAdmin ``user_id`` if it does not exist (every start)."""
+        with self._db.write() as txn:
+            if txn.get(_TABLE, user_id) is not None:
+                return False
+            txn.insert(_TABLE, user_id, {"hash": self._hash(password),
+                                         "role": Role(RoleKind.PLATFORM_ADMIN).canonical, "gen": 0})
+        _log.info("created platform administrator %r", user_id)
+        return True
+
+    # -- sessions ----------------------------------------------------------
+    def login(self, user_id: str, password: str) -> str:
+        if not user_id or not password or len(user_id) > self._limits.max_id_chars \
+                or len(password) > self._limits.max_password_chars:
+            raise _auth_error(_FAILED)
+        record = self._load(user_id)
+        if record is None:
+            # Spend the same time as a real check so ids cannot be probed by timing.
+            self._dummy_verify(password)
+            raise _auth_error(_FAILED)
+        try:
+            self._hasher.verify(str(record["hash"]), password)
+        except (Argon2Error, InvalidHashError) as e:
+            raise _auth_error(_FAILED) from e
+        return self._tokens.issue(user_id, str(record["role"]), int(str(record["gen"])),
+                                  now=self._clock())
+
+    def _dummy_verify(self, password: str) -> None:
+        try:
+            self._hasher.verify(_DUMMY_HASH.get(self._hasher), password)
+        except (Argon2Error, InvalidHashError):
+            pass
+
+    def authenticate(self, user_id: str, token: str) -> Principal:
+        """Validate ``token`` for ``user_id``; the principal carries the stored role."""
+        if not user_id or not token or len(user_id) > self._limits.max_id_chars \
+                or len(token) > 8192:
+            raise _auth_error(_FAILED)
+        try:
+            claims = self._tokens.verify(token, user_id, now=self._clock())
+        except TokenError as e:
+            raise _auth_error(_FAILED) from e
+        record = self._load(user_id)
+        if record is None or record.get("gen") != claims.gen:
+            raise _auth_error(_FAILED)
+        return Principal(user_id, parse_role(str(record["role"])))
+
+    # -- account management -----------------------------------------------
+    def register(self, caller: Principal, user_id: str, password: str, role: str,
+                 attribute: str) -> None:
+        self._check_lengths(user_id, password)
+        if len(attribute) > self._limits.max_id_chars:
+            raise _auth_error("invalid role")
+        if not user_id:
+            raise _auth_error("invalid user id")
+        with self._db.write() as txn:
+            if txn.get(_TABLE, user_id) is not None:
+                raise _auth_error("user id exist")
+            new_role = role_from_request(role, attribute)
+            if new_role is None:
+                raise _auth_error("invalid role")
+            if not _may_register(caller.role, new_role):
+                raise _auth_error("permission denied")
+            txn.insert(_TABLE, user_id, {"hash": self._hash(password),
+                                         "role": new_role.canonical, "gen": 0})
+
+    def update(self, caller: Principal, user_id: str, password: str, role: str,
+               attribute: str) -> None:
+        self._check_lengths(user_id, password)
+        if not user_id:
+            raise _auth_error("invalid user id")
+        with self._db.write() as txn:
+            row = txn.get(_TABLE, user_id, lock=True)
+            if row is None:
+                raise _auth_error("invalid user id")
+            new_role = role_from_request(role, attribute)
+            if new_role is None:
+                raise _auth_error("invalid role")
+            target = parse_role(str(row.body["role"]))
+            if not _may_update(caller.role, target, new_role):
+                raise _auth_error("permission denied")
+            txn.update(_TABLE, user_id, {"hash": self._hash(password), "role": new_role.canonical,
+                                         "gen": int(str(row.body["gen"])) + 1})
+
+    def change_password(self, caller: Principal, password: str) -> None:
+        if not password or len(password) > self._limits.max_password_chars:
+            raise _auth_error(_FAILED)
+        with self._db.write() as txn:
+            row = txn.get(_TABLE, caller.user_id, lock=True)
+            if row is None:
+                raise _auth_error(_FAILED)
+            # The stored role is kept (spec Q15 fix); old sessions are revoked.
+            txn.update(_TABLE, caller.user_id, {**row.body, "hash": self._hash(password),
+                                                "gen": int(str(row.body["gen"])) + 1})
+
+    def reset_password(self, caller: Principal, user_id: str) -> str:
+        self._check_lengths(user_id)
+        if not user_id:
+            raise _auth_error("invalid user id")
+        with self._db.write() as txn:
+            row = txn.get(_TABLE, user_id, lock=True)
+            if row is None:
+                raise _auth_error("permission denied")  # no user enumeration (Q27)
+            if not _may_manage(caller.role, parse_role(str(row.body["role"]))):
+                raise _auth_error("permission denied")
+            new_password = uuid.uuid4().hex
+            txn.update(_TABLE, user_id, {**row.body, "hash": self._hash(new_password),
+                                         "gen": int(str(row.body["gen"])) + 1})
+        return new_password
+
+    def delete(self, caller: Principal, user_id: str) -> None:
+        self._check_lengths(user_id)
+        if not user_id:
+            raise _auth_error("invalid user id")
+        with self._db.write() as txn:
+            row = txn.get(_TABLE, user_id, lock=True)
+            if row is None:
+                raise _auth_error("permission denied")
+            if not _may_manage(caller.role, parse_role(str(row.body["role"]))):
+                raise _auth_error("permission denied")
+            txn.delete(_TABLE, user_id)
+
+    def list_users(self, caller: Principal, user_id: str) -> list[str]:
+        self._check_lengths(user_id)
+        if not user_id:
+            raise _auth_error("invalid user id")
+        role = caller.role
+        if role.kind is RoleKind.PLATFORM_ADMIN:
+            wanted: Callable[[Role], bool] = lambda _r: True  # noqa: E731
+        elif role.kind is RoleKind.DATA_OWNER_MANAGER and user_id == role.attribute:
+            wanted = lambda r: r == Role(RoleKind.DATA_OWNER, role.attribute)  # noqa: E731
+        else:
+            raise _auth_error("permission denied")
+        with self._db.read() as txn:
+            ids = [row.id for row in txn.scan(_TABLE) if wanted(parse_role(str(row.body["role"])))]
+        return sorted(ids, key=lambda i: i.encode())
+
+
+class _DummyHash:
+    """A hash of a random password, made once per hasher, for timing-safe misses."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, str] = {}
+
+    def get(self, hasher: PasswordHasher) -> str:
+        key = id(hasher)
+        if key not in self._cache:
+            self._cache[key] = hasher.hash(uuid.uuid4().hex)
+        return self._cache[key]
+
+
+_DUMMY_HASH = _DummyHash()
+
+
+def _may_register(caller: Role, new: Role) -> bool:
+    if caller.kind is RoleKind.PLATFORM_ADMIN:
+        return True
+    if caller.kind is RoleKind.FUNCTION_OWNER:
+        return new.kind is RoleKind.DATA_OWNER_MANAGER
+    if caller.kind is RoleKind.DATA_OWNER_MANAGER:
+        return new == Role(RoleKind.DATA_OWNER, caller.attribute)
+    return False
+
+
+def _may_update(caller: Role, target: Role, new: Role) -> bool:
+    if caller.kind is RoleKind.PLATFORM_ADMIN:
+        return True
+    if caller.kind is RoleKind.DATA_OWNER_MANAGER:
+        own = Role(RoleKind.DATA_OWNER, caller.attribute)
+        # Q14 fix: the target must already be one of the manager's data owners.
+        return new == own and target == own
+    return False
+
+
+def _may_manage(caller: Role, target: Role) -> bool:
+    """Reset password / delete."""
+    if caller.kind is RoleKind.PLATFORM_ADMIN:
+        return True
+    if caller.kind is RoleKind.DATA_OWNER_MANAGER:
+        return target == Role(RoleKind.DATA_OWNER, caller.attribute)
+    return False

@@ -1,0 +1,9 @@
+"""Durable storage behind one interface: SQLite by default, PostgreSQL to scale out.
+
+The database is untrusted: every row is sealed and authenticated (see ``_schema``).
+"""
+
+from ._db import Database, Row, StorageError, Tampered, Txn
+from ._schema import SCHEMA_VERSION
+
+__all__ = ["SCHEMA_VERSION", "Database", "Row", "StorageError", "Tampered", "Txn"]

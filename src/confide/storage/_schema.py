@@ -1,0 +1,110 @@
+"""Tables and versioned migrations.
+
+Every table keeps its secrets and its integrity in ``body``: a row sealed by
+:class:`confide.crypto.records.RecordSealer` whose associated data covers the
+table name, the row id and every other column, so a changed column is refused
+as tampered. Plain columns exist only to index and order rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    select,
+)
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "current_version", "metadata", "set_version", "tables"]
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(512), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
+functions = Table(
+    "functions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False, index=True),
+    Column("owner", String(512), nullable=False, index=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False, index=True),
+    Column("status", Integer, nullable=False, index=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
+# Staged tasks waiting for (or leased to) an executor. ``leased_by`` is empty
+# while queued.
+queue = Table(
+    "queue",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False, index=True),
+    Column("leased_by", String(128), nullable=False, index=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("body", LargeBinary, nullable=False),
+)
+
+tables: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}
+
+SCHEMA_VERSION = 1
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+#: MIGRATIONS[n] upgrades a database at version n to n + 1.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v1}
+
+
+def current_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, "meta"):
+        return 0
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    return int(row[0].decode()) if row else 0
+
+
+def set_version(conn: Connection, version: int) -> None:
+    conn.execute(meta.delete().where(meta.c.key == "schema_version"))
+    conn.execute(meta.insert().values(key="schema_version", value=str(version).encode()))
+
+
