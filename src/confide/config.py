@@ -29,5 +29,6 @@ class Limits:
     max_wait_ms: int = 60_000  # confide.v1 WaitTask
     max_pull_wait_ms: int = 30_000  # scheduler long-poll
     # --- execution ---
+    max_download_bytes: int = 4 * 1024 * MiB
     max_return_value_bytes: int = 1 * MiB
     max_log_lines: int = 10_000

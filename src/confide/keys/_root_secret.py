@@ -25,7 +25,7 @@ _SECRET_LEN = 32
 _SEALED_MAGIC = b"confide-sealed-root-v1\0"
 
 
-class KeyError_(Exception):  # noqa: N801 - avoid shadowing the builtin KeyError
+class KeyError_(Exception):
     """Base of errors raised by confide.keys."""
 
 

@@ -119,6 +119,7 @@ class Txn:
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        exclude: Mapping[str, Any] | None = None,
         lock: bool = False,
         after: int | None = None,
     ) -> Iterator[Row]:
@@ -126,6 +127,8 @@ class Txn:
         stmt = select(t)
         for k, v in (where or {}).items():
             stmt = stmt.where(t.c[k] == v)
+        for k, v in (exclude or {}).items():
+            stmt = stmt.where(t.c[k] != v)
         if after is not None and order_by:
             col = t.c[order_by]
             stmt = stmt.where(col < after if descending else col > after)

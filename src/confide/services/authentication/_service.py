@@ -16,8 +16,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error, InvalidHashError
 
 from ...config import Limits
+from ...errors import Code, ServiceError
 from ...storage import Database, StorageError
-from .._errors import Code, ServiceError
 from .._identity import Principal, Role, RoleKind, parse_role, role_from_request
 from ._tokens import TokenError, TokenSigner
 

@@ -1,0 +1,92 @@
+"""gRPC adapter for the authentication API and its internal token check (no logic here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+from google.protobuf import empty_pb2
+
+from ..errors import Code, ServiceError
+from ..rpc import metadata_value
+from ..rpc._gen import teaclave_authentication_service_pb2 as pb
+from ..rpc._gen import teaclave_authentication_service_pb2_grpc as pb_grpc
+from ..services._identity import Principal
+from ..services.authentication import AuthenticationService
+
+__all__ = ["add_authentication_servicers"]
+
+T = TypeVar("T")
+
+
+class _Api(pb_grpc.TeaclaveAuthenticationApiServicer):
+    def __init__(self, service: AuthenticationService) -> None:
+        self._s = service
+
+    def _caller(self, context: grpc.ServicerContext) -> Principal:
+        user_id = metadata_value(context, "id")
+        if not user_id:
+            raise ServiceError(Code.UNAUTHENTICATED, "missing user id")
+        token = metadata_value(context, "token")
+        if not token:
+            raise ServiceError(Code.UNAUTHENTICATED, "missing token")
+        return self._s.authenticate(user_id, token)
+
+    def _as(self, context: grpc.ServicerContext, fn: Callable[[Principal], T]) -> T:
+        return fn(self._caller(context))
+
+    def UserLogin(self, request: pb.UserLoginRequest, context: grpc.ServicerContext
+                  ) -> pb.UserLoginResponse:
+        return pb.UserLoginResponse(token=self._s.login(request.id, request.password))
+
+    def UserRegister(self, request: pb.UserRegisterRequest, context: grpc.ServicerContext
+                     ) -> empty_pb2.Empty:
+        self._as(context, lambda who: self._s.register(
+            who, request.id, request.password, request.role, request.attribute))
+        return empty_pb2.Empty()
+
+    def UserUpdate(self, request: pb.UserUpdateRequest, context: grpc.ServicerContext
+                   ) -> empty_pb2.Empty:
+        self._as(context, lambda who: self._s.update(
+            who, request.id, request.password, request.role, request.attribute))
+        return empty_pb2.Empty()
+
+    def UserChangePassword(self, request: pb.UserChangePasswordRequest,
+                           context: grpc.ServicerContext) -> empty_pb2.Empty:
+        self._as(context, lambda who: self._s.change_password(who, request.password))
+        return empty_pb2.Empty()
+
+    def ResetUserPassword(self, request: pb.ResetUserPasswordRequest,
+                          context: grpc.ServicerContext) -> pb.ResetUserPasswordResponse:
+        password = self._as(context, lambda who: self._s.reset_password(who, request.id))
+        return pb.ResetUserPasswordResponse(password=password)
+
+    def DeleteUser(self, request: pb.DeleteUserRequest, context: grpc.ServicerContext
+                   ) -> empty_pb2.Empty:
+        self._as(context, lambda who: self._s.delete(who, request.id))
+        return empty_pb2.Empty()
+
+    def ListUsers(self, request: pb.ListUsersRequest, context: grpc.ServicerContext
+                  ) -> pb.ListUsersResponse:
+        ids = self._as(context, lambda who: self._s.list_users(who, request.id))
+        return pb.ListUsersResponse(ids=ids)
+
+
+class _Internal(pb_grpc.TeaclaveAuthenticationInternalServicer):
+    def __init__(self, service: AuthenticationService) -> None:
+        self._s = service
+
+    def UserAuthenticate(self, request: pb.UserAuthenticateRequest,
+                         context: grpc.ServicerContext) -> pb.UserAuthenticateResponse:
+        cred = request.credential
+        who = self._s.authenticate(cred.id, cred.token)
+        return pb.UserAuthenticateResponse(claims=pb.UserAuthClaims(
+            sub=who.user_id, role=who.role.canonical, iss="Teaclave"))
+
+
+def add_authentication_servicers(service: AuthenticationService, server: grpc.Server,
+                                 *, internal: bool) -> None:
+    pb_grpc.add_TeaclaveAuthenticationApiServicer_to_server(_Api(service), server)
+    if internal:
+        pb_grpc.add_TeaclaveAuthenticationInternalServicer_to_server(_Internal(service), server)

@@ -1,0 +1,272 @@
+"""gRPC adapter for Teaclave's frontend API and confide.v1's client extensions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import empty_pb2
+
+from ..errors import Code, ServiceError
+from ..rpc import metadata_value
+from ..rpc._gen import confide_v1_pb2 as v1
+from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
+from ..rpc._gen import teaclave_common_pb2 as common
+from ..rpc._gen import teaclave_frontend_service_pb2 as pb
+from ..rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
+from ..services._identity import Principal, RoleKind
+from ..services._records import CryptoInfo, FunctionRecord, TaskRecord
+from ..services.audit import AuditEntry, AuditLog, QuerySyntaxError
+from ..services.frontend import Frontend, peer_ip
+from ..services.management import FunctionSpecInput, Management
+from ..services.scheduler import Scheduler
+
+__all__ = ["add_frontend_servicers", "task_response"]
+
+T = TypeVar("T")
+
+
+def _crypto(msg: common.FileCryptoInfo, present: bool) -> CryptoInfo | None:
+    return CryptoInfo(msg.schema, msg.key, msg.iv) if present else None
+
+
+def _spec(r: Any) -> FunctionSpecInput:
+    return FunctionSpecInput(
+        name=r.name, description=r.description, executor_type=r.executor_type, public=r.public,
+        payload=r.payload,
+        arguments=[(a.key, a.default_value, a.allow_overwrite) for a in r.arguments],
+        inputs=[(i.name, i.description, i.optional) for i in r.inputs],
+        outputs=[(o.name, o.description, o.optional) for o in r.outputs],
+        user_allowlist=list(r.user_allowlist), usage_quota=r.usage_quota,
+    )
+
+
+def _function_response(f: FunctionRecord) -> pb.GetFunctionResponse:
+    return pb.GetFunctionResponse(
+        name=f.name, description=f.description, executor_type=f.executor_type, owner=f.owner,
+        payload=f.payload, public=f.public,
+        arguments=[pb.FunctionArgument(key=k, default_value=d, allow_overwrite=o)
+                   for k, d, o in f.arguments],
+        inputs=[pb.FunctionInput(name=n, description=d, optional=o) for n, d, o in f.inputs],
+        outputs=[pb.FunctionOutput(name=n, description=d, optional=o) for n, d, o in f.outputs],
+        user_allowlist=f.user_allowlist,
+    )
+
+
+def task_response(t: TaskRecord) -> pb.GetTaskResponse:
+    """GetTask's message; repeated fields sorted (spec Q30)."""
+    result = common.TaskResult()
+    if t.result is not None:
+        if t.result.ok:
+            result.Ok.CopyFrom(common.TaskOutputs(
+                return_value=t.result.return_value, tags_map=t.result.tags_map,
+                log=t.result.log))
+        else:
+            result.Err.CopyFrom(common.TaskFailure(reason=t.result.reason))
+    return pb.GetTaskResponse(
+        task_id=t.id, creator=t.creator, function_id=t.function_id,
+        function_owner=t.function_owner, function_arguments=t.function_arguments,
+        inputs_ownership=[pb.OwnerList(data_name=n, uids=sorted(u))
+                          for n, u in sorted(t.inputs_ownership.items())],
+        outputs_ownership=[pb.OwnerList(data_name=n, uids=sorted(u))
+                           for n, u in sorted(t.outputs_ownership.items())],
+        participants=sorted(t.participants), approved_users=sorted(t.approved_users),
+        assigned_inputs=[pb.DataMap(data_name=n, data_id=i)
+                         for n, i in sorted(t.assigned_inputs.items())],
+        assigned_outputs=[pb.DataMap(data_name=n, data_id=i)
+                          for n, i in sorted(t.assigned_outputs.items())],
+        status=int(t.status), result=result,
+    )
+
+
+def _owner_lists(items: Any) -> list[tuple[str, list[str]]]:
+    return [(o.data_name, list(o.uids)) for o in items]
+
+
+def _data_maps(items: Any) -> list[tuple[str, str]]:
+    return [(d.data_name, d.data_id) for d in items]
+
+
+class _Base:
+    def __init__(self, frontend: Frontend, management: Management) -> None:
+        self._f = frontend
+        self._m = management
+
+    def _run(self, api: str, context: grpc.ServicerContext, fn: Callable[[Principal], T]) -> T:
+        return self._f.run(api, metadata_value(context, "id"), metadata_value(context, "token"),
+                           peer_ip(context.peer()), fn)
+
+
+class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
+    def __init__(self, frontend: Frontend, management: Management, scheduler: Scheduler,
+                 audit: AuditLog) -> None:
+        super().__init__(frontend, management)
+        self._sched = scheduler
+        self._audit = audit
+
+    # -- files -------------------------------------------------------------
+    def RegisterInputFile(self, r: pb.RegisterInputFileRequest, c: grpc.ServicerContext
+                          ) -> pb.RegisterInputFileResponse:
+        data_id = self._run("register_input_file", c, lambda who: self._m.files.register_input(
+            who, r.url, r.cmac, _crypto(r.crypto_info, r.HasField("crypto_info"))))
+        return pb.RegisterInputFileResponse(data_id=data_id)
+
+    def RegisterOutputFile(self, r: pb.RegisterOutputFileRequest, c: grpc.ServicerContext
+                           ) -> pb.RegisterOutputFileResponse:
+        data_id = self._run("register_output_file", c, lambda who: self._m.files.register_output(
+            who, r.url, _crypto(r.crypto_info, r.HasField("crypto_info"))))
+        return pb.RegisterOutputFileResponse(data_id=data_id)
+
+    def UpdateInputFile(self, r: pb.UpdateInputFileRequest, c: grpc.ServicerContext
+                        ) -> pb.UpdateInputFileResponse:
+        data_id = self._run("update_input_file", c, lambda who: self._m.files.update(
+            who, r.data_id, r.url, kind="input"))
+        return pb.UpdateInputFileResponse(data_id=data_id)
+
+    def UpdateOutputFile(self, r: pb.UpdateOutputFileRequest, c: grpc.ServicerContext
+                         ) -> pb.UpdateOutputFileResponse:
+        data_id = self._run("update_output_file", c, lambda who: self._m.files.update(
+            who, r.data_id, r.url, kind="output"))
+        return pb.UpdateOutputFileResponse(data_id=data_id)
+
+    def RegisterFusionOutput(self, r: pb.RegisterFusionOutputRequest, c: grpc.ServicerContext
+                             ) -> pb.RegisterFusionOutputResponse:
+        data_id = self._run("register_fusion_output", c,
+                            lambda who: self._m.files.register_fusion_output(
+                                who, list(r.owner_list)))
+        return pb.RegisterFusionOutputResponse(data_id=data_id)
+
+    def RegisterInputFromOutput(self, r: pb.RegisterInputFromOutputRequest,
+                                c: grpc.ServicerContext) -> pb.RegisterInputFromOutputResponse:
+        data_id = self._run("register_input_from_output", c,
+                            lambda who: self._m.files.register_input_from_output(who, r.data_id))
+        return pb.RegisterInputFromOutputResponse(data_id=data_id)
+
+    def GetOutputFile(self, r: pb.GetOutputFileRequest, c: grpc.ServicerContext
+                      ) -> pb.GetOutputFileResponse:
+        f = self._run("get_output_file", c,
+                      lambda who: self._m.files.get(who, r.data_id, kind="output"))
+        return pb.GetOutputFileResponse(owner=sorted(f.owners), cmac=f.cmac or b"")
+
+    def GetInputFile(self, r: pb.GetInputFileRequest, c: grpc.ServicerContext
+                     ) -> pb.GetInputFileResponse:
+        f = self._run("get_input_file", c,
+                      lambda who: self._m.files.get(who, r.data_id, kind="input"))
+        return pb.GetInputFileResponse(owner=sorted(f.owners), cmac=f.cmac or b"")
+
+    # -- functions ---------------------------------------------------------
+    def RegisterFunction(self, r: pb.RegisterFunctionRequest, c: grpc.ServicerContext
+                         ) -> pb.RegisterFunctionResponse:
+        fid = self._run("register_function", c,
+                        lambda who: self._m.functions.register(who, _spec(r)))
+        return pb.RegisterFunctionResponse(function_id=fid)
+
+    def UpdateFunction(self, r: pb.UpdateFunctionRequest, c: grpc.ServicerContext
+                       ) -> pb.UpdateFunctionResponse:
+        fid = self._run("update_function", c,
+                        lambda who: self._m.functions.update(who, r.function_id, _spec(r)))
+        return pb.UpdateFunctionResponse(function_id=fid)
+
+    def GetFunction(self, r: pb.GetFunctionRequest, c: grpc.ServicerContext
+                    ) -> pb.GetFunctionResponse:
+        f = self._run("get_function", c, lambda who: self._m.functions.get(who, r.function_id))
+        return _function_response(f)
+
+    def GetFunctionUsageStats(self, r: pb.GetFunctionUsageStatsRequest,
+                              c: grpc.ServicerContext) -> pb.GetFunctionUsageStatsResponse:
+        quota, usage = self._run("get_function_usage_stats", c,
+                                 lambda who: self._m.functions.usage_stats(who, r.function_id))
+        return pb.GetFunctionUsageStatsResponse(function_quota=quota, current_usage=usage)
+
+    def ListFunctions(self, r: pb.ListFunctionsRequest, c: grpc.ServicerContext
+                      ) -> pb.ListFunctionsResponse:
+        def run(who: Principal) -> tuple[list[str], list[str]]:
+            role = who.role if r.user_id == who.user_id else self._m.role_of(r.user_id)
+            attribute = role.attribute if role is not None and role.is_data_owner_like else None
+            return self._m.functions.list(who, r.user_id, attribute)
+
+        registered, allowed = self._run("list_functions", c, run)
+        return pb.ListFunctionsResponse(registered_functions=registered,
+                                        allowed_functions=allowed)
+
+    def DeleteFunction(self, r: pb.DeleteFunctionRequest, c: grpc.ServicerContext
+                       ) -> empty_pb2.Empty:
+        self._run("delete_function", c, lambda who: self._m.functions.delete(who, r.function_id))
+        return empty_pb2.Empty()
+
+    def DisableFunction(self, r: pb.DisableFunctionRequest, c: grpc.ServicerContext
+                        ) -> empty_pb2.Empty:
+        self._run("disable_function", c,
+                  lambda who: self._m.functions.disable(who, r.function_id))
+        return empty_pb2.Empty()
+
+    # -- tasks -------------------------------------------------------------
+    def CreateTask(self, r: pb.CreateTaskRequest, c: grpc.ServicerContext
+                   ) -> pb.CreateTaskResponse:
+        tid = self._run("create_task", c, lambda who: self._m.tasks.create(
+            who, r.function_id, r.function_arguments, r.executor,
+            _owner_lists(r.inputs_ownership), _owner_lists(r.outputs_ownership)))
+        return pb.CreateTaskResponse(task_id=tid)
+
+    def GetTask(self, r: pb.GetTaskRequest, c: grpc.ServicerContext) -> pb.GetTaskResponse:
+        return task_response(self._run("get_task", c,
+                                       lambda who: self._m.tasks.get(who, r.task_id)))
+
+    def AssignData(self, r: pb.AssignDataRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
+        self._run("assign_data", c, lambda who: self._m.tasks.assign(
+            who, r.task_id, _data_maps(r.inputs), _data_maps(r.outputs)))
+        return empty_pb2.Empty()
+
+    def ApproveTask(self, r: pb.ApproveTaskRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
+        self._run("approve_task", c, lambda who: self._m.tasks.approve(who, r.task_id))
+        return empty_pb2.Empty()
+
+    def InvokeTask(self, r: pb.InvokeTaskRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
+        self._run("invoke_task", c,
+                  lambda who: self._m.tasks.invoke(who, r.task_id, self._sched.stage))
+        return empty_pb2.Empty()
+
+    def CancelTask(self, r: pb.CancelTaskRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
+        self._run("cancel_task", c,
+                  lambda who: self._m.tasks.cancel(who, r.task_id, self._sched.unstage))
+        return empty_pb2.Empty()
+
+    # -- audit -------------------------------------------------------------
+    def QueryAuditLogs(self, r: pb.QueryAuditLogsRequest, c: grpc.ServicerContext
+                       ) -> pb.QueryAuditLogsResponse:
+        entries = self._run("query_audit_logs", c, lambda who: self._query(who, r))
+        return pb.QueryAuditLogsResponse(logs=[
+            common.Entry(microsecond=e.microsecond, ip=e.ip, user=e.user, message=e.message,
+                         result=e.result) for e in entries])
+
+    def _query(self, who: Principal, r: pb.QueryAuditLogsRequest) -> list[AuditEntry]:
+        if who.role.kind is not RoleKind.PLATFORM_ADMIN:  # checked in both layers
+            raise ServiceError.permission_denied()
+        limits = self._m.ctx.limits
+        if len(r.query) > limits.max_audit_query_chars:
+            raise ServiceError(Code.OUT_OF_RANGE, "audit query too long")
+        try:
+            return self._audit.query(r.query, min(r.limit, limits.max_audit_limit))
+        except QuerySyntaxError as e:
+            raise ServiceError.unknown(f"audit log error, reason: {e}") from e
+
+
+class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
+    def WaitTask(self, r: v1.WaitTaskRequest, c: grpc.ServicerContext) -> pb.GetTaskResponse:
+        timeout = min(r.timeout_ms, self._m.ctx.limits.max_wait_ms) / 1000
+        return task_response(self._run("wait_task", c,
+                                       lambda who: self._m.tasks.wait(who, r.task_id, timeout)))
+
+    def ListTasks(self, r: v1.ListTasksRequest, c: grpc.ServicerContext
+                  ) -> v1.ListTasksResponse:
+        limit = min(r.limit or 100, self._m.ctx.limits.max_list_items)
+        return v1.ListTasksResponse(task_ids=self._run(
+            "list_tasks", c, lambda who: self._m.tasks.list_for(who, limit)))
+
+
+def add_frontend_servicers(frontend: Frontend, management: Management, scheduler: Scheduler,
+                           audit: AuditLog, server: grpc.Server) -> None:
+    pb_grpc.add_TeaclaveFrontendServicer_to_server(
+        _Teaclave(frontend, management, scheduler, audit), server)
+    v1_grpc.add_ConfideFrontendServicer_to_server(_Confide(frontend, management), server)

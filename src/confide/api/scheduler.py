@@ -1,0 +1,117 @@
+"""gRPC adapter for the internal scheduler protocol used by execution workers.
+
+Only callers whose mutual-TLS certificate (issued by the platform CA) names
+the ``execution`` service may call it: the inbound policy of spec Appendix A.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from cryptography import x509
+from google.protobuf import empty_pb2
+
+from ..config import Limits
+from ..errors import Code, ServiceError
+from ..rpc._gen import confide_v1_pb2 as v1
+from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
+from ..rpc._gen import teaclave_common_pb2 as common
+from ..services._records import TaskResult
+from ..services.scheduler import Scheduler
+
+__all__ = ["add_scheduler_servicer", "caller_services", "staged_from_proto", "staged_to_proto"]
+
+SERVICE_URI = "confide://service/"
+
+
+def caller_services(context: grpc.ServicerContext) -> set[str]:
+    """Service names in the verified client certificate (empty without one)."""
+    pems = (context.auth_context() or {}).get("x509_pem_cert") or []
+    names: set[str] = set()
+    for pem in pems:
+        try:
+            cert = x509.load_pem_x509_certificate(pem)
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except (ValueError, x509.ExtensionNotFound):
+            continue
+        for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+            if uri.startswith(SERVICE_URI):
+                names.add(uri[len(SERVICE_URI):])
+    return names
+
+
+def _file(d: dict[str, Any]) -> v1.StagedFile:
+    return v1.StagedFile(name=d["name"], url=d["url"], cmac=d["cmac"],
+                         crypto_info=common.FileCryptoInfo(schema=d["schema"], key=d["key"],
+                                                           iv=d["iv"]))
+
+
+def staged_to_proto(s: dict[str, Any]) -> v1.StagedTask:
+    return v1.StagedTask(
+        task_id=s["task_id"], function_id=s["function_id"], function_name=s["function_name"],
+        function_payload=s["function_payload"], executor_type=s["executor_type"],
+        executor=s["executor"], function_arguments=s["function_arguments"],
+        inputs=[_file(f) for f in s["inputs"]], outputs=[_file(f) for f in s["outputs"]])
+
+
+def staged_from_proto(p: v1.StagedTask) -> dict[str, Any]:
+    def f(x: v1.StagedFile) -> dict[str, Any]:
+        return {"name": x.name, "url": x.url, "cmac": x.cmac, "schema": x.crypto_info.schema,
+                "key": x.crypto_info.key, "iv": x.crypto_info.iv}
+    return {"task_id": p.task_id, "function_id": p.function_id,
+            "function_name": p.function_name, "function_payload": p.function_payload,
+            "executor_type": p.executor_type, "executor": p.executor,
+            "function_arguments": p.function_arguments,
+            "inputs": [f(x) for x in p.inputs], "outputs": [f(x) for x in p.outputs]}
+
+
+def _result(r: common.TaskResult, limits: Limits) -> TaskResult:
+    which = r.WhichOneof("result")
+    if which == "Ok":
+        ok = r.Ok
+        if len(ok.return_value) > limits.max_return_value_bytes or len(ok.log) > \
+                limits.max_log_lines or len(ok.tags_map) > limits.max_list_items:
+            return TaskResult.err("function result exceeds the platform's limits")
+        return TaskResult(ok=True, return_value=ok.return_value, tags_map=dict(ok.tags_map),
+                          log=list(ok.log))
+    if which == "Err":
+        return TaskResult.err(r.Err.reason[:4096])
+    raise ServiceError(Code.INVALID_ARGUMENT, "task result is empty")
+
+
+class _Scheduler(v1_grpc.SchedulerServicer):
+    def __init__(self, scheduler: Scheduler, limits: Limits) -> None:
+        self._s = scheduler
+        self._limits = limits
+
+    def _check(self, context: grpc.ServicerContext, executor_id: str) -> None:
+        if "execution" not in caller_services(context):
+            raise ServiceError.permission_denied()
+        if not executor_id or len(executor_id) > 128:
+            raise ServiceError(Code.INVALID_ARGUMENT, "invalid executor id")
+
+    def PullTask(self, r: v1.PullTaskRequest, c: grpc.ServicerContext) -> v1.PullTaskResponse:
+        self._check(c, r.executor_id)
+        wait = min(r.wait_ms, self._limits.max_pull_wait_ms) / 1000
+        staged = self._s.pull(r.executor_id, wait)
+        if staged is None:
+            return v1.PullTaskResponse(has_task=False)
+        return v1.PullTaskResponse(has_task=True, task=staged_to_proto(staged))
+
+    def Heartbeat(self, r: v1.HeartbeatRequest, c: grpc.ServicerContext
+                  ) -> v1.HeartbeatResponse:
+        self._check(c, r.executor_id)
+        wait = self._s.executor_timeout_s / 3
+        command = self._s.heartbeat(r.executor_id, r.task_id, wait)
+        return v1.HeartbeatResponse(command=command)
+
+    def UpdateTaskResult(self, r: v1.UpdateTaskResultRequest, c: grpc.ServicerContext
+                         ) -> empty_pb2.Empty:
+        self._check(c, r.executor_id)
+        self._s.report(r.executor_id, r.task_id, _result(r.result, self._limits))
+        return empty_pb2.Empty()
+
+
+def add_scheduler_servicer(scheduler: Scheduler, limits: Limits, server: grpc.Server) -> None:
+    v1_grpc.add_SchedulerServicer_to_server(_Scheduler(scheduler, limits), server)

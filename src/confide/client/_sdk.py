@@ -1,0 +1,343 @@
+"""A typed, synchronous Python SDK for confide (and any Teaclave 0.6 server).
+
+Example::
+
+    client = Client.connect("localhost", server_cert=Path("data/api-cert.pem"))
+    client.login("alice", "secret")
+    fid = client.register_function("builtin-echo", executor_type="builtin",
+                                   arguments=[FunctionArgument("message")])
+    tid = client.create_task(fid, {"message": "hi"}, executor="builtin")
+    client.invoke_task(tid)
+    print(client.wait(tid).return_value)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from ..rpc._gen import confide_v1_pb2 as v1
+from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
+from ..rpc._gen import teaclave_authentication_service_pb2 as auth_pb
+from ..rpc._gen import teaclave_authentication_service_pb2_grpc as auth_grpc
+from ..rpc._gen import teaclave_common_pb2 as common
+from ..rpc._gen import teaclave_frontend_service_pb2 as pb
+from ..rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
+from ._errors import ClientError, from_rpc_error
+
+__all__ = [
+    "AuditEntry",
+    "Client",
+    "FunctionArgument",
+    "FunctionFile",
+    "Task",
+    "TaskStatus",
+]
+
+T = TypeVar("T")
+_FINAL = {10, 20, 99}
+
+
+class TaskStatus:
+    CREATED = 0
+    DATA_ASSIGNED = 1
+    APPROVED = 2
+    STAGED = 3
+    RUNNING = 4
+    FINISHED = 10
+    CANCELED = 20
+    FAILED = 99
+    NAMES = {0: "Created", 1: "DataAssigned", 2: "Approved", 3: "Staged", 4: "Running",
+             10: "Finished", 20: "Canceled", 99: "Failed"}
+
+
+@dataclass(frozen=True)
+class FunctionArgument:
+    key: str
+    default_value: str = ""
+    allow_overwrite: bool = True
+
+
+@dataclass(frozen=True)
+class FunctionFile:
+    name: str
+    description: str = ""
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    creator: str
+    function_id: str
+    function_owner: str
+    function_arguments: dict[str, Any]
+    participants: list[str]
+    approved_users: list[str]
+    inputs_ownership: dict[str, list[str]]
+    outputs_ownership: dict[str, list[str]]
+    assigned_inputs: dict[str, str]
+    assigned_outputs: dict[str, str]
+    status: int
+    ok: bool | None  # None until the task ended
+    return_value: bytes = b""
+    tags_map: dict[str, bytes] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def status_name(self) -> str:
+        return TaskStatus.NAMES.get(self.status, str(self.status))
+
+    @property
+    def final(self) -> bool:
+        return self.status in _FINAL
+
+    @classmethod
+    def from_proto(cls, r: pb.GetTaskResponse) -> Task:
+        which = r.result.WhichOneof("result")
+        ok = None if which is None else which == "Ok"
+        return cls(
+            task_id=r.task_id, creator=r.creator, function_id=r.function_id,
+            function_owner=r.function_owner,
+            function_arguments=json.loads(r.function_arguments or "{}"),
+            participants=list(r.participants), approved_users=list(r.approved_users),
+            inputs_ownership={o.data_name: list(o.uids) for o in r.inputs_ownership},
+            outputs_ownership={o.data_name: list(o.uids) for o in r.outputs_ownership},
+            assigned_inputs={d.data_name: d.data_id for d in r.assigned_inputs},
+            assigned_outputs={d.data_name: d.data_id for d in r.assigned_outputs},
+            status=int(r.status), ok=ok,
+            return_value=r.result.Ok.return_value if ok else b"",
+            tags_map=dict(r.result.Ok.tags_map) if ok else {},
+            log=list(r.result.Ok.log) if ok else [],
+            reason=r.result.Err.reason if ok is False else "",
+        )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    microsecond: int
+    ip: bytes
+    user: str
+    message: str
+    result: bool
+
+
+def _channel(host: str, port: int, server_cert: bytes) -> grpc.Channel:
+    creds = grpc.ssl_channel_credentials(root_certificates=server_cert)
+    return grpc.secure_channel(f"{host}:{port}", creds, options=[
+        # The API certificate is Teaclave-shaped (subject CN "CN=Teaclave", no
+        # SAN); it is pinned, so the name check is against that CN.
+        ("grpc.ssl_target_name_override", "CN=Teaclave"),
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ])
+
+
+class Client:
+    """One user's session with a confide (or Teaclave) server."""
+
+    def __init__(self, auth_channel: grpc.Channel, frontend_channel: grpc.Channel,
+                 *, timeout: float = 30.0) -> None:
+        self._auth = auth_grpc.TeaclaveAuthenticationApiStub(auth_channel)
+        self._front = pb_grpc.TeaclaveFrontendStub(frontend_channel)
+        self._ext = v1_grpc.ConfideFrontendStub(frontend_channel)
+        self._channels = (auth_channel, frontend_channel)
+        self._timeout = timeout
+        self.user_id: str | None = None
+        self._token: str | None = None
+
+    @classmethod
+    def connect(cls, host: str = "localhost", *, server_cert: bytes | Path,
+                authentication_port: int = 7776, frontend_port: int = 7777,
+                timeout: float = 30.0) -> Client:
+        """Connect to a server whose API certificate is ``server_cert`` (PEM bytes or file)."""
+        pem = server_cert.read_bytes() if isinstance(server_cert, Path) else server_cert
+        return cls(_channel(host, authentication_port, pem), _channel(host, frontend_port, pem),
+                   timeout=timeout)
+
+    def close(self) -> None:
+        for ch in self._channels:
+            ch.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------
+    def _metadata(self) -> list[tuple[str, str]]:
+        if self._token is None or self.user_id is None:
+            raise ClientError("UNAUTHENTICATED", "not logged in")
+        return [("id", self.user_id), ("token", self._token)]
+
+    def _call(self, method: Callable[..., T], request: Any, *, auth: bool = True,
+              timeout: float | None = None) -> T:
+        try:
+            return method(request, metadata=self._metadata() if auth else None,
+                          timeout=timeout or self._timeout)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+
+    # -- users -------------------------------------------------------------
+    def login(self, user_id: str, password: str) -> str:
+        resp = self._call(self._auth.UserLogin,
+                          auth_pb.UserLoginRequest(id=user_id, password=password), auth=False)
+        self.user_id, self._token = user_id, resp.token
+        return str(resp.token)
+
+    def use_token(self, user_id: str, token: str) -> None:
+        self.user_id, self._token = user_id, token
+
+    def register_user(self, user_id: str, password: str, role: str, attribute: str = "") -> None:
+        self._call(self._auth.UserRegister, auth_pb.UserRegisterRequest(
+            id=user_id, password=password, role=role, attribute=attribute))
+
+    def update_user(self, user_id: str, password: str, role: str, attribute: str = "") -> None:
+        self._call(self._auth.UserUpdate, auth_pb.UserUpdateRequest(
+            id=user_id, password=password, role=role, attribute=attribute))
+
+    def change_password(self, password: str) -> None:
+        self._call(self._auth.UserChangePassword,
+                   auth_pb.UserChangePasswordRequest(password=password))
+
+    def reset_user_password(self, user_id: str) -> str:
+        return str(self._call(self._auth.ResetUserPassword,
+                              auth_pb.ResetUserPasswordRequest(id=user_id)).password)
+
+    def delete_user(self, user_id: str) -> None:
+        self._call(self._auth.DeleteUser, auth_pb.DeleteUserRequest(id=user_id))
+
+    def list_users(self, user_id: str) -> list[str]:
+        return list(self._call(self._auth.ListUsers, auth_pb.ListUsersRequest(id=user_id)).ids)
+
+    # -- functions ---------------------------------------------------------
+    def register_function(
+        self, name: str, *, executor_type: str, description: str = "", public: bool = True,
+        payload: bytes = b"", arguments: Sequence[FunctionArgument] = (),
+        inputs: Sequence[FunctionFile] = (), outputs: Sequence[FunctionFile] = (),
+        user_allowlist: Sequence[str] = (), usage_quota: int = -1,
+    ) -> str:
+        """Register a function. ``usage_quota=-1`` is unlimited; 0 means never invocable."""
+        req = pb.RegisterFunctionRequest(
+            name=name, description=description, executor_type=executor_type, public=public,
+            payload=payload,
+            arguments=[pb.FunctionArgument(key=a.key, default_value=a.default_value,
+                                           allow_overwrite=a.allow_overwrite) for a in arguments],
+            inputs=[pb.FunctionInput(name=i.name, description=i.description,
+                                     optional=i.optional) for i in inputs],
+            outputs=[pb.FunctionOutput(name=o.name, description=o.description,
+                                       optional=o.optional) for o in outputs],
+            user_allowlist=list(user_allowlist), usage_quota=usage_quota)
+        return str(self._call(self._front.RegisterFunction, req).function_id)
+
+    def get_function(self, function_id: str) -> pb.GetFunctionResponse:
+        return self._call(self._front.GetFunction, pb.GetFunctionRequest(function_id=function_id))
+
+    def get_function_usage_stats(self, function_id: str) -> tuple[int, int]:
+        r = self._call(self._front.GetFunctionUsageStats,
+                       pb.GetFunctionUsageStatsRequest(function_id=function_id))
+        return int(r.function_quota), int(r.current_usage)
+
+    def list_functions(self, user_id: str | None = None) -> tuple[list[str], list[str]]:
+        r = self._call(self._front.ListFunctions,
+                       pb.ListFunctionsRequest(user_id=user_id or self.user_id or ""))
+        return list(r.registered_functions), list(r.allowed_functions)
+
+    def delete_function(self, function_id: str) -> None:
+        self._call(self._front.DeleteFunction, pb.DeleteFunctionRequest(function_id=function_id))
+
+    def disable_function(self, function_id: str) -> None:
+        self._call(self._front.DisableFunction,
+                   pb.DisableFunctionRequest(function_id=function_id))
+
+    # -- files -------------------------------------------------------------
+    def register_input_file(self, url: str, *, schema: str, key: bytes, iv: bytes,
+                            cmac: bytes) -> str:
+        req = pb.RegisterInputFileRequest(
+            url=url, cmac=cmac, crypto_info=common.FileCryptoInfo(schema=schema, key=key, iv=iv))
+        return str(self._call(self._front.RegisterInputFile, req).data_id)
+
+    def register_output_file(self, url: str, *, schema: str, key: bytes, iv: bytes = b"") -> str:
+        req = pb.RegisterOutputFileRequest(
+            url=url, crypto_info=common.FileCryptoInfo(schema=schema, key=key, iv=iv))
+        return str(self._call(self._front.RegisterOutputFile, req).data_id)
+
+    def register_fusion_output(self, owners: Sequence[str]) -> str:
+        return str(self._call(self._front.RegisterFusionOutput,
+                              pb.RegisterFusionOutputRequest(owner_list=list(owners))).data_id)
+
+    def register_input_from_output(self, data_id: str) -> str:
+        return str(self._call(self._front.RegisterInputFromOutput,
+                              pb.RegisterInputFromOutputRequest(data_id=data_id)).data_id)
+
+    def get_input_file(self, data_id: str) -> tuple[list[str], bytes]:
+        r = self._call(self._front.GetInputFile, pb.GetInputFileRequest(data_id=data_id))
+        return list(r.owner), bytes(r.cmac)
+
+    def get_output_file(self, data_id: str) -> tuple[list[str], bytes]:
+        r = self._call(self._front.GetOutputFile, pb.GetOutputFileRequest(data_id=data_id))
+        return list(r.owner), bytes(r.cmac)
+
+    # -- tasks -------------------------------------------------------------
+    def create_task(self, function_id: str, arguments: Mapping[str, Any], *, executor: str,
+                    inputs_ownership: Mapping[str, Sequence[str]] | None = None,
+                    outputs_ownership: Mapping[str, Sequence[str]] | None = None) -> str:
+        req = pb.CreateTaskRequest(
+            function_id=function_id, function_arguments=json.dumps(dict(arguments)),
+            executor=executor,
+            inputs_ownership=[pb.OwnerList(data_name=n, uids=list(u))
+                              for n, u in (inputs_ownership or {}).items()],
+            outputs_ownership=[pb.OwnerList(data_name=n, uids=list(u))
+                               for n, u in (outputs_ownership or {}).items()])
+        return str(self._call(self._front.CreateTask, req).task_id)
+
+    def assign_data(self, task_id: str, *, inputs: Mapping[str, str] | None = None,
+                    outputs: Mapping[str, str] | None = None) -> None:
+        self._call(self._front.AssignData, pb.AssignDataRequest(
+            task_id=task_id,
+            inputs=[pb.DataMap(data_name=n, data_id=i) for n, i in (inputs or {}).items()],
+            outputs=[pb.DataMap(data_name=n, data_id=i) for n, i in (outputs or {}).items()]))
+
+    def approve_task(self, task_id: str) -> None:
+        self._call(self._front.ApproveTask, pb.ApproveTaskRequest(task_id=task_id))
+
+    def invoke_task(self, task_id: str) -> None:
+        self._call(self._front.InvokeTask, pb.InvokeTaskRequest(task_id=task_id))
+
+    def cancel_task(self, task_id: str) -> None:
+        self._call(self._front.CancelTask, pb.CancelTaskRequest(task_id=task_id))
+
+    def get_task(self, task_id: str) -> Task:
+        return Task.from_proto(self._call(self._front.GetTask, pb.GetTaskRequest(task_id=task_id)))
+
+    def wait(self, task_id: str, timeout: float = 60.0) -> Task:
+        """Block until the task ends (server-side wait, no polling) or ``timeout`` passes."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            step = max(0.0, min(remaining, 30.0))
+            resp = self._call(self._ext.WaitTask,
+                              v1.WaitTaskRequest(task_id=task_id, timeout_ms=int(step * 1000)),
+                              timeout=step + self._timeout)
+            task = Task.from_proto(resp)
+            if task.final or remaining <= step:
+                return task
+
+    def list_tasks(self, limit: int = 100) -> list[str]:
+        return list(self._call(self._ext.ListTasks, v1.ListTasksRequest(limit=limit)).task_ids)
+
+    # -- audit -------------------------------------------------------------
+    def query_audit_logs(self, query: str, limit: int = 100) -> list[AuditEntry]:
+        r = self._call(self._front.QueryAuditLogs,
+                       pb.QueryAuditLogsRequest(query=query, limit=limit))
+        return [AuditEntry(e.microsecond, bytes(e.ip), e.user, e.message, e.result)
+                for e in r.logs]

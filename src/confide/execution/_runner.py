@@ -1,0 +1,100 @@
+"""Running one staged task inside a worker: stage inputs, pick the executor,
+run, seal outputs, build the result (spec §5).
+
+Kept free of RPC so it can be tested directly. The worker process around it
+(``_worker``) pulls tasks, heart-beats and reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Limits
+from ..executors import (
+    CancelledError,
+    Executor,
+    FunctionError,
+    FunctionSpec,
+    Invocation,
+)
+from ._staging import Stager
+
+__all__ = ["Outcome", "TaskRunner"]
+
+_log = logging.getLogger(__name__)
+
+# (function executor_type, task executor) pairs that can run (spec §3.6).
+_PAIRS = {("builtin", "builtin"), ("python", "mesapy"), ("wamr", "wamr")}
+_TYPE_NAMES = {"builtin": "Builtin", "python": "Python", "wamr": "WAMR"}
+_EXECUTOR_NAMES = {"builtin": "Builtin", "mesapy": "MesaPy", "wamr": "WAMR"}
+
+
+@dataclass
+class Outcome:
+    """What the worker reports: Ok (return value, tags, log) or Err (reason)."""
+
+    ok: bool
+    return_value: bytes = b""
+    tags_map: dict[str, bytes] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    reason: str = ""
+    cancelled: bool = False
+
+
+class TaskRunner:
+    def __init__(self, executors: Mapping[str, Executor], stager: Stager, limits: Limits) -> None:
+        self._executors = dict(executors)
+        self._stager = stager
+        self._limits = limits
+
+    def run(self, staged: dict[str, Any], cancel: threading.Event) -> Outcome:
+        try:
+            return self._run(staged, cancel)
+        except CancelledError:
+            return Outcome(ok=False, reason="Task Canceled by the user", cancelled=True)
+        except FunctionError as e:
+            return Outcome(ok=False, reason=e.reason)
+
+    def _run(self, staged: dict[str, Any], cancel: threading.Event) -> Outcome:
+        pair = (staged["executor_type"], staged["executor"])
+        executor = self._executors.get(staged["executor"])
+        if pair not in _PAIRS or executor is None:
+            raise FunctionError(
+                f"function not available: ({_TYPE_NAMES.get(pair[0], pair[0])}, "
+                f"{_EXECUTOR_NAMES.get(pair[1], pair[1])})")
+        try:
+            arguments = json.loads(staged["function_arguments"])
+        except ValueError as e:
+            raise FunctionError("Cannot deserialize arguments") from e
+        if not isinstance(arguments, dict):
+            raise FunctionError("Cannot deserialize arguments")
+        log: list[str] = []
+        log_sink = None
+        if arguments.get("save_log") == "true":
+            cap = self._limits.max_log_lines
+
+            def log_sink(line: str) -> None:
+                if len(log) < cap:
+                    log.append(line)
+
+        with self._stager.stage(staged["task_id"], staged["inputs"], staged["outputs"]) as io:
+            invocation = Invocation(
+                task_id=staged["task_id"],
+                function=FunctionSpec(staged["function_id"], staged["function_name"],
+                                      staged["executor_type"], staged["function_payload"]),
+                arguments=arguments, io=io, log=log_sink, cancel=cancel)
+            value = executor.run(invocation)
+            if cancel.is_set():
+                raise CancelledError()
+            encoded = value.encode("utf-8")
+            if len(encoded) > self._limits.max_return_value_bytes:
+                raise FunctionError(
+                    f"return value too large: {len(encoded)} > "
+                    f"{self._limits.max_return_value_bytes} bytes")
+            tags = io.finish()
+        return Outcome(ok=True, return_value=encoded, tags_map=tags, log=log)

@@ -1,0 +1,6 @@
+"""The confide server: every service wired together, plus the worker pool."""
+
+from ._app import ConfigError, Platform
+from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
+
+__all__ = ["DEFAULT_ADMIN_PASSWORD", "ConfigError", "Platform", "ServerConfig"]

@@ -1,0 +1,159 @@
+"""Wiring the all-in-one server: every control-plane service in one process,
+the database, the gRPC endpoints and the supervised worker pool."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import grpc
+
+from ..api.authentication import add_authentication_servicers
+from ..api.frontend import add_frontend_servicers
+from ..api.scheduler import add_scheduler_servicer
+from ..crypto.records import RecordSealer
+from ..execution._worker import WorkerConfig
+from ..keys import SimSealer, load_or_create_root_secret
+from ..rpc import PlatformCA, api_certificate, build_server
+from ..services._identity import parse_role
+from ..services._notify import Notifier
+from ..services.access_control import AccessControl
+from ..services.audit import AuditLog
+from ..services.authentication import AuthenticationService, TokenSigner
+from ..services.frontend import Frontend
+from ..services.management import Context, Management
+from ..services.scheduler import Scheduler
+from ..storage import Database
+from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
+from ._supervisor import Supervisor
+
+__all__ = ["ConfigError", "Platform"]
+
+_log = logging.getLogger("confide.server")
+SIM_WARNING = ("sim TEE: NO protection against the operator — keys are in plain files and "
+               "evidence is signed by a local test root. For development only.")
+
+
+class ConfigError(Exception):
+    """The server cannot start with this configuration."""
+
+
+class Platform:
+    """One all-in-one confide server. ``start()`` binds the ports and returns."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        if config.tee != "sim":
+            raise ConfigError(f"TEE {config.tee!r} is not supported by this build yet; use sim")
+        if config.admin_password is None and config.tee != "sim":
+            raise ConfigError("refusing the default admin password outside the sim TEE")
+        _log.warning(SIM_WARNING)
+        data = config.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        os.chmod(data, 0o700)
+        sealer = SimSealer(data / "sim-sealing.key")
+        secret, created = load_or_create_root_secret(data / "root-secret.sealed", sealer)
+        if created:
+            _log.info("created a new platform root secret")
+        clock = time.time
+        self.db = Database(config.db_url, RecordSealer(secret.derive("record-seal")),
+                           synchronous=config.sqlite_synchronous)
+        limits = config.limits
+        self.auth = AuthenticationService(
+            self.db, TokenSigner(secret.derive("token-sign", 64), config.token_lifetime_s),
+            clock=clock, limits=limits)
+        password = config.admin_password
+        if password is None:
+            password = DEFAULT_ADMIN_PASSWORD
+            _log.warning("the administrator %r has the default password %r (sim only); set "
+                         "--admin-password / CONFIDE_ADMIN_PASSWORD", config.admin_user, password)
+        self.auth.ensure_admin(config.admin_user, password)
+        self.notifier = Notifier()
+        self.audit = AuditLog(self.db, secret.derive("audit-chain"), clock=clock)
+        self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
+                                   executor_timeout_s=config.executor_timeout_s)
+        self.management = Management(Context(self.db, self.notifier, limits, clock),
+                                     role_of=self._role_of)
+        self.frontend = Frontend(self.auth, AccessControl(), self.audit)
+        now = dt.datetime.now(dt.UTC)
+        self.ca = PlatformCA(secret.derive("platform-ca"), now)
+        self.api_cert = api_certificate(now)
+        self._servers: list[grpc.Server] = []
+        self._stopping = threading.Event()
+        self.supervisor = Supervisor(config.workers, self._worker_config,
+                                     lambda eid, why: self.scheduler.executor_lost(eid, why))
+        self.ports: dict[str, int] = {}
+
+    def _role_of(self, user_id: str):  # type: ignore[no-untyped-def]
+        with self.db.read() as txn:
+            row = txn.get("users", user_id)
+        return None if row is None else parse_role(str(row.body["role"]))
+
+    def _worker_config(self, executor_id: str) -> WorkerConfig:
+        pair = self.ca.issue(["execution"], hosts=["localhost"], lifetime=dt.timedelta(days=1))
+        return WorkerConfig(
+            scheduler=f"127.0.0.1:{self.ports['scheduler']}", executor_id=executor_id,
+            ca_pem=self.ca.cert_pem, cert_pem=pair.cert_pem, key_pem=pair.key_pem)
+
+    def _bind(self, server: grpc.Server, port: int, creds: grpc.ServerCredentials,
+              host: str) -> int:
+        bound = server.add_secure_port(f"{host}:{port}", creds)
+        if bound == 0:
+            raise ConfigError(f"cannot listen on {host}:{port}")
+        return int(bound)
+
+    def start(self) -> None:
+        cfg, limits = self.config, self.config.limits
+        api_creds = grpc.ssl_server_credentials([(self.api_cert.key_pem, self.api_cert.cert_pem)])
+        auth_server = build_server(max_message_bytes=limits.max_message_bytes)
+        add_authentication_servicers(self.auth, auth_server, internal=False)
+        self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
+                                                  api_creds, cfg.host)
+        front = build_server(max_message_bytes=limits.max_message_bytes)
+        add_frontend_servicers(self.frontend, self.management, self.scheduler, self.audit, front)
+        self.ports["frontend"] = self._bind(front, cfg.frontend_port, api_creds, cfg.host)
+        sched_pair = self.ca.issue(["scheduler"], hosts=["localhost", "127.0.0.1"],
+                                   lifetime=dt.timedelta(days=30))
+        sched_creds = grpc.ssl_server_credentials(
+            [(sched_pair.key_pem, sched_pair.cert_pem)], root_certificates=self.ca.cert_pem,
+            require_client_auth=True)
+        sched = build_server(max_message_bytes=limits.max_message_bytes * 4)
+        add_scheduler_servicer(self.scheduler, limits, sched)
+        self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds, "127.0.0.1")
+        for server in (auth_server, front, sched):
+            server.start()
+            self._servers.append(server)
+        self._write_client_files()
+        threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
+        if cfg.workers > 0:
+            self.supervisor.start()
+        _log.info("confide is serving: authentication %s:%d, frontend %s:%d", cfg.host,
+                  self.ports["authentication"], cfg.host, self.ports["frontend"])
+
+    def _write_client_files(self) -> None:
+        """What a client needs to connect, next to the data (no secrets)."""
+        path: Path = self.config.data_dir / "api-cert.pem"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(self.api_cert.cert_pem)
+        tmp.replace(path)
+
+    def _reap_loop(self) -> None:
+        while not self._stopping.wait(1.0):
+            try:
+                self.scheduler.reap()
+            except Exception:  # keep the reaper alive; the next round retries
+                _log.exception("reaper round failed")
+
+    def wait(self) -> None:
+        self._stopping.wait()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.supervisor.stop()
+        for server in self._servers:
+            server.stop(grace=1.0).wait()
+        self.db.close()

@@ -1,0 +1,35 @@
+"""Configuration of a confide server (all-in-one or one node of a distributed deployment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Limits
+
+__all__ = ["DEFAULT_ADMIN_PASSWORD", "ServerConfig"]
+
+#: What Teaclave's examples log in with. Accepted only with the sim TEE.
+DEFAULT_ADMIN_PASSWORD = "teaclave"  # noqa: S105 - documented development default
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    authentication_port: int = 7776
+    frontend_port: int = 7777
+    scheduler_port: int = 17780
+    workers: int = 2
+    database_url: str | None = None  # default: SQLite in data_dir
+    tee: str = "sim"
+    admin_user: str = "admin"
+    admin_password: str | None = None  # None = DEFAULT_ADMIN_PASSWORD (sim only)
+    token_lifetime_s: int = 24 * 3600
+    executor_timeout_s: float = 30.0
+    sqlite_synchronous: str = "NORMAL"
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'confide.db'}"

@@ -1,0 +1,82 @@
+"""Keeps N execution worker processes alive (spec Q23 fix: workers are supervised).
+
+A worker that exits unexpectedly is reported to the scheduler at once, so its
+task fails with a reason instead of waiting for the heartbeat timeout, and a
+new worker (with a new executor id) takes its place.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+
+from ..execution._worker import WorkerConfig
+
+__all__ = ["Supervisor"]
+
+_log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(self, count: int, make_config: Callable[[str], WorkerConfig],
+                 on_lost: Callable[[str, str], None]) -> None:
+        self._count = count
+        self._make_config = make_config
+        self._on_lost = on_lost
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+
+    def start(self) -> None:
+        for _ in range(self._count):
+            self._spawn()
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        executor_id = f"executor-{uuid.uuid4()}"
+        cfg = self._make_config(executor_id)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "confide.execution._worker"], stdin=subprocess.PIPE,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(cfg.to_cbor())
+        proc.stdin.close()
+        with self._lock:
+            self._procs[executor_id] = proc
+        _log.info("started worker pid %d as %s", proc.pid, executor_id)
+
+    def pids(self) -> dict[str, int]:
+        with self._lock:
+            return {k: p.pid for k, p in self._procs.items()}
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.2):
+            with self._lock:
+                dead = [(k, p) for k, p in self._procs.items() if p.poll() is not None]
+                for k, _p in dead:
+                    del self._procs[k]
+            for executor_id, proc in dead:
+                if self._stopping.is_set():
+                    return
+                reason = f"Runtime Error: Executor Lost (worker exited with status {proc.returncode})"
+                _log.error("worker %s died (%s)", executor_id, proc.returncode)
+                self._on_lost(executor_id, reason)
+                self._spawn()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        with self._lock:
+            procs = list(self._procs.values())
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()

@@ -1,0 +1,221 @@
+"""The platform's records (functions, files, tasks) as stored in the database.
+
+Shared by management (which creates and changes them) and the scheduler
+(which moves staged tasks to executors and records results). Each record
+round-trips through a plain dict that ``confide.storage`` seals.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from ..storage import Txn
+
+__all__ = [
+    "CryptoInfo",
+    "FileRecord",
+    "FunctionRecord",
+    "IdKind",
+    "TaskRecord",
+    "TaskResult",
+    "TaskStatus",
+    "new_id",
+    "parse_id",
+]
+
+
+class TaskStatus(IntEnum):
+    CREATED = 0
+    DATA_ASSIGNED = 1
+    APPROVED = 2
+    STAGED = 3
+    RUNNING = 4
+    FINISHED = 10
+    CANCELED = 20
+    FAILED = 99
+
+    @property
+    def final(self) -> bool:
+        return self in (TaskStatus.FINISHED, TaskStatus.CANCELED, TaskStatus.FAILED)
+
+
+class IdKind:
+    INPUT = "input"
+    OUTPUT = "output"
+    FUNCTION = "function"
+    TASK = "task"
+
+
+_UUID = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                   r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")
+
+
+def new_id(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4()}"
+
+
+def parse_id(text: str) -> str | None:
+    """Canonical ``<kind>-<uuid>`` for an id in any accepted spelling (spec §3.4).
+
+    The text is split at the first ``-``; the rest must be a UUID (hyphenated
+    or 32 hex digits, any case). Returns None when it does not parse. The kind
+    is not checked here: an id of the wrong kind is simply not found.
+    """
+    if len(text) > 128:
+        return None
+    prefix, sep, rest = text.partition("-")
+    if not sep or not _UUID.match(rest):
+        return None
+    return f"{prefix}-{uuid.UUID(rest)}"
+
+
+@dataclass
+class CryptoInfo:
+    schema: str
+    key: bytes
+    iv: bytes
+
+
+@dataclass
+class FileRecord:
+    id: str
+    url: str
+    crypto: CryptoInfo
+    owners: list[str]
+    cmac: bytes | None = None
+
+    @property
+    def is_input(self) -> bool:
+        return self.id.startswith("input-")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FileRecord:
+        return cls(d["id"], d["url"], CryptoInfo(**d["crypto"]), list(d["owners"]), d["cmac"])
+
+    @classmethod
+    def load(cls, txn: Txn, file_id: str, *, lock: bool = False) -> FileRecord | None:
+        row = txn.get("files", file_id, lock=lock)
+        return None if row is None else cls.from_dict(row.body)
+
+    def insert(self, txn: Txn) -> None:
+        txn.insert("files", self.id, self.to_dict())
+
+    def save(self, txn: Txn) -> None:
+        txn.update("files", self.id, self.to_dict())
+
+
+@dataclass
+class FunctionRecord:
+    id: str
+    seq: int
+    name: str
+    description: str
+    executor_type: str
+    public: bool
+    payload: bytes
+    arguments: list[tuple[str, str, bool]]  # (key, default_value, allow_overwrite)
+    inputs: list[tuple[str, str, bool]]  # (name, description, optional)
+    outputs: list[tuple[str, str, bool]]
+    owner: str
+    user_allowlist: list[str]
+    usage_quota: int | None  # None = unlimited
+    usage: int = 0
+    disabled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("arguments", "inputs", "outputs"):
+            d[k] = [list(t) for t in d[k]]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FunctionRecord:
+        d = dict(d)
+        for k in ("arguments", "inputs", "outputs"):
+            d[k] = [tuple(t) for t in d[k]]
+        return cls(**d)
+
+    @classmethod
+    def load(cls, txn: Txn, function_id: str, *, lock: bool = False) -> FunctionRecord | None:
+        row = txn.get("functions", function_id, lock=lock)
+        return None if row is None else cls.from_dict(row.body)
+
+    def insert(self, txn: Txn) -> None:
+        txn.insert("functions", self.id, self.to_dict(), seq=self.seq, owner=self.owner)
+
+    def save(self, txn: Txn) -> None:
+        txn.update("functions", self.id, self.to_dict(), seq=self.seq, owner=self.owner)
+
+
+@dataclass
+class TaskResult:
+    ok: bool
+    return_value: bytes = b""
+    tags_map: dict[str, bytes] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @classmethod
+    def err(cls, reason: str) -> TaskResult:
+        return cls(ok=False, reason=reason)
+
+
+@dataclass
+class TaskRecord:
+    id: str
+    seq: int
+    creator: str
+    function_id: str
+    function_owner: str
+    function_arguments: str
+    executor: str
+    inputs_ownership: dict[str, list[str]]
+    outputs_ownership: dict[str, list[str]]
+    participants: list[str]
+    approved_users: list[str] = field(default_factory=list)
+    assigned_inputs: dict[str, str] = field(default_factory=dict)
+    assigned_outputs: dict[str, str] = field(default_factory=dict)
+    status: TaskStatus = TaskStatus.CREATED
+    result: TaskResult | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = int(self.status)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TaskRecord:
+        d = dict(d)
+        d["status"] = TaskStatus(d["status"])
+        if d["result"] is not None:
+            d["result"] = TaskResult(**d["result"])
+        return cls(**d)
+
+    @classmethod
+    def load(cls, txn: Txn, task_id: str, *, lock: bool = False) -> TaskRecord | None:
+        row = txn.get("tasks", task_id, lock=lock)
+        return None if row is None else cls.from_dict(row.body)
+
+    def insert(self, txn: Txn) -> None:
+        txn.insert("tasks", self.id, self.to_dict(), seq=self.seq, status=int(self.status))
+
+    def save(self, txn: Txn) -> None:
+        txn.update("tasks", self.id, self.to_dict(), seq=self.seq, status=int(self.status))
+
+    # -- derived predicates (spec §3.7.3) ----------------------------------
+    def all_data_assigned(self) -> bool:
+        return set(self.inputs_ownership) == set(self.assigned_inputs) and set(
+            self.outputs_ownership
+        ) == set(self.assigned_outputs)
+
+    def everyone_approved(self) -> bool:
+        return len(self.participants) == 1 or set(self.approved_users) == set(self.participants)

@@ -1,0 +1,108 @@
+"""The audit log: every frontend call, durable at once, tamper-evident.
+
+Each entry carries an HMAC chaining it to the previous one under a key
+derived from the platform secret, so an operator can neither edit, delete,
+insert nor reorder entries without ``verify_chain`` noticing. Cutting off the
+newest entries is detected while the server runs (the head is kept in
+memory) but not across a restart; see docs/security.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cbor2
+
+from ...storage import Database, Txn
+from ._query import AuditQuery, QuerySyntaxError
+
+__all__ = ["AuditChainBroken", "AuditEntry", "AuditLog", "QuerySyntaxError"]
+
+_TABLE = "audit"
+_GENESIS = b"\0" * 32
+
+
+class AuditChainBroken(Exception):
+    """The stored log does not verify: entries were changed, removed or reordered."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    microsecond: int
+    ip: bytes  # 16 bytes, IPv4 as ::a.b.c.d
+    user: str
+    message: str
+    result: bool
+
+
+def _mac(key: bytes, prev: bytes, e: AuditEntry) -> bytes:
+    data = cbor2.dumps([e.seq, e.microsecond, e.ip, e.user, e.message, e.result, prev])
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+class AuditLog:
+    def __init__(self, db: Database, key: bytes, *, clock: Callable[[], float]) -> None:
+        self._db = db
+        self._key = key
+        self._clock = clock
+        self._lock = threading.Lock()
+        with db.read() as txn:
+            self._head_seq, self._head_mac = self._load_head(txn)
+
+    def _load_head(self, txn: Txn) -> tuple[int, bytes]:
+        for row in txn.scan(_TABLE, order_by="seq", descending=True, limit=1):
+            return int(row.id), bytes(row.body["mac"])
+        return 0, _GENESIS
+
+    def append(self, *, user: str, message: str, result: bool, ip: bytes) -> None:
+        with self._lock, self._db.write() as txn:
+            seq, prev = self._load_head(txn)
+            # Fail closed if the newest entries were cut off or replaced while we ran.
+            if seq < self._head_seq or (
+                    seq == self._head_seq and not hmac.compare_digest(prev, self._head_mac)):
+                raise AuditChainBroken(
+                    f"audit log head is #{seq}, expected #{self._head_seq}: truncated or edited")
+            entry = AuditEntry(seq + 1, int(self._clock() * 1_000_000), ip, user, message,
+                               result)
+            mac = _mac(self._key, prev, entry)
+            txn.insert(_TABLE, str(entry.seq), {
+                "us": entry.microsecond, "ip": ip, "user": user, "message": message,
+                "result": result, "prev": prev, "mac": mac})
+            self._head_seq, self._head_mac = entry.seq, mac
+
+    def query(self, query: str, limit: int) -> list[AuditEntry]:
+        """Newest first, at most ``limit`` entries matching ``query``."""
+        parsed = AuditQuery(query)
+        found: list[AuditEntry] = []
+        if limit <= 0:
+            return found
+        with self._db.read() as txn:
+            for row in txn.scan(_TABLE, order_by="seq", descending=True):
+                b = row.body
+                if parsed.matches(b["user"], b["message"]):
+                    found.append(AuditEntry(int(row.id), b["us"], b["ip"], b["user"],
+                                            b["message"], b["result"]))
+                    if len(found) >= limit:
+                        break
+        return found
+
+    def verify_chain(self) -> int:
+        """Check every entry and link; returns the number of entries."""
+        prev, expected_seq = _GENESIS, 1
+        with self._db.read() as txn:
+            for row in txn.scan(_TABLE, order_by="seq"):
+                b = row.body
+                entry = AuditEntry(int(row.id), b["us"], b["ip"], b["user"], b["message"],
+                                   b["result"])
+                if entry.seq != expected_seq:
+                    raise AuditChainBroken(f"entry #{expected_seq} is missing")
+                if not hmac.compare_digest(bytes(b["prev"]), prev) or not hmac.compare_digest(
+                        bytes(b["mac"]), _mac(self._key, prev, entry)):
+                    raise AuditChainBroken(f"entry #{entry.seq} does not verify")
+                prev, expected_seq = bytes(b["mac"]), expected_seq + 1
+        return expected_seq - 1

@@ -1,0 +1,86 @@
+"""The frontend's order of business for every call: authenticate → authorize →
+forward → audit (spec §1.7, §3.2, §3.8).
+
+Pure Python: the gRPC servicer only converts messages and calls :meth:`run`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from ...errors import Code, ServiceError
+from ...storage import StorageError
+from .._identity import Principal
+from ..access_control import AccessControl
+from ..audit import AuditLog
+from ..authentication import AuthenticationService
+
+__all__ = ["Frontend", "peer_ip"]
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def peer_ip(peer: str) -> bytes:
+    """grpc's ``context.peer()`` → 16 bytes; IPv4 as IPv4-compatible ``::a.b.c.d``."""
+    try:
+        if peer.startswith("ipv4:"):
+            v4 = ipaddress.IPv4Address(peer[5:].rsplit(":", 1)[0])
+            return b"\0" * 12 + v4.packed
+        if peer.startswith("ipv6:"):
+            host = peer[5:].rsplit(":", 1)[0].strip("[]")
+            v6 = ipaddress.IPv6Address(host.split("%")[0])
+            if v6.ipv4_mapped is not None:
+                return b"\0" * 12 + v6.ipv4_mapped.packed
+            return v6.packed
+    except ValueError:
+        pass
+    return b"\0" * 16
+
+
+def _render(e: ServiceError) -> str:
+    name = "".join(w.capitalize() for w in e.code.name.split("_"))
+    return f'status: {name}, message: "{e.message}"'
+
+
+class Frontend:
+    def __init__(self, auth: AuthenticationService, acl: AccessControl, audit: AuditLog) -> None:
+        self._auth = auth
+        self._acl = acl
+        self._audit = audit
+
+    def run(self, api: str, user_id: str | None, token: str | None, ip: bytes,
+            forward: Callable[[Principal], T]) -> T:
+        """Run ``forward`` for an authenticated, authorized caller, auditing the outcome."""
+        if not user_id:
+            self._record("", f"authenticate to {api}: missing user id", False, ip)
+            raise ServiceError(Code.UNAUTHENTICATED, "missing user id")
+        if not token:
+            self._record("", f"authenticate to {api}: missing token", False, ip)
+            raise ServiceError(Code.UNAUTHENTICATED, "missing token")
+        try:
+            who = self._auth.authenticate(user_id, token)
+        except ServiceError as e:
+            self._record("", f"authenticate to {api}: incorrent credential", False, ip)
+            raise ServiceError(Code.UNAUTHENTICATED, "incorrent credential") from e
+        if not self._acl.authorize_api(who.role.api_role, api):
+            self._record("", f"authenticate to {api}", False, ip)
+            raise ServiceError.permission_denied()
+        user = f"{{ user: {who.user_id}, role: {who.role.debug()} }}"
+        try:
+            result = forward(who)
+        except ServiceError as e:
+            self._record(user, f"{api}:{_render(e)}", False, ip)
+            raise
+        except StorageError as e:
+            _log.exception("storage failure in %s", api)
+            self._record(user, f"{api}:{_render(ServiceError.internal())}", False, ip)
+            raise ServiceError.internal() from e
+        self._record(user, api, True, ip)
+        return result
+
+    def _record(self, user: str, message: str, result: bool, ip: bytes) -> None:
+        self._audit.append(user=user, message=message, result=result, ip=ip)

@@ -1,0 +1,19 @@
+"""The management service: functions, files, tasks and the task state machine."""
+
+from ._common import Context
+from ._files import FUSION_BASE, validate_crypto_info
+from ._functions import EXECUTOR_TYPES, FunctionSpecInput
+from ._service import Management
+from ._tasks import CANCELED_EARLY, CANCELED_LATE, EXECUTORS
+
+__all__ = [
+    "CANCELED_EARLY",
+    "CANCELED_LATE",
+    "EXECUTORS",
+    "EXECUTOR_TYPES",
+    "FUSION_BASE",
+    "Context",
+    "FunctionSpecInput",
+    "Management",
+    "validate_crypto_info",
+]

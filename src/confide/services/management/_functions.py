@@ -1,0 +1,169 @@
+"""Functions: register, update, get, usage stats, delete, disable, list (spec §3.6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import Code, ServiceError
+from .._identity import Principal
+from .._records import FunctionRecord, IdKind, new_id, parse_id
+from ._common import Context, allowlisted, check_len, internal
+
+__all__ = ["EXECUTOR_TYPES", "FunctionSpecInput", "Functions"]
+
+EXECUTOR_TYPES = ("builtin", "python", "wamr")
+
+
+@dataclass
+class FunctionSpecInput:
+    """The fields of RegisterFunction/UpdateFunction, already off the wire."""
+
+    name: str
+    description: str
+    executor_type: str
+    public: bool
+    payload: bytes
+    arguments: list[tuple[str, str, bool]]
+    inputs: list[tuple[str, str, bool]]
+    outputs: list[tuple[str, str, bool]]
+    user_allowlist: list[str]
+    usage_quota: int
+
+
+def _invalid_function() -> ServiceError:
+    return ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
+
+
+class Functions:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def _validate(self, spec: FunctionSpecInput) -> None:
+        lim = self._ctx.limits
+        if spec.executor_type not in EXECUTOR_TYPES:
+            raise internal(f"Invalid executor type: {spec.executor_type}")
+        check_len(spec.payload, lim.max_function_payload_bytes, "function payload")
+        check_len(spec.name, lim.max_id_chars, "function name")
+        check_len(spec.description, lim.max_function_arguments_bytes, "function description")
+        for items, what in ((spec.arguments, "arguments"), (spec.inputs, "inputs"),
+                            (spec.outputs, "outputs")):
+            if len(items) > lim.max_list_items:
+                raise ServiceError(Code.OUT_OF_RANGE, f"too many {what}")
+            for name, text, _flag in items:
+                check_len(name, lim.max_id_chars, f"{what} name")
+                check_len(text, lim.max_function_arguments_bytes, f"{what} text")
+        if len(spec.user_allowlist) > lim.max_list_items:
+            raise ServiceError(Code.OUT_OF_RANGE, "too many allow-list entries")
+        for uid in spec.user_allowlist:
+            check_len(uid, lim.max_id_chars, "allow-list entry")
+
+    def _get(self, function_id: str) -> FunctionRecord:
+        fid = parse_id(function_id)
+        if fid is None or not fid.startswith(IdKind.FUNCTION + "-"):
+            raise _invalid_function()
+        with self._ctx.db.read() as txn:
+            record = FunctionRecord.load(txn, fid)
+        if record is None:
+            raise _invalid_function()
+        return record
+
+    def register(self, who: Principal, spec: FunctionSpecInput) -> str:
+        self._validate(spec)
+        fid = new_id(IdKind.FUNCTION)
+        with self._ctx.db.write() as txn:
+            record = FunctionRecord(
+                id=fid, seq=txn.next_seq("functions"), name=spec.name,
+                description=spec.description, executor_type=spec.executor_type,
+                public=spec.public, payload=spec.payload, arguments=spec.arguments,
+                inputs=spec.inputs, outputs=spec.outputs, owner=who.user_id,
+                user_allowlist=list(dict.fromkeys(spec.user_allowlist)),
+                usage_quota=spec.usage_quota if spec.usage_quota >= 0 else None,
+            )
+            record.insert(txn)
+        return fid
+
+    def update(self, who: Principal, function_id: str, spec: FunctionSpecInput) -> str:
+        fid = parse_id(function_id)
+        if fid is None or not fid.startswith(IdKind.FUNCTION + "-"):
+            raise _invalid_function()
+        with self._ctx.db.write() as txn:
+            record = FunctionRecord.load(txn, fid, lock=True)
+            if record is None:
+                raise _invalid_function()
+            if record.owner != who.user_id:  # PlatformAdmin not exempt (Q8, replicated)
+                raise ServiceError.permission_denied()
+            self._validate(spec)
+            record.name, record.description = spec.name, spec.description
+            record.executor_type, record.public = spec.executor_type, spec.public
+            record.payload, record.arguments = spec.payload, spec.arguments
+            record.inputs, record.outputs = spec.inputs, spec.outputs
+            record.user_allowlist = list(dict.fromkeys(spec.user_allowlist))
+            record.usage_quota = spec.usage_quota if spec.usage_quota >= 0 else None
+            record.save(txn)
+        return fid
+
+    def get(self, who: Principal, function_id: str) -> FunctionRecord:
+        record = self._get(function_id)
+        if record.public or who.is_admin or record.owner == who.user_id:
+            return record
+        if allowlisted(record, who):
+            record.payload = b""
+            record.user_allowlist = []
+            return record
+        raise ServiceError.permission_denied()
+
+    def usage_stats(self, who: Principal, function_id: str) -> tuple[int, int]:
+        record = self._get(function_id)
+        if not (record.public or who.is_admin or record.owner == who.user_id  # Q12 fix
+                or allowlisted(record, who)):
+            raise ServiceError.permission_denied()
+        quota = -1 if record.usage_quota is None else record.usage_quota
+        return quota, record.usage
+
+    def delete(self, who: Principal, function_id: str) -> None:
+        record = self._get(function_id)
+        if record.owner != who.user_id:
+            raise ServiceError.permission_denied()
+        with self._ctx.db.write() as txn:
+            txn.delete("functions", record.id)
+
+    def disable(self, who: Principal, function_id: str) -> None:
+        fid = parse_id(function_id)
+        if fid is None or not fid.startswith(IdKind.FUNCTION + "-"):
+            raise _invalid_function()
+        with self._ctx.db.write() as txn:
+            record = FunctionRecord.load(txn, fid, lock=True)
+            if record is None:
+                raise _invalid_function()
+            if record.owner != who.user_id and not who.is_admin:
+                raise ServiceError.permission_denied()
+            record.disabled = True  # Q5 fix: CreateTask/InvokeTask refuse it
+            record.user_allowlist = []
+            record.save(txn)
+
+    def list(self, who: Principal, user_id: str, user_attribute: str | None) -> tuple[
+            list[str], list[str]]:
+        """(registered, allowed) function ids of ``user_id`` (spec §3.6, Q6/Q7/Q8 fixed).
+
+        The lists are derived from the function records, so deleting, disabling
+        or updating a function is reflected at once.
+        """
+        if not who.is_admin and user_id != who.user_id:
+            raise ServiceError.permission_denied()
+        registered: list[str] = []
+        allowed: list[str] = []
+        every: list[str] = []
+        with self._ctx.db.read() as txn:
+            for row in txn.scan("functions", order_by="seq"):
+                fn = FunctionRecord.from_dict(row.body)
+                every.append(fn.id)
+                if fn.disabled:
+                    continue
+                if fn.owner == user_id:
+                    registered.append(fn.id)
+                if user_id in fn.user_allowlist or (
+                        user_attribute is not None and user_attribute in fn.user_allowlist):
+                    allowed.append(fn.id)
+        if who.is_admin and (registered or allowed):
+            allowed = sorted(every)
+        return registered, allowed

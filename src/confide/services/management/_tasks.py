@@ -1,0 +1,266 @@
+"""Tasks and their multi-party state machine (spec §3.7)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ... import _json
+from ...errors import Code, ServiceError
+from .._identity import Principal, RoleKind
+from .._records import (
+    FileRecord,
+    FunctionRecord,
+    IdKind,
+    TaskRecord,
+    TaskResult,
+    TaskStatus,
+    new_id,
+    parse_id,
+)
+from ._common import Context, allowlisted, check_len, internal
+
+__all__ = ["EXECUTORS", "Tasks"]
+
+EXECUTORS = ("builtin", "mesapy", "wamr")
+CANCELED_EARLY = "Task canceled"
+CANCELED_LATE = "Task Canceled by the user"
+
+
+def _invalid_task() -> ServiceError:
+    return ServiceError(Code.INVALID_ARGUMENT, "invalid task id")
+
+
+def _invalid_request() -> ServiceError:
+    return ServiceError(Code.INVALID_ARGUMENT, "invalid task")
+
+
+class Tasks:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    # -- helpers -----------------------------------------------------------
+    def _task_id(self, task_id: str) -> str:
+        tid = parse_id(task_id)
+        if tid is None or not tid.startswith(IdKind.TASK + "-"):
+            raise _invalid_task()
+        return tid
+
+    def _load(self, txn: Any, task_id: str, *, lock: bool = True) -> TaskRecord:
+        record = TaskRecord.load(txn, self._task_id(task_id), lock=lock)
+        if record is None:
+            raise _invalid_task()
+        return record
+
+    def _save(self, txn: Any, task: TaskRecord) -> None:
+        task.updated_at = self._ctx.clock()
+        task.save(txn)
+
+    # -- create ------------------------------------------------------------
+    def create(self, who: Principal, function_id: str, arguments_json: str, executor: str,
+               inputs_ownership: list[tuple[str, list[str]]],
+               outputs_ownership: list[tuple[str, list[str]]]) -> str:
+        lim = self._ctx.limits
+        check_len(arguments_json, lim.max_function_arguments_bytes, "function_arguments")
+        if len(inputs_ownership) + len(outputs_ownership) > lim.max_list_items:
+            raise ServiceError(Code.OUT_OF_RANGE, "too many ownership entries")
+        for name, uids in [*inputs_ownership, *outputs_ownership]:
+            check_len(name, lim.max_id_chars, "data name")
+            if len(uids) > lim.max_list_items:
+                raise ServiceError(Code.OUT_OF_RANGE, "too many owners")
+            for uid in uids:
+                check_len(uid, lim.max_id_chars, "owner id")
+        fid = parse_id(function_id)
+        with self._ctx.db.read() as txn:
+            function = FunctionRecord.load(txn, fid) if fid else None
+        if function is None:
+            raise ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
+        if who.role.is_data_owner_like:
+            if not (function.public or allowlisted(function, who)):
+                raise ServiceError.permission_denied()
+        elif who.role.kind is not RoleKind.PLATFORM_ADMIN:
+            raise ServiceError.permission_denied()
+        if function.disabled:  # Q5 fix
+            raise ServiceError.permission_denied()
+        if executor not in EXECUTORS:
+            raise internal(f"Unsupported executor: {executor}")
+        try:
+            supplied = json.loads(arguments_json)
+        except (ValueError, RecursionError) as e:
+            raise internal(f"invalid function_arguments JSON: {e}") from e
+        if not isinstance(supplied, dict):
+            raise internal("function_arguments must be a JSON object")
+        overwritable = {key for key, _d, ow in function.arguments if ow}
+        if set(supplied) != overwritable:
+            raise _invalid_request()
+        final: dict[str, Any] = dict(supplied)
+        for key, default, ow in function.arguments:
+            if not ow:
+                final[key] = default
+        inputs = {name: sorted(set(uids)) for name, uids in inputs_ownership}
+        outputs = {name: sorted(set(uids)) for name, uids in outputs_ownership}
+        for declared, given in ((function.inputs, inputs), (function.outputs, outputs)):
+            names = {n for n, _d, _o in declared}
+            optional = {n for n, _d, opt in declared if opt}
+            if set(given) | optional != names:
+                raise _invalid_request()
+        participants = {who.user_id}
+        for uids in [*inputs.values(), *outputs.values()]:
+            participants.update(uids)
+        if not function.public:
+            participants.add(function.owner)
+        try:
+            arguments_text = _json.dumps(final)
+        except (ValueError, TypeError) as e:
+            raise internal(f"invalid function_arguments: {e}") from e
+        now = self._ctx.clock()
+        with self._ctx.db.write() as txn:
+            task = TaskRecord(
+                id=new_id(IdKind.TASK), seq=txn.next_seq("tasks"), creator=who.user_id,
+                function_id=function.id, function_owner=function.owner,
+                function_arguments=arguments_text, executor=executor,
+                inputs_ownership=inputs, outputs_ownership=outputs,
+                participants=sorted(participants), created_at=now, updated_at=now,
+            )
+            task.insert(txn)
+        return task.id
+
+    # -- read --------------------------------------------------------------
+    def get(self, who: Principal, task_id: str) -> TaskRecord:
+        with self._ctx.db.read() as txn:
+            task = self._load(txn, task_id, lock=False)
+        if who.user_id not in task.participants:
+            raise ServiceError.permission_denied()
+        return task
+
+    def wait(self, who: Principal, task_id: str, timeout_s: float) -> TaskRecord:
+        """The task once it is final, or as it is when ``timeout_s`` elapsed."""
+        tid = self._task_id(task_id)
+        event = self._ctx.notifier.watch(tid)
+        try:
+            deadline = self._ctx.clock() + timeout_s
+            while True:
+                task = self.get(who, tid)
+                remaining = deadline - self._ctx.clock()
+                if task.status.final or remaining <= 0:
+                    return task
+                event.wait(min(remaining, 1.0))  # re-check: another node may change it
+                event.clear()
+        finally:
+            self._ctx.notifier.unwatch(tid, event)
+
+    def list_for(self, who: Principal, limit: int) -> list[str]:
+        ids: list[str] = []
+        with self._ctx.db.read() as txn:
+            for row in txn.scan("tasks", order_by="seq", descending=True):
+                if who.user_id in row.body["participants"]:
+                    ids.append(row.id)
+                    if len(ids) >= limit:
+                        break
+        return ids
+
+    # -- assign ------------------------------------------------------------
+    def assign(self, who: Principal, task_id: str, inputs: list[tuple[str, str]],
+               outputs: list[tuple[str, str]]) -> None:
+        if len(inputs) + len(outputs) > self._ctx.limits.max_list_items:
+            raise ServiceError(Code.OUT_OF_RANGE, "too many data maps")
+        with self._ctx.db.write() as txn:
+            task = self._load(txn, task_id)
+            if who.user_id not in task.participants:
+                raise ServiceError.permission_denied()
+            if task.status is not TaskStatus.CREATED:
+                raise ServiceError.unknown("failed to assign data to task")
+            for items, kind, ownership, assigned in (
+                (inputs, IdKind.INPUT, task.inputs_ownership, task.assigned_inputs),
+                (outputs, IdKind.OUTPUT, task.outputs_ownership, task.assigned_outputs),
+            ):
+                for data_name, data_id in items:
+                    fid = parse_id(data_id)
+                    if fid is None:
+                        raise internal(f"invalid uuid in data id {data_id[:80]!r}")
+                    record = FileRecord.load(txn, fid) if fid.startswith(kind + "-") else None
+                    if record is None:
+                        raise ServiceError(Code.INVALID_ARGUMENT, "invalid data id")
+                    if who.user_id not in record.owners:
+                        raise ServiceError.permission_denied()
+                    if data_name not in ownership:
+                        raise ServiceError.permission_denied()
+                    if set(record.owners) != set(ownership[data_name]):
+                        raise ServiceError.permission_denied()
+                    if data_name in assigned:
+                        raise ServiceError.permission_denied()
+                    if kind == IdKind.OUTPUT and record.cmac is not None:
+                        raise ServiceError.permission_denied()  # Q9 fix: outputs are single-use
+                    assigned[data_name] = record.id
+            if task.all_data_assigned():
+                task.status = TaskStatus.DATA_ASSIGNED
+            self._save(txn, task)
+        self._ctx.notifier.task_changed(task.id)
+
+    # -- approve -----------------------------------------------------------
+    def approve(self, who: Principal, task_id: str) -> None:
+        with self._ctx.db.write() as txn:
+            task = self._load(txn, task_id)
+            approvable = task.status is TaskStatus.DATA_ASSIGNED or (
+                task.status is TaskStatus.CREATED and task.all_data_assigned())
+            if not approvable:
+                raise ServiceError.unknown("failed to approve task")
+            if who.user_id not in task.participants:
+                raise ServiceError.permission_denied()
+            if who.user_id not in task.approved_users:
+                task.approved_users = sorted({*task.approved_users, who.user_id})
+            task.status = (TaskStatus.APPROVED if task.everyone_approved()
+                           else TaskStatus.DATA_ASSIGNED)
+            self._save(txn, task)
+        self._ctx.notifier.task_changed(task.id)
+
+    # -- invoke ------------------------------------------------------------
+    def invoke(self, who: Principal, task_id: str, stage: Any) -> None:
+        """Stage the task for execution; ``stage(txn, task, function, files)`` queues it."""
+        with self._ctx.db.write() as txn:
+            task = self._load(txn, task_id)
+            if task.creator != who.user_id:
+                raise ServiceError.permission_denied()
+            function = FunctionRecord.load(txn, task.function_id, lock=True)
+            if function is None:
+                raise ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
+            if function.usage_quota is not None and function.usage_quota <= function.usage:
+                raise ServiceError.unknown("function quota has been used up")
+            ready = task.status is TaskStatus.APPROVED or (
+                task.status in (TaskStatus.CREATED, TaskStatus.DATA_ASSIGNED)
+                and task.all_data_assigned() and task.everyone_approved())
+            if not ready:
+                raise ServiceError.unknown("failed to invoke task")
+            if function.disabled:  # Q5 fix
+                raise ServiceError.permission_denied()
+            files: dict[str, FileRecord] = {}
+            for data_id in [*task.assigned_inputs.values(), *task.assigned_outputs.values()]:
+                record = FileRecord.load(txn, data_id)
+                if record is None:
+                    raise ServiceError(Code.INVALID_ARGUMENT, "invalid data id")
+                files[data_id] = record
+            function.usage += 1
+            function.save(txn)
+            task.status = TaskStatus.STAGED
+            self._save(txn, task)
+            stage(txn, task, function, files)
+        self._ctx.notifier.task_changed(task.id)
+        self._ctx.notifier.work_available()
+
+    # -- cancel ------------------------------------------------------------
+    def cancel(self, who: Principal, task_id: str, unstage: Any) -> None:
+        """Cancel at once in every state; ``unstage(txn, task_id)`` drops the queue entry."""
+        with self._ctx.db.write() as txn:
+            task = self._load(txn, task_id)
+            if task.creator != who.user_id and not who.is_admin:
+                raise ServiceError.permission_denied()
+            if task.status.final:
+                raise ServiceError.unknown(
+                    "failed to cancel task, reason: task has already been canceled")
+            late = task.status in (TaskStatus.STAGED, TaskStatus.RUNNING)
+            if late:
+                unstage(txn, task.id)
+            task.status = TaskStatus.CANCELED
+            task.result = TaskResult.err(CANCELED_LATE if late else CANCELED_EARLY)
+            self._save(txn, task)
+        self._ctx.notifier.task_changed(task.id)
