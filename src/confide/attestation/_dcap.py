@@ -29,7 +29,7 @@ from ._errors import (
     QuoteSignatureError,
     UntrustedRootError,
 )
-from ._evidence import VerifiedEvidence
+from ._evidence import TeeType, VerifiedEvidence
 from ._quote import SgxQuote, TdxQuote, parse_quote
 
 __all__ = ["measurements_of", "quote_root_der", "verify_dcap_quote"]
@@ -152,7 +152,7 @@ def verify_dcap_quote(
     theirs = verified.get("SgxEnclave") or verified.get("TD10") or {}
     if theirs.get("report_data") != ours.report_data.hex():
         raise EvidenceFormatError("dcap-qvl and confide parse the report body differently")
-    tee = "sgx" if isinstance(quote, SgxQuote) else "tdx"
+    tee: TeeType = "sgx" if isinstance(quote, SgxQuote) else "tdx"
     return VerifiedEvidence(
         tee=tee, tcb_status=str(report.status), advisory_ids=tuple(report.advisory_ids),
         measurements=measurements_of(quote), report_data=ours.report_data, debug=ours.debug,

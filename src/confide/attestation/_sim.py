@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from ._evidence import Evidence
+from ._evidence import Evidence, TeeType
 from ._measure import package_measurement
 from ._sim_pki import SimPki
 from ._sim_quote import build_quote, qe_identity
@@ -81,5 +81,5 @@ class SimAttester:
         when = now or dt.datetime.now(dt.UTC)
         quote = build_quote(self._pki, self.tee, measurement=self._measurement,
                             mr_signer=self._mr_signer, report_data=report_data, debug=debug)
-        tee = "sgx" if self.tee == "sgx" else "tdx"
+        tee: TeeType = "sgx" if self.tee == "sgx" else "tdx"
         return Evidence(tee=tee, quote=quote, collateral=self.collateral(when), produced_at=when)

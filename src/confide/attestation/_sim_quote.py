@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 
-
 from ._quote import CERT_TYPE_PCK_CHAIN, CERT_TYPE_QE_REPORT, TEE_TYPE_SGX, TEE_TYPE_TDX
 from ._sim_pki import CPU_SVN, PCE_SVN, SimPki, raw_ecdsa_sign
 

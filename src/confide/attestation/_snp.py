@@ -32,7 +32,14 @@ from ._errors import (
 from ._evidence import VerifiedEvidence
 from ._reader import Reader
 
-__all__ = ["SNP_REPORT_SIZE", "SNP_TCB_NOT_EVALUATED", "SnpReport", "SnpTcb", "parse_snp_report", "verify_snp_report"]
+__all__ = [
+    "SNP_REPORT_SIZE",
+    "SNP_TCB_NOT_EVALUATED",
+    "SnpReport",
+    "SnpTcb",
+    "parse_snp_report",
+    "verify_snp_report",
+]
 
 SNP_REPORT_SIZE = 0x4A0
 # SNP has no signed TCB-status list: a policy must allow this status explicitly.
