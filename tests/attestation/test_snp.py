@@ -84,9 +84,10 @@ def test_rejects_snp_chain_with_swapped_order(snp) -> None:
 
 
 def test_rejects_snp_chain_with_tampered_vcek(snp) -> None:
+    import warnings
+
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         der = bytearray(x509.load_pem_x509_certificate(snp["vcek_pem"]).public_bytes(
