@@ -19,12 +19,20 @@ TDX_TIME = dt.datetime.fromtimestamp(1750329147, dt.UTC)
 SNP_TIME = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
-def _vectors() -> Path:
+def vectors_path() -> Path | None:
+    """The shared vectors: $CONFIDE_VECTORS, /work/shared/vectors, <repo>/../shared/vectors."""
     for cand in (os.environ.get("CONFIDE_VECTORS"), "/work/shared/vectors",
                  str(REPO.parent / "shared" / "vectors")):
         if cand and Path(cand, "README.md").exists():
             return Path(cand)
-    pytest.skip("test vectors not found (set CONFIDE_VECTORS)")
+    return None
+
+
+def _vectors() -> Path:
+    path = vectors_path()
+    if path is None:
+        pytest.skip("test vectors not found (set CONFIDE_VECTORS)")
+    return path
 
 
 @pytest.fixture(scope="session")
