@@ -15,6 +15,7 @@ Hierarchy (all ECDSA P-256)::
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import tempfile
@@ -112,10 +113,14 @@ class SimPki:
 
         Files are written with mode 0600 and moved into place atomically.
         """
-        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         marker = state_dir / "sim-pki.json"
         if not marker.exists():
-            cls._create(state_dir, marker)
+            # One creator at a time: two processes must not interleave two hierarchies.
+            with open(state_dir / ".sim-pki.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not marker.exists():
+                    cls._create(state_dir, marker)
         keys: dict[str, ec.EllipticCurvePrivateKey] = {}
         for name in _KEYS:
             k = serialization.load_pem_private_key((state_dir / f"{name}.key.pem").read_bytes(),
