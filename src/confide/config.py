@@ -32,3 +32,9 @@ class Limits:
     max_download_bytes: int = 4 * 1024 * MiB
     max_return_value_bytes: int = 1 * MiB
     max_log_lines: int = 10_000
+    # --- attestation (evidence, collateral, enclave_info; confide.attestation) ---
+    max_quote_bytes: int = 64 * 1024  # SGX/TDX quote incl. PEM chain (real: 4.6-5 KB)
+    max_collateral_bytes: int = 1 * MiB  # DCAP collateral JSON / SNP chain (real: 14-16 KB)
+    max_cert_chain_depth: int = 5  # certificates in an embedded or collateral chain
+    max_enclave_info_bytes: int = 256 * 1024  # enclave_info.toml
+    max_enclave_info_signatures: int = 64  # auditor signatures per enclave_info

@@ -1,0 +1,147 @@
+"""The error hierarchy of ``confide.attestation``.
+
+Every error raised by this package derives from :class:`AttestationError`.
+Foreign exceptions (``dcap_qvl``'s ``ValueError``, ``cryptography``'s
+``InvalidSignature``, ``OSError`` from configfs, ...) are wrapped exactly once,
+at the boundary where they happen, with ``raise ... from e``.
+
+Tree::
+
+    AttestationError
+    ├── AppraisalError                 evidence refused (always a specific subclass)
+    │   ├── EvidenceFormatError        bytes do not parse as the claimed evidence type
+    │   │   └── EvidenceTooLargeError  a size or depth cap of ``Limits`` was exceeded
+    │   ├── EvidenceVerificationError  cryptographic verification failed
+    │   │   ├── QuoteSignatureError        enclave/TD report signature invalid
+    │   │   ├── CollateralSignatureError   TCB info / QE identity signature invalid
+    │   │   ├── CollateralExpiredError     collateral outside its validity window
+    │   │   ├── CertificateChainError      PCK / VCEK chain or a CRL invalid
+    │   │   └── TcbMismatchError           SNP reported TCB / chip id != VCEK
+    │   ├── EmptyPolicyError           the policy trusts nothing (fails closed)
+    │   ├── UntrustedRootError         evidence chains to a root not in the policy
+    │   ├── TeeTypeMismatchError       evidence type differs from the quote's
+    │   ├── DebugNotAllowedError       debug enclave / TD / guest
+    │   ├── MeasurementNotAcceptedError
+    │   ├── ReportDataMismatchError
+    │   ├── TcbStatusNotAllowedError
+    │   └── EvidenceTooOldError
+    ├── EnclaveInfoError               enclave_info.toml malformed
+    │   └── EnclaveInfoSignatureError  bad/missing signature or under threshold
+    ├── AttesterError                  producing evidence failed (I/O side)
+    └── CollateralFetchError           fetching collateral failed (I/O side)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AppraisalError",
+    "AttestationError",
+    "AttesterError",
+    "CertificateChainError",
+    "CollateralExpiredError",
+    "CollateralFetchError",
+    "CollateralSignatureError",
+    "DebugNotAllowedError",
+    "EmptyPolicyError",
+    "EnclaveInfoError",
+    "EnclaveInfoSignatureError",
+    "EvidenceFormatError",
+    "EvidenceTooLargeError",
+    "EvidenceTooOldError",
+    "EvidenceVerificationError",
+    "MeasurementNotAcceptedError",
+    "QuoteSignatureError",
+    "ReportDataMismatchError",
+    "TcbMismatchError",
+    "TcbStatusNotAllowedError",
+    "TeeTypeMismatchError",
+    "UntrustedRootError",
+]
+
+
+class AttestationError(Exception):
+    """Base class of every error raised by ``confide.attestation``."""
+
+
+class AppraisalError(AttestationError):
+    """Evidence was refused; the subclass and message say why."""
+
+
+class EvidenceFormatError(AppraisalError):
+    """The bytes do not parse as the claimed evidence structure."""
+
+
+class EvidenceTooLargeError(EvidenceFormatError):
+    """An untrusted input exceeded a cap from :class:`confide.config.Limits`."""
+
+
+class EvidenceVerificationError(AppraisalError):
+    """Cryptographic verification of evidence or collateral failed."""
+
+
+class QuoteSignatureError(EvidenceVerificationError):
+    """The quote's report signature (or QE binding) does not verify."""
+
+
+class CollateralSignatureError(EvidenceVerificationError):
+    """A signature over TCB info or QE identity does not verify."""
+
+
+class CollateralExpiredError(EvidenceVerificationError):
+    """Collateral (TCB info, QE identity, a CRL) is not valid at ``now``."""
+
+
+class CertificateChainError(EvidenceVerificationError):
+    """A certificate chain or CRL does not verify to the trusted root."""
+
+
+class TcbMismatchError(EvidenceVerificationError):
+    """An SEV-SNP report's reported TCB or chip id differs from its VCEK."""
+
+
+class EmptyPolicyError(AppraisalError):
+    """The policy trusts no root or accepts no measurement: fail closed."""
+
+
+class UntrustedRootError(AppraisalError):
+    """The evidence chains to a root the policy does not trust."""
+
+
+class TeeTypeMismatchError(AppraisalError):
+    """The evidence's declared TEE type differs from what it contains."""
+
+
+class DebugNotAllowedError(AppraisalError):
+    """The enclave/TD/guest runs in debug mode and the policy forbids it."""
+
+
+class MeasurementNotAcceptedError(AppraisalError):
+    """The measurement is not listed for the service in enclave_info."""
+
+
+class ReportDataMismatchError(AppraisalError):
+    """The report data differs from what the verifier expected."""
+
+
+class TcbStatusNotAllowedError(AppraisalError):
+    """The platform TCB status is not in the policy's allowed set."""
+
+
+class EvidenceTooOldError(AppraisalError):
+    """The evidence is older than the policy's ``max_evidence_age``."""
+
+
+class EnclaveInfoError(AttestationError):
+    """``enclave_info.toml`` is malformed or lacks a required entry."""
+
+
+class EnclaveInfoSignatureError(EnclaveInfoError):
+    """An auditor signature is invalid, missing, or below the threshold."""
+
+
+class AttesterError(AttestationError):
+    """An attester could not produce evidence."""
+
+
+class CollateralFetchError(AttestationError):
+    """Collateral could not be fetched from a PCCS/PCS or the cache."""

@@ -1,0 +1,85 @@
+"""The ``sim`` attester: real quote formats, a local root, NO protection.
+
+SIM ONLY. Evidence from this attester is signed by keys on the operator's
+disk; anyone with access to ``state_dir`` can forge it. It exists so that
+development runs the same verification path as hardware. Every use logs a
+loud warning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from ._evidence import Evidence, TeeType
+from ._measure import package_measurement
+from ._sim_pki import SimPki
+from ._sim_quote import build_quote, qe_identity
+
+__all__ = ["SIM_WARNING", "SimAttester"]
+
+log = logging.getLogger("confide.attestation.sim")
+SIM_WARNING = "sim TEE: no protection against the operator"
+
+
+class SimAttester:
+    """Produce sim SGX v3 or TDX v4 quotes with matching collateral.
+
+    Args:
+        state_dir: where the sim hierarchy is generated once and persisted
+            (private keys, mode 0600; they are sim-only).
+        tee: ``"sgx"`` or ``"tdx"``.
+        package_root: directory to measure; defaults to installed ``confide``.
+    """
+
+    def __init__(self, state_dir: Path | str, tee: str = "sgx",
+                 package_root: Path | None = None) -> None:
+        if tee not in ("sgx", "tdx"):
+            raise ValueError(f"sim tee must be 'sgx' or 'tdx', not {tee!r}")
+        log.warning("%s (sim attester enabled, tee=%s)", SIM_WARNING, tee)
+        self.tee = tee
+        self._pki = SimPki.load_or_create(Path(state_dir))
+        self._measurement = package_measurement("sha256" if tee == "sgx" else "sha384",
+                                                package_root)
+        signer = self._pki.keys["signer"].public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self._mr_signer = hashlib.sha256(signer).digest()
+
+    @property
+    def root_certificate_der(self) -> bytes:
+        """The sim root CA (DER), to be trusted via ``UnsafeTrustSimRoot``."""
+        return self._pki.certs["root"].public_bytes(serialization.Encoding.DER)
+
+    @property
+    def measurements(self) -> dict[str, str]:
+        """The measurements this attester's quotes carry (enclave_info keys)."""
+        if self.tee == "sgx":
+            return {"mr_enclave": self._measurement.hex(), "mr_signer": self._mr_signer.hex()}
+        return {"mrtd": self._measurement.hex(), **{f"rtmr{i}": "00" * 48 for i in range(4)}}
+
+    def collateral(self, now: dt.datetime | None = None) -> bytes:
+        """Collateral valid from ``now`` - 1 h to ``now`` + 30 days (JSON bytes)."""
+        log.warning("%s (sim collateral issued)", SIM_WARNING)
+        when = now or dt.datetime.now(dt.UTC)
+        return self._pki.collateral_json(self.tee, qe_identity(self._pki, self.tee),
+                                         when).encode()
+
+    def evidence(self, report_data: bytes, *, now: dt.datetime | None = None,
+                 debug: bool = False) -> Evidence:
+        """A sim quote binding ``report_data`` (64 bytes), with collateral.
+
+        Args:
+            report_data: exactly 64 caller-chosen bytes.
+            now: production time (default: the clock, this is an API edge).
+            debug: set the DEBUG attribute (only for negative tests).
+        """
+        log.warning("%s (sim evidence produced)", SIM_WARNING)
+        when = now or dt.datetime.now(dt.UTC)
+        quote = build_quote(self._pki, self.tee, measurement=self._measurement,
+                            mr_signer=self._mr_signer, report_data=report_data, debug=debug)
+        tee: TeeType = "sgx" if self.tee == "sgx" else "tdx"
+        return Evidence(tee=tee, quote=quote, collateral=self.collateral(when), produced_at=when)

@@ -1,0 +1,46 @@
+import confide.attestation as attestation
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    # ruff's RUF022 order: CONSTANTS, then Classes, then functions.
+    return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+
+def test_public_surface_is_pinned_and_sorted() -> None:
+    assert attestation.__all__ == sorted(attestation.__all__, key=_isort_key)
+    assert set(attestation.__all__) == {
+        "AMD_ARK_MILAN_DER", "INTEL_SGX_ROOT_CA_DER", "SIM_WARNING", "AppraisalError",
+        "AppraisalPolicy", "AppraisalResult", "AttestationError", "Attester", "AttesterError",
+        "CertificateChainError", "CollateralExpiredError", "CollateralFetchError",
+        "CollateralFetcher", "CollateralSignatureError", "ConfigfsTsmAttester",
+        "DebugNotAllowedError", "EmptyPolicyError", "EnclaveInfo", "EnclaveInfoError",
+        "EnclaveInfoSignatureError", "Evidence", "EvidenceFormatError", "EvidenceTooLargeError",
+        "EvidenceTooOldError", "EvidenceVerificationError", "GramineAttester",
+        "MeasurementNotAcceptedError", "QuoteHeader", "QuoteSignatureError",
+        "ReportDataMismatchError", "SgxQuote", "SgxReportBody", "SimAttester", "SnpReport",
+        "SnpTcb", "TcbMismatchError", "TcbStatusNotAllowedError", "TdReport", "TdxQuote",
+        "TeeTypeMismatchError", "UnsafeTrustSimRoot", "UntrustedRootError", "VerifiedEvidence",
+        "generate_enclave_info", "package_measurement", "parse_quote", "parse_snp_report",
+        "sign_enclave_info", "verify_dcap_quote", "verify_enclave_info", "verify_snp_report",
+    }
+    for name in attestation.__all__:
+        assert getattr(attestation, name) is not None
+
+
+def test_every_error_derives_from_the_package_base() -> None:
+    for name in attestation.__all__:
+        obj = getattr(attestation, name)
+        if isinstance(obj, type) and name.endswith("Error"):
+            assert issubclass(obj, attestation.AttestationError)
+
+
+def test_verifiers_do_not_import_collateral_fetching() -> None:
+    import ast
+    from pathlib import Path
+
+    pkg = Path(attestation.__file__).parent
+    for mod in ("_dcap.py", "_snp.py", "_policy.py", "_quote.py", "_enclave_info.py"):
+        tree = ast.parse((pkg / mod).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "_collateral_fetch" not in imported
+        assert "httpx" not in (pkg / mod).read_text()
