@@ -31,3 +31,17 @@ class Limits:
     # --- execution ---
     max_return_value_bytes: int = 1 * MiB
     max_log_lines: int = 10_000
+    # --- WebAssembly executor (spec §5.8; docs/wasm.md) ---
+    # Native stack for wasm frames; the number Teaclave gives WAMR (163 840 B).
+    wasm_max_stack_bytes: int = 160 * 1024
+    # Total linear memory of one instance, the argv area included. Teaclave's
+    # WAMR gets the module's own memory plus a 20 MiB instance heap.
+    wasm_max_memory_bytes: int = 64 * MiB
+    # Wall-clock budget of one run (instantiation + entrypoint).
+    wasm_max_run_seconds: float = 300.0
+    # Largest transfer of a single teaclave_read_file / teaclave_write_file
+    # call (a call may move fewer bytes than asked; spec §5.8).
+    wasm_max_io_chunk_bytes: int = 1 * MiB
+    # Compiled-module cache, keyed by the payload's SHA-256.
+    wasm_module_cache_entries: int = 32
+    wasm_module_cache_bytes: int = 64 * MiB  # sum of cached payload sizes
