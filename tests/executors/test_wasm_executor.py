@@ -218,7 +218,7 @@ def test_trap_in_start_function_is_an_instantiation_error(executor: WasmExecutor
         """(module (func $boom unreachable) (start $boom)
         (func (export "entrypoint") (param i32 i32) (result i32) (i32.const 1)))"""
     )
-    with pytest.raises(FunctionError, match="cannot instantiate.*Exception: unreachable"):
+    with pytest.raises(FunctionError, match=r"cannot instantiate.*Exception: unreachable"):
         executor.run(invocation(payload))
 
 

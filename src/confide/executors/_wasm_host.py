@@ -184,4 +184,3 @@ class HostImports:
         if nul < 0:
             raise _BadAccess("name not NUL-terminated within the cap")
         return bytes(raw[:nul]).decode("utf-8")  # UnicodeDecodeError is a ValueError
-

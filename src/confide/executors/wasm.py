@@ -166,9 +166,7 @@ class WasmExecutor:
         else:
             text = str(int(result))
         if host.internal_error is not None:
-            raise FunctionError(
-                "Runtime Error: host file API failed"
-            ) from host.internal_error
+            raise FunctionError("Runtime Error: host file API failed") from host.internal_error
         return text
 
     def _raise_if_stopped(self, control: RunControl, error: Exception) -> None:
@@ -226,11 +224,7 @@ def _check_entrypoint(module: wasmtime.Module) -> None:
         if export.name != ENTRYPOINT:
             continue
         ty = export.type
-        if (
-            isinstance(ty, wasmtime.FuncType)
-            and ty.params == [_I32, _I32]
-            and ty.results == [_I32]
-        ):
+        if isinstance(ty, wasmtime.FuncType) and ty.params == [_I32, _I32] and ty.results == [_I32]:
             return
         raise FunctionError(
             f'Runtime Error: export "{ENTRYPOINT}" must be a function (i32, i32) -> i32'
