@@ -126,16 +126,6 @@ def test_runaway_recursion_traps_with_stack_overflow_text(executor: WasmExecutor
     assert executor.run(invocation(payload)) == "Exception: wasm operand stack overflow"
 
 
-def test_moderate_recursion_fits_in_the_stack(executor: WasmExecutor) -> None:
-    payload = entry_module(
-        "(call $depth (i32.const 2000))",
-        extra="(func $depth (param i32) (result i32)"
-        " (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))"
-        " (else (i32.add (i32.const 1) (call $depth (i32.sub (local.get 0) (i32.const 1)))))))",
-    )
-    assert executor.run(invocation(payload)) == "2000"
-
-
 def test_call_to_unprovided_import_traps_like_wamr(executor: WasmExecutor) -> None:
     payload = wasmtime.wat2wasm(
         """(module (import "env" "printf" (func $printf (param i32) (result i32)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 import time
 from typing import BinaryIO
@@ -62,7 +63,7 @@ def test_infinite_loop_in_start_function_is_stopped() -> None:
 def test_time_limit_uses_the_injected_clock() -> None:
     # A clock that jumps past the deadline on its second reading stops the run
     # at once, whatever the wall clock says.
-    readings = iter([0.0] + [10_000.0] * 1000)
+    readings = itertools.chain([0.0], itertools.repeat(10_000.0))
     executor = WasmExecutor(Limits(wasm_max_run_seconds=60), clock=lambda: next(readings))
     started = time.monotonic()
     with pytest.raises(FunctionError, match="time limit exceeded"):
@@ -216,9 +217,29 @@ def test_cache_evicts_least_recently_used_beyond_its_cap() -> None:
 
 
 def test_cache_respects_its_byte_budget() -> None:
-    executor = WasmExecutor(Limits(wasm_module_cache_bytes=len(ADD_MODULE) - 1))
-    executor.run(invocation(ADD_MODULE, {"adder1": "1", "adder2": "1"}))
-    assert executor.engine.cached_modules() == 0
+    args = {"adder1": "1", "adder2": "1"}
+    over = WasmExecutor(Limits(wasm_module_cache_bytes=len(ADD_MODULE) - 1))
+    over.run(invocation(ADD_MODULE, args))
+    assert over.engine.cached_modules() == 0
+    exact = WasmExecutor(Limits(wasm_module_cache_bytes=len(ADD_MODULE)))
+    exact.run(invocation(ADD_MODULE, args))
+    assert exact.engine.cached_modules() == 1
+
+
+# --- stack ---
+
+RECURSE_2000 = entry_module(
+    "(call $depth (i32.const 2000))",
+    extra="(func $depth (param i32) (result i32)"
+    " (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))"
+    " (else (i32.add (i32.const 1) (call $depth (i32.sub (local.get 0) (i32.const 1)))))))",
+)
+
+
+def test_stack_cap_bounds_recursion_depth() -> None:
+    assert WasmExecutor().run(invocation(RECURSE_2000)) == "2000"
+    small = WasmExecutor(Limits(wasm_max_stack_bytes=16 * 1024))
+    assert small.run(invocation(RECURSE_2000)) == "Exception: wasm operand stack overflow"
 
 
 def test_invalid_module_is_not_cached() -> None:

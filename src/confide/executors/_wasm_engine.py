@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +28,7 @@ from wasmtime import _ffi as wasmtime_ffi  # deadline callback is not wrapped by
 from confide.config import Limits
 from confide.executors._base import FunctionError
 
-__all__ = ["WASM_MAGIC", "RunControl", "WasmEngine"]
+__all__ = ["WASM_MAGIC", "RunControl", "WasmEngine", "Watchdog", "error_summary"]
 
 WASM_MAGIC = b"\x00asm"
 
@@ -91,8 +92,9 @@ class RunControl:
 class WasmEngine:
     """The shared wasmtime engine and its compiled-module cache."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, clock: Callable[[], float]) -> None:
         self.limits = limits
+        self.clock = clock
         config = wasmtime.Config()
         config.epoch_interruption = True
         config.max_wasm_stack = limits.wasm_max_stack_bytes
@@ -101,6 +103,10 @@ class WasmEngine:
         self._cache: OrderedDict[bytes, tuple[wasmtime.Module, int]] = OrderedDict()
         self._cache_bytes = 0
         self._lock = threading.Lock()
+        self.watchdog = Watchdog(clock)
+        i32 = wasmtime.ValType.i32()
+        # FuncTypes are bound to the engine that first uses them: one set per engine.
+        self.host_signatures = {arity: wasmtime.FuncType([i32] * arity, [i32]) for arity in (1, 3)}
 
     @property
     def engine(self) -> wasmtime.Engine:
@@ -175,19 +181,51 @@ def error_summary(error: Exception) -> str:
     return cause
 
 
-def run_watchdog(
-    control: RunControl,
-    cancel: threading.Event,
-    done: threading.Event,
-    deadline: float,
-    clock: Callable[[], float],
-    poll_seconds: float = 0.01,
-) -> None:
-    """Thread body: stop the run on cancel or at ``deadline`` (by ``clock``)."""
-    while not done.wait(poll_seconds):
-        if cancel.is_set():
-            control.stop("cancel")
-            return
-        if clock() >= deadline:
-            control.stop("timeout")
-            return
+class Watchdog:
+    """One thread per engine that stops runs on cancel or at their deadline.
+
+    Runs register with :meth:`watch` and leave with :meth:`unwatch`; while any
+    run is registered the thread polls every ``poll_seconds`` (the cancel
+    latency), otherwise it sleeps. A shared thread keeps the per-task cost to a
+    dictionary insert instead of a thread start and join.
+    """
+
+    def __init__(self, clock: Callable[[], float], poll_seconds: float = 0.01) -> None:
+        self._clock = clock
+        self._poll = poll_seconds
+        self._cond = threading.Condition()
+        self._runs: dict[int, tuple[RunControl, threading.Event, float]] = {}
+        self._next_token = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, control: RunControl, cancel: threading.Event, deadline: float) -> int:
+        """Watch a run until :meth:`unwatch`; ``deadline`` is on ``clock``."""
+        with self._cond:
+            self._next_token += 1
+            token = self._next_token
+            self._runs[token] = (control, cancel, deadline)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="wasm-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+            return token
+
+    def unwatch(self, token: int) -> None:
+        with self._cond:
+            self._runs.pop(token, None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._runs:
+                    self._cond.wait()
+                runs = list(self._runs.items())
+            now = self._clock()
+            for token, (control, cancel, deadline) in runs:
+                reason = "cancel" if cancel.is_set() else "timeout" if now >= deadline else None
+                if reason is not None:
+                    self.unwatch(token)
+                    control.stop(reason)
+            time.sleep(self._poll)

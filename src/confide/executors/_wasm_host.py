@@ -33,12 +33,6 @@ _ONE_ARG = 1
 _THREE_ARGS = 3
 
 
-def _signature(arity: int) -> wasmtime.FuncType:
-    # FuncTypes get bound to the first engine that uses them: build fresh ones.
-    i32 = wasmtime.ValType.i32()
-    return wasmtime.FuncType([i32] * arity, [i32])
-
-
 class _BadAccess(Exception):
     """A pointer, length or name from the module is unusable (-> -1)."""
 
@@ -63,8 +57,12 @@ class HostImports:
         #: First unexpected host-side error (a bug or a broken TaskIO), if any.
         self.internal_error: Exception | None = None
 
-    def define(self, linker: wasmtime.Linker) -> None:
-        """Define the five imports under module ``env`` in ``linker``."""
+    def define(self, linker: wasmtime.Linker, signatures: dict[int, wasmtime.FuncType]) -> None:
+        """Define the five imports under module ``env`` in ``linker``.
+
+        ``signatures`` maps an arity to ``(i32 * arity) -> i32``, built for the
+        linker's engine.
+        """
         handlers: dict[str, tuple[int, Callable[..., int]]] = {
             "teaclave_open_input": (_ONE_ARG, self._open_input),
             "teaclave_create_output": (_ONE_ARG, self._create_output),
@@ -73,7 +71,7 @@ class HostImports:
             "teaclave_close_file": (_ONE_ARG, self._close_file),
         }
         for name, (arity, handler) in handlers.items():
-            linker.define_func("env", name, _signature(arity), handler, access_caller=True)
+            linker.define_func("env", name, signatures[arity], handler, access_caller=True)
 
     def close_all(self) -> None:
         """Close every file the module left open (outputs must be complete)."""

@@ -28,7 +28,6 @@ past the module's data; modules must not assume an address either way.)
 from __future__ import annotations
 
 import struct
-import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -37,7 +36,7 @@ import wasmtime
 from confide.config import Limits
 from confide.executors._args import flatten_arguments
 from confide.executors._base import CancelledError, FunctionError, Invocation
-from confide.executors._wasm_engine import RunControl, WasmEngine, error_summary, run_watchdog
+from confide.executors._wasm_engine import RunControl, WasmEngine, error_summary
 from confide.executors._wasm_host import HostImports
 from confide.executors._wasm_traps import trap_text, unlinked_import_text
 
@@ -69,7 +68,7 @@ class WasmExecutor:
     ) -> None:
         self._limits = limits if limits is not None else Limits()
         self._clock = clock
-        self._engine = WasmEngine(self._limits)
+        self._engine = WasmEngine(self._limits, clock)
 
     @property
     def engine(self) -> WasmEngine:
@@ -104,25 +103,15 @@ class WasmExecutor:
             max_name_bytes=self._limits.max_id_chars * 4,  # UTF-8 of max_id_chars chars
             max_io_chunk_bytes=self._limits.wasm_max_io_chunk_bytes,
         )
-        done = threading.Event()
-        watchdog = threading.Thread(
-            target=run_watchdog,
-            args=(
-                control,
-                invocation.cancel,
-                done,
-                self._clock() + self._limits.wasm_max_run_seconds,
-                self._clock,
-            ),
-            name=f"wasm-watchdog-{invocation.task_id}",
-            daemon=True,
+        token = self._engine.watchdog.watch(
+            control,
+            invocation.cancel,
+            self._clock() + self._limits.wasm_max_run_seconds,
         )
-        watchdog.start()
         try:
             return self._run_in_store(store, module, host, control, argv)
         finally:
-            done.set()
-            watchdog.join()
+            self._engine.watchdog.unwatch(token)
             host.close_all()
 
     def _run_in_store(
@@ -134,7 +123,7 @@ class WasmExecutor:
         argv: list[bytes],
     ) -> str:
         linker = wasmtime.Linker(self._engine.engine)
-        host.define(linker)
+        host.define(linker, self._engine.host_signatures)
         try:
             linker.define_unknown_imports_as_traps(module)
             instance = linker.instantiate(store, module)
