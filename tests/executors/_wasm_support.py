@@ -80,14 +80,14 @@ class MemoryTaskIO:
 
 
 def invocation(
-    payload: bytes,
+    payload: bytes | bytearray,
     arguments: dict[str, Any] | None = None,
     task_io: MemoryTaskIO | None = None,
     task_id: str = "task-1",
 ) -> Invocation:
     return Invocation(
         task_id=task_id,
-        function=FunctionSpec("function-1", "wasm-test", "wamr", payload),
+        function=FunctionSpec("function-1", "wasm-test", "wamr", bytes(payload)),
         arguments=dict(arguments or {}),
         io=task_io if task_io is not None else MemoryTaskIO(),
     )
@@ -123,7 +123,7 @@ def entry_module(body: str, *, locals_: str = "", extra: str = "", pages: int = 
   (func (export "entrypoint") (param $argc i32) (param $argv i32) (result i32) {locals_}
 {body})
 )"""
-    return wasmtime.wat2wasm(wat)
+    return bytes(wasmtime.wat2wasm(wat))
 
 
 #: C-like ``atoi`` on a NUL-terminated decimal string, as WAT.

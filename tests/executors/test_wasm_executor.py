@@ -227,3 +227,14 @@ def test_rejects_payload_over_the_size_cap() -> None:
         small.run(invocation(ADD_MODULE, {"adder1": "1", "adder2": "2"}))
     exact = WasmExecutor(Limits(max_function_payload_bytes=len(ADD_MODULE)))
     assert exact.run(invocation(ADD_MODULE, {"adder1": "1", "adder2": "2"})) == "3"
+
+
+def test_rejects_host_import_declared_with_wrong_signature(executor: WasmExecutor) -> None:
+    payload = wasmtime.wat2wasm(
+        """(module
+        (import "env" "teaclave_read_file" (func $read (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "entrypoint") (param i32 i32) (result i32) (i32.const 1)))"""
+    )
+    with pytest.raises(FunctionError, match="cannot instantiate"):
+        executor.run(invocation(payload))

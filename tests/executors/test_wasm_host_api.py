@@ -37,8 +37,10 @@ def _io() -> MemoryTaskIO:
     return MemoryTaskIO(inputs={"in": DATA, "bad": b"x"}, outputs={"out"}, corrupted={"bad"})
 
 
-def _run(executor: WasmExecutor, body: str, task_io: MemoryTaskIO | None = None, **kw: str) -> str:
-    return executor.run(invocation(entry_module(body, **kw), task_io=task_io or _io()))
+def _run(
+    executor: WasmExecutor, body: str, task_io: MemoryTaskIO | None = None, locals_: str = ""
+) -> str:
+    return executor.run(invocation(entry_module(body, locals_=locals_), task_io=task_io or _io()))
 
 
 def test_copies_input_to_output_by_data_name(executor: WasmExecutor) -> None:

@@ -34,7 +34,11 @@ GROW_THEN_RETURN = entry_module(
 
 
 def _cancel_after(event: threading.Event, seconds: float) -> threading.Thread:
-    thread = threading.Thread(target=lambda: (time.sleep(seconds), event.set()))
+    def fire() -> None:
+        time.sleep(seconds)
+        event.set()
+
+    thread = threading.Thread(target=fire)
     thread.start()
     return thread
 
@@ -185,8 +189,18 @@ def test_rejects_arguments_that_do_not_fit_under_the_memory_cap() -> None:
     executor = WasmExecutor(Limits(wasm_max_memory_bytes=2 * PAGE))
     payload = entry_module("(local.get $argc)")
     assert executor.run(invocation(payload, {"k": "v" * 60_000})) == "2"
-    with pytest.raises(FunctionError, match="memory limit exceeded: arguments need"):
+    with pytest.raises(FunctionError, match="no room for arguments"):
         executor.run(invocation(payload, {"k": "v" * 70_000}))
+
+
+def test_rejects_arguments_when_module_memory_cannot_grow() -> None:
+    payload = wasmtime.wat2wasm(
+        """(module (memory (export "memory") 1 1)
+        (func (export "entrypoint") (param i32 i32) (result i32) (local.get 0)))"""
+    )
+    assert WasmExecutor().run(invocation(payload)) == "0"
+    with pytest.raises(FunctionError, match="no room for arguments"):
+        WasmExecutor().run(invocation(payload, {"k": "v"}))
 
 
 def test_rejects_huge_table() -> None:

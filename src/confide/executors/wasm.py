@@ -196,7 +196,8 @@ class WasmExecutor:
             old_pages = memory.grow(store, pages)
         except wasmtime.WasmtimeError as e:
             raise FunctionError(
-                f"Runtime Error: memory limit exceeded: arguments need {total} more bytes"
+                f"Runtime Error: no room for arguments: linear memory cannot grow by {total}"
+                " bytes (module maximum or memory limit)"
             ) from e
         base = old_pages * _PAGE
         pointers: list[int] = []
