@@ -6,6 +6,9 @@ crash, an exception or an access outside linear memory.
 
 from __future__ import annotations
 
+import io
+from typing import BinaryIO
+
 import pytest
 from _wasm_support import (
     COPY_MODULE,
@@ -20,6 +23,7 @@ from _wasm_support import (
 )
 
 from confide.config import Limits
+from confide.executors._base import FunctionError
 from confide.executors.wasm import WasmExecutor
 
 PAGE = 65536
@@ -200,3 +204,22 @@ def test_name_cap_accepts_cap_and_refuses_cap_plus_one() -> None:
         extra = f'(data (i32.const 256) "{name}\\00")'
         payload = entry_module("(call $open_input (i32.const 256))", extra=extra)
         assert executor.run(invocation(payload, task_io=task_io)) == expected
+
+
+class _FailingOutput(io.BytesIO):
+    def write(self, data: object, /) -> int:
+        raise OSError("disk full")
+
+
+class _FailingTaskIO(MemoryTaskIO):
+    def create_output(self, name: str) -> BinaryIO:
+        super().create_output(name)
+        return _FailingOutput()
+
+
+def test_storage_failure_under_the_module_fails_the_task(executor: WasmExecutor) -> None:
+    # The module sees -1 (and may ignore it), but the output would be incomplete:
+    # the task must not end Finished + Ok.
+    task_io = _FailingTaskIO(inputs={"in": DATA}, outputs={"out"})
+    with pytest.raises(FunctionError, match="host file API failed"):
+        executor.run(invocation(COPY_MODULE, task_io=task_io))

@@ -5,8 +5,9 @@ against the current size of linear memory before any byte is touched, names
 are NUL-terminated within a length cap, and every failure is the value ``-1``
 for the module, never an exception crossing into wasmtime (wasmtime-py keeps
 the last host exception in a process-global, which concurrent runs would race
-on). A host-side failure that is not the module's fault is recorded in
-``HostImports.internal_error`` and turned into a task error after the run.
+on). A host-side failure that is not the module's fault (storage ``OSError``,
+a bug) is recorded in ``HostImports.internal_error`` and turned into a task
+error after the run.
 """
 
 from __future__ import annotations
@@ -104,8 +105,12 @@ class HostImports:
     def _guard(self, action: Callable[[], int]) -> int:
         try:
             return action()
-        except (_BadAccess, ExecutorError, OSError, ValueError, wasmtime.WasmtimeError):
+        except (_BadAccess, ExecutorError, ValueError, wasmtime.WasmtimeError):
             # The module's mistake or a refused name / corrupted input: spec says -1.
+            return _FAIL
+        except OSError as e:
+            # Storage failed, not the module: -1 now, and the task fails afterwards.
+            self._record(e)
             return _FAIL
         except Exception as e:  # noqa: BLE001 - nothing may propagate into wasmtime
             self._record(e)

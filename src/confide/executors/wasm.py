@@ -109,10 +109,14 @@ class WasmExecutor:
             self._clock() + self._limits.wasm_max_run_seconds,
         )
         try:
-            return self._run_in_store(store, module, host, control, argv)
+            text = self._run_in_store(store, module, host, control, argv)
         finally:
             self._engine.watchdog.unwatch(token)
             host.close_all()
+        if host.internal_error is not None:
+            # Storage failed under the module (it saw -1): outputs may be incomplete.
+            raise FunctionError("Runtime Error: host file API failed") from host.internal_error
+        return text
 
     def _run_in_store(
         self,
@@ -154,14 +158,12 @@ class WasmExecutor:
             text = unlinked
         else:
             text = str(int(result))
-        if host.internal_error is not None:
-            raise FunctionError("Runtime Error: host file API failed") from host.internal_error
         return text
 
     def _raise_if_stopped(self, control: RunControl, error: Exception) -> None:
         reason = control.reason
         if reason == "cancel":
-            raise CancelledError("cancelled") from error
+            raise CancelledError("cancelled by the user") from error
         if reason == "timeout":
             raise FunctionError(
                 f"Runtime Error: time limit exceeded ({self._limits.wasm_max_run_seconds:g} s)"
