@@ -38,3 +38,17 @@ class Limits:
     max_cert_chain_depth: int = 5  # certificates in an embedded or collateral chain
     max_enclave_info_bytes: int = 256 * 1024  # enclave_info.toml
     max_enclave_info_signatures: int = 64  # auditor signatures per enclave_info
+    # --- WebAssembly executor (spec §5.8; docs/wasm.md) ---
+    # Native stack for wasm frames; the number Teaclave gives WAMR (163 840 B).
+    wasm_max_stack_bytes: int = 160 * 1024
+    # Total linear memory of one instance, the argv area included. Teaclave's
+    # WAMR gets the module's own memory plus a 20 MiB instance heap.
+    wasm_max_memory_bytes: int = 64 * MiB
+    # Wall-clock budget of one run (instantiation + entrypoint).
+    wasm_max_run_seconds: float = 300.0
+    # Largest transfer of a single teaclave_read_file / teaclave_write_file
+    # call (a call may move fewer bytes than asked; spec §5.8).
+    wasm_max_io_chunk_bytes: int = 1 * MiB
+    # Compiled-module cache, keyed by the payload's SHA-256.
+    wasm_module_cache_entries: int = 32
+    wasm_module_cache_bytes: int = 64 * MiB  # sum of cached payload sizes
