@@ -143,10 +143,11 @@ class Worker:
 
 def build_runner(limits: Limits) -> TaskRunner:
     from ..executors.builtin import BuiltinExecutor
+    from ..executors.wasm import WasmExecutor
     from ._staging import Stager
     from .file_agent import FileAgent, UrlPolicy
 
-    executors: dict[str, Any] = {"builtin": BuiltinExecutor()}
+    executors: dict[str, Any] = {"builtin": BuiltinExecutor(), "wamr": WasmExecutor(limits)}
     return TaskRunner(executors, Stager(FileAgent(UrlPolicy.embedded_default(), limits), limits),
                       limits)
 

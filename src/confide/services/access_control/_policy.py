@@ -1,15 +1,21 @@
 """Layer-1 authorization: may this role call this API at all (spec §3.2)?
 
-The model and policy are Teaclave's casbin files (plus confide.v1's API
-names, granted like get_task). The policy is static, so decisions are cached.
+The model and policy are Teaclave's casbin files with two additions:
+confide.v1's API names (granted like get_task), and get_task/approve_task for
+FunctionOwner — the owner of a private function is a participant who must
+approve, which Teaclave's policy made impossible (docs/compatibility.md).
+The policy is static, so decisions are cached.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from importlib import resources
 
 import casbin
+
+logging.getLogger("casbin").setLevel(logging.WARNING)  # it logs the whole policy at INFO
 
 __all__ = ["AccessControl"]
 

@@ -1,0 +1,43 @@
+"""The CLI's saved session: where the server is and the current user's token.
+
+Stored in ``$CONFIDE_HOME`` (default ``~/.config/confide``) with mode 0600;
+the token is a bearer credential for that user only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["Session", "session_path"]
+
+
+def session_path() -> Path:
+    home = os.environ.get("CONFIDE_HOME")
+    return (Path(home) if home else Path.home() / ".config" / "confide") / "session.json"
+
+
+@dataclass
+class Session:
+    host: str
+    authentication_port: int
+    frontend_port: int
+    server_cert: str
+    user_id: str = ""
+    token: str = ""
+
+    def save(self) -> None:
+        path = session_path()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(self), f)
+
+    @classmethod
+    def load(cls) -> Session | None:
+        path = session_path()
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text()))
