@@ -170,7 +170,7 @@ def parse_ratls_evidence(raw: bytes, limits: Limits) -> UnverifiedRaTlsEvidence:
         raise CertificateFormatError("ratls-tag-unsupported", "evidence is not an Intel TEE quote")
     value = item.value
     if (
-        not isinstance(value, list)
+        not isinstance(value, (list, tuple))
         or len(value) != 2
         or not all(isinstance(v, bytes) for v in value)
     ):
@@ -186,7 +186,7 @@ def parse_ratls_evidence(raw: bytes, limits: Limits) -> UnverifiedRaTlsEvidence:
         raise CertificateFormatError("ratls-claims-invalid", "pubkey-hash claim missing")
     hash_entry = _cbor_loads(hash_entry_raw, "pubkey-hash")
     if (
-        not isinstance(hash_entry, list)
+        not isinstance(hash_entry, (list, tuple))
         or len(hash_entry) != 2
         or type(hash_entry[0]) is not int
         or not isinstance(hash_entry[1], bytes)
