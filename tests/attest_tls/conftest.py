@@ -40,5 +40,3 @@ def other_authority() -> ReportAuthority:
 @pytest.fixture
 def fake_verifier() -> FakeVerifier:
     return FakeVerifier()
-
-

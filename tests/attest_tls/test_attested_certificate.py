@@ -73,7 +73,11 @@ def test_certificate_has_teaclave_shape(authority: ReportAuthority) -> None:
     assert sorted(document) == ["certs", "report", "signature"]
     report = json.loads(bytes(document["report"]))
     assert sorted(report) == [
-        "id", "isvEnclaveQuoteBody", "isvEnclaveQuoteStatus", "timestamp", "version",
+        "id",
+        "isvEnclaveQuoteBody",
+        "isvEnclaveQuoteStatus",
+        "timestamp",
+        "version",
     ]
     assert report["version"] == 4 and report["isvEnclaveQuoteStatus"] == "OK"
     # the self-signature is a normal, valid ECDSA signature (unlike Teaclave's)
@@ -86,6 +90,7 @@ def test_ratls_extension_is_tagged_quote_and_pubkey_hash_claims(authority: Repor
     attested = attested_certificate(authority, NOW)
     cert = attested.certificate
     raw = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(RATLS_EVIDENCE_OID))
+    assert isinstance(raw.value, x509.UnrecognizedExtension)
     item = cbor2.loads(raw.value.value)
     assert item.tag == 0x1A7501
     quote, claims_raw = item.value
@@ -115,13 +120,14 @@ def test_own_certificate_passes_ratls_checks(authority: ReportAuthority) -> None
 
 
 def test_collateral_extension_round_trips(authority: ReportAuthority) -> None:
-    from confide.config import Limits
     from confide.attestation._ratls_cert import parse_ratls_endorsements
+    from confide.config import Limits
 
     attested = attested_certificate(authority, NOW, collateral=b'{"fake":"collateral"}')
     ext = attested.certificate.extensions.get_extension_for_oid(
         x509.ObjectIdentifier(RATLS_ENDORSEMENT_OID)
     )
+    assert isinstance(ext.value, x509.UnrecognizedExtension)
     assert parse_ratls_endorsements(ext.value.value, Limits()) == b'{"fake":"collateral"}'
 
 
@@ -212,7 +218,10 @@ def test_rejects_wrong_measurement(authority: ReportAuthority) -> None:
     assert e.value.reason == "mr-enclave-mismatch"
     with pytest.raises(MeasurementMismatchError):
         verify_ratls_certificate(
-            attested.certificate_der, FakeVerifier(), NOW, enclave_info=ENCLAVE_INFO,
+            attested.certificate_der,
+            FakeVerifier(),
+            NOW,
+            enclave_info=ENCLAVE_INFO,
             service_table=TABLE,
         )
 
@@ -231,7 +240,9 @@ def test_rejects_expired_certificate(authority: ReportAuthority) -> None:
     attested = attested_certificate(authority, NOW)
     later = NOW + dt.timedelta(days=91)
     with pytest.raises(CertificateFormatError) as e:
-        _teaclave(attested.certificate_der, authority, now=later, max_report_age=dt.timedelta(days=365))
+        _teaclave(
+            attested.certificate_der, authority, now=later, max_report_age=dt.timedelta(days=365)
+        )
     assert e.value.reason == "certificate-expired"
     with pytest.raises(CertificateFormatError) as e2:
         verify_ratls_certificate(attested.certificate_der, FakeVerifier(), later)
@@ -274,8 +285,12 @@ def test_ratls_rejects_pubkey_hash_of_another_key(authority: ReportAuthority) ->
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Teaclave")])
     cert = (
-        x509.CertificateBuilder().issuer_name(name).subject_name(name).serial_number(1)
-        .not_valid_before(NOW).not_valid_after(NOW + dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .issuer_name(name)
+        .subject_name(name)
+        .serial_number(1)
+        .not_valid_before(NOW)
+        .not_valid_after(NOW + dt.timedelta(days=1))
         .public_key(key.public_key())
         .add_extension(
             x509.UnrecognizedExtension(
@@ -331,4 +346,6 @@ def test_renewal_due_after_attestation_validity(authority: ReportAuthority) -> N
     assert not renewal_due(der, NOW + dt.timedelta(minutes=59))
     assert renewal_due(der, NOW + dt.timedelta(minutes=60))
     assert renewal_due(der, NOW - dt.timedelta(seconds=1))  # clock went backwards
-    assert renewal_due(der, NOW + dt.timedelta(days=91), attestation_validity=dt.timedelta(days=999))
+    assert renewal_due(
+        der, NOW + dt.timedelta(days=91), attestation_validity=dt.timedelta(days=999)
+    )

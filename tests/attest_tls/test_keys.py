@@ -117,7 +117,9 @@ def test_rejects_node_certificate_from_another_platform() -> None:
     ca = PlatformCA.from_root_secret(RootSecret.generate())
     rogue = PlatformCA.from_root_secret(RootSecret.generate())
     key = ec.generate_private_key(ec.SECP256R1())
-    der = rogue.issue_node_certificate(key.public_key(), node_id="n", services=["frontend"], now=NOW)
+    der = rogue.issue_node_certificate(
+        key.public_key(), node_id="n", services=["frontend"], now=NOW
+    )
     with pytest.raises(KeysError) as e:
         ca.verify_node_certificate(der, NOW)
     assert e.value.reason == "certificate-untrusted"
@@ -144,11 +146,13 @@ def test_service_count_cap_plus_one_refused() -> None:
     ca = PlatformCA.from_root_secret(RootSecret.generate())
     key = ec.generate_private_key(ec.SECP256R1())
     limits = Limits(max_enrolment_services=2)
-    ca.issue_node_certificate(key.public_key(), node_id="n", services=["a", "b"], now=NOW,
-                              limits=limits)
+    ca.issue_node_certificate(
+        key.public_key(), node_id="n", services=["a", "b"], now=NOW, limits=limits
+    )
     with pytest.raises(KeysError) as e:
-        ca.issue_node_certificate(key.public_key(), node_id="n", services=["a", "b", "c"],
-                                  now=NOW, limits=limits)
+        ca.issue_node_certificate(
+            key.public_key(), node_id="n", services=["a", "b", "c"], now=NOW, limits=limits
+        )
     assert e.value.reason == "too-many-services"
 
 
@@ -156,11 +160,13 @@ def test_service_name_cap_plus_one_refused() -> None:
     ca = PlatformCA.from_root_secret(RootSecret.generate())
     key = ec.generate_private_key(ec.SECP256R1())
     limits = Limits(max_service_name_chars=8)
-    ca.issue_node_certificate(key.public_key(), node_id="n", services=["a" * 8], now=NOW,
-                              limits=limits)
+    ca.issue_node_certificate(
+        key.public_key(), node_id="n", services=["a" * 8], now=NOW, limits=limits
+    )
     with pytest.raises(KeysError) as e:
-        ca.issue_node_certificate(key.public_key(), node_id="n", services=["a" * 9], now=NOW,
-                                  limits=limits)
+        ca.issue_node_certificate(
+            key.public_key(), node_id="n", services=["a" * 9], now=NOW, limits=limits
+        )
     assert e.value.reason == "bad-service-name"
 
 

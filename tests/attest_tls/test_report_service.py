@@ -100,7 +100,7 @@ def server(authority: ReportAuthority) -> Iterator[tuple[str, int, FakeVerifier]
     limits = Limits(max_report_request_bytes=64 * 1024)
     service = ReportService(authority, verifier, clock=lambda: NOW, limits=limits)
     httpd = make_report_server(service, "127.0.0.1", 0, limits=limits)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     host, port = httpd.server_address[:2]
     yield str(host), int(port), verifier
@@ -108,8 +108,9 @@ def server(authority: ReportAuthority) -> Iterator[tuple[str, int, FakeVerifier]
     httpd.server_close()
 
 
-def _post(host: str, port: int, path: str, body: bytes, headers: dict[str, str] | None = None
-          ) -> http.client.HTTPResponse:
+def _post(
+    host: str, port: int, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> http.client.HTTPResponse:
     connection = http.client.HTTPConnection(host, port, timeout=5)
     connection.request("POST", path, body=body, headers=headers or {})
     return connection.getresponse()
@@ -121,8 +122,9 @@ def test_http_endpoint_answers_like_teaclave_dcap_server(
     host, port, verifier = server
     quote = _quote()
     body = json.dumps({"isvEnclaveQuote": base64.b64encode(quote).decode()}).encode()
-    response = _post(host, port, "/sgx/dev/attestation/v4/report", body,
-                     {"Content-Type": "application/json"})
+    response = _post(
+        host, port, "/sgx/dev/attestation/v4/report", body, {"Content-Type": "application/json"}
+    )
     report = response.read()
     assert response.status == 200
     assert response.getheader("X-IASReport-Signature") == response.getheader(
@@ -138,8 +140,9 @@ def test_http_endpoint_answers_like_teaclave_dcap_server(
     assert verifier.calls[-1] == (quote, NOW)
 
 
-def test_http_client_round_trip(server: tuple[str, int, FakeVerifier], authority: ReportAuthority
-                                ) -> None:
+def test_http_client_round_trip(
+    server: tuple[str, int, FakeVerifier], authority: ReportAuthority
+) -> None:
     host, port, _ = server
     quote = _quote()
     endorsed = request_report(host, port, quote)

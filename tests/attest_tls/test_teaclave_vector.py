@@ -78,8 +78,13 @@ def test_rejects_placeholder_enclave_info_measurements(
 
     info = tomllib.loads((vectors / "teaclave" / "enclave_info.toml").read_text())
     with pytest.raises(MeasurementMismatchError) as e:
-        _verify(cert, root, enclave_info=info, service_table="teaclave_authentication_service",
-                strict=False)
+        _verify(
+            cert,
+            root,
+            enclave_info=info,
+            service_table="teaclave_authentication_service",
+            strict=False,
+        )
     assert e.value.reason == "mr-enclave-mismatch"
 
 

@@ -15,13 +15,13 @@ from typing import Any, BinaryIO, Protocol
 
 __all__ = [
     "CancelledError",
+    "CorruptedInput",
     "Executor",
     "ExecutorError",
     "FunctionError",
     "FunctionSpec",
     "InvalidInputName",
     "InvalidOutputName",
-    "CorruptedInput",
     "Invocation",
     "TaskIO",
 ]
