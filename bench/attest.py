@@ -27,13 +27,13 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "attest_tls"))
 
-from _fakes import (  # noqa: E402  (test fakes, clearly labelled FAKE)
+from _fakes import (
     ENCLAVE_INFO,
     FakeVerifier,
     attested_certificate,
 )
 
-from confide.attestation import (  # noqa: E402
+from confide.attestation import (
     ReportAuthority,
     fetch_unverified_certificate,
     verify_ratls_certificate,

@@ -144,6 +144,7 @@ def test_attestation_public_surface_is_pinned() -> None:
         "make_report_server",
         "renewal_due",
         "request_report",
+        "run_attestation_service",
         "tls_report_data",
         "verify_endorsement",
         "verify_ratls_certificate",

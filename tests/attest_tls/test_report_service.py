@@ -207,3 +207,28 @@ def test_fake_verdict_is_what_verifier_returns() -> None:
     with pytest.raises(FakeQuoteRefused):
         FakeVerifier()(b"\x00" * 500, NOW)
     assert isinstance(FakeVerifier()(_quote(), NOW), FakeVerdict)
+
+
+def test_https_endpoint_is_trusted_through_the_as_root(authority: ReportAuthority) -> None:
+    import ssl
+
+    from cryptography.hazmat.primitives import serialization
+
+    from confide.attestation._report_http import _server_tls_context
+
+    service = ReportService(authority, FakeVerifier(), clock=lambda: NOW)
+    httpd = make_report_server(service, "127.0.0.1", 0, tls_context=_server_tls_context(authority))
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        client = ssl.create_default_context(
+            cadata=authority.root_certificate.public_bytes(serialization.Encoding.PEM).decode()
+        )
+        client.check_hostname = False  # connecting by IP; the chain is what matters here
+        endorsed = request_report(
+            "127.0.0.1", int(httpd.server_address[1]), _quote(), tls_context=client
+        )
+        assert endorsed.certs[0] == authority.signing_chain_der[0]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

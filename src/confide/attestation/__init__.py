@@ -33,7 +33,12 @@ from confide.attestation._ratls_types import (
     ReportServiceError,
     VerifyQuote,
 )
-from confide.attestation._report_http import ReportService, make_report_server, request_report
+from confide.attestation._report_http import (
+    ReportService,
+    make_report_server,
+    request_report,
+    run_attestation_service,
+)
 from confide.attestation._report_service import ReportAuthority, make_report
 from confide.attestation._teaclave_report import (
     DCAP_TO_IAS_STATUS,
@@ -68,6 +73,7 @@ __all__ = [
     "make_report_server",
     "renewal_due",
     "request_report",
+    "run_attestation_service",
     "tls_report_data",
     "verify_endorsement",
     "verify_ratls_certificate",

@@ -26,18 +26,21 @@ import datetime as dt
 import http.client
 import json
 import logging
+import os
 import ssl
+import tempfile
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from confide.attestation._ratls_cert import EndorsedReport
 from confide.attestation._ratls_types import RaTlsError, ReportServiceError, VerifyQuote
-from confide.attestation._report_service import ReportAuthority
+from confide.attestation._report_service import ReportAuthority, SealerLike
 from confide.config import Limits
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "ReportService",
     "make_report_server",
     "request_report",
+    "run_attestation_service",
 ]
 
 _log = logging.getLogger(__name__)
@@ -234,3 +238,71 @@ def request_report(
     except (ValueError, binascii.Error, UnicodeEncodeError) as e:
         raise ReportServiceError("service-response-invalid", "bad signature headers") from e
     return EndorsedReport(report=report, signature=signature, certs=certs)
+
+
+def _server_tls_context(authority: ReportAuthority) -> ssl.SSLContext:
+    """HTTPS with the signing certificate, like Teaclave's reference server.
+
+    ``ssl`` only loads keys from files: the key is written to a private
+    temporary directory (mode 0700) and removed right after loading.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    key_pem = authority.signing_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with tempfile.TemporaryDirectory(prefix="confide-as-") as private:
+        cert_path = Path(private) / "cert.pem"
+        key_path = Path(private) / "key.pem"
+        cert_path.write_bytes(authority.signing_chain_pem())
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key_pem)
+        context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+def run_attestation_service(
+    *,
+    state_dir: Path,
+    sealer: SealerLike,
+    verify_quote: VerifyQuote,
+    host: str = "127.0.0.1",
+    port: int = 8443,
+    tls: bool = True,
+    dns_names: Sequence[str] = ("localhost",),
+    limits: Limits | None = None,
+) -> None:
+    """Entry point behind ``confide attestation-service``: load keys and serve forever.
+
+    Args:
+        state_dir: where the root/signing certificates and sealed keys live.
+        sealer: seals the private keys at rest.
+        verify_quote: the quote verifier.
+        host: listen address.
+        port: listen port.
+        tls: serve HTTPS with the signing certificate (HTTP when False).
+        dns_names: SAN DNS names of the signing certificate (for HTTPS clients).
+        limits: size caps.
+    """
+    authority = ReportAuthority.load_or_create(
+        state_dir, sealer, dt.datetime.now(dt.UTC), dns_names=dns_names
+    )
+    service = ReportService(authority, verify_quote, lambda: dt.datetime.now(dt.UTC), limits)
+    server = make_report_server(
+        service,
+        host,
+        port,
+        tls_context=_server_tls_context(authority) if tls else None,
+        limits=limits,
+    )
+    _log.warning(
+        "attestation report service on %s:%d; AS root certificate: %s",
+        host,
+        server.server_address[1],
+        state_dir / "as_root_cert.pem",
+    )
+    with server:
+        server.serve_forever()
