@@ -52,3 +52,14 @@ class Limits:
     # Compiled-module cache, keyed by the payload's SHA-256.
     wasm_module_cache_entries: int = 32
     wasm_module_cache_bytes: int = 64 * MiB  # sum of cached payload sizes
+    # --- attested TLS, report service, enrolment (attestation/_ratls_*, keys/) ---
+    max_certificate_bytes: int = 64 * 1024  # a peer's DER certificate (Teaclave's is ~9 KB)
+    max_attestation_extension_bytes: int = 48 * 1024  # one attestation extension value
+    max_report_bytes: int = 16 * 1024  # IAS-v4 report JSON inside the Teaclave extension
+    max_report_signature_bytes: int = 1024  # RSA-8192 signatures are 1024 bytes
+    max_report_chain_certs: int = 4  # certs[] in the Teaclave extension (signing + intermediates)
+    max_ratls_quote_bytes: int = 32 * 1024  # quote inside 2.23.133.5.4.9
+    max_ratls_collateral_bytes: int = 64 * 1024  # collateral inside 2.23.133.5.4.2
+    max_report_request_bytes: int = 1 * MiB  # POST body of the report service (Teaclave: 1 MiB)
+    max_enrolment_services: int = 16  # services one node may ask to host
+    max_service_name_chars: int = 64

@@ -10,10 +10,12 @@ from typing import Any
 
 import grpc
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from google.protobuf import empty_pb2
 
 from ..config import Limits
 from ..errors import Code, ServiceError
+from ..keys import DEFAULT_INBOUND_POLICY, KeysError, PeerNotAllowedError, services_of
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
@@ -22,23 +24,16 @@ from ..services.scheduler import Scheduler
 
 __all__ = ["add_scheduler_servicer", "caller_services", "staged_from_proto", "staged_to_proto"]
 
-SERVICE_URI = "confide://service/"
-
-
-def caller_services(context: grpc.ServicerContext) -> set[str]:
-    """Service names in the verified client certificate (empty without one)."""
-    pems = (context.auth_context() or {}).get("x509_pem_cert") or []
+def caller_services(context: grpc.ServicerContext) -> frozenset[str]:
+    """Service names in the client certificate grpc verified against the platform CA."""
     names: set[str] = set()
-    for pem in pems:
+    for pem in (context.auth_context() or {}).get("x509_pem_cert") or []:
         try:
-            cert = x509.load_pem_x509_certificate(pem)
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        except (ValueError, x509.ExtensionNotFound):
+            der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+            names |= services_of(der)
+        except (ValueError, KeysError):
             continue
-        for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-            if uri.startswith(SERVICE_URI):
-                names.add(uri[len(SERVICE_URI):])
-    return names
+    return frozenset(names)
 
 
 def _file(d: dict[str, Any]) -> v1.StagedFile:
@@ -86,8 +81,10 @@ class _Scheduler(v1_grpc.SchedulerServicer):
         self._limits = limits
 
     def _check(self, context: grpc.ServicerContext, executor_id: str) -> None:
-        if "execution" not in caller_services(context):
-            raise ServiceError.permission_denied()
+        try:
+            DEFAULT_INBOUND_POLICY.check("scheduler", caller_services(context))
+        except PeerNotAllowedError as e:
+            raise ServiceError.permission_denied() from e
         if not executor_id or len(executor_id) > 128:
             raise ServiceError(Code.INVALID_ARGUMENT, "invalid executor id")
 

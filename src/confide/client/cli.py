@@ -90,19 +90,19 @@ def audit_verify(data_dir: DataDir = Path("confide-data"),
                      envvar="CONFIDE_DATABASE_URL")] = None) -> None:
     """Check the audit log's hash chain (run where the platform secret is)."""
     from ..crypto.records import RecordSealer
-    from ..keys import SimSealer, load_or_create_root_secret
+    from ..server import ConfigError, open_root_secret
     from ..services.audit import AuditChainBroken, AuditLog
     from ..storage import Database
 
-    secret_file = data_dir / "root-secret.sealed"
-    if not secret_file.exists():
-        err.print(f"[red]no platform secret in {data_dir}[/]")
-        raise typer.Exit(2)
-    secret, _ = load_or_create_root_secret(secret_file, SimSealer(data_dir / "sim-sealing.key"))
-    db = Database(database_url or f"sqlite:///{data_dir / 'confide.db'}",
-                  RecordSealer(secret.derive("record-seal")))
     try:
-        count = AuditLog(db, secret.derive("audit-chain"), clock=lambda: 0.0).verify_chain()
+        secret = open_root_secret(data_dir, create=False)
+    except ConfigError as e:
+        err.print(f"[red]{e}[/]")
+        raise typer.Exit(2) from e
+    db = Database(database_url or f"sqlite:///{data_dir / 'confide.db'}",
+                  RecordSealer(secret.derive("record-seal", 32)))
+    try:
+        count = AuditLog(db, secret.derive("audit-chain", 32), clock=lambda: 0.0).verify_chain()
     except AuditChainBroken as e:
         err.print(f"[red]audit log does NOT verify:[/] {e}")
         raise typer.Exit(1) from e

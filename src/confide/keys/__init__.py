@@ -1,5 +1,68 @@
-"""The platform root secret, its derivations and sealing."""
+"""Platform keys: the root secret and what derives from it, the platform CA, enrolment.
 
-from ._root_secret import KeyError_, RootSecret, Sealer, SimSealer, load_or_create_root_secret
+The first node of a platform creates the :class:`RootSecret`; later nodes
+receive it only through enrolment (:class:`KeyService`), after their
+attestation evidence was appraised, encrypted to their attested key (HPKE).
+Every error is a :class:`KeysError`.
+"""
 
-__all__ = ["KeyError_", "RootSecret", "Sealer", "SimSealer", "load_or_create_root_secret"]
+from confide.keys._enrol import (
+    EnrolmentChallenge,
+    EnrolmentGrant,
+    EnrolmentKeys,
+    EnrolmentRequest,
+    KeyService,
+    NonceBook,
+    enrolment_report_data,
+    make_enrolment_request,
+    open_enrolment_grant,
+)
+from confide.keys._errors import EnrolmentError, KeysError, PeerNotAllowedError, SealingError
+from confide.keys._platform_ca import (
+    DEFAULT_INBOUND_POLICY,
+    SERVICE_URI_PREFIX,
+    InboundPolicy,
+    PlatformCA,
+    service_dns_name,
+    services_of,
+)
+from confide.keys._root_secret import (
+    DERIVATION_LABELS,
+    ROOT_SECRET_BYTES,
+    RootSecret,
+    Sealer,
+    SimSealer,
+    UnsafeSimSealerWarning,
+    load_root_secret,
+    store_root_secret,
+)
+
+__all__ = [
+    "DEFAULT_INBOUND_POLICY",
+    "DERIVATION_LABELS",
+    "ROOT_SECRET_BYTES",
+    "SERVICE_URI_PREFIX",
+    "EnrolmentChallenge",
+    "EnrolmentError",
+    "EnrolmentGrant",
+    "EnrolmentKeys",
+    "EnrolmentRequest",
+    "InboundPolicy",
+    "KeyService",
+    "KeysError",
+    "NonceBook",
+    "PeerNotAllowedError",
+    "PlatformCA",
+    "RootSecret",
+    "Sealer",
+    "SealingError",
+    "SimSealer",
+    "UnsafeSimSealerWarning",
+    "enrolment_report_data",
+    "load_root_secret",
+    "make_enrolment_request",
+    "open_enrolment_grant",
+    "service_dns_name",
+    "services_of",
+    "store_root_secret",
+]

@@ -1,109 +1,125 @@
-"""The platform root secret and everything derived from it.
+"""The platform root secret, what derives from it, and sealing it to disk.
 
-The first node creates 32 random bytes; every other key of the platform
-(record sealing, row MACs, token signing, the audit chain, fusion-data keys)
-is derived with HKDF-SHA256 under a distinct label, so one secret has to be
-protected and distributed (to attested nodes only, see docs/security.md).
+Derivation: ``HKDF-SHA256(ikm=secret, salt="confide/root-secret/v1",
+info="confide/" + label, length)``. Labels are a closed set so two components
+can never derive the same key by accident.
+
+Sealing: a :class:`Sealer` turns the secret into an opaque blob safe to write
+on the operator's disk. In a real TEE that is the TEE's sealing key (Gramine
+protected files, an SGX sealing key, a vTPM...); :class:`SimSealer` keeps its
+key in a plain file and offers NO protection outside a real TEE — it warns
+every time it is created.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
-import secrets
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["KeyError_", "RootSecret", "Sealer", "SimSealer", "load_or_create_root_secret"]
+from confide.keys._errors import KeysError, SealingError
+
+__all__ = [
+    "DERIVATION_LABELS",
+    "ROOT_SECRET_BYTES",
+    "RootSecret",
+    "Sealer",
+    "SimSealer",
+    "UnsafeSimSealerWarning",
+    "load_root_secret",
+    "store_root_secret",
+]
 
 _log = logging.getLogger(__name__)
-_SECRET_LEN = 32
-_SEALED_MAGIC = b"confide-sealed-root-v1\0"
 
-
-class KeyError_(Exception):
-    """Base of errors raised by confide.keys."""
+ROOT_SECRET_BYTES = 32
+DERIVATION_LABELS = frozenset(
+    {"record-seal", "record-mac", "token-sign", "fusion-keys", "platform-ca", "audit-chain"}
+)
+_SALT = b"confide/root-secret/v1"
+_MAX_DERIVED_BYTES = 255 * 32  # HKDF-SHA256 output limit
+_SIM_MAGIC = b"CONFIDE-SIMSEAL-1"
+_SIM_AAD = b"confide/sim-seal/v1|"
+_ROOT_CONTEXT = b"confide/root-secret"
+_MAX_SEALED_BYTES = 64 * 1024
 
 
 class RootSecret:
-    """The platform root secret. Never serialised except through a Sealer."""
+    """32 random bytes from which every platform key is derived. Never logged or printed."""
 
     __slots__ = ("_secret",)
 
     def __init__(self, secret: bytes) -> None:
-        if len(secret) != _SECRET_LEN:
-            raise KeyError_(f"root secret must be {_SECRET_LEN} bytes")
-        self._secret = secret
+        """Wrap existing secret bytes (from unsealing or from enrolment)."""
+        if len(secret) != ROOT_SECRET_BYTES:
+            raise KeysError("root-secret-size", f"root secret must be {ROOT_SECRET_BYTES} bytes")
+        self._secret = bytes(secret)
 
     @classmethod
-    def generate(cls) -> RootSecret:
-        return cls(secrets.token_bytes(_SECRET_LEN))
+    def generate(cls, randbytes: Callable[[int], bytes] = os.urandom) -> RootSecret:
+        """A new root secret (the first node of a platform creates it)."""
+        return cls(randbytes(ROOT_SECRET_BYTES))
 
-    def derive(self, label: str, length: int = 32) -> bytes:
-        """Derive an independent key for ``label`` (HKDF-SHA256, info = label)."""
-        return HKDF(
+    def derive(self, label: str, length: int) -> bytes:
+        """Derive ``length`` bytes for ``label`` (one of :data:`DERIVATION_LABELS`).
+
+        Raises:
+            KeysError: ``unknown-label`` or ``bad-length``.
+        """
+        if label not in DERIVATION_LABELS:
+            raise KeysError("unknown-label", f"no derivation label {label!r}")
+        if not 1 <= length <= _MAX_DERIVED_BYTES:
+            raise KeysError("bad-length", f"cannot derive {length} bytes")
+        hkdf = HKDF(
             algorithm=hashes.SHA256(),
             length=length,
-            salt=b"confide root secret v1",
-            info=label.encode(),
-        ).derive(self._secret)
+            salt=_SALT,
+            info=b"confide/" + label.encode("ascii"),
+        )
+        return hkdf.derive(self._secret)
 
-    def expose(self) -> bytes:
-        """The raw secret, for sealing or for sending to an attested node only."""
+    def expose_secret_bytes(self) -> bytes:
+        """The raw secret, for sealing or for encrypting it to an attested node only."""
         return self._secret
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RootSecret):
+            return NotImplemented
+        return hmac.compare_digest(self._secret, other._secret)
+
+    __hash__ = None  # type: ignore[assignment]  # secrets are not dict keys
 
     def __repr__(self) -> str:
         return "RootSecret(<redacted>)"
 
 
 class Sealer(Protocol):
-    """Seals data to the TEE it runs in (SGX sealing, a vTPM, a KMS after attestation)."""
+    """Encrypts data so that only this TEE (identity/platform) can decrypt it again."""
 
-    def seal(self, data: bytes) -> bytes: ...
+    def seal(self, plaintext: bytes, context: bytes) -> bytes:
+        """Seal ``plaintext``; ``context`` is authenticated and must match at unseal."""
+        ...
 
-    def unseal(self, blob: bytes) -> bytes: ...
+    def unseal(self, sealed: bytes, context: bytes) -> bytes:
+        """Recover the plaintext; raise :class:`SealingError` on any mismatch."""
+        ...
 
 
-class SimSealer:
-    """Seals with a key kept in a local file.
-
-    This offers NO protection against the operator (who can read the key file);
-    it exists so the sim TEE has the same code path as a real one.
-    """
-
-    def __init__(self, key_file: Path) -> None:
-        self._key_file = key_file
-        _log.warning("sim TEE sealing: the sealing key is a plain file (%s); no protection", key_file)
-
-    def _key(self) -> bytes:
-        if not self._key_file.exists():
-            _write_private(self._key_file, secrets.token_bytes(32))
-        key = self._key_file.read_bytes()
-        if len(key) != 32:
-            raise KeyError_(f"sealing key file {self._key_file} is corrupt")
-        return key
-
-    def seal(self, data: bytes) -> bytes:
-        nonce = secrets.token_bytes(12)
-        return _SEALED_MAGIC + nonce + AESGCM(self._key()).encrypt(nonce, data, _SEALED_MAGIC)
-
-    def unseal(self, blob: bytes) -> bytes:
-        if not blob.startswith(_SEALED_MAGIC):
-            raise KeyError_("sealed blob has an unknown format")
-        body = blob[len(_SEALED_MAGIC) :]
-        try:
-            return AESGCM(self._key()).decrypt(body[:12], body[12:], _SEALED_MAGIC)
-        except Exception as e:  # cryptography raises InvalidTag
-            raise KeyError_("sealed root secret failed to unseal (tampered or wrong key)") from e
+class UnsafeSimSealerWarning(UserWarning):
+    """Warns that the sim sealer keeps its key in a plain file (no protection)."""
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -112,13 +128,64 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def load_or_create_root_secret(path: Path, sealer: Sealer) -> tuple[RootSecret, bool]:
-    """Unseal the root secret at ``path``, creating it on first start.
+class SimSealer:
+    """AES-256-GCM under a key kept in ``key_file``: for the ``sim`` TEE only.
 
-    Returns the secret and whether it was created now.
+    Anyone who can read ``key_file`` (the operator) can unseal everything; this
+    class exists so that development deployments exercise the same code path.
     """
-    if path.exists():
-        return RootSecret(sealer.unseal(path.read_bytes())), False
-    secret = RootSecret.generate()
-    _write_private(path, sealer.seal(secret.expose()))
-    return secret, True
+
+    def __init__(self, key_file: Path) -> None:
+        """Load the sealing key from ``key_file``, creating it (mode 0600) if missing."""
+        message = (
+            f"SimSealer keeps its key in {key_file}: sealed secrets have NO protection "
+            "outside a real TEE"
+        )
+        warnings.warn(message, UnsafeSimSealerWarning, stacklevel=2)
+        _log.warning(message)
+        if key_file.exists():
+            key = key_file.read_bytes()
+            if len(key) != 32:
+                raise SealingError("sim-key-invalid", f"{key_file} does not hold a 32-byte key")
+        else:
+            key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            key = AESGCM.generate_key(bit_length=256)
+            _write_private(key_file, key)
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, context: bytes) -> bytes:
+        """``magic ‖ nonce(12) ‖ AES-GCM(plaintext, aad = prefix ‖ context)``."""
+        nonce = os.urandom(12)
+        return _SIM_MAGIC + nonce + self._aead.encrypt(nonce, plaintext, _SIM_AAD + context)
+
+    def unseal(self, sealed: bytes, context: bytes) -> bytes:
+        """Reverse :meth:`seal`.
+
+        Raises:
+            SealingError: ``unseal-failed`` (wrong key, context or tampered blob).
+        """
+        if len(sealed) > _MAX_SEALED_BYTES or not sealed.startswith(_SIM_MAGIC):
+            raise SealingError("unseal-failed", "not a sim-sealed blob")
+        body = sealed[len(_SIM_MAGIC) :]
+        try:
+            return self._aead.decrypt(body[:12], body[12:], _SIM_AAD + context)
+        except InvalidTag as e:
+            raise SealingError("unseal-failed", "sealed blob does not authenticate") from e
+
+
+def store_root_secret(path: Path, secret: RootSecret, sealer: Sealer) -> None:
+    """Seal ``secret`` and write it atomically to ``path`` (mode 0600)."""
+    _write_private(path, sealer.seal(secret.expose_secret_bytes(), _ROOT_CONTEXT))
+
+
+def load_root_secret(path: Path, sealer: Sealer) -> RootSecret:
+    """Read and unseal the root secret stored by :func:`store_root_secret`.
+
+    Raises:
+        SealingError: ``unseal-failed`` when the blob does not unseal.
+        KeysError: ``root-secret-size`` when it unseals to the wrong size.
+    """
+    sealed = path.read_bytes()
+    if len(sealed) > _MAX_SEALED_BYTES:
+        raise SealingError("unseal-failed", f"{path} is too large to be a sealed root secret")
+    return RootSecret(sealer.unseal(sealed, _ROOT_CONTEXT))

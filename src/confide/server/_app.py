@@ -11,14 +11,24 @@ import time
 from pathlib import Path
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..api.authentication import add_authentication_servicers
 from ..api.frontend import add_frontend_servicers
 from ..api.scheduler import add_scheduler_servicer
 from ..crypto.records import RecordSealer
 from ..execution._worker import WorkerConfig
-from ..keys import SimSealer, load_or_create_root_secret
-from ..rpc import PlatformCA, api_certificate, build_server
+from ..keys import (
+    PlatformCA,
+    RootSecret,
+    SimSealer,
+    load_root_secret,
+    service_dns_name,
+    store_root_secret,
+)
+from ..rpc import PemPair, api_certificate, build_server, key_pem
 from ..services._identity import parse_role
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
@@ -31,7 +41,7 @@ from ..storage import Database
 from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
 from ._supervisor import Supervisor
 
-__all__ = ["ConfigError", "Platform"]
+__all__ = ["ConfigError", "Platform", "open_root_secret"]
 
 _log = logging.getLogger("confide.server")
 SIM_WARNING = ("sim TEE: NO protection against the operator — keys are in plain files and "
@@ -40,6 +50,20 @@ SIM_WARNING = ("sim TEE: NO protection against the operator — keys are in plai
 
 class ConfigError(Exception):
     """The server cannot start with this configuration."""
+
+
+def open_root_secret(data_dir: Path, *, create: bool) -> RootSecret:
+    """Unseal the platform root secret kept in ``data_dir``, creating it if asked."""
+    sealer = SimSealer(data_dir / "sim-sealing.key")
+    path = data_dir / "root-secret.sealed"
+    if path.exists():
+        return load_root_secret(path, sealer)
+    if not create:
+        raise ConfigError(f"no platform secret in {data_dir}")
+    secret = RootSecret.generate()
+    store_root_secret(path, secret, sealer)
+    _log.info("created a new platform root secret")
+    return secret
 
 
 class Platform:
@@ -55,12 +79,9 @@ class Platform:
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
-        sealer = SimSealer(data / "sim-sealing.key")
-        secret, created = load_or_create_root_secret(data / "root-secret.sealed", sealer)
-        if created:
-            _log.info("created a new platform root secret")
+        secret = open_root_secret(data, create=True)
         clock = time.time
-        self.db = Database(config.db_url, RecordSealer(secret.derive("record-seal")),
+        self.db = Database(config.db_url, RecordSealer(secret.derive("record-seal", 32)),
                            synchronous=config.sqlite_synchronous)
         limits = config.limits
         self.auth = AuthenticationService(
@@ -73,14 +94,14 @@ class Platform:
                          "--admin-password / CONFIDE_ADMIN_PASSWORD", config.admin_user, password)
         self.auth.ensure_admin(config.admin_user, password)
         self.notifier = Notifier()
-        self.audit = AuditLog(self.db, secret.derive("audit-chain"), clock=clock)
+        self.audit = AuditLog(self.db, secret.derive("audit-chain", 32), clock=clock)
         self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
                                    executor_timeout_s=config.executor_timeout_s)
         self.management = Management(Context(self.db, self.notifier, limits, clock),
                                      role_of=self._role_of)
         self.frontend = Frontend(self.auth, AccessControl(), self.audit)
         now = dt.datetime.now(dt.UTC)
-        self.ca = PlatformCA(secret.derive("platform-ca"), now)
+        self.ca = PlatformCA.from_root_secret(secret)
         self.api_cert = api_certificate(now)
         self._servers: list[grpc.Server] = []
         self._stopping = threading.Event()
@@ -93,11 +114,20 @@ class Platform:
             row = txn.get("users", user_id)
         return None if row is None else parse_role(str(row.body["role"]))
 
+    def _node_certificate(self, node_id: str, services: list[str]) -> PemPair:
+        key = ec.generate_private_key(ec.SECP256R1())
+        der = self.ca.issue_node_certificate(key.public_key(), node_id=node_id,
+                                             services=services, now=dt.datetime.now(dt.UTC),
+                                             lifetime=dt.timedelta(days=7))
+        cert = x509.load_der_x509_certificate(der)
+        return PemPair(key_pem(key), cert.public_bytes(serialization.Encoding.PEM))
+
     def _worker_config(self, executor_id: str) -> WorkerConfig:
-        pair = self.ca.issue(["execution"], hosts=["localhost"], lifetime=dt.timedelta(days=1))
+        pair = self._node_certificate(executor_id, ["execution"])
         return WorkerConfig(
             scheduler=f"127.0.0.1:{self.ports['scheduler']}", executor_id=executor_id,
-            ca_pem=self.ca.cert_pem, cert_pem=pair.cert_pem, key_pem=pair.key_pem)
+            ca_pem=self.ca.certificate_pem(), cert_pem=pair.cert_pem, key_pem=pair.key_pem,
+            server_name=service_dns_name("scheduler"))
 
     def _bind(self, server: grpc.Server, port: int, creds: grpc.ServerCredentials,
               host: str) -> int:
@@ -116,11 +146,10 @@ class Platform:
         front = build_server(max_message_bytes=limits.max_message_bytes)
         add_frontend_servicers(self.frontend, self.management, self.scheduler, self.audit, front)
         self.ports["frontend"] = self._bind(front, cfg.frontend_port, api_creds, cfg.host)
-        sched_pair = self.ca.issue(["scheduler"], hosts=["localhost", "127.0.0.1"],
-                                   lifetime=dt.timedelta(days=30))
+        sched_pair = self._node_certificate("scheduler", ["scheduler"])
         sched_creds = grpc.ssl_server_credentials(
-            [(sched_pair.key_pem, sched_pair.cert_pem)], root_certificates=self.ca.cert_pem,
-            require_client_auth=True)
+            [(sched_pair.key_pem, sched_pair.cert_pem)],
+            root_certificates=self.ca.certificate_pem(), require_client_auth=True)
         sched = build_server(max_message_bytes=limits.max_message_bytes * 4)
         add_scheduler_servicer(self.scheduler, limits, sched)
         self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds, "127.0.0.1")
