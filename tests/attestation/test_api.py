@@ -22,6 +22,16 @@ def test_public_surface_is_pinned_and_sorted() -> None:
         "TeeTypeMismatchError", "UnsafeTrustSimRoot", "UntrustedRootError", "VerifiedEvidence",
         "generate_enclave_info", "package_measurement", "parse_quote", "parse_snp_report",
         "sign_enclave_info", "verify_dcap_quote", "verify_enclave_info", "verify_snp_report",
+        # attested TLS (pinned in detail by tests/attest_tls/test_limits_and_api.py)
+        "DCAP_TO_IAS_STATUS", "RATLS_ENDORSEMENT_OID", "RATLS_EVIDENCE_OID",
+        "TEACLAVE_EXTENSION_OID", "AttestedCertificate", "CertificateFormatError",
+        "EndorsedReport", "EvidenceBindingError", "EvidenceError", "GetQuote",
+        "MeasurementMismatchError", "QuoteVerdict", "RaTlsError", "ReportAuthority",
+        "ReportError", "ReportService", "ReportServiceError", "VerifiedPeer", "VerifyQuote",
+        "build_attested_certificate", "fetch_unverified_certificate",
+        "issue_attested_certificate", "make_report", "make_report_server", "renewal_due",
+        "request_report", "run_attestation_service", "tls_report_data", "verify_endorsement",
+        "verify_ratls_certificate", "verify_teaclave_certificate",
     }
     for name in attestation.__all__:
         assert getattr(attestation, name) is not None

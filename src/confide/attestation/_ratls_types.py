@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Protocol
+from ._errors import AttestationError
 
 __all__ = [
     "CertificateFormatError",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-class RaTlsError(Exception):
+class RaTlsError(AttestationError):
     """Base of every error raised by the attested-TLS code.
 
     Attributes:
