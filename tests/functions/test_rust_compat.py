@@ -103,7 +103,7 @@ def test_lines_split_like_bufread_lines() -> None:
 
 
 def test_rejects_invalid_utf8_line_with_rust_io_error_text() -> None:
-    with pytest.raises(FunctionError, match="stream did not contain valid UTF-8"):
+    with pytest.raises(FunctionError, match=r"stream did not contain valid UTF-8"):
         list(rust_lines(b"ok\n\xff\n"))
 
 
@@ -115,18 +115,18 @@ def test_parses_what_rust_parses(text: str) -> None:
 
 @pytest.mark.parametrize("text", [" 1", "1 ", "1_0", "0x10", "1e", "e5", "--1", "nan(1)"])
 def test_rejects_floats_rust_rejects(text: str) -> None:
-    with pytest.raises(FunctionError, match="^invalid float literal$"):
+    with pytest.raises(FunctionError, match=r"^invalid float literal$"):
         parse_f64(text)
 
 
 def test_rejects_empty_float_with_rust_text() -> None:
-    with pytest.raises(FunctionError, match="^cannot parse float from empty string$"):
+    with pytest.raises(FunctionError, match=r"^cannot parse float from empty string$"):
         parse_f32("")
 
 
 def test_u32_parsing_matches_rust_errors() -> None:
     assert parse_u32("+7") == 7
-    with pytest.raises(FunctionError, match="invalid digit"):
+    with pytest.raises(FunctionError, match=r"invalid digit"):
         parse_u32("-1")
-    with pytest.raises(FunctionError, match="too large"):
+    with pytest.raises(FunctionError, match=r"too large"):
         parse_u32("4294967296")

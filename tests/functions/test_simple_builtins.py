@@ -33,12 +33,12 @@ def test_echo_returns_message_and_logs_it_when_save_log(run_builtin: RunBuiltin)
 
 @pytest.mark.parametrize("message", [3, None, ["hi"], {"a": 1}, True])
 def test_echo_rejects_non_string_message(run_builtin: RunBuiltin, message: object) -> None:
-    with pytest.raises(FunctionError, match="^Cannot deserialize arguments$"):
+    with pytest.raises(FunctionError, match=r"^Cannot deserialize arguments$"):
         run_builtin("builtin-echo", {"message": message})
 
 
 def test_echo_rejects_missing_message(run_builtin: RunBuiltin) -> None:
-    with pytest.raises(FunctionError, match="^Cannot deserialize arguments$"):
+    with pytest.raises(FunctionError, match=r"^Cannot deserialize arguments$"):
         run_builtin("builtin-echo", {"msg": "hi"})
 
 
@@ -63,7 +63,7 @@ def test_password_check_false_for_unlisted_password(run_builtin: RunBuiltin, fve
 
 def test_password_check_empty_password_file_is_clean_error(run_builtin: RunBuiltin) -> None:
     inputs = {"password": b"", "exposed_passwords": b"password\n"}
-    with pytest.raises(FunctionError, match="^Empty password file$"):
+    with pytest.raises(FunctionError, match=r"^Empty password file$"):
         run_builtin("builtin-password-check", {}, inputs)
 
 
@@ -105,24 +105,24 @@ def _mutated(**changes: str) -> dict[str, str]:
 def test_online_decrypt_rejects_flipped_ciphertext_bit(run_builtin: RunBuiltin) -> None:
     data = bytearray(base64.b64decode(TEACLAVE_DECRYPT_ARGS["encrypted_data"]))
     data[0] ^= 1
-    with pytest.raises(FunctionError, match="^decryption error$"):
+    with pytest.raises(FunctionError, match=r"^decryption error$"):
         run_builtin(
             "builtin_online_decrypt", _mutated(encrypted_data=base64.b64encode(data).decode())
         )
 
 
 def test_online_decrypt_rejects_wrong_key_size_for_algorithm(run_builtin: RunBuiltin) -> None:
-    with pytest.raises(FunctionError, match="^decryption error$"):
+    with pytest.raises(FunctionError, match=r"^decryption error$"):
         run_builtin("builtin_online_decrypt", _mutated(algorithm="aes128gcm"))
 
 
 def test_online_decrypt_rejects_unknown_algorithm(run_builtin: RunBuiltin) -> None:
-    with pytest.raises(FunctionError, match="^Invalid algorithm$"):
+    with pytest.raises(FunctionError, match=r"^Invalid algorithm$"):
         run_builtin("builtin_online_decrypt", _mutated(algorithm="chacha20poly1305"))
 
 
 def test_online_decrypt_short_nonce_is_clean_error_not_crash(run_builtin: RunBuiltin) -> None:
-    with pytest.raises(FunctionError, match="^Nonce too short"):
+    with pytest.raises(FunctionError, match=r"^Nonce too short"):
         run_builtin("builtin_online_decrypt", _mutated(nonce="AAECAw=="))
 
 
@@ -135,18 +135,18 @@ def test_online_decrypt_non_utf8_plaintext(run_builtin: RunBuiltin) -> None:
         "encrypted_data": base64.b64encode(data).decode(),
         "algorithm": "aes256gcm",
     }
-    with pytest.raises(FunctionError, match="^base64 decoded error$"):
+    with pytest.raises(FunctionError, match=r"^base64 decoded error$"):
         run_builtin("builtin_online_decrypt", args)
 
 
 def test_online_decrypt_rejects_bad_base64(run_builtin: RunBuiltin) -> None:
-    with pytest.raises(FunctionError, match="^Invalid base64 in key$"):
+    with pytest.raises(FunctionError, match=r"^Invalid base64 in key$"):
         run_builtin("builtin_online_decrypt", _mutated(key="not base64!"))
 
 
 def test_online_decrypt_requires_algorithm_argument(run_builtin: RunBuiltin) -> None:
     args = {k: v for k, v in TEACLAVE_DECRYPT_ARGS.items() if k != "algorithm"}
-    with pytest.raises(FunctionError, match="^Cannot deserialize arguments$"):
+    with pytest.raises(FunctionError, match=r"^Cannot deserialize arguments$"):
         run_builtin("builtin_online_decrypt", args)
 
 
@@ -168,17 +168,17 @@ def test_rsa_sign_matches_independent_signature_and_golden(
 def test_rsa_sign_rejects_pkcs8_key(run_builtin: RunBuiltin, fvec: Vec) -> None:
     key = load_der_private_key(fvec("rsa_sign/key.der"), None)
     pkcs8 = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
-    with pytest.raises(FunctionError, match="^InvalidEncoding$"):
+    with pytest.raises(FunctionError, match=r"^InvalidEncoding$"):
         run_builtin("builtin-rsa-sign", {"data": "x"}, {"rsa_key": pkcs8})
 
 
 def test_rsa_sign_rejects_truncated_and_non_rsa_keys(run_builtin: RunBuiltin, fvec: Vec) -> None:
-    with pytest.raises(FunctionError, match="^InvalidEncoding$"):
+    with pytest.raises(FunctionError, match=r"^InvalidEncoding$"):
         run_builtin("builtin-rsa-sign", {"data": "x"}, {"rsa_key": fvec("rsa_sign/key.der")[:-10]})
     ec_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         Encoding.DER, PrivateFormat.TraditionalOpenSSL, NoEncryption()
     )
-    with pytest.raises(FunctionError, match="^InvalidEncoding$"):
+    with pytest.raises(FunctionError, match=r"^InvalidEncoding$"):
         run_builtin("builtin-rsa-sign", {"data": "x"}, {"rsa_key": ec_key})
 
 
@@ -186,7 +186,7 @@ def test_rsa_sign_rejects_key_ring_considers_too_small(run_builtin: RunBuiltin) 
     small = rsa.generate_private_key(65537, 1024).private_bytes(
         Encoding.DER, PrivateFormat.TraditionalOpenSSL, NoEncryption()
     )
-    with pytest.raises(FunctionError, match="^TooSmall$"):
+    with pytest.raises(FunctionError, match=r"^TooSmall$"):
         run_builtin("builtin-rsa-sign", {"data": "x"}, {"rsa_key": small})
 
 
@@ -220,7 +220,7 @@ def test_ordered_set_intersect_descending_accepts_teaclave_typo(
 
 def test_ordered_set_intersect_rejects_unsorted_input(run_builtin: RunBuiltin) -> None:
     inputs = {"input_data1": b"0b\n0a\n", "input_data2": b"0a\n"}
-    with pytest.raises(FunctionError, match="^Invalid ordering$"):
+    with pytest.raises(FunctionError, match=r"^Invalid ordering$"):
         run_builtin("builtin-ordered-set-intersect", {"order": "ascending"}, inputs, PSI_OUT)
 
 
@@ -228,7 +228,7 @@ def test_ordered_set_intersect_invalid_order_after_creating_outputs(
     run_builtin: RunBuiltin,
 ) -> None:
     inputs = {"input_data1": b"0a\n", "input_data2": b"0a\n"}
-    with pytest.raises(FunctionError, match="^Invalid order$") as info:
+    with pytest.raises(FunctionError, match=r"^Invalid order$") as info:
         run_builtin("builtin-ordered-set-intersect", {"order": "random"}, inputs, PSI_OUT)
     assert info.value.reason == "Invalid order"
 
@@ -288,7 +288,7 @@ def test_ordered_set_join_empty_inputs(
 
 def test_ordered_set_join_rejects_column_out_of_range(run_builtin: RunBuiltin) -> None:
     inputs = {"input_data1": b"a,1\n", "input_data2": b"a,2\n"}
-    with pytest.raises(FunctionError, match="^invalid index$"):
+    with pytest.raises(FunctionError, match=r"^invalid index$"):
         run_builtin(
             "builtin-ordered-set-join", {**JOIN_ARGS, "left_column": 5}, inputs, ("output_result",)
         )
@@ -301,7 +301,7 @@ def test_ordered_set_join_rejects_mistyped_arguments(
     run_builtin: RunBuiltin, bad: dict[str, object]
 ) -> None:
     inputs = {"input_data1": b"a\n", "input_data2": b"a\n"}
-    with pytest.raises(FunctionError, match="^Cannot deserialize arguments$"):
+    with pytest.raises(FunctionError, match=r"^Cannot deserialize arguments$"):
         run_builtin("builtin-ordered-set-join", {**JOIN_ARGS, **bad}, inputs, ("output_result",))
 
 
@@ -321,13 +321,13 @@ def test_private_join_and_compute_golden(run_builtin: RunBuiltin, fvec: Vec) -> 
 
 
 def test_private_join_and_compute_needs_two_parties(run_builtin: RunBuiltin) -> None:
-    with pytest.raises(FunctionError, match="^The demo requires at least two parties!$"):
+    with pytest.raises(FunctionError, match=r"^The demo requires at least two parties!$"):
         run_builtin("builtin-private-join-and-compute", {"num_user": 1})
 
 
 def test_private_join_and_compute_overflow_is_clean_error(run_builtin: RunBuiltin) -> None:
     inputs = {"input_data0": b"x : 4294967295\n", "input_data1": b"x : 1\n"}
-    with pytest.raises(FunctionError, match="^Sum overflows u32"):
+    with pytest.raises(FunctionError, match=r"^Sum overflows u32"):
         run_builtin(
             "builtin-private-join-and-compute",
             {"num_user": 2},
@@ -348,5 +348,5 @@ def test_private_join_and_compute_skips_malformed_lines(run_builtin: RunBuiltin)
 
 
 def test_private_join_and_compute_rejects_string_num_user(run_builtin: RunBuiltin) -> None:
-    with pytest.raises(FunctionError, match="^Cannot deserialize arguments$"):
+    with pytest.raises(FunctionError, match=r"^Cannot deserialize arguments$"):
         run_builtin("builtin-private-join-and-compute", {"num_user": "3"})
