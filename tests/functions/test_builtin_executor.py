@@ -86,26 +86,6 @@ def test_unexpected_exception_in_builtin_becomes_function_error(run_builtin: Run
         run_builtin("broken", {}, executor=executor)
 
 
-def test_rejects_input_over_size_cap(run_builtin: RunBuiltin) -> None:
-    executor = BuiltinExecutor(Limits(builtin_max_input_bytes=8))
-    inputs = {"password": b"123456789", "exposed_passwords": b""}
-    with pytest.raises(FunctionError, match=r"^Input file too large"):
-        run_builtin("builtin-password-check", {}, inputs, executor=executor)
-
-
-def test_rejects_rows_over_cap(run_builtin: RunBuiltin) -> None:
-    executor = BuiltinExecutor(Limits(builtin_max_rows=2))
-    args = {"alg_alpha": 0.3, "alg_iters": 1, "feature_size": 1}
-    with pytest.raises(FunctionError, match=r"^Too many data lines"):
-        run_builtin(
-            "builtin-logistic-regression-train",
-            args,
-            {"training_data": b"1,0\n2,1\n3,1\n"},
-            ("model_file",),
-            executor=executor,
-        )
-
-
 def test_writing_unassigned_output_is_invalid_output_identifier(run_builtin: RunBuiltin) -> None:
     inputs = {"input_data1": b"0a\n", "input_data2": b"0a\n"}
     with pytest.raises(FunctionError, match=r"^Invalid output file identifier$"):
