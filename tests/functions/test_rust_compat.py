@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from confide.executors._base import FunctionError
 from confide.functions._rust import (
@@ -130,3 +132,27 @@ def test_u32_parsing_matches_rust_errors() -> None:
         parse_u32("-1")
     with pytest.raises(FunctionError, match=r"too large"):
         parse_u32("4294967296")
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_float_renderings_round_trip(value: float) -> None:
+    assert float(fmt_display_f64(value)) == value
+    assert float(fmt_debug_f64(value)) == value
+    assert float(json_f64(value)) == value
+    assert "e" not in fmt_display_f64(value)
+
+
+@given(st.floats(width=32, allow_nan=False, allow_infinity=False))
+def test_f32_json_rendering_round_trips_through_f32(value: float) -> None:
+    assert np.float32(float(json_f32(np.float32(value)))) == np.float32(value)
+
+
+@given(st.text(alphabet="0123456789+-.eEinfatyINFATY_ x", max_size=12))
+def test_float_parser_never_crashes_and_agrees_with_python_when_accepting(text: str) -> None:
+    try:
+        value = parse_f64(text)
+    except FunctionError as e:
+        assert e.reason in ("invalid float literal", "cannot parse float from empty string")
+        return
+    expected = float(text)
+    assert value == expected or (value != value and expected != expected)

@@ -44,11 +44,18 @@ class FunctionContext:
             FunctionError: the input exceeds the cap.
         """
         cap = self.limits.builtin_max_input_bytes
+        chunks: list[bytes] = []
+        size = 0
         with self.io.open_input(name) as stream:
-            data = stream.read(cap + 1)
-        if len(data) > cap:
+            while size <= cap:
+                chunk = stream.read(min(cap + 1 - size, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(bytes(chunk))
+                size += len(chunk)
+        if size > cap:
             raise FunctionError(f"Input file too large: {name} exceeds {cap} bytes")
-        return bytes(data)
+        return b"".join(chunks)
 
     def write_output(self, name: str, data: bytes) -> None:
         """Create (truncate) an assigned output and write ``data`` to it.
