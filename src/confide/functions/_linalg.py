@@ -15,12 +15,12 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["exp_each", "matvec", "matvec_transposed"]
+__all__ = ["exp_each", "matvec", "matvec_transposed", "unrolled_sum"]
 
 F64 = npt.NDArray[np.float64]
 
 
-def _unrolled(products: F64) -> F64:
+def unrolled_sum(products: F64) -> F64:
     """Reduce ``products`` (reduction axis 0) in rulinalg ``dot`` order.
 
     ``np.add.accumulate`` adds strictly left to right, so each partial sum
@@ -40,12 +40,12 @@ def _unrolled(products: F64) -> F64:
 
 def matvec(x: F64, w: F64) -> F64:
     """``x * w`` for an ``mxn`` matrix and an ``n`` vector, rulinalg order."""
-    return _unrolled((x * w[None, :]).T)
+    return unrolled_sum((x * w[None, :]).T)
 
 
 def matvec_transposed(x: F64, d: F64) -> F64:
     """``x.transpose() * d`` for an ``mxn`` matrix and an ``m`` vector, rulinalg order."""
-    return _unrolled(x * d[:, None])
+    return unrolled_sum(x * d[:, None])
 
 
 def exp_each(values: F64) -> F64:
