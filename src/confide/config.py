@@ -63,3 +63,13 @@ class Limits:
     max_report_request_bytes: int = 1 * MiB  # POST body of the report service (Teaclave: 1 MiB)
     max_enrolment_services: int = 16  # services one node may ask to host
     max_service_name_chars: int = 64
+    # --- builtin functions (confide.functions) ---
+    builtin_max_input_bytes: int = 64 * MiB  # one input file read by a builtin
+    builtin_max_rows: int = 1_000_000  # data lines parsed by a numeric builtin
+    builtin_max_feature_size: int = 10_000  # feature_size / model columns
+    builtin_max_gbdt_iterations: int = 10_000  # trees trained by builtin-gbdt-train
+    builtin_max_gbdt_depth: int = 32  # max_depth of one gbdt tree
+    builtin_max_gbdt_nodes: int = 1_000_000  # nodes in a gbdt model read by predict
+    builtin_max_lr_iterations: int = 1_000_000  # alg_iters of logistic regression
+    builtin_max_parties: int = 256  # num_user of private-join-and-compute
+    builtin_max_image_pixels: int = 16_777_216  # decoded face-detection image (4096²)

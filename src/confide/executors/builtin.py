@@ -1,29 +1,76 @@
-"""The builtin executor (name ``builtin``): dispatches on the registered function name."""
+"""The ``builtin`` executor: dispatch to confide's builtin functions by registered name."""
 
 from __future__ import annotations
 
-from ._base import FunctionError, Invocation
+from collections.abc import Callable, Mapping
 
-__all__ = ["BuiltinExecutor"]
+from confide.config import Limits
+from confide.executors._base import (
+    CancelledError,
+    ExecutorError,
+    FunctionError,
+    Invocation,
+)
+from confide.functions import BUILTINS, Builtin, FunctionContext
 
+__all__ = ["FUNCTION_NOT_FOUND", "BuiltinExecutor"]
 
-def _echo(inv: Invocation) -> str:
-    message = inv.arguments.get("message")
-    if not isinstance(message, str):
-        raise FunctionError("Cannot deserialize arguments")
-    if inv.log is not None:
-        inv.log(f"[INFO teaclave_function::echo] {message}")
-    return message
+FUNCTION_NOT_FOUND = "Function not found."
 
 
 class BuiltinExecutor:
+    """Runs builtin functions (spec §5.5) for the worker.
+
+    The worker has already checked that the function's executor_type pairs
+    with this executor. Log capture (``save_log == "true"``, a JSON string)
+    forwards only the function's own lines (Q21), at most
+    ``limits.max_log_lines``.
+    """
+
     name = "builtin"
 
-    def __init__(self) -> None:
-        self._functions = {"builtin-echo": _echo}
+    def __init__(
+        self, limits: Limits | None = None, builtins: Mapping[str, Builtin] = BUILTINS
+    ) -> None:
+        self._limits = limits if limits is not None else Limits()
+        self._builtins = builtins
+
+    def _log_sink(self, invocation: Invocation) -> Callable[[str], None] | None:
+        sink = invocation.log
+        if sink is None or invocation.arguments.get("save_log") != "true":
+            return None
+        remaining = [self._limits.max_log_lines]
+
+        def capped(line: str) -> None:
+            if remaining[0] > 0:
+                remaining[0] -= 1
+                sink(line)
+
+        return capped
 
     def run(self, invocation: Invocation) -> str:
-        fn = self._functions.get(invocation.function.name)
-        if fn is None:
-            raise FunctionError("Function not found.")
-        return fn(invocation)
+        """Run the builtin named ``invocation.function.name``.
+
+        Raises:
+            FunctionError: ``Function not found.``, or the builtin's reason.
+            CancelledError: ``invocation.cancel`` was set.
+        """
+        builtin = self._builtins.get(invocation.function.name)
+        if builtin is None:
+            raise FunctionError(FUNCTION_NOT_FOUND)
+        if invocation.cancel.is_set():
+            raise CancelledError("invocation cancelled")
+        ctx = FunctionContext(
+            arguments=invocation.arguments,
+            io=invocation.io,
+            limits=self._limits,
+            module=builtin.module,
+            log_sink=self._log_sink(invocation),
+            cancel=invocation.cancel,
+        )
+        try:
+            return builtin.run(ctx)
+        except ExecutorError:
+            raise
+        except Exception as e:  # a builtin bug must not kill the worker (Q22)
+            raise FunctionError(f"Builtin function failed: {type(e).__name__}") from e
