@@ -147,7 +147,7 @@ def build_runner(limits: Limits) -> TaskRunner:
     from ._staging import Stager
     from .file_agent import FileAgent, UrlPolicy
 
-    executors: dict[str, Any] = {"builtin": BuiltinExecutor(), "wamr": WasmExecutor(limits)}
+    executors: dict[str, Any] = {"builtin": BuiltinExecutor(limits), "wamr": WasmExecutor(limits)}
     return TaskRunner(executors, Stager(FileAgent(UrlPolicy.embedded_default(), limits), limits),
                       limits)
 

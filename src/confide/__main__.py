@@ -1,0 +1,5 @@
+"""``python -m confide`` is the ``confide`` command."""
+
+from .client.cli import main
+
+main()

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from confide.client import Client, ClientError, FunctionArgument, FunctionFile
+
+KEY16 = bytes(range(16))
+IV12 = bytes(range(12))
+CMAC = bytes(16)
+
+
+def expect_error(code: str, message: str | None, fn: Callable[[], Any]) -> ClientError:
+    with pytest.raises(ClientError) as info:
+        fn()
+    assert info.value.code == code, info.value
+    if message is not None:
+        assert info.value.message == message
+    return info.value
+
+
+def echo_function(client: Client, **kw: Any) -> str:
+    return client.register_function("builtin-echo", executor_type="builtin",
+                                    arguments=[FunctionArgument("message")], **kw)
+
+
+def io_function(client: Client, inputs: list[str], outputs: list[str], **kw: Any) -> str:
+    """A function declaring inputs/outputs (for data assignment tests)."""
+    return client.register_function(
+        "builtin-echo", executor_type="builtin", arguments=[FunctionArgument("message")],
+        inputs=[FunctionFile(n) for n in inputs], outputs=[FunctionFile(n) for n in outputs],
+        **kw)
+
+
+def input_file(client: Client) -> str:
+    return client.register_input_file(f"https://example.com/{os.urandom(4).hex()}",
+                                      schema="aes-gcm-128", key=KEY16, iv=IV12, cmac=CMAC)
+
+
+def output_file(client: Client) -> str:
+    return client.register_output_file(f"https://example.com/{os.urandom(4).hex()}",
+                                       schema="aes-gcm-128", key=KEY16, iv=IV12)

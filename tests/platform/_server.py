@@ -1,0 +1,126 @@
+"""Start ``confide serve`` the way the README does, in a subprocess, on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confide.client import Client
+
+ADMIN_PASSWORD = "teaclave"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    workers: int = 2
+    executor_timeout: float = 30.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    database_url: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+    log_path: Path | None = None
+
+    def start(self, timeout: float = 30.0) -> Server:
+        if not self.ports:
+            self.ports = {"authentication": free_port(), "frontend": free_port(),
+                          "scheduler": free_port()}
+        cert = self.data_dir / "api-cert.pem"
+        cert.unlink(missing_ok=True)
+        args = [sys.executable, "-m", "confide", "serve", "--data-dir", str(self.data_dir),
+                "--authentication-port", str(self.ports["authentication"]),
+                "--frontend-port", str(self.ports["frontend"]),
+                "--scheduler-port", str(self.ports["scheduler"]),
+                "--workers", str(self.workers), "--executor-timeout", str(self.executor_timeout)]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept for the process' life
+        env = {**os.environ, **self.extra_env}
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            if cert.exists() and _listening(self.ports["frontend"]):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the server and its workers (a crash)."""
+        for pid in self.worker_pids():
+            _kill(pid)
+        self.stop(signal.SIGKILL)
+
+    def worker_pids(self) -> list[int]:
+        if self.proc is None:
+            return []
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == self.proc.pid:
+                pids.append(int(entry.name))
+        return pids
+
+    def client(self, user: str | None = None, password: str | None = None) -> Client:
+        c = Client.connect("127.0.0.1", server_cert=self.data_dir / "api-cert.pem",
+                           authentication_port=self.ports["authentication"],
+                           frontend_port=self.ports["frontend"])
+        if user is not None:
+            c.login(user, password or "")
+        return c
+
+    def admin(self) -> Client:
+        return self.client("admin", ADMIN_PASSWORD)
+
+    def new_user(self, role: str, attribute: str = "", prefix: str = "u") -> tuple[str, Client]:
+        """Register a fresh user with ``role`` and return (id, logged-in client)."""
+        user_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        with self.admin() as admin:
+            admin.register_user(user_id, "pw-" + user_id, role, attribute)
+        return user_id, self.client(user_id, "pw-" + user_id)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
