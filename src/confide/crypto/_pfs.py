@@ -69,6 +69,7 @@ def encrypt(
     base = dst.tell()
     first = read_exact(src, MD_DATA_LENGTH)
     size = len(first)
+    _check_plain_size(size, limits)
     _report(progress, size)
     master = rng(16)
     data_gmacs = bytearray()
@@ -81,10 +82,7 @@ def encrypt(
             if not got:
                 break
             size += got
-            if size > limits.max_teaclave_file_bytes:
-                raise CryptoLimitError(
-                    f"teaclave-file-128 plaintext exceeds {limits.max_teaclave_file_bytes} bytes"
-                )
+            _check_plain_size(size, limits)
             count = (got + NODE - 1) // NODE
             view[got : count * NODE] = bytes(count * NODE - got)  # zero-pad the last node
             out = bytearray(count * NODE)
@@ -184,10 +182,7 @@ def decrypt(
         raise IntegrityError(
             f"teaclave-file-128: embedded file name {meta.file_name!r} != {file_name!r}"
         )
-    if meta.size > limits.max_teaclave_file_bytes:
-        raise CryptoLimitError(
-            f"teaclave-file-128 plaintext exceeds {limits.max_teaclave_file_bytes} bytes"
-        )
+    _check_plain_size(meta.size, limits)
     if node_count(meta.size) * NODE != length:
         raise IntegrityError(
             f"teaclave-file-128: {length // NODE} nodes, but size {meta.size} needs "
@@ -282,6 +277,13 @@ def cmac_of(src: BinaryIO, counter: ByteCounter) -> bytes:
     header = read_exact(src, HEADER_LENGTH)
     counter.add(len(header))
     return parse_header(header).gmac
+
+
+def _check_plain_size(size: int, limits: Limits) -> None:
+    if size > limits.max_teaclave_file_bytes:
+        raise CryptoLimitError(
+            f"teaclave-file-128 plaintext exceeds {limits.max_teaclave_file_bytes} bytes"
+        )
 
 
 def _report(progress: Progress | None, n: int) -> None:
