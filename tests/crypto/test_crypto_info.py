@@ -47,3 +47,20 @@ def test_rejects_invalid_crypto_info_with_teaclave_message(
     with pytest.raises(CryptoInfoError) as err:
         validate_crypto_info(schema, bytes(key), bytes(iv))
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("call", ["encrypt", "decrypt", "cmac"])
+def test_stream_functions_refuse_unknown_schema_before_touching_data(call: str) -> None:
+    import io
+
+    from confide.crypto import compute_cmac, decrypt_stream, encrypt_stream
+
+    src, dst = io.BytesIO(b"data"), io.BytesIO()
+    with pytest.raises(CryptoInfoError, match="Invalid crypto schema: aes-gcm-512"):
+        if call == "encrypt":
+            encrypt_stream("aes-gcm-512", bytes(16), bytes(12), src, dst)
+        elif call == "decrypt":
+            decrypt_stream("aes-gcm-512", bytes(16), bytes(12), src, dst)
+        else:
+            compute_cmac("aes-gcm-512", src)
+    assert src.tell() == 0 and dst.getvalue() == b""
