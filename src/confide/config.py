@@ -12,6 +12,7 @@ from dataclasses import dataclass
 __all__ = ["Limits"]
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,11 @@ class Limits:
     builtin_max_lr_iterations: int = 1_000_000  # alg_iters of logistic regression
     builtin_max_parties: int = 256  # num_user of private-join-and-compute
     builtin_max_image_pixels: int = 16_777_216  # decoded face-detection image (4096²)
+    # --- crypto (src/confide/crypto: file formats, untrusted ciphertext) ---
+    # Ciphertext bytes decrypt_stream/compute_cmac accept, any schema.
+    max_encrypted_file_bytes: int = 1024 * GiB
+    # teaclave-file-128 plaintext size (read: the size field; write: the input).
+    # The writer keeps 16 bytes per 4 KiB node in memory, so 16 GiB costs 64 MiB.
+    max_teaclave_file_bytes: int = 16 * GiB
+    # confide-stream-256 segment size field in the (untrusted) header.
+    max_stream_segment_bytes: int = 16 * MiB

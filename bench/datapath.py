@@ -1,0 +1,235 @@
+"""Data-path benchmark: confide.crypto throughput and memory vs. ``openssl speed``.
+
+Run on demand (not part of the test suite)::
+
+    PYTHONPATH=src python bench/datapath.py [--size-mib 256] [--openssl-seconds 3]
+
+For each schema it encrypts and decrypts one file of random data, each run in a
+fresh subprocess so that its peak RSS (``ru_maxrss`` from ``wait4``) is its own,
+and prints MB/s, the ratio to ``openssl speed -evp aes-256-gcm`` (16384-byte
+column, one core) and the peak RSS. Times include reading and writing the files
+(in a private temporary directory, by default on /dev/shm).
+
+Hook for the lead: register a callable in ``STAGE_HOOKS`` (schema -> function
+taking the encrypted file, key, iv and cmac and returning seconds for
+download + verify + decrypt through the file agent); its result fills the
+"stage" column. Until then the column shows "-".
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+MiB = 1 << 20
+CASES: dict[str, tuple[bytes, bytes]] = {
+    "aes-gcm-128": (bytes(range(16)), bytes(range(12))),
+    "aes-gcm-256": (bytes(range(32)), bytes(range(12))),
+    "teaclave-file-128": (bytes(range(16)), b""),
+    "confide-stream-256": (bytes(range(32)), b""),
+    "raw": (b"", b""),  # copy only: the I/O floor
+}
+
+#: schema -> f(encrypted_path, key, iv, cmac) -> seconds for download+verify+decrypt.
+StageHook = Callable[[Path, bytes, bytes, bytes], float]
+STAGE_HOOKS: dict[str, StageHook] = {}
+
+
+@dataclass
+class Row:
+    schema: str
+    enc_s: float  # file to file
+    dec_s: float
+    enc_mem_s: float  # memory to a discarding sink: crypto and framing only
+    dec_mem_s: float
+    enc_rss_kib: int
+    dec_rss_kib: int
+    stage_s: float | None
+
+
+def openssl_speed(seconds: int) -> float:
+    """Bytes/s of ``openssl speed -evp aes-256-gcm`` at 16384-byte blocks."""
+    out = subprocess.run(
+        ["openssl", "speed", "-evp", "aes-256-gcm", "-seconds", str(seconds)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    for line in out.splitlines():
+        if line.upper().startswith("AES-256-GCM"):
+            last = line.split()[-1]
+            value = float(re.sub(r"[^0-9.]", "", last))
+            return value * 1000  # openssl reports 1000s of bytes per second
+    raise RuntimeError(f"cannot parse openssl speed output:\n{out}")
+
+
+class _NullSink:
+    """A seekable destination that discards bytes (the "mem" mode's dst)."""
+
+    def __init__(self) -> None:
+        self.pos = 0
+        self.end = 0
+
+    def write(self, b: bytes) -> int:
+        self.pos += len(b)
+        self.end = max(self.end, self.pos)
+        return len(b)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = {0: offset, 1: self.pos + offset, 2: self.end + offset}[whence]
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seekable(self) -> bool:
+        return True
+
+
+def _worker(op: str, schema: str, src: str, dst: str, cmac_hex: str, mode: str, reps: str) -> None:
+    import io
+    from typing import BinaryIO, cast
+
+    from confide.crypto import decrypt_stream, encrypt_stream
+
+    key, iv = CASES[schema]
+    name = Path(dst if op == "encrypt" else src).name
+    expected = bytes.fromhex(cmac_hex) if cmac_hex else None
+    data = Path(src).read_bytes() if mode == "mem" else b""
+    best = float("inf")
+    cmac = b""
+    for _ in range(int(reps)):
+        with contextlib.ExitStack() as stack:
+            if mode == "mem":
+                fin = cast(BinaryIO, io.BytesIO(data))
+                fout = cast(BinaryIO, _NullSink())
+            else:
+                fin = stack.enter_context(open(src, "rb"))
+                fout = stack.enter_context(open(dst, "w+b"))
+            start = time.perf_counter()
+            if op == "encrypt":
+                cmac = encrypt_stream(schema, key, iv, fin, fout, file_name=name)
+            else:
+                cmac = decrypt_stream(
+                    schema, key, iv, fin, fout, file_name=name, expected_cmac=expected
+                )
+            best = min(best, time.perf_counter() - start)
+    print(json.dumps({"seconds": best, "cmac": cmac.hex()}))
+
+
+def _run_worker(*args: str) -> tuple[dict[str, object], int]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--worker", *args], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"worker {args} failed with {proc.returncode}")
+    return json.loads(out), usage.ru_maxrss
+
+
+def measure(schema: str, plain: Path, work: Path, reps: int) -> Row:
+    enc = work / f"data.{schema}.enc"
+    back = work / f"data.{schema}.out"
+    r = str(reps)
+    e, e_rss = _run_worker("encrypt", schema, str(plain), str(enc), "", "file", r)
+    d, d_rss = _run_worker("decrypt", schema, str(enc), str(back), str(e["cmac"]), "file", r)
+    if os.path.getsize(back) != os.path.getsize(plain):
+        raise RuntimeError(f"{schema}: round trip changed the size")
+    back.unlink()
+    em, _ = _run_worker("encrypt", schema, str(plain), str(enc) + ".mem", "", "mem", r)
+    dm, _ = _run_worker("decrypt", schema, str(enc), str(back), str(e["cmac"]), "mem", r)
+    hook = STAGE_HOOKS.get(schema)
+    key, iv = CASES[schema]
+    stage = hook(enc, key, iv, bytes.fromhex(str(e["cmac"]))) if hook else None
+    enc.unlink()
+    return Row(schema, _secs(e), _secs(d), _secs(em), _secs(dm), e_rss, d_rss, stage)
+
+
+def _secs(result: dict[str, object]) -> float:
+    value = result["seconds"]
+    if not isinstance(value, float | int):
+        raise TypeError("worker returned no time")
+    return float(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--openssl-seconds", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs per case")
+    parser.add_argument("--schemas", default=",".join(CASES))
+    parser.add_argument(
+        "--dir",
+        default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+        help="where the files go (default /dev/shm: measure crypto, not the disk)",
+    )
+    args = parser.parse_args()
+
+    ossl = openssl_speed(args.openssl_seconds)
+    size = args.size_mib * MiB
+    work = Path(tempfile.mkdtemp(prefix="confide-bench-", dir=args.dir))
+    work.chmod(0o700)
+    try:
+        plain = work / "data.bin"
+        with open(plain, "wb") as f:
+            for _ in range(args.size_mib):
+                f.write(os.urandom(MiB))
+        _, base_rss = _run_worker("baseline")
+        rows = [measure(s, plain, work, args.repeat) for s in args.schemas.split(",")]
+    finally:
+        shutil.rmtree(work)
+
+    print(f"openssl speed -evp aes-256-gcm (16384-byte blocks, 1 core): {ossl / 1e6:,.0f} MB/s")
+    print(
+        f"{args.size_mib} MiB of random data in {args.dir or tempfile.gettempdir()}, best of "
+        f"{args.repeat}; interpreter + import baseline RSS {base_rss / 1024:.1f} MiB"
+    )
+    head = (
+        f"{'schema':<19} {'enc':>6} {'dec':>6} {'enc/ossl':>8} {'dec/ossl':>8} │ "
+        f"{'enc':>6} {'dec':>6} {'enc/ossl':>8} {'dec/ossl':>8} │ {'encRSS':>6} {'decRSS':>6} "
+        f"{'stage':>6}"
+    )
+    print(f"{'':<19} {'file → file, MB/s':^31} │ {'memory → sink, MB/s':^31} │ {'peak MiB':^13}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        cells = []
+        for enc_s, dec_s in ((r.enc_s, r.dec_s), (r.enc_mem_s, r.dec_mem_s)):
+            enc_bps, dec_bps = size / enc_s, size / dec_s
+            cells.append(
+                f"{enc_bps / 1e6:6.0f} {dec_bps / 1e6:6.0f} "
+                f"{ossl / enc_bps:7.2f}x {ossl / dec_bps:7.2f}x"
+            )
+        stage = f"{size / r.stage_s / 1e6:6.0f}" if r.stage_s else f"{'-':>6}"
+        print(
+            f"{r.schema:<19} {cells[0]} │ {cells[1]} │ "
+            f"{r.enc_rss_kib / 1024:6.1f} {r.dec_rss_kib / 1024:6.1f} {stage}"
+        )
+    print(
+        "x = openssl throughput / confide throughput (target <= 3x). stage = download + verify"
+        " + decrypt through the file agent (STAGE_HOOKS, not wired yet)."
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        if sys.argv[2] == "baseline":
+            import confide.crypto  # noqa: F401
+
+            print(json.dumps({"seconds": 0.0}))
+        else:
+            _worker(*sys.argv[2:9])
+    else:
+        main()

@@ -1,0 +1,167 @@
+"""``confide encrypt`` / ``confide decrypt``: teaclave_cli's file commands, streamed.
+
+Accepts teaclave_cli's options (``-a/--algorithm``, ``-k/--key`` hex, ``--iv``
+hex, ``-i/--input-file``, ``-o/--output-file``) plus ``-c/--print-cmac`` (print
+the cmac in hex) and, for decrypt, ``--expected-cmac``. The output is written to
+a private temporary file next to the destination and renamed only on success,
+so a failed decryption never leaves plaintext behind. For teaclave-file-128 the
+embedded name is the output's base name (encrypt) and must equal the input's
+base name (decrypt), as in Teaclave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ..crypto import DEFAULT_SCHEMA, CryptoError, decrypt_stream, encrypt_stream
+
+__all__ = ["PROGRESS_THRESHOLD_BYTES", "app"]
+
+#: Inputs at least this large get a progress bar on stderr.
+PROGRESS_THRESHOLD_BYTES = 64 * 1024 * 1024
+
+app = typer.Typer(
+    help="Encrypt and decrypt data files (Teaclave formats and confide-stream-256).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_Algorithm = Annotated[
+    str,
+    typer.Option(
+        "-a",
+        "--algorithm",
+        help="aes-gcm-128, aes-gcm-256, teaclave-file-128 or confide-stream-256.",
+    ),
+]
+_Key = Annotated[str, typer.Option("-k", "--key", help="Key in hex.")]
+_Iv = Annotated[str, typer.Option("--iv", help="IV in hex (aes-gcm only).")]
+_Input = Annotated[Path, typer.Option("-i", "--input-file", help="Path of the input file.")]
+_Output = Annotated[Path, typer.Option("-o", "--output-file", help="Path of the output file.")]
+_PrintCmac = Annotated[
+    bool, typer.Option("-c", "--print-cmac", help="Print the file's cmac in hex.")
+]
+
+
+@app.command()
+def encrypt(
+    key: _Key,
+    input_file: _Input,
+    output_file: _Output,
+    algorithm: _Algorithm = DEFAULT_SCHEMA,
+    iv: _Iv = "",
+    print_cmac: _PrintCmac = False,
+) -> None:
+    """Encrypt INPUT_FILE into OUTPUT_FILE."""
+    key_bytes, iv_bytes = _hex(key, "--key"), _hex(iv, "--iv")
+    if algorithm.startswith("aes-gcm"):
+        _err().print(
+            "[yellow]warning:[/] aes-gcm reuses the key and IV for every file: never encrypt "
+            "different data under the same key and IV; prefer confide-stream-256.",
+        )
+
+    def run(src: BinaryIO, dst: BinaryIO, progress: Callable[[int], None] | None) -> bytes:
+        return encrypt_stream(
+            algorithm, key_bytes, iv_bytes, src, dst,
+            file_name=output_file.name, progress=progress,
+        )  # fmt: skip
+
+    cmac = _transform(input_file, output_file, run)
+    if print_cmac:
+        typer.echo(cmac.hex())
+
+
+@app.command()
+def decrypt(
+    key: _Key,
+    input_file: _Input,
+    output_file: _Output,
+    algorithm: _Algorithm = DEFAULT_SCHEMA,
+    iv: _Iv = "",
+    print_cmac: _PrintCmac = False,
+    expected_cmac: Annotated[
+        str, typer.Option("--expected-cmac", help="Registered cmac in hex; refuse any other file.")
+    ] = "",
+) -> None:
+    """Verify and decrypt INPUT_FILE into OUTPUT_FILE."""
+    key_bytes, iv_bytes = _hex(key, "--key"), _hex(iv, "--iv")
+    expected = _hex(expected_cmac, "--expected-cmac") if expected_cmac else None
+
+    def run(src: BinaryIO, dst: BinaryIO, progress: Callable[[int], None] | None) -> bytes:
+        return decrypt_stream(
+            algorithm, key_bytes, iv_bytes, src, dst,
+            expected_cmac=expected, file_name=input_file.name, progress=progress,
+        )  # fmt: skip
+
+    cmac = _transform(input_file, output_file, run)
+    if print_cmac:
+        typer.echo(cmac.hex())
+
+
+def _transform(
+    input_file: Path,
+    output_file: Path,
+    run: Callable[[BinaryIO, BinaryIO, Callable[[int], None] | None], bytes],
+) -> bytes:
+    try:
+        with open(input_file, "rb") as src, _atomic_output(output_file) as dst:
+            size = os.fstat(src.fileno()).st_size
+            with _progress(size, input_file.name) as advance:
+                return run(src, dst, advance)
+    except CryptoError as e:
+        _err().print(f"[red]error:[/] {e}", markup=True, highlight=False)
+        raise typer.Exit(1) from e
+    except OSError as e:
+        _err().print(f"[red]error:[/] {e}", markup=True, highlight=False)
+        raise typer.Exit(1) from e
+
+
+@contextlib.contextmanager
+def _atomic_output(path: Path) -> Iterator[BinaryIO]:
+    """A private (0600) temporary file in ``path``'s directory, renamed on success."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=".confide-", suffix=".part")
+    try:
+        with os.fdopen(fd, "w+b") as dst:
+            yield dst
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _progress(size: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    if size < PROGRESS_THRESHOLD_BYTES:
+        yield None
+        return
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=_err(), transient=True) as bar:
+        task = bar.add_task(label, total=size)
+        yield lambda n: bar.advance(task, n)
+
+
+def _err() -> Console:
+    return Console(stderr=True)
+
+
+def _hex(value: str, option: str) -> bytes:
+    try:
+        return bytes.fromhex(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"{option} is not valid hex") from e

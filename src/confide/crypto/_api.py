@@ -1,0 +1,175 @@
+"""The schema-dispatching entry points of :mod:`confide.crypto`."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO, Final
+
+from ..config import Limits
+from . import _aes_gcm, _pfs, _stream
+from ._errors import CryptoError
+from ._io import ByteCounter, Progress, Rng
+from ._schemas import (
+    AES_GCM_128,
+    AES_GCM_256,
+    CMAC_LENGTH,
+    CONFIDE_STREAM_256,
+    RAW,
+    TEACLAVE_FILE_128,
+    validate_crypto_info,
+)
+
+__all__ = ["compute_cmac", "decrypt_stream", "encrypt_stream"]
+
+_DEFAULT_LIMITS: Final = Limits()
+_AES_GCM: Final = frozenset({AES_GCM_128, AES_GCM_256})
+
+
+def encrypt_stream(
+    schema: str,
+    key: bytes,
+    iv: bytes,
+    src: BinaryIO,
+    dst: BinaryIO,
+    *,
+    file_name: str | None = None,
+    progress: Progress | None = None,
+    rng: Rng = os.urandom,
+    limits: Limits = _DEFAULT_LIMITS,
+) -> bytes:
+    """Encrypt the plaintext read from ``src`` into ``dst`` in bounded memory.
+
+    Args:
+        schema: One of :data:`SCHEMAS`. ``aes-gcm-*`` uses ``iv`` as is: never
+            encrypt two different plaintexts with the same key and IV (spec Q19);
+            prefer ``confide-stream-256`` (the default for new data).
+        key: The file key (length per schema, see :func:`validate_crypto_info`).
+        iv: 12 bytes for ``aes-gcm-*``, empty for the others.
+        src: Plaintext, read to its end.
+        dst: Receives the ciphertext; must be seekable for ``teaclave-file-128``.
+        file_name: ``teaclave-file-128`` only (required): the base name the file
+            will be stored under, embedded and checked on decryption.
+        progress: Called with the number of plaintext bytes consumed since the
+            previous call.
+        rng: Source of random bytes (salts, nonces, node keys).
+        limits: Caps; ``max_teaclave_file_bytes`` bounds the protected-file writer.
+
+    Returns:
+        The 16-byte cmac to register with the file (``b""`` for ``raw``, which
+        copies the bytes unchanged and has no cmac).
+
+    Raises:
+        CryptoInfoError: invalid schema/key/iv.
+        CryptoError: misuse (missing ``file_name``, non-seekable ``dst``).
+        CryptoLimitError: the plaintext is larger than the format or a cap allows.
+    """
+    validate_crypto_info(schema, key, iv)
+    if schema in _AES_GCM:
+        return _aes_gcm.encrypt(key, iv, src, dst, progress=progress)
+    if schema == TEACLAVE_FILE_128:
+        return _pfs.encrypt(
+            key, src, dst, file_name=file_name, rng=rng, progress=progress, limits=limits
+        )
+    if schema == CONFIDE_STREAM_256:
+        return _stream.encrypt(key, src, dst, rng=rng, progress=progress)
+    _copy(src, dst, ByteCounter(limits.max_encrypted_file_bytes, progress, "raw file"))
+    return b""
+
+
+def decrypt_stream(
+    schema: str,
+    key: bytes,
+    iv: bytes,
+    src: BinaryIO,
+    dst: BinaryIO,
+    *,
+    expected_cmac: bytes | None = None,
+    file_name: str | None = None,
+    progress: Progress | None = None,
+    limits: Limits = _DEFAULT_LIMITS,
+) -> bytes:
+    """Verify and decrypt the untrusted ciphertext read from ``src`` into ``dst``.
+
+    **Plaintext in** ``dst`` **is trustworthy only after this returns.** For
+    ``aes-gcm-*`` (one tag over the whole file) plaintext is written before the
+    tag can be checked; the other formats write only authenticated nodes or
+    segments, but a later failure still leaves a partial file. On any error the
+    caller must discard everything written to ``dst``.
+
+    Args:
+        schema: One of :data:`SCHEMAS`.
+        key: The file key.
+        iv: 12 bytes for ``aes-gcm-*``, empty for the others.
+        src: Ciphertext; must be seekable for ``teaclave-file-128``.
+        dst: Receives the plaintext.
+        expected_cmac: The registered 16-byte cmac; a different file cmac is an
+            :class:`IntegrityError`. Not checked for ``raw`` (spec Q28).
+        file_name: ``teaclave-file-128`` only (required): the base name the file
+            is stored under; it must equal the name embedded at encryption.
+        progress: Called with the number of ciphertext bytes consumed since the
+            previous call.
+        limits: Caps on the untrusted input.
+
+    Returns:
+        The file's 16-byte cmac (``b""`` for ``raw``).
+
+    Raises:
+        IntegrityError: the ciphertext failed a check; the message names it.
+        CryptoLimitError: the ciphertext exceeds a cap.
+        CryptoInfoError: invalid schema/key/iv.
+        CryptoError: misuse (missing ``file_name``, non-seekable ``src``, an
+            ``expected_cmac`` that is not 16 bytes).
+    """
+    validate_crypto_info(schema, key, iv)
+    if expected_cmac is not None and len(expected_cmac) != CMAC_LENGTH and schema != RAW:
+        raise CryptoError(f"expected_cmac must be {CMAC_LENGTH} bytes, got {len(expected_cmac)}")
+    counter = ByteCounter(limits.max_encrypted_file_bytes, progress, "encrypted file")
+    if schema in _AES_GCM:
+        return _aes_gcm.decrypt(key, iv, src, dst, expected_cmac=expected_cmac, counter=counter)
+    if schema == TEACLAVE_FILE_128:
+        return _pfs.decrypt(
+            key,
+            src,
+            dst,
+            file_name=file_name,
+            expected_cmac=expected_cmac,
+            counter=counter,
+            limits=limits,
+        )
+    if schema == CONFIDE_STREAM_256:
+        return _stream.decrypt(
+            key, src, dst, expected_cmac=expected_cmac, counter=counter, limits=limits
+        )
+    _copy(src, dst, counter)
+    return b""
+
+
+def compute_cmac(schema: str, src: BinaryIO, *, limits: Limits = _DEFAULT_LIMITS) -> bytes:
+    """Return the cmac of an encrypted file without the key.
+
+    ``aes-gcm-*``: the last 16 bytes. ``teaclave-file-128``: the metadata gmac
+    in the plain header. ``confide-stream-256``: SHA-256 over the header and the
+    segment tags, truncated to 16 bytes (only the tags are read when ``src`` is
+    seekable). This identifies a ciphertext; it does not authenticate it.
+
+    Raises:
+        IntegrityError: the file is too short or its header is malformed.
+        CryptoError: unknown schema, or ``raw`` (which has no cmac).
+    """
+    counter = ByteCounter(limits.max_encrypted_file_bytes, None, "encrypted file")
+    if schema in _AES_GCM:
+        return _aes_gcm.cmac_of(src, counter)
+    if schema == TEACLAVE_FILE_128:
+        return _pfs.cmac_of(src, counter)
+    if schema == CONFIDE_STREAM_256:
+        return _stream.cmac_of(src, counter, limits)
+    if schema == RAW:
+        raise CryptoError("raw files have no cmac")
+    validate_crypto_info(schema, b"", b"")  # raises: unknown schema
+    raise CryptoError(f"no cmac for schema {schema}")  # pragma: no cover - unreachable
+
+
+def _copy(src: BinaryIO, dst: BinaryIO, counter: ByteCounter) -> None:
+    while chunk := src.read(1 << 20):
+        counter.add(len(chunk))
+        dst.write(chunk)

@@ -1,0 +1,291 @@
+"""``teaclave-file-128`` reader and writer over seekable file objects.
+
+Reading walks the data nodes in file order and keeps only the verified
+Merkle-tree path from the root to the current MHT node (at most a handful of
+4 KiB nodes); a parent that left the path is re-read and re-verified from its
+own parent, so memory stays bounded and a node changed between two reads is
+still caught. Writing stores 16 bytes (the gmac) per node until the end, when
+the MHT nodes are built bottom-up: per-node keys are derived from a random
+master key (``derive_node_keys``), so they need no storage.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import BinaryIO, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..config import Limits
+from ._errors import CryptoError, CryptoLimitError, IntegrityError
+from ._io import ByteCounter, Progress, Rng, read_exact, read_full, require_seekable
+from ._pfs_layout import (
+    CHILD_PER_MHT,
+    DATA_PER_MHT,
+    HEADER_LENGTH,
+    MD_DATA_LENGTH,
+    META_ENCRYPTED_LENGTH,
+    NODE,
+    ZERO_NONCE,
+    build_header,
+    check_file_name,
+    data_count,
+    data_physical,
+    derive_node_keys,
+    metadata_key,
+    mht_physical,
+    node_count,
+    pack_metadata,
+    parse_header,
+    unpack_metadata,
+)
+from ._schemas import TEACLAVE_FILE_128
+
+__all__ = ["cmac_of", "decrypt", "encrypt"]
+
+_KIND_DATA: Final = 1
+_KIND_MHT: Final = 2
+_ENTRY: Final = 32  # key16 ‖ gmac16
+_CHILD_OFFSET: Final = DATA_PER_MHT * _ENTRY  # 3072
+_META_END: Final = HEADER_LENGTH + META_ENCRYPTED_LENGTH  # 3468
+
+
+def encrypt(
+    key: bytes,
+    src: BinaryIO,
+    dst: BinaryIO,
+    *,
+    file_name: str | None,
+    rng: Rng,
+    progress: Progress | None,
+    limits: Limits,
+) -> bytes:
+    """Write ``src`` as a protected file into ``dst``; return the metadata gmac (cmac)."""
+    require_seekable(dst, TEACLAVE_FILE_128, "destination")
+    if file_name is None:
+        raise CryptoError("teaclave-file-128 needs file_name (the name the file is stored as)")
+    name = check_file_name(file_name)
+    base = dst.tell()
+    first = read_exact(src, MD_DATA_LENGTH)
+    size = len(first)
+    _check_plain_size(size, limits)
+    _report(progress, size)
+    master = rng(16)
+    data_gmacs = bytearray()
+    n = 0
+    if size == MD_DATA_LENGTH:
+        block = bytearray(DATA_PER_MHT * NODE)
+        view = memoryview(block)
+        while True:
+            got = read_full(src, view)
+            if not got:
+                break
+            size += got
+            _check_plain_size(size, limits)
+            count = (got + NODE - 1) // NODE
+            view[got : count * NODE] = bytes(count * NODE - got)  # zero-pad the last node
+            out = bytearray(count * NODE)
+            keys = derive_node_keys(master, _KIND_DATA, n, count)
+            for j in range(count):
+                sealed = AESGCM(keys[j]).encrypt(ZERO_NONCE, view[j * NODE : (j + 1) * NODE], None)
+                out[j * NODE : (j + 1) * NODE] = sealed[:NODE]
+                data_gmacs += sealed[NODE:]
+            dst.seek(base + data_physical(n) * NODE)
+            dst.write(out)
+            n += count
+            _report(progress, got)
+            if got < len(block):
+                break
+    mht_key, mht_gmac = _write_tree(dst, base, master, n, data_gmacs)
+    key_id = rng(32)
+    meta_plain = pack_metadata(name, size, mht_key, mht_gmac, first)
+    sealed = AESGCM(metadata_key(key, key_id)).encrypt(ZERO_NONCE, meta_plain, None)
+    gmac = sealed[META_ENCRYPTED_LENGTH:]
+    node0 = build_header(key_id, gmac) + sealed[:META_ENCRYPTED_LENGTH]
+    dst.seek(base)
+    dst.write(node0 + bytes(NODE - len(node0)))
+    dst.seek(base + node_count(size) * NODE)
+    return gmac
+
+
+def _write_tree(
+    dst: BinaryIO, base: int, master: bytes, n_data: int, data_gmacs: bytearray
+) -> tuple[bytes, bytes]:
+    """Write every MHT node, children first; return the root's (key, gmac)."""
+    if n_data == 0:
+        return bytes(16), bytes(16)
+    last = (n_data - 1) // DATA_PER_MHT
+    mht_keys = derive_node_keys(master, _KIND_MHT, 0, last + 1)
+    mht_gmacs: list[bytes] = [b""] * (last + 1)
+    for m in range(last, -1, -1):
+        plain = bytearray(NODE)
+        first_data = m * DATA_PER_MHT
+        count = min(DATA_PER_MHT, n_data - first_data)
+        keys = derive_node_keys(master, _KIND_DATA, first_data, count)
+        for j in range(count):
+            gm = data_gmacs[(first_data + j) * 16 : (first_data + j + 1) * 16]
+            plain[j * _ENTRY : (j + 1) * _ENTRY] = keys[j] + gm
+        for c in range(CHILD_PER_MHT):
+            child = CHILD_PER_MHT * m + 1 + c
+            if child > last:
+                break
+            at = _CHILD_OFFSET + c * _ENTRY
+            plain[at : at + _ENTRY] = mht_keys[child] + mht_gmacs[child]
+        sealed = AESGCM(mht_keys[m]).encrypt(ZERO_NONCE, bytes(plain), None)
+        mht_gmacs[m] = sealed[NODE:]
+        dst.seek(base + mht_physical(m) * NODE)
+        dst.write(sealed[:NODE])
+    return mht_keys[0], mht_gmacs[0]
+
+
+def decrypt(
+    key: bytes,
+    src: BinaryIO,
+    dst: BinaryIO,
+    *,
+    file_name: str | None,
+    expected_cmac: bytes | None,
+    counter: ByteCounter,
+    limits: Limits,
+) -> bytes:
+    """Verify and decrypt a protected file; return its metadata gmac (cmac).
+
+    Every node is authenticated before its plaintext is written to ``dst``.
+
+    Raises:
+        IntegrityError: naming the failed check (header field, cmac, metadata
+            tag, embedded name, node count, or which MHT/data node).
+        CryptoLimitError: the file or its size field is over a cap.
+    """
+    require_seekable(src, TEACLAVE_FILE_128, "source")
+    if file_name is None:
+        raise CryptoError("teaclave-file-128 needs file_name (the name the file is stored as)")
+    base = src.tell()
+    length = src.seek(0, 2) - base
+    src.seek(base)
+    counter.check_total(length)
+    if length < NODE or length % NODE:
+        raise IntegrityError(
+            f"teaclave-file-128: file length {length} is not a positive multiple of {NODE}"
+        )
+    node0 = read_exact(src, NODE)
+    header = parse_header(node0)
+    if any(node0[_META_END:]):
+        raise IntegrityError("teaclave-file-128: non-zero padding in the metadata node")
+    if expected_cmac is not None and not hmac.compare_digest(header.gmac, expected_cmac):
+        raise IntegrityError("teaclave-file-128: metadata gmac differs from the expected cmac")
+    meta_ct = node0[HEADER_LENGTH:_META_END]
+    plain = _open(metadata_key(key, header.key_id), header.gmac, meta_ct, "metadata node")
+    meta = unpack_metadata(plain)
+    if meta.file_name != file_name:
+        raise IntegrityError(
+            f"teaclave-file-128: embedded file name {meta.file_name!r} != {file_name!r}"
+        )
+    _check_plain_size(meta.size, limits)
+    if node_count(meta.size) * NODE != length:
+        raise IntegrityError(
+            f"teaclave-file-128: {length // NODE} nodes, but size {meta.size} needs "
+            f"{node_count(meta.size)}"
+        )
+    counter.add(NODE)
+    dst.write(meta.data[: min(meta.size, MD_DATA_LENGTH)])
+    n_data = data_count(meta.size)
+    if n_data:
+        _decrypt_data(src, dst, base, meta.mht_key, meta.mht_gmac, meta.size, counter)
+    return header.gmac
+
+
+def _decrypt_data(
+    src: BinaryIO,
+    dst: BinaryIO,
+    base: int,
+    root_key: bytes,
+    root_gmac: bytes,
+    size: int,
+    counter: ByteCounter,
+) -> None:
+    n_data = data_count(size)
+    remaining = size - MD_DATA_LENGTH
+    path = _MhtPath(src, base, _open(root_key, root_gmac, _read_node(src, base, 1), "MHT node 0"))
+    counter.add(NODE)
+    for m in range((n_data - 1) // DATA_PER_MHT + 1):
+        mht = path.get(m)
+        if m:
+            counter.add(NODE)
+        first = m * DATA_PER_MHT
+        count = min(DATA_PER_MHT, n_data - first)
+        src.seek(base + data_physical(first) * NODE)
+        block = read_exact(src, count * NODE)
+        if len(block) != count * NODE:
+            raise IntegrityError("teaclave-file-128: file shrank while being read")
+        for j in range(count):
+            entry = mht[j * _ENTRY : (j + 1) * _ENTRY]
+            ct = block[j * NODE : (j + 1) * NODE]
+            plain = _open(entry[:16], entry[16:], ct, f"data node {first + j}")
+            take = min(NODE, remaining)
+            dst.write(plain[:take] if take < NODE else plain)
+            remaining -= take
+        counter.add(count * NODE)
+
+
+class _MhtPath:
+    """Verified MHT nodes on the path from the root to the current one."""
+
+    def __init__(self, src: BinaryIO, base: int, root: bytes) -> None:
+        self._src = src
+        self._base = base
+        self._nodes: dict[int, bytes] = {0: root}
+
+    def get(self, m: int) -> bytes:
+        """Return MHT node ``m``'s plaintext, verified through its ancestors."""
+        node = self._nodes.get(m)
+        if node is None:
+            parent_no, index = divmod(m - 1, CHILD_PER_MHT)
+            parent = self.get(parent_no)
+            at = _CHILD_OFFSET + index * _ENTRY
+            ct = _read_node(self._src, self._base, mht_physical(m))
+            node = _open(parent[at : at + 16], parent[at + 16 : at + 32], ct, f"MHT node {m}")
+            self._nodes[m] = node
+        keep = {0}
+        k = m
+        while k:
+            keep.add(k)
+            k = (k - 1) // CHILD_PER_MHT
+        for stale in [k for k in self._nodes if k not in keep]:
+            del self._nodes[stale]
+        return node
+
+
+def _read_node(src: BinaryIO, base: int, physical: int) -> bytes:
+    src.seek(base + physical * NODE)
+    node = read_exact(src, NODE)
+    if len(node) != NODE:
+        raise IntegrityError(f"teaclave-file-128: node {physical} is missing")
+    return node
+
+
+def _open(key: bytes, gmac: bytes, ct: bytes, what: str) -> bytes:
+    try:
+        return AESGCM(key).decrypt(ZERO_NONCE, ct + gmac, None)
+    except (InvalidTag, ValueError) as e:
+        raise IntegrityError(f"teaclave-file-128: {what} does not verify") from e
+
+
+def cmac_of(src: BinaryIO, counter: ByteCounter) -> bytes:
+    """Return the metadata gmac from the plain header (no key needed)."""
+    header = read_exact(src, HEADER_LENGTH)
+    counter.add(len(header))
+    return parse_header(header).gmac
+
+
+def _check_plain_size(size: int, limits: Limits) -> None:
+    if size > limits.max_teaclave_file_bytes:
+        raise CryptoLimitError(
+            f"teaclave-file-128 plaintext exceeds {limits.max_teaclave_file_bytes} bytes"
+        )
+
+
+def _report(progress: Progress | None, n: int) -> None:
+    if progress is not None and n:
+        progress(n)

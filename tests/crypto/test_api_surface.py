@@ -1,0 +1,41 @@
+"""The public surface of confide.crypto is declared, sorted and pinned."""
+
+from __future__ import annotations
+
+import confide.crypto as crypto
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    assert crypto.__all__ == [
+        "CMAC_LENGTH",
+        "CryptoError",
+        "CryptoInfoError",
+        "CryptoLimitError",
+        "DEFAULT_SCHEMA",
+        "IntegrityError",
+        "SCHEMAS",
+        "compute_cmac",
+        "decrypt_stream",
+        "encrypt_stream",
+        "validate_crypto_info",
+    ]
+    assert crypto.__all__ == sorted(crypto.__all__)
+    for name in crypto.__all__:
+        assert hasattr(crypto, name)
+
+
+def test_every_error_derives_from_the_single_base() -> None:
+    for err in (crypto.CryptoInfoError, crypto.IntegrityError, crypto.CryptoLimitError):
+        assert issubclass(err, crypto.CryptoError)
+
+
+def test_schemas_and_default() -> None:
+    assert crypto.SCHEMAS == {
+        "aes-gcm-128",
+        "aes-gcm-256",
+        "teaclave-file-128",
+        "raw",
+        "confide-stream-256",
+    }
+    assert crypto.DEFAULT_SCHEMA == "confide-stream-256"
+    assert crypto.CMAC_LENGTH == 16
