@@ -153,10 +153,11 @@ class LocalStore:
             raise _walk_error(url, e) from e
         finally:
             os.close(parent)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise PolicyViolation(url, "not a regular file")
         with os.fdopen(fd, "rb", buffering=0) as f:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise PolicyViolation(url, "not a regular file")
             if info.st_size > max_bytes:
                 raise TooLarge(
                     url, f"file has {info.st_size} bytes, more than the cap of {max_bytes}"

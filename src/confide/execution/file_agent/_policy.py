@@ -282,6 +282,8 @@ def parse_http_url(url: str) -> HttpTarget:
         raise InvalidUrl(url, f"not an http(s) URL: {scheme!r}")
     if "@" in parts.netloc:
         raise InvalidUrl(url, "user info in URLs is not accepted")
+    if not parts.netloc:
+        raise InvalidUrl(url, "URL has no host")
     if not _NETLOC.match(parts.netloc):
         raise InvalidUrl(url, f"malformed authority {parts.netloc!r}")
     raw_host = parts.hostname or ""
