@@ -64,7 +64,7 @@ def test_reads_file_inside_root(agent: FileAgent, dirs: dict[str, Path]) -> None
 
 
 def test_rejects_file_outside_every_root(agent: FileAgent, dirs: dict[str, Path]) -> None:
-    with pytest.raises(PolicyViolation, match="outside every allowed file root"):
+    with pytest.raises(PolicyViolation, match=r"outside every allowed file root"):
         download(agent, url_of(dirs["outside"] / "secret"))
 
 
@@ -82,19 +82,19 @@ def test_rejects_percent_encoded_traversal(agent: FileAgent, dirs: dict[str, Pat
 
 
 def test_rejects_nul_byte_in_path(agent: FileAgent, dirs: dict[str, Path]) -> None:
-    with pytest.raises(InvalidUrl, match="NUL byte"):
+    with pytest.raises(InvalidUrl, match=r"NUL byte"):
         download(agent, url_of(dirs["root"] / "in.enc") + "%00.txt")
 
 
 def test_rejects_symlink_escaping_root(agent: FileAgent, dirs: dict[str, Path]) -> None:
     (dirs["root"] / "link").symlink_to(dirs["outside"] / "secret")
-    with pytest.raises(PolicyViolation, match="symbolic link or non-directory"):
+    with pytest.raises(PolicyViolation, match=r"symbolic link or non-directory"):
         download(agent, url_of(dirs["root"] / "link"))
 
 
 def test_rejects_symlinked_directory_escaping_root(agent: FileAgent, dirs: dict[str, Path]) -> None:
     (dirs["root"] / "dirlink").symlink_to(dirs["outside"])
-    with pytest.raises(PolicyViolation, match="symbolic link or non-directory"):
+    with pytest.raises(PolicyViolation, match=r"symbolic link or non-directory"):
         download(agent, url_of(dirs["root"] / "dirlink" / "secret"))
 
 
@@ -102,7 +102,7 @@ def test_rejects_symlink_even_when_target_is_inside_root(
     agent: FileAgent, dirs: dict[str, Path]
 ) -> None:
     (dirs["root"] / "alias").symlink_to(dirs["root"] / "in.enc")
-    with pytest.raises(PolicyViolation, match="symbolic link"):
+    with pytest.raises(PolicyViolation, match=r"symbolic link"):
         download(agent, url_of(dirs["root"] / "alias"))
 
 
@@ -116,27 +116,29 @@ def test_root_given_through_a_symlink_is_resolved(dirs: dict[str, Path]) -> None
 
 def test_rejects_non_regular_file(agent: FileAgent, dirs: dict[str, Path]) -> None:
     os.mkfifo(dirs["root"] / "fifo")
-    with pytest.raises(PolicyViolation, match="not a regular file"):
+    with pytest.raises(PolicyViolation, match=r"not a regular file"):
         download(agent, url_of(dirs["root"] / "fifo"))
-    with pytest.raises(PolicyViolation, match="symbolic link or non-directory|not a regular"):
+    with pytest.raises(PolicyViolation, match=r"symbolic link or non-directory|not a regular"):
         download(agent, url_of(dirs["root"] / "sub"))
 
 
 def test_missing_file_is_transfer_failure(agent: FileAgent, dirs: dict[str, Path]) -> None:
-    with pytest.raises(TransferFailed, match="no such file or directory"):
+    with pytest.raises(TransferFailed, match=r"no such file or directory"):
         download(agent, url_of(dirs["root"] / "nope.enc"))
 
 
 def test_rejects_file_over_cap_at_cap_plus_one(agent: FileAgent, dirs: dict[str, Path]) -> None:
     (dirs["root"] / "ten").write_bytes(b"0123456789")
     assert download(agent, url_of(dirs["root"] / "ten"), max_bytes=10) == b"0123456789"
-    with pytest.raises(TooLarge, match="file has 10 bytes, more than the cap of 9"):
+    with pytest.raises(TooLarge, match=r"file has 10 bytes, more than the cap of 9"):
         download(agent, url_of(dirs["root"] / "ten"), max_bytes=9)
 
 
-def test_limits_cap_applies_below_callers_max_bytes(agent: FileAgent, dirs: dict[str, Path]) -> None:
+def test_limits_cap_applies_below_callers_max_bytes(
+    agent: FileAgent, dirs: dict[str, Path]
+) -> None:
     (dirs["root"] / "big").write_bytes(b"x" * 1001)
-    with pytest.raises(TooLarge, match="more than the cap of 1000"):
+    with pytest.raises(TooLarge, match=r"more than the cap of 1000"):
         download(agent, url_of(dirs["root"] / "big"), max_bytes=10**9)
 
 
@@ -160,7 +162,7 @@ def test_upload_creates_file_inside_root(agent: FileAgent, dirs: dict[str, Path]
 
 
 def test_upload_refuses_to_overwrite(agent: FileAgent, dirs: dict[str, Path]) -> None:
-    with pytest.raises(AlreadyExists, match="target exists; uploads never overwrite"):
+    with pytest.raises(AlreadyExists, match=r"target exists; uploads never overwrite"):
         agent.upload(url_of(dirs["root"] / "in.enc"), io.BytesIO(b"evil"), 4)
     assert (dirs["root"] / "in.enc").read_bytes() == b"ciphertext"
 
@@ -169,14 +171,14 @@ def test_upload_refuses_to_write_through_dangling_symlink(
     agent: FileAgent, dirs: dict[str, Path]
 ) -> None:
     (dirs["root"] / "trap").symlink_to(dirs["outside"] / "planted")
-    with pytest.raises(AlreadyExists, match="target exists"):
+    with pytest.raises(AlreadyExists, match=r"target exists"):
         agent.upload(url_of(dirs["root"] / "trap"), io.BytesIO(b"evil"), 4)
     assert not (dirs["outside"] / "planted").exists()
 
 
 def test_upload_refuses_symlinked_parent(agent: FileAgent, dirs: dict[str, Path]) -> None:
     (dirs["root"] / "out").symlink_to(dirs["outside"])
-    with pytest.raises(PolicyViolation, match="symbolic link or non-directory"):
+    with pytest.raises(PolicyViolation, match=r"symbolic link or non-directory"):
         agent.upload(url_of(dirs["root"] / "out" / "x.enc"), io.BytesIO(b"evil"), 4)
     assert sorted(p.name for p in dirs["outside"].iterdir()) == ["secret"]
 
@@ -184,26 +186,26 @@ def test_upload_refuses_symlinked_parent(agent: FileAgent, dirs: dict[str, Path]
 def test_upload_does_not_create_missing_file_directories(
     agent: FileAgent, dirs: dict[str, Path]
 ) -> None:
-    with pytest.raises(TransferFailed, match="no such file or directory"):
+    with pytest.raises(TransferFailed, match=r"no such file or directory"):
         agent.upload(url_of(dirs["root"] / "new" / "x.enc"), io.BytesIO(b"data"), 4)
 
 
 def test_short_source_leaves_no_file(agent: FileAgent, dirs: dict[str, Path]) -> None:
-    with pytest.raises(TransferFailed, match="source ended after 3 of 10 bytes"):
+    with pytest.raises(TransferFailed, match=r"source ended after 3 of 10 bytes"):
         agent.upload(url_of(dirs["root"] / "short.enc"), io.BytesIO(b"abc"), 10)
     assert not (dirs["root"] / "short.enc").exists()
     assert not [p for p in dirs["root"].iterdir() if p.name.startswith(".confide")]
 
 
 def test_upload_over_cap_is_refused_before_writing(agent: FileAgent, dirs: dict[str, Path]) -> None:
-    with pytest.raises(TooLarge, match="1001 bytes exceed the upload cap of 1000 bytes"):
+    with pytest.raises(TooLarge, match=r"1001 bytes exceed the upload cap of 1000 bytes"):
         agent.upload(url_of(dirs["root"] / "big.enc"), io.BytesIO(b"x" * 1001), 1001)
     assert not (dirs["root"] / "big.enc").exists()
 
 
 def test_file_scheme_refused_when_not_in_policy(dirs: dict[str, Path]) -> None:
     agent = FileAgent(UrlPolicy(), Limits())
-    with pytest.raises(PolicyViolation, match="scheme 'file' is not allowed"):
+    with pytest.raises(PolicyViolation, match=r"scheme 'file' is not allowed"):
         download(agent, url_of(dirs["root"] / "in.enc"))
 
 
@@ -221,7 +223,7 @@ def test_fusion_round_trip_creates_directories(agent: FileAgent, dirs: dict[str,
 
 def test_fusion_refuses_overwrite(agent: FileAgent, dirs: dict[str, Path]) -> None:
     agent.upload(FUSION + "once", io.BytesIO(b"1"), 1)
-    with pytest.raises(AlreadyExists, match="uploads never overwrite"):
+    with pytest.raises(AlreadyExists, match=r"uploads never overwrite"):
         agent.upload(FUSION + "once", io.BytesIO(b"2"), 1)
     assert (dirs["fusion"] / "once").read_bytes() == b"1"
 
@@ -243,15 +245,15 @@ def test_fusion_rejects_traversal(agent: FileAgent, rel: str) -> None:
     ],
 )
 def test_fusion_rejects_other_prefixes(agent: FileAgent, url: str) -> None:
-    with pytest.raises(InvalidUrl, match="fusion URL must start with"):
+    with pytest.raises(InvalidUrl, match=r"fusion URL must start with"):
         download(agent, url)
 
 
 def test_fusion_rejects_symlink_escape(agent: FileAgent, dirs: dict[str, Path]) -> None:
     (dirs["fusion"] / "esc").symlink_to(dirs["outside"])
-    with pytest.raises(PolicyViolation, match="symbolic link"):
+    with pytest.raises(PolicyViolation, match=r"symbolic link"):
         download(agent, FUSION + "esc/secret")
-    with pytest.raises(PolicyViolation, match="symbolic link"):
+    with pytest.raises(PolicyViolation, match=r"symbolic link"):
         agent.upload(FUSION + "esc/new", io.BytesIO(b"x"), 1)
     assert sorted(p.name for p in dirs["outside"].iterdir()) == ["secret"]
 
@@ -287,20 +289,20 @@ def test_data_url_other_forms_refused(agent: FileAgent, url: str) -> None:
 
 @pytest.mark.parametrize("payload", ["aGk", "a-_b", "aGk=aGk=", "!!!!"])
 def test_data_url_invalid_base64_refused(agent: FileAgent, payload: str) -> None:
-    with pytest.raises(InvalidUrl, match="not valid base64"):
+    with pytest.raises(InvalidUrl, match=r"not valid base64"):
         download(agent, "data:text/plain;base64," + payload)
 
 
 def test_data_url_over_cap_at_cap_plus_one(agent: FileAgent) -> None:
     assert len(download(agent, data_url(b"x" * 30), max_bytes=30)) == 30
-    with pytest.raises(TooLarge, match="exceeds the cap of 29 bytes"):
+    with pytest.raises(TooLarge, match=r"exceeds the cap of 29 bytes"):
         download(agent, data_url(b"x" * 30), max_bytes=29)
-    with pytest.raises(TooLarge, match="exceeds the cap of 29 bytes"):
+    with pytest.raises(TooLarge, match=r"exceeds the cap of 29 bytes"):
         download(agent, data_url(b"x" * 300), max_bytes=29)
 
 
 def test_data_url_cannot_be_uploaded_to(agent: FileAgent) -> None:
-    with pytest.raises(PolicyViolation, match="data: URLs cannot be uploaded to"):
+    with pytest.raises(PolicyViolation, match=r"data: URLs cannot be uploaded to"):
         agent.upload("data:text/plain;base64,", io.BytesIO(b"x"), 1)
 
 

@@ -90,18 +90,18 @@ def test_allow_loopback_admits_only_loopback_and_only_listed_ports() -> None:
     policy = UrlPolicy(allow_loopback=True, loopback_ports=frozenset({8080}))
     policy.check_address("http://h/", ipaddress.ip_address("127.0.0.1"), 8080)
     policy.check_address("http://h/", ipaddress.ip_address("::ffff:127.0.0.1"), 8080)
-    with pytest.raises(PolicyViolation, match="loopback port 22 is not allowed"):
+    with pytest.raises(PolicyViolation, match=r"loopback port 22 is not allowed"):
         policy.check_address("http://h/", ipaddress.ip_address("127.0.0.1"), 22)
-    with pytest.raises(PolicyViolation, match="10.0.0.1 is private and not allowed"):
+    with pytest.raises(PolicyViolation, match=r"10.0.0.1 is private and not allowed"):
         policy.check_address("http://h/", ipaddress.ip_address("10.0.0.1"), 8080)
 
 
 def test_allow_private_never_admits_link_local_metadata() -> None:
     policy = UrlPolicy(allow_private=True)
     policy.check_address("http://h/", ipaddress.ip_address("10.0.0.1"), 80)
-    with pytest.raises(PolicyViolation, match="169.254.169.254 is link-local"):
+    with pytest.raises(PolicyViolation, match=r"169.254.169.254 is link-local"):
         policy.check_address("http://h/", ipaddress.ip_address("169.254.169.254"), 80)
-    with pytest.raises(PolicyViolation, match="is loopback and not allowed"):
+    with pytest.raises(PolicyViolation, match=r"is loopback and not allowed"):
         policy.check_address("http://h/", ipaddress.ip_address("127.0.0.1"), 80)
 
 
@@ -111,27 +111,27 @@ def test_host_patterns_exact_and_suffix() -> None:
     policy.check_host("u", "a.bucket.example")
     policy.check_host("u", "x.y.bucket.example")
     for host in ("bucket.example", "evilbucket.example", "files.example.com.evil", "example.com"):
-        with pytest.raises(PolicyViolation, match=f"host '{host}' is not in the allowed hosts"):
+        with pytest.raises(PolicyViolation, match=rf"host '{host}' is not in the allowed hosts"):
             policy.check_host("u", host)
 
 
 def test_empty_host_list_refuses_every_host() -> None:
-    with pytest.raises(PolicyViolation, match="not in the allowed hosts"):
+    with pytest.raises(PolicyViolation, match=r"not in the allowed hosts"):
         UrlPolicy(hosts=()).check_host("u", "example.com")
 
 
 def test_policy_configuration_errors() -> None:
-    with pytest.raises(ValueError, match="unknown URL schemes"):
+    with pytest.raises(ValueError, match=r"unknown URL schemes"):
         UrlPolicy(schemes=frozenset({"ftp"}))
-    with pytest.raises(ValueError, match="file scheme needs at least one file root"):
+    with pytest.raises(ValueError, match=r"file scheme needs at least one file root"):
         UrlPolicy(schemes=frozenset({"file"}))
-    with pytest.raises(ValueError, match="fusion scheme needs a fusion directory"):
+    with pytest.raises(ValueError, match=r"fusion scheme needs a fusion directory"):
         UrlPolicy(schemes=frozenset({"fusion"}))
-    with pytest.raises(ValueError, match="absolute"):
+    with pytest.raises(ValueError, match=r"absolute"):
         UrlPolicy(schemes=frozenset({"file"}), file_roots=("rel",))
-    with pytest.raises(ValueError, match="invalid host pattern"):
+    with pytest.raises(ValueError, match=r"invalid host pattern"):
         UrlPolicy(hosts=("*.10.0.0.1",))
-    with pytest.raises(ValueError, match="invalid host pattern"):
+    with pytest.raises(ValueError, match=r"invalid host pattern"):
         UrlPolicy(hosts=("a..b",))
 
 
@@ -139,17 +139,17 @@ def test_embedded_policy_allows_loopback_only_on_the_blob_store_port() -> None:
     policy = UrlPolicy.embedded(blob_store_port=4242, fusion_dir="/var/fusion")
     assert policy.schemes == frozenset({"http", "https", "data", "fusion"})
     policy.check_address("u", ipaddress.ip_address("127.0.0.1"), 4242)
-    with pytest.raises(PolicyViolation, match="loopback port 4243 is not allowed"):
+    with pytest.raises(PolicyViolation, match=r"loopback port 4243 is not allowed"):
         policy.check_address("u", ipaddress.ip_address("127.0.0.1"), 4243)
     closed = UrlPolicy.embedded(blob_store_port=None)
-    with pytest.raises(PolicyViolation, match="loopback and not allowed"):
+    with pytest.raises(PolicyViolation, match=r"loopback and not allowed"):
         closed.check_address("u", ipaddress.ip_address("127.0.0.1"), 4242)
 
 
 def test_rejects_overlong_url_at_cap_plus_one() -> None:
     url = "http://h/" + "a" * (100 - len("http://h/"))
     assert check_url_text(url, 100) == "http"
-    with pytest.raises(PolicyViolation, match="URL has 101 chars, more than the cap of 100"):
+    with pytest.raises(PolicyViolation, match=r"URL has 101 chars, more than the cap of 100"):
         check_url_text(url + "a", 100)
 
 

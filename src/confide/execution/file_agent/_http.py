@@ -28,8 +28,15 @@ import httpx
 from confide.config import Limits
 
 from ._errors import FileAgentError, PolicyViolation, Timeout, TooLarge, TransferFailed
-from ._policy import HttpTarget, IPAddress, UrlPolicy, check_url_text, parse_http_url
-from ._stream import CHUNK_BYTES, ShortSource, read_exactly
+from ._policy import (
+    HttpTarget,
+    IPAddress,
+    UrlPolicy,
+    check_url_chars,
+    check_url_text,
+    parse_http_url,
+)
+from ._stream import ShortSource, read_exactly
 
 __all__ = ["HttpTransfers", "Resolver", "system_resolver"]
 
@@ -105,19 +112,34 @@ class HttpTransfers:
         self._resolver = resolver
         self._sleep = sleep
         self._clock = clock
-        self._client = httpx.Client(
+        # The bare transport, not httpx.Client: no cookie jar shared between
+        # transfers, no redirect handling (httpx would parse every Location
+        # header), no auth or proxy logic -- each request is built here.
+        self._transport = httpx.HTTPTransport(
             verify=ssl_context if ssl_context is not None else True,
             trust_env=False,
-            follow_redirects=False,
             limits=httpx.Limits(max_keepalive_connections=0),
-            timeout=httpx.Timeout(
-                limits.file_read_timeout_s, connect=limits.file_connect_timeout_s
-            ),
+            retries=0,
         )
+        self._timeout = httpx.Timeout(
+            limits.file_read_timeout_s, connect=limits.file_connect_timeout_s
+        ).as_dict()
 
     def close(self) -> None:
-        """Close the underlying HTTP client."""
-        self._client.close()
+        """Close the underlying HTTP transport."""
+        self._transport.close()
+
+    def _send(
+        self, method: str, pinned: _Pinned, headers: dict[str, str], body: Iterator[bytes] | None
+    ) -> httpx.Response:
+        request = httpx.Request(
+            method,
+            pinned.url,
+            headers=headers,
+            content=body,
+            extensions={**pinned.extensions, "timeout": self._timeout},
+        )
+        return self._transport.handle_request(request)
 
     # --- policy and pinning -------------------------------------------------
 
@@ -136,7 +158,11 @@ class HttpTransfers:
                 raise TransferFailed(url, f"host {target.host!r} resolved to no address")
         for address in addresses:
             self._policy.check_address(url, address, target.port)
-        headers = {"Host": target.host_header, "Accept-Encoding": "identity"}
+        headers = {
+            "Host": target.host_header,
+            "Accept-Encoding": "identity",
+            "User-Agent": "confide-file-agent",
+        }
         extensions: dict[str, object] = {}
         if target.scheme == "https" and target.ip is None:
             extensions["sni_hostname"] = target.host
@@ -199,7 +225,7 @@ class HttpTransfers:
         raise TransferFailed(url, f"more than {self._limits.max_redirects} redirects")
 
     def _next_hop(self, current: str, target: HttpTarget, location: str) -> str:
-        check_url_text(location, self._limits.max_url_chars)
+        check_url_chars(location, self._limits.max_url_chars)
         nxt = urljoin(target.url, location)
         scheme = check_url_text(nxt, self._limits.max_url_chars)
         if scheme not in ("http", "https"):
@@ -222,9 +248,8 @@ class HttpTransfers:
             dst.truncate()
         written = 0
         try:
-            with self._client.stream(
-                "GET", pinned.url, headers=pinned.headers, extensions=pinned.extensions
-            ) as resp:
+            resp = self._send("GET", pinned, pinned.headers, None)
+            try:
                 status = resp.status_code
                 if status in _REDIRECTS:
                     location = resp.headers.get("location")
@@ -236,13 +261,15 @@ class HttpTransfers:
                 if not 200 <= status < 300:
                     raise TransferFailed(url, f"HTTP {status}; a 2xx reply is required")
                 self._check_length(url, resp.headers.get("content-length"), max_bytes)
-                for chunk in resp.iter_raw(CHUNK_BYTES):
+                for chunk in resp.iter_raw():  # as received (<= 64 KiB), not re-buffered
                     written += len(chunk)
                     if written > max_bytes:
                         raise TooLarge(url, f"body exceeds the cap of {max_bytes} bytes")
                     if self._clock() > deadline:
                         raise Timeout(url, "transfer deadline reached")
                     dst.write(chunk)
+            finally:
+                resp.close()
         except httpx.HTTPError as e:
             mapped = _map_httpx_error(url, e)
             if isinstance(mapped, _Transient) and written and start is None:
@@ -301,10 +328,9 @@ class HttpTransfers:
         headers["Content-Type"] = "application/x-binary"
         headers["Content-Length"] = str(size)
         try:
-            with self._client.stream(
-                "PUT", pinned.url, headers=headers, content=body, extensions=pinned.extensions
-            ) as resp:
-                status = resp.status_code
+            resp = self._send("PUT", pinned, headers, body)
+            status = resp.status_code
+            resp.close()  # the reply body is not read
         except ShortSource as e:
             raise TransferFailed(url, str(e)) from e
         except httpx.HTTPError as e:

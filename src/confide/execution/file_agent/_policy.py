@@ -20,6 +20,7 @@ __all__ = [
     "IPAddress",
     "UrlPolicy",
     "address_class",
+    "check_url_chars",
     "check_url_text",
     "parse_http_url",
 ]
@@ -214,12 +215,12 @@ class UrlPolicy:
                 raise PolicyViolation(url, f"loopback port {port} is not allowed")
 
 
-def check_url_text(url: str, max_chars: int) -> str:
-    """Check the raw text of any URL and return its lower-cased scheme.
+def check_url_chars(url: str, max_chars: int) -> None:
+    """Check the length and characters of a URL or URL reference.
 
     Raises:
         PolicyViolation: longer than ``max_chars``.
-        InvalidUrl: empty, non-printable-ASCII, whitespace, backslash, no scheme.
+        InvalidUrl: empty, non-printable-ASCII, whitespace, backslash.
     """
     if len(url) > max_chars:
         raise PolicyViolation(url, f"URL has {len(url)} chars, more than the cap of {max_chars}")
@@ -227,6 +228,16 @@ def check_url_text(url: str, max_chars: int) -> str:
         raise InvalidUrl(url, "empty URL")
     if any(not 0x21 <= ord(c) <= 0x7E or c == "\\" for c in url):
         raise InvalidUrl(url, "URL contains a space, control, backslash or non-ASCII character")
+
+
+def check_url_text(url: str, max_chars: int) -> str:
+    """Check the raw text of an absolute URL and return its lower-cased scheme.
+
+    Raises:
+        PolicyViolation: longer than ``max_chars``.
+        InvalidUrl: empty, non-printable-ASCII, whitespace, backslash, no scheme.
+    """
+    check_url_chars(url, max_chars)
     scheme, sep, _ = url.partition(":")
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
         raise InvalidUrl(url, "URL has no scheme")
