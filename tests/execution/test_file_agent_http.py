@@ -641,7 +641,7 @@ def make_pki(tmp: Path, dns_name: str) -> tuple[ssl.SSLContext, ssl.SSLContext, 
     sni: list[str] = []
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(cert_file, key_file)
-    server_ctx.sni_callback = lambda _s, name, _c: sni.append(name)  # type: ignore[assignment,func-returns-value]
+    server_ctx.sni_callback = lambda _s, name, _c: sni.append(name)
     client_ctx = ssl.create_default_context(
         cadata=ca.public_bytes(serialization.Encoding.PEM).decode()
     )

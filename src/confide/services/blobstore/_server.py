@@ -53,6 +53,7 @@ class _Refused(Exception):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # listen backlog; bursts of clients are normal
 
     def __init__(self, address: tuple[str, int], store: BlobStore, slots: int) -> None:
         if ":" in address[0]:
@@ -85,6 +86,8 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    server_version = "confide-blobstore"
+    sys_version = ""
 
     def setup(self) -> None:
         super().setup()
@@ -96,8 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
         _log.info("blob store %s: %s", self.client_address[0], text[:512])
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = self.path.partition("?")[0]
-        _log.info("blob store %s %s %s", self.command, path[:256], code)
+        path = str(getattr(self, "path", "")).partition("?")[0]
+        command = getattr(self, "command", None)
+        _log.info("blob store %s %s %s", command, _QUERY.sub("?<redacted>", path[:256]), code)
 
     def _reply(self, status: int, message: str) -> None:
         body = (message + "\n").encode()
