@@ -294,6 +294,18 @@ def test_rejects_disallowed_scheme(url: str) -> None:
         get(make_agent(), url)
 
 
+def test_rejects_url_over_length_cap_before_any_request(server: Server) -> None:
+    url = server.url + "/file?" + "q" * (2048 - len(server.url + "/file?"))
+    assert len(url) == 2048
+    with pytest.raises(TransferFailed, match=r"HTTP 404; a 2xx reply"):  # at the cap: sent
+        get(make_agent(), url.replace("/file?", "/none?"))
+    with pytest.raises(PolicyViolation, match=r"URL has 2049 chars, more than the cap of 2048"):
+        get(make_agent(), url + "q")
+    with pytest.raises(PolicyViolation, match=r"URL has 2049 chars, more than the cap of 2048"):
+        make_agent().upload(url + "q", io.BytesIO(b"x"), 1)
+    assert server.app.count("file") == 0
+
+
 def test_rejects_http_when_policy_allows_only_https(server: Server) -> None:
     agent = make_agent(UrlPolicy(schemes=frozenset({"https"}), allow_loopback=True))
     with pytest.raises(PolicyViolation, match=r"scheme 'http' is not allowed"):

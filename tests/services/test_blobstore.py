@@ -514,7 +514,7 @@ def test_tls_blob_store_with_pinned_file_agent(tmp_path: Path, clock: Clock) -> 
         assert out.getvalue() == b"secret!"
         # a plain-HTTP client is not served
         with pytest.raises(TransferFailed):
-            FileAgent(UrlPolicy(allow_loopback=True), LIMITS).download(
+            FileAgent(UrlPolicy(allow_loopback=True), LIMITS, sleep=lambda _: None).download(
                 f"http://127.0.0.1:{s.port}/blobs/t.enc", io.BytesIO(), max_bytes=100
             )
     finally:
