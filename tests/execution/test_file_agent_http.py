@@ -432,6 +432,15 @@ def test_rejects_redirect_to_host_outside_allow_list(server: Server) -> None:
         get(make_agent(policy), redirect(server, "http://elsewhere.test/x"))
 
 
+def test_follows_exactly_max_redirects_and_refuses_one_more(server: Server) -> None:
+    chain = "/file"
+    for _ in range(3):
+        chain = redirect(server, chain)
+    assert get(make_agent(), chain) == BODY
+    with pytest.raises(TransferFailed, match=r"more than 3 redirects"):
+        get(make_agent(), redirect(server, chain))
+
+
 def test_rejects_too_many_redirects(server: Server) -> None:
     with pytest.raises(TransferFailed, match=r"more than 3 redirects"):
         get(make_agent(), server.url + "/loop")

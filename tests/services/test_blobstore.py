@@ -103,6 +103,18 @@ def test_rejects_signature_for_other_method_name_expiry_or_key() -> None:
             verify_presigned(key, method, n, e, sig, now=NOW)
 
 
+@pytest.mark.parametrize("name", ["caf\u00e9", "a\x00b"])
+def test_verify_rejects_names_that_cannot_be_signed(name: str) -> None:
+    with pytest.raises(SignatureInvalid, match=r"object name cannot have been signed"):
+        verify_presigned(KEY, "GET", name, "1", "0" * 64, now=NOW)
+
+
+def test_storage_failure_is_a_clear_500(store: BlobStore, tmp_path: Path) -> None:
+    (tmp_path / "data" / "blobs" / ".tmp").rmdir()
+    assert put(store, "x.enc", b"data") == (500, b"storage error\n")
+    assert get(store, "x.enc")[0] == 404
+
+
 @pytest.mark.parametrize("expires", ["", "01", "-1", "1e9", " 1", "1" * 13, "0x10"])
 def test_rejects_malformed_expiry(expires: str) -> None:
     with pytest.raises(SignatureInvalid, match=r"malformed expires parameter"):

@@ -127,6 +127,8 @@ def verify_presigned(
     """
     if method not in METHODS:
         raise SignatureInvalid(f"method {method[:16]!r} cannot be presigned")
+    if not object_name.isascii() or "\x00" in object_name:
+        raise SignatureInvalid("object name cannot have been signed")
     if not _EXPIRES.match(unverified_expires):
         raise SignatureInvalid("malformed expires parameter")
     if not _SIG.match(unverified_sig):

@@ -148,6 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(r.status, r.message)
         except (ConnectionError, TimeoutError, ssl.SSLError):
             self.close_connection = True
+        except OSError:
+            _log.exception("blob store: storage error")
+            self._reply(500, "storage error")
 
     def do_GET(self) -> None:
         self._dispatch(self._get)
