@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import confide.execution.file_agent as fa
 from confide.execution.file_agent import (
@@ -221,3 +223,34 @@ def test_error_message_names_url_without_credentials() -> None:
     err = PolicyViolation("https://s3.example/k?X-Amz-Signature=SECRET", "nope")
     assert "SECRET" not in str(err)
     assert str(err) == "PolicyViolation: https://s3.example/k?<redacted>: nope"
+
+
+# --- property tests: the parsers fail only with their own errors -----------------
+
+
+URLISH = st.text(
+    alphabet=st.sampled_from(list("htps:/[]@%.?#\\0123456789abcdefxX-_ :\u00e9\x00")), max_size=40
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(URLISH, st.text(max_size=40)).map(lambda t: "http://" + t))
+def test_http_parser_raises_only_file_agent_errors(url: str) -> None:
+    try:
+        check_url_text(url, 1000)
+        target = parse_http_url(url)
+    except FileAgentError:
+        return
+    # what is accepted is plain: a normalised host and a port, nothing exotic
+    assert target.scheme == "http"
+    assert 0 < target.port < 65536
+    assert "@" not in target.host and "%" not in target.host
+    assert target.target.startswith("/")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_redaction_never_raises_and_hides_queries(text: str) -> None:
+    shown = redact_url(text + "?secret=XYZZY")
+    assert "XYZZY" not in shown
+    assert len(shown) <= 260
