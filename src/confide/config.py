@@ -30,7 +30,6 @@ class Limits:
     max_wait_ms: int = 60_000  # confide.v1 WaitTask
     max_pull_wait_ms: int = 30_000  # scheduler long-poll
     # --- execution ---
-    max_download_bytes: int = 4 * 1024 * MiB
     max_return_value_bytes: int = 1 * MiB
     max_log_lines: int = 10_000
     # --- attestation (evidence, collateral, enclave_info; confide.attestation) ---
@@ -82,3 +81,19 @@ class Limits:
     max_teaclave_file_bytes: int = 16 * GiB
     # confide-stream-256 segment size field in the (untrusted) header.
     max_stream_segment_bytes: int = 16 * MiB
+    # --- file agent (confide.execution.file_agent) ---
+    # max_url_chars above also caps every URL the file agent is given and every
+    # redirect Location it follows.
+    max_download_bytes: int = 4 * GiB  # hard ceiling; callers pass a smaller max_bytes
+    max_upload_bytes: int = 4 * GiB
+    max_redirects: int = 5
+    file_connect_timeout_s: float = 10.0
+    file_read_timeout_s: float = 30.0  # per socket read/write, not the whole transfer
+    file_transfer_timeout_s: float = 3600.0  # whole transfer incl. retries (slow drip)
+    file_max_attempts: int = 3  # first try + retries on transient failures
+    file_retry_backoff_s: float = 0.5  # doubled after each failed attempt
+    # --- blob store (confide.services.blobstore) ---
+    max_blob_bytes: int = 4 * GiB
+    max_blob_name_chars: int = 512
+    blob_read_timeout_s: float = 30.0  # per socket read while receiving an upload
+    max_blob_connections: int = 64  # concurrent connections; more are answered 503
