@@ -97,3 +97,4 @@ class Limits:
     max_blob_name_chars: int = 512
     blob_read_timeout_s: float = 30.0  # per socket read while receiving an upload
     max_blob_connections: int = 64  # concurrent connections; more are answered 503
+    max_blob_url_ttl_s: int = 7 * 24 * 3600  # lifetime of a presigned URL issued by the RPC

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from ..rpc._gen import teaclave_frontend_service_pb2 as pb
 from ..rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
 from ..services._identity import Principal, RoleKind
 from ..services._records import CryptoInfo, FunctionRecord, TaskRecord
+from ..services.blobstore import BlobStore, BlobStoreError, validate_object_name
 from ..services.audit import AuditEntry, AuditLog, QuerySyntaxError
 from ..services.frontend import Frontend, peer_ip
 from ..services.management import FunctionSpecInput, Management
@@ -253,6 +255,30 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
 
 
 class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
+    def __init__(self, frontend: Frontend, management: Management,
+                 blobs: BlobStore | None) -> None:
+        super().__init__(frontend, management)
+        self._blobs = blobs
+
+    def CreateBlobUrls(self, r: v1.CreateBlobUrlsRequest, c: grpc.ServicerContext
+                       ) -> v1.CreateBlobUrlsResponse:
+        def run(_who: Principal) -> v1.CreateBlobUrlsResponse:
+            if self._blobs is None:
+                raise ServiceError(Code.UNIMPLEMENTED, "this server runs no blob store")
+            limits = self._m.ctx.limits
+            name = f"{uuid.uuid4().hex}/{r.file_name or 'data'}"
+            try:
+                validate_object_name(name, limits.max_blob_name_chars)
+            except BlobStoreError as e:
+                raise ServiceError(Code.INVALID_ARGUMENT, f"invalid file name: {e}") from e
+            ttl = min(r.ttl_s or 3600, limits.max_blob_url_ttl_s)
+            expires = int(self._m.ctx.clock()) + ttl
+            return v1.CreateBlobUrlsResponse(
+                object_name=name, put_url=self._blobs.presign(name, "PUT", expires),
+                get_url=self._blobs.presign(name, "GET", expires), expires_at=expires)
+
+        return self._run("create_blob_urls", c, run)
+
     def WaitTask(self, r: v1.WaitTaskRequest, c: grpc.ServicerContext) -> pb.GetTaskResponse:
         timeout = min(r.timeout_ms, self._m.ctx.limits.max_wait_ms) / 1000
         return task_response(self._run("wait_task", c,
@@ -266,7 +292,8 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
 
 
 def add_frontend_servicers(frontend: Frontend, management: Management, scheduler: Scheduler,
-                           audit: AuditLog, server: grpc.Server) -> None:
+                           audit: AuditLog, blobs: BlobStore | None, server: grpc.Server
+                           ) -> None:
     pb_grpc.add_TeaclaveFrontendServicer_to_server(
         _Teaclave(frontend, management, scheduler, audit), server)
-    v1_grpc.add_ConfideFrontendServicer_to_server(_Confide(frontend, management), server)
+    v1_grpc.add_ConfideFrontendServicer_to_server(_Confide(frontend, management, blobs), server)

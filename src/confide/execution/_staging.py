@@ -19,9 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
+from urllib.parse import urlsplit
 
 from ..config import Limits
+from ..crypto import CryptoError, decrypt_stream, encrypt_stream
 from ..executors import CorruptedInput, FunctionError, InvalidInputName, InvalidOutputName
+from .file_agent import FileAgentError
 
 __all__ = ["TRANSFER_FAILED", "FileTransport", "StagedIO", "Stager"]
 
@@ -130,8 +133,6 @@ class Stager:
             shutil.rmtree(work, ignore_errors=True)
 
     def fetch(self, url: str, dst: Path) -> None:
-        from .file_agent import FileAgentError
-
         try:
             with open(dst, "wb") as out:
                 self._transport.download(url, out, max_bytes=self._limits.max_download_bytes)
@@ -139,8 +140,6 @@ class Stager:
             raise FunctionError(TRANSFER_FAILED) from e
 
     def decrypt(self, f: dict[str, Any], cipher: Path, plain: Path) -> Path:
-        from ..crypto import CryptoError, decrypt_stream
-
         schema = f["schema"]
         if schema == "raw":
             return cipher
@@ -157,7 +156,7 @@ class Stager:
         try:
             with open(cipher, "rb") as src, os.fdopen(fd, "wb") as dst:
                 decrypt_stream(schema, f["key"], f["iv"], src, dst, expected_cmac=f["cmac"],
-                               file_name=_file_name(f["url"]))
+                               file_name=_file_name(f["url"]), limits=self._limits)
         except CryptoError as e:
             plain.unlink(missing_ok=True)  # nothing partial is ever handed to a function
             if label is not None:
@@ -166,12 +165,9 @@ class Stager:
         return plain
 
     def seal_and_upload(self, f: dict[str, Any], plain: Path, sealed: Path) -> bytes:
-        from ..crypto import encrypt_stream
-        from .file_agent import FileAgentError
-
         with open(plain, "rb") as src, open(sealed, "wb") as dst:
             tag = encrypt_stream(f["schema"], f["key"], f["iv"], src, dst,
-                                 file_name=_file_name(f["url"]))
+                                 file_name=_file_name(f["url"]), limits=self._limits)
         try:
             with open(sealed, "rb") as src:
                 self._transport.upload(f["url"], src, sealed.stat().st_size)
@@ -182,6 +178,4 @@ class Stager:
 
 def _file_name(url: str) -> str:
     """The URL's last path segment: teaclave-file-128 embeds it (spec §5.1)."""
-    from urllib.parse import urlsplit
-
     return urlsplit(url).path.rsplit("/", 1)[-1]

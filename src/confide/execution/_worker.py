@@ -39,13 +39,18 @@ class WorkerConfig:
     cert_pem: bytes
     key_pem: bytes
     server_name: str = "localhost"
+    blob_store_port: int | None = None  # loopback allowed to this port only
+    fusion_dir: str | None = None
+    file_roots: tuple[str, ...] = ()
 
     def to_cbor(self) -> bytes:
         return cbor2.dumps(self.__dict__)
 
     @classmethod
     def from_cbor(cls, data: bytes) -> WorkerConfig:
-        return cls(**cbor2.loads(data))
+        fields = cbor2.loads(data)
+        fields["file_roots"] = tuple(fields.get("file_roots", ()))
+        return cls(**fields)
 
 
 def secure_channel(cfg: WorkerConfig) -> grpc.Channel:
@@ -141,21 +146,22 @@ class Worker:
                 self.stopping.wait(0.2 * (attempt + 1))
 
 
-def build_runner(limits: Limits) -> TaskRunner:
+def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
     from ..executors.builtin import BuiltinExecutor
     from ..executors.wasm import WasmExecutor
     from ._staging import Stager
     from .file_agent import FileAgent, UrlPolicy
 
     executors: dict[str, Any] = {"builtin": BuiltinExecutor(limits), "wamr": WasmExecutor(limits)}
-    return TaskRunner(executors, Stager(FileAgent(UrlPolicy.embedded_default(), limits), limits),
-                      limits)
+    policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
+                                file_roots=cfg.file_roots)
+    return TaskRunner(executors, Stager(FileAgent(policy, limits), limits), limits)
 
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
-    worker = Worker(secure_channel(cfg), cfg.executor_id, build_runner(Limits()))
+    worker = Worker(secure_channel(cfg), cfg.executor_id, build_runner(cfg, Limits()))
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
     _log.info("executor %s pulling from %s", cfg.executor_id, cfg.scheduler)
     worker.serve_forever()

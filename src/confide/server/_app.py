@@ -33,6 +33,7 @@ from ..services._identity import parse_role
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.audit import AuditLog
+from ..services.blobstore import BlobStore
 from ..services.authentication import AuthenticationService, TokenSigner
 from ..services.frontend import Frontend
 from ..services.management import Context, Management
@@ -103,6 +104,11 @@ class Platform:
         now = dt.datetime.now(dt.UTC)
         self.ca = PlatformCA.from_root_secret(secret)
         self.api_cert = api_certificate(now)
+        self.fusion_dir = data / "fusion"
+        self.fusion_dir.mkdir(mode=0o700, exist_ok=True)
+        self.blobs = None if config.blob_port is None else BlobStore(
+            data, secret.derive("blob-presign", 32), limits=limits, host=config.host,
+            port=config.blob_port)
         self._servers: list[grpc.Server] = []
         self._stopping = threading.Event()
         self.supervisor = Supervisor(config.workers, self._worker_config,
@@ -127,7 +133,9 @@ class Platform:
         return WorkerConfig(
             scheduler=f"127.0.0.1:{self.ports['scheduler']}", executor_id=executor_id,
             ca_pem=self.ca.certificate_pem(), cert_pem=pair.cert_pem, key_pem=pair.key_pem,
-            server_name=service_dns_name("scheduler"))
+            server_name=service_dns_name("scheduler"),
+            blob_store_port=self.blobs.port if self.blobs is not None else None,
+            fusion_dir=str(self.fusion_dir))
 
     def _bind(self, server: grpc.Server, port: int, creds: grpc.ServerCredentials,
               host: str) -> int:
@@ -144,7 +152,11 @@ class Platform:
         self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
                                                   api_creds, cfg.host)
         front = build_server(max_message_bytes=limits.max_message_bytes)
-        add_frontend_servicers(self.frontend, self.management, self.scheduler, self.audit, front)
+        if self.blobs is not None:
+            self.blobs.start()
+            self.ports["blobs"] = self.blobs.port
+        add_frontend_servicers(self.frontend, self.management, self.scheduler, self.audit,
+                               self.blobs, front)
         self.ports["frontend"] = self._bind(front, cfg.frontend_port, api_creds, cfg.host)
         sched_pair = self._node_certificate("scheduler", ["scheduler"])
         sched_creds = grpc.ssl_server_credentials(
@@ -183,6 +195,8 @@ class Platform:
     def stop(self) -> None:
         self._stopping.set()
         self.supervisor.stop()
+        if self.blobs is not None:
+            self.blobs.stop()
         for server in self._servers:
             server.stop(grace=1.0).wait()
         self.db.close()

@@ -20,6 +20,7 @@ class ServerConfig:
     authentication_port: int = 7776
     frontend_port: int = 7777
     scheduler_port: int = 17780
+    blob_port: int | None = 7778  # None: no blob store
     workers: int = 2
     database_url: str | None = None  # default: SQLite in data_dir
     tee: str = "sim"

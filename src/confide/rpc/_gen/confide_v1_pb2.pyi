@@ -90,6 +90,60 @@ class ListTasksResponse(_message.Message):
 Global___ListTasksResponse: _TypeAlias = ListTasksResponse  # noqa: Y015
 
 @_typing.final
+class CreateBlobUrlsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    TTL_S_FIELD_NUMBER: _builtins.int
+    file_name: _builtins.str
+    """Last path segment of the object (teaclave-file-128 embeds it in the file)."""
+    ttl_s: _builtins.int
+    """Lifetime of the URLs; 0 = server default, capped by the server."""
+    def __init__(
+        self,
+        *,
+        file_name: _builtins.str = ...,
+        ttl_s: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file_name", b"file_name", "ttl_s", b"ttl_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateBlobUrlsRequest: _TypeAlias = CreateBlobUrlsRequest  # noqa: Y015
+
+@_typing.final
+class CreateBlobUrlsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECT_NAME_FIELD_NUMBER: _builtins.int
+    PUT_URL_FIELD_NUMBER: _builtins.int
+    GET_URL_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    object_name: _builtins.str
+    put_url: _builtins.str
+    """write once"""
+    get_url: _builtins.str
+    expires_at: _builtins.int
+    """unix seconds"""
+    def __init__(
+        self,
+        *,
+        object_name: _builtins.str = ...,
+        put_url: _builtins.str = ...,
+        get_url: _builtins.str = ...,
+        expires_at: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "get_url", b"get_url", "object_name", b"object_name", "put_url", b"put_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateBlobUrlsResponse: _TypeAlias = CreateBlobUrlsResponse  # noqa: Y015
+
+@_typing.final
 class StagedFile(_message.Message):
     """---- internal: scheduler <-> execution workers ----------------------------"""
 

@@ -46,6 +46,11 @@ class ConfideFrontendStub:
                 request_serializer=confide__v1__pb2.ListTasksRequest.SerializeToString,
                 response_deserializer=confide__v1__pb2.ListTasksResponse.FromString,
                 _registered_method=True)
+        self.CreateBlobUrls = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/CreateBlobUrls',
+                request_serializer=confide__v1__pb2.CreateBlobUrlsRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.CreateBlobUrlsResponse.FromString,
+                _registered_method=True)
 
 
 class ConfideFrontendServicer:
@@ -66,6 +71,13 @@ class ConfideFrontendServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateBlobUrls(self, request, context):
+        """Presigned URLs on the embedded blob store, to host ciphertext there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConfideFrontendServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +90,11 @@ def add_ConfideFrontendServicer_to_server(servicer, server):
                     servicer.ListTasks,
                     request_deserializer=confide__v1__pb2.ListTasksRequest.FromString,
                     response_serializer=confide__v1__pb2.ListTasksResponse.SerializeToString,
+            ),
+            'CreateBlobUrls': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBlobUrls,
+                    request_deserializer=confide__v1__pb2.CreateBlobUrlsRequest.FromString,
+                    response_serializer=confide__v1__pb2.CreateBlobUrlsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +151,33 @@ class ConfideFrontend:
             '/confide.v1.ConfideFrontend/ListTasks',
             confide__v1__pb2.ListTasksRequest.SerializeToString,
             confide__v1__pb2.ListTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBlobUrls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/CreateBlobUrls',
+            confide__v1__pb2.CreateBlobUrlsRequest.SerializeToString,
+            confide__v1__pb2.CreateBlobUrlsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,8 @@ class ConfideFrontendStub:
     """
     ListTasks: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.ListTasksRequest, _confide_v1_pb2.ListTasksResponse]
     """Tasks the caller participates in."""
+    CreateBlobUrls: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.CreateBlobUrlsRequest, _confide_v1_pb2.CreateBlobUrlsResponse]
+    """Presigned URLs on the embedded blob store, to host ciphertext there."""
 
 @_typing.type_check_only
 class ConfideFrontendAsyncStub(ConfideFrontendStub):
@@ -52,6 +54,8 @@ class ConfideFrontendAsyncStub(ConfideFrontendStub):
     """
     ListTasks: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.ListTasksRequest, _confide_v1_pb2.ListTasksResponse]  # type: ignore[assignment]
     """Tasks the caller participates in."""
+    CreateBlobUrls: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.CreateBlobUrlsRequest, _confide_v1_pb2.CreateBlobUrlsResponse]  # type: ignore[assignment]
+    """Presigned URLs on the embedded blob store, to host ciphertext there."""
 
 class ConfideFrontendServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -71,6 +75,14 @@ class ConfideFrontendServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_confide_v1_pb2.ListTasksResponse, _abc.Awaitable[_confide_v1_pb2.ListTasksResponse]]:
         """Tasks the caller participates in."""
+
+    @_abc_1.abstractmethod
+    def CreateBlobUrls(
+        self,
+        request: _confide_v1_pb2.CreateBlobUrlsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.CreateBlobUrlsResponse, _abc.Awaitable[_confide_v1_pb2.CreateBlobUrlsResponse]]:
+        """Presigned URLs on the embedded blob store, to host ciphertext there."""
 
 def add_ConfideFrontendServicer_to_server(servicer: ConfideFrontendServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
