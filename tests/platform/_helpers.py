@@ -18,7 +18,7 @@ def expect_error(code: str, message: str | None, fn: Callable[[], Any]) -> Clien
         fn()
     assert info.value.code == code, info.value
     if message is not None:
-        assert info.value.message == message
+        assert info.value.message == message, info.value
     return info.value
 
 
