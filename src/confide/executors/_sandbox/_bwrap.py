@@ -127,6 +127,7 @@ def bwrap_argv(config: SandboxConfig, *, tmp_bytes: int, fds: Sequence[int]) -> 
         "--unshare-user",
         "--disable-userns",
         "--die-with-parent",
+        "--as-pid-1",  # no bwrap monitor in the sandbox whose memory the function could write
         "--new-session",
         "--cap-drop", "ALL",
         "--uid", "65534",

@@ -12,6 +12,7 @@ frame it receives.
 
 from __future__ import annotations
 
+import _signal
 import _thread
 import builtins
 import io
@@ -325,6 +326,9 @@ def main(args: list[str]) -> None:
     manifest = json.loads(_read_fd(manifest_fd))
     source = _read_fd(payload_fd)
     channel = Channel(out_fd, manifest["max_frame"])
+    exit_now = os._exit  # kept before the function can replace os._exit
+    # As the pid namespace's init, a default SIGXCPU would be ignored: exit as if killed by it.
+    _signal.signal(_signal.SIGXCPU, lambda *_: exit_now(128 + _signal.SIGXCPU))
     _apply_rlimits(manifest["rlimits"])
     _install_seccomp(bytes.fromhex(manifest["seccomp"]))
     channel.send(K_READY)
@@ -348,7 +352,7 @@ def main(args: list[str]) -> None:
         except Exception:  # noqa: BLE001, S110 - the function may have replaced the stream
             pass
     channel.send(K_RESULT, json.dumps(result).encode())
-    os._exit(0)
+    exit_now(0)
 
 
 if __name__ == "__main__":

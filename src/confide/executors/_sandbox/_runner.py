@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -99,29 +100,48 @@ def _stage_inputs(io: TaskIO, staged: StagedFds, budget: int) -> dict[str, int |
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
+    if proc.returncode is None:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    proc.wait()
+        _reap(proc, None)
 
 
-def _exit_failure(returncode: int, limits: Limits) -> SandboxFailure:
+@dataclass(frozen=True)
+class _Exit:
+    returncode: int  # bwrap's: the function process's status, 128 + signal if killed
+    cpu_seconds: float  # user + system time of bwrap and the processes it reaped
+
+
+def _reap(proc: subprocess.Popen[bytes], timeout: float | None) -> _Exit | None:
+    """Wait for bwrap (up to ``timeout``; ``None`` = until it exits) and reap it."""
+    if timeout is not None:
+        pidfd = os.pidfd_open(proc.pid)
+        try:
+            if not select.select([pidfd], [], [], timeout)[0]:
+                return None
+        finally:
+            os.close(pidfd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return _Exit(proc.returncode, usage.ru_utime + usage.ru_stime)
+
+
+def _exit_failure(end: _Exit, limits: Limits) -> SandboxFailure:
     """Name the limit (or crash) behind an exit without a RESULT frame."""
-    sig = returncode - 128 if returncode > 128 else 0
+    code = end.returncode
+    sig = code - 128 if code > 128 else 0
+    cpu = limits.python_cpu_seconds
     if sig == signal.SIGSYS:
         return SandboxFailure("seccomp", "Runtime Error: forbidden system call")
-    if sig == signal.SIGXCPU:
-        cpu = limits.python_cpu_seconds
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and end.cpu_seconds >= cpu):
         return SandboxFailure("cpu", f"Runtime Error: CPU time limit exceeded ({cpu} s)")
     if sig == signal.SIGKILL:
         return SandboxFailure("crash", "Runtime Error: function process killed")
     if sig:
         return SandboxFailure("crash", f"Runtime Error: function process crashed (signal {sig})")
-    return SandboxFailure(
-        "crash", f"Runtime Error: function exited without a result ({returncode})"
-    )
+    return SandboxFailure("crash", f"Runtime Error: function exited without a result ({code})")
 
 
 class _Session:
@@ -266,10 +286,7 @@ def _supervise(
 
 
 def _finish(proc: subprocess.Popen[bytes], session: _Session, limits: Limits) -> proto.Result:
-    try:
-        returncode = proc.wait(timeout=_EXIT_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        returncode = None
+    end = _reap(proc, _EXIT_GRACE_SECONDS)
     if session.result is not None:
         if session.result.state == "memory":
             mib = limits.python_memory_bytes // (1024 * 1024)
@@ -277,6 +294,6 @@ def _finish(proc: subprocess.Popen[bytes], session: _Session, limits: Limits) ->
         return session.result
     if not session.ready:
         raise SandboxFailure("start", "Runtime Error: sandbox failed to start")
-    if returncode is None:
+    if end is None:
         raise SandboxFailure("crash", "Runtime Error: function process did not exit")
-    raise _exit_failure(returncode, limits)
+    raise _exit_failure(end, limits)
