@@ -1,5 +1,6 @@
 # expect: error seccomp
 """The classic chroot escape (chroot into a subdirectory, then walk up): chroot(2) kills."""
+
 import os
 
 

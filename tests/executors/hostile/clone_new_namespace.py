@@ -1,5 +1,6 @@
 # expect: error seccomp
 """clone(2) with CLONE_NEWUSER | CLONE_NEWNET: killed."""
+
 import ctypes
 
 

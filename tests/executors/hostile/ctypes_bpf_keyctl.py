@@ -1,5 +1,6 @@
 # expect: error seccomp
 """keyctl(2): the kernel keyring is off limits."""
+
 import ctypes
 
 

@@ -1,5 +1,6 @@
 # expect: error seccomp
 """io_uring_setup(2): a second syscall interface seccomp cannot see into."""
+
 import ctypes
 
 

@@ -1,5 +1,6 @@
 # expect: error seccomp
 """mount(2) a tmpfs over /sandbox: killed."""
+
 import ctypes
 
 

@@ -1,5 +1,6 @@
 # expect: error seccomp
 """process_vm_readv(2) to read another process's memory: killed."""
+
 import ctypes
 
 

@@ -1,5 +1,6 @@
 # expect: error seccomp
 """ptrace(PTRACE_ATTACH, 1): an escape primitive, the process is killed."""
+
 import ctypes
 
 

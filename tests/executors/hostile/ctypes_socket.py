@@ -1,5 +1,6 @@
 # expect: result -1 1
 """Call socket(2) directly through ctypes, bypassing the socket module."""
+
 import ctypes
 
 

@@ -1,5 +1,6 @@
 # expect: error seccomp
 """socket(2) through the x32 ABI number (bit 30 set) to dodge a number-based filter: killed."""
+
 import ctypes
 
 

@@ -1,5 +1,6 @@
 # expect: error seccomp
 """Re-exec the interpreter (shedding the harness): execve(2) kills."""
+
 import os
 import sys
 

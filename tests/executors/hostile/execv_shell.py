@@ -1,5 +1,6 @@
 # expect: error seccomp
 """os.execv("/bin/sh"): execve(2) after start kills the process."""
+
 import os
 
 

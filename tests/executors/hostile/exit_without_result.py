@@ -1,5 +1,6 @@
 # expect: error crash
 """os._exit(0) before a result: no result frame, a task error."""
+
 import os
 
 

@@ -1,6 +1,7 @@
 # expect: error protocol
 # outputs: out
 """Forge a CREATE frame for an output that is not assigned to the task."""
+
 import os
 import struct
 import sys

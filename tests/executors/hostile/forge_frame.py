@@ -1,5 +1,6 @@
 # expect: error protocol
 """Write a garbage frame on the harness's result channel."""
+
 import os
 import sys
 

@@ -1,5 +1,6 @@
 # expect: error protocol
 """Announce a 4 GiB frame to make the worker buffer it."""
+
 import os
 import sys
 

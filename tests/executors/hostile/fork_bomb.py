@@ -1,5 +1,6 @@
 # expect: result PermissionError 1
 """Fork bomb: clone without CLONE_THREAD is refused (EPERM)."""
+
 import os
 
 

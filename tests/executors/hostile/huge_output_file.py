@@ -4,7 +4,7 @@
 
 
 def entrypoint(argv):
-    with teaclave_open("out", "wb") as f:
+    with teaclave_open("out", "wb") as f:  # noqa: F821 - a sandbox builtin
         for _ in range(128):
             f.write(b"x" * 65536)
     return "written"

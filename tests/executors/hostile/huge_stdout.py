@@ -1,6 +1,7 @@
 # expect: result done
 # args: {"save_log": "true"}
 """Print millions of lines and write 100 MB to fd 1 and 2: logs are capped, fds go nowhere."""
+
 import os
 
 

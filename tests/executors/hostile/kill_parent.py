@@ -1,5 +1,6 @@
 # expect: result 0 PermissionError 1
 """kill(getppid(), SIGKILL): the parent is outside the pid namespace and kill(2) is refused."""
+
 import os
 import signal
 

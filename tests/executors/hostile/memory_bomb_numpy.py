@@ -1,5 +1,6 @@
 # expect: error memory
 """Ask numpy for a 80 GB array."""
+
 import numpy as np
 
 

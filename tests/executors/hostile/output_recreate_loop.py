@@ -5,6 +5,6 @@
 
 def entrypoint(argv):
     for _ in range(100):
-        with teaclave_open("out", "wb") as f:
+        with teaclave_open("out", "wb") as f:  # noqa: F821 - a sandbox builtin
             f.write(b"x" * (512 * 1024))
     return "written"

@@ -1,6 +1,6 @@
 # expect: result FileNotFoundError FileNotFoundError 0
 # args: {"pid": "$WORKER_PID"}
-"""Read the worker's /proc/<pid>/mem and environ: the worker is not in the sandbox's pid namespace."""
+"""Read the worker's /proc/<pid>/mem and environ: the worker is outside the pid namespace."""
 
 
 def entrypoint(argv):

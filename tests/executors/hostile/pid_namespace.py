@@ -1,5 +1,6 @@
 # expect: result ['1']
 """List the processes the function can see: only itself."""
+
 import os
 
 

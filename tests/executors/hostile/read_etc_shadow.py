@@ -1,5 +1,6 @@
 # expect: result FileNotFoundError ['ld.so.cache']
 """Read /etc/shadow and list /etc."""
+
 import os
 
 

@@ -1,5 +1,6 @@
 # expect: result patched
 """Monkeypatch os._exit and leave a non-daemon thread running: the worker still ends the run."""
+
 import os
 import threading
 import time

@@ -1,5 +1,6 @@
 # expect: result gaierror
 """Resolve a host name (DNS exfiltration): no resolv.conf, no sockets."""
+
 import socket
 
 

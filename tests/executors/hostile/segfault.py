@@ -1,5 +1,6 @@
 # expect: error crash
 """Dereference NULL through ctypes: the crash is contained."""
+
 import ctypes
 
 

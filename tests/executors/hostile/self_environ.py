@@ -1,5 +1,6 @@
 # expect: result OMP_NUM_THREADS,OPENBLAS_NUM_THREADS,PATH,PWD
 """Read /proc/self/environ and os.environ: nothing of the worker's environment."""
+
 import os
 
 

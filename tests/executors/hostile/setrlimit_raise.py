@@ -1,5 +1,6 @@
 # expect: result ValueError ValueError 536870912
 """Raise RLIMIT_AS and RLIMIT_CPU back to unlimited: prlimit64 writes are refused."""
+
 import resource
 
 

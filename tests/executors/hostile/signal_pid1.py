@@ -1,5 +1,6 @@
 # expect: result PermissionError 1 alive
 """Signal pid 1 and every process (-1)."""
+
 import os
 import signal
 

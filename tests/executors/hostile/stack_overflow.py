@@ -1,5 +1,6 @@
 # expect: error crash
 """Blow the C stack (recursion limit lifted, recursion through a C builtin): SIGSEGV."""
+
 import sys
 
 

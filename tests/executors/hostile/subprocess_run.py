@@ -1,5 +1,6 @@
 # expect: result PermissionError 1
 """subprocess.run: no new processes (vfork/clone refused)."""
+
 import subprocess
 
 

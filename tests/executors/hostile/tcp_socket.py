@@ -1,5 +1,6 @@
 # expect: result PermissionError 1
 """Open a TCP socket to the outside: socket(2) is not on the seccomp allow-list."""
+
 import socket
 
 

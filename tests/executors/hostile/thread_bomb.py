@@ -1,5 +1,6 @@
 # expect: result RuntimeError True
 """Thread bomb: RLIMIT_NPROC stops it at a few dozen threads."""
+
 import threading
 import time
 

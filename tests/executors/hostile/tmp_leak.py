@@ -1,6 +1,7 @@
 # expect: result fresh
 # runs: 2
 """Leave a file in /tmp for the next task: every run gets a new, empty /tmp."""
+
 import os
 
 

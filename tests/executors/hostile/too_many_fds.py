@@ -1,5 +1,6 @@
 # expect: result OSError 24
 """Open file descriptors until RLIMIT_NOFILE refuses."""
+
 import os
 
 

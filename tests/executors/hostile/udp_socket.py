@@ -1,5 +1,6 @@
 # expect: result PermissionError 1
 """Send a UDP datagram (exfiltration over DNS-like traffic)."""
+
 import socket
 
 

@@ -1,6 +1,7 @@
 # expect: result PermissionError 1 FileNotFoundError
 # args: {"path": "$UNIX_SOCKET"}
 """Connect to a unix socket the worker listens on: no socket(2), and the path is not mounted."""
+
 import os
 import socket
 

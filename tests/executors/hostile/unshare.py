@@ -1,5 +1,6 @@
 # expect: error seccomp
 """unshare(CLONE_NEWUSER): killed."""
+
 import ctypes
 
 
