@@ -100,12 +100,13 @@ class LineStream(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         if not self.sink.enabled:
             return len(s)
-        self.pending += s
-        if "\n" in self.pending:
-            done, _, self.pending = self.pending.rpartition("\n")
-            self.sink.emit(self.level, "function", done)
-        elif len(self.pending) > self.sink.line_chars:
-            self.flush()
+        for i, part in enumerate(s.split("\n")):
+            if i:
+                self.sink.emit(self.level, "function", self.pending)
+                self.pending = ""
+            room = self.sink.line_chars - len(self.pending)
+            if room > 0:
+                self.pending += part[:room]  # a longer line is cut, not split
         return len(s)
 
     def flush(self) -> None:
