@@ -362,3 +362,25 @@ def test_log_lines_past_the_cap_are_dropped_not_fatal() -> None:
     )
     assert ex.run(invocation(src, {"save_log": "true"}, logs=logs)) == "ok"
     assert logs == ["[INFO function] " + "x" * 10] * 5
+
+
+READ_ALL = "def entrypoint(argv):\n    return str(len(teaclave_open('in', 'rb').read()))\n"
+
+
+def test_inputs_at_the_input_cap_are_staged_and_cap_plus_one_refused() -> None:
+    ex = executor(python_max_input_bytes=10)
+    assert ex.run(invocation(READ_ALL, task_io=MemoryTaskIO({"in": b"x" * 10}))) == "10"
+    with pytest.raises(FunctionError) as info:
+        ex.run(invocation(READ_ALL, task_io=MemoryTaskIO({"in": b"x" * 11})))
+    assert info.value.reason == "Runtime Error: inputs exceed the python sandbox's input limit"
+
+
+def test_output_at_the_output_cap_is_written_and_cap_plus_one_refused() -> None:
+    ex = executor(python_max_output_bytes=1000)
+    src = "def entrypoint(argv):\n    teaclave_open('o', 'wb').write(b'x' * int(argv[1]))\n"
+    io = MemoryTaskIO(outputs=["o"])
+    assert ex.run(invocation(src, {"n": 1000}, io)) == ""
+    assert io.written == {"o": b"x" * 1000}
+    with pytest.raises(FunctionError) as info:
+        ex.run(invocation(src, {"n": 1001}, MemoryTaskIO(outputs=["o"])))
+    assert info.value.reason == "Runtime Error: output size limit exceeded"
