@@ -12,7 +12,6 @@ frame it receives.
 
 from __future__ import annotations
 
-import _signal
 import _thread
 import builtins
 import io
@@ -23,6 +22,8 @@ import sys
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
+
+_signal: Any = __import__("_signal")  # the C module: no enum import at start-up
 
 K_READY, K_LOG, K_CREATE, K_WRITE, K_CLOSE, K_RESULT = 1, 2, 3, 4, 5, 6
 _HEADER = struct.Struct(">BI")
