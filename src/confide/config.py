@@ -98,3 +98,18 @@ class Limits:
     blob_read_timeout_s: float = 30.0  # per socket read while receiving an upload
     max_blob_connections: int = 64  # concurrent connections; more are answered 503
     max_blob_url_ttl_s: int = 7 * 24 * 3600  # lifetime of a presigned URL issued by the RPC
+    # --- python sandbox (executors/python.py, executors/_sandbox/) ---
+    python_wall_seconds: float = 60.0  # wall clock per run, enforced by the worker
+    python_cpu_seconds: int = 60  # RLIMIT_CPU (soft; hard = soft + 1)
+    python_memory_bytes: int = 2048 * MiB  # RLIMIT_AS of the function process
+    python_max_threads: int = 32  # RLIMIT_NPROC inside the sandbox's user namespace
+    python_max_open_files: int = 64  # RLIMIT_NOFILE
+    python_max_file_bytes: int = 16 * MiB  # RLIMIT_FSIZE (files in the private /tmp)
+    python_tmp_bytes: int = 32 * MiB  # size of the private tmpfs /tmp
+    python_max_input_bytes: int = 512 * MiB  # plaintext of all inputs handed to one run
+    python_max_output_bytes: int = 256 * MiB  # one output file
+    python_max_total_output_bytes: int = 512 * MiB  # all bytes written to outputs in one run
+    python_max_log_bytes: int = 1 * MiB  # captured save_log text per run
+    python_max_log_line_chars: int = 4096  # one captured log line (longer ones are cut)
+    python_max_frame_bytes: int = 1 * MiB  # one sandbox -> worker protocol frame
+    python_max_stderr_bytes: int = 64 * 1024  # diagnostics kept from the sandbox's stderr

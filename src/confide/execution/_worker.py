@@ -148,11 +148,13 @@ class Worker:
 
 def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
     from ..executors.builtin import BuiltinExecutor
+    from ..executors.python import PythonExecutor
     from ..executors.wasm import WasmExecutor
     from ._staging import Stager
     from .file_agent import FileAgent, UrlPolicy
 
-    executors: dict[str, Any] = {"builtin": BuiltinExecutor(limits), "wamr": WasmExecutor(limits)}
+    executors: dict[str, Any] = {"builtin": BuiltinExecutor(limits), "wamr": WasmExecutor(limits),
+                                 "mesapy": PythonExecutor(limits=limits)}
     policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
                                 file_roots=cfg.file_roots)
     return TaskRunner(executors, Stager(FileAgent(policy, limits), limits), limits)

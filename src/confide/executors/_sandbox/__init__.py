@@ -1,0 +1,21 @@
+"""The Python function sandbox: bubblewrap + seccomp + rlimits + an fd protocol.
+
+Private to :mod:`confide.executors`; :mod:`confide.executors.python` is its
+only user. See ``docs/sandbox.md`` for the layers and what each one stops.
+"""
+
+from ._bwrap import SandboxConfig, discover
+from ._errors import ProtocolViolation, SandboxFailure, SandboxUnavailable
+from ._protocol import Result
+from ._runner import SandboxJob, run_sandbox
+
+__all__ = [
+    "ProtocolViolation",
+    "Result",
+    "SandboxConfig",
+    "SandboxFailure",
+    "SandboxJob",
+    "SandboxUnavailable",
+    "discover",
+    "run_sandbox",
+]

@@ -1,0 +1,155 @@
+"""Where the sandbox's file system comes from, and the bubblewrap command line.
+
+:func:`discover` finds what CPython and the allowed packages need on this host
+(read-only); :func:`bwrap_argv` turns that into a ``bwrap`` invocation. The
+sandbox sees only: the interpreter binary and its shared library, the standard
+library (its ``site-packages`` hidden), the system's multiarch library directory
+and the dynamic loader, ``/etc/ld.so.cache``, the allowed packages (numpy) under
+``/sandbox/lib``, the harness at ``/sandbox/harness.py``, a size-capped private
+``/tmp``, its own ``/proc`` and a minimal ``/dev``. The root is read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+import sysconfig
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._errors import SandboxUnavailable
+
+__all__ = ["HARNESS_PATH", "SANDBOX_LIB", "SandboxConfig", "bwrap_argv", "discover"]
+
+HARNESS_PATH = "/sandbox/harness.py"
+SANDBOX_LIB = "/sandbox/lib"
+_HARNESS_SOURCE = Path(__file__).with_name("_harness.py")
+#: Host environment variables copied into the sandbox when set (OpenBLAS needs
+#: them on some CPUs, see NOTES.md); nothing else of the worker's environment is.
+PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Host paths the sandbox is built from. Use :func:`discover`.
+
+    Attributes:
+        bwrap: absolute path of the ``bwrap`` binary.
+        python: absolute path of the interpreter binary run inside.
+        ro_binds: ``(host path, sandbox path)`` pairs bound read-only.
+        hidden: sandbox paths covered by an empty tmpfs (e.g. site-packages).
+        symlinks: ``(target, sandbox path)`` symlinks (``/lib -> usr/lib``).
+        harness: host path of the harness source file.
+        blas_threads: thread count given to OpenBLAS/OpenMP inside.
+    """
+
+    bwrap: str
+    python: str
+    ro_binds: tuple[tuple[str, str], ...]
+    hidden: tuple[str, ...]
+    symlinks: tuple[tuple[str, str], ...]
+    harness: str
+    blas_threads: int
+
+
+def _existing(path: str | None) -> str | None:
+    return path if path and os.path.exists(path) else None
+
+
+def discover(
+    packages: Sequence[str] = ("numpy",), *, blas_threads: int | None = None
+) -> SandboxConfig:
+    """Find the host paths for a CPython + ``packages`` sandbox.
+
+    Raises:
+        SandboxUnavailable: no ``bwrap``, not x86_64 Linux, or a package is missing.
+    """
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        raise SandboxUnavailable("needs Linux on x86_64 for the seccomp policy")
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxUnavailable("bwrap not found; install the bubblewrap package")
+    python = os.path.realpath(sys.executable)
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+    binds: list[tuple[str, str]] = [(python, python), (stdlib, stdlib)]
+    libdir = sysconfig.get_config_var("LIBDIR")
+    soname = sysconfig.get_config_var("INSTSONAME")
+    if sysconfig.get_config_var("Py_ENABLE_SHARED") and libdir and soname:
+        libpython = _existing(os.path.join(libdir, soname))
+        if libpython:
+            binds.append((os.path.realpath(libpython), os.path.join(libdir, soname)))
+    multiarch = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
+    for sysdir in (f"/usr/lib/{multiarch}", "/usr/lib64"):
+        if os.path.isdir(sysdir):
+            binds.append((sysdir, sysdir))
+    if os.path.exists("/etc/ld.so.cache"):
+        binds.append(("/etc/ld.so.cache", "/etc/ld.so.cache"))
+    for package in packages:
+        found = _find_package(package)
+        binds.append((found, f"{SANDBOX_LIB}/{package}"))
+        libs = _existing(f"{found}.libs")  # auditwheel-vendored shared libraries
+        if libs:
+            binds.append((libs, f"{SANDBOX_LIB}/{package}.libs"))
+    hidden = tuple(
+        p
+        for p in (os.path.join(stdlib, "site-packages"), os.path.join(stdlib, "dist-packages"))
+        if os.path.isdir(p)
+    )
+    symlinks = (("usr/lib", "/lib"), ("usr/lib64", "/lib64"))
+    threads = blas_threads if blas_threads is not None else min(os.cpu_count() or 1, 4)
+    return SandboxConfig(
+        bwrap=bwrap,
+        python=python,
+        ro_binds=tuple(binds),
+        hidden=hidden,
+        symlinks=symlinks,
+        harness=str(_HARNESS_SOURCE),
+        blas_threads=threads,
+    )
+
+
+def _find_package(name: str) -> str:
+    for entry in sys.path:
+        candidate = os.path.join(entry, name)
+        if entry and os.path.isfile(os.path.join(candidate, "__init__.py")):
+            return os.path.realpath(candidate)
+    raise SandboxUnavailable(f"package {name!r} not found on the worker")
+
+
+def bwrap_argv(config: SandboxConfig, *, tmp_bytes: int, fds: Sequence[int]) -> list[str]:
+    """The full ``bwrap`` command that runs the harness with ``fds`` as arguments."""
+    argv = [
+        config.bwrap,
+        "--unshare-all",  # user, ipc, pid, net, uts, cgroup namespaces
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--as-pid-1",  # no bwrap monitor in the sandbox whose memory the function could write
+        "--new-session",
+        "--cap-drop", "ALL",
+        "--uid", "65534",
+        "--gid", "65534",
+        "--hostname", "sandbox",
+        "--clearenv",
+        "--setenv", "PATH", "/nonexistent",
+        "--setenv", "OPENBLAS_NUM_THREADS", str(config.blas_threads),
+        "--setenv", "OMP_NUM_THREADS", str(config.blas_threads),
+    ]  # fmt: skip
+    for name in PASSTHROUGH_ENV:
+        value = os.environ.get(name)
+        if value is not None:
+            argv += ["--setenv", name, value]
+    for src, dest in config.ro_binds:
+        argv += ["--ro-bind", src, dest]
+    for target, link in config.symlinks:
+        argv += ["--symlink", target, link]
+    for path in config.hidden:
+        argv += ["--tmpfs", path]
+    argv += ["--ro-bind", config.harness, HARNESS_PATH]
+    argv += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]  # noqa: S108 - the sandbox's own tmpfs
+    argv += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--remount-ro", "/"]  # noqa: S108
+    argv += [config.python, "-I", "-S", "-B", HARNESS_PATH, *(str(fd) for fd in fds)]
+    return argv

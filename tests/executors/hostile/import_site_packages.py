@@ -1,0 +1,16 @@
+# expect: result ModuleNotFoundError ModuleNotFoundError numpy
+"""Import worker-side packages (cryptography, grpc): only numpy is mounted."""
+
+
+def entrypoint(argv):
+    out = []
+    for name in ("cryptography", "grpc"):
+        try:
+            __import__(name)
+            out.append("imported")
+        except ImportError as e:
+            out.append(type(e).__name__)
+    import os
+
+    out.append(",".join(sorted(n for n in os.listdir("/sandbox/lib") if not n.endswith(".libs"))))
+    return " ".join(out)

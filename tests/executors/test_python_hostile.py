@@ -1,0 +1,97 @@
+"""The hostile corpus: every payload in ``hostile/`` is contained.
+
+Each file declares its exact outcome in header comments::
+
+    # expect: result <exact return value>     (Finished + Ok)
+    # expect: error <cause>                   (Finished + Err, SandboxFailure.cause)
+    # limits: name=value ...                  (Limits overrides for this case)
+    # args: {json}                            ($WORKER_PID, $DATA_DIR, ... substituted)
+    # outputs: name ...                       (assigned outputs)
+    # runs: N                                 (run N times, same outcome each time)
+
+After every hostile run a normal function must still run in a fresh sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pysandbox_support import HOSTILE_DIR, MemoryTaskIO, executor, invocation
+
+import confide
+from confide.executors._sandbox import SandboxFailure
+
+CASES = sorted(HOSTILE_DIR.glob("*.py"))
+
+
+def _header(path: Path) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if not line.startswith("# "):
+            break
+        key, _, value = line[2:].partition(": ")
+        fields[key] = value
+    return fields
+
+
+def _limits(spec: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in spec.split():
+        key, _, value = item.partition("=")
+        out[key] = float(value) if "." in value else int(value)
+    return out
+
+
+@pytest.fixture
+def substitutions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("CONFIDE_TEST_SECRET_KEY", "CANARY-do-not-leak")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "platform.key").write_bytes(b"CANARY")
+    sock_path = str(tmp_path / "worker.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sock_path)
+    listener.listen(1)
+    try:
+        yield {
+            "$WORKER_PID": str(os.getpid()),
+            "$DATA_DIR": str(data_dir),
+            "$CONFIDE_SRC": str(Path(confide.__file__).parent),
+            "$UNIX_SOCKET": sock_path,
+        }
+    finally:
+        listener.close()
+
+
+def test_corpus_has_at_least_thirty_cases() -> None:
+    assert len(CASES) >= 30
+    for path in CASES:
+        assert _header(path).get("expect", "").split(" ", 1)[0] in ("result", "error"), path
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_hostile_function_is_contained(path: Path, substitutions: dict[str, str]) -> None:
+    header = _header(path)
+    kind, _, expected = header["expect"].partition(" ")
+    arguments_text = header.get("args", "{}")
+    for key, value in substitutions.items():
+        arguments_text = arguments_text.replace(key, value)
+    arguments = json.loads(arguments_text)
+    outputs = header.get("outputs", "").split()
+    ex = executor(**_limits(header.get("limits", "")))
+    for _ in range(int(header.get("runs", "1"))):
+        inv = invocation(path.read_text(), arguments, MemoryTaskIO(outputs=outputs), logs=[])
+        if kind == "result":
+            assert ex.run(inv) == expected
+        else:
+            with pytest.raises(SandboxFailure) as info:
+                ex.run(inv)
+            assert info.value.cause == expected, info.value.reason
+            assert info.value.reason.startswith("Runtime Error: ")
+    follow_up = invocation("def entrypoint(argv):\n    return argv[1]\n", {"message": "still ok"})
+    assert ex.run(follow_up) == "still ok"

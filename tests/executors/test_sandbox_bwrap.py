@@ -1,0 +1,95 @@
+"""What the sandbox can see: the bubblewrap command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import confide
+from confide.executors import _sandbox
+from confide.executors import python as python_executor
+from confide.executors._sandbox import SandboxUnavailable, discover
+from confide.executors._sandbox._bwrap import HARNESS_PATH, bwrap_argv
+
+CONFIG = discover()
+ARGV = bwrap_argv(CONFIG, tmp_bytes=1234, fds=[5, 6, 7])
+
+
+def _pairs(flag: str) -> list[tuple[str, str]]:
+    return [(ARGV[i + 1], ARGV[i + 2]) for i, a in enumerate(ARGV) if a == flag]
+
+
+def test_sandbox_flags_isolate_every_namespace() -> None:
+    for flag in ("--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+                 "--new-session", "--clearenv", "--as-pid-1"):  # fmt: skip
+        assert flag in ARGV
+    assert ARGV[ARGV.index("--cap-drop") + 1] == "ALL"
+    assert "--share-net" not in ARGV
+    assert ARGV[-4:] == [HARNESS_PATH, "5", "6", "7"]
+    assert ARGV[-8:-4] == [CONFIG.python, "-I", "-S", "-B"]
+
+
+def test_tmp_is_a_private_size_capped_tmpfs_and_root_is_read_only() -> None:
+    i = ARGV.index("--size")
+    assert ARGV[i : i + 4] == ["--size", "1234", "--tmpfs", "/tmp"]
+    assert ARGV[ARGV.index("--remount-ro") + 1] == "/"
+    assert "--bind" not in ARGV  # every bind is read-only
+
+
+def test_binds_nothing_of_confide_home_or_etc_beyond_ld_cache() -> None:
+    source = str(Path(confide.__file__).resolve().parent.parent)
+    for src, dest in _pairs("--ro-bind"):
+        assert not src.startswith(source) or src == CONFIG.harness, src
+        assert not dest.startswith(("/home", "/work")), dest
+        if dest.startswith("/etc"):
+            assert dest == "/etc/ld.so.cache"
+        if src.startswith("/root"):
+            assert src.startswith(os.path.realpath(sys.base_prefix)), src
+
+
+def test_site_packages_of_the_interpreter_are_hidden_and_only_numpy_is_mounted() -> None:
+    dests = [d for _, d in _pairs("--ro-bind")]
+    assert sorted(d for d in dests if d.startswith("/sandbox/lib/")) == [
+        "/sandbox/lib/numpy",
+        "/sandbox/lib/numpy.libs",
+    ]
+    for hidden in CONFIG.hidden:
+        assert hidden.endswith(("site-packages", "dist-packages"))
+        assert ["--tmpfs", hidden] == ARGV[ARGV.index(hidden) - 1 : ARGV.index(hidden) + 1]
+
+
+def test_only_named_variables_cross_into_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFIDE_SECRET_KEY", "CANARY")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    argv = bwrap_argv(CONFIG, tmp_bytes=1, fds=[])
+    names = [argv[i + 1] for i, a in enumerate(argv) if a == "--setenv"]
+    assert sorted(names) == ["OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "PATH"]
+    assert "CANARY" not in " ".join(argv)
+
+
+def test_missing_package_makes_the_sandbox_unavailable() -> None:
+    with pytest.raises(SandboxUnavailable):
+        discover(packages=("numpy", "no_such_package_xyz"))
+
+
+def test_public_names_are_pinned() -> None:
+    assert _sandbox.__all__ == sorted(_sandbox.__all__)
+    assert _sandbox.__all__ == [
+        "ProtocolViolation",
+        "Result",
+        "SandboxConfig",
+        "SandboxFailure",
+        "SandboxJob",
+        "SandboxUnavailable",
+        "discover",
+        "run_sandbox",
+    ]
+    assert python_executor.__all__ == [
+        "MESAPY_ERROR_BUFFER_TOO_SHORT",
+        "MESAPY_EXEC_ERROR",
+        "MESAPY_RESULT_LIMIT",
+        "PythonExecutor",
+    ]
