@@ -18,8 +18,8 @@ from ..rpc._gen import teaclave_frontend_service_pb2 as pb
 from ..rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
 from ..services._identity import Principal, RoleKind
 from ..services._records import CryptoInfo, FunctionRecord, TaskRecord
-from ..services.blobstore import BlobStore, BlobStoreError, validate_object_name
 from ..services.audit import AuditEntry, AuditLog, QuerySyntaxError
+from ..services.blobstore import BlobStore, BlobStoreError, validate_object_name
 from ..services.frontend import Frontend, peer_ip
 from ..services.management import FunctionSpecInput, Management
 from ..services.scheduler import Scheduler

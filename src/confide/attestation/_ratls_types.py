@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Protocol
+
 from ._errors import AttestationError
 
 __all__ = [

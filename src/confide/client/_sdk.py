@@ -13,14 +13,20 @@ Example::
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
+from urllib.parse import urlsplit
 
 import grpc
+import httpx
 
+from ..crypto import DEFAULT_SCHEMA, CryptoError, decrypt_stream, encrypt_stream
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_authentication_service_pb2 as auth_pb
@@ -32,15 +38,19 @@ from ._errors import ClientError, from_rpc_error
 
 __all__ = [
     "AuditEntry",
+    "BlobUrls",
     "Client",
+    "EncryptedFile",
     "FunctionArgument",
     "FunctionFile",
+    "OutputLocation",
     "Task",
     "TaskStatus",
 ]
 
 T = TypeVar("T")
 _FINAL = {10, 20, 99}
+_KEY_BYTES = {"aes-gcm-128": 16, "aes-gcm-256": 32, "teaclave-file-128": 16}
 
 
 class TaskStatus:
@@ -117,6 +127,44 @@ class Task:
             log=list(r.result.Ok.log) if ok else [],
             reason=r.result.Err.reason if ok is False else "",
         )
+
+
+@dataclass(frozen=True)
+class BlobUrls:
+    object_name: str
+    put_url: str
+    get_url: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class EncryptedFile:
+    """An uploaded ciphertext: what registering it as an input needs."""
+
+    url: str
+    schema: str
+    key: bytes
+    iv: bytes
+    cmac: bytes
+
+
+@dataclass(frozen=True)
+class OutputLocation:
+    """A registered output on the blob store, with the key to read it back."""
+
+    data_id: str
+    get_url: str
+    schema: str
+    key: bytes
+    iv: bytes
+
+
+def _http_put(url: str, body: BinaryIO, size: int, timeout: float) -> None:
+    headers = {"Content-Type": "application/x-binary", "Content-Length": str(size)}
+    with httpx.Client(timeout=timeout) as http:
+        resp = http.put(url, content=iter(lambda: body.read(1 << 20), b""), headers=headers)
+    if resp.status_code not in (200, 201):
+        raise ClientError("UNAVAILABLE", f"upload failed: HTTP {resp.status_code}")
 
 
 @dataclass(frozen=True)
@@ -334,6 +382,65 @@ class Client:
 
     def list_tasks(self, limit: int = 100) -> list[str]:
         return list(self._call(self._ext.ListTasks, v1.ListTasksRequest(limit=limit)).task_ids)
+
+    # -- data on the embedded blob store --------------------------------------
+    def blob_urls(self, file_name: str, ttl_s: int = 0) -> BlobUrls:
+        """Presigned PUT/GET URLs for a new object on the server's blob store."""
+        r = self._call(self._ext.CreateBlobUrls,
+                       v1.CreateBlobUrlsRequest(file_name=file_name, ttl_s=ttl_s))
+        return BlobUrls(r.object_name, r.put_url, r.get_url, int(r.expires_at))
+
+    def upload_encrypted(self, data: bytes | Path, *, file_name: str = "data",
+                         schema: str = DEFAULT_SCHEMA, key: bytes | None = None,
+                         iv: bytes | None = None) -> EncryptedFile:
+        """Encrypt ``data`` here, upload the ciphertext to the blob store.
+
+        Returns what :meth:`register_input_file` needs (URL, crypto info, cmac).
+        A fresh random key (and IV) is made unless given; keep the result's key.
+        """
+        key = key if key is not None else os.urandom(_KEY_BYTES.get(schema, 32))
+        iv = iv if iv is not None else (os.urandom(12) if schema.startswith("aes-gcm") else b"")
+        urls = self.blob_urls(file_name)
+        with tempfile.TemporaryFile() as sealed:
+            src: BinaryIO
+            with (open(data, "rb") if isinstance(data, Path) else io.BytesIO(data)) as src:
+                cmac = encrypt_stream(schema, key, iv, src, sealed, file_name=file_name)
+            size = sealed.tell()
+            sealed.seek(0)
+            _http_put(urls.put_url, sealed, size, self._timeout)
+        return EncryptedFile(urls.get_url, schema, key, iv, cmac)
+
+    def register_upload(self, upload: EncryptedFile) -> str:
+        """Register an :meth:`upload_encrypted` result as an input; returns its id."""
+        return self.register_input_file(upload.url, schema=upload.schema, key=upload.key,
+                                        iv=upload.iv, cmac=upload.cmac)
+
+    def new_output(self, *, file_name: str = "result", schema: str = DEFAULT_SCHEMA,
+                   key: bytes | None = None, iv: bytes | None = None) -> OutputLocation:
+        """Register a fresh output on the blob store; keep the result to download it later."""
+        key = key if key is not None else os.urandom(_KEY_BYTES.get(schema, 32))
+        iv = iv if iv is not None else (os.urandom(12) if schema.startswith("aes-gcm") else b"")
+        urls = self.blob_urls(file_name)
+        data_id = self.register_output_file(urls.put_url, schema=schema, key=key, iv=iv)
+        return OutputLocation(data_id, urls.get_url, schema, key, iv)
+
+    def download_decrypted(self, output: OutputLocation, cmac: bytes | None = None) -> bytes:
+        """Fetch an output's ciphertext and decrypt it here (checked against ``cmac``)."""
+        with tempfile.TemporaryFile() as sealed, httpx.Client(timeout=self._timeout) as http:
+            with http.stream("GET", output.get_url) as resp:
+                if resp.status_code != 200:
+                    raise ClientError("UNAVAILABLE", f"download failed: HTTP {resp.status_code}")
+                for chunk in resp.iter_bytes():
+                    sealed.write(chunk)
+            sealed.seek(0)
+            plain = io.BytesIO()
+            name = urlsplit(output.get_url).path.rsplit("/", 1)[-1]
+            try:
+                decrypt_stream(output.schema, output.key, output.iv, sealed, plain,
+                               expected_cmac=cmac, file_name=name)
+            except CryptoError as e:
+                raise ClientError("DATA_LOSS", f"output does not decrypt: {e}") from e
+            return plain.getvalue()
 
     # -- audit -------------------------------------------------------------
     def query_audit_logs(self, query: str, limit: int = 100) -> list[AuditEntry]:

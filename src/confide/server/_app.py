@@ -33,8 +33,8 @@ from ..services._identity import parse_role
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.audit import AuditLog
-from ..services.blobstore import BlobStore
 from ..services.authentication import AuthenticationService, TokenSigner
+from ..services.blobstore import BlobStore
 from ..services.frontend import Frontend
 from ..services.management import Context, Management
 from ..services.scheduler import Scheduler

@@ -6,6 +6,7 @@ import secrets
 import urllib.parse
 import uuid
 
+from ... import crypto
 from ...errors import Code, ServiceError
 from .._identity import Principal
 from .._records import CryptoInfo, FileRecord, IdKind, new_id, parse_id
@@ -13,22 +14,15 @@ from ._common import Context, check_len, internal
 
 __all__ = ["Files", "validate_crypto_info"]
 
-_KEY_LEN = {"aes-gcm-128": 16, "aes-gcm-256": 32, "teaclave-file-128": 16}
-_NAMES = {"aes-gcm-128": "AesGcm128", "aes-gcm-256": "AesGcm256", "teaclave-file-128": "TeaclaveFile128"}
 FUSION_BASE = "fusion:///TEACLAVE_FUSION_BASE/"
 
 
 def validate_crypto_info(schema: str, key: bytes, iv: bytes) -> None:
-    """Teaclave's crypto-info rules; failures are INTERNAL with a debug text."""
-    if schema == "raw":
-        return
-    if schema not in _KEY_LEN:
-        raise internal(f"Invalid crypto schema: {schema}")
-    if len(key) != _KEY_LEN[schema]:
-        raise internal(f"Invalid key length for {_NAMES[schema]}: {len(key)}")
-    want_iv = 0 if schema == "teaclave-file-128" else 12
-    if len(iv) != want_iv:
-        raise internal(f"Invalid iv length for {_NAMES[schema]}: {len(iv)}")
+    """Teaclave's crypto-info rules (spec §3.5); failures are INTERNAL with its text."""
+    try:
+        crypto.validate_crypto_info(schema, key, iv)
+    except crypto.CryptoInfoError as e:
+        raise internal(str(e)) from e
 
 
 def _invalid_data() -> ServiceError:
