@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from confide.client import Client, ClientError, FunctionArgument
+from confide.client import Client, ClientError
 from confide.rpc._gen import confide_v1_pb2 as v1
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 
@@ -204,4 +204,3 @@ def test_list_functions_of_another_user_is_admin_only(server: Server) -> None:
     registered, allowed = server.admin().list_functions(owner_id)
     assert registered == [fid] and fid in allowed  # admins see every function id (sorted)
     assert allowed == sorted(allowed)
-    assert FunctionArgument  # imported for type clarity in this module

@@ -72,10 +72,11 @@ class Platform:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        if config.tee != "sim":
-            raise ConfigError(f"TEE {config.tee!r} is not supported by this build yet; use sim")
         if config.admin_password is None and config.tee != "sim":
-            raise ConfigError("refusing the default admin password outside the sim TEE")
+            raise ConfigError("refusing the default admin password outside the sim TEE; "
+                              "set --admin-password or CONFIDE_ADMIN_PASSWORD")
+        if config.tee != "sim":
+            raise ConfigError(f"TEE {config.tee!r} is not supported by the all-in-one server yet")
         _log.warning(SIM_WARNING)
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
