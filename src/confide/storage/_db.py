@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import cbor2
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import BigInteger, Engine, create_engine, event, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,6 +35,17 @@ class StorageError(Exception):
 
 class Tampered(StorageError):
     """A row failed authentication: somebody changed the database."""
+
+
+def _pk(table: str) -> tuple[Any, bool]:
+    """The primary-key column and whether it is numeric (ids are text in the API)."""
+    col = tables[table].primary_key.columns.values()[0]
+    return col, isinstance(col.type, BigInteger)
+
+
+def _key(table: str, row_id: str) -> Any:
+    col, numeric = _pk(table)
+    return int(row_id) if numeric else row_id
 
 
 def _columns(table: str, row_id: str, cols: Mapping[str, Any]) -> list[Any]:
@@ -81,8 +92,7 @@ class Txn:
     # -- API --------------------------------------------------------------
     def get(self, table: str, row_id: str, *, lock: bool = False) -> Row | None:
         t = tables[table]
-        pk = t.primary_key.columns.values()[0]
-        stmt = select(t).where(pk == row_id)
+        stmt = select(t).where(_pk(table)[0] == _key(table, row_id))
         if lock and self._postgres:
             stmt = stmt.with_for_update()
         raw = self._conn.execute(stmt).first()
@@ -90,17 +100,15 @@ class Txn:
 
     def insert(self, table: str, row_id: str, body: Record, **cols: Any) -> None:
         t = tables[table]
-        pk = t.primary_key.columns.values()[0].name
-        self._conn.execute(
-            t.insert().values({pk: row_id, "body": self._seal(table, row_id, cols, body), **cols})
-        )
+        self._conn.execute(t.insert().values({
+            _pk(table)[0].name: _key(table, row_id),
+            "body": self._seal(table, row_id, cols, body), **cols}))
 
     def update(self, table: str, row_id: str, body: Record, **cols: Any) -> None:
         t = tables[table]
-        pk = t.primary_key.columns.values()[0]
         result = self._conn.execute(
             t.update()
-            .where(pk == row_id)
+            .where(_pk(table)[0] == _key(table, row_id))
             .values(body=self._seal(table, row_id, cols, body), **cols)
         )
         if result.rowcount != 1:
@@ -108,8 +116,7 @@ class Txn:
 
     def delete(self, table: str, row_id: str) -> None:
         t = tables[table]
-        pk = t.primary_key.columns.values()[0]
-        self._conn.execute(t.delete().where(pk == row_id))
+        self._conn.execute(t.delete().where(_pk(table)[0] == _key(table, row_id)))
 
     def scan(
         self,
