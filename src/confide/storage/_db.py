@@ -9,6 +9,7 @@ busy-wait sleeps on the hot path); PostgreSQL uses row locks
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import cbor2
-from sqlalchemy import BigInteger, Engine, create_engine, event, func, select
+from sqlalchemy import BigInteger, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -147,6 +148,16 @@ class Txn:
             stmt = stmt.with_for_update(skip_locked=True)
         for raw in self._conn.execute(stmt).all():
             yield self._row(table, raw)
+
+    def serialize(self, name: str) -> None:
+        """Hold a named lock until the transaction ends, across every node.
+
+        SQLite writers are serialised already; on PostgreSQL this is an
+        advisory transaction lock (e.g. for appending to the audit chain).
+        """
+        if self._postgres:
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            self._conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
     def next_seq(self, table: str, column: str = "seq") -> int:
         t = tables[table]

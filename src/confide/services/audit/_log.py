@@ -101,6 +101,7 @@ class AuditLog:
     def _write(self, batch: list[_Pending]) -> Exception | None:
         try:
             with self._db.write() as txn:
+                txn.serialize("audit-chain")
                 seq, prev = self._load_head(txn)
                 # Fail closed if the newest entries were cut off or replaced while we ran.
                 if seq < self._head_seq or (
