@@ -28,9 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.platform._server import Server  # noqa: E402
-
-from confide.client import Client, FunctionArgument  # noqa: E402
+from confide.client import Client, FunctionArgument
+from tests.platform._server import Server
 
 
 def _pct(xs: list[float], p: float) -> float:

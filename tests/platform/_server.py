@@ -50,7 +50,7 @@ class Server:
             args += ["--database-url", self.database_url]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept for the process' life
+        log = open(self.log_path, "ab")
         env = {**os.environ, **self.extra_env}
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

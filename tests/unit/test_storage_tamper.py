@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from confide.config import Limits
 from confide.crypto.records import RecordSealer
 from confide.errors import Code, ServiceError
 from confide.services._identity import Principal, Role, RoleKind
 from confide.services._notify import Notifier
 from confide.services.management import Context, FunctionSpecInput, Management
 from confide.storage import Database, Tampered
-from confide.config import Limits
 
 
 @pytest.fixture

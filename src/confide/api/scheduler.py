@@ -101,7 +101,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
         self._check(c, r.executor_id)
         wait = self._s.executor_timeout_s / 3
         command = self._s.heartbeat(r.executor_id, r.task_id, wait)
-        return v1.HeartbeatResponse(command=command)
+        return v1.HeartbeatResponse(command=common.ExecutorCommand.ValueType(command))
 
     def UpdateTaskResult(self, r: v1.UpdateTaskResultRequest, c: grpc.ServicerContext
                          ) -> empty_pb2.Empty:

@@ -286,7 +286,9 @@ class Client:
         return str(self._call(self._front.RegisterFunction, req).function_id)
 
     def get_function(self, function_id: str) -> pb.GetFunctionResponse:
-        return self._call(self._front.GetFunction, pb.GetFunctionRequest(function_id=function_id))
+        resp: pb.GetFunctionResponse = self._call(
+            self._front.GetFunction, pb.GetFunctionRequest(function_id=function_id))
+        return resp
 
     def get_function_usage_stats(self, function_id: str) -> tuple[int, int]:
         r = self._call(self._front.GetFunctionUsageStats,

@@ -168,7 +168,10 @@ def user_register(user_id: str, role: str, attribute: str = "",
 def user_list(scope: Annotated[str, typer.Argument(help="Any id for admins; the attribute "
                                                         "for data-owner managers.")]) -> None:
     """List users."""
-    _run(lambda: [console.print(u) for u in _client().list_users(scope)])
+    def go() -> None:
+        for user in _client().list_users(scope):
+            console.print(user)
+    _run(go)
 
 
 @user_app.command("passwd")
@@ -318,7 +321,10 @@ def task_wait(task_id: str, timeout: float = 300.0) -> None:
 @task_app.command("list")
 def task_list(limit: int = 20) -> None:
     """Tasks you participate in, newest first."""
-    _run(lambda: [console.print(t) for t in _client().list_tasks(limit)])
+    def go() -> None:
+        for task_id in _client().list_tasks(limit):
+            console.print(task_id)
+    _run(go)
 
 
 def _print_task(task: object) -> None:

@@ -29,7 +29,6 @@ from ..keys import (
     store_root_secret,
 )
 from ..rpc import PemPair, api_certificate, build_server, key_pem
-from ..services._identity import parse_role
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.audit import AuditLog
@@ -100,7 +99,7 @@ class Platform:
         self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
                                    executor_timeout_s=config.executor_timeout_s)
         self.management = Management(Context(self.db, self.notifier, limits, clock),
-                                     role_of=self._role_of)
+                                     role_of=self.auth.role_of)
         self.frontend = Frontend(self.auth, AccessControl(), self.audit)
         now = dt.datetime.now(dt.UTC)
         self.ca = PlatformCA.from_root_secret(secret)
@@ -113,13 +112,11 @@ class Platform:
         self._servers: list[grpc.Server] = []
         self._stopping = threading.Event()
         self.supervisor = Supervisor(config.workers, self._worker_config,
-                                     lambda eid, why: self.scheduler.executor_lost(eid, why))
+                                     self._executor_lost)
         self.ports: dict[str, int] = {}
 
-    def _role_of(self, user_id: str):  # type: ignore[no-untyped-def]
-        with self.db.read() as txn:
-            row = txn.get("users", user_id)
-        return None if row is None else parse_role(str(row.body["role"]))
+    def _executor_lost(self, executor_id: str, reason: str) -> None:
+        self.scheduler.executor_lost(executor_id, reason)
 
     def _node_certificate(self, node_id: str, services: list[str]) -> PemPair:
         key = ec.generate_private_key(ec.SECP256R1())

@@ -149,6 +149,11 @@ class AuthenticationService:
             raise _auth_error(_FAILED)
         return Principal(user_id, parse_role(str(record["role"])))
 
+    def role_of(self, user_id: str) -> Role | None:
+        """The stored role of ``user_id``, or None if there is no such user."""
+        record = self._load_cached(user_id)
+        return None if record is None else parse_role(str(record["role"]))
+
     # -- account management -----------------------------------------------
     def register(self, caller: Principal, user_id: str, password: str, role: str,
                  attribute: str) -> None:

@@ -110,7 +110,8 @@ class Scheduler:
             else:
                 return None
         self._notifier.task_changed(row.id)
-        return row.body
+        staged: dict[str, Any] = row.body
+        return staged
 
     def heartbeat(self, executor_id: str, task_id: str, wait_s: float) -> int:
         """Liveness; answers STOP when ``task_id`` is no longer this executor's to run."""
