@@ -36,5 +36,5 @@ def test_fifty_concurrent_clients_lose_nothing(server: Server) -> None:
     for i, (tid, message) in enumerate(results):
         task = users[i // TASKS_EACH][1].wait(tid, 60)
         assert (task.status, task.return_value) == (TaskStatus.FINISHED, message.encode())
-    for uid, client in users:
+    for _uid, client in users:
         assert len(client.list_tasks()) == TASKS_EACH

@@ -33,8 +33,8 @@ CALLS: dict[str, tuple[str, Callable[[str], Any]]] = {
         data_id=BOGUS_OUT, url="https://x/z")),
     "register_fusion_output": ("RegisterFusionOutput", lambda me: pb.RegisterFusionOutputRequest(
         owner_list=[me, "someone-else"])),
-    "register_input_from_output": ("RegisterInputFromOutput",
-                                   lambda me: pb.RegisterInputFromOutputRequest(data_id=BOGUS_OUT)),
+    "register_input_from_output": (
+        "RegisterInputFromOutput", lambda me: pb.RegisterInputFromOutputRequest(data_id=BOGUS_OUT)),
     "get_output_file": ("GetOutputFile", lambda me: pb.GetOutputFileRequest(data_id=BOGUS_OUT)),
     "get_input_file": ("GetInputFile", lambda me: pb.GetInputFileRequest(data_id=BOGUS_IN)),
     "register_function": ("RegisterFunction", lambda me: pb.RegisterFunctionRequest(
@@ -99,7 +99,7 @@ def test_role_to_api_matrix(clients: dict[str, tuple[str, Client]], role: str, a
 
 # -- layer 2: owners and non-owners -------------------------------------------------
 def test_private_function_is_visible_to_owner_admin_and_allowlist_only(server: Server) -> None:
-    owner_id, owner = server.new_user("FunctionOwner")
+    _, owner = server.new_user("FunctionOwner")
     _, listed_by_attr = server.new_user("DataOwner", "trusted-org")
     listed_id, listed_by_id = server.new_user("DataOwner", "x")
     _, stranger = server.new_user("DataOwner", "other-org")

@@ -1,4 +1,4 @@
-"""Every task state transition and every illegal one (spec §3.7.3–3.7.7)."""
+"""Every task state transition and every illegal one (spec §3.7.3 to 3.7.7)."""
 
 from __future__ import annotations
 
@@ -74,8 +74,8 @@ def test_cancel_before_staging_says_task_canceled(server: Server) -> None:
         alice.cancel_task(tid)
         task = alice.get_task(tid)
         assert (task.status, task.reason) == (TaskStatus.CANCELED, "Task canceled")
-        expect_error("UNKNOWN", ALREADY, lambda: alice.cancel_task(tid))
-        expect_error("UNKNOWN", INVOKE_FAILED, lambda: alice.invoke_task(tid))
+        expect_error("UNKNOWN", ALREADY, lambda c=alice, t=tid: c.cancel_task(t))
+        expect_error("UNKNOWN", INVOKE_FAILED, lambda c=alice, t=tid: c.invoke_task(t))
 
 
 def test_cancel_while_running_stops_it_and_the_worker_carries_on(server: Server) -> None:
@@ -144,7 +144,8 @@ def test_output_written_once_cannot_be_assigned_again(server: Server) -> None:
     alice_id, alice = server.new_user("DataOwner", "a")
     wfid = server.admin().register_function(
         "writer", executor_type="python",
-        payload=b"def entrypoint(argv):\n    teaclave_open('o', 'wb').write(b'x')\n    return 'ok'\n",
+        payload=b"def entrypoint(argv):\n"
+                b"    teaclave_open('o', 'wb').write(b'x')\n    return 'ok'\n",
         outputs=[FunctionFile("o")])
     out = alice.new_output(file_name="o.bin")
     t1 = alice.create_task(wfid, {}, executor="mesapy", outputs_ownership={"o": [alice_id]})

@@ -30,7 +30,7 @@ def test_an_untouched_chain_verifies(tmp_path: Path) -> None:
 
 
 def test_deleting_an_entry_is_detected(tmp_path: Path) -> None:
-    db, log = _log(tmp_path)
+    _, log = _log(tmp_path)
     with sqlite3.connect(tmp_path / "a.db") as c:
         c.execute("delete from audit where seq = 3")
     with pytest.raises(AuditChainBroken, match="#3 is missing"):
@@ -38,7 +38,7 @@ def test_deleting_an_entry_is_detected(tmp_path: Path) -> None:
 
 
 def test_reordering_entries_is_detected(tmp_path: Path) -> None:
-    db, log = _log(tmp_path)
+    _, log = _log(tmp_path)
     with sqlite3.connect(tmp_path / "a.db") as c:
         b2 = c.execute("select body from audit where seq = 2").fetchone()[0]
         b4 = c.execute("select body from audit where seq = 4").fetchone()[0]
@@ -49,7 +49,7 @@ def test_reordering_entries_is_detected(tmp_path: Path) -> None:
 
 
 def test_truncating_the_newest_entries_while_running_fails_closed(tmp_path: Path) -> None:
-    db, log = _log(tmp_path)
+    _, log = _log(tmp_path)
     with sqlite3.connect(tmp_path / "a.db") as c:
         c.execute("delete from audit where seq >= 4")
     with pytest.raises(AuditChainBroken, match="truncated"):

@@ -48,8 +48,10 @@ def serve(
     scheduler_port: int = 17780,
     blob_port: Annotated[int, typer.Option(help="Blob store port (0: any free port).")] = 7778,
     workers: Annotated[int, typer.Option(help="Execution worker processes.")] = 2,
+    worker_slots: Annotated[int, typer.Option(help="Tasks each worker runs at once.")] = 4,
     database_url: Annotated[str | None, typer.Option(
-        envvar="CONFIDE_DATABASE_URL", help="SQLAlchemy URL; default SQLite in the data dir.")] = None,
+        envvar="CONFIDE_DATABASE_URL",
+        help="SQLAlchemy URL; default SQLite in the data dir.")] = None,
     admin_password: Annotated[str | None, typer.Option(
         envvar="CONFIDE_ADMIN_PASSWORD", help="Password of 'admin' when it is created.")] = None,
     executor_timeout: float = 30.0,
@@ -65,7 +67,7 @@ def serve(
         platform = Platform(ServerConfig(
             data_dir=data_dir, host=host, authentication_port=authentication_port,
             frontend_port=frontend_port, scheduler_port=scheduler_port, blob_port=blob_port,
-            workers=workers,
+            workers=workers, worker_slots=worker_slots,
             database_url=database_url, admin_password=admin_password, tee=tee,
             executor_timeout_s=executor_timeout))
         platform.start()
@@ -192,7 +194,8 @@ def function_register(
     argument: Annotated[list[str] | None, typer.Option(
         help="key (overwritable) or key=default (fixed). Repeatable.")] = None,
     input: Annotated[list[str] | None, typer.Option(help="Input name; name? if optional.")] = None,
-    output: Annotated[list[str] | None, typer.Option(help="Output name; name? if optional.")] = None,
+    output: Annotated[list[str] | None, typer.Option(
+        help="Output name; name? if optional.")] = None,
     allow: Annotated[list[str] | None, typer.Option(help="Allow-list entry (user id or "
                                                          "attribute). Repeatable.")] = None,
     usage_quota: int = -1,

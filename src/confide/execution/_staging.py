@@ -46,7 +46,7 @@ class FileTransport(Protocol):
 
 
 def _private_root() -> str | None:
-    shm = Path("/dev/shm")
+    shm = Path("/dev/shm")  # noqa: S108 - memory-backed; mkdtemp makes a private 0700 dir
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 

@@ -39,6 +39,7 @@ class WorkerConfig:
     cert_pem: bytes
     key_pem: bytes
     server_name: str = "localhost"
+    slots: int = 4  # tasks one worker runs at the same time
     blob_store_port: int | None = None  # loopback allowed to this port only
     fusion_dir: str | None = None
     file_roots: tuple[str, ...] = ()
@@ -71,13 +72,25 @@ def _result_proto(outcome: Outcome) -> common.TaskResult:
 
 
 class Worker:
-    def __init__(self, channel: grpc.Channel, executor_id: str, runner: TaskRunner) -> None:
+    def __init__(self, channel: grpc.Channel, executor_id: str, runner: TaskRunner,
+                 *, slots: int = 1) -> None:
         self._stub = v1_grpc.SchedulerStub(channel)
         self._id = executor_id
         self._runner = runner
+        self._slots = max(1, slots)
         self.stopping = threading.Event()
 
     def serve_forever(self) -> None:
+        """Run ``slots`` pull loops: one worker executes that many tasks at once."""
+        loops = [threading.Thread(target=self._loop, name=f"slot-{i}", daemon=True)
+                 for i in range(self._slots)]
+        for t in loops:
+            t.start()
+        # SIGTERM sets `stopping`; tasks still running are abandoned and fail
+        # over through the scheduler's lease handling.
+        self.stopping.wait()
+
+    def _loop(self) -> None:
         while not self.stopping.is_set():
             try:
                 resp = self._stub.PullTask(
@@ -163,7 +176,8 @@ def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
-    worker = Worker(secure_channel(cfg), cfg.executor_id, build_runner(cfg, Limits()))
+    worker = Worker(secure_channel(cfg), cfg.executor_id, build_runner(cfg, Limits()),
+                    slots=cfg.slots)
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
     _log.info("executor %s pulling from %s", cfg.executor_id, cfg.scheduler)
     worker.serve_forever()

@@ -131,7 +131,7 @@ class Platform:
         return WorkerConfig(
             scheduler=f"127.0.0.1:{self.ports['scheduler']}", executor_id=executor_id,
             ca_pem=self.ca.certificate_pem(), cert_pem=pair.cert_pem, key_pem=pair.key_pem,
-            server_name=service_dns_name("scheduler"),
+            server_name=service_dns_name("scheduler"), slots=self.config.worker_slots,
             blob_store_port=self.blobs.port if self.blobs is not None else None,
             fusion_dir=str(self.fusion_dir))
 
@@ -184,7 +184,7 @@ class Platform:
         while not self._stopping.wait(1.0):
             try:
                 self.scheduler.reap()
-            except Exception:  # keep the reaper alive; the next round retries
+            except Exception:  # noqa: BLE001 - keep the reaper alive; the next round retries
                 _log.exception("reaper round failed")
 
     def wait(self) -> None:

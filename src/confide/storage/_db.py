@@ -45,8 +45,7 @@ def _pk(table: str) -> tuple[Any, bool]:
 
 
 def _key(table: str, row_id: str) -> Any:
-    col, numeric = _pk(table)
-    return int(row_id) if numeric else row_id
+    return int(row_id) if _pk(table)[1] else row_id
 
 
 def _columns(table: str, row_id: str, cols: Mapping[str, Any]) -> list[Any]:
@@ -213,9 +212,8 @@ class Database:
         with self._connect(write=True) as conn, conn.begin():
             found = _schema.current_version(conn)
             if found > _schema.SCHEMA_VERSION:
-                raise StorageError(
-                    f"database schema v{found} is newer than this confide (v{_schema.SCHEMA_VERSION})"
-                )
+                raise StorageError(f"database schema v{found} is newer than this confide "
+                                   f"(v{_schema.SCHEMA_VERSION})")
             for v in range(found, _schema.SCHEMA_VERSION):
                 _schema.MIGRATIONS[v](conn)
             if found != _schema.SCHEMA_VERSION:

@@ -118,7 +118,7 @@ class AuditLog:
                     prev = mac
             self._head_seq, self._head_mac = seq, prev
             return None
-        except Exception as e:  # handed to every caller of the batch, raised there
+        except Exception as e:  # noqa: BLE001 - handed to every caller of the batch, raised there
             return e
 
     def query(self, query: str, limit: int) -> list[AuditEntry]:
