@@ -42,6 +42,7 @@ class WorkerConfig:
     blob_store_port: int | None = None  # loopback allowed to this port only
     fusion_dir: str | None = None
     file_roots: tuple[str, ...] = ()
+    extra_loopback_ports: tuple[int, ...] = ()  # loopback allowed on these ports too
 
     def to_cbor(self) -> bytes:
         return cbor2.dumps(self.__dict__)
@@ -50,6 +51,7 @@ class WorkerConfig:
     def from_cbor(cls, data: bytes) -> WorkerConfig:
         fields = cbor2.loads(data)
         fields["file_roots"] = tuple(fields.get("file_roots", ()))
+        fields["extra_loopback_ports"] = tuple(fields.get("extra_loopback_ports", ()))
         return cls(**fields)
 
 
@@ -156,7 +158,8 @@ def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
     executors: dict[str, Any] = {"builtin": BuiltinExecutor(limits), "wamr": WasmExecutor(limits),
                                  "mesapy": PythonExecutor(limits=limits)}
     policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
-                                file_roots=cfg.file_roots)
+                                file_roots=cfg.file_roots,
+                                extra_loopback_ports=cfg.extra_loopback_ports)
     return TaskRunner(executors, Stager(FileAgent(policy, limits), limits), limits)
 
 
