@@ -78,17 +78,34 @@ class Worker:
         self._id = executor_id
         self._runner = runner
         self.stopping = threading.Event()
+        self._pull: grpc.Future | None = None
+
+    def stop(self) -> None:
+        """Stop after the current task; an idle worker's long poll is cancelled at once."""
+        self.stopping.set()
+        pull = self._pull
+        if pull is not None:
+            pull.cancel()
 
     def serve_forever(self) -> None:
         while not self.stopping.is_set():
+            pull = self._stub.PullTask.future(
+                v1.PullTaskRequest(executor_id=self._id, wait_ms=_PULL_WAIT_MS),
+                timeout=_PULL_WAIT_MS / 1000 + 10)
+            self._pull = pull
+            if self.stopping.is_set():  # stop() ran before the poll was visible to it
+                pull.cancel()
             try:
-                resp = self._stub.PullTask(
-                    v1.PullTaskRequest(executor_id=self._id, wait_ms=_PULL_WAIT_MS),
-                    timeout=_PULL_WAIT_MS / 1000 + 10)
-            except grpc.RpcError as e:
-                _log.warning("pull failed: %s", e.code())
-                self.stopping.wait(0.5)
+                resp = pull.result()
+            except grpc.FutureCancelledError:
                 continue
+            except grpc.RpcError as e:
+                if not self.stopping.is_set():
+                    _log.warning("pull failed: %s", e.code())
+                    self.stopping.wait(0.5)
+                continue
+            finally:
+                self._pull = None
             if resp.has_task:
                 self._execute(staged_from_proto(resp.task))
 
@@ -167,7 +184,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
     worker = Worker(secure_channel(cfg), cfg.executor_id, build_runner(cfg, Limits()))
-    signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     _log.info("executor %s pulling from %s", cfg.executor_id, cfg.scheduler)
     worker.serve_forever()
     return 0
