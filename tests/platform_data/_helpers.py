@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 
 from confide.client import Client, FunctionArgument, FunctionFile, Task
-
 from tests.platform._server import Server
 
 ZERO16 = bytes(16)

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from confide.client import OutputLocation, Task
-
 from tests.platform._server import Server
 
 from ._helpers import (

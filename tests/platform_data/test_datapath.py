@@ -11,7 +11,6 @@ import pytest
 
 from confide.client import ClientError, TaskStatus
 from confide.crypto import encrypt_stream
-
 from tests.platform._server import Server
 
 from ._helpers import (
@@ -402,7 +401,7 @@ def test_python_exception_is_finished_ok_mesapy_exec_error_as_in_teaclave(
 def test_unreachable_input_ends_the_task_with_ocall_error(
         server: Server, copy_fn: str, file_host: FileHost, where: str) -> None:
     alice = party(server)
-    blob, key, iv, cmac = _encrypt("aes-gcm-128", b"never fetched", "x.enc")
+    _blob, key, iv, cmac = _encrypt("aes-gcm-128", b"never fetched", "x.enc")
     if where == "missing-object":
         url = alice.client.blob_urls("x.enc").get_url  # presigned, never uploaded
     elif where == "missing-http-file":

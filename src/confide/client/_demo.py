@@ -71,7 +71,8 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
         try:
             alice.invoke_task(tid)
         except ClientError as e:
-            console.print(f"   invoking before everyone approved fails: [red]{e.code}[/] {e.message}")
+            console.print("   invoking before everyone approved fails: "
+                          f"[red]{e.code}[/] {e.message}")
         acme.approve_task(tid)
         console.print(f"7. acme approved: status {alice.get_task(tid).status_name}")
         alice.invoke_task(tid)
@@ -86,8 +87,9 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
         ok = _joint_computation(console, acme, alice, bob) and ok
         entries = admin.query_audit_logs("task", 5)
         console.print("15. the audit log (newest first):")
-        for e in entries:
-            console.print(f"    {e.user or '-'} {e.message} {'ok' if e.result else 'denied'}")
+        for entry in entries:
+            console.print(f"    {entry.user or '-'} {entry.message} "
+                          f"{'ok' if entry.result else 'denied'}")
         console.print(f"16. audit chain verified: {platform.audit.verify_chain()} entries")
     finally:
         platform.stop()
