@@ -91,7 +91,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
     def PullTask(self, r: v1.PullTaskRequest, c: grpc.ServicerContext) -> v1.PullTaskResponse:
         self._check(c, r.executor_id)
         wait = min(r.wait_ms, self._limits.max_pull_wait_ms) / 1000
-        staged = self._s.pull(r.executor_id, wait)
+        staged = self._s.pull(r.executor_id, wait, active=c.is_active)
         if staged is None:
             return v1.PullTaskResponse(has_task=False)
         return v1.PullTaskResponse(has_task=True, task=staged_to_proto(staged))

@@ -56,6 +56,13 @@ def serve(
         envvar="CONFIDE_ADMIN_PASSWORD", help="Password of 'admin' when it is created.")] = None,
     executor_timeout: float = 30.0,
     tee: str = "sim",
+    allow_loopback_port: Annotated[list[int] | None, typer.Option(
+        help="Let workers fetch/store task files on 127.0.0.1/::1 at this port too (besides "
+             "the blob store's). Repeatable. Off by default: every opened port is reachable "
+             "by any task's URLs.")] = None,
+    file_root: Annotated[list[Path] | None, typer.Option(
+        help="Let task files use file:// URLs inside this directory. Repeatable. Off by "
+             "default.")] = None,
 ) -> None:
     """Run the all-in-one server (every service, the database, the worker pool)."""
     from ..server import ConfigError, Platform, ServerConfig
@@ -69,7 +76,9 @@ def serve(
             frontend_port=frontend_port, scheduler_port=scheduler_port, blob_port=blob_port,
             workers=workers, worker_slots=worker_slots,
             database_url=database_url, admin_password=admin_password, tee=tee,
-            executor_timeout_s=executor_timeout))
+            executor_timeout_s=executor_timeout,
+            file_agent_loopback_ports=tuple(allow_loopback_port or ()),
+            file_roots=tuple(str(p.resolve()) for p in file_root or ())))
         platform.start()
     except ConfigError as e:
         err.print(f"[red]cannot start:[/] {e}")

@@ -101,8 +101,12 @@ class StagedIO:
         return os.fdopen(fd, "wb")
 
     def finish(self) -> dict[str, bytes]:
-        """Encrypt and upload every assigned output; their cmacs by name."""
-        tags: dict[str, bytes] = {}
+        """Encrypt and upload every assigned output; their cmacs by name.
+
+        Every output is checked before the first is uploaded, so a task with a
+        missing output leaves no result behind.
+        """
+        ready: list[tuple[str, dict[str, Any], Path]] = []
         for name, f in sorted(self._outputs.items()):
             if f["schema"] == "raw":
                 raise FunctionError("OutputFile: unsupported type")
@@ -110,8 +114,9 @@ class StagedIO:
             if name not in self._written or not plain.exists():
                 raise FunctionError(_MISSING_OUTPUT.get(f["schema"],
                                                         "failed to open src file"))
-            tags[name] = self._stager.seal_and_upload(f, plain, self._path("sealed", name))
-        return tags
+            ready.append((name, f, plain))
+        return {name: self._stager.seal_and_upload(f, plain, self._path("sealed", name))
+                for name, f, plain in ready}
 
 
 class Stager:

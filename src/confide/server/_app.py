@@ -77,6 +77,12 @@ class Platform:
         if config.tee != "sim":
             raise ConfigError(f"TEE {config.tee!r} is not supported by the all-in-one server yet")
         _log.warning(SIM_WARNING)
+        for port in config.file_agent_loopback_ports:
+            if not 0 < port < 65536:
+                raise ConfigError(f"invalid loopback port for the file agent: {port}")
+        for root in config.file_roots:
+            if not Path(root).is_dir():
+                raise ConfigError(f"file root is not a directory: {root}")
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
@@ -133,7 +139,9 @@ class Platform:
             ca_pem=self.ca.certificate_pem(), cert_pem=pair.cert_pem, key_pem=pair.key_pem,
             server_name=service_dns_name("scheduler"), slots=self.config.worker_slots,
             blob_store_port=self.blobs.port if self.blobs is not None else None,
-            fusion_dir=str(self.fusion_dir))
+            fusion_dir=str(self.fusion_dir),
+            file_roots=tuple(str(Path(r).resolve()) for r in self.config.file_roots),
+            extra_loopback_ports=tuple(self.config.file_agent_loopback_ports))
 
     def _bind(self, server: grpc.Server, port: int, creds: grpc.ServerCredentials,
               host: str) -> int:

@@ -30,6 +30,10 @@ class ServerConfig:
     token_lifetime_s: int = 24 * 3600
     executor_timeout_s: float = 30.0
     sqlite_synchronous: str = "NORMAL"
+    # File agent of the workers (docs/file-agent.md). Off by default: loopback is
+    # reachable on the blob store's port only, and file:// not at all.
+    file_agent_loopback_ports: tuple[int, ...] = ()  # extra loopback ports inputs may use
+    file_roots: tuple[str, ...] = ()  # absolute directories file:// URLs may point into
     limits: Limits = field(default_factory=Limits)
 
     @property
