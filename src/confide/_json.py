@@ -2,7 +2,7 @@
 
 Compact, keys sorted, UTF-8 not escaped, and numbers rendered like serde_json
 (ryu): shortest round-trip digits, integral floats keep ``.0``, exponents as
-``1e21`` / ``1e-7``. Clients see this text in ``GetTask.function_arguments``
+``1e16`` / ``1e-7``. Clients see this text in ``GetTask.function_arguments``
 and functions receive it (spec §3.7.1, §5.2).
 """
 
@@ -12,35 +12,46 @@ import json
 import math
 from typing import Any
 
-__all__ = ["dumps"]
+__all__ = ["digits_of", "dumps", "format_f64", "ryu_layout"]
 
 
-def _float(value: float) -> str:
-    if not math.isfinite(value):
-        raise ValueError("JSON cannot hold NaN or infinity")
-    if value == 0:
-        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    sign = "-" if value < 0 else ""
-    mantissa, _, exp_text = repr(abs(value)).partition("e")
+def digits_of(text: str) -> tuple[str, int]:
+    """Digits ``d1…dn`` and ``k`` with value = 0.d1…dn x 10^k, from a float's
+    shortest round-trip text (``repr`` or numpy's scientific form)."""
+    mantissa, _, exp_text = text.lstrip("-").partition("e")
     int_part, _, frac_part = mantissa.partition(".")
     digits = (int_part + frac_part).lstrip("0")
     exp10 = int(exp_text or "0") - len(frac_part)
     stripped = digits.rstrip("0")
     exp10 += len(digits) - len(stripped)
-    digits = stripped
+    return stripped, len(stripped) + exp10
+
+
+def ryu_layout(negative: bool, digits: str, k: int, plain_limit: int) -> str:
+    """ryu's ``format64``/``format32`` layout (what serde_json writes) of
+    ``0.digits x 10^k``; ``plain_limit`` is 16 for f64 and 13 for f32."""
     n = len(digits)
-    point = n + exp10  # position of the decimal point relative to the digits
-    if exp10 >= 0 and point <= 21:
-        text = digits + "0" * exp10 + ".0"
-    elif 0 < point <= 21:
-        text = digits[:point] + "." + digits[point:]
-    elif -5 < point <= 0:
-        text = "0." + "0" * (-point) + digits
+    if n <= k <= plain_limit:
+        text = digits + "0" * (k - n) + ".0"
+    elif 0 < k <= plain_limit:
+        text = digits[:k] + "." + digits[k:]
+    elif -5 < k <= 0:
+        text = "0." + "0" * (-k) + digits
     elif n == 1:
-        text = f"{digits}e{point - 1}"
+        text = f"{digits}e{k - 1}"
     else:
-        text = f"{digits[0]}.{digits[1:]}e{point - 1}"
-    return sign + text
+        text = f"{digits[0]}.{digits[1:]}e{k - 1}"
+    return ("-" if negative else "") + text
+
+
+def format_f64(value: float) -> str:
+    """serde_json's text of a finite ``f64``: ``1.0``, ``0.1``, ``1e16``, ``1e-7``."""
+    if not math.isfinite(value):
+        raise ValueError("JSON cannot hold NaN or infinity")
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    digits, k = digits_of(repr(abs(value)))
+    return ryu_layout(value < 0, digits, k, 16)
 
 
 def dumps(value: Any) -> str:
@@ -50,7 +61,7 @@ def dumps(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _float(value)
+        return format_f64(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list | tuple):

@@ -43,3 +43,13 @@ def input_file(client: Client) -> str:
 def output_file(client: Client) -> str:
     return client.register_output_file(f"https://example.com/{os.urandom(4).hex()}",
                                        schema="aes-gcm-128", key=KEY16, iv=IV12)
+
+
+def wait_for_status(client: Client, task_id: str, status: int, timeout: float = 20.0) -> None:
+    """Poll GetTask until ``status`` (used where the test must act *during* a state)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (current := client.get_task(task_id).status) != status:
+        assert current < status and time.monotonic() < deadline, current
+        time.sleep(0.02)

@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from confide.client import TaskStatus
 
-from ._helpers import echo_function, input_file, output_file
+from ._helpers import echo_function, input_file, output_file, wait_for_status
 from ._server import Server
 from .test_e2e_flow import loop_module
 
@@ -71,10 +70,7 @@ def test_a_worker_killed_mid_task_fails_the_task_with_a_reason(fresh_server: Ser
     fid = admin.register_function("loop", executor_type="wamr", payload=loop_module())
     tid = admin.create_task(fid, {}, executor="wamr")
     admin.invoke_task(tid)
-    deadline = time.monotonic() + 20
-    while admin.get_task(tid).status != TaskStatus.RUNNING:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for_status(admin, tid, TaskStatus.RUNNING)
     for pid in s.worker_pids():
         os.kill(pid, signal.SIGKILL)
     task = admin.wait(tid, 20)
@@ -93,10 +89,7 @@ def test_a_worker_that_stops_heart_beating_times_out(fresh_server: Server) -> No
     fid = admin.register_function("loop", executor_type="wamr", payload=loop_module())
     tid = admin.create_task(fid, {}, executor="wamr")
     admin.invoke_task(tid)
-    deadline = time.monotonic() + 20
-    while admin.get_task(tid).status != TaskStatus.RUNNING:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for_status(admin, tid, TaskStatus.RUNNING)
     for pid in s.worker_pids():
         os.kill(pid, signal.SIGSTOP)  # alive but silent: only the heartbeat timeout notices
     try:

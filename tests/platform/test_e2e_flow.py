@@ -5,7 +5,7 @@ from __future__ import annotations
 from confide.client import FunctionArgument, TaskStatus
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 
-from ._helpers import echo_function, input_file, io_function, output_file
+from ._helpers import echo_function, input_file, io_function, output_file, wait_for_status
 from ._server import Server
 
 
@@ -108,16 +108,11 @@ def test_list_tasks_and_audit_query(server: Server) -> None:
 
 def test_status_is_running_while_a_function_executes_then_cancel(server: Server) -> None:
     """mesapy_deadloop_cancel.py: poll until Running (4), cancel, status 20."""
-    import time
-
     admin = server.admin()
     fid = admin.register_function("loop", executor_type="wamr", payload=loop_module())
     tid = admin.create_task(fid, {}, executor="wamr")
     admin.invoke_task(tid)
-    deadline = time.monotonic() + 20
-    while (status := admin.get_task(tid).status) != TaskStatus.RUNNING:
-        assert status == TaskStatus.STAGED and time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for_status(admin, tid, TaskStatus.RUNNING)
     admin.cancel_task(tid)
     task = admin.wait(tid, 10)
     assert task.status == TaskStatus.CANCELED

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from confide.client import Client, FunctionFile, TaskStatus
 
-from ._helpers import echo_function, expect_error, input_file, io_function, output_file
+from ._helpers import (
+    echo_function,
+    expect_error,
+    input_file,
+    io_function,
+    output_file,
+    wait_for_status,
+)
 from ._server import Server
 from .test_e2e_flow import loop_module
 
@@ -83,12 +90,7 @@ def test_cancel_while_running_stops_it_and_the_worker_carries_on(server: Server)
     fid = admin.register_function("loop", executor_type="wamr", payload=loop_module())
     tid = admin.create_task(fid, {}, executor="wamr")
     admin.invoke_task(tid)
-    import time
-
-    deadline = time.monotonic() + 20
-    while admin.get_task(tid).status != TaskStatus.RUNNING:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for_status(admin, tid, TaskStatus.RUNNING)
     admin.cancel_task(tid)
     task = admin.wait(tid, 10)
     assert (task.status, task.reason) == (TaskStatus.CANCELED, "Task Canceled by the user")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from confide._json import digits_of, ryu_layout
 from confide.executors._base import FunctionError
 
 __all__ = [
@@ -144,14 +145,7 @@ def _shortest_digits(value: float, f32: bool) -> tuple[str, int]:
         if f32
         else repr(abs(value))
     )
-    text = text.lstrip("-")
-    mantissa, _, exp_text = text.partition("e")
-    int_part, _, frac_part = mantissa.partition(".")
-    digits = (int_part + frac_part).lstrip("0")
-    exp10 = int(exp_text or "0") - len(frac_part)
-    stripped = digits.rstrip("0")
-    exp10 += len(digits) - len(stripped)
-    return stripped, len(stripped) + exp10
+    return digits_of(text)
 
 
 def _non_finite(value: float) -> str | None:
@@ -181,21 +175,8 @@ def _ryu(value: float, f32: bool) -> str:
         return "null"
     if value == 0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    sign = "-" if value < 0 else ""
     digits, kk = _shortest_digits(value, f32)
-    n = len(digits)
-    limit = 13 if f32 else 16  # ryu's format32 / format64 plain-notation bound
-    if n <= kk <= limit:
-        text = digits + "0" * (kk - n) + ".0"
-    elif 0 < kk <= limit:
-        text = digits[:kk] + "." + digits[kk:]
-    elif -5 < kk <= 0:
-        text = "0." + "0" * (-kk) + digits
-    elif n == 1:
-        text = f"{digits}e{kk - 1}"
-    else:
-        text = f"{digits[0]}.{digits[1:]}e{kk - 1}"
-    return sign + text
+    return ryu_layout(value < 0, digits, kk, 13 if f32 else 16)
 
 
 def json_f64(value: float) -> str:
