@@ -10,14 +10,15 @@ busy-wait sleeps on the hot path); PostgreSQL uses row locks
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import cbor2
-from sqlalchemy import BigInteger, Engine, create_engine, event, func, select, text
+from sqlalchemy import BigInteger, Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,6 +27,13 @@ from . import _schema
 from ._schema import tables
 
 __all__ = ["Database", "Row", "StorageError", "Tampered", "Txn"]
+
+try:  # the DB-API errors of the PostgreSQL driver, when it is installed
+    from psycopg import Error as _PsycopgError
+
+    psycopg_errors: tuple[type[Exception], ...] = (_PsycopgError,)
+except ImportError:  # pragma: no cover - the postgres extra is optional
+    psycopg_errors = ()
 
 Record = dict[str, Any]
 
@@ -38,17 +46,8 @@ class Tampered(StorageError):
     """A row failed authentication: somebody changed the database."""
 
 
-def _pk(table: str) -> tuple[Any, bool]:
-    """The primary-key column and whether it is numeric (ids are text in the API)."""
-    col = tables[table].primary_key.columns.values()[0]
-    return col, isinstance(col.type, BigInteger)
-
-
-def _key(table: str, row_id: str) -> Any:
-    return int(row_id) if _pk(table)[1] else row_id
-
-
-def _columns(table: str, row_id: str, cols: Mapping[str, Any]) -> list[Any]:
+def _columns(row_id: str, table: str, cols: Mapping[str, Any]) -> list[Any]:
+    """What a row's seal authenticates besides its body: table, id, every plain column."""
     return [table, row_id, *[cols[k] for k in sorted(cols)]]
 
 
@@ -59,21 +58,55 @@ class Row:
     body: Record
 
 
+class _TableSql:
+    """The few statements a table needs, written once (the hot path does not
+    build SQLAlchemy expressions: their compilation dominated the CPU profile)."""
+
+    def __init__(self, table: str, mark: str) -> None:
+        t = tables[table]
+        self.name = table
+        self.columns = [c.name for c in t.columns]
+        self.pk = t.primary_key.columns.values()[0].name
+        self.numeric_pk = isinstance(t.c[self.pk].type, BigInteger)
+        self.plain = [c for c in self.columns if c not in (self.pk, "body")]
+        self.mark = mark
+        cols = ", ".join(self.columns)
+        self.select = f"SELECT {cols} FROM {table}"
+        self.get = f"{self.select} WHERE {self.pk} = {mark}"
+        self.insert_prefix = f"INSERT INTO {table} ({{}}) VALUES ({{}})"
+        self.delete = f"DELETE FROM {table} WHERE {self.pk} = {mark}"
+
+    def key(self, row_id: str) -> Any:
+        return int(row_id) if self.numeric_pk else row_id
+
+    def column(self, name: str) -> str:
+        if name not in self.columns:
+            raise StorageError(f"{self.name} has no column {name!r}")
+        return name
+
+
 class Txn:
     """One database transaction. Obtain it from :meth:`Database.read` / ``write``."""
 
-    def __init__(self, conn: Connection, sealer: RecordSealer, postgres: bool) -> None:
+    def __init__(self, conn: Connection, sealer: RecordSealer, postgres: bool,
+                 sql: Mapping[str, _TableSql]) -> None:
         self._conn = conn
+        self._cursor = conn.connection.cursor()
         self._sealer = sealer
         self._postgres = postgres
+        self._sql = sql
+
+    def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        self._cursor.execute(statement, tuple(params))
+        return self._cursor
 
     # -- sealing ----------------------------------------------------------
     def _seal(self, table: str, row_id: str, cols: Mapping[str, Any], body: Record) -> bytes:
-        return self._sealer.seal(table, row_id, _columns(table, row_id, cols), cbor2.dumps(body))
+        return self._sealer.seal(table, row_id, _columns(row_id, table, cols), cbor2.dumps(body))
 
     def _open(self, table: str, row_id: str, cols: Mapping[str, Any], blob: bytes) -> Record:
         try:
-            plain = self._sealer.open(table, row_id, _columns(table, row_id, cols), blob)
+            plain = self._sealer.open(table, row_id, _columns(row_id, table, cols), blob)
         except TamperedRecord as e:
             raise Tampered(str(e)) from e
         body = cbor2.loads(plain)
@@ -81,42 +114,44 @@ class Txn:
             raise Tampered(f"{table}/{row_id}: body is not a record")
         return body
 
-    def _row(self, table: str, raw: Any) -> Row:
-        t = tables[table]
-        key = t.primary_key.columns.values()[0].name
-        data = dict(raw._mapping)
-        row_id = str(data.pop(key))
-        blob = data.pop("body")
-        return Row(row_id, data, self._open(table, row_id, data, blob))
+    def _row(self, sql: _TableSql, raw: Sequence[Any]) -> Row:
+        data = dict(zip(sql.columns, raw, strict=True))
+        row_id = str(data.pop(sql.pk))
+        blob = bytes(data.pop("body"))
+        return Row(row_id, data, self._open(sql.name, row_id, data, blob))
+
+    def _check_columns(self, sql: _TableSql, cols: Mapping[str, Any]) -> None:
+        if set(cols) != set(sql.plain):
+            raise StorageError(f"{sql.name}: columns {sorted(cols)} != {sorted(sql.plain)}")
 
     # -- API --------------------------------------------------------------
     def get(self, table: str, row_id: str, *, lock: bool = False) -> Row | None:
-        t = tables[table]
-        stmt = select(t).where(_pk(table)[0] == _key(table, row_id))
-        if lock and self._postgres:
-            stmt = stmt.with_for_update()
-        raw = self._conn.execute(stmt).first()
-        return None if raw is None else self._row(table, raw)
+        sql = self._sql[table]
+        statement = sql.get + (" FOR UPDATE" if lock and self._postgres else "")
+        raw = self._execute(statement, (sql.key(row_id),)).fetchone()
+        return None if raw is None else self._row(sql, raw)
 
     def insert(self, table: str, row_id: str, body: Record, **cols: Any) -> None:
-        t = tables[table]
-        self._conn.execute(t.insert().values({
-            _pk(table)[0].name: _key(table, row_id),
-            "body": self._seal(table, row_id, cols, body), **cols}))
+        sql = self._sql[table]
+        self._check_columns(sql, cols)
+        names = [sql.pk, "body", *cols]
+        values = [sql.key(row_id), self._seal(table, row_id, cols, body), *cols.values()]
+        self._execute(sql.insert_prefix.format(", ".join(names),
+                                               ", ".join([sql.mark] * len(names))), values)
 
     def update(self, table: str, row_id: str, body: Record, **cols: Any) -> None:
-        t = tables[table]
-        result = self._conn.execute(
-            t.update()
-            .where(_pk(table)[0] == _key(table, row_id))
-            .values(body=self._seal(table, row_id, cols, body), **cols)
-        )
-        if result.rowcount != 1:
-            raise StorageError(f"{table}/{row_id}: update hit {result.rowcount} rows")
+        sql = self._sql[table]
+        self._check_columns(sql, cols)
+        sets = ", ".join(f"{name} = {sql.mark}" for name in ["body", *cols])
+        values = [self._seal(table, row_id, cols, body), *cols.values(), sql.key(row_id)]
+        cursor = self._execute(f"UPDATE {sql.name} SET {sets} WHERE {sql.pk} = {sql.mark}",
+                               values)
+        if cursor.rowcount != 1:
+            raise StorageError(f"{table}/{row_id}: update hit {cursor.rowcount} rows")
 
     def delete(self, table: str, row_id: str) -> None:
-        t = tables[table]
-        self._conn.execute(t.delete().where(_pk(table)[0] == _key(table, row_id)))
+        sql = self._sql[table]
+        self._execute(sql.delete, (sql.key(row_id),))
 
     def scan(
         self,
@@ -128,25 +163,23 @@ class Txn:
         limit: int | None = None,
         exclude: Mapping[str, Any] | None = None,
         lock: bool = False,
-        after: int | None = None,
     ) -> Iterator[Row]:
-        t = tables[table]
-        stmt = select(t)
-        for k, v in (where or {}).items():
-            stmt = stmt.where(t.c[k] == v)
-        for k, v in (exclude or {}).items():
-            stmt = stmt.where(t.c[k] != v)
-        if after is not None and order_by:
-            col = t.c[order_by]
-            stmt = stmt.where(col < after if descending else col > after)
+        sql = self._sql[table]
+        clauses: list[str] = []
+        params: list[Any] = []
+        for op, items in (("=", where), ("<>", exclude)):
+            for name, value in (items or {}).items():
+                clauses.append(f"{sql.column(name)} {op} {sql.mark}")
+                params.append(value)
+        statement = sql.select + (" WHERE " + " AND ".join(clauses) if clauses else "")
         if order_by:
-            stmt = stmt.order_by(t.c[order_by].desc() if descending else t.c[order_by])
+            statement += f" ORDER BY {sql.column(order_by)}" + (" DESC" if descending else "")
         if limit is not None:
-            stmt = stmt.limit(limit)
+            statement += f" LIMIT {int(limit)}"
         if lock and self._postgres:
-            stmt = stmt.with_for_update(skip_locked=True)
-        for raw in self._conn.execute(stmt).all():
-            yield self._row(table, raw)
+            statement += " FOR UPDATE SKIP LOCKED"
+        for raw in self._execute(statement, params).fetchall():
+            yield self._row(sql, raw)
 
     def serialize(self, name: str) -> None:
         """Hold a named lock until the transaction ends, across every node.
@@ -156,11 +189,11 @@ class Txn:
         """
         if self._postgres:
             key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-            self._conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            self._execute("SELECT pg_advisory_xact_lock(%s)", (key,))
 
     def next_seq(self, table: str, column: str = "seq") -> int:
-        t = tables[table]
-        value = self._conn.execute(select(func.max(t.c[column]))).scalar()
+        sql = self._sql[table]
+        value = self._execute(f"SELECT MAX({sql.column(column)}) FROM {sql.name}").fetchone()[0]
         return int(value or 0) + 1
 
 
@@ -172,6 +205,8 @@ class Database:
         self._sealer = sealer
         self.postgres = url.startswith("postgresql")
         self._write_lock = threading.RLock() if not self.postgres else None
+        mark = "%s" if self.postgres else "?"
+        self._table_sql = {name: _TableSql(name, mark) for name in tables}
         kwargs: dict[str, Any] = {}
         if not self.postgres:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -236,8 +271,8 @@ class Database:
     def _txn(self, write: bool) -> Iterator[Txn]:
         try:
             with self._connect(write=write) as conn, conn.begin():
-                yield Txn(conn, self._sealer, self.postgres)
-        except SQLAlchemyError as e:
+                yield Txn(conn, self._sealer, self.postgres, self._table_sql)
+        except (SQLAlchemyError, sqlite3.Error, *psycopg_errors) as e:
             raise StorageError(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
 
     def read(self) -> Any:
