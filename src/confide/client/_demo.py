@@ -24,7 +24,8 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
     console.rule("[bold]confide demo[/bold]")
     console.print("[yellow]sim TEE: no protection against the operator (development only)[/]")
     platform = Platform(ServerConfig(data_dir=data_dir, authentication_port=0, frontend_port=0,
-                                     scheduler_port=0, blob_port=0, workers=2))
+                                     scheduler_port=0, key_service_port=0, blob_port=0,
+                                     workers=2))
     platform.start()
     ports = platform.ports
     console.print(f"1. started an all-in-one server in {data_dir} "

@@ -46,6 +46,8 @@ def serve(
     authentication_port: int = 7776,
     frontend_port: int = 7777,
     scheduler_port: int = 17780,
+    key_service_port: Annotated[int, typer.Option(
+        help="Key service (worker enrolment), loopback.")] = 17781,
     blob_port: Annotated[int, typer.Option(help="Blob store port (0: any free port).")] = 7778,
     workers: Annotated[int, typer.Option(help="Execution worker processes.")] = 2,
     database_url: Annotated[str | None, typer.Option(
@@ -64,7 +66,8 @@ def serve(
     try:
         platform = Platform(ServerConfig(
             data_dir=data_dir, host=host, authentication_port=authentication_port,
-            frontend_port=frontend_port, scheduler_port=scheduler_port, blob_port=blob_port,
+            frontend_port=frontend_port, scheduler_port=scheduler_port,
+            key_service_port=key_service_port, blob_port=blob_port,
             workers=workers,
             database_url=database_url, admin_password=admin_password, tee=tee,
             executor_timeout_s=executor_timeout))
