@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from confide.attestation import fetch_unverified_certificate
-from confide.client import Client, ServerAttestationError
+from confide.client import Client, ClientError, ServerAttestationError
 from confide.client.cli import app
 
 from ._server import ADMIN_PASSWORD, Server
@@ -214,5 +214,13 @@ def test_platform_reattests_and_swaps_the_served_certificate(tmp_path: Path) -> 
                                      authentication_port=platform.ports["authentication"],
                                      frontend_port=port) as client:
             client.login("admin", ADMIN_PASSWORD)
+        # a session pinned to the old certificate cannot open a new connection
+        old_pem = x509.load_der_x509_certificate(first).public_bytes(serialization.Encoding.PEM)
+        with Client.connect("127.0.0.1", server_cert=old_pem,
+                            authentication_port=platform.ports["authentication"],
+                            frontend_port=port, timeout=5) as stale:
+            with pytest.raises(ClientError) as e:
+                stale.login("admin", ADMIN_PASSWORD)
+            assert e.value.code == "UNAVAILABLE"
     finally:
         platform.stop()
