@@ -30,6 +30,7 @@ class Server:
     executor_timeout: float = 30.0
     extra_env: dict[str, str] = field(default_factory=dict)
     database_url: str | None = None
+    extra_args: list[str] = field(default_factory=list)  # more `confide serve` options
     proc: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
     log_path: Path | None = None
@@ -50,9 +51,10 @@ class Server:
                 "--workers", str(self.workers), "--executor-timeout", str(self.executor_timeout)]
         if self.database_url:
             args += ["--database-url", self.database_url]
+        args += self.extra_args
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept for the process' life
+        log = open(self.log_path, "ab")
         env = {**os.environ, **self.extra_env}
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

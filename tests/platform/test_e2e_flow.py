@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from confide.client import FunctionArgument, TaskStatus
+from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 
 from ._helpers import echo_function, input_file, io_function, output_file
 from ._server import Server
@@ -10,7 +11,7 @@ from ._server import Server
 
 def test_single_party_echo_runs_in_a_worker(server: Server) -> None:
     _, alice = server.new_user("DataOwner", "org1")
-    fid = echo_function(alice.__class__ and server.admin())
+    fid = echo_function(server.admin())
     tid = alice.create_task(fid, {"message": "Hello, Teaclave!"}, executor="builtin")
     assert alice.get_task(tid).status == TaskStatus.CREATED
     alice.invoke_task(tid)  # single participant, no data: invocable at once
@@ -67,10 +68,8 @@ def test_function_rpcs(server: Server) -> None:
     assert owner.list_functions() == ([fid], [])
     fid_same = owner.get_function(fid.upper().replace("FUNCTION-", "function-"))
     assert fid_same.name == "f"  # ids parse case-insensitively (spec §3.4)
-    updated = owner._front.UpdateFunction  # direct RPC: the Teaclave SDK cannot call it
-    from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
-
-    resp = owner._call(updated, pb.UpdateFunctionRequest(
+    # UpdateFunction directly: the Teaclave SDK cannot call it (spec S4).
+    resp = owner._call(owner._front.UpdateFunction, pb.UpdateFunctionRequest(
         function_id=fid, name="g", executor_type="builtin", public=True, usage_quota=-1))
     assert resp.function_id == fid
     assert owner.get_function(fid).name == "g"
@@ -88,9 +87,8 @@ def test_file_rpcs(server: Server) -> None:
     assert alice.get_input_file(iid) == ([alice_id], bytes(16))
     oid = output_file(alice)
     assert alice.get_output_file(oid) == ([alice_id], b"")
-    new_iid = alice._call(alice._front.UpdateInputFile, __import__(
-        "confide.rpc._gen.teaclave_frontend_service_pb2", fromlist=["x"]
-    ).UpdateInputFileRequest(data_id=iid, url="https://example.com/new")).data_id
+    new_iid = alice._call(alice._front.UpdateInputFile, pb.UpdateInputFileRequest(
+        data_id=iid, url="https://example.com/new")).data_id
     assert new_iid != iid and alice.get_input_file(new_iid)[1] == bytes(16)
     fusion = alice.register_fusion_output([alice_id, bob_id])
     assert sorted(alice.get_output_file(fusion)[0]) == sorted([alice_id, bob_id])

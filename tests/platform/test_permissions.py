@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from confide.client import Client, ClientError, FunctionArgument
+from confide.client import Client, ClientError
 from confide.rpc._gen import confide_v1_pb2 as v1
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 
@@ -33,8 +33,8 @@ CALLS: dict[str, tuple[str, Callable[[str], Any]]] = {
         data_id=BOGUS_OUT, url="https://x/z")),
     "register_fusion_output": ("RegisterFusionOutput", lambda me: pb.RegisterFusionOutputRequest(
         owner_list=[me, "someone-else"])),
-    "register_input_from_output": ("RegisterInputFromOutput",
-                                   lambda me: pb.RegisterInputFromOutputRequest(data_id=BOGUS_OUT)),
+    "register_input_from_output": (
+        "RegisterInputFromOutput", lambda me: pb.RegisterInputFromOutputRequest(data_id=BOGUS_OUT)),
     "get_output_file": ("GetOutputFile", lambda me: pb.GetOutputFileRequest(data_id=BOGUS_OUT)),
     "get_input_file": ("GetInputFile", lambda me: pb.GetInputFileRequest(data_id=BOGUS_IN)),
     "register_function": ("RegisterFunction", lambda me: pb.RegisterFunctionRequest(
@@ -99,7 +99,7 @@ def test_role_to_api_matrix(clients: dict[str, tuple[str, Client]], role: str, a
 
 # -- layer 2: owners and non-owners -------------------------------------------------
 def test_private_function_is_visible_to_owner_admin_and_allowlist_only(server: Server) -> None:
-    owner_id, owner = server.new_user("FunctionOwner")
+    _, owner = server.new_user("FunctionOwner")
     _, listed_by_attr = server.new_user("DataOwner", "trusted-org")
     listed_id, listed_by_id = server.new_user("DataOwner", "x")
     _, stranger = server.new_user("DataOwner", "other-org")
@@ -204,4 +204,3 @@ def test_list_functions_of_another_user_is_admin_only(server: Server) -> None:
     registered, allowed = server.admin().list_functions(owner_id)
     assert registered == [fid] and fid in allowed  # admins see every function id (sorted)
     assert allowed == sorted(allowed)
-    assert FunctionArgument  # imported for type clarity in this module

@@ -78,7 +78,7 @@ def task_response(t: TaskRecord) -> pb.GetTaskResponse:
                          for n, i in sorted(t.assigned_inputs.items())],
         assigned_outputs=[pb.DataMap(data_name=n, data_id=i)
                           for n, i in sorted(t.assigned_outputs.items())],
-        status=int(t.status), result=result,
+        status=common.TaskStatus.ValueType(int(t.status)), result=result,
     )
 
 

@@ -91,7 +91,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
     def PullTask(self, r: v1.PullTaskRequest, c: grpc.ServicerContext) -> v1.PullTaskResponse:
         self._check(c, r.executor_id)
         wait = min(r.wait_ms, self._limits.max_pull_wait_ms) / 1000
-        staged = self._s.pull(r.executor_id, wait)
+        staged = self._s.pull(r.executor_id, wait, active=c.is_active)
         if staged is None:
             return v1.PullTaskResponse(has_task=False)
         return v1.PullTaskResponse(has_task=True, task=staged_to_proto(staged))
@@ -101,7 +101,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
         self._check(c, r.executor_id)
         wait = self._s.executor_timeout_s / 3
         command = self._s.heartbeat(r.executor_id, r.task_id, wait)
-        return v1.HeartbeatResponse(command=command)
+        return v1.HeartbeatResponse(command=common.ExecutorCommand.ValueType(command))
 
     def UpdateTaskResult(self, r: v1.UpdateTaskResultRequest, c: grpc.ServicerContext
                          ) -> empty_pb2.Empty:

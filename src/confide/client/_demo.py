@@ -10,9 +10,15 @@ from rich.console import Console
 
 from ..server import Platform, ServerConfig
 from ._errors import ClientError
-from ._sdk import Client, FunctionArgument
+from ._sdk import Client, FunctionArgument, FunctionFile
 
 __all__ = ["run_demo"]
+
+#: Each bank's customers and amounts (``id : amount``), as in Teaclave's example data.
+BANK_A = b"a : 100\nb : 200\nc : 300000\ne : 33000\n"
+BANK_B = b"c : 170000\nd : 50\ne : 5000000\nf : 7\n"
+#: What private-join-and-compute gives each bank: identities in both, amounts summed.
+JOINED = {"c, 470000", "e, 5033000"}
 
 
 def run_demo(console: Console, data_dir: Path | None = None) -> int:
@@ -74,7 +80,8 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
         try:
             alice.invoke_task(tid)
         except ClientError as e:
-            console.print(f"   invoking before everyone approved fails: [red]{e.code}[/] {e.message}")
+            console.print("   invoking before everyone approved fails: "
+                          f"[red]{e.code}[/] {e.message}")
         acme.approve_task(tid)
         console.print(f"7. acme approved: status {alice.get_task(tid).status_name}")
         alice.invoke_task(tid)
@@ -85,15 +92,68 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
             bob.get_task(tid)
         except ClientError as e:
             console.print(f"9. bob cannot see the task: [red]{e.code}[/] {e.message}")
-        entries = admin.query_audit_logs("task", 5)
-        console.print("10. the audit log (newest first):")
-        for e in entries:
-            console.print(f"    {e.user or '-'} {e.message} {'ok' if e.result else 'denied'}")
-        console.print(f"11. audit chain verified: {platform.audit.verify_chain()} entries")
         ok = result.ok is True and result.return_value == b"Hello from bank-a!"
+        ok = _joint_computation(console, acme, alice, bob) and ok
+        entries = admin.query_audit_logs("task", 5)
+        console.print("15. the audit log (newest first):")
+        for entry in entries:
+            console.print(f"    {entry.user or '-'} {entry.message} "
+                          f"{'ok' if entry.result else 'denied'}")
+        console.print(f"16. audit chain verified: {platform.audit.verify_chain()} entries")
     finally:
         platform.stop()
         if tmp is not None:
             tmp.cleanup()
     console.rule("[green]demo finished[/]" if ok else "[red]demo failed[/]")
     return 0 if ok else 1
+
+
+def _joint_computation(console: Console, acme: Client, alice: Client, bob: Client) -> bool:
+    """Steps 10-14: bank-a and bank-b join their encrypted customer lists."""
+    names = [f"input_data{i}" for i in range(2)], [f"output_data{i}" for i in range(2)]
+    fid = acme.register_function(
+        "builtin-private-join-and-compute", executor_type="builtin", public=False,
+        user_allowlist=["bank-a", "bank-b"], description="sums amounts of shared customers",
+        arguments=[FunctionArgument("num_user")], inputs=[FunctionFile(n) for n in names[0]],
+        outputs=[FunctionFile(n) for n in names[1]])
+    console.print(f"10. acme registered private-join-and-compute {fid} for bank-a and bank-b")
+    banks = {"alice": (alice, BANK_A), "bob": (bob, BANK_B)}
+    inputs, outputs = {}, {}
+    for i, (uid, (client, rows)) in enumerate(banks.items()):
+        upload = client.upload_encrypted(rows, file_name=f"customers-{uid}")
+        inputs[uid] = client.register_upload(upload)
+        outputs[uid] = client.new_output(file_name=f"joined-{uid}")
+        console.print(f"11. {uid} encrypted {len(rows)} bytes of customer data on their own "
+                      f"machine ({upload.schema}, key kept locally) and uploaded it; "
+                      f"output {i} goes to a location only {uid} holds the key of")
+    tid = alice.create_task(fid, {"num_user": 2}, executor="builtin",
+                            inputs_ownership={"input_data0": ["alice"], "input_data1": ["bob"]},
+                            outputs_ownership={"output_data0": ["alice"],
+                                               "output_data1": ["bob"]})
+    alice.assign_data(tid, inputs={"input_data0": inputs["alice"]},
+                      outputs={"output_data0": outputs["alice"].data_id})
+    bob.assign_data(tid, inputs={"input_data1": inputs["bob"]},
+                    outputs={"output_data1": outputs["bob"].data_id})
+    for client in (alice, bob, acme):
+        client.approve_task(tid)
+    console.print(f"12. task {tid}: each bank assigned its own file, alice, bob and acme "
+                  f"approved: status {alice.get_task(tid).status_name}")
+    alice.invoke_task(tid)
+    task = alice.wait(tid, timeout=30)
+    console.print(f"13. it ran in a worker: status [green]{task.status_name}[/], "
+                  f"result {task.return_value.decode(errors='replace')!r}")
+    ok = task.ok is True
+    for i, (uid, (client, _rows)) in enumerate(banks.items()):
+        if not ok:
+            break
+        plain = client.download_decrypted(outputs[uid], task.tags_map[f"output_data{i}"])
+        lines = plain.decode().splitlines()
+        console.print(f"14. {uid} downloaded and decrypted output {i}: "
+                      f"[bold]{'; '.join(lines)}[/]")
+        ok = ok and set(lines) == JOINED
+    try:
+        alice.get_output_file(outputs["bob"].data_id)
+        ok = False
+    except ClientError as e:
+        console.print(f"    alice cannot even look at bob's output: [red]{e.code}[/] {e.message}")
+    return ok

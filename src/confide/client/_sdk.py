@@ -395,7 +395,9 @@ class Client:
         return str(self._call(self._front.RegisterFunction, req).function_id)
 
     def get_function(self, function_id: str) -> pb.GetFunctionResponse:
-        return self._call(self._front.GetFunction, pb.GetFunctionRequest(function_id=function_id))
+        resp: pb.GetFunctionResponse = self._call(
+            self._front.GetFunction, pb.GetFunctionRequest(function_id=function_id))
+        return resp
 
     def get_function_usage_stats(self, function_id: str) -> tuple[int, int]:
         r = self._call(self._front.GetFunctionUsageStats,
@@ -532,6 +534,17 @@ class Client:
         urls = self.blob_urls(file_name)
         data_id = self.register_output_file(urls.put_url, schema=schema, key=key, iv=iv)
         return OutputLocation(data_id, urls.get_url, schema, key, iv)
+
+    def register_output_as_input(self, output: OutputLocation, cmac: bytes) -> str:
+        """Register a written :meth:`new_output` (its ``tags_map`` cmac) as a new input.
+
+        The output was registered with its presigned PUT URL, which cannot be
+        read back, so :meth:`register_input_from_output` on it yields an input
+        the workers cannot fetch; this registers the object's GET URL instead,
+        with the key kept in ``output``.
+        """
+        return self.register_input_file(output.get_url, schema=output.schema, key=output.key,
+                                        iv=output.iv, cmac=cmac)
 
     def download_decrypted(self, output: OutputLocation, cmac: bytes | None = None) -> bytes:
         """Fetch an output's ciphertext and decrypt it here (checked against ``cmac``)."""

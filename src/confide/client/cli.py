@@ -52,12 +52,21 @@ def serve(
         help="Key service (worker enrolment), loopback.")] = 17781,
     blob_port: Annotated[int, typer.Option(help="Blob store port (0: any free port).")] = 7778,
     workers: Annotated[int, typer.Option(help="Execution worker processes.")] = 2,
+    worker_slots: Annotated[int, typer.Option(help="Tasks each worker runs at once.")] = 4,
     database_url: Annotated[str | None, typer.Option(
-        envvar="CONFIDE_DATABASE_URL", help="SQLAlchemy URL; default SQLite in the data dir.")] = None,
+        envvar="CONFIDE_DATABASE_URL",
+        help="SQLAlchemy URL; default SQLite in the data dir.")] = None,
     admin_password: Annotated[str | None, typer.Option(
         envvar="CONFIDE_ADMIN_PASSWORD", help="Password of 'admin' when it is created.")] = None,
     executor_timeout: float = 30.0,
     tee: str = "sim",
+    allow_loopback_port: Annotated[list[int] | None, typer.Option(
+        help="Let workers fetch/store task files on 127.0.0.1/::1 at this port too (besides "
+             "the blob store's). Repeatable. Off by default: every opened port is reachable "
+             "by any task's URLs.")] = None,
+    file_root: Annotated[list[Path] | None, typer.Option(
+        help="Let task files use file:// URLs inside this directory. Repeatable. Off by "
+             "default.")] = None,
 ) -> None:
     """Run the all-in-one server (every service, the database, the worker pool)."""
     from ..server import ConfigError, Platform, ServerConfig
@@ -70,9 +79,11 @@ def serve(
             data_dir=data_dir, host=host, authentication_port=authentication_port,
             frontend_port=frontend_port, scheduler_port=scheduler_port,
             key_service_port=key_service_port, blob_port=blob_port,
-            workers=workers,
+            workers=workers, worker_slots=worker_slots,
             database_url=database_url, admin_password=admin_password, tee=tee,
-            executor_timeout_s=executor_timeout))
+            executor_timeout_s=executor_timeout,
+            file_agent_loopback_ports=tuple(allow_loopback_port or ()),
+            file_roots=tuple(str(p.resolve()) for p in file_root or ())))
         platform.start()
     except ConfigError as e:
         err.print(f"[red]cannot start:[/] {e}")
@@ -197,7 +208,10 @@ def user_register(user_id: str, role: str, attribute: str = "",
 def user_list(scope: Annotated[str, typer.Argument(help="Any id for admins; the attribute "
                                                         "for data-owner managers.")]) -> None:
     """List users."""
-    _run(lambda: [console.print(u) for u in _client().list_users(scope)])
+    def go() -> None:
+        for user in _client().list_users(scope):
+            console.print(user)
+    _run(go)
 
 
 @user_app.command("passwd")
@@ -218,7 +232,8 @@ def function_register(
     argument: Annotated[list[str] | None, typer.Option(
         help="key (overwritable) or key=default (fixed). Repeatable.")] = None,
     input: Annotated[list[str] | None, typer.Option(help="Input name; name? if optional.")] = None,
-    output: Annotated[list[str] | None, typer.Option(help="Output name; name? if optional.")] = None,
+    output: Annotated[list[str] | None, typer.Option(
+        help="Output name; name? if optional.")] = None,
     allow: Annotated[list[str] | None, typer.Option(help="Allow-list entry (user id or "
                                                          "attribute). Repeatable.")] = None,
     usage_quota: int = -1,
@@ -347,7 +362,10 @@ def task_wait(task_id: str, timeout: float = 300.0) -> None:
 @task_app.command("list")
 def task_list(limit: int = 20) -> None:
     """Tasks you participate in, newest first."""
-    _run(lambda: [console.print(t) for t in _client().list_tasks(limit)])
+    def go() -> None:
+        for task_id in _client().list_tasks(limit):
+            console.print(task_id)
+    _run(go)
 
 
 def _print_task(task: object) -> None:

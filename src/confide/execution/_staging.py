@@ -46,7 +46,7 @@ class FileTransport(Protocol):
 
 
 def _private_root() -> str | None:
-    shm = Path("/dev/shm")
+    shm = Path("/dev/shm")  # noqa: S108 - memory-backed; mkdtemp makes a private 0700 dir
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
@@ -101,8 +101,12 @@ class StagedIO:
         return os.fdopen(fd, "wb")
 
     def finish(self) -> dict[str, bytes]:
-        """Encrypt and upload every assigned output; their cmacs by name."""
-        tags: dict[str, bytes] = {}
+        """Encrypt and upload every assigned output; their cmacs by name.
+
+        Every output is checked before the first is uploaded, so a task with a
+        missing output leaves no result behind.
+        """
+        ready: list[tuple[str, dict[str, Any], Path]] = []
         for name, f in sorted(self._outputs.items()):
             if f["schema"] == "raw":
                 raise FunctionError("OutputFile: unsupported type")
@@ -110,8 +114,9 @@ class StagedIO:
             if name not in self._written or not plain.exists():
                 raise FunctionError(_MISSING_OUTPUT.get(f["schema"],
                                                         "failed to open src file"))
-            tags[name] = self._stager.seal_and_upload(f, plain, self._path("sealed", name))
-        return tags
+            ready.append((name, f, plain))
+        return {name: self._stager.seal_and_upload(f, plain, self._path("sealed", name))
+                for name, f, plain in ready}
 
 
 class Stager:

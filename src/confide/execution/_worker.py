@@ -52,9 +52,11 @@ class WorkerConfig:
     ca_pem: bytes
     sim_state_dir: str
     server_name: str = "localhost"
+    slots: int = 4  # tasks one worker runs at the same time
     blob_store_port: int | None = None  # loopback allowed to this port only
     fusion_dir: str | None = None
     file_roots: tuple[str, ...] = ()
+    extra_loopback_ports: tuple[int, ...] = ()  # loopback allowed on these ports too
 
     def to_cbor(self) -> bytes:
         return cbor2.dumps(self.__dict__)
@@ -63,6 +65,7 @@ class WorkerConfig:
     def from_cbor(cls, data: bytes) -> WorkerConfig:
         fields = cbor2.loads(data)
         fields["file_roots"] = tuple(fields.get("file_roots", ()))
+        fields["extra_loopback_ports"] = tuple(fields.get("extra_loopback_ports", ()))
         return cls(**fields)
 
 
@@ -86,36 +89,76 @@ def _result_proto(outcome: Outcome) -> common.TaskResult:
 
 class Worker:
     def __init__(self, channel: grpc.Channel, executor_id: str, runner: TaskRunner,
-                 renew: Any = None) -> None:
+                 *, slots: int = 1, renew: Any = None) -> None:
         """``renew``: optional callable returning a fresh channel when the node
-        certificate is due for renewal, else None (called between tasks)."""
+        certificate is due for renewal, else None (called between pulls)."""
         self._stub = v1_grpc.SchedulerStub(channel)
         self._channel = channel
         self._id = executor_id
         self._runner = runner
+        self._slots = max(1, slots)
         self._renew = renew
+        self._renew_lock = threading.Lock()
         self.stopping = threading.Event()
+        self._pulls: set[grpc.Future] = set()
+        self._pulls_lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Stop pulling; idle slots' long polls are cancelled at once."""
+        self.stopping.set()
+        with self._pulls_lock:
+            pulls = list(self._pulls)
+        for pull in pulls:
+            pull.cancel()
 
     def _maybe_renew(self) -> None:
+        """Swap to a channel with a renewed node certificate when one is due.
+
+        The old channel is not closed: other slots may still be heartbeating or
+        reporting on it; it goes away with its last reference.
+        """
         if self._renew is None:
             return
-        channel = self._renew()
-        if channel is not None:
-            self._channel.close()
-            self._channel = channel
-            self._stub = v1_grpc.SchedulerStub(channel)
+        with self._renew_lock:
+            channel = self._renew()
+            if channel is not None:
+                self._channel = channel
+                self._stub = v1_grpc.SchedulerStub(channel)
 
     def serve_forever(self) -> None:
+        """Run ``slots`` pull loops: one worker executes that many tasks at once."""
+        loops = [threading.Thread(target=self._loop, name=f"slot-{i}", daemon=True)
+                 for i in range(self._slots)]
+        for t in loops:
+            t.start()
+        # stop() (SIGTERM) cancels the idle polls; tasks still running are
+        # abandoned and fail over through the scheduler's lease handling.
+        self.stopping.wait()
+        for t in loops:
+            t.join(timeout=1.0)
+
+    def _loop(self) -> None:
         while not self.stopping.is_set():
             self._maybe_renew()
+            pull = self._stub.PullTask.future(
+                v1.PullTaskRequest(executor_id=self._id, wait_ms=_PULL_WAIT_MS),
+                timeout=_PULL_WAIT_MS / 1000 + 10)
+            with self._pulls_lock:
+                self._pulls.add(pull)
+            if self.stopping.is_set():  # stop() ran before the poll was visible to it
+                pull.cancel()
             try:
-                resp = self._stub.PullTask(
-                    v1.PullTaskRequest(executor_id=self._id, wait_ms=_PULL_WAIT_MS),
-                    timeout=_PULL_WAIT_MS / 1000 + 10)
-            except grpc.RpcError as e:
-                _log.warning("pull failed: %s", e.code())
-                self.stopping.wait(0.5)
+                resp = pull.result()
+            except grpc.FutureCancelledError:
                 continue
+            except grpc.RpcError as e:
+                if not self.stopping.is_set():
+                    _log.warning("pull failed: %s", e.code())
+                    self.stopping.wait(0.5)
+                continue
+            finally:
+                with self._pulls_lock:
+                    self._pulls.discard(pull)
             if resp.has_task:
                 self._execute(staged_from_proto(resp.task))
 
@@ -185,7 +228,8 @@ def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
     executors: dict[str, Any] = {"builtin": BuiltinExecutor(limits), "wamr": WasmExecutor(limits),
                                  "mesapy": PythonExecutor(limits=limits)}
     policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
-                                file_roots=cfg.file_roots)
+                                file_roots=cfg.file_roots,
+                                extra_loopback_ports=cfg.extra_loopback_ports)
     return TaskRunner(executors, Stager(FileAgent(policy, limits), limits), limits)
 
 
@@ -238,8 +282,8 @@ def main() -> int:
         return secure_channel(cfg, current[0])
 
     worker = Worker(secure_channel(cfg, node), cfg.executor_id, build_runner(cfg, Limits()),
-                    renew=renew)
-    signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
+                    slots=cfg.slots, renew=renew)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     _log.info("executor %s pulling from %s", cfg.executor_id, cfg.scheduler)
     worker.serve_forever()
     return 0

@@ -34,7 +34,6 @@ from ..keys import (
     store_root_secret,
 )
 from ..rpc import PemPair, build_server, key_pem
-from ..services._identity import parse_role
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.audit import AuditLog
@@ -127,11 +126,18 @@ class Platform:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        if config.tee != "sim":
-            raise ConfigError(f"TEE {config.tee!r} is not supported by this build yet; use sim")
         if config.admin_password is None and config.tee != "sim":
-            raise ConfigError("refusing the default admin password outside the sim TEE")
+            raise ConfigError("refusing the default admin password outside the sim TEE; "
+                              "set --admin-password or CONFIDE_ADMIN_PASSWORD")
+        if config.tee != "sim":
+            raise ConfigError(f"TEE {config.tee!r} is not supported by the all-in-one server yet")
         _log.warning(SIM_WARNING)
+        for port in config.file_agent_loopback_ports:
+            if not 0 < port < 65536:
+                raise ConfigError(f"invalid loopback port for the file agent: {port}")
+        for root in config.file_roots:
+            if not Path(root).is_dir():
+                raise ConfigError(f"file root is not a directory: {root}")
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
@@ -154,7 +160,7 @@ class Platform:
         self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
                                    executor_timeout_s=config.executor_timeout_s)
         self.management = Management(Context(self.db, self.notifier, limits, clock),
-                                     role_of=self._role_of)
+                                     role_of=self.auth.role_of)
         self.frontend = Frontend(self.auth, AccessControl(), self.audit)
         self.ca = PlatformCA.from_root_secret(secret)
         self.node = SimNode(data, clock=lambda: dt.datetime.now(dt.UTC), limits=limits)
@@ -171,13 +177,11 @@ class Platform:
         self._servers: list[grpc.Server] = []
         self._stopping = threading.Event()
         self.supervisor = Supervisor(config.workers, self._worker_config,
-                                     lambda eid, why: self.scheduler.executor_lost(eid, why))
+                                     self._executor_lost)
         self.ports: dict[str, int] = {}
 
-    def _role_of(self, user_id: str):  # type: ignore[no-untyped-def]
-        with self.db.read() as txn:
-            row = txn.get("users", user_id)
-        return None if row is None else parse_role(str(row.body["role"]))
+    def _executor_lost(self, executor_id: str, reason: str) -> None:
+        self.scheduler.executor_lost(executor_id, reason)
 
     def _node_certificate(self, node_id: str, services: list[str]) -> PemPair:
         key = ec.generate_private_key(ec.SECP256R1())
@@ -199,9 +203,11 @@ class Platform:
             key_service=f"127.0.0.1:{self.ports['keys']}", executor_id=executor_id,
             ca_pem=self.ca.certificate_pem(),
             sim_state_dir=str(self.config.data_dir / "sim-attester"),
-            server_name=service_dns_name("scheduler"),
+            server_name=service_dns_name("scheduler"), slots=self.config.worker_slots,
             blob_store_port=self.blobs.port if self.blobs is not None else None,
-            fusion_dir=str(self.fusion_dir))
+            fusion_dir=str(self.fusion_dir),
+            file_roots=tuple(str(Path(r).resolve()) for r in self.config.file_roots),
+            extra_loopback_ports=tuple(self.config.file_agent_loopback_ports))
 
     def _bind(self, server: grpc.Server, port: int, creds: grpc.ServerCredentials,
               host: str) -> int:
@@ -271,7 +277,7 @@ class Platform:
         while not self._stopping.wait(1.0):
             try:
                 self.scheduler.reap()
-            except Exception:  # keep the reaper alive; the next round retries
+            except Exception:  # noqa: BLE001 - keep the reaper alive; the next round retries
                 _log.exception("reaper round failed")
 
     def wait(self) -> None:

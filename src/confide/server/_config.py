@@ -23,6 +23,7 @@ class ServerConfig:
     key_service_port: int = 17781  # enrolment of worker nodes (loopback)
     blob_port: int | None = 7778  # None: no blob store
     workers: int = 2
+    worker_slots: int = 4  # tasks each worker runs concurrently
     database_url: str | None = None  # default: SQLite in data_dir
     tee: str = "sim"
     admin_user: str = "admin"
@@ -32,6 +33,10 @@ class ServerConfig:
     sqlite_synchronous: str = "NORMAL"
     attestation_validity_s: float = 3600.0  # re-attest the API certificate this often (Teaclave)
     renewal_check_s: float = 30.0  # how often renewal is checked
+    # File agent of the workers (docs/file-agent.md). Off by default: loopback is
+    # reachable on the blob store's port only, and file:// not at all.
+    file_agent_loopback_ports: tuple[int, ...] = ()  # extra loopback ports inputs may use
+    file_roots: tuple[str, ...] = ()  # absolute directories file:// URLs may point into
     limits: Limits = field(default_factory=Limits)
 
     @property

@@ -70,7 +70,8 @@ class Supervisor:
             for executor_id, proc in dead:
                 if self._stopping.is_set():
                     return
-                reason = f"Runtime Error: Executor Lost (worker exited with status {proc.returncode})"
+                reason = ("Runtime Error: Executor Lost "
+                          f"(worker exited with status {proc.returncode})")
                 _log.error("worker %s died (%s)", executor_id, proc.returncode)
                 self._on_lost(executor_id, reason)
                 lived = time.monotonic() - self._started.pop(executor_id, 0.0)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["Principal", "Role", "RoleKind", "parse_role", "role_from_request"]
 
 
-class RoleKind(str, Enum):
+class RoleKind(StrEnum):
     PLATFORM_ADMIN = "PlatformAdmin"
     FUNCTION_OWNER = "FunctionOwner"
     DATA_OWNER_MANAGER = "DataOwnerManager"

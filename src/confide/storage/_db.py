@@ -9,6 +9,7 @@ busy-wait sleeps on the hot path); PostgreSQL uses row locks
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import cbor2
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import BigInteger, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,6 +36,16 @@ class StorageError(Exception):
 
 class Tampered(StorageError):
     """A row failed authentication: somebody changed the database."""
+
+
+def _pk(table: str) -> tuple[Any, bool]:
+    """The primary-key column and whether it is numeric (ids are text in the API)."""
+    col = tables[table].primary_key.columns.values()[0]
+    return col, isinstance(col.type, BigInteger)
+
+
+def _key(table: str, row_id: str) -> Any:
+    return int(row_id) if _pk(table)[1] else row_id
 
 
 def _columns(table: str, row_id: str, cols: Mapping[str, Any]) -> list[Any]:
@@ -81,8 +92,7 @@ class Txn:
     # -- API --------------------------------------------------------------
     def get(self, table: str, row_id: str, *, lock: bool = False) -> Row | None:
         t = tables[table]
-        pk = t.primary_key.columns.values()[0]
-        stmt = select(t).where(pk == row_id)
+        stmt = select(t).where(_pk(table)[0] == _key(table, row_id))
         if lock and self._postgres:
             stmt = stmt.with_for_update()
         raw = self._conn.execute(stmt).first()
@@ -90,17 +100,15 @@ class Txn:
 
     def insert(self, table: str, row_id: str, body: Record, **cols: Any) -> None:
         t = tables[table]
-        pk = t.primary_key.columns.values()[0].name
-        self._conn.execute(
-            t.insert().values({pk: row_id, "body": self._seal(table, row_id, cols, body), **cols})
-        )
+        self._conn.execute(t.insert().values({
+            _pk(table)[0].name: _key(table, row_id),
+            "body": self._seal(table, row_id, cols, body), **cols}))
 
     def update(self, table: str, row_id: str, body: Record, **cols: Any) -> None:
         t = tables[table]
-        pk = t.primary_key.columns.values()[0]
         result = self._conn.execute(
             t.update()
-            .where(pk == row_id)
+            .where(_pk(table)[0] == _key(table, row_id))
             .values(body=self._seal(table, row_id, cols, body), **cols)
         )
         if result.rowcount != 1:
@@ -108,8 +116,7 @@ class Txn:
 
     def delete(self, table: str, row_id: str) -> None:
         t = tables[table]
-        pk = t.primary_key.columns.values()[0]
-        self._conn.execute(t.delete().where(pk == row_id))
+        self._conn.execute(t.delete().where(_pk(table)[0] == _key(table, row_id)))
 
     def scan(
         self,
@@ -140,6 +147,16 @@ class Txn:
             stmt = stmt.with_for_update(skip_locked=True)
         for raw in self._conn.execute(stmt).all():
             yield self._row(table, raw)
+
+    def serialize(self, name: str) -> None:
+        """Hold a named lock until the transaction ends, across every node.
+
+        SQLite writers are serialised already; on PostgreSQL this is an
+        advisory transaction lock (e.g. for appending to the audit chain).
+        """
+        if self._postgres:
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            self._conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
     def next_seq(self, table: str, column: str = "seq") -> int:
         t = tables[table]
@@ -195,9 +212,8 @@ class Database:
         with self._connect(write=True) as conn, conn.begin():
             found = _schema.current_version(conn)
             if found > _schema.SCHEMA_VERSION:
-                raise StorageError(
-                    f"database schema v{found} is newer than this confide (v{_schema.SCHEMA_VERSION})"
-                )
+                raise StorageError(f"database schema v{found} is newer than this confide "
+                                   f"(v{_schema.SCHEMA_VERSION})")
             for v in range(found, _schema.SCHEMA_VERSION):
                 _schema.MIGRATIONS[v](conn)
             if found != _schema.SCHEMA_VERSION:

@@ -167,6 +167,7 @@ class UrlPolicy:
         blob_store_port: int | None,
         fusion_dir: str | None = None,
         file_roots: tuple[str, ...] = (),
+        extra_loopback_ports: tuple[int, ...] = (),
     ) -> UrlPolicy:
         """The all-in-one default: public http(s), ``data:``, loopback to the blob store.
 
@@ -175,16 +176,22 @@ class UrlPolicy:
                 allowed on that port only (``None``: loopback refused).
             fusion_dir: enables ``fusion://`` when given.
             file_roots: enables ``file://`` inside these directories when given.
+            extra_loopback_ports: further loopback ports the operator opened
+                explicitly (``confide serve --allow-loopback-port``); empty by
+                default.
         """
         schemes = {"http", "https", "data"}
         if fusion_dir is not None:
             schemes.add("fusion")
         if file_roots:
             schemes.add("file")
+        ports = set(extra_loopback_ports)
+        if blob_store_port is not None:
+            ports.add(blob_store_port)
         return cls(
             schemes=frozenset(schemes),
-            allow_loopback=blob_store_port is not None,
-            loopback_ports=None if blob_store_port is None else frozenset({blob_store_port}),
+            allow_loopback=bool(ports),
+            loopback_ports=frozenset(ports) if ports else None,
             fusion_dir=fusion_dir,
             file_roots=file_roots,
         )

@@ -45,12 +45,28 @@ def _mac(key: bytes, prev: bytes, e: AuditEntry) -> bytes:
     return hmac.new(key, data, hashlib.sha256).digest()
 
 
+@dataclass
+class _Pending:
+    user: str
+    message: str
+    result: bool
+    ip: bytes
+    at_us: int
+    done: bool = False
+    error: Exception | None = None
+
+
 class AuditLog:
+    """Appends are group-committed: concurrent callers share one transaction,
+    and each returns only once its own entry is durable."""
+
     def __init__(self, db: Database, key: bytes, *, clock: Callable[[], float]) -> None:
         self._db = db
         self._key = key
         self._clock = clock
-        self._lock = threading.Lock()
+        self._cv = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._flushing = False
         with db.read() as txn:
             self._head_seq, self._head_mac = self._load_head(txn)
 
@@ -60,20 +76,50 @@ class AuditLog:
         return 0, _GENESIS
 
     def append(self, *, user: str, message: str, result: bool, ip: bytes) -> None:
-        with self._lock, self._db.write() as txn:
-            seq, prev = self._load_head(txn)
-            # Fail closed if the newest entries were cut off or replaced while we ran.
-            if seq < self._head_seq or (
-                    seq == self._head_seq and not hmac.compare_digest(prev, self._head_mac)):
-                raise AuditChainBroken(
-                    f"audit log head is #{seq}, expected #{self._head_seq}: truncated or edited")
-            entry = AuditEntry(seq + 1, int(self._clock() * 1_000_000), ip, user, message,
-                               result)
-            mac = _mac(self._key, prev, entry)
-            txn.insert(_TABLE, str(entry.seq), {
-                "us": entry.microsecond, "ip": ip, "user": user, "message": message,
-                "result": result, "prev": prev, "mac": mac})
-            self._head_seq, self._head_mac = entry.seq, mac
+        """Record one entry; returns when it is committed (raises if it could not be)."""
+        mine = _Pending(user, message, result, ip, int(self._clock() * 1_000_000))
+        with self._cv:
+            self._queue.append(mine)
+            while not mine.done:
+                if self._flushing:
+                    self._cv.wait()
+                    continue
+                self._flushing = True
+                batch, self._queue = self._queue, []
+                self._cv.release()
+                try:
+                    error = self._write(batch)
+                finally:
+                    self._cv.acquire()
+                    self._flushing = False
+                for p in batch:
+                    p.done, p.error = True, error
+                self._cv.notify_all()
+        if mine.error is not None:
+            raise mine.error
+
+    def _write(self, batch: list[_Pending]) -> Exception | None:
+        try:
+            with self._db.write() as txn:
+                txn.serialize("audit-chain")
+                seq, prev = self._load_head(txn)
+                # Fail closed if the newest entries were cut off or replaced while we ran.
+                if seq < self._head_seq or (
+                        seq == self._head_seq and not hmac.compare_digest(prev, self._head_mac)):
+                    raise AuditChainBroken(f"audit log head is #{seq}, expected "
+                                           f"#{self._head_seq}: truncated or edited")
+                for p in batch:
+                    seq += 1
+                    entry = AuditEntry(seq, p.at_us, p.ip, p.user, p.message, p.result)
+                    mac = _mac(self._key, prev, entry)
+                    txn.insert(_TABLE, str(seq), {
+                        "us": entry.microsecond, "ip": p.ip, "user": p.user,
+                        "message": p.message, "result": p.result, "prev": prev, "mac": mac})
+                    prev = mac
+            self._head_seq, self._head_mac = seq, prev
+            return None
+        except Exception as e:  # noqa: BLE001 - handed to every caller of the batch, raised there
+            return e
 
     def query(self, query: str, limit: int) -> list[AuditEntry]:
         """Newest first, at most ``limit`` entries matching ``query``."""

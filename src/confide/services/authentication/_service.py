@@ -9,6 +9,8 @@ user's credentials change (see ``_tokens``).
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -32,6 +34,9 @@ def _auth_error(message: str) -> ServiceError:
 
 
 _FAILED = "authentication failed"
+#: How long another node's change to a user (delete, password, role) may take
+#: to reach this node's token checks.
+CACHE_TTL_S = 1.0
 
 
 class AuthenticationService:
@@ -52,8 +57,33 @@ class AuthenticationService:
         self._limits = limits
         # OWASP's minimum argon2id profile: 19 MiB, t=2, p=1 (~15 ms here).
         self._hasher = hasher or PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+        # user id -> (stored record, time read). Every frontend call authenticates,
+        # so records are cached briefly; this node's own writes invalidate at once,
+        # another node's become visible within CACHE_TTL_S.
+        self._cache: dict[str, tuple[dict[str, object], float]] = {}
+        self._cache_lock = threading.Lock()
 
     # -- helpers -----------------------------------------------------------
+    def _load_cached(self, user_id: str) -> dict[str, object] | None:
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(user_id)
+        if hit is not None and now - hit[1] < CACHE_TTL_S:
+            return hit[0]
+        record = self._load(user_id)
+        with self._cache_lock:
+            if record is None:
+                self._cache.pop(user_id, None)
+            else:
+                if len(self._cache) > 100_000:
+                    self._cache.clear()
+                self._cache[user_id] = (record, now)
+        return record
+
+    def _forget(self, user_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(user_id, None)
+
     def _load(self, user_id: str) -> dict[str, object] | None:
         try:
             with self._db.read() as txn:
@@ -114,10 +144,15 @@ class AuthenticationService:
             claims = self._tokens.verify(token, user_id, now=self._clock())
         except TokenError as e:
             raise _auth_error(_FAILED) from e
-        record = self._load(user_id)
+        record = self._load_cached(user_id)
         if record is None or record.get("gen") != claims.gen:
             raise _auth_error(_FAILED)
         return Principal(user_id, parse_role(str(record["role"])))
+
+    def role_of(self, user_id: str) -> Role | None:
+        """The stored role of ``user_id``, or None if there is no such user."""
+        record = self._load_cached(user_id)
+        return None if record is None else parse_role(str(record["role"]))
 
     # -- account management -----------------------------------------------
     def register(self, caller: Principal, user_id: str, password: str, role: str,
@@ -155,6 +190,7 @@ class AuthenticationService:
                 raise _auth_error("permission denied")
             txn.update(_TABLE, user_id, {"hash": self._hash(password), "role": new_role.canonical,
                                          "gen": int(str(row.body["gen"])) + 1})
+        self._forget(user_id)
 
     def change_password(self, caller: Principal, password: str) -> None:
         if not password or len(password) > self._limits.max_password_chars:
@@ -166,6 +202,7 @@ class AuthenticationService:
             # The stored role is kept (spec Q15 fix); old sessions are revoked.
             txn.update(_TABLE, caller.user_id, {**row.body, "hash": self._hash(password),
                                                 "gen": int(str(row.body["gen"])) + 1})
+        self._forget(caller.user_id)
 
     def reset_password(self, caller: Principal, user_id: str) -> str:
         self._check_lengths(user_id)
@@ -180,6 +217,7 @@ class AuthenticationService:
             new_password = uuid.uuid4().hex
             txn.update(_TABLE, user_id, {**row.body, "hash": self._hash(new_password),
                                          "gen": int(str(row.body["gen"])) + 1})
+        self._forget(user_id)
         return new_password
 
     def delete(self, caller: Principal, user_id: str) -> None:
@@ -193,6 +231,7 @@ class AuthenticationService:
             if not _may_manage(caller.role, parse_role(str(row.body["role"]))):
                 raise _auth_error("permission denied")
             txn.delete(_TABLE, user_id)
+        self._forget(user_id)
 
     def list_users(self, caller: Principal, user_id: str) -> list[str]:
         self._check_lengths(user_id)

@@ -78,10 +78,17 @@ class Scheduler:
         with self._lock:
             self._executors[executor_id] = _Executor(self._clock())
 
-    def pull(self, executor_id: str, wait_s: float) -> dict[str, Any] | None:
-        """Lease the oldest staged task to ``executor_id``; wait up to ``wait_s`` for one."""
+    def pull(self, executor_id: str, wait_s: float,
+             active: Callable[[], bool] = lambda: True) -> dict[str, Any] | None:
+        """Lease the oldest staged task to ``executor_id``; wait up to ``wait_s`` for one.
+
+        ``active`` is polled before every lease attempt: once the caller went
+        away (a stopping worker cancels its poll), no task is leased to it.
+        """
         deadline = self._clock() + wait_s
         while True:
+            if not active():
+                return None
             self._seen(executor_id)
             seq = self._notifier.work_seq()
             staged = self._lease(executor_id)
@@ -110,7 +117,8 @@ class Scheduler:
             else:
                 return None
         self._notifier.task_changed(row.id)
-        return row.body
+        staged: dict[str, Any] = row.body
+        return staged
 
     def heartbeat(self, executor_id: str, task_id: str, wait_s: float) -> int:
         """Liveness; answers STOP when ``task_id`` is no longer this executor's to run."""

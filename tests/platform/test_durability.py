@@ -1,0 +1,115 @@
+"""Restarts, crashes and lost workers: nothing is lost, nothing hangs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from confide.client import TaskStatus
+
+from ._helpers import echo_function, input_file, output_file
+from ._server import Server
+from .test_e2e_flow import loop_module
+
+
+def test_everything_survives_a_restart(fresh_server: Server) -> None:
+    s = fresh_server.start()
+    admin = s.admin()
+    uid, alice = s.new_user("DataOwner", "org")
+    fid = echo_function(admin)
+    iid, oid = input_file(alice), output_file(alice)
+    created = alice.create_task(fid, {"message": "later"}, executor="builtin")
+    done = alice.create_task(fid, {"message": "done"}, executor="builtin")
+    alice.invoke_task(done)
+    assert alice.wait(done, 30).return_value == b"done"
+    token = alice._token
+    audit_before = len(admin.query_audit_logs("task", 1000))
+    s.stop()
+    s.start()
+    alice = s.client()
+    alice.use_token(uid, token or "")  # the token survives the restart (Q11 fix)
+    assert alice.get_input_file(iid)[0] == [uid]
+    assert alice.get_output_file(oid)[0] == [uid]
+    assert alice.get_task(done).return_value == b"done"
+    assert alice.get_task(created).status == TaskStatus.CREATED
+    alice.invoke_task(created)
+    assert alice.wait(created, 30).return_value == b"later"
+    admin = s.admin()
+    assert admin.get_function(fid).name == "builtin-echo"
+    assert len(admin.query_audit_logs("task", 1000)) > audit_before
+    s.stop()
+    verify = subprocess.run([sys.executable, "-m", "confide", "audit", "verify", "--data-dir",
+                             str(s.data_dir)], capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "audit log verifies" in verify.stdout
+
+
+def test_a_task_staged_before_a_crash_runs_after_it(fresh_server: Server) -> None:
+    s = fresh_server
+    s.workers = 0  # nobody runs it before the crash
+    s.start()
+    admin = s.admin()
+    fid = echo_function(admin)
+    tid = admin.create_task(fid, {"message": "survivor"}, executor="builtin")
+    admin.invoke_task(tid)
+    assert admin.get_task(tid).status == TaskStatus.STAGED
+    s.kill()
+    s.workers = 2
+    s.start()
+    admin = s.admin()
+    task = admin.wait(tid, 30)
+    assert (task.status, task.return_value) == (TaskStatus.FINISHED, b"survivor")
+
+
+def test_a_worker_killed_mid_task_fails_the_task_with_a_reason(fresh_server: Server) -> None:
+    s = fresh_server.start()
+    admin = s.admin()
+    fid = admin.register_function("loop", executor_type="wamr", payload=loop_module())
+    tid = admin.create_task(fid, {}, executor="wamr")
+    admin.invoke_task(tid)
+    deadline = time.monotonic() + 20
+    while admin.get_task(tid).status != TaskStatus.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for pid in s.worker_pids():
+        os.kill(pid, signal.SIGKILL)
+    task = admin.wait(tid, 20)
+    assert task.status == TaskStatus.FAILED
+    assert task.reason.startswith("Runtime Error: Executor"), task.reason
+    # Replacement workers take new work.
+    echo = echo_function(admin)
+    t2 = admin.create_task(echo, {"message": "again"}, executor="builtin")
+    admin.invoke_task(t2)
+    assert admin.wait(t2, 30).return_value == b"again"
+
+
+def test_a_worker_that_stops_heart_beating_times_out(fresh_server: Server) -> None:
+    s = fresh_server.start()  # executor timeout 3 s
+    admin = s.admin()
+    fid = admin.register_function("loop", executor_type="wamr", payload=loop_module())
+    tid = admin.create_task(fid, {}, executor="wamr")
+    admin.invoke_task(tid)
+    deadline = time.monotonic() + 20
+    while admin.get_task(tid).status != TaskStatus.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for pid in s.worker_pids():
+        os.kill(pid, signal.SIGSTOP)  # alive but silent: only the heartbeat timeout notices
+    try:
+        task = admin.wait(tid, 20)
+    finally:
+        for pid in s.worker_pids():
+            os.kill(pid, signal.SIGCONT)
+    assert (task.status, task.reason) == (TaskStatus.FAILED, "Runtime Error: Executor Timeout")
+
+
+def test_default_admin_password_is_refused_outside_sim(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "confide", "serve", "--data-dir",
+                        str(tmp_path / "d"), "--tee", "tdx"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2
+    assert "default admin password" in r.stderr
