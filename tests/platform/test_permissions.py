@@ -45,7 +45,8 @@ CALLS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "update_function": ("UpdateFunction", lambda me: pb.UpdateFunctionRequest(
         function_id=BOGUS_FN, executor_type="builtin")),
     "list_functions": ("ListFunctions", lambda me: pb.ListFunctionsRequest(user_id=me)),
-    "delete_function": ("DeleteFunction", lambda me: pb.DeleteFunctionRequest(function_id=BOGUS_FN)),
+    "delete_function": ("DeleteFunction",
+                        lambda me: pb.DeleteFunctionRequest(function_id=BOGUS_FN)),
     "disable_function": ("DisableFunction",
                          lambda me: pb.DisableFunctionRequest(function_id=BOGUS_FN)),
     "create_task": ("CreateTask", lambda me: pb.CreateTaskRequest(function_id=BOGUS_FN)),

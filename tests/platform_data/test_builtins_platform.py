@@ -81,7 +81,7 @@ def test_gbdt_train_on_teaclave_fixture_then_predict_with_the_chained_model(
 
     predict = _builtin(admin, "builtin-gbdt-predict", [], ["model_file", "data_file"],
                        ["result_file"])
-    model_in = alice.client.register_output_as_input(model_out, task.tags_map["trained_model"])
+    model_in = alice.client.register_input_from_output(model_out.data_id)
     data_in = _upload(alice, (functions_dir / "gbdt_prediction/test_data.txt").read_bytes(),
                       "aes-gcm-256")
     result_out = alice.client.new_output(schema="aes-gcm-128")
@@ -100,7 +100,7 @@ def test_logistic_regression_train_then_predict(
     train = _builtin(admin, "builtin-logistic-regression-train", list(LR_ARGS),
                      ["training_data"], ["model_file"])
     model_out = alice.client.new_output(schema="aes-gcm-256")
-    task = train_task = run_task(alice, train, LR_ARGS, executor="builtin",
+    task = run_task(alice, train, LR_ARGS, executor="builtin",
                     inputs={"training_data": ([alice], _upload(
                         alice, (base / "logistic_regression_training/train.txt").read_bytes()))},
                     outputs={"model_file": ([alice], model_out.data_id)})
@@ -112,8 +112,7 @@ def test_logistic_regression_train_then_predict(
                        ["model_file", "data_file"], ["result_file"])
     result_out = alice.client.new_output(schema="teaclave-file-128")
     task = run_task(alice, predict, {}, executor="builtin", inputs={
-        "model_file": ([alice], alice.client.register_output_as_input(
-            model_out, train_task.tags_map["model_file"])),
+        "model_file": ([alice], alice.client.register_input_from_output(model_out.data_id)),
         "data_file": ([alice], _upload(
             alice, (base / "logistic_regression_prediction/predict_input.txt").read_bytes(),
             "teaclave-file-128"))},
@@ -325,9 +324,6 @@ def test_wasm_c_modules_run_through_the_platform(
     assert _result(b, task, "out2", out_b) == b"01101"
 
 
-@pytest.mark.xfail(strict=True, reason="a blob-store output is registered with its presigned PUT "
-                   "URL; RegisterInputFromOutput copies that URL, and the worker's GET with a PUT "
-                   "signature is refused (403 -> 'ocall error = 1'). Fusion outputs chain fine.")
 def test_register_input_from_output_chains_a_blob_store_output(server: Server, admin: Any) -> None:
     alice = party(server)
     echo_in = _upload(alice, b"chained")

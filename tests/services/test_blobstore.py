@@ -531,3 +531,16 @@ def test_tls_blob_store_with_pinned_file_agent(tmp_path: Path, clock: Clock) -> 
             )
     finally:
         s.stop()
+
+
+def test_a_read_write_url_serves_get_and_put_but_never_overwrites(store: BlobStore) -> None:
+    def target(method: str) -> str:
+        url = urlsplit(store.presign("rw/obj.bin", method, NOW + 60))
+        return f"{url.path}?{url.query}"
+
+    rw = target("RW")
+    assert request(store, "GET", rw)[0] == 404
+    assert request(store, "PUT", rw, b"once", {"Content-Length": "4"})[0] == 200
+    assert request(store, "GET", rw) == (200, b"once")
+    assert request(store, "PUT", rw, b"twice", {"Content-Length": "5"})[0] == 409
+    assert request(store, "PUT", target("GET"), b"x", {"Content-Length": "1"})[0] == 403

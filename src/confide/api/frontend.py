@@ -275,7 +275,8 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
             expires = int(self._m.ctx.clock()) + ttl
             return v1.CreateBlobUrlsResponse(
                 object_name=name, put_url=self._blobs.presign(name, "PUT", expires),
-                get_url=self._blobs.presign(name, "GET", expires), expires_at=expires)
+                get_url=self._blobs.presign(name, "GET", expires),
+                rw_url=self._blobs.presign(name, "RW", expires), expires_at=expires)
 
         return self._run("create_blob_urls", c, run)
 

@@ -145,6 +145,7 @@ class BlobUrls:
     object_name: str
     put_url: str
     get_url: str
+    rw_url: str
     expires_at: int
 
 
@@ -499,7 +500,7 @@ class Client:
         """Presigned PUT/GET URLs for a new object on the server's blob store."""
         r = self._call(self._ext.CreateBlobUrls,
                        v1.CreateBlobUrlsRequest(file_name=file_name, ttl_s=ttl_s))
-        return BlobUrls(r.object_name, r.put_url, r.get_url, int(r.expires_at))
+        return BlobUrls(r.object_name, r.put_url, r.get_url, r.rw_url, int(r.expires_at))
 
     def upload_encrypted(self, data: bytes | Path, *, file_name: str = "data",
                          schema: str = DEFAULT_SCHEMA, key: bytes | None = None,
@@ -532,19 +533,10 @@ class Client:
         key = key if key is not None else os.urandom(_KEY_BYTES.get(schema, 32))
         iv = iv if iv is not None else (os.urandom(12) if schema.startswith("aes-gcm") else b"")
         urls = self.blob_urls(file_name)
-        data_id = self.register_output_file(urls.put_url, schema=schema, key=key, iv=iv)
+        # The read-write URL: the worker writes it once, and a later task can read
+        # it back after RegisterInputFromOutput (which copies the URL).
+        data_id = self.register_output_file(urls.rw_url, schema=schema, key=key, iv=iv)
         return OutputLocation(data_id, urls.get_url, schema, key, iv)
-
-    def register_output_as_input(self, output: OutputLocation, cmac: bytes) -> str:
-        """Register a written :meth:`new_output` (its ``tags_map`` cmac) as a new input.
-
-        The output was registered with its presigned PUT URL, which cannot be
-        read back, so :meth:`register_input_from_output` on it yields an input
-        the workers cannot fetch; this registers the object's GET URL instead,
-        with the key kept in ``output``.
-        """
-        return self.register_input_file(output.get_url, schema=output.schema, key=output.key,
-                                        iv=output.iv, cmac=cmac)
 
     def download_decrypted(self, output: OutputLocation, cmac: bytes | None = None) -> bytes:
         """Fetch an output's ciphertext and decrypt it here (checked against ``cmac``)."""

@@ -27,7 +27,7 @@ from . import teaclave_frontend_service_pb2 as teaclave__frontend__service__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x63onfide_v1.proto\x12\nconfide.v1\x1a\x15teaclave_common.proto\x1a\x1fteaclave_frontend_service.proto\x1a\x1bgoogle/protobuf/empty.proto\"6\n\x0fWaitTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\"!\n\x10ListTasksRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"%\n\x11ListTasksResponse\x12\x10\n\x08task_ids\x18\x01 \x03(\t\"9\n\x15\x43reateBlobUrlsRequest\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\r\n\x05ttl_s\x18\x02 \x01(\r\"c\n\x16\x43reateBlobUrlsResponse\x12\x13\n\x0bobject_name\x18\x01 \x01(\t\x12\x0f\n\x07put_url\x18\x02 \x01(\t\x12\x0f\n\x07get_url\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\x04\"q\n\nStagedFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0c\n\x04\x63mac\x18\x03 \x01(\x0c\x12:\n\x0b\x63rypto_info\x18\x04 \x01(\x0b\x32%.teaclave_common_proto.FileCryptoInfo\"\xf9\x01\n\nStagedTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\x15\n\rfunction_name\x18\x03 \x01(\t\x12\x18\n\x10\x66unction_payload\x18\x04 \x01(\x0c\x12\x15\n\rexecutor_type\x18\x05 \x01(\t\x12\x10\n\x08\x65xecutor\x18\x06 \x01(\t\x12\x1a\n\x12\x66unction_arguments\x18\x07 \x01(\t\x12&\n\x06inputs\x18\x08 \x03(\x0b\x32\x16.confide.v1.StagedFile\x12\'\n\x07outputs\x18\t \x03(\x0b\x32\x16.confide.v1.StagedFile\"7\n\x0fPullTaskRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0f\n\x07wait_ms\x18\x02 \x01(\r\"J\n\x10PullTaskResponse\x12\x10\n\x08has_task\x18\x01 \x01(\x08\x12$\n\x04task\x18\x02 \x01(\x0b\x32\x16.confide.v1.StagedTask\"o\n\x10HeartbeatRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.teaclave_common_proto.ExecutorStatus\x12\x0f\n\x07task_id\x18\x03 \x01(\t\"L\n\x11HeartbeatResponse\x12\x37\n\x07\x63ommand\x18\x01 \x01(\x0e\x32&.teaclave_common_proto.ExecutorCommand\"r\n\x17UpdateTaskResultRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x31\n\x06result\x18\x03 \x01(\x0b\x32!.teaclave_common_proto.TaskResult\"\x17\n\x15\x45nrolChallengeRequest\";\n\x16\x45nrolChallengeResponse\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x12\n\nexpires_at\x18\x02 \x01(\x04\"\x84\x01\n\x0c\x45nrolRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08services\x18\x02 \x03(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x1a\n\x12tls_public_key_der\x18\x04 \x01(\x0c\x12\x17\n\x0fhpke_public_key\x18\x05 \x01(\x0c\x12\r\n\x05quote\x18\x06 \x01(\x0c\"h\n\rEnrolResponse\x12\x1c\n\x14node_certificate_der\x18\x01 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_der\x18\x02 \x01(\x0c\x12\x1d\n\x15\x65ncrypted_root_secret\x18\x03 \x01(\x0c\x32\x8f\x02\n\x0f\x43onfideFrontend\x12Y\n\x08WaitTask\x12\x1b.confide.v1.WaitTaskRequest\x1a\x30.teaclave_frontend_service_proto.GetTaskResponse\x12H\n\tListTasks\x12\x1c.confide.v1.ListTasksRequest\x1a\x1d.confide.v1.ListTasksResponse\x12W\n\x0e\x43reateBlobUrls\x12!.confide.v1.CreateBlobUrlsRequest\x1a\".confide.v1.CreateBlobUrlsResponse2\xed\x01\n\tScheduler\x12\x45\n\x08PullTask\x12\x1b.confide.v1.PullTaskRequest\x1a\x1c.confide.v1.PullTaskResponse\x12H\n\tHeartbeat\x12\x1c.confide.v1.HeartbeatRequest\x1a\x1d.confide.v1.HeartbeatResponse\x12O\n\x10UpdateTaskResult\x12#.confide.v1.UpdateTaskResultRequest\x1a\x16.google.protobuf.Empty2\x9e\x01\n\nKeyService\x12R\n\tChallenge\x12!.confide.v1.EnrolChallengeRequest\x1a\".confide.v1.EnrolChallengeResponse\x12<\n\x05\x45nrol\x12\x18.confide.v1.EnrolRequest\x1a\x19.confide.v1.EnrolResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x63onfide_v1.proto\x12\nconfide.v1\x1a\x15teaclave_common.proto\x1a\x1fteaclave_frontend_service.proto\x1a\x1bgoogle/protobuf/empty.proto\"6\n\x0fWaitTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\"!\n\x10ListTasksRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"%\n\x11ListTasksResponse\x12\x10\n\x08task_ids\x18\x01 \x03(\t\"9\n\x15\x43reateBlobUrlsRequest\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\r\n\x05ttl_s\x18\x02 \x01(\r\"s\n\x16\x43reateBlobUrlsResponse\x12\x13\n\x0bobject_name\x18\x01 \x01(\t\x12\x0f\n\x07put_url\x18\x02 \x01(\t\x12\x0f\n\x07get_url\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\x04\x12\x0e\n\x06rw_url\x18\x05 \x01(\t\"q\n\nStagedFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0c\n\x04\x63mac\x18\x03 \x01(\x0c\x12:\n\x0b\x63rypto_info\x18\x04 \x01(\x0b\x32%.teaclave_common_proto.FileCryptoInfo\"\xf9\x01\n\nStagedTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\x15\n\rfunction_name\x18\x03 \x01(\t\x12\x18\n\x10\x66unction_payload\x18\x04 \x01(\x0c\x12\x15\n\rexecutor_type\x18\x05 \x01(\t\x12\x10\n\x08\x65xecutor\x18\x06 \x01(\t\x12\x1a\n\x12\x66unction_arguments\x18\x07 \x01(\t\x12&\n\x06inputs\x18\x08 \x03(\x0b\x32\x16.confide.v1.StagedFile\x12\'\n\x07outputs\x18\t \x03(\x0b\x32\x16.confide.v1.StagedFile\"7\n\x0fPullTaskRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0f\n\x07wait_ms\x18\x02 \x01(\r\"J\n\x10PullTaskResponse\x12\x10\n\x08has_task\x18\x01 \x01(\x08\x12$\n\x04task\x18\x02 \x01(\x0b\x32\x16.confide.v1.StagedTask\"o\n\x10HeartbeatRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.teaclave_common_proto.ExecutorStatus\x12\x0f\n\x07task_id\x18\x03 \x01(\t\"L\n\x11HeartbeatResponse\x12\x37\n\x07\x63ommand\x18\x01 \x01(\x0e\x32&.teaclave_common_proto.ExecutorCommand\"r\n\x17UpdateTaskResultRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x31\n\x06result\x18\x03 \x01(\x0b\x32!.teaclave_common_proto.TaskResult\"\x17\n\x15\x45nrolChallengeRequest\";\n\x16\x45nrolChallengeResponse\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x12\n\nexpires_at\x18\x02 \x01(\x04\"\x84\x01\n\x0c\x45nrolRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08services\x18\x02 \x03(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x1a\n\x12tls_public_key_der\x18\x04 \x01(\x0c\x12\x17\n\x0fhpke_public_key\x18\x05 \x01(\x0c\x12\r\n\x05quote\x18\x06 \x01(\x0c\"h\n\rEnrolResponse\x12\x1c\n\x14node_certificate_der\x18\x01 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_der\x18\x02 \x01(\x0c\x12\x1d\n\x15\x65ncrypted_root_secret\x18\x03 \x01(\x0c\x32\x8f\x02\n\x0f\x43onfideFrontend\x12Y\n\x08WaitTask\x12\x1b.confide.v1.WaitTaskRequest\x1a\x30.teaclave_frontend_service_proto.GetTaskResponse\x12H\n\tListTasks\x12\x1c.confide.v1.ListTasksRequest\x1a\x1d.confide.v1.ListTasksResponse\x12W\n\x0e\x43reateBlobUrls\x12!.confide.v1.CreateBlobUrlsRequest\x1a\".confide.v1.CreateBlobUrlsResponse2\xed\x01\n\tScheduler\x12\x45\n\x08PullTask\x12\x1b.confide.v1.PullTaskRequest\x1a\x1c.confide.v1.PullTaskResponse\x12H\n\tHeartbeat\x12\x1c.confide.v1.HeartbeatRequest\x1a\x1d.confide.v1.HeartbeatResponse\x12O\n\x10UpdateTaskResult\x12#.confide.v1.UpdateTaskResultRequest\x1a\x16.google.protobuf.Empty2\x9e\x01\n\nKeyService\x12R\n\tChallenge\x12!.confide.v1.EnrolChallengeRequest\x1a\".confide.v1.EnrolChallengeResponse\x12<\n\x05\x45nrol\x12\x18.confide.v1.EnrolRequest\x1a\x19.confide.v1.EnrolResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,33 +43,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEBLOBURLSREQUEST']._serialized_start=247
   _globals['_CREATEBLOBURLSREQUEST']._serialized_end=304
   _globals['_CREATEBLOBURLSRESPONSE']._serialized_start=306
-  _globals['_CREATEBLOBURLSRESPONSE']._serialized_end=405
-  _globals['_STAGEDFILE']._serialized_start=407
-  _globals['_STAGEDFILE']._serialized_end=520
-  _globals['_STAGEDTASK']._serialized_start=523
-  _globals['_STAGEDTASK']._serialized_end=772
-  _globals['_PULLTASKREQUEST']._serialized_start=774
-  _globals['_PULLTASKREQUEST']._serialized_end=829
-  _globals['_PULLTASKRESPONSE']._serialized_start=831
-  _globals['_PULLTASKRESPONSE']._serialized_end=905
-  _globals['_HEARTBEATREQUEST']._serialized_start=907
-  _globals['_HEARTBEATREQUEST']._serialized_end=1018
-  _globals['_HEARTBEATRESPONSE']._serialized_start=1020
-  _globals['_HEARTBEATRESPONSE']._serialized_end=1096
-  _globals['_UPDATETASKRESULTREQUEST']._serialized_start=1098
-  _globals['_UPDATETASKRESULTREQUEST']._serialized_end=1212
-  _globals['_ENROLCHALLENGEREQUEST']._serialized_start=1214
-  _globals['_ENROLCHALLENGEREQUEST']._serialized_end=1237
-  _globals['_ENROLCHALLENGERESPONSE']._serialized_start=1239
-  _globals['_ENROLCHALLENGERESPONSE']._serialized_end=1298
-  _globals['_ENROLREQUEST']._serialized_start=1301
-  _globals['_ENROLREQUEST']._serialized_end=1433
-  _globals['_ENROLRESPONSE']._serialized_start=1435
-  _globals['_ENROLRESPONSE']._serialized_end=1539
-  _globals['_CONFIDEFRONTEND']._serialized_start=1542
-  _globals['_CONFIDEFRONTEND']._serialized_end=1813
-  _globals['_SCHEDULER']._serialized_start=1816
-  _globals['_SCHEDULER']._serialized_end=2053
-  _globals['_KEYSERVICE']._serialized_start=2056
-  _globals['_KEYSERVICE']._serialized_end=2214
+  _globals['_CREATEBLOBURLSRESPONSE']._serialized_end=421
+  _globals['_STAGEDFILE']._serialized_start=423
+  _globals['_STAGEDFILE']._serialized_end=536
+  _globals['_STAGEDTASK']._serialized_start=539
+  _globals['_STAGEDTASK']._serialized_end=788
+  _globals['_PULLTASKREQUEST']._serialized_start=790
+  _globals['_PULLTASKREQUEST']._serialized_end=845
+  _globals['_PULLTASKRESPONSE']._serialized_start=847
+  _globals['_PULLTASKRESPONSE']._serialized_end=921
+  _globals['_HEARTBEATREQUEST']._serialized_start=923
+  _globals['_HEARTBEATREQUEST']._serialized_end=1034
+  _globals['_HEARTBEATRESPONSE']._serialized_start=1036
+  _globals['_HEARTBEATRESPONSE']._serialized_end=1112
+  _globals['_UPDATETASKRESULTREQUEST']._serialized_start=1114
+  _globals['_UPDATETASKRESULTREQUEST']._serialized_end=1228
+  _globals['_ENROLCHALLENGEREQUEST']._serialized_start=1230
+  _globals['_ENROLCHALLENGEREQUEST']._serialized_end=1253
+  _globals['_ENROLCHALLENGERESPONSE']._serialized_start=1255
+  _globals['_ENROLCHALLENGERESPONSE']._serialized_end=1314
+  _globals['_ENROLREQUEST']._serialized_start=1317
+  _globals['_ENROLREQUEST']._serialized_end=1449
+  _globals['_ENROLRESPONSE']._serialized_start=1451
+  _globals['_ENROLRESPONSE']._serialized_end=1555
+  _globals['_CONFIDEFRONTEND']._serialized_start=1558
+  _globals['_CONFIDEFRONTEND']._serialized_end=1829
+  _globals['_SCHEDULER']._serialized_start=1832
+  _globals['_SCHEDULER']._serialized_end=2069
+  _globals['_KEYSERVICE']._serialized_start=2072
+  _globals['_KEYSERVICE']._serialized_end=2230
 # @@protoc_insertion_point(module_scope)

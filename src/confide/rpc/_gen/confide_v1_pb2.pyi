@@ -121,12 +121,15 @@ class CreateBlobUrlsResponse(_message.Message):
     PUT_URL_FIELD_NUMBER: _builtins.int
     GET_URL_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    RW_URL_FIELD_NUMBER: _builtins.int
     object_name: _builtins.str
     put_url: _builtins.str
     """write once"""
     get_url: _builtins.str
     expires_at: _builtins.int
     """unix seconds"""
+    rw_url: _builtins.str
+    """GET and PUT: what an output is registered with"""
     def __init__(
         self,
         *,
@@ -134,10 +137,11 @@ class CreateBlobUrlsResponse(_message.Message):
         put_url: _builtins.str = ...,
         get_url: _builtins.str = ...,
         expires_at: _builtins.int = ...,
+        rw_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "get_url", b"get_url", "object_name", b"object_name", "put_url", b"put_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "get_url", b"get_url", "object_name", b"object_name", "put_url", b"put_url", "rw_url", b"rw_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -7,7 +7,10 @@ Format::
 ``sig`` is HMAC-SHA256 under the store key over
 ``b"confide-blob-v1\\0" + method + b"\\0" + name + b"\\0" + expires``
 (all ASCII). The method is part of the MAC, so a GET URL cannot be used to
-PUT and vice versa. A URL is valid while ``now <= expires``.
+PUT and vice versa. ``RW`` signs a URL valid for both: it is what an output is
+registered with, so the worker can write it and a later task read it back
+(RegisterInputFromOutput copies the URL); PUT still never overwrites. A URL is
+valid while ``now <= expires``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ __all__ = [
 ]
 
 BLOB_PATH_PREFIX = "/blobs/"
-METHODS = frozenset({"GET", "PUT"})
+METHODS = frozenset({"GET", "PUT", "RW"})
+_HTTP_METHODS = frozenset({"GET", "PUT"})
 MIN_KEY_BYTES = 32
 MAX_SEGMENTS = 8
 _DOMAIN = b"confide-blob-v1\x00"
@@ -125,7 +129,7 @@ def verify_presigned(
             (forged, other method, other name, altered expiry).
         SignatureExpired: ``now`` is after the signed expiry.
     """
-    if method not in METHODS:
+    if method not in _HTTP_METHODS:
         raise SignatureInvalid(f"method {method[:16]!r} cannot be presigned")
     if not object_name.isascii() or "\x00" in object_name:
         raise SignatureInvalid("object name cannot have been signed")
@@ -133,8 +137,10 @@ def verify_presigned(
         raise SignatureInvalid("malformed expires parameter")
     if not _SIG.match(unverified_sig):
         raise SignatureInvalid("malformed sig parameter")
-    expected = sign(key, method, object_name, int(unverified_expires))
-    if not hmac.compare_digest(expected, unverified_sig):
+    expires = int(unverified_expires)
+    valid = [hmac.compare_digest(sign(key, m, object_name, expires), unverified_sig)
+             for m in (method, "RW")]
+    if not any(valid):
         raise SignatureInvalid("signature does not verify")
     if now > int(unverified_expires):
         raise SignatureExpired(f"presigned URL expired at {int(unverified_expires)}")
