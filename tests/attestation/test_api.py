@@ -32,6 +32,9 @@ def test_public_surface_is_pinned_and_sorted() -> None:
         "issue_attested_certificate", "make_report", "make_report_server", "renewal_due",
         "request_report", "run_attestation_service", "tls_report_data", "verify_endorsement",
         "verify_ratls_certificate", "verify_teaclave_certificate",
+        # wiring into the platform (real DCAP verifiers for the attested-TLS seam)
+        "DcapVerdict", "TrustBundle", "certificate_collateral", "dcap_quote_verifier",
+        "policy_quote_verifier", "verify_ratls_with_policy",
     }
     for name in attestation.__all__:
         assert getattr(attestation, name) is not None

@@ -38,7 +38,8 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         if not self.ports:
             self.ports = {"authentication": free_port(), "frontend": free_port(),
-                          "scheduler": free_port(), "blobs": free_port()}
+                          "scheduler": free_port(), "blobs": free_port(),
+                          "keys": free_port()}
         cert = self.data_dir / "api-cert.pem"
         cert.unlink(missing_ok=True)
         args = [sys.executable, "-m", "confide", "serve", "--data-dir", str(self.data_dir),
@@ -46,6 +47,7 @@ class Server:
                 "--frontend-port", str(self.ports["frontend"]),
                 "--scheduler-port", str(self.ports["scheduler"]),
                 "--blob-port", str(self.ports["blobs"]),
+                "--key-service-port", str(self.ports["keys"]),
                 "--workers", str(self.workers), "--executor-timeout", str(self.executor_timeout)]
         if self.database_url:
             args += ["--database-url", self.database_url]

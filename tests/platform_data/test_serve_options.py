@@ -42,7 +42,8 @@ def test_extra_loopback_port_works_without_a_blob_store() -> None:
 
 
 def test_worker_config_carries_the_options_through_cbor() -> None:
-    cfg = WorkerConfig("s", "e", b"ca", b"c", b"k", file_roots=("/srv/in",),
+    cfg = WorkerConfig(scheduler="s", key_service="k", executor_id="e", ca_pem=b"ca",
+                       sim_state_dir="/state", file_roots=("/srv/in",),
                        extra_loopback_ports=(8080,))
     assert WorkerConfig.from_cbor(cfg.to_cbor()) == cfg
 

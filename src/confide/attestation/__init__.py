@@ -9,6 +9,7 @@ and ``docs/attested-channels.md``.
 """
 
 from ._attesters import ConfigfsTsmAttester, GramineAttester
+from ._bundle import TrustBundle
 from ._cert_fetch import fetch_unverified_certificate
 from ._client_check import (
     VerifiedPeer,
@@ -88,6 +89,13 @@ from ._teaclave_report import (
     TEACLAVE_EXTENSION_OID,
     tls_report_data,
 )
+from ._verdicts import (
+    DcapVerdict,
+    certificate_collateral,
+    dcap_quote_verifier,
+    policy_quote_verifier,
+    verify_ratls_with_policy,
+)
 
 __all__ = [
     "AMD_ARK_MILAN_DER",
@@ -111,6 +119,7 @@ __all__ = [
     "CollateralFetcher",
     "CollateralSignatureError",
     "ConfigfsTsmAttester",
+    "DcapVerdict",
     "DebugNotAllowedError",
     "EmptyPolicyError",
     "EnclaveInfo",
@@ -147,12 +156,15 @@ __all__ = [
     "TdReport",
     "TdxQuote",
     "TeeTypeMismatchError",
+    "TrustBundle",
     "UnsafeTrustSimRoot",
     "UntrustedRootError",
     "VerifiedEvidence",
     "VerifiedPeer",
     "VerifyQuote",
     "build_attested_certificate",
+    "certificate_collateral",
+    "dcap_quote_verifier",
     "fetch_unverified_certificate",
     "generate_enclave_info",
     "issue_attested_certificate",
@@ -161,6 +173,7 @@ __all__ = [
     "package_measurement",
     "parse_quote",
     "parse_snp_report",
+    "policy_quote_verifier",
     "renewal_due",
     "request_report",
     "run_attestation_service",
@@ -170,6 +183,7 @@ __all__ = [
     "verify_enclave_info",
     "verify_endorsement",
     "verify_ratls_certificate",
+    "verify_ratls_with_policy",
     "verify_snp_report",
     "verify_teaclave_certificate",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -20,7 +21,7 @@ from ._measure import package_measurement
 from ._sim_pki import SimPki
 from ._sim_quote import build_quote, qe_identity
 
-__all__ = ["SIM_WARNING", "SimAttester"]
+__all__ = ["SIM_MEASURE_ROOT_ENV", "SIM_WARNING", "SimAttester", "node_sim_attester"]
 
 log = logging.getLogger("confide.attestation.sim")
 SIM_WARNING = "sim TEE: no protection against the operator"
@@ -83,3 +84,18 @@ class SimAttester:
                             mr_signer=self._mr_signer, report_data=report_data, debug=debug)
         tee: TeeType = "sgx" if self.tee == "sgx" else "tdx"
         return Evidence(tee=tee, quote=quote, collateral=self.collateral(when), produced_at=when)
+
+
+#: Sim only: measure this directory instead of the installed package. A test hook
+#: for nodes whose measurement is not listed; read only by :func:`node_sim_attester`.
+SIM_MEASURE_ROOT_ENV = "CONFIDE_SIM_MEASURE_ROOT"
+
+
+def node_sim_attester(state_dir: Path) -> SimAttester:
+    """A platform node's sim SGX attester (honours ``CONFIDE_SIM_MEASURE_ROOT``, loudly)."""
+    override = os.environ.get(SIM_MEASURE_ROOT_ENV)
+    if override:
+        log.warning("%s: measuring %s instead of the installed code (%s is set)", SIM_WARNING,
+                    override, SIM_MEASURE_ROOT_ENV)
+        return SimAttester(state_dir, "sgx", package_root=Path(override))
+    return SimAttester(state_dir, "sgx")

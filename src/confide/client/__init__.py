@@ -1,5 +1,6 @@
 """confide's client side: the Python SDK and the ``confide`` command line."""
 
+from ._attested import AttestedEndpoint, ServerAttestationError
 from ._errors import ClientError
 from ._sdk import (
     AuditEntry,
@@ -14,6 +15,7 @@ from ._sdk import (
 )
 
 __all__ = [
+    "AttestedEndpoint",
     "AuditEntry",
     "BlobUrls",
     "Client",
@@ -22,6 +24,7 @@ __all__ = [
     "FunctionArgument",
     "FunctionFile",
     "OutputLocation",
+    "ServerAttestationError",
     "Task",
     "TaskStatus",
 ]

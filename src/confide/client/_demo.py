@@ -30,17 +30,26 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
     console.rule("[bold]confide demo[/bold]")
     console.print("[yellow]sim TEE: no protection against the operator (development only)[/]")
     platform = Platform(ServerConfig(data_dir=data_dir, authentication_port=0, frontend_port=0,
-                                     scheduler_port=0, blob_port=0, workers=2))
+                                     scheduler_port=0, key_service_port=0, blob_port=0,
+                                     workers=2))
     platform.start()
     ports = platform.ports
     console.print(f"1. started an all-in-one server in {data_dir} "
                   f"(authentication :{ports['authentication']}, frontend :{ports['frontend']}, "
                   f"2 workers)")
+    with Client.connect_data_dir(data_dir, "127.0.0.1",
+                                 authentication_port=ports["authentication"],
+                                 frontend_port=ports["frontend"]) as probe:
+        peer = probe.attested[1].peer
+    console.print(f"   attested it before sending anything: MRENCLAVE "
+                  f"{peer.mr_enclave.hex()[:16]}…, quote status {peer.status}, "
+                  f"enclave_info signed by the (sim) auditor")
 
     def connect(user: str, password: str) -> Client:
-        c = Client.connect("127.0.0.1", server_cert=data_dir / "api-cert.pem",
-                           authentication_port=ports["authentication"],
-                           frontend_port=ports["frontend"])
+        # Attested: auditor-signed enclave_info, report chain, measurements, RA-TLS quote.
+        c = Client.connect_data_dir(data_dir, "127.0.0.1",
+                                    authentication_port=ports["authentication"],
+                                    frontend_port=ports["frontend"])
         c.login(user, password)
         return c
 

@@ -2,7 +2,7 @@
 
 Example::
 
-    client = Client.connect("localhost", server_cert=Path("data/api-cert.pem"))
+    client = Client.connect_data_dir(Path("confide-data"), "localhost")  # attests first
     client.login("alice", "secret")
     fid = client.register_function("builtin-echo", executor_type="builtin",
                                    arguments=[FunctionArgument("message")])
@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 
 import grpc
 import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..crypto import DEFAULT_SCHEMA, CryptoError, decrypt_stream, encrypt_stream
 from ..rpc._gen import confide_v1_pb2 as v1
@@ -34,6 +36,15 @@ from ..rpc._gen import teaclave_authentication_service_pb2_grpc as auth_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
 from ..rpc._gen import teaclave_frontend_service_pb2 as pb
 from ..rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
+from ._attested import (
+    API_SERVICE_TABLES,
+    AttestedEndpoint,
+    ServerAttestationError,
+    TrustInputs,
+    TrustRoot,
+    attest_endpoint,
+    trust_from_bundle,
+)
 from ._errors import ClientError, from_rpc_error
 
 __all__ = [
@@ -200,6 +211,8 @@ class Client:
         self._timeout = timeout
         self.user_id: str | None = None
         self._token: str | None = None
+        #: The endpoints appraised by ``connect_attested`` (empty when pinned by hand).
+        self.attested: tuple[AttestedEndpoint, ...] = ()
 
     @classmethod
     def connect(cls, host: str = "localhost", *, server_cert: bytes | Path,
@@ -209,6 +222,102 @@ class Client:
         pem = server_cert.read_bytes() if isinstance(server_cert, Path) else server_cert
         return cls(_channel(host, authentication_port, pem), _channel(host, frontend_port, pem),
                    timeout=timeout)
+
+    @classmethod
+    def connect_attested(
+        cls,
+        host: str = "localhost",
+        *,
+        as_root: bytes | Path,
+        enclave_info: bytes | Path,
+        enclave_info_signatures: Sequence[bytes | Path],
+        auditor_keys: Sequence[bytes | Path | rsa.RSAPublicKey],
+        threshold: int = 1,
+        trust: Sequence[TrustRoot] | None = None,
+        authentication_port: int = 7776,
+        frontend_port: int = 7777,
+        timeout: float = 30.0,
+        now: dt.datetime | None = None,
+    ) -> Client:
+        """Attest the server, then connect pinned to the certificates that passed.
+
+        Nothing is sent to the server before its evidence was appraised: the
+        auditors' signatures over ``enclave_info`` are verified (``threshold``
+        distinct auditors), each API endpoint's certificate is checked as the
+        Teaclave SDK does plus its skipped checks (AS-root chain, report
+        signature, key binding, MRENCLAVE/MRSIGNER of
+        ``teaclave_authentication_service`` / ``teaclave_frontend_service``,
+        status, freshness, debug bit), and when ``trust`` is given the RA-TLS
+        quote is verified with dcap-qvl under an ``AppraisalPolicy`` with those
+        roots (``INTEL_SGX_ROOT_CA_DER``, or ``UnsafeTrustSimRoot`` for sim).
+
+        Args:
+            host: server address.
+            as_root: the attestation report service root (PEM/DER bytes or file).
+            enclave_info: the raw ``enclave_info.toml`` (bytes or file).
+            enclave_info_signatures: the auditors' signatures (bytes or files).
+            auditor_keys: the auditors' RSA public keys (PEM bytes, files or keys).
+            threshold: distinct auditors required.
+            trust: DCAP roots for the RA-TLS check; None skips that check.
+            authentication_port: the authentication API port.
+            frontend_port: the frontend API port.
+            timeout: RPC timeout in seconds.
+            now: decision time (default: the clock; this is the API edge).
+
+        Raises:
+            ServerAttestationError: a check failed (its ``reason`` names it).
+            ClientError: ``UNAVAILABLE`` when the server cannot be reached.
+        """
+        inputs = TrustInputs.verify(
+            as_root=as_root, enclave_info=enclave_info,
+            enclave_info_signatures=enclave_info_signatures, auditor_keys=auditor_keys,
+            threshold=threshold, trust=trust)
+        return cls._attest_and_connect(host, inputs, authentication_port, frontend_port,
+                                       timeout, now)
+
+    @classmethod
+    def connect_data_dir(
+        cls,
+        data_dir: Path,
+        host: str = "localhost",
+        *,
+        authentication_port: int = 7776,
+        frontend_port: int = 7777,
+        threshold: int = 1,
+        trust: Sequence[TrustRoot] | None = None,
+        timeout: float = 30.0,
+        now: dt.datetime | None = None,
+    ) -> Client:
+        """:meth:`connect_attested` with the trust files ``confide serve`` wrote to ``data_dir``.
+
+        Reads ``enclave_info.toml``, ``auditors/*/*.public.pem`` and
+        ``*.sign.sha256``, ``as-root-ca.pem`` and (sim) ``sim-dcap-root.der``.
+        ``trust`` defaults to that sim root through ``UnsafeTrustSimRoot``
+        (logged as unsafe) when present, else Intel's SGX root.
+        """
+        from ..attestation import AttestationError, TrustBundle
+
+        try:
+            bundle = TrustBundle.load(data_dir)
+        except AttestationError as e:
+            raise ServerAttestationError("trust-files-invalid", str(e)) from e
+        inputs = trust_from_bundle(bundle, threshold=threshold, trust=trust)
+        return cls._attest_and_connect(host, inputs, authentication_port, frontend_port,
+                                       timeout, now)
+
+    @classmethod
+    def _attest_and_connect(cls, host: str, inputs: TrustInputs, authentication_port: int,
+                            frontend_port: int, timeout: float,
+                            now: dt.datetime | None) -> Client:
+        when = now if now is not None else dt.datetime.now(dt.UTC)
+        auth = attest_endpoint(host, authentication_port, API_SERVICE_TABLES["authentication"],
+                               inputs, now=when)
+        front = attest_endpoint(host, frontend_port, API_SERVICE_TABLES["frontend"], inputs,
+                                now=when)
+        client = cls(_channel(host, authentication_port, auth.certificate_pem),
+                     _channel(host, frontend_port, front.certificate_pem), timeout=timeout)
+        client.attested = (auth, front)
+        return client
 
     def close(self) -> None:
         for ch in self._channels:

@@ -24,9 +24,10 @@ class Session:
     host: str
     authentication_port: int
     frontend_port: int
-    server_cert: str
+    server_cert: str  # "" when the session attests with data_dir's trust files
     user_id: str = ""
     token: str = ""
+    data_dir: str = ""  # trust files (enclave_info, auditors, AS root) to attest with
 
     def save(self) -> None:
         path = session_path()
@@ -40,4 +41,6 @@ class Session:
         path = session_path()
         if not path.exists():
             return None
-        return cls(**json.loads(path.read_text()))
+        fields = json.loads(path.read_text())
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in fields.items() if k in known})

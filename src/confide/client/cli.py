@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import cli_attest
 from ._errors import ClientError
 from ._sdk import Client, FunctionArgument, FunctionFile
 from ._session import Session
@@ -31,6 +32,7 @@ app.add_typer(function_app, name="function")
 app.add_typer(file_app, name="file")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
+cli_attest.register(app)
 
 console = Console()
 err = Console(stderr=True)
@@ -46,6 +48,8 @@ def serve(
     authentication_port: int = 7776,
     frontend_port: int = 7777,
     scheduler_port: int = 17780,
+    key_service_port: Annotated[int, typer.Option(
+        help="Key service (worker enrolment), loopback.")] = 17781,
     blob_port: Annotated[int, typer.Option(help="Blob store port (0: any free port).")] = 7778,
     workers: Annotated[int, typer.Option(help="Execution worker processes.")] = 2,
     worker_slots: Annotated[int, typer.Option(help="Tasks each worker runs at once.")] = 4,
@@ -73,7 +77,8 @@ def serve(
     try:
         platform = Platform(ServerConfig(
             data_dir=data_dir, host=host, authentication_port=authentication_port,
-            frontend_port=frontend_port, scheduler_port=scheduler_port, blob_port=blob_port,
+            frontend_port=frontend_port, scheduler_port=scheduler_port,
+            key_service_port=key_service_port, blob_port=blob_port,
             workers=workers, worker_slots=worker_slots,
             database_url=database_url, admin_password=admin_password, tee=tee,
             executor_timeout_s=executor_timeout,
@@ -85,7 +90,8 @@ def serve(
         raise typer.Exit(2) from e
     signal.signal(signal.SIGTERM, lambda *_: platform.stop())
     signal.signal(signal.SIGINT, lambda *_: platform.stop())
-    err.print(f"serving; clients pin {data_dir / 'api-cert.pem'}")
+    err.print(f"serving; clients attest with the trust files in {data_dir} "
+              f"(confide user login -d {data_dir}) or pin {data_dir / 'api-cert.pem'}")
     platform.wait()
 
 
@@ -123,14 +129,31 @@ def audit_verify(data_dir: DataDir = Path("confide-data"),
 
 
 # -- client plumbing -----------------------------------------------------------
+def _connect(host: str, authentication_port: int, frontend_port: int, *,
+             data_dir: Path | None, server_cert: Path | None) -> Client:
+    """Attest with the trust files in ``data_dir``, or pin ``server_cert`` when given."""
+    if server_cert is not None:
+        return Client.connect(host, server_cert=server_cert,
+                              authentication_port=authentication_port,
+                              frontend_port=frontend_port)
+    if data_dir is None:
+        raise ClientError("INVALID_ARGUMENT", "give --data-dir (attest) or --server-cert (pin)")
+    return Client.connect_data_dir(data_dir, host, authentication_port=authentication_port,
+                                   frontend_port=frontend_port)
+
+
 def _client() -> Client:
     session = Session.load()
     if session is None or not session.token:
         err.print("not logged in: run `confide user login`")
         raise typer.Exit(2)
-    client = Client.connect(session.host, server_cert=Path(session.server_cert),
-                            authentication_port=session.authentication_port,
-                            frontend_port=session.frontend_port)
+    try:
+        client = _connect(session.host, session.authentication_port, session.frontend_port,
+                          data_dir=Path(session.data_dir) if session.data_dir else None,
+                          server_cert=Path(session.server_cert) if session.server_cert else None)
+    except ClientError as e:
+        err.print(f"[red]{e.code}[/] {e.message}")
+        raise typer.Exit(1) from e
     client.use_token(session.user_id, session.token)
     return client
 
@@ -152,18 +175,24 @@ def login(
     host: str = "localhost",
     authentication_port: int = 7776,
     frontend_port: int = 7777,
-    server_cert: Annotated[Path, typer.Option(help="The server's API certificate (PEM).")] = Path(
-        "confide-data/api-cert.pem"),
+    data_dir: Annotated[Path, typer.Option(
+        "--data-dir", "-d", envvar="CONFIDE_DATA_DIR",
+        help="Trust files to attest the server with (enclave_info.toml, auditors/, "
+             "as-root-ca.pem; confide serve writes them to its data dir).")
+    ] = Path("confide-data"),
+    server_cert: Annotated[Path | None, typer.Option(
+        help="Pin this API certificate (PEM) instead of attesting.")] = None,
 ) -> None:
-    """Log in and remember the session."""
+    """Attest the server, log in and remember the session."""
     def go() -> None:
-        client = Client.connect(host, server_cert=server_cert,
-                                authentication_port=authentication_port,
-                                frontend_port=frontend_port)
+        client = _connect(host, authentication_port, frontend_port, data_dir=data_dir,
+                          server_cert=server_cert)
         token = client.login(user_id, password)
-        Session(host, authentication_port, frontend_port, str(server_cert.resolve()), user_id,
-                token).save()
-        console.print(f"logged in as {user_id}")
+        Session(host, authentication_port, frontend_port,
+                str(server_cert.resolve()) if server_cert is not None else "", user_id, token,
+                data_dir="" if server_cert is not None else str(data_dir.resolve())).save()
+        how = "pinned certificate" if server_cert is not None else "attested server"
+        console.print(f"logged in as {user_id} ({how})")
     _run(go)
 
 

@@ -1,17 +1,23 @@
 """The execution worker process: pull → run → report, heart-beating meanwhile.
 
-Started by ``confide serve`` (or on another host). Its credentials arrive on
-standard input (CBOR) so no key is written to disk; it talks to the scheduler
-over mutual TLS under the platform CA.
+Started by ``confide serve`` (or on another host) with non-secret bootstrap
+data on standard input (CBOR): the scheduler and key service addresses, the
+platform CA certificate and the sim attester's state directory. It first
+enrols (``_enrol``: attests the key service, presents its own evidence, gets a
+short-lived platform-CA node certificate and the root secret, all in memory),
+and only then opens its mutual-TLS channel to the scheduler.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -22,6 +28,7 @@ from ..config import Limits
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
+from ._enrol import EnrolmentRefused, NodeCredentials, enrol
 from ._runner import Outcome, TaskRunner
 
 __all__ = ["Worker", "WorkerConfig", "main"]
@@ -29,15 +36,21 @@ __all__ = ["Worker", "WorkerConfig", "main"]
 _log = logging.getLogger("confide.worker")
 _PULL_WAIT_MS = 5000
 _FIRST_HEARTBEAT_S = 0.5
+_ENROL_DEADLINE_S = 60.0  # keep retrying an unreachable key service this long
+_RENEW_BEFORE = dt.timedelta(hours=1)  # re-enrol this long before the node certificate expires
+#: Exit status of a worker whose enrolment was refused (the supervisor backs off).
+EXIT_ENROLMENT_REFUSED = 3
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
+    """Bootstrap data: nothing secret (the worker enrols for its keys)."""
+
     scheduler: str
+    key_service: str
     executor_id: str
     ca_pem: bytes
-    cert_pem: bytes
-    key_pem: bytes
+    sim_state_dir: str
     server_name: str = "localhost"
     slots: int = 4  # tasks one worker runs at the same time
     blob_store_port: int | None = None  # loopback allowed to this port only
@@ -56,9 +69,10 @@ class WorkerConfig:
         return cls(**fields)
 
 
-def secure_channel(cfg: WorkerConfig) -> grpc.Channel:
-    creds = grpc.ssl_channel_credentials(root_certificates=cfg.ca_pem,
-                                         private_key=cfg.key_pem, certificate_chain=cfg.cert_pem)
+def secure_channel(cfg: WorkerConfig, node: NodeCredentials) -> grpc.Channel:
+    """Mutual TLS to the scheduler: the platform CA is the only root."""
+    creds = grpc.ssl_channel_credentials(root_certificates=node.ca_pem,
+                                         private_key=node.key_pem, certificate_chain=node.cert_pem)
     return grpc.secure_channel(cfg.scheduler, creds, options=[
         ("grpc.ssl_target_name_override", cfg.server_name),
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -75,11 +89,16 @@ def _result_proto(outcome: Outcome) -> common.TaskResult:
 
 class Worker:
     def __init__(self, channel: grpc.Channel, executor_id: str, runner: TaskRunner,
-                 *, slots: int = 1) -> None:
+                 *, slots: int = 1, renew: Any = None) -> None:
+        """``renew``: optional callable returning a fresh channel when the node
+        certificate is due for renewal, else None (called between pulls)."""
         self._stub = v1_grpc.SchedulerStub(channel)
+        self._channel = channel
         self._id = executor_id
         self._runner = runner
         self._slots = max(1, slots)
+        self._renew = renew
+        self._renew_lock = threading.Lock()
         self.stopping = threading.Event()
         self._pulls: set[grpc.Future] = set()
         self._pulls_lock = threading.Lock()
@@ -91,6 +110,20 @@ class Worker:
             pulls = list(self._pulls)
         for pull in pulls:
             pull.cancel()
+
+    def _maybe_renew(self) -> None:
+        """Swap to a channel with a renewed node certificate when one is due.
+
+        The old channel is not closed: other slots may still be heartbeating or
+        reporting on it; it goes away with its last reference.
+        """
+        if self._renew is None:
+            return
+        with self._renew_lock:
+            channel = self._renew()
+            if channel is not None:
+                self._channel = channel
+                self._stub = v1_grpc.SchedulerStub(channel)
 
     def serve_forever(self) -> None:
         """Run ``slots`` pull loops: one worker executes that many tasks at once."""
@@ -106,6 +139,7 @@ class Worker:
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
+            self._maybe_renew()
             pull = self._stub.PullTask.future(
                 v1.PullTaskRequest(executor_id=self._id, wait_ms=_PULL_WAIT_MS),
                 timeout=_PULL_WAIT_MS / 1000 + 10)
@@ -199,11 +233,56 @@ def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
     return TaskRunner(executors, Stager(FileAgent(policy, limits), limits), limits)
 
 
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def enrol_with_retry(cfg: WorkerConfig, attester: Any, *,
+                     deadline_s: float = _ENROL_DEADLINE_S) -> NodeCredentials:
+    """Enrol, retrying transport failures until ``deadline_s``; refusals are final.
+
+    Raises:
+        EnrolmentRefused: refused, or the key service stayed unreachable.
+    """
+    deadline = time.monotonic() + deadline_s
+    delay = 0.2
+    while True:
+        try:
+            return enrol(key_service=cfg.key_service, node_id=cfg.executor_id,
+                         attester=attester, ca_pem=cfg.ca_pem, clock=_utcnow)
+        except (grpc.RpcError, OSError) as e:
+            if time.monotonic() + delay > deadline:
+                raise EnrolmentRefused(f"key service {cfg.key_service} unreachable: {e}") from e
+            _log.warning("enrolment attempt failed (%s); retrying", e)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    from ..attestation._sim import node_sim_attester
+
     cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
-    worker = Worker(secure_channel(cfg), cfg.executor_id, build_runner(cfg, Limits()),
-                    slots=cfg.slots)
+    attester = node_sim_attester(Path(cfg.sim_state_dir))
+    try:
+        node = enrol_with_retry(cfg, attester)
+    except EnrolmentRefused as e:
+        _log.error("executor %s not enrolled, exiting: %s", cfg.executor_id, e)
+        return EXIT_ENROLMENT_REFUSED
+    current = [node]
+
+    def renew() -> grpc.Channel | None:
+        if _utcnow() < current[0].not_after - _RENEW_BEFORE:
+            return None
+        try:
+            current[0] = enrol_with_retry(cfg, attester)
+        except EnrolmentRefused as e:
+            _log.error("re-enrolment refused: %s", e)
+            return None
+        return secure_channel(cfg, current[0])
+
+    worker = Worker(secure_channel(cfg, node), cfg.executor_id, build_runner(cfg, Limits()),
+                    slots=cfg.slots, renew=renew)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     _log.info("executor %s pulling from %s", cfg.executor_id, cfg.scheduler)
     worker.serve_forever()

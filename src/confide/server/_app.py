@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -17,10 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..api.authentication import add_authentication_servicers
 from ..api.frontend import add_frontend_servicers
+from ..api.keys import add_key_servicer
 from ..api.scheduler import add_scheduler_servicer
+from ..attestation import AttestedCertificate, renewal_due
 from ..crypto.records import RecordSealer
 from ..execution._worker import WorkerConfig
 from ..keys import (
+    KeysError,
+    KeyService,
     PlatformCA,
     RootSecret,
     SimSealer,
@@ -28,7 +33,7 @@ from ..keys import (
     service_dns_name,
     store_root_secret,
 )
-from ..rpc import PemPair, api_certificate, build_server, key_pem
+from ..rpc import PemPair, build_server, key_pem
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.audit import AuditLog
@@ -38,6 +43,7 @@ from ..services.frontend import Frontend
 from ..services.management import Context, Management
 from ..services.scheduler import Scheduler
 from ..storage import Database
+from ._attest import SimNode
 from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
 from ._supervisor import Supervisor
 
@@ -64,6 +70,55 @@ def open_root_secret(data_dir: Path, *, create: bool) -> RootSecret:
     store_root_secret(path, secret, sealer)
     _log.info("created a new platform root secret")
     return secret
+
+
+def _pem_pair(cert: AttestedCertificate) -> PemPair:
+    return PemPair(cert.private_key_pem(), cert.certificate_pem())
+
+
+class _RotatingCredentials:
+    """Server credentials whose certificate can be swapped while serving.
+
+    grpcio calls each credentials' fetcher before every TLS handshake; a
+    fetcher returns the new configuration once after each :meth:`rotate`.
+    """
+
+    def __init__(self, pair: PemPair) -> None:
+        self._lock = threading.Lock()
+        self._pair = pair
+        self._version = 0
+
+    @property
+    def pair(self) -> PemPair:
+        with self._lock:
+            return self._pair
+
+    def rotate(self, pair: PemPair) -> None:
+        with self._lock:
+            self._pair, self._version = pair, self._version + 1
+
+    def _config(self, pair: PemPair) -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration([(pair.key_pem, pair.cert_pem)])
+
+    def credentials(self) -> grpc.ServerCredentials:
+        with self._lock:
+            seen = [self._version]
+            initial = self._config(self._pair)
+
+        def fetch() -> grpc.ServerCertificateConfiguration | None:
+            with self._lock:
+                if self._version == seen[0]:
+                    return None
+                seen[0] = self._version
+                return self._config(self._pair)
+
+        return grpc.dynamic_ssl_server_credentials(initial, fetch)
+
+
+def _only_execution(_verdict: object, services: Sequence[str]) -> None:
+    """Enrolment over the worker bootstrap grants the ``execution`` service only."""
+    if tuple(services) != ("execution",):
+        raise KeysError("services-not-allowed", f"a worker may host execution only, not {services}")
 
 
 class Platform:
@@ -107,9 +162,13 @@ class Platform:
         self.management = Management(Context(self.db, self.notifier, limits, clock),
                                      role_of=self.auth.role_of)
         self.frontend = Frontend(self.auth, AccessControl(), self.audit)
-        now = dt.datetime.now(dt.UTC)
         self.ca = PlatformCA.from_root_secret(secret)
-        self.api_cert = api_certificate(now)
+        self.node = SimNode(data, clock=lambda: dt.datetime.now(dt.UTC), limits=limits)
+        self._attested = self.node.issue_certificate()
+        self._api_creds = _RotatingCredentials(_pem_pair(self._attested))
+        self.keys = KeyService(secret, self.node.enrolment_appraiser(),
+                               authorize_services=_only_execution,
+                               node_certificate_lifetime=dt.timedelta(hours=24), limits=limits)
         self.fusion_dir = data / "fusion"
         self.fusion_dir.mkdir(mode=0o700, exist_ok=True)
         self.blobs = None if config.blob_port is None else BlobStore(
@@ -132,11 +191,18 @@ class Platform:
         cert = x509.load_der_x509_certificate(der)
         return PemPair(key_pem(key), cert.public_bytes(serialization.Encoding.PEM))
 
+    @property
+    def api_cert(self) -> PemPair:
+        """The current attested API certificate and its key (PEM, in memory only)."""
+        return self._api_creds.pair
+
     def _worker_config(self, executor_id: str) -> WorkerConfig:
-        pair = self._node_certificate(executor_id, ["execution"])
+        """Non-secret bootstrap data: the worker enrols to get its keys (no secret here)."""
         return WorkerConfig(
-            scheduler=f"127.0.0.1:{self.ports['scheduler']}", executor_id=executor_id,
-            ca_pem=self.ca.certificate_pem(), cert_pem=pair.cert_pem, key_pem=pair.key_pem,
+            scheduler=f"127.0.0.1:{self.ports['scheduler']}",
+            key_service=f"127.0.0.1:{self.ports['keys']}", executor_id=executor_id,
+            ca_pem=self.ca.certificate_pem(),
+            sim_state_dir=str(self.config.data_dir / "sim-attester"),
             server_name=service_dns_name("scheduler"), slots=self.config.worker_slots,
             blob_store_port=self.blobs.port if self.blobs is not None else None,
             fusion_dir=str(self.fusion_dir),
@@ -152,18 +218,18 @@ class Platform:
 
     def start(self) -> None:
         cfg, limits = self.config, self.config.limits
-        api_creds = grpc.ssl_server_credentials([(self.api_cert.key_pem, self.api_cert.cert_pem)])
         auth_server = build_server(max_message_bytes=limits.max_message_bytes)
         add_authentication_servicers(self.auth, auth_server, internal=False)
         self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
-                                                  api_creds, cfg.host)
+                                                  self._api_creds.credentials(), cfg.host)
         front = build_server(max_message_bytes=limits.max_message_bytes)
         if self.blobs is not None:
             self.blobs.start()
             self.ports["blobs"] = self.blobs.port
         add_frontend_servicers(self.frontend, self.management, self.scheduler, self.audit,
                                self.blobs, front)
-        self.ports["frontend"] = self._bind(front, cfg.frontend_port, api_creds, cfg.host)
+        self.ports["frontend"] = self._bind(front, cfg.frontend_port,
+                                            self._api_creds.credentials(), cfg.host)
         sched_pair = self._node_certificate("scheduler", ["scheduler"])
         sched_creds = grpc.ssl_server_credentials(
             [(sched_pair.key_pem, sched_pair.cert_pem)],
@@ -171,22 +237,41 @@ class Platform:
         sched = build_server(max_message_bytes=limits.max_message_bytes * 4)
         add_scheduler_servicer(self.scheduler, limits, sched)
         self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds, "127.0.0.1")
-        for server in (auth_server, front, sched):
+        # The key service: server-authenticated TLS with the attested certificate
+        # (enrolling nodes have no client certificate yet), on its own port so the
+        # scheduler port can keep refusing every handshake without one.
+        keys = build_server(max_message_bytes=limits.max_message_bytes, max_workers=16)
+        add_key_servicer(self.keys, keys, clock=lambda: dt.datetime.now(dt.UTC))
+        self.ports["keys"] = self._bind(keys, cfg.key_service_port,
+                                        self._api_creds.credentials(), "127.0.0.1")
+        for server in (auth_server, front, sched, keys):
             server.start()
             self._servers.append(server)
-        self._write_client_files()
+        self.node.write_client_files(self.api_cert.cert_pem)
         threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
+        threading.Thread(target=self._renew_loop, name="attest-renew", daemon=True).start()
         if cfg.workers > 0:
             self.supervisor.start()
         _log.info("confide is serving: authentication %s:%d, frontend %s:%d", cfg.host,
                   self.ports["authentication"], cfg.host, self.ports["frontend"])
 
-    def _write_client_files(self) -> None:
-        """What a client needs to connect, next to the data (no secrets)."""
-        path: Path = self.config.data_dir / "api-cert.pem"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(self.api_cert.cert_pem)
-        tmp.replace(path)
+    def renew_certificate(self) -> None:
+        """Re-attest: new key, quote and report; new handshakes get the new certificate."""
+        attested = self.node.issue_certificate()
+        self._attested = attested
+        self._api_creds.rotate(_pem_pair(attested))
+        self.node.write_api_certificate(attested.certificate_pem())
+        _log.info("re-attested: new API certificate issued")
+
+    def _renew_loop(self) -> None:
+        validity = dt.timedelta(seconds=self.config.attestation_validity_s)
+        while not self._stopping.wait(self.config.renewal_check_s):
+            try:
+                if renewal_due(self._attested.certificate_der, dt.datetime.now(dt.UTC),
+                               attestation_validity=validity):
+                    self.renew_certificate()
+            except Exception:  # noqa: BLE001 - keep renewing; the next round retries
+                _log.exception("re-attestation failed")
 
     def _reap_loop(self) -> None:
         while not self._stopping.wait(1.0):

@@ -20,6 +20,7 @@ class ServerConfig:
     authentication_port: int = 7776
     frontend_port: int = 7777
     scheduler_port: int = 17780
+    key_service_port: int = 17781  # enrolment of worker nodes (loopback)
     blob_port: int | None = 7778  # None: no blob store
     workers: int = 2
     worker_slots: int = 4  # tasks each worker runs concurrently
@@ -30,6 +31,8 @@ class ServerConfig:
     token_lifetime_s: int = 24 * 3600
     executor_timeout_s: float = 30.0
     sqlite_synchronous: str = "NORMAL"
+    attestation_validity_s: float = 3600.0  # re-attest the API certificate this often (Teaclave)
+    renewal_check_s: float = 30.0  # how often renewal is checked
     # File agent of the workers (docs/file-agent.md). Off by default: loopback is
     # reachable on the blob store's port only, and file:// not at all.
     file_agent_loopback_ports: tuple[int, ...] = ()  # extra loopback ports inputs may use

@@ -11,6 +11,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -19,6 +20,8 @@ from ..execution._worker import WorkerConfig
 __all__ = ["Supervisor"]
 
 _log = logging.getLogger(__name__)
+_QUICK_DEATH_S = 10.0  # a worker that dies sooner (e.g. enrolment refused) is respawned
+_MAX_BACKOFF_S = 30.0  # after an exponentially growing pause, up to this long
 
 
 class Supervisor:
@@ -28,6 +31,9 @@ class Supervisor:
         self._make_config = make_config
         self._on_lost = on_lost
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._started: dict[str, float] = {}
+        self._backoff = 0.0
+        self._respawn_at: list[float] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
@@ -48,6 +54,7 @@ class Supervisor:
         proc.stdin.close()
         with self._lock:
             self._procs[executor_id] = proc
+            self._started[executor_id] = time.monotonic()
         _log.info("started worker pid %d as %s", proc.pid, executor_id)
 
     def pids(self) -> dict[str, int]:
@@ -67,6 +74,18 @@ class Supervisor:
                           f"(worker exited with status {proc.returncode})")
                 _log.error("worker %s died (%s)", executor_id, proc.returncode)
                 self._on_lost(executor_id, reason)
+                lived = time.monotonic() - self._started.pop(executor_id, 0.0)
+                if lived < _QUICK_DEATH_S:
+                    self._backoff = min(max(self._backoff * 2, 1.0), _MAX_BACKOFF_S)
+                    _log.warning("worker died after %.1f s; respawning in %.0f s", lived,
+                                 self._backoff)
+                else:
+                    self._backoff = 0.0
+                self._respawn_at.append(time.monotonic() + self._backoff)
+            now = time.monotonic()
+            due = [t for t in self._respawn_at if t <= now]
+            self._respawn_at = [t for t in self._respawn_at if t > now]
+            for _ in due:
                 self._spawn()
 
     def stop(self, timeout: float = 5.0) -> None:

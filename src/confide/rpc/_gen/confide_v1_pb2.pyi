@@ -339,3 +339,112 @@ class UpdateTaskResultRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateTaskResultRequest: _TypeAlias = UpdateTaskResultRequest  # noqa: Y015
+
+@_typing.final
+class EnrolChallengeRequest(_message.Message):
+    """---- internal: key service (node enrolment) -------------------------------
+    Served over server-authenticated TLS with the node's attested certificate
+    (the caller verifies it before sending evidence); see
+    docs/attested-channels.md "Enrolment over the wire".
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolChallengeRequest: _TypeAlias = EnrolChallengeRequest  # noqa: Y015
+
+@_typing.final
+class EnrolChallengeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NONCE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    nonce: _builtins.bytes
+    """32 bytes, single use"""
+    expires_at: _builtins.int
+    """unix seconds"""
+    def __init__(
+        self,
+        *,
+        nonce: _builtins.bytes = ...,
+        expires_at: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "nonce", b"nonce"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolChallengeResponse: _TypeAlias = EnrolChallengeResponse  # noqa: Y015
+
+@_typing.final
+class EnrolRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    TLS_PUBLIC_KEY_DER_FIELD_NUMBER: _builtins.int
+    HPKE_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    QUOTE_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    nonce: _builtins.bytes
+    tls_public_key_der: _builtins.bytes
+    """P-256 SubjectPublicKeyInfo"""
+    hpke_public_key: _builtins.bytes
+    """raw X25519"""
+    quote: _builtins.bytes
+    """REPORTDATA binds all of the above"""
+    @_builtins.property
+    def services(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        services: _abc.Iterable[_builtins.str] | None = ...,
+        nonce: _builtins.bytes = ...,
+        tls_public_key_der: _builtins.bytes = ...,
+        hpke_public_key: _builtins.bytes = ...,
+        quote: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hpke_public_key", b"hpke_public_key", "node_id", b"node_id", "nonce", b"nonce", "quote", b"quote", "services", b"services", "tls_public_key_der", b"tls_public_key_der"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolRequest: _TypeAlias = EnrolRequest  # noqa: Y015
+
+@_typing.final
+class EnrolResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_CERTIFICATE_DER_FIELD_NUMBER: _builtins.int
+    CA_CERTIFICATE_DER_FIELD_NUMBER: _builtins.int
+    ENCRYPTED_ROOT_SECRET_FIELD_NUMBER: _builtins.int
+    node_certificate_der: _builtins.bytes
+    ca_certificate_der: _builtins.bytes
+    encrypted_root_secret: _builtins.bytes
+    """HPKE to hpke_public_key"""
+    def __init__(
+        self,
+        *,
+        node_certificate_der: _builtins.bytes = ...,
+        ca_certificate_der: _builtins.bytes = ...,
+        encrypted_root_secret: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_certificate_der", b"ca_certificate_der", "encrypted_root_secret", b"encrypted_root_secret", "node_certificate_der", b"node_certificate_der"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolResponse: _TypeAlias = EnrolResponse  # noqa: Y015

@@ -345,3 +345,118 @@ class Scheduler:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class KeyServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Challenge = channel.unary_unary(
+                '/confide.v1.KeyService/Challenge',
+                request_serializer=confide__v1__pb2.EnrolChallengeRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.EnrolChallengeResponse.FromString,
+                _registered_method=True)
+        self.Enrol = channel.unary_unary(
+                '/confide.v1.KeyService/Enrol',
+                request_serializer=confide__v1__pb2.EnrolRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.EnrolResponse.FromString,
+                _registered_method=True)
+
+
+class KeyServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def Challenge(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Enrol(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_KeyServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Challenge': grpc.unary_unary_rpc_method_handler(
+                    servicer.Challenge,
+                    request_deserializer=confide__v1__pb2.EnrolChallengeRequest.FromString,
+                    response_serializer=confide__v1__pb2.EnrolChallengeResponse.SerializeToString,
+            ),
+            'Enrol': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enrol,
+                    request_deserializer=confide__v1__pb2.EnrolRequest.FromString,
+                    response_serializer=confide__v1__pb2.EnrolResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'confide.v1.KeyService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('confide.v1.KeyService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class KeyService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Challenge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.KeyService/Challenge',
+            confide__v1__pb2.EnrolChallengeRequest.SerializeToString,
+            confide__v1__pb2.EnrolChallengeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Enrol(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.KeyService/Enrol',
+            confide__v1__pb2.EnrolRequest.SerializeToString,
+            confide__v1__pb2.EnrolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

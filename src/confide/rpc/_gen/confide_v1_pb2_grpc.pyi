@@ -125,3 +125,34 @@ class SchedulerServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
 
 def add_SchedulerServicer_to_server(servicer: SchedulerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class KeyServiceStub:
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> KeyServiceAsyncStub: ...
+    Challenge: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.EnrolChallengeRequest, _confide_v1_pb2.EnrolChallengeResponse]
+    Enrol: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.EnrolRequest, _confide_v1_pb2.EnrolResponse]
+
+@_typing.type_check_only
+class KeyServiceAsyncStub(KeyServiceStub):
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Challenge: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.EnrolChallengeRequest, _confide_v1_pb2.EnrolChallengeResponse]  # type: ignore[assignment]
+    Enrol: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.EnrolRequest, _confide_v1_pb2.EnrolResponse]  # type: ignore[assignment]
+
+class KeyServiceServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def Challenge(
+        self,
+        request: _confide_v1_pb2.EnrolChallengeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.EnrolChallengeResponse, _abc.Awaitable[_confide_v1_pb2.EnrolChallengeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Enrol(
+        self,
+        request: _confide_v1_pb2.EnrolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.EnrolResponse, _abc.Awaitable[_confide_v1_pb2.EnrolResponse]]: ...
+
+def add_KeyServiceServicer_to_server(servicer: KeyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
