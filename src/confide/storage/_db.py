@@ -28,12 +28,13 @@ from ._schema import tables
 
 __all__ = ["Database", "Row", "StorageError", "Tampered", "Txn"]
 
+_DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
 try:  # the DB-API errors of the PostgreSQL driver, when it is installed
     from psycopg import Error as _PsycopgError
 
-    psycopg_errors: tuple[type[Exception], ...] = (_PsycopgError,)
+    _DB_ERRORS += (_PsycopgError,)
 except ImportError:  # pragma: no cover - the postgres extra is optional
-    psycopg_errors = ()
+    pass
 
 Record = dict[str, Any]
 
@@ -272,7 +273,7 @@ class Database:
         try:
             with self._connect(write=write) as conn, conn.begin():
                 yield Txn(conn, self._sealer, self.postgres, self._table_sql)
-        except (SQLAlchemyError, sqlite3.Error, *psycopg_errors) as e:
+        except _DB_ERRORS as e:
             raise StorageError(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
 
     def read(self) -> Any:
