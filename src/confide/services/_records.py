@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -93,7 +93,7 @@ class FileRecord:
         return self.id.startswith("input-")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**self.__dict__, "crypto": dict(self.crypto.__dict__)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FileRecord:
@@ -130,10 +130,7 @@ class FunctionRecord:
     disabled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("arguments", "inputs", "outputs"):
-            d[k] = [list(t) for t in d[k]]
-        return d
+        return dict(self.__dict__)  # CBOR writes the tuples as arrays
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FunctionRecord:
@@ -188,8 +185,9 @@ class TaskRecord:
     updated_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = dict(self.__dict__)
         d["status"] = int(self.status)
+        d["result"] = None if self.result is None else dict(self.result.__dict__)
         return d
 
     @classmethod

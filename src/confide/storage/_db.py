@@ -89,10 +89,9 @@ class _TableSql:
 class Txn:
     """One database transaction. Obtain it from :meth:`Database.read` / ``write``."""
 
-    def __init__(self, conn: Connection, sealer: RecordSealer, postgres: bool,
+    def __init__(self, cursor: Any, sealer: RecordSealer, postgres: bool,
                  sql: Mapping[str, _TableSql]) -> None:
-        self._conn = conn
-        self._cursor = conn.connection.cursor()
+        self._cursor = cursor
         self._sealer = sealer
         self._postgres = postgres
         self._sql = sql
@@ -270,11 +269,29 @@ class Database:
 
     @contextmanager
     def _txn(self, write: bool) -> Iterator[Txn]:
+        """A transaction on a pooled DB-API connection, without SQLAlchemy's
+        Connection/Transaction layer (most of the per-call CPU on the hot path)."""
+        lock = self._write_lock if write else None
+        if lock is not None:
+            lock.acquire()
         try:
-            with self._connect(write=write) as conn, conn.begin():
-                yield Txn(conn, self._sealer, self.postgres, self._table_sql)
+            raw = self.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                if not self.postgres:  # autocommit driver: open the transaction ourselves
+                    cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield Txn(cursor, self._sealer, self.postgres, self._table_sql)
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                raw.close()  # back to the pool
         except _DB_ERRORS as e:
             raise StorageError(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
+        finally:
+            if lock is not None:
+                lock.release()
 
     def read(self) -> Any:
         """A read-only transaction (context manager yielding a :class:`Txn`)."""
