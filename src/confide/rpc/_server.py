@@ -27,11 +27,20 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def __init__(self, max_message_bytes: int) -> None:
         self._max = max_message_bytes
+        self._wrapped: dict[str, Any] = {}  # method path -> wrapped handler, built once
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        cached = self._wrapped.get(details.method)
+        if cached is not None:
+            return cached
         handler = continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler
+        wrapped_handler = self._wrap(handler, details.method)
+        self._wrapped[details.method] = wrapped_handler
+        return wrapped_handler
+
+    def _wrap(self, handler: Any, method: str) -> Any:
         inner = handler.unary_unary
         limit = self._max
 
@@ -50,7 +59,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             except Exception:
                 if context.code() is not None:  # already aborted by the handler
                     raise
-                _log.exception("unexpected error in %s", details.method)
+                _log.exception("unexpected error in %s", method)
                 context.abort(grpc.StatusCode.INTERNAL, "service internal error")
 
         return grpc.unary_unary_rpc_method_handler(
