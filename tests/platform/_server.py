@@ -31,6 +31,7 @@ class Server:
     extra_env: dict[str, str] = field(default_factory=dict)
     database_url: str | None = None
     extra_args: list[str] = field(default_factory=list)  # more `confide serve` options
+    relative: bool = False  # pass --data-dir relative to the server's working directory
     proc: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
     log_path: Path | None = None
@@ -42,7 +43,8 @@ class Server:
                           "keys": free_port()}
         cert = self.data_dir / "api-cert.pem"
         cert.unlink(missing_ok=True)
-        args = [sys.executable, "-m", "confide", "serve", "--data-dir", str(self.data_dir),
+        data_arg = self.data_dir.name if self.relative else str(self.data_dir)
+        args = [sys.executable, "-m", "confide", "serve", "--data-dir", data_arg,
                 "--authentication-port", str(self.ports["authentication"]),
                 "--frontend-port", str(self.ports["frontend"]),
                 "--scheduler-port", str(self.ports["scheduler"]),
@@ -56,7 +58,8 @@ class Server:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
         log = open(self.log_path, "ab")
         env = {**os.environ, **self.extra_env}
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                     cwd=self.data_dir.parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -106,3 +106,15 @@ def test_default_admin_password_is_refused_outside_sim(tmp_path: Path) -> None:
                        timeout=60)
     assert r.returncode == 2
     assert "default admin password" in r.stderr
+
+
+def test_a_relative_data_dir_works_as_the_readme_shows(tmp_path: Path) -> None:
+    """``confide serve --data-dir ./confide-data``: workers get absolute paths."""
+    s = Server(tmp_path / "confide-data", relative=True).start()
+    try:
+        admin = s.admin()
+        tid = admin.create_task(echo_function(admin), {"message": "relative"}, executor="builtin")
+        admin.invoke_task(tid)
+        assert admin.wait(tid, 30).return_value == b"relative"
+    finally:
+        s.stop()

@@ -39,6 +39,11 @@ class ServerConfig:
     file_roots: tuple[str, ...] = ()  # absolute directories file:// URLs may point into
     limits: Limits = field(default_factory=Limits)
 
+    def __post_init__(self) -> None:
+        # Workers run with another working directory: every path they are
+        # given must be absolute (a relative --data-dir once broke them).
+        self.data_dir = Path(self.data_dir).resolve()
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'confide.db'}"
