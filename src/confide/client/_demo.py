@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 from rich.console import Console
 
+from ..keys import UnsafeSimSealerWarning
 from ..server import Platform, ServerConfig
 from ._errors import ClientError
 from ._sdk import Client, FunctionArgument, FunctionFile
@@ -23,6 +25,8 @@ JOINED = {"c, 470000", "e, 5033000"}
 
 def run_demo(console: Console, data_dir: Path | None = None) -> int:
     logging.getLogger("confide").setLevel(logging.ERROR)
+    # The banner below says it once; the sealer's per-use warning would repeat it.
+    warnings.filterwarnings("ignore", category=UnsafeSimSealerWarning)
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="confide-demo-")
@@ -31,7 +35,7 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
     console.print("[yellow]sim TEE: no protection against the operator (development only)[/]")
     platform = Platform(ServerConfig(data_dir=data_dir, authentication_port=0, frontend_port=0,
                                      scheduler_port=0, key_service_port=0, blob_port=0,
-                                     workers=2))
+                                     workers=2, worker_log_level="ERROR"))
     platform.start()
     ports = platform.ports
     console.print(f"1. started an all-in-one server in {data_dir} "

@@ -57,6 +57,7 @@ class WorkerConfig:
     fusion_dir: str | None = None
     file_roots: tuple[str, ...] = ()
     extra_loopback_ports: tuple[int, ...] = ()  # loopback allowed on these ports too
+    log_level: str = "INFO"
 
     def to_cbor(self) -> bytes:
         return cbor2.dumps(self.__dict__)
@@ -259,10 +260,11 @@ def enrol_with_retry(cfg: WorkerConfig, attester: Any, *,
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     from ..attestation._sim import node_sim_attester
 
     cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
+    logging.basicConfig(level=getattr(logging, cfg.log_level, logging.INFO),
+                        format="%(asctime)s worker %(levelname)s %(message)s")
     attester = node_sim_attester(Path(cfg.sim_state_dir))
     try:
         node = enrol_with_retry(cfg, attester)

@@ -204,6 +204,7 @@ class Platform:
             ca_pem=self.ca.certificate_pem(),
             sim_state_dir=str(self.config.data_dir / "sim-attester"),
             server_name=service_dns_name("scheduler"), slots=self.config.worker_slots,
+            log_level=self.config.worker_log_level,
             blob_store_port=self.blobs.port if self.blobs is not None else None,
             fusion_dir=str(self.fusion_dir),
             file_roots=tuple(str(Path(r).resolve()) for r in self.config.file_roots),

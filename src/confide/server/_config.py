@@ -24,6 +24,7 @@ class ServerConfig:
     blob_port: int | None = 7778  # None: no blob store
     workers: int = 2
     worker_slots: int = 4  # tasks each worker runs concurrently
+    worker_log_level: str = "INFO"
     database_url: str | None = None  # default: SQLite in data_dir
     tee: str = "sim"
     admin_user: str = "admin"
