@@ -90,8 +90,19 @@ class _Scheduler(v1_grpc.SchedulerServicer):
 
     def PullTask(self, r: v1.PullTaskRequest, c: grpc.ServicerContext) -> v1.PullTaskResponse:
         self._check(c, r.executor_id)
-        wait = min(r.wait_ms, self._limits.max_pull_wait_ms) / 1000
-        staged = self._s.pull(r.executor_id, wait, active=c.is_active)
+        return self._pull(r.executor_id, r.wait_ms, c)
+
+    def ReportAndPull(self, r: v1.ReportAndPullRequest, c: grpc.ServicerContext
+                      ) -> v1.PullTaskResponse:
+        self._check(c, r.report.executor_id)
+        self._s.report(r.report.executor_id, r.report.task_id,
+                       _result(r.report.result, self._limits))
+        return self._pull(r.report.executor_id, r.wait_ms, c)
+
+    def _pull(self, executor_id: str, wait_ms: int, c: grpc.ServicerContext
+              ) -> v1.PullTaskResponse:
+        wait = min(wait_ms, self._limits.max_pull_wait_ms) / 1000
+        staged = self._s.pull(executor_id, wait, active=c.is_active)
         if staged is None:
             return v1.PullTaskResponse(has_task=False)
         return v1.PullTaskResponse(has_task=True, task=staged_to_proto(staged))

@@ -139,31 +139,41 @@ class Worker:
             t.join(timeout=1.0)
 
     def _loop(self) -> None:
+        report: v1.UpdateTaskResultRequest | None = None
         while not self.stopping.is_set():
             self._maybe_renew()
-            pull = self._stub.PullTask.future(
-                v1.PullTaskRequest(executor_id=self._id, wait_ms=_PULL_WAIT_MS),
-                timeout=_PULL_WAIT_MS / 1000 + 10)
+            timeout = _PULL_WAIT_MS / 1000 + 10
+            if report is None:
+                call = self._stub.PullTask.future(
+                    v1.PullTaskRequest(executor_id=self._id, wait_ms=_PULL_WAIT_MS),
+                    timeout=timeout)
+            else:  # the last result and the next pull in one round trip
+                call = self._stub.ReportAndPull.future(
+                    v1.ReportAndPullRequest(report=report, wait_ms=_PULL_WAIT_MS),
+                    timeout=timeout)
             with self._pulls_lock:
-                self._pulls.add(pull)
+                self._pulls.add(call)
             if self.stopping.is_set():  # stop() ran before the poll was visible to it
-                pull.cancel()
+                call.cancel()
             try:
-                resp = pull.result()
-            except grpc.FutureCancelledError:
-                continue
-            except grpc.RpcError as e:
-                if not self.stopping.is_set():
+                resp = call.result()
+            except (grpc.FutureCancelledError, grpc.RpcError) as e:
+                if report is not None:
+                    # Reporting twice is harmless: the scheduler ignores a result
+                    # for a task no longer leased to this executor.
+                    self._report(report)
+                if isinstance(e, grpc.RpcError) and not self.stopping.is_set():
                     _log.warning("pull failed: %s", e.code())
                     self.stopping.wait(0.5)
+                report = None
                 continue
             finally:
                 with self._pulls_lock:
-                    self._pulls.discard(pull)
-            if resp.has_task:
-                self._execute(staged_from_proto(resp.task))
+                    self._pulls.discard(call)
+            report = self._execute(staged_from_proto(resp.task)) if resp.has_task else None
 
-    def _execute(self, staged: dict[str, Any]) -> None:
+    def _execute(self, staged: dict[str, Any]) -> v1.UpdateTaskResultRequest | None:
+        """Run one task, heart-beating meanwhile; its report (None if canceled)."""
         task_id = staged["task_id"]
         cancel = threading.Event()
         done = threading.Event()
@@ -202,20 +212,22 @@ class Worker:
                     _log.info("task %s canceled; stopping it", task_id)
                     cancel.set()
                     done.wait()
-                    return
+                    return None
         if pending is not None:
             pending.cancel()
         result = outcome[0] if outcome else Outcome(ok=False, reason="worker error")
         if result.cancelled:
-            return
+            return None
+        return v1.UpdateTaskResultRequest(executor_id=self._id, task_id=task_id,
+                                          result=_result_proto(result))
+
+    def _report(self, report: v1.UpdateTaskResultRequest) -> None:
         for attempt in range(5):
             try:
-                self._stub.UpdateTaskResult(v1.UpdateTaskResultRequest(
-                    executor_id=self._id, task_id=task_id, result=_result_proto(result)),
-                    timeout=30)
+                self._stub.UpdateTaskResult(report, timeout=30)
                 return
             except grpc.RpcError as e:
-                _log.warning("reporting %s failed (%s), retrying", task_id, e.code())
+                _log.warning("reporting %s failed (%s), retrying", report.task_id, e.code())
                 self.stopping.wait(0.2 * (attempt + 1))
 
 

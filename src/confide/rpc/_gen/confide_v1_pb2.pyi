@@ -341,6 +341,30 @@ class UpdateTaskResultRequest(_message.Message):
 Global___UpdateTaskResultRequest: _TypeAlias = UpdateTaskResultRequest  # noqa: Y015
 
 @_typing.final
+class ReportAndPullRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    WAIT_MS_FIELD_NUMBER: _builtins.int
+    wait_ms: _builtins.int
+    """Then long-poll for the next task, as PullTask does."""
+    @_builtins.property
+    def report(self) -> Global___UpdateTaskResultRequest: ...
+    def __init__(
+        self,
+        *,
+        report: Global___UpdateTaskResultRequest | None = ...,
+        wait_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report", "wait_ms", b"wait_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportAndPullRequest: _TypeAlias = ReportAndPullRequest  # noqa: Y015
+
+@_typing.final
 class EnrolChallengeRequest(_message.Message):
     """---- internal: key service (node enrolment) -------------------------------
     Served over server-authenticated TLS with the node's attested certificate

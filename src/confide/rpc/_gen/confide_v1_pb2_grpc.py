@@ -203,6 +203,11 @@ class SchedulerStub:
                 request_serializer=confide__v1__pb2.PullTaskRequest.SerializeToString,
                 response_deserializer=confide__v1__pb2.PullTaskResponse.FromString,
                 _registered_method=True)
+        self.ReportAndPull = channel.unary_unary(
+                '/confide.v1.Scheduler/ReportAndPull',
+                request_serializer=confide__v1__pb2.ReportAndPullRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.PullTaskResponse.FromString,
+                _registered_method=True)
         self.Heartbeat = channel.unary_unary(
                 '/confide.v1.Scheduler/Heartbeat',
                 request_serializer=confide__v1__pb2.HeartbeatRequest.SerializeToString,
@@ -220,6 +225,13 @@ class SchedulerServicer:
 
     def PullTask(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportAndPull(self, request, context):
+        """A finished task's result and the pull for the next one in one round trip.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -242,6 +254,11 @@ def add_SchedulerServicer_to_server(servicer, server):
             'PullTask': grpc.unary_unary_rpc_method_handler(
                     servicer.PullTask,
                     request_deserializer=confide__v1__pb2.PullTaskRequest.FromString,
+                    response_serializer=confide__v1__pb2.PullTaskResponse.SerializeToString,
+            ),
+            'ReportAndPull': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportAndPull,
+                    request_deserializer=confide__v1__pb2.ReportAndPullRequest.FromString,
                     response_serializer=confide__v1__pb2.PullTaskResponse.SerializeToString,
             ),
             'Heartbeat': grpc.unary_unary_rpc_method_handler(
@@ -281,6 +298,33 @@ class Scheduler:
             target,
             '/confide.v1.Scheduler/PullTask',
             confide__v1__pb2.PullTaskRequest.SerializeToString,
+            confide__v1__pb2.PullTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportAndPull(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.Scheduler/ReportAndPull',
+            confide__v1__pb2.ReportAndPullRequest.SerializeToString,
             confide__v1__pb2.PullTaskResponse.FromString,
             options,
             channel_credentials,

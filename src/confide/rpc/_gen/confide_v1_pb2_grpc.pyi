@@ -92,6 +92,8 @@ class SchedulerStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> SchedulerAsyncStub: ...
     PullTask: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.PullTaskRequest, _confide_v1_pb2.PullTaskResponse]
+    ReportAndPull: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.ReportAndPullRequest, _confide_v1_pb2.PullTaskResponse]
+    """A finished task's result and the pull for the next one in one round trip."""
     Heartbeat: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.HeartbeatRequest, _confide_v1_pb2.HeartbeatResponse]
     UpdateTaskResult: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.UpdateTaskResultRequest, _empty_pb2.Empty]
 
@@ -99,6 +101,8 @@ class SchedulerStub:
 class SchedulerAsyncStub(SchedulerStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     PullTask: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.PullTaskRequest, _confide_v1_pb2.PullTaskResponse]  # type: ignore[assignment]
+    ReportAndPull: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.ReportAndPullRequest, _confide_v1_pb2.PullTaskResponse]  # type: ignore[assignment]
+    """A finished task's result and the pull for the next one in one round trip."""
     Heartbeat: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.HeartbeatRequest, _confide_v1_pb2.HeartbeatResponse]  # type: ignore[assignment]
     UpdateTaskResult: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.UpdateTaskResultRequest, _empty_pb2.Empty]  # type: ignore[assignment]
 
@@ -109,6 +113,14 @@ class SchedulerServicer(metaclass=_abc_1.ABCMeta):
         request: _confide_v1_pb2.PullTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_confide_v1_pb2.PullTaskResponse, _abc.Awaitable[_confide_v1_pb2.PullTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReportAndPull(
+        self,
+        request: _confide_v1_pb2.ReportAndPullRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.PullTaskResponse, _abc.Awaitable[_confide_v1_pb2.PullTaskResponse]]:
+        """A finished task's result and the pull for the next one in one round trip."""
 
     @_abc_1.abstractmethod
     def Heartbeat(
