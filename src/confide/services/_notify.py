@@ -1,8 +1,9 @@
 """In-process wake-ups, so nobody polls on the hot path.
 
-``task_changed`` wakes whoever waits on that task (WaitTask callers, the
-heartbeat of the executor running it); ``work_available`` wakes one idle
-executor's long-poll. Waiters always re-check the database after waking and
+``task_ended`` wakes whoever waits on that task (WaitTask callers, the
+heartbeat of the executor running it). Both wait for the task to *end*
+(finish, fail, be canceled), so only those changes are announced.
+``work_available`` wakes one idle executor's long-poll. Waiters always re-check the database after waking and
 wake up by themselves after their timeout, so a lost notification (another
 process changed the row) costs latency, never correctness.
 """
@@ -38,7 +39,8 @@ class Notifier:
                 if not waiters:
                     del self._task_waiters[task_id]
 
-    def task_changed(self, task_id: str) -> None:
+    def task_ended(self, task_id: str) -> None:
+        """Announce that ``task_id`` reached a final state."""
         with self._lock:
             waiters = list(self._task_waiters.get(task_id, ()))
         for event in waiters:

@@ -195,7 +195,6 @@ class Tasks:
             if task.all_data_assigned():
                 task.status = TaskStatus.DATA_ASSIGNED
             self._save(txn, task)
-        self._ctx.notifier.task_changed(task.id)
 
     # -- approve -----------------------------------------------------------
     def approve(self, who: Principal, task_id: str) -> None:
@@ -212,7 +211,6 @@ class Tasks:
             task.status = (TaskStatus.APPROVED if task.everyone_approved()
                            else TaskStatus.DATA_ASSIGNED)
             self._save(txn, task)
-        self._ctx.notifier.task_changed(task.id)
 
     # -- invoke ------------------------------------------------------------
     def invoke(self, who: Principal, task_id: str, stage: Any) -> None:
@@ -244,7 +242,6 @@ class Tasks:
             task.status = TaskStatus.STAGED
             self._save(txn, task)
             stage(txn, task, function, files)
-        self._ctx.notifier.task_changed(task.id)
         self._ctx.notifier.work_available()
 
     # -- cancel ------------------------------------------------------------
@@ -263,4 +260,4 @@ class Tasks:
             task.status = TaskStatus.CANCELED
             task.result = TaskResult.err(CANCELED_LATE if late else CANCELED_EARLY)
             self._save(txn, task)
-        self._ctx.notifier.task_changed(task.id)
+        self._ctx.notifier.task_ended(task.id)

@@ -116,7 +116,6 @@ class Scheduler:
                 break
             else:
                 return None
-        self._notifier.task_changed(row.id)
         staged: dict[str, Any] = row.body
         return staged
 
@@ -163,7 +162,7 @@ class Scheduler:
             task.result = result
             task.updated_at = self._clock()
             task.save(txn)
-        self._notifier.task_changed(task_id)
+        self._notifier.task_ended(task_id)
 
     def _record_outputs(self, txn: Txn, task: TaskRecord, result: TaskResult) -> TaskResult:
         if set(result.tags_map) != set(task.assigned_outputs):
@@ -218,7 +217,7 @@ class Scheduler:
                     failed.append(row.id)
         for task_id in failed:
             _log.warning("task %s failed: %s", task_id, reason)
-            self._notifier.task_changed(task_id)
+            self._notifier.task_ended(task_id)
         return failed
 
     def check_lease(self, executor_id: str, task_id: str) -> None:
