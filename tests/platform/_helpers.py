@@ -53,3 +53,22 @@ def wait_for_status(client: Client, task_id: str, status: int, timeout: float = 
     while (current := client.get_task(task_id).status) != status:
         assert current < status and time.monotonic() < deadline, current
         time.sleep(0.02)
+
+
+def loop_module() -> bytes:
+    """A wasm function that never returns."""
+    import wasmtime
+
+    return bytes(wasmtime.wat2wasm("""(module (func (export "entrypoint") (param i32 i32)
+        (result i32) (loop $l (br $l)) (i32.const 0)))"""))
+
+
+def start_endless_task(client: Client) -> str:
+    """Register and invoke a task that runs until stopped; returns once it is Running."""
+    from confide.client import TaskStatus
+
+    fid = client.register_function("loop", executor_type="wamr", payload=loop_module())
+    tid = client.create_task(fid, {}, executor="wamr")
+    client.invoke_task(tid)
+    wait_for_status(client, tid, TaskStatus.RUNNING)
+    return tid

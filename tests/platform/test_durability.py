@@ -10,9 +10,8 @@ from pathlib import Path
 
 from confide.client import TaskStatus
 
-from ._helpers import echo_function, input_file, output_file, wait_for_status
+from ._helpers import echo_function, input_file, output_file, start_endless_task
 from ._server import Server
-from .test_e2e_flow import loop_module
 
 
 def test_everything_survives_a_restart(fresh_server: Server) -> None:
@@ -67,10 +66,7 @@ def test_a_task_staged_before_a_crash_runs_after_it(fresh_server: Server) -> Non
 def test_a_worker_killed_mid_task_fails_the_task_with_a_reason(fresh_server: Server) -> None:
     s = fresh_server.start()
     admin = s.admin()
-    fid = admin.register_function("loop", executor_type="wamr", payload=loop_module())
-    tid = admin.create_task(fid, {}, executor="wamr")
-    admin.invoke_task(tid)
-    wait_for_status(admin, tid, TaskStatus.RUNNING)
+    tid = start_endless_task(admin)
     for pid in s.worker_pids():
         os.kill(pid, signal.SIGKILL)
     task = admin.wait(tid, 20)
@@ -86,10 +82,7 @@ def test_a_worker_killed_mid_task_fails_the_task_with_a_reason(fresh_server: Ser
 def test_a_worker_that_stops_heart_beating_times_out(fresh_server: Server) -> None:
     s = fresh_server.start()  # executor timeout 3 s
     admin = s.admin()
-    fid = admin.register_function("loop", executor_type="wamr", payload=loop_module())
-    tid = admin.create_task(fid, {}, executor="wamr")
-    admin.invoke_task(tid)
-    wait_for_status(admin, tid, TaskStatus.RUNNING)
+    tid = start_endless_task(admin)
     for pid in s.worker_pids():
         os.kill(pid, signal.SIGSTOP)  # alive but silent: only the heartbeat timeout notices
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from confide.client import FunctionArgument, TaskStatus
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 
-from ._helpers import echo_function, input_file, io_function, output_file, wait_for_status
+from ._helpers import echo_function, input_file, io_function, output_file
 from ._server import Server
 
 
@@ -104,24 +104,3 @@ def test_list_tasks_and_audit_query(server: Server) -> None:
     assert entries and all("create_task" in e.message for e in entries)
     assert entries[0].microsecond >= entries[-1].microsecond  # newest first
     assert len(entries[0].ip) == 16 and entries[0].ip[12:] == bytes([127, 0, 0, 1])
-
-
-def test_status_is_running_while_a_function_executes_then_cancel(server: Server) -> None:
-    """mesapy_deadloop_cancel.py: poll until Running (4), cancel, status 20."""
-    admin = server.admin()
-    fid = admin.register_function("loop", executor_type="wamr", payload=loop_module())
-    tid = admin.create_task(fid, {}, executor="wamr")
-    admin.invoke_task(tid)
-    wait_for_status(admin, tid, TaskStatus.RUNNING)
-    admin.cancel_task(tid)
-    task = admin.wait(tid, 10)
-    assert task.status == TaskStatus.CANCELED
-    assert task.reason == "Task Canceled by the user"
-
-
-def loop_module() -> bytes:
-    """A wasm function that never returns."""
-    import wasmtime
-
-    return bytes(wasmtime.wat2wasm("""(module (func (export "entrypoint") (param i32 i32)
-        (result i32) (loop $l (br $l)) (i32.const 0)))"""))

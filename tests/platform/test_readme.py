@@ -27,5 +27,5 @@ def test_the_readme_walk_through_runs(server: Server) -> None:
         text = re.sub(rf'"{name}"', f'"{name}-readme"', text)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(text, str(README), "exec"), {})  # noqa: S102 - our own README
+        exec(compile(text, str(README), "exec"), {})
     assert out.getvalue().splitlines() == ["b'2 users join the task in total.'", "b'id2, 25\\n'"]

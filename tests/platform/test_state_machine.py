@@ -10,10 +10,9 @@ from ._helpers import (
     input_file,
     io_function,
     output_file,
-    wait_for_status,
+    start_endless_task,
 )
 from ._server import Server
-from .test_e2e_flow import loop_module
 
 ASSIGN_FAILED = "failed to assign data to task"
 APPROVE_FAILED = "failed to approve task"
@@ -86,11 +85,9 @@ def test_cancel_before_staging_says_task_canceled(server: Server) -> None:
 
 
 def test_cancel_while_running_stops_it_and_the_worker_carries_on(server: Server) -> None:
+    """mesapy_deadloop_cancel.py: Running (4) while executing, cancel, status 20."""
     admin = server.admin()
-    fid = admin.register_function("loop", executor_type="wamr", payload=loop_module())
-    tid = admin.create_task(fid, {}, executor="wamr")
-    admin.invoke_task(tid)
-    wait_for_status(admin, tid, TaskStatus.RUNNING)
+    tid = start_endless_task(admin)
     admin.cancel_task(tid)
     task = admin.wait(tid, 10)
     assert (task.status, task.reason) == (TaskStatus.CANCELED, "Task Canceled by the user")

@@ -28,6 +28,7 @@ import grpc
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .._status import TaskStatus
 from ..crypto import DEFAULT_SCHEMA, CryptoError, decrypt_stream, encrypt_stream
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
@@ -60,21 +61,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_FINAL = {10, 20, 99}
 _KEY_BYTES = {"aes-gcm-128": 16, "aes-gcm-256": 32, "teaclave-file-128": 16}
-
-
-class TaskStatus:
-    CREATED = 0
-    DATA_ASSIGNED = 1
-    APPROVED = 2
-    STAGED = 3
-    RUNNING = 4
-    FINISHED = 10
-    CANCELED = 20
-    FAILED = 99
-    NAMES = {0: "Created", 1: "DataAssigned", 2: "Approved", 3: "Staged", 4: "Running",
-             10: "Finished", 20: "Canceled", 99: "Failed"}
 
 
 @dataclass(frozen=True)
@@ -113,11 +100,14 @@ class Task:
 
     @property
     def status_name(self) -> str:
-        return TaskStatus.NAMES.get(self.status, str(self.status))
+        try:
+            return TaskStatus(self.status).label
+        except ValueError:  # a server newer than this SDK
+            return str(self.status)
 
     @property
     def final(self) -> bool:
-        return self.status in _FINAL
+        return self.status in {s for s in TaskStatus if s.final}
 
     @classmethod
     def from_proto(cls, r: pb.GetTaskResponse) -> Task:

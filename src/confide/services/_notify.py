@@ -3,9 +3,10 @@
 ``task_ended`` wakes whoever waits on that task (WaitTask callers, the
 heartbeat of the executor running it). Both wait for the task to *end*
 (finish, fail, be canceled), so only those changes are announced.
-``work_available`` wakes one idle executor's long-poll. Waiters always re-check the database after waking and
-wake up by themselves after their timeout, so a lost notification (another
-process changed the row) costs latency, never correctness.
+``work_available`` wakes one idle executor's long-poll. Waiters always
+re-check the database after waking and wake up by themselves after their
+timeout, so a lost notification (another process changed the row) costs
+latency, never correctness.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
 
+from .._status import TaskStatus
 from ..storage import Txn
 
 __all__ = [
@@ -26,21 +26,6 @@ __all__ = [
     "new_id",
     "parse_id",
 ]
-
-
-class TaskStatus(IntEnum):
-    CREATED = 0
-    DATA_ASSIGNED = 1
-    APPROVED = 2
-    STAGED = 3
-    RUNNING = 4
-    FINISHED = 10
-    CANCELED = 20
-    FAILED = 99
-
-    @property
-    def final(self) -> bool:
-        return self in (TaskStatus.FINISHED, TaskStatus.CANCELED, TaskStatus.FAILED)
 
 
 class IdKind:

@@ -19,7 +19,7 @@ from argon2.exceptions import Argon2Error, InvalidHashError
 
 from ...config import Limits
 from ...errors import Code, ServiceError
-from ...storage import Database, StorageError
+from ...storage import Database, Row, StorageError, Txn
 from .._identity import Principal, Role, RoleKind, parse_role, role_from_request
 from ._tokens import TokenError, TokenSigner
 
@@ -204,16 +204,20 @@ class AuthenticationService:
                                                 "gen": int(str(row.body["gen"])) + 1})
         self._forget(caller.user_id)
 
+    def _managed_row(self, txn: Txn, caller: Principal, user_id: str) -> Row:
+        """The row of a user ``caller`` may reset or delete (spec §3.3)."""
+        row = txn.get(_TABLE, user_id, lock=True)
+        # An unknown id answers like a foreign one: no user enumeration (Q27).
+        if row is None or not _may_manage(caller.role, parse_role(str(row.body["role"]))):
+            raise _auth_error("permission denied")
+        return row
+
     def reset_password(self, caller: Principal, user_id: str) -> str:
         self._check_lengths(user_id)
         if not user_id:
             raise _auth_error("invalid user id")
         with self._db.write() as txn:
-            row = txn.get(_TABLE, user_id, lock=True)
-            if row is None:
-                raise _auth_error("permission denied")  # no user enumeration (Q27)
-            if not _may_manage(caller.role, parse_role(str(row.body["role"]))):
-                raise _auth_error("permission denied")
+            row = self._managed_row(txn, caller, user_id)
             new_password = uuid.uuid4().hex
             txn.update(_TABLE, user_id, {**row.body, "hash": self._hash(new_password),
                                          "gen": int(str(row.body["gen"])) + 1})
@@ -225,11 +229,7 @@ class AuthenticationService:
         if not user_id:
             raise _auth_error("invalid user id")
         with self._db.write() as txn:
-            row = txn.get(_TABLE, user_id, lock=True)
-            if row is None:
-                raise _auth_error("permission denied")
-            if not _may_manage(caller.role, parse_role(str(row.body["role"]))):
-                raise _auth_error("permission denied")
+            self._managed_row(txn, caller, user_id)
             txn.delete(_TABLE, user_id)
         self._forget(user_id)
 
