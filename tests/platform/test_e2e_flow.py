@@ -90,6 +90,9 @@ def test_file_rpcs(server: Server) -> None:
     new_iid = alice._call(alice._front.UpdateInputFile, pb.UpdateInputFileRequest(
         data_id=iid, url="https://example.com/new")).data_id
     assert new_iid != iid and alice.get_input_file(new_iid)[1] == bytes(16)
+    new_oid = alice._call(alice._front.UpdateOutputFile, pb.UpdateOutputFileRequest(
+        data_id=oid, url="https://example.com/new-out")).data_id
+    assert new_oid != oid and alice.get_output_file(new_oid) == ([alice_id], b"")
     fusion = alice.register_fusion_output([alice_id, bob_id])
     assert sorted(alice.get_output_file(fusion)[0]) == sorted([alice_id, bob_id])
 
