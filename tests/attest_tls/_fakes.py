@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from confide.attestation import (
+    AttestationError,
     AttestedCertificate,
     EndorsedReport,
     ReportAuthority,
@@ -72,8 +73,8 @@ class FakeVerdict:
     report_data: bytes
 
 
-class FakeQuoteRefused(Exception):
-    pass
+class FakeQuoteRefused(AttestationError):
+    """What a real verifier raises for a refused quote (an AttestationError)."""
 
 
 @dataclass

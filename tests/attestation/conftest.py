@@ -31,7 +31,7 @@ def vectors_path() -> Path | None:
 def _vectors() -> Path:
     path = vectors_path()
     if path is None:
-        pytest.skip("test vectors not found (set CONFIDE_VECTORS)")
+        pytest.fail("test vectors not found (set CONFIDE_VECTORS)")
     return path
 
 

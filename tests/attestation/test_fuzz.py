@@ -22,7 +22,7 @@ from confide.attestation import (
 NOW = dt.datetime(2025, 6, 20, tzinfo=dt.UTC)
 _V = vectors_path()
 if _V is None:
-    pytest.skip("test vectors not found (set CONFIDE_VECTORS)", allow_module_level=True)
+    pytest.fail("test vectors not found (set CONFIDE_VECTORS)", pytrace=False)
 _SGX = (_V / "dcap" / "sgx_quote").read_bytes()
 _SNP = (_V / "snp" / "attestation.bin").read_bytes()
 

@@ -20,7 +20,7 @@ def _vectors_dir() -> Path:
     for c in candidates:
         if (c / "teaclave").is_dir():
             return c
-    pytest.skip("test vectors not found (set CONFIDE_VECTORS)")
+    pytest.fail("test vectors not found (set CONFIDE_VECTORS)")
 
 
 @pytest.fixture(scope="session")

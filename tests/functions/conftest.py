@@ -23,7 +23,7 @@ def _vectors_root() -> Path:
     for path in candidates:
         if (path / "teaclave" / "functions").is_dir():
             return path
-    pytest.skip("test vectors not found (set CONFIDE_VECTORS)")
+    pytest.fail("test vectors not found (set CONFIDE_VECTORS)")
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from confide.attestation._errors import AttestationError
 from confide.attestation._ratls_cert import EndorsedReport
 from confide.attestation._ratls_types import RaTlsError, ReportServiceError, VerifyQuote
 from confide.attestation._report_service import ReportAuthority, SealerLike
@@ -113,8 +114,7 @@ class ReportService:
         except RaTlsError as e:
             _log.info("report refused: %s", e)
             return ReportResponse(400, e.reason.encode())
-        except Exception:  # noqa: BLE001 - API edge: any verifier failure is a refusal (400)
-            # TODO(lead): narrow to the package's verifier error base once merged.
+        except AttestationError:  # the verifier refused the quote
             _log.info("quote refused by verifier", exc_info=True)
             return ReportResponse(400, b"quote verification failed")
         signature = base64.b64encode(endorsed.signature).decode("ascii")
@@ -152,7 +152,12 @@ def _handler_class(service: ReportService, limits: Limits) -> type[BaseHTTPReque
             if length > limits.max_report_request_bytes:
                 self._send(ReportResponse(413))
                 return
-            self._send(service.handle(self.rfile.read(length)))
+            try:
+                response = service.handle(self.rfile.read(length))
+            except Exception:  # noqa: BLE001 - a bug must answer 500, not drop the connection
+                _log.exception("report service failed")
+                response = ReportResponse(500, b"internal error")
+            self._send(response)
 
         def do_GET(self) -> None:
             self._send(ReportResponse(405, headers={"Allow": "POST"}))
