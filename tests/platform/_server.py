@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import confide
 from confide.client import Client
 
 ADMIN_PASSWORD = "teaclave"
@@ -57,7 +58,11 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
         log = open(self.log_path, "ab")
-        env = {**os.environ, **self.extra_env}
+        # The server runs the confide this test imported (a worktree's src/, not
+        # whatever an editable install points at): cwd moves, so the path is absolute.
+        src = str(Path(confide.__file__).resolve().parents[1])
+        pythonpath = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONPATH": pythonpath, **self.extra_env}
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
                                      cwd=self.data_dir.parent)
         deadline = time.monotonic() + timeout
