@@ -7,9 +7,17 @@ measures from the client side over the network:
 * throughput: several client processes with several threads each, running
   tasks end to end for a fixed number of tasks; tasks/s.
 
-A plain baseline in the same run: the round trip of the cheapest
-authenticated RPC (GetTask), so the task figure can be read against the
-gRPC floor (a task needs three client RPCs plus two worker RPCs).
+Plain baselines in the same run: the round trip of the cheapest
+authenticated RPC (GetTask), and the rate of empty unary RPCs that confide's
+own gRPC server stack (``build_server``: TLS, thread pool, interceptor) serves
+to the same client shape. A task costs at least four RPCs (CreateTask,
+InvokeTask, WaitTask; one ReportAndPull of the worker), so a quarter of that
+rate is the ceiling any task rate on this stack can reach.
+
+Throughput is timed from the moment every client process is connected and
+logged in, and CPU time is read from /proc for the server, its workers and the
+load-generating clients over that window, as milliseconds of CPU per task:
+all of them share this machine's cores.
 
 Run: ``python bench/echo.py [--tasks 2000] [--procs 4] [--threads 8]``.
 Prints one figure per line with its unit.
@@ -18,18 +26,29 @@ Prints one figure per line with its unit.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import grpc
+
 from confide.client import Client, FunctionArgument
+from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
+from confide.rpc._server import build_server
+from confide.rpc._tls import api_certificate
 from tests.platform._server import Server
+
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -44,30 +63,122 @@ def _client(ports: dict[str, int], cert: Path) -> Client:
     return c
 
 
-def _load(ports: dict[str, int], cert: str, fid: str, n: int, threads: int,
-          out: mp.Queue) -> None:  # type: ignore[type-arg]
-    client = _client(ports, Path(cert))
-    per = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _split(n: int, parts: int) -> list[int]:
+    return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
+
+
+def _threads(count: int, threads: int, one: Callable[[], bool]) -> int:
+    """Run ``one`` ``count`` times over ``threads`` threads; how many returned True."""
     ok = [0]
     lock = threading.Lock()
 
-    def run(count: int) -> None:
-        for _ in range(count):
-            tid = client.create_task(fid, {"message": "x"}, executor="builtin")
-            client.invoke_task(tid)
-            if client.wait(tid, 60).ok:
+    def run(k: int) -> None:
+        for _ in range(k):
+            if one():
                 with lock:
                     ok[0] += 1
 
-    ts = [threading.Thread(target=run, args=(c,)) for c in per]
+    ts = [threading.Thread(target=run, args=(k,)) for k in _split(count, threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    out.put(ok[0])
+    return ok[0]
 
 
-def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int) -> None:
+def _load(ports: dict[str, int], cert: str, fid: str, n: int, threads: int,
+          ready: Any, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    client = _client(ports, Path(cert))
+
+    def one() -> bool:
+        tid = client.create_task(fid, {"message": "x"}, executor="builtin")
+        client.invoke_task(tid)
+        return client.wait(tid, 60).ok
+
+    ready.wait()
+    out.put(_threads(n, threads, one))
+
+
+def _run_clients(target: Callable[..., None], args: tuple[Any, ...], total: int, procs: int,
+                 threads: int, watched: list[int]) -> tuple[int, float, dict[str, float]]:
+    """Start ``procs`` client processes, time them from when all are ready.
+
+    Returns (completed, seconds, CPU seconds by role over that window).
+    """
+    ready = mp.Barrier(procs + 1)
+    q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    ps = [mp.Process(target=target, args=(*args, n, threads, ready, q))
+          for n in _split(total, procs)]
+    for p in ps:
+        p.start()
+    ready.wait()
+    pids = {"clients": [p.pid for p in ps if p.pid is not None]}
+    if watched:
+        pids["server"], pids["workers"] = watched[:1], watched[1:]
+    before = {role: sum(_cpu_seconds(pid) for pid in ids) for role, ids in pids.items()}
+    t0 = time.perf_counter()
+    done = sum(q.get() for _ in ps)
+    elapsed = time.perf_counter() - t0
+    after = {role: sum(_cpu_seconds(pid) for pid in ids) for role, ids in pids.items()}
+    for p in ps:
+        p.join()
+    return done, elapsed, {role: after[role] - before[role] for role in pids}
+
+
+def _floor_server(cert_key: tuple[bytes, bytes], port_out: mp.Queue) -> None:  # type: ignore[type-arg]
+    server = build_server(max_message_bytes=1 << 20)
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Floor", {"Empty": grpc.unary_unary_rpc_method_handler(
+            lambda req, ctx: req, request_deserializer=pb.GetTaskRequest.FromString,
+            response_serializer=pb.GetTaskRequest.SerializeToString)})
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([cert_key]))
+    server.start()
+    port_out.put(port)
+    server.wait_for_termination()
+
+
+def _floor_load(port: int, cert: bytes, n: int, threads: int, ready: Any,
+                out: mp.Queue) -> None:  # type: ignore[type-arg]
+    channel = grpc.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials(cert),
+                                  options=[("grpc.ssl_target_name_override", "CN=Teaclave")])
+    empty = channel.unary_unary("/bench.Floor/Empty",
+                                request_serializer=pb.GetTaskRequest.SerializeToString,
+                                response_deserializer=pb.GetTaskRequest.FromString)
+    request = pb.GetTaskRequest(task_id="task-" + "0" * 36)
+    empty(request)  # connect before the clock starts
+
+    def one() -> bool:
+        return bool(empty(request) == request)
+
+    ready.wait()
+    out.put(_threads(n, threads, one))
+
+
+def floor(rpcs: int, procs: int, threads: int) -> float:
+    """Empty unary RPCs per second on confide's gRPC server stack."""
+    pair = api_certificate(dt.datetime.now(dt.UTC))
+    ports: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    server = mp.Process(target=_floor_server, args=((pair.key_pem, pair.cert_pem), ports))
+    server.start()
+    try:
+        port = ports.get(timeout=30)
+        done, elapsed, _ = _run_clients(_floor_load, (port, pair.cert_pem), rpcs, procs,
+                                        threads, [])
+    finally:
+        server.terminate()
+        server.join()
+    return done / elapsed
+
+
+def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,
+          empty_rps: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "data", workers=workers).start()
         try:
@@ -91,25 +202,25 @@ def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int) ->
                 c.invoke_task(tid)
                 c.wait(tid, 60)
                 lat.append((time.perf_counter() - t0) * 1000)
-            q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
-            per = [tasks // procs + (1 if i < tasks % procs else 0) for i in range(procs)]
-            ps = [mp.Process(target=_load, args=(server.ports, str(cert), fid, n, threads, q))
-                  for n in per]
-            t0 = time.perf_counter()
-            for p in ps:
-                p.start()
-            done = sum(q.get() for _ in ps)
-            for p in ps:
-                p.join()
-            elapsed = time.perf_counter() - t0
+            assert server.proc is not None
+            watched = [server.proc.pid, *server.worker_pids()]
+            done, elapsed, cpu = _run_clients(_load, (server.ports, str(cert), fid), tasks,
+                                              procs, threads, watched)
         finally:
             server.stop()
+    rate = done / elapsed
     print(f"workers {workers}")
     print(f"  GetTask round trip p50 {statistics.median(rpc):.2f} ms")
     print(f"  create→result p50 {_pct(lat, 0.5):.1f} ms")
     print(f"  create→result p95 {_pct(lat, 0.95):.1f} ms")
     print(f"  create→result p50 / GetTask p50 {_pct(lat, 0.5) / statistics.median(rpc):.1f} x")
-    print(f"  throughput {done / elapsed:.0f} tasks/s ({done} tasks, {procs}x{threads} clients)")
+    print(f"  throughput {rate:.0f} tasks/s ({done} tasks, {procs}x{threads} clients)")
+    print(f"  throughput / (empty RPC floor / 4) {rate / (empty_rps / 4):.2f}")
+    for role, seconds in cpu.items():
+        print(f"  CPU {role} {seconds * 1000 / max(done, 1):.2f} ms/task")
+    total = sum(cpu.values()) * 1000 / max(done, 1)
+    print(f"  CPU all {total:.2f} ms/task ({sum(cpu.values()) / elapsed:.2f} of "
+          f"{os.cpu_count()} cores busy)")
 
 
 def main() -> None:
@@ -119,8 +230,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--latency", type=int, default=200)
     args = ap.parse_args()
+    empty_rps = floor(args.tasks * 4, args.procs, args.threads)
+    print("baseline")
+    print(f"  empty RPC {empty_rps:.0f} RPC/s (confide's gRPC server stack, same clients)")
+    print(f"  ceiling at 4 RPCs per task {empty_rps / 4:.0f} tasks/s")
     for workers in (1, 2):
-        bench(workers, args.tasks, args.procs, args.threads, args.latency)
+        bench(workers, args.tasks, args.procs, args.threads, args.latency, empty_rps)
 
 
 if __name__ == "__main__":
