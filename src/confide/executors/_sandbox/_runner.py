@@ -4,7 +4,8 @@ The worker side of the sandbox: stages inputs in sealed memfds, starts
 ``bwrap`` with the harness, reads frames with a wall-clock deadline, routes
 outputs and log lines under their caps, and turns every way the process can
 end into either a :class:`~._protocol.Result` or a typed error. Cancel and
-every failure kill the sandbox's process group; the worker itself never dies.
+every failure kill the sandbox (its function process, then bwrap); the worker
+itself never dies.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = ["SandboxJob", "run_sandbox"]
 _log = logging.getLogger(__name__)
 _POLL_SECONDS = 0.05  # how often cancel is checked while the function runs
 _EXIT_GRACE_SECONDS = 2.0  # time given to a process that sent its result to exit
+_KILL_GRACE_SECONDS = 1.0  # for bwrap to exit once its child is killed
 _READ_CHUNK = 1 << 16
 _SECCOMP_HEX = compile_policy().hex()
 
@@ -99,13 +101,45 @@ def _stage_inputs(io: TaskIO, staged: StagedFds, budget: int) -> dict[str, int |
     return fds
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.returncode is None:
+def _kill_function_process(bwrap_pid: int) -> bool:
+    """SIGKILL bwrap's child (the function, pid 1 inside); False if there is none.
+
+    bwrap then reaps it and exits. Killing bwrap first would orphan the child
+    (it dies of ``--die-with-parent``) to an init that may never reap it.
+    """
+    try:
+        with open(f"/proc/{bwrap_pid}/task/{bwrap_pid}/children") as f:
+            children = [int(pid) for pid in f.read().split()]
+    except (OSError, ValueError):
+        return False
+    killed = False
+    for child in children:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            pidfd = os.pidfd_open(child)
+        except OSError:
+            continue
+        try:
+            with open(f"/proc/{child}/stat") as f:  # still bwrap's child, not a reused pid
+                ppid = int(f.read().rpartition(")")[2].split()[1])
+            if ppid == bwrap_pid:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                killed = True
+        except (OSError, ValueError, IndexError):
             pass
-        _reap(proc, None)
+        finally:
+            os.close(pidfd)
+    return killed
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the function process and bwrap, and reap bwrap."""
+    if proc.returncode is None:
+        if not _kill_function_process(proc.pid) or _reap(proc, _KILL_GRACE_SECONDS) is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the function dies with bwrap
+            except ProcessLookupError:
+                pass
+            _reap(proc, None)
 
 
 @dataclass(frozen=True)
