@@ -109,8 +109,8 @@ def small_limits(**overrides: Any) -> Limits:
     return Limits(**values)
 
 
-def executor(**limit_overrides: Any) -> PythonExecutor:
-    return PythonExecutor(limits=small_limits(**limit_overrides))
+def executor(*, prestart: int = 0, **limit_overrides: Any) -> PythonExecutor:
+    return PythonExecutor(limits=small_limits(**limit_overrides), prestart=prestart)
 
 
 def function_pids(bwrap_pids: list[int]) -> list[int]:
