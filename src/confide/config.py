@@ -113,3 +113,6 @@ class Limits:
     python_max_log_line_chars: int = 4096  # one captured log line (longer ones are cut)
     python_max_frame_bytes: int = 1 * MiB  # one sandbox -> worker protocol frame
     python_max_stderr_bytes: int = 64 * 1024  # diagnostics kept from the sandbox's stderr
+    # Pre-started sandboxes one PythonExecutor keeps waiting (each ~40 MiB of RSS
+    # with numpy imported; each still runs one task, then is replaced).
+    python_max_prestarted: int = 4

@@ -109,5 +109,35 @@ def small_limits(**overrides: Any) -> Limits:
     return Limits(**values)
 
 
-def executor(**limit_overrides: Any) -> PythonExecutor:
-    return PythonExecutor(limits=small_limits(**limit_overrides))
+def executor(*, prestart: int = 0, **limit_overrides: Any) -> PythonExecutor:
+    return PythonExecutor(limits=small_limits(**limit_overrides), prestart=prestart)
+
+
+def function_pids(bwrap_pids: list[int]) -> list[int]:
+    """The function processes (bwrap's children) of these sandboxes."""
+    found: list[int] = []
+    for pid in bwrap_pids:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                found += [int(child) for child in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def bwrap_children() -> list[int]:
+    """This test process's bwrap children (its sandboxes), from every thread."""
+    found: list[int] = []
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap":
+                    found.append(int(pid))
+            except FileNotFoundError:
+                pass
+    return found
+
+
+def process_exists(pid: int) -> bool:
+    """True while ``pid`` is a process (a zombie counts: it was not reaped)."""
+    return Path(f"/proc/{pid}").exists()

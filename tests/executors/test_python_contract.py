@@ -6,7 +6,14 @@ import threading
 import time
 
 import pytest
-from pysandbox_support import MemoryTaskIO, executor, invocation
+from pysandbox_support import (
+    MemoryTaskIO,
+    bwrap_children,
+    executor,
+    function_pids,
+    invocation,
+    process_exists,
+)
 
 from confide.executors._base import CancelledError, FunctionError
 from confide.executors.python import (
@@ -268,6 +275,29 @@ def test_cancel_kills_the_sandbox_promptly_and_the_worker_survives() -> None:
         EX.run(inv)
     assert time.monotonic() - started < 1.5
     assert run("def entrypoint(argv):\n    return 'next'\n") == "next"
+
+
+def test_cancel_leaves_no_process_behind_not_even_a_zombie() -> None:
+    cancel = threading.Event()
+    inv = invocation("import time\ndef entrypoint(argv):\n    time.sleep(60)\n", cancel=cancel)
+    seen: list[int] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            bwraps = bwrap_children()
+            functions = function_pids(bwraps)
+            if functions:
+                seen.extend(bwraps + functions)
+                break
+            time.sleep(0.01)
+        cancel.set()
+
+    threading.Thread(target=watch).start()
+    with pytest.raises(CancelledError):
+        EX.run(inv)
+    assert len(seen) == 2
+    assert [pid for pid in seen if process_exists(pid)] == []  # the function was reaped by bwrap
 
 
 def test_cancel_before_start_never_starts_the_function() -> None:

@@ -10,6 +10,8 @@ Each file declares its exact outcome in header comments::
     # runs: N                                 (run N times, same outcome each time)
 
 After every hostile run a normal function must still run in a fresh sandbox.
+Every case runs twice: in a cold sandbox and in a pre-started one (hardened and
+numpy imported before the function arrived).
 """
 
 from __future__ import annotations
@@ -74,8 +76,11 @@ def test_corpus_has_at_least_thirty_cases() -> None:
         assert _header(path).get("expect", "").split(" ", 1)[0] in ("result", "error"), path
 
 
+@pytest.mark.parametrize("prestart", [0, 1], ids=["cold", "prestarted"])
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
-def test_hostile_function_is_contained(path: Path, substitutions: dict[str, str]) -> None:
+def test_hostile_function_is_contained(
+    path: Path, prestart: int, substitutions: dict[str, str]
+) -> None:
     header = _header(path)
     kind, _, expected = header["expect"].partition(" ")
     arguments_text = header.get("args", "{}")
@@ -83,15 +88,20 @@ def test_hostile_function_is_contained(path: Path, substitutions: dict[str, str]
         arguments_text = arguments_text.replace(key, value)
     arguments = json.loads(arguments_text)
     outputs = header.get("outputs", "").split()
-    ex = executor(**_limits(header.get("limits", "")))
-    for _ in range(int(header.get("runs", "1"))):
-        inv = invocation(path.read_text(), arguments, MemoryTaskIO(outputs=outputs), logs=[])
-        if kind == "result":
-            assert ex.run(inv) == expected
-        else:
-            with pytest.raises(SandboxFailure) as info:
-                ex.run(inv)
-            assert info.value.cause == expected, info.value.reason
-            assert info.value.reason.startswith("Runtime Error: ")
-    follow_up = invocation("def entrypoint(argv):\n    return argv[1]\n", {"message": "still ok"})
-    assert ex.run(follow_up) == "still ok"
+    with executor(prestart=prestart, **_limits(header.get("limits", ""))) as ex:
+        for _ in range(int(header.get("runs", "1"))):
+            if prestart:
+                assert ex.wait_prestarted(15.0)
+                waiting = ex.prestarted_pids()
+            inv = invocation(path.read_text(), arguments, MemoryTaskIO(outputs=outputs), logs=[])
+            if kind == "result":
+                assert ex.run(inv) == expected
+            else:
+                with pytest.raises(SandboxFailure) as info:
+                    ex.run(inv)
+                assert info.value.cause == expected, info.value.reason
+                assert info.value.reason.startswith("Runtime Error: ")
+            if prestart:  # the job went to the waiting sandbox, which is gone now
+                assert not set(waiting) & set(ex.prestarted_pids())
+        follow_up = "def entrypoint(argv):\n    return argv[1]\n"
+        assert ex.run(invocation(follow_up, {"message": "still ok"})) == "still ok"

@@ -28,8 +28,18 @@ def test_sandbox_flags_isolate_every_namespace() -> None:
         assert flag in ARGV
     assert ARGV[ARGV.index("--cap-drop") + 1] == "ALL"
     assert "--share-net" not in ARGV
-    assert ARGV[-4:] == [HARNESS_PATH, "5", "6", "7"]
-    assert ARGV[-8:-4] == [CONFIG.python, "-I", "-S", "-B"]
+    assert ARGV[-5:] == [HARNESS_PATH, "run", "5", "6", "7"]
+    assert ARGV[-9:-5] == [CONFIG.python, "-I", "-S", "-B"]
+
+
+def test_a_pre_started_sandbox_gets_the_same_isolation() -> None:
+    waiting = bwrap_argv(CONFIG, tmp_bytes=1234, fds=[5, 6], mode="wait")
+    assert waiting[-4:] == [HARNESS_PATH, "wait", "5", "6"]
+    assert waiting[:-5] == ARGV[:-6]  # every flag and mount identical; only the mode differs
+
+
+def test_discover_names_numpy_as_the_package_to_pre_import() -> None:
+    assert CONFIG.packages == ("numpy",)
 
 
 def test_tmp_is_a_private_size_capped_tmpfs_and_root_is_read_only() -> None:
@@ -78,11 +88,13 @@ def test_missing_package_makes_the_sandbox_unavailable() -> None:
 def test_public_names_are_pinned() -> None:
     assert _sandbox.__all__ == sorted(_sandbox.__all__)
     assert _sandbox.__all__ == [
+        "Prestarted",
         "ProtocolViolation",
         "Result",
         "SandboxConfig",
         "SandboxFailure",
         "SandboxJob",
+        "SandboxPool",
         "SandboxUnavailable",
         "discover",
         "run_sandbox",

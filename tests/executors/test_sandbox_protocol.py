@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from confide.executors._sandbox import _harness as harness
+from confide.executors._sandbox import _launch as launch
 from confide.executors._sandbox import _protocol as proto
 from confide.executors._sandbox._errors import ProtocolViolation, SandboxFailure
 from confide.executors._sandbox._protocol import Create, LogLine
@@ -37,6 +38,12 @@ def test_harness_and_worker_agree_on_the_wire_format() -> None:
     ]
     for ours, theirs in pairs:
         assert ours == theirs
+
+
+def test_harness_and_worker_agree_on_the_job_socket_messages() -> None:
+    assert harness.K_IDLE == launch.K_IDLE
+    assert harness.K_JOB == launch.K_JOB
+    assert harness._JOB_HEADER.unpack(launch.job_header(7)) == (launch.K_JOB, 7)
 
 
 frames_strategy = st.lists(

@@ -29,11 +29,17 @@ PTHREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD
 FORK_FLAGS = 0x01200000 | 17  # CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD
 
 
-def evaluate(nr: int, args: tuple[int, ...] = (), arch: int = AUDIT_ARCH_X86_64) -> int:
+JOB_SOCKET = 7
+WAITING = compile_policy(job_socket=JOB_SOCKET)  # a pre-started sandbox's program
+
+
+def evaluate(
+    nr: int, args: tuple[int, ...] = (), arch: int = AUDIT_ARCH_X86_64, program: bytes = PROGRAM
+) -> int:
     """Run the program on one ``struct seccomp_data``; return the action."""
     full = (list(args) + [0] * 6)[:6]
     data = struct.pack("<iIQ6Q", nr, arch, 0, *full)
-    insns = [struct.unpack_from("<HBBI", PROGRAM, i) for i in range(0, len(PROGRAM), 8)]
+    insns = [struct.unpack_from("<HBBI", program, i) for i in range(0, len(program), 8)]
     pc, acc = 0, 0
     for _ in range(len(insns) + 1):
         code, jt, jf, k = insns[pc]
@@ -51,8 +57,9 @@ def evaluate(nr: int, args: tuple[int, ...] = (), arch: int = AUDIT_ARCH_X86_64)
 
 
 def test_program_is_whole_instructions_within_bpf_limits() -> None:
-    assert len(PROGRAM) % 8 == 0
-    assert len(PROGRAM) // 8 <= 4096
+    for program in (PROGRAM, WAITING):
+        assert len(program) % 8 == 0
+        assert len(program) // 8 <= 4096
 
 
 def test_allow_and_kill_lists_do_not_overlap_and_are_known() -> None:
@@ -134,5 +141,45 @@ def test_every_number_gets_a_decision_and_unknown_ones_never_allowed(nr: int) ->
     action = evaluate(nr if nr < 0x80000000 else nr - 0x100000000)
     known = {X86_64[n] for n in ALLOWED} | {X86_64[n] for n in ("clone", "ioctl", "prctl",
                                                                   "prlimit64")}  # fmt: skip
+    if nr not in known:
+        assert action != RET_ALLOW
+
+
+def test_cold_sandbox_cannot_recvmsg_at_all() -> None:
+    for fd in (0, 3, JOB_SOCKET):
+        assert evaluate(X86_64["recvmsg"], (fd,)) == EPERM
+
+
+def test_pre_started_sandbox_may_recvmsg_on_its_job_socket_only() -> None:
+    assert evaluate(X86_64["recvmsg"], (JOB_SOCKET,), program=WAITING) == RET_ALLOW
+    assert evaluate(X86_64["recvmsg"], (JOB_SOCKET + 1,), program=WAITING) == EPERM
+    assert evaluate(X86_64["recvmsg"], (0,), program=WAITING) == EPERM
+
+
+@pytest.mark.parametrize(
+    "name", ["socket", "socketpair", "connect", "bind", "listen", "accept", "sendmsg", "sendto",
+             "recvfrom", "setrlimit", "seccomp", "pidfd_open"],
+)  # fmt: skip
+def test_pre_started_sandbox_gains_no_other_socket_call(name: str) -> None:
+    assert evaluate(X86_64[name], (JOB_SOCKET,), program=WAITING) == EPERM
+
+
+def test_the_job_socket_rule_is_the_only_difference() -> None:
+    for nr in range(0, 512):
+        if nr != X86_64["recvmsg"]:
+            for args in ((), (JOB_SOCKET,), (JOB_SOCKET, 0x5401), (0x00010000,)):
+                assert evaluate(nr, args, program=WAITING) == evaluate(nr, args), nr
+
+
+def test_job_socket_must_be_a_file_descriptor_number() -> None:
+    with pytest.raises(ValueError, match="file descriptor"):
+        compile_policy(job_socket=-1)
+
+
+@given(st.integers(min_value=0, max_value=0xFFFFFFFF), st.integers(0, 2**64 - 1))
+def test_pre_started_program_allows_no_unknown_number(nr: int, arg0: int) -> None:
+    action = evaluate(nr if nr < 0x80000000 else nr - 0x100000000, (arg0,), program=WAITING)
+    with_args = ("clone", "ioctl", "prctl", "prlimit64", "recvmsg")
+    known = {X86_64[n] for n in ALLOWED} | {X86_64[n] for n in with_args}
     if nr not in known:
         assert action != RET_ALLOW

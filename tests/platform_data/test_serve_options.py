@@ -1,4 +1,5 @@
-"""``confide serve --allow-loopback-port`` / ``--file-root``: off by default, narrow when on."""
+"""``confide serve`` options: the file agent (off by default, narrow when on) and the
+workers' pre-started Python sandboxes."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from confide.execution._worker import WorkerConfig
+from confide.config import Limits
+from confide.execution._worker import WorkerConfig, build_runner
 from confide.execution.file_agent import PolicyViolation, UrlPolicy
+from confide.executors.python import PythonExecutor
 from confide.server import ConfigError, Platform, ServerConfig
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
@@ -44,8 +47,34 @@ def test_extra_loopback_port_works_without_a_blob_store() -> None:
 def test_worker_config_carries_the_options_through_cbor() -> None:
     cfg = WorkerConfig(scheduler="s", key_service="k", executor_id="e", ca_pem=b"ca",
                        sim_state_dir="/state", file_roots=("/srv/in",),
-                       extra_loopback_ports=(8080,))
+                       extra_loopback_ports=(8080,), python_prestart=2)
     assert WorkerConfig.from_cbor(cfg.to_cbor()) == cfg
+
+
+def _worker_prestart(**options: object) -> int:
+    cfg = WorkerConfig(scheduler="s", key_service="k", executor_id="e", ca_pem=b"ca",
+                       sim_state_dir="/state", **options)  # type: ignore[arg-type]
+    runner = build_runner(cfg, Limits())
+    python = runner._executors["mesapy"]
+    assert isinstance(python, PythonExecutor)
+    runner.close()
+    return python.prestart
+
+
+def test_worker_pre_starts_one_python_sandbox_per_slot_within_the_cap() -> None:
+    cap = Limits().python_max_prestarted
+    assert _worker_prestart(slots=2) == 2
+    assert _worker_prestart(slots=cap + 3) == cap
+    assert _worker_prestart(slots=4, python_prestart=1) == 1
+    assert _worker_prestart(slots=4, python_prestart=0) == 0
+    assert _worker_prestart(slots=4, python_prestart=cap + 1) == cap
+
+
+@pytest.mark.parametrize("prestart", [-1, Limits().python_max_prestarted + 1])
+def test_server_refuses_a_python_prestart_outside_the_cap(tmp_path: Path, prestart: int) -> None:
+    with pytest.raises(ConfigError, match="python prestart"):
+        Platform(ServerConfig(data_dir=tmp_path / "d", workers=0, blob_port=None,
+                              worker_python_prestart=prestart))
 
 
 @pytest.mark.parametrize("bad", [{"file_agent_loopback_ports": (0,)},

@@ -53,6 +53,9 @@ def serve(
     blob_port: Annotated[int, typer.Option(help="Blob store port (0: any free port).")] = 7778,
     workers: Annotated[int, typer.Option(help="Execution worker processes.")] = 2,
     worker_slots: Annotated[int, typer.Option(help="Tasks each worker runs at once.")] = 4,
+    python_prestart: Annotated[int | None, typer.Option(
+        help="Python sandboxes each worker keeps started ahead of its tasks (each still runs "
+             "one task). Default: one per slot, at most 4; 0: start one per task.")] = None,
     database_url: Annotated[str | None, typer.Option(
         envvar="CONFIDE_DATABASE_URL",
         help="SQLAlchemy URL; default SQLite in the data dir.")] = None,
@@ -79,7 +82,7 @@ def serve(
             data_dir=data_dir, host=host, authentication_port=authentication_port,
             frontend_port=frontend_port, scheduler_port=scheduler_port,
             key_service_port=key_service_port, blob_port=blob_port,
-            workers=workers, worker_slots=worker_slots,
+            workers=workers, worker_slots=worker_slots, worker_python_prestart=python_prestart,
             database_url=database_url, admin_password=admin_password, tee=tee,
             executor_timeout_s=executor_timeout,
             file_agent_loopback_ports=tuple(allow_loopback_port or ()),

@@ -52,6 +52,13 @@ class TaskRunner:
         self._stager = stager
         self._limits = limits
 
+    def close(self) -> None:
+        """Release what executors keep between tasks (pre-started sandboxes)."""
+        for executor in self._executors.values():
+            close = getattr(executor, "close", None)
+            if close is not None:
+                close()
+
     def run(self, staged: dict[str, Any], cancel: threading.Event) -> Outcome:
         try:
             return self._run(staged, cancel)

@@ -53,6 +53,7 @@ class WorkerConfig:
     sim_state_dir: str
     server_name: str = "localhost"
     slots: int = 4  # tasks one worker runs at the same time
+    python_prestart: int | None = None  # pre-started Python sandboxes; None: one per slot
     blob_store_port: int | None = None  # loopback allowed to this port only
     fusion_dir: str | None = None
     file_roots: tuple[str, ...] = ()
@@ -238,8 +239,13 @@ def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
     from ._staging import Stager
     from .file_agent import FileAgent, UrlPolicy
 
+    # Pre-started Python sandboxes: one per slot unless configured, within the cap.
+    # The pool starts with the worker's first Python task (no cost for a worker
+    # that never runs one).
+    prestart = cfg.slots if cfg.python_prestart is None else cfg.python_prestart
+    prestart = max(0, min(prestart, limits.python_max_prestarted))
     executors: dict[str, Any] = {"builtin": BuiltinExecutor(limits), "wamr": WasmExecutor(limits),
-                                 "mesapy": PythonExecutor(limits=limits)}
+                                 "mesapy": PythonExecutor(limits=limits, prestart=prestart)}
     policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
                                 file_roots=cfg.file_roots,
                                 extra_loopback_ports=cfg.extra_loopback_ports)
@@ -295,11 +301,15 @@ def main() -> int:
             return None
         return secure_channel(cfg, current[0])
 
-    worker = Worker(secure_channel(cfg, node), cfg.executor_id, build_runner(cfg, Limits()),
-                    slots=cfg.slots, renew=renew)
+    runner = build_runner(cfg, Limits())
+    worker = Worker(secure_channel(cfg, node), cfg.executor_id, runner, slots=cfg.slots,
+                    renew=renew)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     _log.info("executor %s pulling from %s", cfg.executor_id, cfg.scheduler)
-    worker.serve_forever()
+    try:
+        worker.serve_forever()
+    finally:
+        runner.close()  # kills the idle pre-started sandboxes
     return 0
 
 

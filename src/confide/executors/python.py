@@ -3,6 +3,8 @@
 Teaclave ran Python 2.7 functions in MesaPy inside SGX (spec §5.7). confide runs
 the same contract on real CPython 3 with numpy, one fresh sandbox process per
 run (``_sandbox``: bubblewrap namespaces, seccomp, rlimits, an fd protocol).
+With ``prestart=N`` up to N of those processes are started (hardened, numpy
+imported) before their task arrives; each still runs one task only.
 
 Contract, as a function author sees it (details in
 ``docs/compatibility-python.md``):
@@ -19,13 +21,22 @@ Contract, as a function author sees it (details in
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from types import TracebackType
 
 from ..config import Limits
 from ._args import flatten_arguments
 from ._base import FunctionError, Invocation
-from ._sandbox import SandboxConfig, SandboxJob, discover, run_sandbox
+from ._sandbox import (
+    Prestarted,
+    SandboxConfig,
+    SandboxJob,
+    SandboxPool,
+    discover,
+    run_sandbox,
+)
 
 __all__ = [
     "MESAPY_ERROR_BUFFER_TOO_SHORT",
@@ -52,6 +63,14 @@ class PythonExecutor:
             when omitted (``SandboxUnavailable`` if bubblewrap is missing:
             the executor never runs a function unsandboxed).
         clock: monotonic clock for the wall-clock limit.
+        prestart: how many sandboxes to keep started ahead of their task
+            (at most ``Limits.python_max_prestarted``; 0: a cold sandbox per
+            run). The pool starts on the first :meth:`run` (or :meth:`start`);
+            a run that finds no pre-started sandbox ready runs cold. Call
+            :meth:`close` to kill the idle ones.
+
+    Raises:
+        ValueError: ``prestart`` is negative or above the cap.
     """
 
     name = "mesapy"
@@ -62,10 +81,18 @@ class PythonExecutor:
         limits: Limits | None = None,
         config: SandboxConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        prestart: int = 0,
     ) -> None:
         self._limits = limits if limits is not None else Limits()
+        cap = self._limits.python_max_prestarted
+        if not 0 <= prestart <= cap:
+            raise ValueError(f"prestart must be between 0 and {cap} (python_max_prestarted)")
         self._config = config
         self._clock = clock
+        self._prestart = prestart
+        self._pool: SandboxPool | None = None
+        self._pool_lock = threading.Lock()
+        self._closed = False
 
     def sandbox_config(self) -> SandboxConfig:
         """The sandbox configuration, discovering it on first use.
@@ -76,6 +103,62 @@ class PythonExecutor:
         if self._config is None:
             self._config = discover()
         return self._config
+
+    @property
+    def prestart(self) -> int:
+        """How many sandboxes this executor keeps started ahead of their task."""
+        return self._prestart
+
+    def start(self) -> None:
+        """Start the pre-started sandboxes now rather than on the first run.
+
+        Raises:
+            SandboxUnavailable: the sandbox cannot run on this host.
+        """
+        self._sandbox_pool()
+
+    def wait_prestarted(self, timeout: float) -> bool:
+        """Start the pool if needed; wait until all ``prestart`` sandboxes are
+        ready (for tests and benchmarks). False on timeout or without a pool."""
+        pool = self._sandbox_pool()
+        return pool is not None and pool.wait_ready(timeout)
+
+    def prestarted_pids(self) -> list[int]:
+        """bwrap pids of the idle pre-started sandboxes (for tests)."""
+        pool = self._pool
+        return pool.idle_pids() if pool is not None else []
+
+    def close(self) -> None:
+        """Kill the idle pre-started sandboxes; later runs are cold.
+
+        Runs in progress finish normally.
+        """
+        with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> PythonExecutor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _sandbox_pool(self) -> SandboxPool | None:
+        if self._prestart == 0:
+            return None
+        config = self.sandbox_config()
+        limits = self._limits
+        with self._pool_lock:
+            if self._pool is None and not self._closed:
+                self._pool = SandboxPool(lambda: Prestarted.start(config, limits), self._prestart)
+            return self._pool
 
     def run(self, invocation: Invocation) -> str:
         """Run the function; return its result string.
@@ -102,6 +185,7 @@ class PythonExecutor:
             log=invocation.log,
             cancel=invocation.cancel,
             clock=self._clock,
+            pool=self._sandbox_pool(),
         )
         if result.state == "exec_error":
             return MESAPY_EXEC_ERROR

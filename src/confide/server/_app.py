@@ -138,6 +138,9 @@ class Platform:
         for root in config.file_roots:
             if not Path(root).is_dir():
                 raise ConfigError(f"file root is not a directory: {root}")
+        prestart, cap = config.worker_python_prestart, config.limits.python_max_prestarted
+        if prestart is not None and not 0 <= prestart <= cap:
+            raise ConfigError(f"python prestart must be between 0 and {cap}: {prestart}")
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
@@ -204,6 +207,7 @@ class Platform:
             ca_pem=self.ca.certificate_pem(),
             sim_state_dir=str(self.config.data_dir / "sim-attester"),
             server_name=service_dns_name("scheduler"), slots=self.config.worker_slots,
+            python_prestart=self.config.worker_python_prestart,
             log_level=self.config.worker_log_level,
             blob_store_port=self.blobs.port if self.blobs is not None else None,
             fusion_dir=str(self.fusion_dir),

@@ -24,6 +24,10 @@ class ServerConfig:
     blob_port: int | None = 7778  # None: no blob store
     workers: int = 2
     worker_slots: int = 4  # tasks each worker runs concurrently
+    # Python sandboxes each worker keeps started ahead of its tasks (hardened, numpy
+    # imported; each still runs one task). None: one per slot. At most
+    # limits.python_max_prestarted; 0: a cold sandbox per task.
+    worker_python_prestart: int | None = None
     worker_log_level: str = "INFO"
     database_url: str | None = None  # default: SQLite in data_dir
     tee: str = "sim"

@@ -44,6 +44,8 @@ class SandboxConfig:
         symlinks: ``(target, sandbox path)`` symlinks (``/lib -> usr/lib``).
         harness: host path of the harness source file.
         blas_threads: thread count given to OpenBLAS/OpenMP inside.
+        packages: the allowed packages mounted under ``/sandbox/lib``; a
+            pre-started sandbox imports them before it waits for its job.
     """
 
     bwrap: str
@@ -53,6 +55,7 @@ class SandboxConfig:
     symlinks: tuple[tuple[str, str], ...]
     harness: str
     blas_threads: int
+    packages: tuple[str, ...] = ()
 
 
 def _existing(path: str | None) -> str | None:
@@ -108,6 +111,7 @@ def discover(
         symlinks=symlinks,
         harness=str(_HARNESS_SOURCE),
         blas_threads=threads,
+        packages=tuple(packages),
     )
 
 
@@ -119,8 +123,14 @@ def _find_package(name: str) -> str:
     raise SandboxUnavailable(f"package {name!r} not found on the worker")
 
 
-def bwrap_argv(config: SandboxConfig, *, tmp_bytes: int, fds: Sequence[int]) -> list[str]:
-    """The full ``bwrap`` command that runs the harness with ``fds`` as arguments."""
+def bwrap_argv(
+    config: SandboxConfig, *, tmp_bytes: int, fds: Sequence[int], mode: str = "run"
+) -> list[str]:
+    """The full ``bwrap`` command that runs the harness: ``harness.py MODE FD...``.
+
+    ``mode`` is ``run`` (a cold sandbox, ``fds`` are the job's) or ``wait`` (a
+    pre-started sandbox, ``fds`` are its setup and its job socket).
+    """
     argv = [
         config.bwrap,
         "--unshare-all",  # user, ipc, pid, net, uts, cgroup namespaces
@@ -151,5 +161,5 @@ def bwrap_argv(config: SandboxConfig, *, tmp_bytes: int, fds: Sequence[int]) -> 
     argv += ["--ro-bind", config.harness, HARNESS_PATH]
     argv += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]  # noqa: S108 - the sandbox's own tmpfs
     argv += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--remount-ro", "/"]  # noqa: S108
-    argv += [config.python, "-I", "-S", "-B", HARNESS_PATH, *(str(fd) for fd in fds)]
+    argv += [config.python, "-I", "-S", "-B", HARNESS_PATH, mode, *(str(fd) for fd in fds)]
     return argv

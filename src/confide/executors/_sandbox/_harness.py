@@ -1,13 +1,20 @@
 """In-sandbox harness: runs one MesaPy-contract function (spec §5.7).
 
-Started inside bubblewrap as ``python -I -S -B harness.py MANIFEST_FD PAYLOAD_FD
-OUT_FD``. It imports nothing from confide (the package is not in the sandbox).
-Steps: read the manifest and payload from their memfds, set resource limits,
-install the seccomp program, then run ``entrypoint(argv)`` and report through
-frames on ``OUT_FD`` (see ``_protocol.py``; the layout is duplicated here on
-purpose and a test keeps both in step). Everything in this process, the
-harness included, is as untrusted as the function: the worker validates every
-frame it receives.
+Started inside bubblewrap as ``python -I -S -B harness.py MODE FD...``. It
+imports nothing from confide (the package is not in the sandbox). Two modes:
+
+* ``run MANIFEST PAYLOAD OUT [INPUT...]`` (a cold sandbox): read the manifest,
+  set resource limits, install the seccomp program, run the function;
+* ``wait SETUP SOCKET`` (a pre-started sandbox): read the setup, set the limits,
+  install seccomp, pre-import the allowed packages (numpy), tell the worker it
+  is ready, then block until the one job (``MANIFEST PAYLOAD OUT [INPUT...]``)
+  arrives as file descriptors on ``SOCKET`` (``SCM_RIGHTS``), close the socket
+  and run the function. The process exits after that one job.
+
+The function reports through frames on ``OUT`` (see ``_protocol.py``; the
+layout is duplicated here on purpose and a test keeps both in step).
+Everything in this process, the harness included, is as untrusted as the
+function: the worker validates every frame it receives.
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ MAX_HANDLES = 1023
 MESAPY_RESULT_LIMIT = 20480
 _FFI_ERROR = "fileio_init: teaclave_ffi_error"
 _WRITE_CHUNK = 64 * 1024
+# The job socket of a pre-started sandbox (SOCK_SEQPACKET, see ``_launch.py``):
+K_IDLE = b"W"  # sandbox -> worker: hardened, packages imported, waiting for its job
+K_JOB = b"J"  # worker -> sandbox: ``K_JOB | fd count (u16)``, the fds in SCM_RIGHTS
+_JOB_HEADER = struct.Struct(">cH")
+EXIT_NO_JOB = 3  # no (well-formed) job arrived: exit before any function code
 
 
 def _read_fd(fd: int) -> bytes:
@@ -323,20 +335,61 @@ def run_function(source: bytes, argv: list[str], files: Files) -> dict[str, str]
     return {"s": "ok", "v": text}
 
 
-def main(args: list[str]) -> None:
-    manifest_fd, payload_fd, out_fd = (int(a) for a in args)
-    manifest = json.loads(_read_fd(manifest_fd))
-    source = _read_fd(payload_fd)
-    channel = Channel(out_fd, manifest["max_frame"])
-    exit_now = os._exit  # kept before the function can replace os._exit
+def _harden(setup: dict[str, Any], exit_now: Callable[[int], object]) -> None:
+    """Limits and seccomp: after this, nothing in the process can lift them."""
     # As the pid namespace's init, a default SIGXCPU would be ignored: exit as if killed by it.
     _signal.signal(_signal.SIGXCPU, lambda *_: exit_now(128 + _signal.SIGXCPU))
-    _apply_rlimits(manifest["rlimits"])
-    _install_seccomp(bytes.fromhex(manifest["seccomp"]))
-    channel.send(K_READY)
+    _apply_rlimits(setup["rlimits"])
+    _install_seccomp(bytes.fromhex(setup["seccomp"]))
 
-    sys.path[:] = [*sys.path, *manifest["sys_path"]]
-    files = Files(channel, manifest["inputs"], manifest["outputs"])
+
+def _preload(packages: list[str]) -> None:
+    """Import the allowed packages now, so the function does not pay for them.
+
+    Runs under the limits and seccomp. A failed import is undone (its modules
+    leave ``sys.modules``): the function then meets the same error itself.
+    """
+    for name in packages:
+        before = set(sys.modules)
+        try:
+            __import__(name)
+        except Exception:  # noqa: BLE001 - reported to the function when it imports
+            for module in set(sys.modules) - before:
+                del sys.modules[module]
+
+
+def _job_socket(fd: int) -> Any:
+    """The socket the job arrives on; made before seccomp (it calls getsockname)."""
+    import socket
+
+    return socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, fileno=fd)
+
+
+def _wait_for_job(sock: Any, max_fds: int) -> list[int] | None:
+    """Say IDLE, block for the one job; its fds, or None (closed or malformed)."""
+    import socket
+
+    os.write(sock.fileno(), K_IDLE)  # write(2): sendto is not allowed
+    msg, fds, flags, _ = socket.recv_fds(sock, _JOB_HEADER.size + 1, max_fds)
+    os.close(sock.detach())  # no second job can arrive: the socket is gone
+    if len(msg) != _JOB_HEADER.size or flags & socket.MSG_CTRUNC:
+        return None
+    kind, count = _JOB_HEADER.unpack(msg)
+    if kind != K_JOB or count != len(fds) or count < 3:
+        return None
+    return fds
+
+
+def run_job(
+    manifest: dict[str, Any],
+    source: bytes,
+    channel: Channel,
+    input_fds: list[int],
+    exit_now: Callable[[int], object],
+) -> None:
+    """Run the function (READY sent) and report its RESULT; then exit."""
+    inputs = {name: None if i is None else input_fds[i] for name, i in manifest["inputs"].items()}
+    files = Files(channel, inputs, manifest["outputs"])
     teaclave = types.ModuleType("teaclave")
     teaclave.open = files.teaclave_open  # type: ignore[attr-defined]
     sys.modules["teaclave"] = teaclave
@@ -355,6 +408,37 @@ def main(args: list[str]) -> None:
             pass
     channel.send(K_RESULT, json.dumps(result).encode())
     exit_now(0)
+
+
+def main(args: list[str]) -> None:
+    exit_now = os._exit  # kept before the function can replace os._exit
+    mode, fds = args[0], [int(a) for a in args[1:]]
+    if mode == "run":  # fds: MANIFEST PAYLOAD OUT [INPUT...]
+        manifest = json.loads(_read_fd(fds[0]))
+        source = _read_fd(fds[1])
+        channel = Channel(fds[2], manifest["max_frame"])
+        _harden(manifest, exit_now)
+        channel.send(K_READY)
+        sys.path[:] = [*sys.path, *manifest["sys_path"]]
+    elif mode == "wait":  # fds: SETUP SOCKET
+        setup = json.loads(_read_fd(fds[0]))
+        sock = _job_socket(fds[1])
+        _harden(setup, exit_now)
+        sys.path[:] = [*sys.path, *setup["sys_path"]]
+        _preload(setup["preload"])
+        job = _wait_for_job(sock, setup["max_job_fds"])
+        if job is None:
+            exit_now(EXIT_NO_JOB)
+            return
+        fds = job  # MANIFEST PAYLOAD OUT [INPUT...]
+        manifest = json.loads(_read_fd(fds[0]))
+        source = _read_fd(fds[1])
+        channel = Channel(fds[2], manifest["max_frame"])
+        channel.send(K_READY)
+    else:
+        exit_now(EXIT_NO_JOB)
+        return
+    run_job(manifest, source, channel, fds[3:], exit_now)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Run one function in a fresh sandbox process and supervise it.
 
-The worker side of the sandbox: stages inputs in sealed memfds, starts
-``bwrap`` with the harness, reads frames with a wall-clock deadline, routes
+The worker side of the sandbox: stages inputs in sealed memfds, hands them to
+a pre-started sandbox from the pool or starts a cold one (``_launch.py``),
+reads frames with a wall-clock deadline counted from that moment, routes
 outputs and log lines under their caps, and turns every way the process can
 end into either a :class:`~._protocol.Result` or a typed error. Cancel and
-every failure kill the sandbox's process group; the worker itself never dies.
+every failure kill the sandbox (its function process, then bwrap); the worker
+itself never dies.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import select
 import selectors
 import signal
 import subprocess
@@ -25,9 +26,10 @@ from typing import Any
 from ...config import Limits
 from .._base import CancelledError, CorruptedInput, TaskIO
 from . import _protocol as proto
-from ._bwrap import SANDBOX_LIB, SandboxConfig, bwrap_argv
-from ._errors import ProtocolViolation, SandboxFailure, SandboxUnavailable
-from ._seccomp import compile_policy
+from ._bwrap import SandboxConfig
+from ._errors import ProtocolViolation, SandboxFailure
+from ._launch import Exit, Prestarted, job_fd_capacity, kill, reap, setup_doc, spawn
+from ._pool import SandboxPool
 from ._sinks import LogRouter, OutputRouter
 from ._staging import StagedFds, sealed_memfd, sealed_memfd_from_stream
 
@@ -37,7 +39,6 @@ _log = logging.getLogger(__name__)
 _POLL_SECONDS = 0.05  # how often cancel is checked while the function runs
 _EXIT_GRACE_SECONDS = 2.0  # time given to a process that sent its result to exit
 _READ_CHUNK = 1 << 16
-_SECCOMP_HEX = compile_policy().hex()
 
 
 @dataclass(frozen=True)
@@ -49,23 +50,11 @@ class SandboxJob:
     save_log: bool
 
 
-def _rlimits(limits: Limits) -> dict[str, list[int]]:
-    cpu = limits.python_cpu_seconds
+def _job_manifest(job: SandboxJob, inputs: Mapping[str, int | None], outputs: Sequence[str],
+                  limits: Limits) -> dict[str, Any]:  # fmt: skip
+    """The job's part of the manifest; ``inputs`` maps a name to its index among
+    the input fds (``None``: failed its integrity check, not staged)."""
     return {
-        "RLIMIT_CPU": [cpu, cpu + 1],
-        "RLIMIT_AS": [limits.python_memory_bytes] * 2,
-        "RLIMIT_NPROC": [limits.python_max_threads] * 2,
-        "RLIMIT_FSIZE": [limits.python_max_file_bytes] * 2,
-        "RLIMIT_NOFILE": [limits.python_max_open_files] * 2,
-        "RLIMIT_CORE": [0, 0],
-        "RLIMIT_MEMLOCK": [0, 0],
-        "RLIMIT_MSGQUEUE": [0, 0],
-    }
-
-
-def _manifest(job: SandboxJob, inputs: Mapping[str, int | None], outputs: Sequence[str],
-              limits: Limits) -> bytes:  # fmt: skip
-    doc: dict[str, Any] = {
         "argv": list(job.argv),
         "inputs": dict(inputs),
         "outputs": list(outputs),
@@ -76,59 +65,33 @@ def _manifest(job: SandboxJob, inputs: Mapping[str, int | None], outputs: Sequen
             "max_line_chars": limits.python_max_log_line_chars,
         },
         "max_frame": limits.python_max_frame_bytes,
-        "rlimits": _rlimits(limits),
-        "seccomp": _SECCOMP_HEX,
-        "sys_path": [SANDBOX_LIB],
     }
-    return json.dumps(doc).encode()
 
 
-def _stage_inputs(io: TaskIO, staged: StagedFds, budget: int) -> dict[str, int | None]:
-    """Open every assigned input; an integrity failure leaves it unopenable (Q29)."""
-    fds: dict[str, int | None] = {}
+def _stage_inputs(
+    io: TaskIO, staged: StagedFds, budget: int
+) -> tuple[dict[str, int | None], list[int]]:
+    """Open every assigned input; an integrity failure leaves it unopenable (Q29).
+
+    Returns the name -> index map for the manifest and the fds in index order.
+    """
+    index: dict[str, int | None] = {}
+    fds: list[int] = []
     for name in sorted(io.input_names()):
         try:
             stream = io.open_input(name)
         except CorruptedInput:
-            fds[name] = None
+            index[name] = None
             continue
         with stream:
             fd, size = sealed_memfd_from_stream("input", stream, budget)
         budget -= size
-        fds[name] = staged.add(fd)
-    return fds
+        index[name] = len(fds)
+        fds.append(staged.add(fd))
+    return index, fds
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.returncode is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _reap(proc, None)
-
-
-@dataclass(frozen=True)
-class _Exit:
-    returncode: int  # bwrap's: the function process's status, 128 + signal if killed
-    cpu_seconds: float  # user + system time of bwrap and the processes it reaped
-
-
-def _reap(proc: subprocess.Popen[bytes], timeout: float | None) -> _Exit | None:
-    """Wait for bwrap (up to ``timeout``; ``None`` = until it exits) and reap it."""
-    if timeout is not None:
-        pidfd = os.pidfd_open(proc.pid)
-        try:
-            if not select.select([pidfd], [], [], timeout)[0]:
-                return None
-        finally:
-            os.close(pidfd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return _Exit(proc.returncode, usage.ru_utime + usage.ru_stime)
-
-
-def _exit_failure(end: _Exit, limits: Limits) -> SandboxFailure:
+def _exit_failure(end: Exit, limits: Limits) -> SandboxFailure:
     """Name the limit (or crash) behind an exit without a RESULT frame."""
     code = end.returncode
     sig = code - 128 if code > 128 else 0
@@ -191,8 +154,16 @@ def run_sandbox(
     log: Callable[[str], None] | None,
     cancel: threading.Event,
     clock: Callable[[], float] = time.monotonic,
+    pool: SandboxPool | None = None,
 ) -> proto.Result:
     """Run ``job`` in a fresh sandbox; return the harness's validated result.
+
+    With a ``pool``, the job goes to one of its pre-started sandboxes when one
+    is ready (and the job's fds fit under its RLIMIT_NOFILE); otherwise, and
+    without a pool, a cold sandbox is started for it. The limits are the same
+    either way and the wall clock starts once the job is handed over. A
+    pre-started sandbox that ends before READY (it died as the job arrived)
+    never ran any function code: the job then runs in a cold sandbox.
 
     Raises:
         SandboxFailure: a limit, crash, seccomp kill or protocol violation.
@@ -210,41 +181,88 @@ def run_sandbox(
         max_bytes=limits.python_max_log_bytes,
         max_line_chars=limits.python_max_log_line_chars,
     )
-    with StagedFds.scope() as staged:
-        inputs = _stage_inputs(io, staged, limits.python_max_input_bytes)
-        manifest = _manifest(job, inputs, sorted(io.output_names()), limits)
-        manifest_fd = staged.add(sealed_memfd("manifest", manifest))
-        payload_fd = staged.add(sealed_memfd("payload", job.payload))
-        out_r, out_w = os.pipe()
-        staged.add(out_w)
-        reader = os.fdopen(out_r, "rb", buffering=0)
-        fds = [manifest_fd, payload_fd, out_w]
-        argv = bwrap_argv(config, tmp_bytes=limits.python_tmp_bytes, fds=fds)
-        if cancel.is_set():
-            reader.close()
-            raise CancelledError("cancelled before start")
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                pass_fds=[*fds, *(fd for fd in inputs.values() if fd is not None)],
-                env={},  # the sandbox's pid 1 (bwrap) keeps the environment it starts with
-                start_new_session=True,
-            )
-        except OSError as e:
-            reader.close()
-            raise SandboxUnavailable(f"cannot start bwrap: {e.strerror}") from e
-        staged.close()  # the child holds its copies; EOF on out_r now means it exited
-    session = _Session(outputs, logs, limits.python_max_frame_bytes)
     try:
-        with reader:
-            _supervise(proc, reader, session, limits, cancel, clock)
-        return _finish(proc, session, limits)
+        with StagedFds.scope() as staged:  # held until the end, for a cold second attempt
+            inputs, input_fds = _stage_inputs(io, staged, limits.python_max_input_bytes)
+            manifest = _job_manifest(job, inputs, sorted(io.output_names()), limits)
+            fds = [staged.add(sealed_memfd("payload", job.payload)), *input_fds]
+            if pool is not None and 2 + len(fds) > job_fd_capacity(limits):
+                pool = None  # more inputs than a waiting sandbox may receive: run cold
+            attempt = _Attempt(config, limits, manifest, fds, outputs, logs, cancel, clock)
+            if pool is not None:
+                result = attempt.run(pool)
+                if result is not None:
+                    return result
+                for fd in fds:
+                    os.lseek(fd, 0, os.SEEK_SET)  # the dead harness may have read some
+            result = attempt.run(None)
+            if result is None:
+                raise TypeError("a cold attempt always ends in a result or an error")
+            return result
     finally:
-        _kill(proc)
         outputs.close_all()
+
+
+@dataclass
+class _Attempt:
+    """Runs the staged job once, in a pre-started sandbox or a cold one."""
+
+    config: SandboxConfig
+    limits: Limits
+    manifest: dict[str, Any]
+    fds: list[int]  # PAYLOAD [INPUT...]: the OUT pipe and MANIFEST are added per attempt
+    outputs: OutputRouter
+    logs: LogRouter
+    cancel: threading.Event
+    clock: Callable[[], float]
+
+    def run(self, pool: SandboxPool | None) -> proto.Result | None:
+        """The result; None if the pre-started sandbox ended before READY."""
+        if self.cancel.is_set():
+            raise CancelledError("cancelled before start")
+        out_r, out_w = os.pipe()
+        reader = os.fdopen(out_r, "rb", buffering=0)
+        try:
+            try:
+                proc, box = self._launch(pool, [self.fds[0], out_w, *self.fds[1:]])
+            finally:
+                os.close(out_w)  # the child holds its copy: EOF on out_r means it exited
+        except BaseException:
+            reader.close()
+            raise
+        session = _Session(self.outputs, self.logs, self.limits.python_max_frame_bytes)
+        try:
+            with reader:
+                _supervise(proc, reader, session, self.limits, self.cancel, self.clock)
+            if box is not None and not session.ready:
+                _log.info("pre-started sandbox ended before its job started; running it cold")
+                return None
+            return _finish(proc, session, self.limits)
+        finally:
+            kill(proc)
+            if box is not None and pool is not None:
+                pool.release(box)
+
+    def _launch(
+        self, pool: SandboxPool | None, fds: Sequence[int]
+    ) -> tuple[subprocess.Popen[bytes], Prestarted | None]:
+        """Hand the job to a pre-started sandbox, or start a cold one for it.
+
+        ``fds`` are ``PAYLOAD OUT [INPUT...]``; the manifest memfd goes first.
+        """
+        with StagedFds.scope() as own:
+            if pool is not None:
+                job_fd = own.add(sealed_memfd("manifest", json.dumps(self.manifest).encode()))
+                while (box := pool.take()) is not None:
+                    try:
+                        return box.hand_over([job_fd, *fds]), box
+                    except OSError as e:  # died between take() and now: never got the job
+                        _log.info("pre-started sandbox gone at hand-over (%s)", e)
+                        box.kill()
+                        pool.release(box)
+            cold = json.dumps({**setup_doc(self.limits), **self.manifest}).encode()
+            cold_fd = own.add(sealed_memfd("manifest", cold))
+            return spawn(self.config, self.limits, mode="run", fds=[cold_fd, *fds]), None
 
 
 def _supervise(
@@ -286,7 +304,7 @@ def _supervise(
 
 
 def _finish(proc: subprocess.Popen[bytes], session: _Session, limits: Limits) -> proto.Result:
-    end = _reap(proc, _EXIT_GRACE_SECONDS)
+    end = reap(proc, _EXIT_GRACE_SECONDS)
     if session.result is not None:
         if session.result.state == "memory":
             mib = limits.python_memory_bytes // (1024 * 1024)

@@ -7,7 +7,8 @@ runs any function code. Decisions, in order:
 1. a foreign architecture or an x32 call: kill the process;
 2. calls in :data:`ALLOWED`: allowed;
 3. calls allowed only with certain arguments (``clone`` for threads, a few
-   ``ioctl`` and ``prctl`` requests, ``prlimit64`` reads): see ``_arg_rules``;
+   ``ioctl`` and ``prctl`` requests, ``prlimit64`` reads and, in a pre-started
+   sandbox only, ``recvmsg`` on its job socket): see ``_arg_rules``;
 4. calls in :data:`KILLED` (escape primitives: ptrace, mounts, namespaces,
    keyrings, bpf, execve, ...): kill the whole process (``SIGSYS``);
 5. ``clone3``: ``ENOSYS`` (its flags live in memory BPF cannot read; libc then
@@ -149,13 +150,17 @@ def _prlimit_block() -> list[bytes]:
     ]
 
 
-def _arg_rules() -> dict[str, list[bytes]]:
-    return {
+def _arg_rules(job_socket: int | None) -> dict[str, list[bytes]]:
+    rules = {
         "clone": _clone_block(),
         "ioctl": _in_set_block(_arg_lo(1), _IOCTL_ALLOWED, _errno(ENOTTY)),
         "prctl": _in_set_block(_arg_lo(0), _PRCTL_ALLOWED, _errno(EPERM)),
         "prlimit64": _prlimit_block(),
     }
+    if job_socket is not None:
+        # The kernel reads an int fd from the low 32 bits; the high half is ignored.
+        rules["recvmsg"] = _in_set_block(_arg_lo(0), [job_socket], _errno(EPERM))
+    return rules
 
 
 def _on_nr(nr: int, block: list[bytes]) -> list[bytes]:
@@ -164,8 +169,19 @@ def _on_nr(nr: int, block: list[bytes]) -> list[bytes]:
     return [_ins(_JEQ_K, 0, len(block), nr), *block]
 
 
-def compile_policy() -> bytes:
-    """Compile the policy for x86_64 into ``struct sock_filter[]`` bytes."""
+def compile_policy(*, job_socket: int | None = None) -> bytes:
+    """Compile the policy for x86_64 into ``struct sock_filter[]`` bytes.
+
+    Args:
+        job_socket: the fd a pre-started sandbox receives its one job on:
+            ``recvmsg`` is allowed on that fd number and no other. ``None``
+            (a cold sandbox): ``recvmsg`` is refused like any other socket call.
+            The harness closes the socket before any function code runs, and
+            the function cannot make a socket, so afterwards nothing can be
+            received on that number.
+    """
+    if job_socket is not None and not 0 <= job_socket < 1 << 31:
+        raise ValueError("job_socket must be a file descriptor number")
     prog: list[bytes] = [
         _ins(_LD_W_ABS, 0, 0, _OFF_ARCH),
         _ins(_JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
@@ -176,7 +192,7 @@ def compile_policy() -> bytes:
     ]
     for name in sorted(ALLOWED, key=X86_64.__getitem__):
         prog += _on_nr(X86_64[name], [_ret(RET_ALLOW)])
-    for name, block in _arg_rules().items():
+    for name, block in _arg_rules(job_socket).items():
         prog += _on_nr(X86_64[name], block)
     for name in sorted(KILLED, key=X86_64.__getitem__):
         prog += _on_nr(X86_64[name], [_ret(RET_KILL_PROCESS)])
