@@ -161,6 +161,16 @@ def _floor_load(port: int, cert: bytes, n: int, threads: int, ready: Any,
     out.put(_threads(n, threads, one))
 
 
+def python_speed() -> float:
+    """Seconds for 10 million pure-Python additions: how fast this machine runs
+    the interpreter, to compare runs across machines (~0.4 s on a current desktop core)."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
 def floor(rpcs: int, procs: int, threads: int) -> float:
     """Empty unary RPCs per second on confide's gRPC server stack."""
     pair = api_certificate(dt.datetime.now(dt.UTC))
@@ -232,6 +242,7 @@ def main() -> None:
     args = ap.parse_args()
     empty_rps = floor(args.tasks * 4, args.procs, args.threads)
     print("baseline")
+    print(f"  Python speed reference {python_speed():.2f} s (10M additions)")
     print(f"  empty RPC {empty_rps:.0f} RPC/s (confide's gRPC server stack, same clients)")
     print(f"  ceiling at 4 RPCs per task {empty_rps / 4:.0f} tasks/s")
     for workers in (1, 2):
