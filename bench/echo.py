@@ -163,7 +163,7 @@ def _floor_load(port: int, cert: bytes, n: int, threads: int, ready: Any,
 
 def python_speed() -> float:
     """Seconds for 10 million pure-Python additions: how fast this machine runs
-    the interpreter, to compare runs across machines (~0.4 s on a current desktop core)."""
+    the interpreter, to compare runs made on different machines."""
     t0 = time.perf_counter()
     total = 0
     for i in range(10_000_000):
