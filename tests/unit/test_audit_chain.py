@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +75,61 @@ def test_query_semantics(tmp_path: Path) -> None:
     for bad in ('"open', "nofield:x", "AND x", "x AND", ""):
         with pytest.raises(QuerySyntaxError):
             log.query(bad, 10)
+
+
+def test_concurrent_appends_are_group_committed_and_all_land(tmp_path: Path) -> None:
+    _, log = _log(tmp_path)
+    batches: list[int] = []
+    write = log._write
+
+    def slow_write(batch: list[Any]) -> Exception | None:
+        batches.append(len(batch))
+        time.sleep(0.002)  # long enough for others to queue behind the leader
+        return write(batch)
+
+    log._write = slow_write  # type: ignore[method-assign]
+
+    def run(t: int) -> None:
+        for i in range(40):
+            log.append(user=f"u{t}", message=f"m{i}", result=True, ip=bytes(16))
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(12)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert not any(th.is_alive() for th in threads)
+    assert sum(batches) == 12 * 40
+    assert max(batches) > 1 and len(batches) < 12 * 40
+    assert log.verify_chain() == 5 + 12 * 40
+
+
+def test_a_failed_group_commit_fails_its_callers_and_the_next_ones_proceed(
+        tmp_path: Path) -> None:
+    _, log = _log(tmp_path)
+    write = log._write
+    failures = [True]
+
+    def failing_once(batch: list[Any]) -> Exception | None:
+        if failures.pop() if failures else False:
+            time.sleep(0.01)
+            return RuntimeError("disk full")
+        return write(batch)
+
+    log._write = failing_once  # type: ignore[method-assign]
+    errors: list[str] = []
+
+    def run(i: int) -> None:
+        try:
+            log.append(user="u", message=f"m{i}", result=True, ip=bytes(16))
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    assert not any(th.is_alive() for th in threads)
+    assert errors and set(errors) == {"disk full"}
+    assert log.verify_chain() == 5 + 8 - len(errors)
