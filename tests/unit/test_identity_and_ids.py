@@ -72,3 +72,20 @@ def test_tokens_expire_and_bind_the_user() -> None:
     with pytest.raises(TokenError):
         signer.verify(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1], "alice",
                       now=100.0)
+
+
+def test_verified_token_cache_keeps_every_check() -> None:
+    signer = TokenSigner(b"k" * 64, lifetime_s=10)
+    token = signer.issue("alice", "DataOwner-a", 3, now=100.0)
+    forged = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    for _ in range(2):  # the second round is answered from the cache
+        assert signer.verify(token, "alice", now=105.0).gen == 3
+        with pytest.raises(TokenError, match="subject"):
+            signer.verify(token, "bob", now=105.0)
+        with pytest.raises(TokenError, match="expired"):
+            signer.verify(token, "alice", now=110.0)
+        with pytest.raises(TokenError, match="invalid token"):
+            signer.verify(forged, "alice", now=105.0)  # a failure is never remembered
+    for i in range(5000):  # more tokens than the cache holds: it starts over, still correct
+        signer.verify(signer.issue(f"u{i}", "DataOwner-a", 0, now=100.0), f"u{i}", now=101.0)
+    assert signer.verify(token, "alice", now=105.0).sub == "alice"

@@ -6,6 +6,7 @@ the ``execution`` service may call it: the inbound policy of spec Appendix A.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import grpc
@@ -26,8 +27,14 @@ __all__ = ["add_scheduler_servicer", "caller_services", "staged_from_proto", "st
 
 def caller_services(context: grpc.ServicerContext) -> frozenset[str]:
     """Service names in the client certificate grpc verified against the platform CA."""
+    return _services_in(tuple((context.auth_context() or {}).get("x509_pem_cert") or ()))
+
+
+@functools.lru_cache(maxsize=256)
+def _services_in(pems: tuple[bytes, ...]) -> frozenset[str]:
+    """Parsing is the cost of every worker call; the same few certificates recur."""
     names: set[str] = set()
-    for pem in (context.auth_context() or {}).get("x509_pem_cert") or []:
+    for pem in pems:
         try:
             der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
             names |= services_of(der)

@@ -4,10 +4,18 @@ Because the key is derived (not random per start), tokens survive a restart
 (Teaclave's tokens did not, spec Q11). A ``gen`` claim ties a token to the
 user's credential generation, so changing or resetting a password, updating a
 user or deleting it revokes every token issued before.
+
+Verifying an HS512 JWT costs more than the rest of an authenticated call's
+checks, and clients send the same token on every call, so a token whose
+signature verified is remembered (by its SHA-256) with its claims. Expiry and
+subject are still checked on every call, and the caller still compares
+``gen`` with the stored user, so revocation is as immediate as without the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass
 
 import jwt
@@ -16,6 +24,7 @@ __all__ = ["Claims", "TokenError", "TokenSigner"]
 
 ISSUER = "Teaclave"  # what Teaclave's tokens carry; clients treat tokens as opaque
 _ALGORITHM = "HS512"
+_VERIFIED_CACHE = 4096  # tokens remembered; the whole cache is dropped when full
 
 
 class TokenError(Exception):
@@ -36,6 +45,8 @@ class TokenSigner:
             raise ValueError("HS512 token key must be at least 64 bytes")
         self._key = key
         self.lifetime_s = lifetime_s
+        self._verified: dict[bytes, Claims] = {}
+        self._lock = threading.Lock()
 
     def issue(self, user_id: str, role: str, gen: int, *, now: float) -> str:
         claims = {"sub": user_id, "role": role, "iss": ISSUER, "exp": int(now) + self.lifetime_s,
@@ -44,6 +55,22 @@ class TokenSigner:
 
     def verify(self, token: str, user_id: str, *, now: float) -> Claims:
         """Check signature, algorithm, issuer, subject and expiry at ``now``."""
+        digest = hashlib.sha256(token.encode()).digest()
+        claims = self._verified.get(digest)
+        if claims is None:
+            claims = self._decode(token)
+            with self._lock:
+                if len(self._verified) >= _VERIFIED_CACHE:
+                    self._verified.clear()
+                self._verified[digest] = claims
+        if claims.exp <= now:
+            raise TokenError("token expired")
+        if claims.sub != user_id:
+            raise TokenError("token subject does not match the user id")
+        return claims
+
+    def _decode(self, token: str) -> Claims:
+        """Signature, algorithm, issuer and claim types; not expiry or subject."""
         try:
             raw = jwt.decode(
                 token,
@@ -57,8 +84,4 @@ class TokenSigner:
         exp, gen = raw["exp"], raw["gen"]
         if not isinstance(exp, int) or not isinstance(gen, int):
             raise TokenError("invalid token claims")
-        if exp <= now:
-            raise TokenError("token expired")
-        if raw["sub"] != user_id:
-            raise TokenError("token subject does not match the user id")
         return Claims(sub=str(raw["sub"]), role=str(raw["role"]), exp=exp, gen=gen)
