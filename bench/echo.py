@@ -171,20 +171,22 @@ def python_speed() -> float:
     return time.perf_counter() - t0
 
 
-def floor(rpcs: int, procs: int, threads: int) -> float:
-    """Empty unary RPCs per second on confide's gRPC server stack."""
+def floor(rpcs: int, procs: int, threads: int) -> tuple[float, float]:
+    """Empty unary RPCs on confide's gRPC server stack: (RPCs per second,
+    server CPU milliseconds per RPC)."""
     pair = api_certificate(dt.datetime.now(dt.UTC))
     ports: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     server = mp.Process(target=_floor_server, args=((pair.key_pem, pair.cert_pem), ports))
     server.start()
     try:
         port = ports.get(timeout=30)
-        done, elapsed, _ = _run_clients(_floor_load, (port, pair.cert_pem), rpcs, procs,
-                                        threads, [])
+        assert server.pid is not None
+        done, elapsed, cpu = _run_clients(_floor_load, (port, pair.cert_pem), rpcs, procs,
+                                          threads, [server.pid])
     finally:
         server.terminate()
         server.join()
-    return done / elapsed
+    return done / elapsed, cpu["server"] * 1000 / max(done, 1)
 
 
 def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,
@@ -240,10 +242,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--latency", type=int, default=200)
     args = ap.parse_args()
-    empty_rps = floor(args.tasks * 4, args.procs, args.threads)
+    empty_rps, empty_cpu = floor(args.tasks * 4, args.procs, args.threads)
     print("baseline")
     print(f"  Python speed reference {python_speed():.2f} s (10M additions)")
     print(f"  empty RPC {empty_rps:.0f} RPC/s (confide's gRPC server stack, same clients)")
+    print(f"  empty RPC server CPU {empty_cpu:.2f} ms/RPC")
     print(f"  ceiling at 4 RPCs per task {empty_rps / 4:.0f} tasks/s")
     for workers in (1, 2):
         bench(workers, args.tasks, args.procs, args.threads, args.latency, empty_rps)
