@@ -197,6 +197,9 @@ class Txn:
         return int(value or 0) + 1
 
 
+_SQLITE_IDLE = 16  # idle SQLite connections kept by Database._checkout/_checkin
+
+
 class Database:
     """Owns the engine, the schema version and transactions."""
 
@@ -205,6 +208,9 @@ class Database:
         self._sealer = sealer
         self.postgres = url.startswith("postgresql")
         self._write_lock = threading.RLock() if not self.postgres else None
+        # SQLite connections never go stale, so the hot path keeps its own LIFO of
+        # them instead of a SQLAlchemy pool round trip per transaction.
+        self._idle: list[Any] = []
         mark = "%s" if self.postgres else "?"
         self._table_sql = {name: _TableSql(name, mark) for name in tables}
         kwargs: dict[str, Any] = {}
@@ -275,7 +281,8 @@ class Database:
         if lock is not None:
             lock.acquire()
         try:
-            raw = self.engine.raw_connection()
+            raw = self._checkout()
+            reusable = True
             try:
                 cursor = raw.cursor()
                 if not self.postgres:  # autocommit driver: open the transaction ourselves
@@ -283,15 +290,29 @@ class Database:
                 yield Txn(cursor, self._sealer, self.postgres, self._table_sql)
                 raw.commit()
             except BaseException:
+                reusable = False
                 raw.rollback()
+                reusable = True
                 raise
             finally:
-                raw.close()  # back to the pool
+                self._checkin(raw, reusable)
         except _DB_ERRORS as e:
             raise StorageError(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
         finally:
             if lock is not None:
                 lock.release()
+
+    def _checkout(self) -> Any:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self.engine.raw_connection()
+
+    def _checkin(self, raw: Any, reusable: bool) -> None:
+        if self.postgres or not reusable or len(self._idle) >= _SQLITE_IDLE:
+            raw.close()  # back to SQLAlchemy's pool (which pings PostgreSQL on checkout)
+        else:
+            self._idle.append(raw)
 
     def read(self) -> Any:
         """A read-only transaction (context manager yielding a :class:`Txn`)."""
@@ -302,4 +323,6 @@ class Database:
         return self._txn(True)
 
     def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
         self.engine.dispose()
