@@ -41,6 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import grpc
+from _speed import speed_line  # bench/ is on sys.path when run as a script
 
 from confide.client import Client, FunctionArgument
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
@@ -161,16 +162,6 @@ def _floor_load(port: int, cert: bytes, n: int, threads: int, ready: Any,
     out.put(_threads(n, threads, one))
 
 
-def python_speed() -> float:
-    """Seconds for 10 million pure-Python additions: how fast this machine runs
-    the interpreter, to compare runs made on different machines."""
-    t0 = time.perf_counter()
-    total = 0
-    for i in range(10_000_000):
-        total += i
-    return time.perf_counter() - t0
-
-
 def floor(rpcs: int, procs: int, threads: int) -> tuple[float, float]:
     """Empty unary RPCs on confide's gRPC server stack: (RPCs per second,
     server CPU milliseconds per RPC)."""
@@ -244,7 +235,7 @@ def main() -> None:
     args = ap.parse_args()
     empty_rps, empty_cpu = floor(args.tasks * 4, args.procs, args.threads)
     print("baseline")
-    print(f"  Python speed reference {python_speed():.2f} s (10M additions)")
+    print(f"  {speed_line()}")
     print(f"  empty RPC {empty_rps:.0f} RPC/s (confide's gRPC server stack, same clients)")
     print(f"  empty RPC server CPU {empty_cpu:.2f} ms/RPC")
     print(f"  ceiling at 4 RPCs per task {empty_rps / 4:.0f} tasks/s")

@@ -31,6 +31,7 @@ from collections.abc import Callable, Collection
 from typing import Any, BinaryIO
 
 # bench/ is not a package: this file's directory is on sys.path when run as a script.
+from _speed import speed_line
 from wasm_bench import bench_wasm
 
 from confide.executors._base import FunctionSpec, Invocation
@@ -114,6 +115,7 @@ def main() -> None:
     cold = PythonExecutor(config=config)
     warm = PythonExecutor(config=config, prestart=1)
     cold.run(_invocation(ECHO, {"m": "warm"}))  # discover paths, page cache
+    print(speed_line())
 
     def pre_started(source: str, arguments: dict[str, Any]) -> Callable[[], object]:
         def run() -> object:

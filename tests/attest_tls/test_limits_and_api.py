@@ -61,6 +61,19 @@ def test_extension_field_caps(field: str, kwargs: dict[str, int]) -> None:
     assert e.value.reason == "extension-too-large"
 
 
+@pytest.mark.parametrize("item", [256, -1, True, 1.5, "1", None, [1]])
+@pytest.mark.parametrize("field", ["report", "signature", "certs"])
+def test_extension_byte_arrays_hold_only_bytes(field: str, item: object) -> None:
+    document = {"report": [1, 2], "signature": [3], "certs": [[4]]}
+    if field == "certs":
+        document["certs"] = [[4, item]]
+    else:
+        document[field] = [1, item]
+    with pytest.raises(CertificateFormatError) as e:
+        parse_teaclave_extension(json.dumps(document).encode(), Limits())
+    assert e.value.reason == "extension-field-invalid"
+
+
 def test_report_size_cap() -> None:
     with pytest.raises(RaTlsError) as e:
         parse_report(b" " * 11, Limits(max_report_bytes=10))
