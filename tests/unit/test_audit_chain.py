@@ -6,6 +6,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,16 @@ def test_query_semantics(tmp_path: Path) -> None:
             log.query(bad, 10)
 
 
+def _all_return(run: Callable[[int], None], threads: int) -> None:
+    """Run ``run(0..threads-1)`` on as many threads; fail if any of them hangs."""
+    started = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for th in started:
+        th.start()
+    for th in started:
+        th.join(timeout=60)
+    assert not any(th.is_alive() for th in started)
+
+
 def test_concurrent_appends_are_group_committed_and_all_land(tmp_path: Path) -> None:
     _, log = _log(tmp_path)
     batches: list[int] = []
@@ -93,12 +104,7 @@ def test_concurrent_appends_are_group_committed_and_all_land(tmp_path: Path) -> 
         for i in range(40):
             log.append(user=f"u{t}", message=f"m{i}", result=True, ip=bytes(16))
 
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(12)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=60)
-    assert not any(th.is_alive() for th in threads)
+    _all_return(run, 12)
     assert sum(batches) == 12 * 40
     assert max(batches) > 1 and len(batches) < 12 * 40
     assert log.verify_chain() == 5 + 12 * 40
@@ -125,11 +131,6 @@ def test_a_failed_group_commit_fails_its_callers_and_the_next_ones_proceed(
         except RuntimeError as e:
             errors.append(str(e))
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=30)
-    assert not any(th.is_alive() for th in threads)
+    _all_return(run, 8)
     assert errors and set(errors) == {"disk full"}
     assert log.verify_chain() == 5 + 8 - len(errors)
