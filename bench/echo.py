@@ -9,7 +9,7 @@ measures from the client side over the network:
 
 Plain baselines in the same run: the round trip of the cheapest
 authenticated RPC (GetTask), and the rate of empty unary RPCs that confide's
-own gRPC server stack (``build_server``: TLS, thread pool, interceptor) serves
+own gRPC server stack (``build_server``: TLS, event loop, interceptor) serves
 to the same client shape. A task costs at least four RPCs (CreateTask,
 InvokeTask, WaitTask; one ReportAndPull of the worker), so a quarter of that
 rate is the ceiling any task rate on this stack can reach.
@@ -44,8 +44,8 @@ import grpc
 from _speed import speed_line  # bench/ is on sys.path when run as a script
 
 from confide.client import Client, FunctionArgument
+from confide.rpc import RpcLoop, build_server, inline
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
-from confide.rpc._server import build_server
 from confide.rpc._tls import api_certificate
 from tests.platform._server import Server
 
@@ -133,16 +133,17 @@ def _run_clients(target: Callable[..., None], args: tuple[Any, ...], total: int,
 
 
 def _floor_server(cert_key: tuple[bytes, bytes], port_out: mp.Queue) -> None:  # type: ignore[type-arg]
-    server = build_server(max_message_bytes=1 << 20)
+    rpc = RpcLoop()
+    server = build_server(rpc, max_message_bytes=1 << 20)
     handler = grpc.method_handlers_generic_handler(
         "bench.Floor", {"Empty": grpc.unary_unary_rpc_method_handler(
-            lambda req, ctx: req, request_deserializer=pb.GetTaskRequest.FromString,
+            inline(lambda req, ctx: req), request_deserializer=pb.GetTaskRequest.FromString,
             response_serializer=pb.GetTaskRequest.SerializeToString)})
     server.add_generic_rpc_handlers((handler,))
     port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([cert_key]))
-    server.start()
+    rpc.run(server.start())
     port_out.put(port)
-    server.wait_for_termination()
+    threading.Event().wait()
 
 
 def _floor_load(port: int, cert: bytes, n: int, threads: int, ready: Any,

@@ -85,7 +85,7 @@ class _Internal(pb_grpc.TeaclaveAuthenticationInternalServicer):
             sub=who.user_id, role=who.role.canonical, iss="Teaclave"))
 
 
-def add_authentication_servicers(service: AuthenticationService, server: grpc.Server,
+def add_authentication_servicers(service: AuthenticationService, server: grpc.aio.Server,
                                  *, internal: bool) -> None:
     pb_grpc.add_TeaclaveAuthenticationApiServicer_to_server(_Api(service), server)
     if internal:

@@ -10,7 +10,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from ..errors import Code, ServiceError
-from ..rpc import metadata_value
+from ..rpc import inline, metadata_value
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
@@ -90,14 +90,18 @@ def _data_maps(items: Any) -> list[tuple[str, str]]:
     return [(d.data_name, d.data_id) for d in items]
 
 
+def _caller(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None, bytes]:
+    """The caller's user id, token and address, as the frontend pipeline takes them."""
+    return metadata_value(context, "id"), metadata_value(context, "token"), peer_ip(context.peer())
+
+
 class _Base:
     def __init__(self, frontend: Frontend, management: Management) -> None:
         self._f = frontend
         self._m = management
 
     def _run(self, api: str, context: grpc.ServicerContext, fn: Callable[[Principal], T]) -> T:
-        return self._f.run(api, metadata_value(context, "id"), metadata_value(context, "token"),
-                           peer_ip(context.peer()), fn)
+        return self._f.run(api, *_caller(context), fn)
 
 
 class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
@@ -204,6 +208,7 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
         return empty_pb2.Empty()
 
     # -- tasks -------------------------------------------------------------
+    @inline
     def CreateTask(self, r: pb.CreateTaskRequest, c: grpc.ServicerContext
                    ) -> pb.CreateTaskResponse:
         tid = self._run("create_task", c, lambda who: self._m.tasks.create(
@@ -211,24 +216,29 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
             _owner_lists(r.inputs_ownership), _owner_lists(r.outputs_ownership)))
         return pb.CreateTaskResponse(task_id=tid)
 
+    @inline
     def GetTask(self, r: pb.GetTaskRequest, c: grpc.ServicerContext) -> pb.GetTaskResponse:
         return task_response(self._run("get_task", c,
                                        lambda who: self._m.tasks.get(who, r.task_id)))
 
+    @inline
     def AssignData(self, r: pb.AssignDataRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
         self._run("assign_data", c, lambda who: self._m.tasks.assign(
             who, r.task_id, _data_maps(r.inputs), _data_maps(r.outputs)))
         return empty_pb2.Empty()
 
+    @inline
     def ApproveTask(self, r: pb.ApproveTaskRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
         self._run("approve_task", c, lambda who: self._m.tasks.approve(who, r.task_id))
         return empty_pb2.Empty()
 
+    @inline
     def InvokeTask(self, r: pb.InvokeTaskRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
         self._run("invoke_task", c,
                   lambda who: self._m.tasks.invoke(who, r.task_id, self._sched.stage))
         return empty_pb2.Empty()
 
+    @inline
     def CancelTask(self, r: pb.CancelTaskRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
         self._run("cancel_task", c,
                   lambda who: self._m.tasks.cancel(who, r.task_id, self._sched.unstage))
@@ -280,10 +290,12 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
 
         return self._run("create_blob_urls", c, run)
 
-    def WaitTask(self, r: v1.WaitTaskRequest, c: grpc.ServicerContext) -> pb.GetTaskResponse:
+    async def WaitTask(self, r: v1.WaitTaskRequest, c: grpc.aio.ServicerContext
+                       ) -> pb.GetTaskResponse:
         timeout = min(r.timeout_ms, self._m.ctx.limits.max_wait_ms) / 1000
-        return task_response(self._run("wait_task", c,
-                                       lambda who: self._m.tasks.wait(who, r.task_id, timeout)))
+        task = await self._f.run_async(
+            "wait_task", *_caller(c), lambda who: self._m.tasks.wait(who, r.task_id, timeout))
+        return task_response(task)
 
     def ListTasks(self, r: v1.ListTasksRequest, c: grpc.ServicerContext
                   ) -> v1.ListTasksResponse:
@@ -293,7 +305,7 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
 
 
 def add_frontend_servicers(frontend: Frontend, management: Management, scheduler: Scheduler,
-                           audit: AuditLog, blobs: BlobStore | None, server: grpc.Server
+                           audit: AuditLog, blobs: BlobStore | None, server: grpc.aio.Server
                            ) -> None:
     pb_grpc.add_TeaclaveFrontendServicer_to_server(
         _Teaclave(frontend, management, scheduler, audit), server)

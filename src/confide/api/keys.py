@@ -60,7 +60,7 @@ class _KeyService(v1_grpc.KeyServiceServicer):
                                 encrypted_root_secret=grant.encrypted_root_secret)
 
 
-def add_key_servicer(keys: KeyService, server: grpc.Server, *,
+def add_key_servicer(keys: KeyService, server: grpc.aio.Server, *,
                      clock: Callable[[], dt.datetime]) -> None:
     """Serve ``keys`` on ``server`` (which must use server-authenticated TLS)."""
     v1_grpc.add_KeyServiceServicer_to_server(_KeyService(keys, clock), server)

@@ -17,6 +17,7 @@ from google.protobuf import empty_pb2
 from ..config import Limits
 from ..errors import Code, ServiceError
 from ..keys import DEFAULT_INBOUND_POLICY, KeysError, PeerNotAllowedError, services_of
+from ..rpc import inline
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
@@ -95,21 +96,22 @@ class _Scheduler(v1_grpc.SchedulerServicer):
         if not executor_id or len(executor_id) > 128:
             raise ServiceError(Code.INVALID_ARGUMENT, "invalid executor id")
 
-    def PullTask(self, r: v1.PullTaskRequest, c: grpc.ServicerContext) -> v1.PullTaskResponse:
+    async def PullTask(self, r: v1.PullTaskRequest, c: grpc.aio.ServicerContext
+                       ) -> v1.PullTaskResponse:
         self._check(c, r.executor_id)
-        return self._pull(r.executor_id, r.wait_ms, c)
+        return await self._pull(r.executor_id, r.wait_ms, c)
 
-    def ReportAndPull(self, r: v1.ReportAndPullRequest, c: grpc.ServicerContext
-                      ) -> v1.PullTaskResponse:
+    async def ReportAndPull(self, r: v1.ReportAndPullRequest, c: grpc.aio.ServicerContext
+                            ) -> v1.PullTaskResponse:
         self._check(c, r.report.executor_id)
         self._s.report(r.report.executor_id, r.report.task_id,
                        _result(r.report.result, self._limits))
-        return self._pull(r.report.executor_id, r.wait_ms, c)
+        return await self._pull(r.report.executor_id, r.wait_ms, c)
 
-    def _pull(self, executor_id: str, wait_ms: int, c: grpc.ServicerContext
-              ) -> v1.PullTaskResponse:
+    async def _pull(self, executor_id: str, wait_ms: int, c: grpc.aio.ServicerContext
+                    ) -> v1.PullTaskResponse:
         wait = min(wait_ms, self._limits.max_pull_wait_ms) / 1000
-        staged = self._s.pull(executor_id, wait, active=c.is_active)
+        staged = await self._s.pull(executor_id, wait, active=lambda: not c.done())
         if staged is None:
             return v1.PullTaskResponse(has_task=False)
         return v1.PullTaskResponse(has_task=True, task=staged_to_proto(staged))
@@ -121,6 +123,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
         command = self._s.heartbeat(r.executor_id, r.task_id, wait)
         return v1.HeartbeatResponse(command=common.ExecutorCommand.ValueType(command))
 
+    @inline
     def UpdateTaskResult(self, r: v1.UpdateTaskResultRequest, c: grpc.ServicerContext
                          ) -> empty_pb2.Empty:
         self._check(c, r.executor_id)
@@ -128,5 +131,5 @@ class _Scheduler(v1_grpc.SchedulerServicer):
         return empty_pb2.Empty()
 
 
-def add_scheduler_servicer(scheduler: Scheduler, limits: Limits, server: grpc.Server) -> None:
+def add_scheduler_servicer(scheduler: Scheduler, limits: Limits, server: grpc.aio.Server) -> None:
     v1_grpc.add_SchedulerServicer_to_server(_Scheduler(scheduler, limits), server)

@@ -1,39 +1,95 @@
-"""Building gRPC servers: TLS, limits and the one place where domain errors
-become gRPC statuses."""
+"""Building gRPC servers: TLS, limits, where each handler runs, and the one
+place where domain errors become gRPC statuses.
+
+Every server of a process is a ``grpc.aio`` server on one event loop thread
+(:class:`RpcLoop`). A handler runs in one of three places:
+
+* **inline** on the loop (marked with :func:`inline`): short, non-blocking
+  work such as the task RPCs' few SQLite statements. No thread hand-off, so
+  no wake-up of a pool thread and no GIL ping-pong between threads, which
+  measured as most of the server's CPU on the task path (see
+  docs/architecture.md, "Where the server's time goes");
+* **async** (``async def`` handlers): waits, such as WaitTask and the
+  workers' long-poll, await an event instead of parking a thread;
+* **in the server's thread pool** (the default): everything that may block
+  or burn CPU (argon2 password hashing, attestation, key enrolment).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent import futures
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+import grpc.aio
 
 from ..errors import ServiceError
 
-__all__ = ["ErrorInterceptor", "build_server", "metadata_value"]
+__all__ = ["ErrorInterceptor", "RpcLoop", "build_server", "inline", "metadata_value"]
 
 _log = logging.getLogger(__name__)
 _STATUS = {sc.value[0]: sc for sc in grpc.StatusCode}
+_INLINE = "__confide_inline__"
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
-class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+def inline(fn: F) -> F:
+    """Mark a synchronous handler to run on the event loop itself.
+
+    Only for handlers that neither wait nor compute for long: while one runs,
+    every other RPC of the process waits for it.
+    """
+    setattr(fn, _INLINE, True)
+    return fn
+
+
+class RpcLoop:
+    """The event loop thread every gRPC server of this process is served on."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="rpc-loop",
+                                        daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the loop from another thread and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Maps :class:`ServiceError` to its status; anything unexpected to INTERNAL.
 
     Also enforces the message-size limit with Teaclave's status (OUT_OF_RANGE)
     and text; grpcio itself refuses far larger messages with RESOURCE_EXHAUSTED.
+    And it places each handler (inline, async or in ``pool``; module docstring).
     """
 
-    def __init__(self, max_message_bytes: int) -> None:
+    def __init__(self, max_message_bytes: int, pool: futures.Executor) -> None:
         self._max = max_message_bytes
+        self._pool = pool
         self._wrapped: dict[str, Any] = {}  # method path -> wrapped handler, built once
 
-    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[Any]], details: Any
+    ) -> Any:
         cached = self._wrapped.get(details.method)
         if cached is not None:
             return cached
-        handler = continuation(details)
+        handler = await continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler
         wrapped_handler = self._wrap(handler, details.method)
@@ -43,24 +99,34 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def _wrap(self, handler: Any, method: str) -> Any:
         inner = handler.unary_unary
         limit = self._max
+        pool = self._pool
+        if inspect.iscoroutinefunction(inner):
+            call: Callable[[Any, Any], Awaitable[Any]] = inner
+        elif getattr(inner, _INLINE, False):
+            async def call(request: Any, context: Any) -> Any:
+                return inner(request, context)
+        else:
+            async def call(request: Any, context: Any) -> Any:
+                return await asyncio.get_running_loop().run_in_executor(
+                    pool, inner, request, context)
 
-        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             size = request.ByteSize()
             if size > limit:
-                context.abort(
+                await context.abort(
                     grpc.StatusCode.OUT_OF_RANGE,
                     f"Error, message length too large: found {size} bytes, "
                     f"the limit is: {limit} bytes",
                 )
             try:
-                return inner(request, context)
+                return await call(request, context)
             except ServiceError as e:
-                context.abort(_STATUS[int(e.code)], e.message)
-            except Exception:
-                if context.code() is not None:  # already aborted by the handler
-                    raise
+                await context.abort(_STATUS[int(e.code)], e.message)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception:  # noqa: BLE001 - last resort: log it, answer INTERNAL
                 _log.exception("unexpected error in %s", method)
-                context.abort(grpc.StatusCode.INTERNAL, "service internal error")
+                await context.abort(grpc.StatusCode.INTERNAL, "service internal error")
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped,
@@ -69,7 +135,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         )
 
 
-def metadata_value(context: grpc.ServicerContext, key: str) -> str | None:
+def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
     """A request header as visible ASCII, or None (spec §1.5)."""
     for k, v in context.invocation_metadata() or ():
         if k == key:
@@ -80,18 +146,26 @@ def metadata_value(context: grpc.ServicerContext, key: str) -> str | None:
 
 
 def build_server(
+    loop: RpcLoop,
     *,
     max_message_bytes: int,
     max_workers: int = 256,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
-) -> grpc.Server:
+) -> grpc.aio.Server:
+    """A ``grpc.aio`` server on ``loop`` with its own pool for blocking handlers.
+
+    Add handlers and ports from any thread, then ``loop.run(server.start())``.
+    """
     hard_cap = max_message_bytes * 2 + 1024 * 1024
-    return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
-        interceptors=[ErrorInterceptor(max_message_bytes), *interceptors],
-        options=[
-            ("grpc.max_receive_message_length", hard_cap),
-            ("grpc.max_send_message_length", hard_cap),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
+    pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc")
+
+    async def make() -> grpc.aio.Server:
+        return grpc.aio.server(
+            interceptors=[ErrorInterceptor(max_message_bytes, pool)],
+            options=[
+                ("grpc.max_receive_message_length", hard_cap),
+                ("grpc.max_send_message_length", hard_cap),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+
+    return loop.run(make())

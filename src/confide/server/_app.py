@@ -33,7 +33,7 @@ from ..keys import (
     service_dns_name,
     store_root_secret,
 )
-from ..rpc import PemPair, build_server, key_pem
+from ..rpc import PemPair, RpcLoop, build_server, key_pem
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.audit import AuditLog
@@ -177,7 +177,8 @@ class Platform:
         self.blobs = None if config.blob_port is None else BlobStore(
             data, secret.derive("blob-presign", 32), limits=limits, host=config.host,
             port=config.blob_port)
-        self._servers: list[grpc.Server] = []
+        self._servers: list[grpc.aio.Server] = []
+        self._rpc: RpcLoop | None = None
         self._stopping = threading.Event()
         self.supervisor = Supervisor(config.workers, self._worker_config,
                                      self._executor_lost)
@@ -214,7 +215,7 @@ class Platform:
             file_roots=tuple(str(Path(r).resolve()) for r in self.config.file_roots),
             extra_loopback_ports=tuple(self.config.file_agent_loopback_ports))
 
-    def _bind(self, server: grpc.Server, port: int, creds: grpc.ServerCredentials,
+    def _bind(self, server: grpc.aio.Server, port: int, creds: grpc.ServerCredentials,
               host: str) -> int:
         bound = server.add_secure_port(f"{host}:{port}", creds)
         if bound == 0:
@@ -223,11 +224,12 @@ class Platform:
 
     def start(self) -> None:
         cfg, limits = self.config, self.config.limits
-        auth_server = build_server(max_message_bytes=limits.max_message_bytes)
+        self._rpc = rpc = RpcLoop()
+        auth_server = build_server(rpc, max_message_bytes=limits.max_message_bytes)
         add_authentication_servicers(self.auth, auth_server, internal=False)
         self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
                                                   self._api_creds.credentials(), cfg.host)
-        front = build_server(max_message_bytes=limits.max_message_bytes)
+        front = build_server(rpc, max_message_bytes=limits.max_message_bytes)
         if self.blobs is not None:
             self.blobs.start()
             self.ports["blobs"] = self.blobs.port
@@ -239,18 +241,18 @@ class Platform:
         sched_creds = grpc.ssl_server_credentials(
             [(sched_pair.key_pem, sched_pair.cert_pem)],
             root_certificates=self.ca.certificate_pem(), require_client_auth=True)
-        sched = build_server(max_message_bytes=limits.max_message_bytes * 4)
+        sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4)
         add_scheduler_servicer(self.scheduler, limits, sched)
         self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds, "127.0.0.1")
         # The key service: server-authenticated TLS with the attested certificate
         # (enrolling nodes have no client certificate yet), on its own port so the
         # scheduler port can keep refusing every handshake without one.
-        keys = build_server(max_message_bytes=limits.max_message_bytes, max_workers=16)
+        keys = build_server(rpc, max_message_bytes=limits.max_message_bytes, max_workers=16)
         add_key_servicer(self.keys, keys, clock=lambda: dt.datetime.now(dt.UTC))
         self.ports["keys"] = self._bind(keys, cfg.key_service_port,
                                         self._api_creds.credentials(), "127.0.0.1")
         for server in (auth_server, front, sched, keys):
-            server.start()
+            rpc.run(server.start())
             self._servers.append(server)
         self.node.write_client_files(self.api_cert.cert_pem)
         threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
@@ -293,6 +295,8 @@ class Platform:
         self.supervisor.stop()
         if self.blobs is not None:
             self.blobs.stop()
-        for server in self._servers:
-            server.stop(grace=1.0).wait()
+        if self._rpc is not None:
+            for server in self._servers:
+                self._rpc.run(server.stop(grace=1.0))
+            self._rpc.close()
         self.db.close()

@@ -7,36 +7,69 @@ heartbeat of the executor running it). Both wait for the task to *end*
 re-check the database after waking and wake up by themselves after their
 timeout, so a lost notification (another process changed the row) costs
 latency, never correctness.
+
+A waiter is a :class:`Waker`: a thread's ``threading.Event`` or, for code on
+the RPC event loop, an :class:`AsyncWaker`. Either may be woken from any thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
+from typing import Protocol
 
-__all__ = ["Notifier"]
+__all__ = ["AsyncWaker", "Notifier", "Waker"]
+
+
+class Waker(Protocol):
+    def set(self) -> None: ...
+
+
+class AsyncWaker:
+    """An ``asyncio.Event`` of the running loop that any thread may set."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._event.set()
+        else:
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    async def pause(self, timeout: float) -> None:
+        """Return once set (and clear it) or after ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._event.clear()
 
 
 class Notifier:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._task_waiters: defaultdict[str, set[threading.Event]] = defaultdict(set)
-        self._work = threading.Condition()
+        self._task_waiters: defaultdict[str, set[Waker]] = defaultdict(set)
+        self._idle: deque[Waker] = deque()  # executors' long-polls waiting for work
         self._work_seq = 0
 
     # -- per-task ----------------------------------------------------------
-    def watch(self, task_id: str) -> threading.Event:
+    def watch(self, task_id: str, waker: Waker) -> None:
         """Register interest *before* checking the task's state, then wait."""
-        event = threading.Event()
         with self._lock:
-            self._task_waiters[task_id].add(event)
-        return event
+            self._task_waiters[task_id].add(waker)
 
-    def unwatch(self, task_id: str, event: threading.Event) -> None:
+    def unwatch(self, task_id: str, waker: Waker) -> None:
         with self._lock:
             waiters = self._task_waiters.get(task_id)
             if waiters is not None:
-                waiters.discard(event)
+                waiters.discard(waker)
                 if not waiters:
                     del self._task_waiters[task_id]
 
@@ -44,21 +77,35 @@ class Notifier:
         """Announce that ``task_id`` reached a final state."""
         with self._lock:
             waiters = list(self._task_waiters.get(task_id, ()))
-        for event in waiters:
-            event.set()
+        for waker in waiters:
+            waker.set()
 
     # -- queue -------------------------------------------------------------
     def work_seq(self) -> int:
-        with self._work:
+        with self._lock:
             return self._work_seq
 
     def work_available(self, count: int = 1) -> None:
-        with self._work:
+        """Announce new work; wake up to ``count`` idle long-polls."""
+        with self._lock:
             self._work_seq += 1
-            self._work.notify(count)
+            woken = [self._idle.popleft() for _ in range(min(count, len(self._idle)))]
+        for waker in woken:
+            waker.set()
 
-    def wait_for_work(self, seen_seq: int, timeout: float) -> None:
-        """Return when work was announced after ``seen_seq`` or ``timeout`` passed."""
-        with self._work:
-            if self._work_seq == seen_seq:
-                self._work.wait(timeout)
+    def idle(self, seen_seq: int, waker: Waker) -> bool:
+        """Queue ``waker`` for the next announcement, unless work was announced
+        after ``seen_seq`` (then return False: look again instead of waiting)."""
+        with self._lock:
+            if self._work_seq != seen_seq:
+                return False
+            self._idle.append(waker)
+            return True
+
+    def not_idle(self, waker: Waker) -> None:
+        """Take ``waker`` off the queue (it timed out or its caller left)."""
+        with self._lock:
+            try:
+                self._idle.remove(waker)
+            except ValueError:
+                pass

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from ...errors import Code, ServiceError
@@ -55,6 +56,19 @@ class Frontend:
     def run(self, api: str, user_id: str | None, token: str | None, ip: bytes,
             forward: Callable[[Principal], T]) -> T:
         """Run ``forward`` for an authenticated, authorized caller, auditing the outcome."""
+        who = self._admit(api, user_id, token, ip)
+        with self._audited(api, who, ip):
+            return forward(who)
+
+    async def run_async(self, api: str, user_id: str | None, token: str | None, ip: bytes,
+                        forward: Callable[[Principal], Awaitable[T]]) -> T:
+        """:meth:`run` for a ``forward`` that awaits (it runs on the RPC event loop)."""
+        who = self._admit(api, user_id, token, ip)
+        with self._audited(api, who, ip):
+            return await forward(who)
+
+    def _admit(self, api: str, user_id: str | None, token: str | None, ip: bytes) -> Principal:
+        """Authenticate and authorize the caller; audit a refusal."""
         if not user_id:
             self._record("", f"authenticate to {api}: missing user id", False, ip)
             raise ServiceError(Code.UNAUTHENTICATED, "missing user id")
@@ -69,9 +83,14 @@ class Frontend:
         if not self._acl.authorize_api(who.role.api_role, api):
             self._record("", f"authenticate to {api}", False, ip)
             raise ServiceError.permission_denied()
+        return who
+
+    @contextmanager
+    def _audited(self, api: str, who: Principal, ip: bytes) -> Iterator[None]:
+        """Audit the outcome of the forwarded call; storage failures become INTERNAL."""
         user = f"{{ user: {who.user_id}, role: {who.role.debug()} }}"
         try:
-            result = forward(who)
+            yield
         except ServiceError as e:
             self._record(user, f"{api}:{_render(e)}", False, ip)
             raise
@@ -80,7 +99,6 @@ class Frontend:
             self._record(user, f"{api}:{_render(ServiceError.internal())}", False, ip)
             raise ServiceError.internal() from e
         self._record(user, api, True, ip)
-        return result
 
     def _record(self, user: str, message: str, result: bool, ip: bytes) -> None:
         self._audit.append(user=user, message=message, result=result, ip=ip)

@@ -8,6 +8,7 @@ from typing import Any
 from ... import _json
 from ...errors import Code, ServiceError
 from .._identity import Principal, RoleKind
+from .._notify import AsyncWaker
 from .._records import (
     FileRecord,
     FunctionRecord,
@@ -133,10 +134,15 @@ class Tasks:
             raise ServiceError.permission_denied()
         return task
 
-    def wait(self, who: Principal, task_id: str, timeout_s: float) -> TaskRecord:
-        """The task once it is final, or as it is when ``timeout_s`` elapsed."""
+    async def wait(self, who: Principal, task_id: str, timeout_s: float) -> TaskRecord:
+        """The task once it is final, or as it is when ``timeout_s`` elapsed.
+
+        Runs on the RPC event loop: it awaits the task's end instead of parking
+        a thread, and reads the database inline (one short read per wake-up).
+        """
         tid = self._task_id(task_id)
-        event = self._ctx.notifier.watch(tid)
+        waker = AsyncWaker()
+        self._ctx.notifier.watch(tid, waker)
         try:
             deadline = self._ctx.clock() + timeout_s
             while True:
@@ -144,10 +150,9 @@ class Tasks:
                 remaining = deadline - self._ctx.clock()
                 if task.status.final or remaining <= 0:
                     return task
-                event.wait(min(remaining, 1.0))  # re-check: another node may change it
-                event.clear()
+                await waker.pause(min(remaining, 1.0))  # re-check: another node may change it
         finally:
-            self._ctx.notifier.unwatch(tid, event)
+            self._ctx.notifier.unwatch(tid, waker)
 
     def list_for(self, who: Principal, limit: int) -> list[str]:
         ids: list[str] = []

@@ -18,7 +18,7 @@ from typing import Any
 
 from ...errors import Code, ServiceError
 from ...storage import Database, Txn
-from .._notify import Notifier
+from .._notify import AsyncWaker, Notifier
 from .._records import FileRecord, FunctionRecord, TaskRecord, TaskResult, TaskStatus
 
 __all__ = ["EXECUTOR_TIMEOUT_REASON", "Command", "Scheduler"]
@@ -78,14 +78,16 @@ class Scheduler:
         with self._lock:
             self._executors[executor_id] = _Executor(self._clock())
 
-    def pull(self, executor_id: str, wait_s: float,
-             active: Callable[[], bool] = lambda: True) -> dict[str, Any] | None:
+    async def pull(self, executor_id: str, wait_s: float,
+                   active: Callable[[], bool] = lambda: True) -> dict[str, Any] | None:
         """Lease the oldest staged task to ``executor_id``; wait up to ``wait_s`` for one.
 
         ``active`` is polled before every lease attempt: once the caller went
         away (a stopping worker cancels its poll), no task is leased to it.
+        Runs on the RPC event loop, awaiting work instead of parking a thread.
         """
         deadline = self._clock() + wait_s
+        waker = AsyncWaker()
         while True:
             if not active():
                 return None
@@ -97,8 +99,12 @@ class Scheduler:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 return None
-            # Re-check at least every second: another process may have staged work.
-            self._notifier.wait_for_work(seq, min(remaining, 1.0))
+            if self._notifier.idle(seq, waker):
+                try:
+                    # Re-check at least every second: another process may have staged work.
+                    await waker.pause(min(remaining, 1.0))
+                finally:
+                    self._notifier.not_idle(waker)
 
     def _lease(self, executor_id: str) -> dict[str, Any] | None:
         with self._db.write() as txn:
@@ -124,7 +130,8 @@ class Scheduler:
         self._seen(executor_id)
         if not task_id:
             return Command.NO_ACTION
-        event = self._notifier.watch(task_id)
+        event = threading.Event()
+        self._notifier.watch(task_id, event)
         try:
             deadline = self._clock() + wait_s
             while True:
