@@ -122,7 +122,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 return await call(request, context)
             except ServiceError as e:
                 await context.abort(_STATUS[int(e.code)], e.message)
-            except (grpc.aio.AbortError, asyncio.CancelledError):
+            except grpc.aio.AbortError:  # raised by context.abort: already answered
                 raise
             except Exception:  # noqa: BLE001 - last resort: log it, answer INTERNAL
                 _log.exception("unexpected error in %s", method)
