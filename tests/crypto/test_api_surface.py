@@ -12,11 +12,14 @@ def test_all_is_pinned_and_sorted() -> None:
         "CryptoInfoError",
         "CryptoLimitError",
         "DEFAULT_SCHEMA",
+        "Decryptor",
         "IntegrityError",
+        "PUSH_SCHEMAS",
         "SCHEMAS",
         "compute_cmac",
         "decrypt_stream",
         "encrypt_stream",
+        "new_decryptor",
         "validate_crypto_info",
     ]
     assert crypto.__all__ == sorted(crypto.__all__)

@@ -24,6 +24,7 @@ def test_public_surface_is_pinned() -> None:
     assert fa.__all__ == sorted(fa.__all__)
     assert fa.__all__ == [
         "AlreadyExists",
+        "BufferedDestination",
         "FileAgent",
         "FileAgentError",
         "InvalidUrl",

@@ -16,8 +16,9 @@ Formats (byte by byte in ``docs/file-formats.md``):
 No I/O beyond the file objects passed in. Every error is a :class:`CryptoError`.
 """
 
-from ._api import compute_cmac, decrypt_stream, encrypt_stream
+from ._api import PUSH_SCHEMAS, compute_cmac, decrypt_stream, encrypt_stream, new_decryptor
 from ._errors import CryptoError, CryptoInfoError, CryptoLimitError, IntegrityError
+from ._io import Decryptor
 from ._schemas import CMAC_LENGTH, DEFAULT_SCHEMA, SCHEMAS, validate_crypto_info
 
 # Plain ``sorted()`` order (the project's pinned-__all__ convention), not ruff's isort order.
@@ -27,10 +28,13 @@ __all__ = [  # noqa: RUF022
     "CryptoInfoError",
     "CryptoLimitError",
     "DEFAULT_SCHEMA",
+    "Decryptor",
     "IntegrityError",
+    "PUSH_SCHEMAS",
     "SCHEMAS",
     "compute_cmac",
     "decrypt_stream",
     "encrypt_stream",
+    "new_decryptor",
     "validate_crypto_info",
 ]

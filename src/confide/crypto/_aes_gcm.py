@@ -4,9 +4,10 @@ A file is ``ciphertext ‖ tag`` (16 bytes), AES-GCM over the whole plaintext wi
 the registered key and 12-byte IV and **8 zero bytes of associated data**
 (Teaclave ``crypto/src/lib.rs``); the tag is the file's cmac.
 
-There is one tag for the whole file, so ``decrypt`` writes plaintext to ``dst``
-before it can know the file is authentic: the caller must discard ``dst``
-unless ``decrypt`` returned.
+There is one tag for the whole file, so ``decrypt`` (and the push-style
+:class:`Decryptor` it is built on) writes plaintext to ``dst`` before it can
+know the file is authentic: the caller must discard ``dst`` unless ``decrypt``
+(or ``Decryptor.finish``) returned.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ._errors import CryptoLimitError, IntegrityError
-from ._io import ByteCounter, Progress, read_full
+from ._io import ByteCounter, Decryptor, Progress, read_full
 
-__all__ = ["AAD", "MAX_PLAINTEXT_BYTES", "TAG_LENGTH", "cmac_of", "decrypt", "encrypt"]
+__all__ = [
+    "AAD",
+    "MAX_PLAINTEXT_BYTES",
+    "TAG_LENGTH",
+    "GcmDecryptor",
+    "cmac_of",
+    "decrypt",
+    "encrypt",
+]
 
 AAD: Final = bytes(8)
 TAG_LENGTH: Final = 16
@@ -59,6 +68,71 @@ def encrypt(
     return tag
 
 
+class GcmDecryptor(Decryptor):
+    """Push-style decryption of ``ciphertext ‖ tag``: feed bytes, then :meth:`finish`.
+
+    Ciphertext is received into a 1 MiB (+ 16) buffer; when it is full,
+    everything but its last 16 bytes (which may be the tag) is decrypted to
+    ``dst`` and those 16 bytes move to the front. That plaintext is
+    unverified until :meth:`finish` returns.
+    """
+
+    def __init__(
+        self, key: bytes, iv: bytes, dst: BinaryIO, *, expected_cmac: bytes | None,
+        counter: ByteCounter,
+    ) -> None:  # fmt: skip
+        self._dec = Cipher(algorithms.AES(key), modes.GCM(iv)).decryptor()
+        self._dec.authenticate_additional_data(AAD)
+        self._dst = dst
+        self._expected = expected_cmac
+        self._counter = counter
+        self._buf = bytearray(_SEGMENT + TAG_LENGTH)
+        self._view = memoryview(self._buf)
+        self._fill = 0
+        self._out = bytearray(_SEGMENT + _BLOCK - 1)
+        self._produced = 0
+
+    def get_buffer(self) -> memoryview:
+        return self._view[self._fill :]
+
+    def buffer_updated(self, n: int) -> None:
+        self._counter.add(n)
+        self._fill += n
+        if self._fill == len(self._buf):
+            self._decrypt(_SEGMENT)
+            self._view[:TAG_LENGTH] = self._view[_SEGMENT:]
+            self._fill = TAG_LENGTH
+
+    def _decrypt(self, body: int) -> None:
+        self._produced += body
+        _check_size(self._produced)
+        if body:
+            m = self._dec.update_into(self._view[:body], self._out)
+            self._dst.write(memoryview(self._out)[:m])
+
+    def finish(self) -> bytes:
+        """Check the tag (against ``expected_cmac``, then GCM); return it.
+
+        Raises:
+            IntegrityError: shorter than a tag, tag differs from the expected
+                cmac, or the tag does not verify. ``dst`` must then be discarded.
+        """
+        if self._fill < TAG_LENGTH:
+            raise IntegrityError("aes-gcm: file is shorter than its 16-byte tag")
+        body = self._fill - TAG_LENGTH
+        self._decrypt(body)
+        tag = bytes(self._view[body : self._fill])
+        if self._expected is not None and not hmac.compare_digest(tag, self._expected):
+            raise IntegrityError("aes-gcm: the file's tag differs from the expected cmac")
+        try:
+            self._dec.finalize_with_tag(tag)
+        except InvalidTag as e:
+            raise IntegrityError(
+                "aes-gcm: authentication tag does not verify (wrong key or iv, or modified file)"
+            ) from e
+        return tag
+
+
 def decrypt(
     key: bytes,
     iv: bytes,
@@ -75,44 +149,9 @@ def decrypt(
             ``expected_cmac``, or the tag does not verify (wrong key or IV,
             modified, truncated or extended file). ``dst`` must then be discarded.
     """
-    dec = Cipher(algorithms.AES(key), modes.GCM(iv)).decryptor()
-    dec.authenticate_additional_data(AAD)
-    buf = bytearray(_SEGMENT + TAG_LENGTH)
-    view = memoryview(buf)
-    outbuf = bytearray(_SEGMENT + _BLOCK - 1)
-    outview = memoryview(outbuf)
-    carry = 0  # bytes kept at the front of buf: a possible tag
-    produced = 0
-    while True:
-        n = read_full(src, view[carry:])
-        counter.add(n)
-        filled = carry + n
-        if filled < len(buf):
-            break
-        body = filled - TAG_LENGTH
-        produced += body
-        _check_size(produced)
-        m = dec.update_into(view[:body], outbuf)
-        dst.write(outview[:m])
-        view[:TAG_LENGTH] = bytes(view[body:filled])
-        carry = TAG_LENGTH
-    if filled < TAG_LENGTH:
-        raise IntegrityError("aes-gcm: file is shorter than its 16-byte tag")
-    body = filled - TAG_LENGTH
-    _check_size(produced + body)
-    if body:
-        m = dec.update_into(view[:body], outbuf)
-        dst.write(outview[:m])
-    tag = bytes(view[body:filled])
-    if expected_cmac is not None and not hmac.compare_digest(tag, expected_cmac):
-        raise IntegrityError("aes-gcm: the file's tag differs from the expected cmac")
-    try:
-        dec.finalize_with_tag(tag)
-    except InvalidTag as e:
-        raise IntegrityError(
-            "aes-gcm: authentication tag does not verify (wrong key or iv, or modified file)"
-        ) from e
-    return tag
+    dec = GcmDecryptor(key, iv, dst, expected_cmac=expected_cmac, counter=counter)
+    dec.drain(src)
+    return dec.finish()
 
 
 def cmac_of(src: BinaryIO, counter: ByteCounter) -> bytes:

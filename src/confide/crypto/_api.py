@@ -8,7 +8,7 @@ from typing import BinaryIO, Final
 from ..config import Limits
 from . import _aes_gcm, _pfs, _stream
 from ._errors import CryptoError
-from ._io import ByteCounter, Progress, Rng
+from ._io import ByteCounter, Decryptor, Progress, Rng
 from ._schemas import (
     AES_GCM_128,
     AES_GCM_256,
@@ -19,7 +19,7 @@ from ._schemas import (
     validate_crypto_info,
 )
 
-__all__ = ["compute_cmac", "decrypt_stream", "encrypt_stream"]
+__all__ = ["compute_cmac", "decrypt_stream", "encrypt_stream", "new_decryptor"]
 
 _DEFAULT_LIMITS: Final = Limits()
 _AES_GCM: Final = frozenset({AES_GCM_128, AES_GCM_256})
@@ -142,6 +142,53 @@ def decrypt_stream(
         )
     _copy(src, dst, counter)
     return b""
+
+
+#: Schemas :func:`new_decryptor` can verify as the bytes arrive.
+PUSH_SCHEMAS: Final = frozenset({AES_GCM_128, AES_GCM_256, CONFIDE_STREAM_256})
+
+
+def new_decryptor(
+    schema: str,
+    key: bytes,
+    iv: bytes,
+    dst: BinaryIO,
+    *,
+    expected_cmac: bytes | None = None,
+    progress: Progress | None = None,
+    limits: Limits = _DEFAULT_LIMITS,
+) -> Decryptor:
+    """A push-style :class:`Decryptor` writing plaintext to ``dst`` (for a network receiver).
+
+    The same checks as :func:`decrypt_stream` (which is built on it), but the
+    ciphertext is pushed in as it arrives -- ``get_buffer``/``buffer_updated``
+    lend the decryptor's own buffer to ``recv_into``, ``write`` copies -- and
+    :meth:`Decryptor.finish` completes the verification. **Plaintext in**
+    ``dst`` **is trustworthy only after** ``finish`` **returns**; on any
+    exception discard ``dst``.
+
+    Args:
+        schema: ``aes-gcm-128``, ``aes-gcm-256`` or ``confide-stream-256``
+            (:data:`PUSH_SCHEMAS`); the protected-file format needs random
+            access and ``raw`` has nothing to verify.
+        key, iv, expected_cmac, progress, limits: as for :func:`decrypt_stream`.
+
+    Raises:
+        CryptoInfoError: invalid schema/key/iv.
+        CryptoError: a schema outside :data:`PUSH_SCHEMAS`, or an
+            ``expected_cmac`` that is not 16 bytes.
+    """
+    validate_crypto_info(schema, key, iv)
+    if schema not in PUSH_SCHEMAS:
+        raise CryptoError(f"{schema} cannot be decrypted as a push stream")
+    if expected_cmac is not None and len(expected_cmac) != CMAC_LENGTH:
+        raise CryptoError(f"expected_cmac must be {CMAC_LENGTH} bytes, got {len(expected_cmac)}")
+    counter = ByteCounter(limits.max_encrypted_file_bytes, progress, "encrypted file")
+    if schema == CONFIDE_STREAM_256:
+        return _stream.StreamDecryptor(
+            key, dst, expected_cmac=expected_cmac, counter=counter, limits=limits
+        )
+    return _aes_gcm.GcmDecryptor(key, iv, dst, expected_cmac=expected_cmac, counter=counter)
 
 
 def compute_cmac(schema: str, src: BinaryIO, *, limits: Limits = _DEFAULT_LIMITS) -> bytes:

@@ -7,7 +7,16 @@ from typing import BinaryIO, TypeAlias
 
 from ._errors import CryptoError, CryptoLimitError
 
-__all__ = ["ByteCounter", "Progress", "Rng", "read_exact", "read_full", "require_seekable"]
+__all__ = [
+    "BufferedSink",
+    "ByteCounter",
+    "Decryptor",
+    "Progress",
+    "Rng",
+    "read_exact",
+    "read_full",
+    "require_seekable",
+]
 
 #: Called with the number of source bytes consumed since the previous call.
 Progress: TypeAlias = Callable[[int], None]
@@ -68,3 +77,58 @@ class ByteCounter:
             raise CryptoLimitError(f"{self._what} exceeds {self._cap} bytes")
         if self._progress is not None and n:
             self._progress(n)
+
+
+class BufferedSink:
+    """A consumer that lends its own buffer to the producer (asyncio's BufferedProtocol).
+
+    The producer fills :meth:`get_buffer` (``readinto``/``recv_into``) and
+    reports the count with :meth:`buffer_updated`, so bytes go from the
+    source straight into the consumer's memory; :meth:`write` is the copying
+    form for producers that hold their own bytes.
+    """
+
+    def get_buffer(self) -> memoryview:
+        """A non-empty region to receive the next bytes (valid until the next call)."""
+        raise NotImplementedError
+
+    def buffer_updated(self, n: int) -> None:
+        """``n`` bytes were written at the start of the last :meth:`get_buffer` region."""
+        raise NotImplementedError
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Copy ``data`` in through :meth:`get_buffer`; return its length."""
+        view = memoryview(data).cast("B")
+        total = len(view)
+        while view:
+            region = self.get_buffer()
+            k = min(len(region), len(view))
+            region[:k] = view[:k]
+            self.buffer_updated(k)
+            view = view[k:]
+        return total
+
+    def drain(self, src: BinaryIO) -> None:
+        """Read ``src`` to its end into this sink (full regions, no extra copy)."""
+        while True:
+            region = self.get_buffer()
+            n = read_full(src, region)
+            if n:
+                self.buffer_updated(n)
+            if n < len(region):
+                return
+
+
+class Decryptor(BufferedSink):
+    """Push-style verification and decryption (:func:`confide.crypto.new_decryptor`).
+
+    Feed the untrusted ciphertext through :meth:`get_buffer` /
+    :meth:`buffer_updated` (or :meth:`write`), then call :meth:`finish`, which
+    raises unless the whole file verified. Plaintext is written to the
+    destination as it is produced and is trustworthy only once :meth:`finish`
+    returned; on any exception the destination must be discarded.
+    """
+
+    def finish(self) -> bytes:
+        """Verify the end of the file and the cmac; return the cmac."""
+        raise NotImplementedError

@@ -29,13 +29,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..config import Limits
 from ._errors import CryptoLimitError, IntegrityError
-from ._io import ByteCounter, Progress, Rng, read_exact, read_full
+from ._io import ByteCounter, Decryptor, Progress, Rng, read_exact, read_full
 
 __all__ = [
     "DEFAULT_SEGMENT",
     "HEADER_LENGTH",
     "MIN_SEGMENT",
     "TAG_LENGTH",
+    "StreamDecryptor",
     "cmac_of",
     "decrypt",
     "encrypt",
@@ -138,6 +139,111 @@ def encrypt(
     return digest.digest()[:16]
 
 
+class StreamDecryptor(Decryptor):
+    """Push-style verification and decryption: feed bytes, then :meth:`finish`.
+
+    Ciphertext is received into two buffers of one sealed segment each. A
+    full segment is opened (and its plaintext written to ``dst``) only once
+    a byte of the next one has arrived, because the nonce says whether a
+    segment is the last; :meth:`finish` opens the final segment and checks
+    the cmac. Each segment is authenticated before its plaintext is written,
+    so on failure ``dst`` holds an authentic *prefix* of the plaintext;
+    callers must still discard it.
+    """
+
+    def __init__(
+        self, key: bytes, dst: BinaryIO, *, expected_cmac: bytes | None, counter: ByteCounter,
+        limits: Limits,
+    ) -> None:  # fmt: skip
+        self._key = key
+        self._dst = dst
+        self._expected = expected_cmac
+        self._counter = counter
+        self._limits = limits
+        self._head = bytearray(HEADER_LENGTH)  # the unverified header, until complete
+        self._header: _Header | None = None
+        self._cipher: AESGCM | None = None
+        self._digest = hashlib.sha256()
+        self._bufs: tuple[memoryview, memoryview] = (memoryview(self._head),) * 2
+        self._out = memoryview(bytearray())
+        self._cur = 0
+        self._fill = 0
+        self._index = 0
+
+    def get_buffer(self) -> memoryview:
+        cur = self._bufs[self._cur]
+        if self._fill < len(cur):
+            return cur[self._fill :]
+        return self._bufs[1 - self._cur]  # cur is full: the next segment goes to the other one
+
+    def buffer_updated(self, n: int) -> None:
+        if n <= 0:
+            return
+        self._counter.add(n)
+        if self._header is None:
+            self._fill += n
+            if self._fill == HEADER_LENGTH:
+                self._start(bytes(self._head))
+            return
+        if self._fill < len(self._bufs[self._cur]):
+            self._fill += n
+            return
+        self._open(self._bufs[self._cur], last=False)  # a byte of the next one arrived
+        self._cur, self._fill = 1 - self._cur, n
+
+    def _start(self, raw: bytes) -> None:
+        header = _parse_header(raw, self._limits)
+        chunk = header.segment_size + TAG_LENGTH
+        self._header = header
+        self._cipher = header.file_cipher(self._key)
+        self._digest.update(header.raw)
+        self._bufs = (memoryview(bytearray(chunk)), memoryview(bytearray(chunk)))
+        self._out = memoryview(bytearray(header.segment_size))
+        self._cur, self._fill = 0, 0
+
+    @property
+    def segment_size(self) -> int | None:
+        """The segment size once the header has been read."""
+        return None if self._header is None else self._header.segment_size
+
+    def _open(self, sealed: memoryview, *, last: bool) -> None:
+        n, index = len(sealed), self._index
+        if self._cipher is None or self._header is None:  # pragma: no cover - guarded by callers
+            raise IntegrityError("confide-stream-256: file is shorter than its header")
+        if n < TAG_LENGTH or (n == TAG_LENGTH and index > 0):
+            raise IntegrityError(f"confide-stream-256: truncated segment {index}")
+        if index >= MAX_SEGMENTS:
+            raise CryptoLimitError("confide-stream-256: more than 2^32 segments")
+        out = self._out[: n - TAG_LENGTH]
+        try:
+            self._cipher.decrypt_into(self._header.nonce(index, last), sealed, None, out)
+        except InvalidTag as e:
+            raise IntegrityError(
+                f"confide-stream-256: segment {index}{' (last)' if last else ''} does not "
+                "verify (wrong key, or modified, reordered, truncated or extended file)"
+            ) from e
+        self._digest.update(sealed[n - TAG_LENGTH :])
+        self._dst.write(out)
+        self._index += 1
+
+    def finish(self) -> bytes:
+        """Open the last segment, check the cmac; return it.
+
+        Raises:
+            IntegrityError: bad or short header, a segment that does not verify
+                (wrong key, modified, reordered, truncated or extended file),
+                or cmac mismatch. ``dst`` must then be discarded.
+            CryptoLimitError: segment size or segment count over a cap.
+        """
+        if self._header is None:
+            raise IntegrityError("confide-stream-256: file is shorter than its header")
+        self._open(self._bufs[self._cur][: self._fill], last=True)
+        cmac = self._digest.digest()[:16]
+        if self._expected is not None and not hmac.compare_digest(cmac, self._expected):
+            raise IntegrityError("confide-stream-256: cmac differs from the expected cmac")
+        return cmac
+
+
 def decrypt(
     key: bytes,
     src: BinaryIO,
@@ -158,45 +264,9 @@ def decrypt(
             modified, reordered, truncated or extended file), or cmac mismatch.
         CryptoLimitError: segment size or file size over a cap.
     """
-    raw = read_exact(src, HEADER_LENGTH)
-    counter.add(len(raw))
-    header = _parse_header(raw, limits)
-    cipher = header.file_cipher(key)
-    digest = hashlib.sha256(header.raw)
-    chunk = header.segment_size + TAG_LENGTH
-    bufs = (bytearray(chunk), bytearray(chunk))
-    cur = 0
-    n = read_full(src, memoryview(bufs[cur]))
-    counter.add(n)
-    out = bytearray(header.segment_size)
-    outview = memoryview(out)
-    index = 0
-    while True:
-        nxt = 1 - cur
-        m = read_full(src, memoryview(bufs[nxt])) if n == chunk else 0
-        counter.add(m)
-        last = m == 0
-        if n < TAG_LENGTH or (n == TAG_LENGTH and index > 0):
-            raise IntegrityError(f"confide-stream-256: truncated segment {index}")
-        if index >= MAX_SEGMENTS:
-            raise CryptoLimitError("confide-stream-256: more than 2^32 segments")
-        view = memoryview(bufs[cur])[:n]
-        try:
-            cipher.decrypt_into(header.nonce(index, last), view, None, outview[: n - TAG_LENGTH])
-        except InvalidTag as e:
-            raise IntegrityError(
-                f"confide-stream-256: segment {index}{' (last)' if last else ''} does not "
-                "verify (wrong key, or modified, reordered, truncated or extended file)"
-            ) from e
-        digest.update(view[n - TAG_LENGTH :])
-        dst.write(outview[: n - TAG_LENGTH])
-        if last:
-            break
-        cur, n, index = nxt, m, index + 1
-    cmac = digest.digest()[:16]
-    if expected_cmac is not None and not hmac.compare_digest(cmac, expected_cmac):
-        raise IntegrityError("confide-stream-256: cmac differs from the expected cmac")
-    return cmac
+    dec = StreamDecryptor(key, dst, expected_cmac=expected_cmac, counter=counter, limits=limits)
+    dec.drain(src)
+    return dec.finish()
 
 
 def cmac_of(src: BinaryIO, counter: ByteCounter, limits: Limits) -> bytes:

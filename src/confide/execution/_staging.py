@@ -1,17 +1,22 @@
 """Staging a task's files inside the worker (spec §5.1).
 
-Inputs are downloaded as ciphertext through the file agent, checked against
-their registered cmac and decrypted into a private temporary area (memory
-backed where the system has /dev/shm) that is removed when the task ends.
-AES-GCM and confide's streaming format are verified before the function
-starts; teaclave-file-128 is verified when the function opens it (spec Q29).
+Inputs are fetched through the file agent into a private temporary area
+(memory backed where the system has /dev/shm) that is removed when the task
+ends. AES-GCM and confide's streaming format are decrypted *while they
+download*, in one pass: the file agent receives the body straight into the
+buffer of a :class:`_DecryptingSink`, which verifies and writes plaintext into
+the private area; the file counts only once the whole body arrived, the tag
+or cmac matched the registered one and GCM verified -- otherwise the partial
+plaintext is deleted before anything else happens. teaclave-file-128 (which
+needs random access, and is verified when the function opens it, spec Q29)
+and raw are downloaded to a file as they are.
 Outputs are written in plaintext by the function, then encrypted with each
 output's registered crypto info, uploaded, and their cmacs returned.
 """
 
 from __future__ import annotations
 
-import hmac
+import io
 import os
 import shutil
 import tempfile
@@ -22,9 +27,16 @@ from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from ..config import Limits
-from ..crypto import CryptoError, decrypt_stream, encrypt_stream
+from ..crypto import (
+    PUSH_SCHEMAS,
+    CryptoError,
+    Decryptor,
+    decrypt_stream,
+    encrypt_stream,
+    new_decryptor,
+)
 from ..executors import CorruptedInput, FunctionError, InvalidInputName, InvalidOutputName
-from .file_agent import FileAgentError
+from .file_agent import BufferedDestination, FileAgentError
 
 __all__ = ["TRANSFER_FAILED", "FileTransport", "StagedIO", "Stager"]
 
@@ -40,7 +52,9 @@ _MISSING_OUTPUT = {
 class FileTransport(Protocol):
     """Moves ciphertext between a URL and a local file (the file agent)."""
 
-    def download(self, url: str, dst: BinaryIO, *, max_bytes: int) -> int: ...
+    def download(
+        self, url: str, dst: BinaryIO | BufferedDestination, *, max_bytes: int
+    ) -> int: ...
 
     def upload(self, url: str, src: BinaryIO, size: int) -> None: ...
 
@@ -72,13 +86,17 @@ class StagedIO:
         return self._work / f"{kind}-{len(self._plain) + len(self._written)}-{os.urandom(4).hex()}"
 
     def prepare(self) -> None:
-        """Download every input; verify and decrypt those checked at start."""
+        """Fetch every input; aes-gcm and confide-stream-256 are verified and decrypted
+        while they download, teaclave-file-128 and raw are stored as they are."""
         for name, f in self._inputs.items():
+            if f["schema"] in PUSH_SCHEMAS:
+                self._plain[name] = self._stager.fetch_decrypted(f, self._path("plain", name))
+                continue
             cipher = self._path("cipher", name)
             self._stager.fetch(f["url"], cipher)
             f["_cipher"] = cipher
-            if f["schema"] != "teaclave-file-128":
-                self._plain[name] = self._stager.decrypt(f, cipher, self._path("plain", name))
+            if f["schema"] == "raw":
+                self._plain[name] = cipher
 
     def open_input(self, name: str) -> BinaryIO:
         f = self._inputs.get(name)
@@ -144,28 +162,44 @@ class Stager:
         except FileAgentError as e:
             raise FunctionError(TRANSFER_FAILED) from e
 
+    def fetch_decrypted(self, f: dict[str, Any], plain: Path) -> Path:
+        """Download, verify and decrypt an aes-gcm or confide-stream-256 input in one pass.
+
+        Nothing is left at ``plain`` unless the whole file verified against its
+        registered cmac. Errors are Teaclave's, naming the staged file.
+        """
+        sink = _DecryptingSink(f, plain, self._limits)
+        label = _GCM_NAMES.get(f["schema"])
+        try:
+            try:
+                self._transport.download(
+                    f["url"], sink, max_bytes=self._limits.max_download_bytes
+                )
+            except FileAgentError as e:
+                raise FunctionError(TRANSFER_FAILED) from e
+            if label is not None and sink.tell() < 16:
+                raise FunctionError(f"{label} File, invalid length: {sink.tell()}")
+            sink.finish()
+        except CryptoError as e:
+            sink.discard()
+            if label is not None:
+                raise FunctionError(f'{label} File, invalid tag: "{plain}"') from e
+            raise FunctionError(f'Corrupted input file: "{plain}"') from e
+        except BaseException:
+            sink.discard()  # nothing partial is ever handed to a function
+            raise
+        return plain
+
     def decrypt(self, f: dict[str, Any], cipher: Path, plain: Path) -> Path:
-        schema = f["schema"]
-        if schema == "raw":
-            return cipher
-        label = _GCM_NAMES.get(schema)
-        if label is not None:
-            size = cipher.stat().st_size
-            if size < 16:
-                raise FunctionError(f"{label} File, invalid length: {size}")
-            with open(cipher, "rb") as src:
-                src.seek(-16, os.SEEK_END)
-                if not hmac.compare_digest(src.read(16), f["cmac"]):
-                    raise FunctionError(f'{label} File, invalid tag: "{cipher}"')
-        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        """Decrypt a downloaded teaclave-file-128 input (when the function opens it)."""
+        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             with open(cipher, "rb") as src, os.fdopen(fd, "wb") as dst:
-                decrypt_stream(schema, f["key"], f["iv"], src, dst, expected_cmac=f["cmac"],
-                               file_name=_file_name(f["url"]), limits=self._limits)
+                decrypt_stream(f["schema"], f["key"], f["iv"], src, dst,
+                               expected_cmac=f["cmac"], file_name=_file_name(f["url"]),
+                               limits=self._limits)  # fmt: skip
         except CryptoError as e:
             plain.unlink(missing_ok=True)  # nothing partial is ever handed to a function
-            if label is not None:
-                raise FunctionError(f'{label} File, invalid tag: "{cipher}"') from e
             raise FunctionError(f'Corrupted input file: "{cipher}"') from e
         return plain
 
@@ -179,6 +213,76 @@ class Stager:
         except FileAgentError as e:
             raise FunctionError(TRANSFER_FAILED) from e
         return tag
+
+
+class _DecryptingSink:
+    """The file agent's destination for one push-decrypted input.
+
+    It lends the decryptor's buffer to the HTTP receiver
+    (:class:`~confide.execution.file_agent.BufferedDestination`) and writes
+    plaintext to a new 0600 file in the private area. "Seeking" back to 0 --
+    what the file agent does before retrying a failed attempt -- truncates
+    the plaintext and starts a fresh decryptor; no other position is allowed.
+    """
+
+    def __init__(self, f: dict[str, Any], plain: Path, limits: Limits) -> None:
+        self._f = f
+        self._path = plain
+        self._limits = limits
+        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self._out = os.fdopen(fd, "wb")
+        self._dec = self._new()
+        self._taken = 0
+
+    def _new(self) -> Decryptor:
+        f = self._f
+        return new_decryptor(f["schema"], f["key"], f["iv"], self._out,
+                             expected_cmac=f["cmac"], limits=self._limits)  # fmt: skip
+
+    def get_buffer(self) -> memoryview:
+        return self._dec.get_buffer()
+
+    def buffer_updated(self, n: int) -> None:
+        self._taken += n
+        self._dec.buffer_updated(n)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        n = self._dec.write(data)
+        self._taken += n
+        return n
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._taken
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if (offset, whence) != (0, 0):
+            raise io.UnsupportedOperation("a decrypting sink can only restart from 0")
+        if self._taken == 0:
+            return 0  # the first attempt: nothing to undo
+        self._out.seek(0)
+        self._out.truncate()
+        self._dec = self._new()
+        self._taken = 0
+        return 0
+
+    def truncate(self, size: int | None = None) -> int:
+        return self._taken  # seek(0) already dropped everything
+
+    def finish(self) -> None:
+        """Complete the verification (raises ``CryptoError``) and close the plaintext."""
+        self._dec.finish()
+        self._out.close()
+
+    def discard(self) -> None:
+        """Close and delete the plaintext (after any failure)."""
+        try:
+            self._out.close()
+        except OSError:
+            pass
+        self._path.unlink(missing_ok=True)
 
 
 def _file_name(url: str) -> str:

@@ -20,9 +20,11 @@ from ._errors import (
 )
 from ._http import Resolver, system_resolver
 from ._policy import UrlPolicy, address_class
+from ._receive import BufferedDestination
 
 __all__ = [
     "AlreadyExists",
+    "BufferedDestination",
     "FileAgent",
     "FileAgentError",
     "InvalidUrl",

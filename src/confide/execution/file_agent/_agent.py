@@ -15,6 +15,7 @@ from ._errors import PolicyViolation, TooLarge, TransferFailed
 from ._http import HttpTransfers, Resolver, system_resolver
 from ._local import LocalStore, decode_data_url, file_url_path, fusion_url_path
 from ._policy import UrlPolicy, check_url_text
+from ._receive import BufferedDestination
 
 __all__ = ["FileAgent"]
 
@@ -75,13 +76,18 @@ class FileAgent:
     ) -> None:
         self.close()
 
-    def download(self, url: str, dst: BinaryIO, *, max_bytes: int) -> int:
+    def download(
+        self, url: str, dst: BinaryIO | BufferedDestination, *, max_bytes: int
+    ) -> int:
         """Copy the content at ``url`` into ``dst``.
 
         Args:
             url: ``http(s)``, ``file``, ``data`` or ``fusion`` URL (as allowed).
             dst: binary destination; if seekable, a retried download rewinds it
-                to its position at the call and truncates it there.
+                to its position at the call and truncates it there. A
+                :class:`BufferedDestination` (e.g. the worker's decrypting
+                sink) lends its own buffer: http(s) bodies are received
+                straight into it.
             max_bytes: the largest body accepted (also capped by
                 ``Limits.max_download_bytes``).
 

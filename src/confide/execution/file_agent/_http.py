@@ -2,15 +2,20 @@
 
 DNS rebinding defence: the host name is resolved once per request (per hop and
 per attempt) by the agent itself, *every* address returned is checked against
-the policy, and the request is sent to the first address as an IP literal
-(``http://203.0.113.7:443/path``). The original name travels in the ``Host``
-header and, for https, in httpcore's ``sni_hostname`` request extension, which
-sets both the TLS SNI and the name the certificate is verified against. httpx
-never resolves the name again, so a resolver that answers a public address to
-the check and a private one to the connect has nothing to rebind. Connection
-keep-alive is disabled so that a TLS connection verified for one name is never
-reused for another name on the same address; ``trust_env=False`` keeps proxy
-variables from sending the request (and the name resolution) elsewhere.
+the policy, and the request is sent to the first address as an IP literal.
+The original name travels in the ``Host`` header and, for https, is the TLS
+``server_hostname``, which sets both the SNI and the name the certificate is
+verified against. Nothing resolves the name again, so a resolver that answers
+a public address to the check and a private one to the connect has nothing to
+rebind. Connections are never kept alive, so a TLS connection verified for one
+name is never reused for another name on the same address, and no proxy
+variable is consulted.
+
+GET runs on ``http.client`` over a socket connected here (``_receive``): the
+body goes with ``recv_into`` straight into the destination's buffer (1 MiB),
+which lets the worker decrypt while downloading. PUT runs on the bare
+``httpx.HTTPTransport`` (``sni_hostname`` request extension, ``trust_env=False``);
+both use one SSL context (the caller's, or httpx's certifi default).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import httpx
 
 from confide.config import Limits
 
-from ._errors import FileAgentError, PolicyViolation, Timeout, TooLarge, TransferFailed
+from ._errors import PolicyViolation, Timeout, TransferFailed
 from ._policy import (
     HttpTarget,
     IPAddress,
@@ -35,6 +40,15 @@ from ._policy import (
     check_url_chars,
     check_url_text,
     parse_http_url,
+)
+from ._receive import (
+    BufferedDestination,
+    Pinned,
+    Transient,
+    WriteThrough,
+    open_get,
+    receive_body,
+    tls_failure,
 )
 from ._stream import ShortSource, read_exactly
 
@@ -53,44 +67,26 @@ def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-class _Transient(Exception):
-    """A failure worth another attempt; ``final`` is raised if none is left."""
-
-    def __init__(self, final: FileAgentError) -> None:
-        super().__init__(str(final))
-        self.final = final
-
-
 @dataclass(frozen=True)
 class _Pinned:
     url: httpx.URL
     headers: dict[str, str]
     extensions: dict[str, object]
-
-
-def _tls_failure(e: BaseException) -> bool:
-    seen: BaseException | None = e
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, ssl.SSLError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    get: Pinned
 
 
 def _map_httpx_error(url: str, e: httpx.HTTPError) -> Exception:
     """Translate an httpx error into a (possibly transient) file agent error."""
     if isinstance(e, httpx.ConnectTimeout):
-        return _Transient(Timeout(url, "connecting timed out"))
+        return Transient(Timeout(url, "connecting timed out"))
     if isinstance(e, httpx.TimeoutException):
         return Timeout(url, f"no data within the socket timeout ({type(e).__name__})")
     if isinstance(e, httpx.ConnectError):
-        if _tls_failure(e):
+        if tls_failure(e):
             return TransferFailed(url, f"TLS failure: {e}")
-        return _Transient(TransferFailed(url, f"cannot connect: {e}"))
+        return Transient(TransferFailed(url, f"cannot connect: {e}"))
     if isinstance(e, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
-        return _Transient(TransferFailed(url, f"connection failed mid-transfer: {e}"))
+        return Transient(TransferFailed(url, f"connection failed mid-transfer: {e}"))
     return TransferFailed(url, f"HTTP transfer failed: {type(e).__name__}: {e}")
 
 
@@ -112,11 +108,14 @@ class HttpTransfers:
         self._resolver = resolver
         self._sleep = sleep
         self._clock = clock
+        self._ssl = (
+            ssl_context if ssl_context is not None else httpx.create_ssl_context(trust_env=False)
+        )
         # The bare transport, not httpx.Client: no cookie jar shared between
         # transfers, no redirect handling (httpx would parse every Location
         # header), no auth or proxy logic -- each request is built here.
         self._transport = httpx.HTTPTransport(
-            verify=ssl_context if ssl_context is not None else True,
+            verify=self._ssl,
             trust_env=False,
             limits=httpx.Limits(max_keepalive_connections=0),
             retries=0,
@@ -176,6 +175,14 @@ class HttpTransfers:
                 ),
                 headers,
                 extensions,
+                Pinned(
+                    address=str(address),
+                    port=target.port,
+                    tls=target.scheme == "https",
+                    server_hostname=target.host,
+                    target=target.target,
+                    headers=headers,
+                ),
             )
             for address in dict.fromkeys(addresses)
         ]
@@ -194,7 +201,7 @@ class HttpTransfers:
         for n in range(tries):
             try:
                 return attempt(n)
-            except _Transient as t:
+            except Transient as t:
                 if n + 1 >= tries:
                     raise t.final from t
                 if self._clock() + delay > deadline:
@@ -205,7 +212,7 @@ class HttpTransfers:
 
     # --- GET ----------------------------------------------------------------
 
-    def download(self, url: str, dst: BinaryIO, max_bytes: int) -> int:
+    def download(self, url: str, dst: BinaryIO | BufferedDestination, max_bytes: int) -> int:
         """GET ``url`` into ``dst``; follow redirects manually; return the byte count."""
         deadline = self._clock() + self._limits.file_transfer_timeout_s
         start = dst.tell() if dst.seekable() else None
@@ -238,56 +245,56 @@ class HttpTransfers:
         self,
         url: str,
         pinned: _Pinned,
-        dst: BinaryIO,
+        dst: BinaryIO | BufferedDestination,
         start: int | None,
         max_bytes: int,
         deadline: float,
     ) -> int | str:
         if start is not None:  # a retry starts the destination afresh
-            dst.seek(start)
-            dst.truncate()
-        written = 0
-        try:
-            resp = self._send("GET", pinned, pinned.headers, None)
             try:
-                status = resp.status_code
+                dst.seek(start)
+                dst.truncate()
+            except OSError as e:
+                raise TransferFailed(url, f"rewinding the destination failed: {e}") from e
+        sink = dst if isinstance(dst, BufferedDestination) else WriteThrough(dst)
+        received = [0]
+        try:
+            reply = open_get(
+                url,
+                pinned.get,
+                self._ssl,
+                connect_s=self._limits.file_connect_timeout_s,
+                read_s=self._limits.file_read_timeout_s,
+            )
+            try:
+                status = reply.status
                 if status in _REDIRECTS:
-                    location = resp.headers.get("location")
+                    location = reply.header("location")
                     if not location:
                         raise TransferFailed(url, f"HTTP {status} without a Location header")
                     return str(location)
                 if status in _TRANSIENT_STATUS:
-                    raise _Transient(TransferFailed(url, f"HTTP {status}"))
+                    raise Transient(TransferFailed(url, f"HTTP {status}"))
                 if not 200 <= status < 300:
                     raise TransferFailed(url, f"HTTP {status}; a 2xx reply is required")
-                self._check_length(url, resp.headers.get("content-length"), max_bytes)
-                for chunk in resp.iter_raw():  # as received (<= 64 KiB), not re-buffered
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise TooLarge(url, f"body exceeds the cap of {max_bytes} bytes")
-                    if self._clock() > deadline:
-                        raise Timeout(url, "transfer deadline reached")
-                    dst.write(chunk)
+                reply.check_framing()
+                n = receive_body(
+                    reply, sink, cap=max_bytes, deadline=deadline, clock=self._clock,
+                    received=received,
+                )  # fmt: skip
             finally:
-                resp.close()
-        except httpx.HTTPError as e:
-            mapped = _map_httpx_error(url, e)
-            if isinstance(mapped, _Transient) and written and start is None:
+                reply.close()
+            if isinstance(sink, WriteThrough):
+                try:
+                    sink.flush()
+                except OSError as e:
+                    raise TransferFailed(url, f"writing the download failed: {e}") from e
+        except Transient as t:
+            if received[0] and start is None:
                 # bytes already went to a destination that cannot be rewound
-                raise mapped.final from e
-            raise mapped from e
-        except OSError as e:
-            raise TransferFailed(url, f"writing the download failed: {e}") from e
-        return written
-
-    @staticmethod
-    def _check_length(url: str, header: str | None, max_bytes: int) -> None:
-        if header is None:
-            return
-        if not header.isdigit():
-            raise TransferFailed(url, "malformed Content-Length")
-        if int(header) > max_bytes:
-            raise TooLarge(url, f"Content-Length {header} exceeds the cap of {max_bytes} bytes")
+                raise t.final from t
+            raise
+        return n
 
     # --- PUT ----------------------------------------------------------------
 
@@ -316,7 +323,7 @@ class HttpTransfers:
                 src.seek(start)
             try:
                 return self._put_once(url, pins[n % len(pins)], body(), size)
-            except _Transient as t:
+            except Transient as t:
                 if start is None and consumed[0]:  # the body cannot be sent again
                     raise t.final from t
                 raise
@@ -340,5 +347,5 @@ class HttpTransfers:
         if status == 200:
             return size
         if status in _TRANSIENT_STATUS:
-            raise _Transient(TransferFailed(url, f"HTTP {status}"))
+            raise Transient(TransferFailed(url, f"HTTP {status}"))
         raise TransferFailed(url, f"HTTP {status}; exactly 200 is required for an upload")

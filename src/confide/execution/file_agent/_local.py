@@ -21,7 +21,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ._errors import AlreadyExists, InvalidUrl, PolicyViolation, TooLarge, TransferFailed
-from ._stream import CHUNK_BYTES, ShortSource, read_exactly
+from ._stream import CHUNK_BYTES, ShortSource, Writer, read_exactly
 
 __all__ = [
     "FUSION_PREFIX",
@@ -142,7 +142,7 @@ class LocalStore:
             raise _walk_error(url, e) from e
         return fd
 
-    def read(self, url: str, parts: list[str], dst: BinaryIO, max_bytes: int) -> int:
+    def read(self, url: str, parts: list[str], dst: Writer, max_bytes: int) -> int:
         """Copy the regular file at ``parts`` below the root to ``dst``; return its size."""
         parent = self._open_parent(url, parts, create=False)
         try:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-__all__ = ["CHUNK_BYTES", "ShortSource", "read_exactly"]
+__all__ = ["CHUNK_BYTES", "ShortSource", "Writer", "read_exactly"]
 
 CHUNK_BYTES = 256 * 1024
+
+
+class Writer(Protocol):
+    """Anything with ``write(bytes)``: a binary file or a buffered destination."""
+
+    def write(self, data: bytes, /) -> int:
+        """Write all of ``data``."""
+        ...
 
 
 class ShortSource(Exception):

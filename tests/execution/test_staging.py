@@ -1,0 +1,182 @@
+"""Single-pass staging: download, verify and decrypt at once; nothing unverified survives.
+
+The real ``FileAgent`` fetches from a scripted server (``_scripted``), so the
+bytes the ``Stager`` sees are exactly those on the wire: tampered, truncated,
+cut mid-body, or valid but not the registered file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _scripted import reply, scripted
+from test_file_agent_http import LIMITS, make_agent
+
+from confide.crypto import encrypt_stream
+from confide.execution import Stager, _staging
+from confide.execution._staging import TRANSFER_FAILED
+from confide.executors import FunctionError
+
+KEYS = {
+    "aes-gcm-128": (bytes(range(16)), bytes(range(12))),
+    "aes-gcm-256": (bytes(range(32)), bytes(range(12))),
+    "confide-stream-256": (bytes(range(32)), b""),
+    "teaclave-file-128": (bytes(range(16)), b""),
+}
+PUSHED = ["aes-gcm-128", "aes-gcm-256", "confide-stream-256"]
+REASON = {
+    "aes-gcm-128": 'AesGcm128 File, invalid tag: "',
+    "aes-gcm-256": 'AesGcm256 File, invalid tag: "',
+    "confide-stream-256": 'Corrupted input file: "',
+}
+PLAIN = os.urandom(3 * (1 << 20) + 1000)  # several segments / receive buffers
+
+
+def _encrypt(schema: str, plain: bytes = PLAIN) -> tuple[bytes, bytes]:
+    key, iv = KEYS[schema]
+    out = io.BytesIO()
+    cmac = encrypt_stream(schema, key, iv, io.BytesIO(plain), out, file_name="in.enc")
+    return out.getvalue(), cmac
+
+
+def _spec(schema: str, url: str, cmac: bytes) -> dict[str, Any]:
+    key, iv = KEYS[schema]
+    return {"name": "in", "url": url + "/in.enc", "schema": schema, "key": key, "iv": iv,
+            "cmac": cmac}  # fmt: skip
+
+
+@pytest.fixture
+def area(tmp_path: Path) -> Iterator[Path]:
+    work = tmp_path / "work"
+    work.mkdir(mode=0o700)
+    yield work
+
+
+def _stage(spec: dict[str, Any], area: Path) -> Path:
+    return Stager(make_agent(), LIMITS).fetch_decrypted(spec, area / "plain")
+
+
+@pytest.mark.parametrize("schema", PUSHED)
+def test_stages_plaintext_in_one_pass_without_a_ciphertext_copy(schema: str, area: Path) -> None:
+    blob, cmac = _encrypt(schema)
+    with scripted(lambda _: [reply(blob)]) as srv:
+        plain = _stage(_spec(schema, srv.url, cmac), area)
+    assert plain.read_bytes() == PLAIN
+    assert oct(plain.stat().st_mode & 0o777) == "0o600"
+    assert os.listdir(area) == ["plain"]  # no ciphertext file next to it
+
+
+@pytest.mark.parametrize("schema", PUSHED)
+@pytest.mark.parametrize("where", [0, 60, (1 << 20) + 5, -17, -1])
+def test_tampered_byte_fails_and_leaves_no_plaintext(schema: str, where: int, area: Path) -> None:
+    blob, cmac = _encrypt(schema)
+    bad = bytearray(blob)
+    bad[where] ^= 0x01
+    with scripted(lambda _: [reply(bytes(bad))]) as srv:
+        with pytest.raises(FunctionError) as info:
+            _stage(_spec(schema, srv.url, cmac), area)
+    assert info.value.reason == f'{REASON[schema]}{area / "plain"}"'
+    assert os.listdir(area) == []
+
+
+@pytest.mark.parametrize("schema", PUSHED)
+def test_valid_file_with_another_registered_cmac_is_refused(schema: str, area: Path) -> None:
+    blob, cmac = _encrypt(schema)
+    wrong = bytes(b ^ 0xFF for b in cmac)
+    with scripted(lambda _: [reply(blob)]) as srv:
+        with pytest.raises(FunctionError, match=REASON[schema][:-1]):
+            _stage(_spec(schema, srv.url, wrong), area)
+    assert os.listdir(area) == []
+
+
+@pytest.mark.parametrize("schema", PUSHED)
+@pytest.mark.parametrize("cut", [1, 16, 1 << 20])
+def test_truncated_file_fails_and_leaves_no_plaintext(schema: str, cut: int, area: Path) -> None:
+    blob, cmac = _encrypt(schema)
+    with scripted(lambda _: [reply(blob[:-cut])]) as srv:  # a consistent, shorter file
+        with pytest.raises(FunctionError, match=REASON[schema][:-1]):
+            _stage(_spec(schema, srv.url, cmac), area)
+    assert os.listdir(area) == []
+
+
+@pytest.mark.parametrize("schema", ["aes-gcm-128", "aes-gcm-256"])
+def test_aes_gcm_shorter_than_a_tag_reports_its_length(schema: str, area: Path) -> None:
+    with scripted(lambda _: [reply(b"x" * 15)]) as srv:
+        with pytest.raises(FunctionError) as info:
+            _stage(_spec(schema, srv.url, bytes(16)), area)
+    label = "AesGcm128" if schema.endswith("128") else "AesGcm256"
+    assert info.value.reason == f"{label} File, invalid length: 15"
+    assert os.listdir(area) == []
+
+
+@pytest.mark.parametrize("schema", PUSHED)
+def test_connection_dropped_mid_body_every_time_is_a_transfer_failure(
+    schema: str, area: Path
+) -> None:
+    blob, cmac = _encrypt(schema)
+    with scripted(lambda _: [reply(blob)[: 2 << 20], None]) as srv:
+        with pytest.raises(FunctionError) as info:
+            _stage(_spec(schema, srv.url, cmac), area)
+    assert info.value.reason == TRANSFER_FAILED
+    assert len(srv.hits) == LIMITS.file_max_attempts
+    assert os.listdir(area) == []
+
+
+@pytest.mark.parametrize("schema", PUSHED)
+def test_retry_after_a_dropped_connection_restarts_the_decryption(
+    schema: str, area: Path
+) -> None:
+    blob, cmac = _encrypt(schema)
+
+    def script(hit: int) -> list[bytes | None]:
+        return [reply(blob)[: (2 << 20) + 7], None] if hit == 1 else [reply(blob)]
+
+    with scripted(script) as srv:
+        plain = _stage(_spec(schema, srv.url, cmac), area)
+    assert plain.read_bytes() == PLAIN  # not the first attempt's prefix twice
+    assert len(srv.hits) == 2
+
+
+@pytest.mark.parametrize("schema", PUSHED)
+def test_body_over_the_download_cap_fails_and_leaves_no_plaintext(
+    schema: str, area: Path
+) -> None:
+    blob, cmac = _encrypt(schema)
+    limits = type(LIMITS)(**{**LIMITS.__dict__, "max_download_bytes": len(blob) - 1})
+    with scripted(lambda _: [reply(blob, length=None), None]) as srv:
+        stager = Stager(make_agent(limits=limits), limits)
+        with pytest.raises(FunctionError) as info:
+            stager.fetch_decrypted(_spec(schema, srv.url, cmac), area / "plain")
+    assert info.value.reason == TRANSFER_FAILED
+    assert os.listdir(area) == []
+
+
+def test_stage_keeps_teaclave_file_as_ciphertext_until_opened() -> None:
+    blob, cmac = _encrypt("teaclave-file-128", b"rows\n" * 100)
+    with scripted(lambda _: [reply(blob)]) as srv:
+        stager = Stager(make_agent(), LIMITS)
+        spec = _spec("teaclave-file-128", srv.url, cmac)
+        with stager.stage("t", [spec], []) as staged:
+            work = Path(staged._work)
+            assert [p.split("-")[0] for p in os.listdir(work)] == ["cipher"]
+            with staged.open_input("in") as f:
+                assert f.read() == b"rows\n" * 100
+        assert not work.exists()
+
+
+def test_stage_removes_the_private_area_after_a_failed_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging, "_private_root", lambda: str(tmp_path))
+    blob, cmac = _encrypt("aes-gcm-256")
+    with scripted(lambda _: [reply(blob[:-1] + bytes([blob[-1] ^ 1]))]) as srv:
+        stager = Stager(make_agent(), LIMITS)
+        with pytest.raises(FunctionError, match="AesGcm256 File, invalid tag"):
+            with stager.stage("t", [_spec("aes-gcm-256", srv.url, cmac)], []):
+                pytest.fail("the function must not run")
+    assert os.listdir(tmp_path) == []
