@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,11 +174,29 @@ def test_stage_keeps_teaclave_file_as_ciphertext_until_opened() -> None:
 def test_stage_removes_the_private_area_after_a_failed_input(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_staging, "_private_root", lambda: str(tmp_path))
+    monkeypatch.setattr(_staging, "_private_root", lambda: tmp_path)
     blob, cmac = _encrypt("aes-gcm-256")
     with scripted(lambda _: [reply(blob[:-1] + bytes([blob[-1] ^ 1]))]) as srv:
         stager = Stager(make_agent(), LIMITS)
         with pytest.raises(FunctionError, match="AesGcm256 File, invalid tag"):
             with stager.stage("t", [_spec("aes-gcm-256", srv.url, cmac)], []):
                 pytest.fail("the function must not run")
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == [f"confide-worker-{os.getpid()}"]
+    assert os.listdir(_staging.private_area(os.getpid())) == []
+
+
+def test_sweep_removes_only_the_areas_of_dead_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging, "_private_root", lambda: tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for pid in (os.getpid(), dead.pid):
+        (_staging.private_area(pid) / "task-x").mkdir(parents=True)
+        (_staging.private_area(pid) / "task-x" / "plain-0").write_bytes(b"secret")
+    (tmp_path / "confide-worker-notapid").mkdir()
+    assert _staging.sweep_private_areas() == [dead.pid]
+    assert sorted(os.listdir(tmp_path)) == [f"confide-worker-{os.getpid()}",
+                                            "confide-worker-notapid"]
+    _staging.remove_private_area(os.getpid())
+    assert not _staging.private_area(os.getpid()).exists()

@@ -6,9 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from confide.client import TaskStatus
+from confide.execution._staging import private_area
 
 from ._helpers import echo_function, input_file, output_file, start_endless_task
 from ._server import Server
@@ -67,11 +69,19 @@ def test_a_worker_killed_mid_task_fails_the_task_with_a_reason(fresh_server: Ser
     s = fresh_server.start()
     admin = s.admin()
     tid = start_endless_task(admin)
-    for pid in s.worker_pids():
+    pids = s.worker_pids()
+    areas = [private_area(pid) for pid in pids]
+    assert any(a.is_dir() and os.listdir(a) for a in areas)  # the running task's staging
+    for pid in pids:
         os.kill(pid, signal.SIGKILL)
     task = admin.wait(tid, 20)
     assert task.status == TaskStatus.FAILED
     assert task.reason.startswith("Runtime Error: Executor"), task.reason
+    # The supervisor wiped what the killed workers could not.
+    deadline = time.monotonic() + 5
+    while any(a.exists() for a in areas) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(a.exists() for a in areas)
     # Replacement workers take new work.
     echo = echo_function(admin)
     t2 = admin.create_task(echo, {"message": "again"}, executor="builtin")

@@ -38,7 +38,15 @@ from ..crypto import (
 from ..executors import CorruptedInput, FunctionError, InvalidInputName, InvalidOutputName
 from .file_agent import BufferedDestination, FileAgentError
 
-__all__ = ["TRANSFER_FAILED", "FileTransport", "StagedIO", "Stager"]
+__all__ = [
+    "TRANSFER_FAILED",
+    "FileTransport",
+    "StagedIO",
+    "Stager",
+    "private_area",
+    "remove_private_area",
+    "sweep_private_areas",
+]
 
 TRANSFER_FAILED = "ocall error = 1"
 _GCM_NAMES = {"aes-gcm-128": "AesGcm128", "aes-gcm-256": "AesGcm256"}
@@ -59,9 +67,36 @@ class FileTransport(Protocol):
     def upload(self, url: str, src: BinaryIO, size: int) -> None: ...
 
 
-def _private_root() -> str | None:
-    shm = Path("/dev/shm")  # noqa: S108 - memory-backed; mkdtemp makes a private 0700 dir
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+def _private_root() -> Path:
+    shm = Path("/dev/shm")  # noqa: S108 - memory-backed; every area below is a 0700 dir
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+
+
+def private_area(pid: int) -> Path:
+    """The directory under which worker ``pid`` stages its tasks.
+
+    A worker that is killed cannot wipe its task's plaintext itself, so the
+    supervisor removes this directory when it sees the worker die
+    (:func:`remove_private_area`).
+    """
+    return _private_root() / f"confide-worker-{pid}"
+
+
+def remove_private_area(pid: int) -> None:
+    shutil.rmtree(private_area(pid), ignore_errors=True)
+
+
+def sweep_private_areas() -> list[int]:
+    """Remove the private areas of workers that are no longer running (left by a
+    crash of the whole server); returns their pids."""
+    swept = []
+    for area in _private_root().glob("confide-worker-*"):
+        pid = area.name.removeprefix("confide-worker-")
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue  # a running process (or a pid reused since): leave it
+        shutil.rmtree(area, ignore_errors=True)
+        swept.append(int(pid))
+    return swept
 
 
 class StagedIO:
@@ -147,7 +182,9 @@ class Stager:
     @contextmanager
     def stage(self, task_id: str, inputs: list[dict[str, Any]],
               outputs: list[dict[str, Any]]) -> Iterator[StagedIO]:
-        work = Path(tempfile.mkdtemp(prefix="confide-task-", dir=_private_root()))
+        area = private_area(os.getpid())
+        area.mkdir(mode=0o700, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="task-", dir=area))
         try:
             io = StagedIO(work, [dict(f) for f in inputs], [dict(f) for f in outputs], self)
             io.prepare()

@@ -1,8 +1,9 @@
 """Keeps N execution worker processes alive (spec Q23 fix: workers are supervised).
 
 A worker that exits unexpectedly is reported to the scheduler at once, so its
-task fails with a reason instead of waiting for the heartbeat timeout, and a
-new worker (with a new executor id) takes its place.
+task fails with a reason instead of waiting for the heartbeat timeout, its
+private staging area (decrypted inputs) is removed, and a new worker (with a
+new executor id) takes its place.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from ..execution._staging import remove_private_area, sweep_private_areas
 from ..execution._worker import WorkerConfig
 
 __all__ = ["Supervisor"]
@@ -39,6 +41,9 @@ class Supervisor:
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
 
     def start(self) -> None:
+        swept = sweep_private_areas()
+        if swept:
+            _log.warning("removed the staging areas of %d dead workers: %s", len(swept), swept)
         for _ in range(self._count):
             self._spawn()
         self._thread.start()
@@ -73,6 +78,7 @@ class Supervisor:
                 reason = ("Runtime Error: Executor Lost "
                           f"(worker exited with status {proc.returncode})")
                 _log.error("worker %s died (%s)", executor_id, proc.returncode)
+                remove_private_area(proc.pid)
                 self._on_lost(executor_id, reason)
                 lived = time.monotonic() - self._started.pop(executor_id, 0.0)
                 if lived < _QUICK_DEATH_S:
@@ -100,3 +106,4 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+            remove_private_area(p.pid)
