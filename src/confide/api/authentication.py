@@ -24,7 +24,7 @@ class _Api(pb_grpc.TeaclaveAuthenticationApiServicer):
     def __init__(self, service: AuthenticationService) -> None:
         self._s = service
 
-    def _caller(self, context: grpc.ServicerContext) -> Principal:
+    def _caller(self, context: grpc.aio.ServicerContext) -> Principal:
         user_id = metadata_value(context, "id")
         if not user_id:
             raise ServiceError(Code.UNAUTHENTICATED, "missing user id")
@@ -33,41 +33,41 @@ class _Api(pb_grpc.TeaclaveAuthenticationApiServicer):
             raise ServiceError(Code.UNAUTHENTICATED, "missing token")
         return self._s.authenticate(user_id, token)
 
-    def _as(self, context: grpc.ServicerContext, fn: Callable[[Principal], T]) -> T:
+    def _as(self, context: grpc.aio.ServicerContext, fn: Callable[[Principal], T]) -> T:
         return fn(self._caller(context))
 
-    def UserLogin(self, request: pb.UserLoginRequest, context: grpc.ServicerContext
+    def UserLogin(self, request: pb.UserLoginRequest, context: grpc.aio.ServicerContext
                   ) -> pb.UserLoginResponse:
         return pb.UserLoginResponse(token=self._s.login(request.id, request.password))
 
-    def UserRegister(self, request: pb.UserRegisterRequest, context: grpc.ServicerContext
+    def UserRegister(self, request: pb.UserRegisterRequest, context: grpc.aio.ServicerContext
                      ) -> empty_pb2.Empty:
         self._as(context, lambda who: self._s.register(
             who, request.id, request.password, request.role, request.attribute))
         return empty_pb2.Empty()
 
-    def UserUpdate(self, request: pb.UserUpdateRequest, context: grpc.ServicerContext
+    def UserUpdate(self, request: pb.UserUpdateRequest, context: grpc.aio.ServicerContext
                    ) -> empty_pb2.Empty:
         self._as(context, lambda who: self._s.update(
             who, request.id, request.password, request.role, request.attribute))
         return empty_pb2.Empty()
 
     def UserChangePassword(self, request: pb.UserChangePasswordRequest,
-                           context: grpc.ServicerContext) -> empty_pb2.Empty:
+                           context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         self._as(context, lambda who: self._s.change_password(who, request.password))
         return empty_pb2.Empty()
 
     def ResetUserPassword(self, request: pb.ResetUserPasswordRequest,
-                          context: grpc.ServicerContext) -> pb.ResetUserPasswordResponse:
+                          context: grpc.aio.ServicerContext) -> pb.ResetUserPasswordResponse:
         password = self._as(context, lambda who: self._s.reset_password(who, request.id))
         return pb.ResetUserPasswordResponse(password=password)
 
-    def DeleteUser(self, request: pb.DeleteUserRequest, context: grpc.ServicerContext
+    def DeleteUser(self, request: pb.DeleteUserRequest, context: grpc.aio.ServicerContext
                    ) -> empty_pb2.Empty:
         self._as(context, lambda who: self._s.delete(who, request.id))
         return empty_pb2.Empty()
 
-    def ListUsers(self, request: pb.ListUsersRequest, context: grpc.ServicerContext
+    def ListUsers(self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext
                   ) -> pb.ListUsersResponse:
         ids = self._as(context, lambda who: self._s.list_users(who, request.id))
         return pb.ListUsersResponse(ids=ids)
@@ -78,7 +78,7 @@ class _Internal(pb_grpc.TeaclaveAuthenticationInternalServicer):
         self._s = service
 
     def UserAuthenticate(self, request: pb.UserAuthenticateRequest,
-                         context: grpc.ServicerContext) -> pb.UserAuthenticateResponse:
+                         context: grpc.aio.ServicerContext) -> pb.UserAuthenticateResponse:
         cred = request.credential
         who = self._s.authenticate(cred.id, cred.token)
         return pb.UserAuthenticateResponse(claims=pb.UserAuthClaims(

@@ -100,7 +100,7 @@ class _Base:
         self._f = frontend
         self._m = management
 
-    def _run(self, api: str, context: grpc.ServicerContext, fn: Callable[[Principal], T]) -> T:
+    def _run(self, api: str, context: grpc.aio.ServicerContext, fn: Callable[[Principal], T]) -> T:
         return self._f.run(api, *_caller(context), fn)
 
 
@@ -112,31 +112,31 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
         self._audit = audit
 
     # -- files -------------------------------------------------------------
-    def RegisterInputFile(self, r: pb.RegisterInputFileRequest, c: grpc.ServicerContext
+    def RegisterInputFile(self, r: pb.RegisterInputFileRequest, c: grpc.aio.ServicerContext
                           ) -> pb.RegisterInputFileResponse:
         data_id = self._run("register_input_file", c, lambda who: self._m.files.register_input(
             who, r.url, r.cmac, _crypto(r.crypto_info, r.HasField("crypto_info"))))
         return pb.RegisterInputFileResponse(data_id=data_id)
 
-    def RegisterOutputFile(self, r: pb.RegisterOutputFileRequest, c: grpc.ServicerContext
+    def RegisterOutputFile(self, r: pb.RegisterOutputFileRequest, c: grpc.aio.ServicerContext
                            ) -> pb.RegisterOutputFileResponse:
         data_id = self._run("register_output_file", c, lambda who: self._m.files.register_output(
             who, r.url, _crypto(r.crypto_info, r.HasField("crypto_info"))))
         return pb.RegisterOutputFileResponse(data_id=data_id)
 
-    def UpdateInputFile(self, r: pb.UpdateInputFileRequest, c: grpc.ServicerContext
+    def UpdateInputFile(self, r: pb.UpdateInputFileRequest, c: grpc.aio.ServicerContext
                         ) -> pb.UpdateInputFileResponse:
         data_id = self._run("update_input_file", c, lambda who: self._m.files.update(
             who, r.data_id, r.url, kind="input"))
         return pb.UpdateInputFileResponse(data_id=data_id)
 
-    def UpdateOutputFile(self, r: pb.UpdateOutputFileRequest, c: grpc.ServicerContext
+    def UpdateOutputFile(self, r: pb.UpdateOutputFileRequest, c: grpc.aio.ServicerContext
                          ) -> pb.UpdateOutputFileResponse:
         data_id = self._run("update_output_file", c, lambda who: self._m.files.update(
             who, r.data_id, r.url, kind="output"))
         return pb.UpdateOutputFileResponse(data_id=data_id)
 
-    def RegisterFusionOutput(self, r: pb.RegisterFusionOutputRequest, c: grpc.ServicerContext
+    def RegisterFusionOutput(self, r: pb.RegisterFusionOutputRequest, c: grpc.aio.ServicerContext
                              ) -> pb.RegisterFusionOutputResponse:
         data_id = self._run("register_fusion_output", c,
                             lambda who: self._m.files.register_fusion_output(
@@ -144,48 +144,48 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
         return pb.RegisterFusionOutputResponse(data_id=data_id)
 
     def RegisterInputFromOutput(self, r: pb.RegisterInputFromOutputRequest,
-                                c: grpc.ServicerContext) -> pb.RegisterInputFromOutputResponse:
+                                c: grpc.aio.ServicerContext) -> pb.RegisterInputFromOutputResponse:
         data_id = self._run("register_input_from_output", c,
                             lambda who: self._m.files.register_input_from_output(who, r.data_id))
         return pb.RegisterInputFromOutputResponse(data_id=data_id)
 
-    def GetOutputFile(self, r: pb.GetOutputFileRequest, c: grpc.ServicerContext
+    def GetOutputFile(self, r: pb.GetOutputFileRequest, c: grpc.aio.ServicerContext
                       ) -> pb.GetOutputFileResponse:
         f = self._run("get_output_file", c,
                       lambda who: self._m.files.get(who, r.data_id, kind="output"))
         return pb.GetOutputFileResponse(owner=sorted(f.owners), cmac=f.cmac or b"")
 
-    def GetInputFile(self, r: pb.GetInputFileRequest, c: grpc.ServicerContext
+    def GetInputFile(self, r: pb.GetInputFileRequest, c: grpc.aio.ServicerContext
                      ) -> pb.GetInputFileResponse:
         f = self._run("get_input_file", c,
                       lambda who: self._m.files.get(who, r.data_id, kind="input"))
         return pb.GetInputFileResponse(owner=sorted(f.owners), cmac=f.cmac or b"")
 
     # -- functions ---------------------------------------------------------
-    def RegisterFunction(self, r: pb.RegisterFunctionRequest, c: grpc.ServicerContext
+    def RegisterFunction(self, r: pb.RegisterFunctionRequest, c: grpc.aio.ServicerContext
                          ) -> pb.RegisterFunctionResponse:
         fid = self._run("register_function", c,
                         lambda who: self._m.functions.register(who, _spec(r)))
         return pb.RegisterFunctionResponse(function_id=fid)
 
-    def UpdateFunction(self, r: pb.UpdateFunctionRequest, c: grpc.ServicerContext
+    def UpdateFunction(self, r: pb.UpdateFunctionRequest, c: grpc.aio.ServicerContext
                        ) -> pb.UpdateFunctionResponse:
         fid = self._run("update_function", c,
                         lambda who: self._m.functions.update(who, r.function_id, _spec(r)))
         return pb.UpdateFunctionResponse(function_id=fid)
 
-    def GetFunction(self, r: pb.GetFunctionRequest, c: grpc.ServicerContext
+    def GetFunction(self, r: pb.GetFunctionRequest, c: grpc.aio.ServicerContext
                     ) -> pb.GetFunctionResponse:
         f = self._run("get_function", c, lambda who: self._m.functions.get(who, r.function_id))
         return _function_response(f)
 
     def GetFunctionUsageStats(self, r: pb.GetFunctionUsageStatsRequest,
-                              c: grpc.ServicerContext) -> pb.GetFunctionUsageStatsResponse:
+                              c: grpc.aio.ServicerContext) -> pb.GetFunctionUsageStatsResponse:
         quota, usage = self._run("get_function_usage_stats", c,
                                  lambda who: self._m.functions.usage_stats(who, r.function_id))
         return pb.GetFunctionUsageStatsResponse(function_quota=quota, current_usage=usage)
 
-    def ListFunctions(self, r: pb.ListFunctionsRequest, c: grpc.ServicerContext
+    def ListFunctions(self, r: pb.ListFunctionsRequest, c: grpc.aio.ServicerContext
                       ) -> pb.ListFunctionsResponse:
         def run(who: Principal) -> tuple[list[str], list[str]]:
             role = who.role if r.user_id == who.user_id else self._m.role_of(r.user_id)
@@ -196,12 +196,12 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
         return pb.ListFunctionsResponse(registered_functions=registered,
                                         allowed_functions=allowed)
 
-    def DeleteFunction(self, r: pb.DeleteFunctionRequest, c: grpc.ServicerContext
+    def DeleteFunction(self, r: pb.DeleteFunctionRequest, c: grpc.aio.ServicerContext
                        ) -> empty_pb2.Empty:
         self._run("delete_function", c, lambda who: self._m.functions.delete(who, r.function_id))
         return empty_pb2.Empty()
 
-    def DisableFunction(self, r: pb.DisableFunctionRequest, c: grpc.ServicerContext
+    def DisableFunction(self, r: pb.DisableFunctionRequest, c: grpc.aio.ServicerContext
                         ) -> empty_pb2.Empty:
         self._run("disable_function", c,
                   lambda who: self._m.functions.disable(who, r.function_id))
@@ -209,7 +209,7 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
 
     # -- tasks -------------------------------------------------------------
     @inline
-    def CreateTask(self, r: pb.CreateTaskRequest, c: grpc.ServicerContext
+    def CreateTask(self, r: pb.CreateTaskRequest, c: grpc.aio.ServicerContext
                    ) -> pb.CreateTaskResponse:
         tid = self._run("create_task", c, lambda who: self._m.tasks.create(
             who, r.function_id, r.function_arguments, r.executor,
@@ -217,35 +217,35 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
         return pb.CreateTaskResponse(task_id=tid)
 
     @inline
-    def GetTask(self, r: pb.GetTaskRequest, c: grpc.ServicerContext) -> pb.GetTaskResponse:
+    def GetTask(self, r: pb.GetTaskRequest, c: grpc.aio.ServicerContext) -> pb.GetTaskResponse:
         return task_response(self._run("get_task", c,
                                        lambda who: self._m.tasks.get(who, r.task_id)))
 
     @inline
-    def AssignData(self, r: pb.AssignDataRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
+    def AssignData(self, r: pb.AssignDataRequest, c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         self._run("assign_data", c, lambda who: self._m.tasks.assign(
             who, r.task_id, _data_maps(r.inputs), _data_maps(r.outputs)))
         return empty_pb2.Empty()
 
     @inline
-    def ApproveTask(self, r: pb.ApproveTaskRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
+    def ApproveTask(self, r: pb.ApproveTaskRequest, c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         self._run("approve_task", c, lambda who: self._m.tasks.approve(who, r.task_id))
         return empty_pb2.Empty()
 
     @inline
-    def InvokeTask(self, r: pb.InvokeTaskRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
+    def InvokeTask(self, r: pb.InvokeTaskRequest, c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         self._run("invoke_task", c,
                   lambda who: self._m.tasks.invoke(who, r.task_id, self._sched.stage))
         return empty_pb2.Empty()
 
     @inline
-    def CancelTask(self, r: pb.CancelTaskRequest, c: grpc.ServicerContext) -> empty_pb2.Empty:
+    def CancelTask(self, r: pb.CancelTaskRequest, c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         self._run("cancel_task", c,
                   lambda who: self._m.tasks.cancel(who, r.task_id, self._sched.unstage))
         return empty_pb2.Empty()
 
     # -- audit -------------------------------------------------------------
-    def QueryAuditLogs(self, r: pb.QueryAuditLogsRequest, c: grpc.ServicerContext
+    def QueryAuditLogs(self, r: pb.QueryAuditLogsRequest, c: grpc.aio.ServicerContext
                        ) -> pb.QueryAuditLogsResponse:
         entries = self._run("query_audit_logs", c, lambda who: self._query(who, r))
         return pb.QueryAuditLogsResponse(logs=[
@@ -270,7 +270,7 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
         super().__init__(frontend, management)
         self._blobs = blobs
 
-    def CreateBlobUrls(self, r: v1.CreateBlobUrlsRequest, c: grpc.ServicerContext
+    def CreateBlobUrls(self, r: v1.CreateBlobUrlsRequest, c: grpc.aio.ServicerContext
                        ) -> v1.CreateBlobUrlsResponse:
         def run(_who: Principal) -> v1.CreateBlobUrlsResponse:
             if self._blobs is None:
@@ -297,7 +297,7 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
             "wait_task", *_caller(c), lambda who: self._m.tasks.wait(who, r.task_id, timeout))
         return task_response(task)
 
-    def ListTasks(self, r: v1.ListTasksRequest, c: grpc.ServicerContext
+    def ListTasks(self, r: v1.ListTasksRequest, c: grpc.aio.ServicerContext
                   ) -> v1.ListTasksResponse:
         limit = min(r.limit or 100, self._m.ctx.limits.max_list_items)
         return v1.ListTasksResponse(task_ids=self._run(

@@ -35,7 +35,7 @@ class _KeyService(v1_grpc.KeyServiceServicer):
         self._keys = keys
         self._clock = clock
 
-    def Challenge(self, r: v1.EnrolChallengeRequest, c: grpc.ServicerContext
+    def Challenge(self, r: v1.EnrolChallengeRequest, c: grpc.aio.ServicerContext
                   ) -> v1.EnrolChallengeResponse:
         try:
             challenge = self._keys.challenge(self._clock())
@@ -44,7 +44,7 @@ class _KeyService(v1_grpc.KeyServiceServicer):
         return v1.EnrolChallengeResponse(nonce=challenge.nonce,
                                          expires_at=int(challenge.expires_at.timestamp()))
 
-    def Enrol(self, r: v1.EnrolRequest, c: grpc.ServicerContext) -> v1.EnrolResponse:
+    def Enrol(self, r: v1.EnrolRequest, c: grpc.aio.ServicerContext) -> v1.EnrolResponse:
         request = EnrolmentRequest(
             node_id=r.node_id, services=tuple(r.services), nonce=r.nonce,
             tls_public_key_der=r.tls_public_key_der, hpke_public_key=r.hpke_public_key,

@@ -26,7 +26,7 @@ from ..services.scheduler import Scheduler
 
 __all__ = ["add_scheduler_servicer", "caller_services", "staged_from_proto", "staged_to_proto"]
 
-def caller_services(context: grpc.ServicerContext) -> frozenset[str]:
+def caller_services(context: grpc.aio.ServicerContext) -> frozenset[str]:
     """Service names in the client certificate grpc verified against the platform CA."""
     return _services_in(tuple((context.auth_context() or {}).get("x509_pem_cert") or ()))
 
@@ -88,7 +88,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
         self._s = scheduler
         self._limits = limits
 
-    def _check(self, context: grpc.ServicerContext, executor_id: str) -> None:
+    def _check(self, context: grpc.aio.ServicerContext, executor_id: str) -> None:
         try:
             DEFAULT_INBOUND_POLICY.check("scheduler", caller_services(context))
         except PeerNotAllowedError as e:
@@ -116,7 +116,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
             return v1.PullTaskResponse(has_task=False)
         return v1.PullTaskResponse(has_task=True, task=staged_to_proto(staged))
 
-    def Heartbeat(self, r: v1.HeartbeatRequest, c: grpc.ServicerContext
+    def Heartbeat(self, r: v1.HeartbeatRequest, c: grpc.aio.ServicerContext
                   ) -> v1.HeartbeatResponse:
         self._check(c, r.executor_id)
         wait = self._s.executor_timeout_s / 3
@@ -124,7 +124,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
         return v1.HeartbeatResponse(command=common.ExecutorCommand.ValueType(command))
 
     @inline
-    def UpdateTaskResult(self, r: v1.UpdateTaskResultRequest, c: grpc.ServicerContext
+    def UpdateTaskResult(self, r: v1.UpdateTaskResultRequest, c: grpc.aio.ServicerContext
                          ) -> empty_pb2.Empty:
         self._check(c, r.executor_id)
         self._s.report(r.executor_id, r.task_id, _result(r.result, self._limits))
