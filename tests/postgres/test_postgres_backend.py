@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -78,3 +80,17 @@ def test_the_server_runs_tasks_on_postgres_and_survives_a_restart(
         assert (task.status, task.return_value) == (TaskStatus.FINISHED, b"on postgres")
     finally:
         s.stop()
+
+
+def test_database_work_leaves_the_event_loop_only_for_postgres(pg_url: str,
+                                                               tmp_path: Path) -> None:
+    """``Database.run``: SQLite inline on the loop, PostgreSQL in a thread."""
+    async def where(db: Database) -> str:
+        return await db.run(lambda: threading.current_thread().name)
+
+    for url, runs_inline in ((pg_url, False), (f"sqlite:///{tmp_path / 'db.sqlite'}", True)):
+        db = Database(url, RecordSealer(os.urandom(32)))
+        try:
+            assert (asyncio.run(where(db)) == threading.current_thread().name) is runs_inline
+        finally:
+            db.close()

@@ -75,9 +75,18 @@ def probe() -> _Probe:
 
 @pytest.fixture(scope="module")
 def channel(probe: _Probe) -> Iterator[grpc.Channel]:
+    yield from _serve(probe, allow_inline=True)
+
+
+@pytest.fixture(scope="module")
+def no_inline_channel(probe: _Probe) -> Iterator[grpc.Channel]:
+    yield from _serve(probe, allow_inline=False)
+
+
+def _serve(probe: _Probe, *, allow_inline: bool) -> Iterator[grpc.Channel]:
     pair = api_certificate(dt.datetime.now(dt.UTC))
     rpc = RpcLoop()
-    server = build_server(rpc, max_message_bytes=1024)
+    server = build_server(rpc, max_message_bytes=1024, allow_inline=allow_inline)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.Probe", {
         name: grpc.unary_unary_rpc_method_handler(
             fn, request_deserializer=pb.GetTaskRequest.FromString,
@@ -106,6 +115,12 @@ def test_handlers_run_where_they_are_placed(channel: grpc.Channel) -> None:
     assert _call(channel, "OnLoop") == "rpc-loop"
     assert _call(channel, "Awaiting") == "rpc-loop"
     assert _call(channel, "Pooled").startswith("rpc_")  # the server's thread pool
+
+
+def test_without_inline_inline_handlers_go_to_the_pool(no_inline_channel: grpc.Channel) -> None:
+    """The placement for PostgreSQL: its round trips must not stall the loop."""
+    assert _call(no_inline_channel, "OnLoop").startswith("rpc_")
+    assert _call(no_inline_channel, "Awaiting") == "rpc-loop"
 
 
 @pytest.mark.parametrize(("method", "code", "details"), [

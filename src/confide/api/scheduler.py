@@ -83,6 +83,12 @@ def _result(r: common.TaskResult, limits: Limits) -> TaskResult:
     raise ServiceError(Code.INVALID_ARGUMENT, "task result is empty")
 
 
+def _pulled(staged: dict[str, Any] | None) -> v1.PullTaskResponse:
+    if staged is None:
+        return v1.PullTaskResponse(has_task=False)
+    return v1.PullTaskResponse(has_task=True, task=staged_to_proto(staged))
+
+
 class _Scheduler(v1_grpc.SchedulerServicer):
     def __init__(self, scheduler: Scheduler, limits: Limits) -> None:
         self._s = scheduler
@@ -99,22 +105,18 @@ class _Scheduler(v1_grpc.SchedulerServicer):
     async def PullTask(self, r: v1.PullTaskRequest, c: grpc.aio.ServicerContext
                        ) -> v1.PullTaskResponse:
         self._check(c, r.executor_id)
-        return await self._pull(r.executor_id, r.wait_ms, c)
+        return _pulled(await self._s.pull(r.executor_id, self._wait_s(r.wait_ms),
+                                          active=lambda: not c.done()))
 
     async def ReportAndPull(self, r: v1.ReportAndPullRequest, c: grpc.aio.ServicerContext
                             ) -> v1.PullTaskResponse:
         self._check(c, r.report.executor_id)
-        self._s.report(r.report.executor_id, r.report.task_id,
-                       _result(r.report.result, self._limits))
-        return await self._pull(r.report.executor_id, r.wait_ms, c)
+        return _pulled(await self._s.report_and_pull(
+            r.report.executor_id, r.report.task_id, _result(r.report.result, self._limits),
+            self._wait_s(r.wait_ms), active=lambda: not c.done()))
 
-    async def _pull(self, executor_id: str, wait_ms: int, c: grpc.aio.ServicerContext
-                    ) -> v1.PullTaskResponse:
-        wait = min(wait_ms, self._limits.max_pull_wait_ms) / 1000
-        staged = await self._s.pull(executor_id, wait, active=lambda: not c.done())
-        if staged is None:
-            return v1.PullTaskResponse(has_task=False)
-        return v1.PullTaskResponse(has_task=True, task=staged_to_proto(staged))
+    def _wait_s(self, wait_ms: int) -> float:
+        return min(wait_ms, self._limits.max_pull_wait_ms) / 1000
 
     def Heartbeat(self, r: v1.HeartbeatRequest, c: grpc.aio.ServicerContext
                   ) -> v1.HeartbeatResponse:

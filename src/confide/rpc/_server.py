@@ -5,7 +5,8 @@ Every server of a process is a ``grpc.aio`` server on one event loop thread
 (:class:`RpcLoop`). A handler runs in one of three places:
 
 * **inline** on the loop (marked with :func:`inline`): short, non-blocking
-  work such as the task RPCs' few SQLite statements. No thread hand-off, so
+  work such as the task RPCs' few SQLite statements (with PostgreSQL, whose
+  every statement is a network round trip, these go to the pool instead). No thread hand-off, so
   no wake-up of a pool thread and no GIL ping-pong between threads, which
   measured as most of the server's CPU on the task path (see
   docs/architecture.md, "Where the server's time goes");
@@ -78,9 +79,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     And it places each handler (inline, async or in ``pool``; module docstring).
     """
 
-    def __init__(self, max_message_bytes: int, pool: futures.Executor) -> None:
+    def __init__(self, max_message_bytes: int, pool: futures.Executor, *,
+                 allow_inline: bool = True) -> None:
         self._max = max_message_bytes
         self._pool = pool
+        self._allow_inline = allow_inline
         self._wrapped: dict[str, Any] = {}  # method path -> wrapped handler, built once
 
     async def intercept_service(
@@ -102,7 +105,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         pool = self._pool
         if inspect.iscoroutinefunction(inner):
             call: Callable[[Any, Any], Awaitable[Any]] = inner
-        elif getattr(inner, _INLINE, False):
+        elif self._allow_inline and getattr(inner, _INLINE, False):
             async def call(request: Any, context: Any) -> Any:
                 return inner(request, context)
         else:
@@ -150,9 +153,12 @@ def build_server(
     *,
     max_message_bytes: int,
     max_workers: int = 256,
+    allow_inline: bool = True,
 ) -> grpc.aio.Server:
     """A ``grpc.aio`` server on ``loop`` with its own pool for blocking handlers.
 
+    ``allow_inline=False`` sends :func:`inline` handlers to the pool too: for a
+    database across the network, whose round trips would stall the loop.
     Add handlers and ports from any thread, then ``loop.run(server.start())``.
     """
     hard_cap = max_message_bytes * 2 + 1024 * 1024
@@ -160,7 +166,7 @@ def build_server(
 
     async def make() -> grpc.aio.Server:
         return grpc.aio.server(
-            interceptors=[ErrorInterceptor(max_message_bytes, pool)],
+            interceptors=[ErrorInterceptor(max_message_bytes, pool, allow_inline=allow_inline)],
             options=[
                 ("grpc.max_receive_message_length", hard_cap),
                 ("grpc.max_send_message_length", hard_cap),

@@ -229,7 +229,11 @@ class Platform:
         add_authentication_servicers(self.auth, auth_server, internal=False)
         self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
                                                   self._api_creds.credentials(), cfg.host)
-        front = build_server(rpc, max_message_bytes=limits.max_message_bytes)
+        # Inline handlers only with the embedded SQLite: a PostgreSQL round trip
+        # on the event loop would stall every other RPC of the process.
+        inline_db = not self.db.postgres
+        front = build_server(rpc, max_message_bytes=limits.max_message_bytes,
+                             allow_inline=inline_db)
         if self.blobs is not None:
             self.blobs.start()
             self.ports["blobs"] = self.blobs.port
@@ -241,7 +245,8 @@ class Platform:
         sched_creds = grpc.ssl_server_credentials(
             [(sched_pair.key_pem, sched_pair.cert_pem)],
             root_certificates=self.ca.certificate_pem(), require_client_auth=True)
-        sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4)
+        sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
+                             allow_inline=inline_db)
         add_scheduler_servicer(self.scheduler, limits, sched)
         self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds, "127.0.0.1")
         # The key service: server-authenticated TLS with the attested certificate

@@ -138,7 +138,7 @@ class Tasks:
         """The task once it is final, or as it is when ``timeout_s`` elapsed.
 
         Runs on the RPC event loop: it awaits the task's end instead of parking
-        a thread, and reads the database inline (one short read per wake-up).
+        a thread; one short database read per wake-up (``Database.run``).
         """
         tid = self._task_id(task_id)
         waker = AsyncWaker()
@@ -146,7 +146,7 @@ class Tasks:
         try:
             deadline = self._ctx.clock() + timeout_s
             while True:
-                task = self.get(who, tid)
+                task = await self._ctx.db.run(self.get, who, tid)
                 remaining = deadline - self._ctx.clock()
                 if task.status.final or remaining <= 0:
                     return task

@@ -93,7 +93,7 @@ class Scheduler:
                 return None
             self._seen(executor_id)
             seq = self._notifier.work_seq()
-            staged = self._lease(executor_id)
+            staged = await self._db.run(self._lease, executor_id)
             if staged is not None:
                 return staged
             remaining = deadline - self._clock()
@@ -105,6 +105,13 @@ class Scheduler:
                     await waker.pause(min(remaining, 1.0))
                 finally:
                     self._notifier.not_idle(waker)
+
+    async def report_and_pull(self, executor_id: str, task_id: str, result: TaskResult,
+                              wait_s: float, active: Callable[[], bool] = lambda: True
+                              ) -> dict[str, Any] | None:
+        """:meth:`report`, then :meth:`pull` the executor's next task (one round trip)."""
+        await self._db.run(self.report, executor_id, task_id, result)
+        return await self.pull(executor_id, wait_s, active)
 
     def _lease(self, executor_id: str) -> dict[str, Any] | None:
         with self._db.write() as txn:
