@@ -158,7 +158,10 @@ def test_body_over_the_download_cap_fails_and_leaves_no_plaintext(
     assert os.listdir(area) == []
 
 
-def test_stage_keeps_teaclave_file_as_ciphertext_until_opened() -> None:
+def test_stage_keeps_teaclave_file_as_ciphertext_until_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging, "_private_root", lambda: tmp_path)
     blob, cmac = _encrypt("teaclave-file-128", b"rows\n" * 100)
     with scripted(lambda _: [reply(blob)]) as srv:
         stager = Stager(make_agent(), LIMITS)
