@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import BinaryIO, TypeAlias
 
@@ -79,7 +80,7 @@ class ByteCounter:
             self._progress(n)
 
 
-class BufferedSink:
+class BufferedSink(ABC):
     """A consumer that lends its own buffer to the producer (asyncio's BufferedProtocol).
 
     The producer fills :meth:`get_buffer` (``readinto``/``recv_into``) and
@@ -88,13 +89,13 @@ class BufferedSink:
     form for producers that hold their own bytes.
     """
 
+    @abstractmethod
     def get_buffer(self) -> memoryview:
         """A non-empty region to receive the next bytes (valid until the next call)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def buffer_updated(self, n: int) -> None:
         """``n`` bytes were written at the start of the last :meth:`get_buffer` region."""
-        raise NotImplementedError
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Copy ``data`` in through :meth:`get_buffer`; return its length."""
@@ -129,6 +130,6 @@ class Decryptor(BufferedSink):
     returned; on any exception the destination must be discarded.
     """
 
+    @abstractmethod
     def finish(self) -> bytes:
         """Verify the end of the file and the cmac; return the cmac."""
-        raise NotImplementedError
