@@ -107,3 +107,10 @@ def test_missing_directory_is_an_error_not_a_silent_success(tmp_path: Path) -> N
     with pytest.raises(FileNotFoundError):
         write_atomic(tmp_path / "nope" / "key", b"k")
 
+
+def test_no_other_module_writes_its_own_atomic_replace() -> None:
+    # One of each: os.replace appears in confide only inside _atomic.py.
+    src = Path(_atomic.__file__).parent
+    users = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                   if "_gen" not in p.parts and "os.replace(" in p.read_text(encoding="utf-8"))
+    assert users == ["_atomic.py"]
