@@ -1,13 +1,14 @@
 # The two commands of the README. Both set up what they need first.
 # `make test` is what CI runs (.ci/run): lint (ruff, mypy --strict), then the suite;
 # it stops at the first failure. The tool variables exist so tests/unit/test_ci.py can
-# check that a failing linter fails the target.
+# check that a failing linter fails the target (set on the command line only:
+# `=`, not `?=`, so a PYTHON or RUFF in the environment changes nothing).
 .PHONY: demo test lint bench
 
-BOOTSTRAP ?= scripts/bootstrap.sh
-PYTHON ?= .venv/bin/python
-RUFF ?= .venv/bin/ruff
-MYPY ?= .venv/bin/mypy
+BOOTSTRAP = scripts/bootstrap.sh
+PYTHON = .venv/bin/python
+RUFF = .venv/bin/ruff
+MYPY = .venv/bin/mypy
 
 demo:
 	$(BOOTSTRAP) run

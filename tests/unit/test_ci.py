@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 # Stand-ins for the slow steps: `true` succeeds, `false` fails, whatever the arguments.
 QUIET = {"BOOTSTRAP": "true", "PYTHON": "true", "RUFF": "true", "MYPY": "true"}
+# Run as a child of `make test` (CI), make would pass its own flags and overrides down.
+ENV = {k: v for k, v in os.environ.items()
+       if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}}
 
 
 def _make(target: str, **tools: str) -> subprocess.CompletedProcess[str]:
@@ -18,7 +22,7 @@ def _make(target: str, **tools: str) -> subprocess.CompletedProcess[str]:
         pytest.fail("make is not installed (scripts/system-packages.txt)")
     args = [f"{k}={v}" for k, v in {**QUIET, **tools}.items()]
     return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), target, *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+                          capture_output=True, text=True, timeout=60, check=False, env=ENV)
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
@@ -29,8 +33,9 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 
 
 def test_make_test_runs_ruff_and_strict_mypy_before_the_suite() -> None:
+    env = {**ENV, "PYTHON": "python-from-env", "RUFF": "ruff-from-env"}  # ignored
     proc = subprocess.run(["make", "-n", "--no-print-directory", "-C", str(REPO), "test"],
-                          capture_output=True, text=True, timeout=60, check=True)
+                          capture_output=True, text=True, timeout=60, check=True, env=env)
     assert proc.stdout.splitlines() == [
         "scripts/bootstrap.sh dev",
         ".venv/bin/ruff check src tests bench scripts",
