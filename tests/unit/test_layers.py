@@ -10,6 +10,7 @@ in the list, so the list is exactly the work left (issue 11).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -59,6 +60,7 @@ TO_DO: dict[tuple[str, str], str] = {
 }
 
 
+@functools.cache
 def _edges() -> list[Edge]:
     return package_edges(SRC, "confide", exclude=GENERATED)
 
