@@ -48,9 +48,5 @@ class ServiceError(Exception):
         return cls(Code.INTERNAL, detail)
 
     @classmethod
-    def invalid(cls, message: str) -> ServiceError:
-        return cls(Code.INVALID_ARGUMENT, message)
-
-    @classmethod
     def unknown(cls, message: str) -> ServiceError:
         return cls(Code.UNKNOWN, message)

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 import wasmtime
 
-from confide.executors._base import (
+from confide.invocation import (
     CorruptedInput,
     FunctionSpec,
     InvalidInputName,

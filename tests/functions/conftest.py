@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from confide.executors._base import FunctionSpec, Invocation
 from confide.executors.builtin import BuiltinExecutor
+from confide.invocation import FunctionSpec, Invocation
 
 from ._fakes import MemoryTaskIO
 

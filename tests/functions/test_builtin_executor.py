@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from confide.config import Limits
-from confide.executors._base import CancelledError, FunctionError
 from confide.executors.builtin import BuiltinExecutor
 from confide.functions import BUILTINS, Builtin, FunctionContext
+from confide.invocation import CancelledError, FunctionError
 
 from .conftest import RunBuiltin
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from confide.config import Limits
-from confide.executors._base import FunctionError
 from confide.executors.builtin import BuiltinExecutor
+from confide.invocation import FunctionError
 
 from .conftest import RunBuiltin
 

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from confide.attestation import fetch_unverified_certificate
+from confide.cli import app
 from confide.client import Client, ClientError, ServerAttestationError
-from confide.client.cli import app
 
 from ._server import ADMIN_PASSWORD, Server
 

@@ -19,7 +19,6 @@ verified here (``verify_enclave_info`` and the certificate checks do that).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .._atomic import PUBLIC_MODE, write_atomic
 from ..config import Limits
 from ._errors import EnclaveInfoError
 
@@ -53,11 +53,7 @@ _MAX_AUDITOR_KEY_BYTES = 16 * 1024
 def write_public_file(path: Path, data: bytes) -> None:
     """Write a non-secret file atomically (mode 0644)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    write_atomic(path, data, mode=PUBLIC_MODE)
 
 
 def _read_capped(path: Path, cap: int, what: str) -> bytes:

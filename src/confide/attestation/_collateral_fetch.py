@@ -13,13 +13,12 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import dcap_qvl
 
+from .._atomic import write_atomic
 from ..config import Limits
 from ._errors import CollateralFetchError
 
@@ -85,8 +84,5 @@ class CollateralFetcher:
             raise CollateralFetchError("fetched collateral exceeds max_collateral_bytes")
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "w") as f:
-                f.write(fresh)
-            os.replace(tmp, path)
+            write_atomic(path, fresh.encode())
         return fresh.encode()

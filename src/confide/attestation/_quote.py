@@ -18,6 +18,7 @@ __all__ = [
     "CERT_TYPE_PCK_CHAIN",
     "CERT_TYPE_QE_REPORT",
     "HEADER_SIZE",
+    "SGX_QUOTE_BODY_SIZE",
     "SGX_REPORT_SIZE",
     "TDX_REPORT_SIZE",
     "TEE_TYPE_SGX",
@@ -29,12 +30,15 @@ __all__ = [
     "TdReport",
     "TdxQuote",
     "parse_quote",
+    "parse_sgx_quote_body",
     "parse_sgx_report_body",
 ]
 
 HEADER_SIZE = 48
 SGX_REPORT_SIZE = 384
 TDX_REPORT_SIZE = 584
+#: Header plus SGX report body: what Teaclave's IAS-style reports call the quote body.
+SGX_QUOTE_BODY_SIZE = HEADER_SIZE + SGX_REPORT_SIZE
 TEE_TYPE_SGX = 0x00000000
 TEE_TYPE_TDX = 0x00000081
 ATTESTATION_KEY_ECDSA_P256 = 2
@@ -124,7 +128,7 @@ class SgxQuote:
     @property
     def quote_body(self) -> bytes:
         """Header plus report body: the 432 bytes Teaclave calls the quote body."""
-        return self.raw[: HEADER_SIZE + SGX_REPORT_SIZE]
+        return self.raw[:SGX_QUOTE_BODY_SIZE]
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,22 @@ def parse_sgx_report_body(data: bytes) -> SgxReportBody:
     return SgxReportBody(
         cpu_svn, misc_select, attributes, mr_enclave, mr_signer, isv_prod_id, isv_svn, report_data
     )
+
+
+def parse_sgx_quote_body(data: bytes) -> tuple[QuoteHeader, SgxReportBody]:
+    """Parse the 432-byte SGX quote body (header + report body, no signature data).
+
+    Teaclave's attestation reports carry only this part of a quote.
+
+    Raises:
+        EvidenceFormatError: the length is wrong.
+    """
+    if len(data) != SGX_QUOTE_BODY_SIZE:
+        raise EvidenceFormatError(f"SGX quote body must be {SGX_QUOTE_BODY_SIZE} bytes")
+    r = Reader(data[:HEADER_SIZE], "quote body header")
+    header = _parse_header(r)
+    r.end()
+    return header, parse_sgx_report_body(data[HEADER_SIZE:])
 
 
 def _parse_td_report(r: Reader) -> TdReport:

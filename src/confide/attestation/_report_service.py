@@ -14,7 +14,6 @@ persisted only sealed (an injected sealer), certificates in PEM.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from confide._atomic import write_atomic
 from confide.attestation._ratls_cert import EndorsedReport
 from confide.attestation._ratls_types import QuoteVerdict, ReportServiceError
 from confide.attestation._teaclave_report import QUOTE_BODY_BYTES, encode_report, ias_status_of
@@ -174,16 +174,6 @@ def _new_root(now: dt.datetime) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     return key, cert
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _pkcs8(key: rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -245,8 +235,8 @@ class ReportAuthority:
                 )
         else:
             root_key, root_cert = _new_root(now)
-            _write_private(root_key_path, sealer.seal(_pkcs8(root_key), _ROOT_KEY.encode()))
-            _write_private(root_cert_path, root_cert.public_bytes(serialization.Encoding.PEM))
+            write_atomic(root_key_path, sealer.seal(_pkcs8(root_key), _ROOT_KEY.encode()))
+            write_atomic(root_cert_path, root_cert.public_bytes(serialization.Encoding.PEM))
         signing_cert_path = state_dir / _SIGNING_CERT
         signing_key_path = state_dir / _SIGNING_KEY
         if signing_cert_path.exists() and signing_key_path.exists():
@@ -261,8 +251,8 @@ class ReportAuthority:
                 return cls(root_key, root_cert, signing_key, signing_cert)
         signing_key = rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS)
         signing_cert = _issue_signing_cert(root_key, root_cert, signing_key, now, dns_names)
-        _write_private(signing_key_path, sealer.seal(_pkcs8(signing_key), _SIGNING_KEY.encode()))
-        _write_private(signing_cert_path, signing_cert.public_bytes(serialization.Encoding.PEM))
+        write_atomic(signing_key_path, sealer.seal(_pkcs8(signing_key), _SIGNING_KEY.encode()))
+        write_atomic(signing_cert_path, signing_cert.public_bytes(serialization.Encoding.PEM))
         return cls(root_key, root_cert, signing_key, signing_cert)
 
     @property

@@ -17,8 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from .._atomic import write_atomic
 from ._der import der_enumerated, der_integer, der_octets, der_oid, der_sequence
 
 __all__ = ["SimPki", "raw_ecdsa_sign"]
@@ -148,11 +147,7 @@ class SimPki:
         files[marker.name] = json.dumps(
             {"warning": "SIM ONLY: these keys give no protection against the operator"}).encode()
         for fname, data in files.items():  # marker last: its presence means "complete"
-            fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, state_dir / fname)
+            write_atomic(state_dir / fname, data)
 
     def pem(self, *names: str) -> str:
         """Concatenated PEM of the named certificates."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from confide.attestation._quote import SGX_QUOTE_BODY_SIZE, parse_sgx_quote_body
 from confide.attestation._ratls_types import (
     CertificateFormatError,
     EvidenceBindingError,
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 TEACLAVE_EXTENSION_OID = "2.16.840.1.113730.1.13"
-QUOTE_BODY_BYTES = 432
+QUOTE_BODY_BYTES = SGX_QUOTE_BODY_SIZE  # 432
 _REPORT_VERSION = 4
 
 # DCAP TCB status (dcap-qvl spelling) -> IAS ``isvEnclaveQuoteStatus``, as
@@ -91,7 +92,10 @@ def tls_report_data(public_key: ec.EllipticCurvePublicKey) -> bytes:
 
 @dataclass(frozen=True)
 class QuoteBody:
-    """The 432-byte SGX quote body (header + ISV enclave report) Teaclave reports carry."""
+    """The 432-byte SGX quote body (header + ISV enclave report) Teaclave reports carry.
+
+    Parsed by ``_quote.parse_sgx_quote_body``, the same code that parses whole quotes.
+    """
 
     raw: bytes
     version: int
@@ -116,15 +120,16 @@ class QuoteBody:
         """
         if len(raw) != QUOTE_BODY_BYTES:
             raise ReportError("quote-body-size", f"quote body is {len(raw)} bytes, not 432")
+        header, report = parse_sgx_quote_body(bytes(raw))
         return cls(
             raw=bytes(raw),
-            version=int.from_bytes(raw[0:2], "little"),
-            attributes=bytes(raw[96:112]),
-            mr_enclave=bytes(raw[112:144]),
-            mr_signer=bytes(raw[176:208]),
-            isv_prod_id=int.from_bytes(raw[304:306], "little"),
-            isv_svn=int.from_bytes(raw[306:308], "little"),
-            report_data=bytes(raw[368:432]),
+            version=header.version,
+            attributes=report.attributes,
+            mr_enclave=report.mr_enclave,
+            mr_signer=report.mr_signer,
+            isv_prod_id=report.isv_prod_id,
+            isv_svn=report.isv_svn,
+            report_data=report.report_data,
         )
 
 

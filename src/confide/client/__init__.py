@@ -1,4 +1,4 @@
-"""confide's client side: the Python SDK and the ``confide`` command line."""
+"""confide's Python SDK: attest a server, then call it (the CLI is ``confide.cli``)."""
 
 from ._attested import AttestedEndpoint, ServerAttestationError
 from ._errors import ClientError

@@ -1,7 +1,6 @@
 """Executors: run a function given its invocation (builtin, Python, WebAssembly)."""
 
-from ._args import flatten_arguments
-from ._base import (
+from ..invocation import (
     CancelledError,
     CorruptedInput,
     Executor,
@@ -13,6 +12,7 @@ from ._base import (
     Invocation,
     TaskIO,
 )
+from ._args import flatten_arguments
 
 __all__ = [
     "CancelledError",

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import wasmtime
 
-from confide.executors._base import ExecutorError, TaskIO
+from confide.invocation import ExecutorError, TaskIO
 
 __all__ = ["MAX_HANDLE_SEQUENCE", "WRITE_HANDLE_BIT", "HostImports"]
 

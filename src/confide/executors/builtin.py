@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from confide.config import Limits
-from confide.executors._base import (
+from confide.functions import BUILTINS, Builtin, FunctionContext
+from confide.invocation import (
     CancelledError,
     ExecutorError,
     FunctionError,
     Invocation,
 )
-from confide.functions import BUILTINS, Builtin, FunctionContext
 
 __all__ = ["FUNCTION_NOT_FOUND", "BuiltinExecutor"]
 

@@ -35,10 +35,10 @@ import wasmtime
 
 from confide.config import Limits
 from confide.executors._args import flatten_arguments
-from confide.executors._base import CancelledError, FunctionError, Invocation
 from confide.executors._wasm_engine import RunControl, WasmEngine, error_summary
 from confide.executors._wasm_host import HostImports
 from confide.executors._wasm_traps import trap_text, unlinked_import_text
+from confide.invocation import CancelledError, FunctionError, Invocation
 
 __all__ = ["ENTRYPOINT", "WasmExecutor"]
 

@@ -25,7 +25,7 @@ import struct
 import cv2
 import numpy as np
 
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 from ._args import Field, Kind, decode_arguments
 from ._context import FunctionContext

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .._atomic import write_atomic
 from ..attestation import (
     SIM_WARNING,
     AppraisalPolicy,
@@ -70,14 +70,6 @@ _AUDITOR_PRIVATE_FILE = "sim-auditor.private.pem"
 _AUDITOR_BITS = 3072
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _sim_auditor_key(data_dir: Path) -> rsa.RSAPrivateKey:
     path = data_dir / _AUDITOR_PRIVATE_FILE
     if path.exists():
@@ -86,7 +78,7 @@ def _sim_auditor_key(data_dir: Path) -> rsa.RSAPrivateKey:
             raise ValueError(f"{path} is not an RSA key")
         return key
     key = rsa.generate_private_key(public_exponent=65537, key_size=_AUDITOR_BITS)
-    _write_private(path, key.private_bytes(serialization.Encoding.PEM,
+    write_atomic(path, key.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     _log.warning("%s: created the SIM-ONLY auditor key %s; real deployments use external "

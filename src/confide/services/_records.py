@@ -73,10 +73,6 @@ class FileRecord:
     owners: list[str]
     cmac: bytes | None = None
 
-    @property
-    def is_input(self) -> bool:
-        return self.id.startswith("input-")
-
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "crypto": dict(self.crypto.__dict__)}
 

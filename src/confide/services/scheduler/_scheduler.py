@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import Code, ServiceError
 from ...storage import Database, Txn
 from .._notify import AsyncWaker, Notifier
 from .._records import FileRecord, FunctionRecord, TaskRecord, TaskResult, TaskStatus
@@ -233,7 +232,3 @@ class Scheduler:
             _log.warning("task %s failed: %s", task_id, reason)
             self._notifier.task_ended(task_id)
         return failed
-
-    def check_lease(self, executor_id: str, task_id: str) -> None:
-        if not self._still_leased(executor_id, task_id):
-            raise ServiceError(Code.FAILED_PRECONDITION, "task is not leased to this executor")

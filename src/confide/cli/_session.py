@@ -11,6 +11,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .._atomic import write_atomic
+
 __all__ = ["Session", "session_path"]
 
 
@@ -32,9 +34,7 @@ class Session:
     def save(self) -> None:
         path = session_path()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(self), f)
+        write_atomic(path, json.dumps(asdict(self)).encode())
 
     @classmethod
     def load(cls) -> Session | None:

@@ -3,17 +3,16 @@
 Accepts teaclave_cli's options (``-a/--algorithm``, ``-k/--key`` hex, ``--iv``
 hex, ``-i/--input-file``, ``-o/--output-file``) plus ``-c/--print-cmac`` (print
 the cmac in hex) and, for decrypt, ``--expected-cmac``. The output is written to
-a private temporary file next to the destination and renamed only on success,
-so a failed decryption never leaves plaintext behind. For teaclave-file-128 the
-embedded name is the output's base name (encrypt) and must equal the input's
-base name (decrypt), as in Teaclave.
+a private temporary file next to the destination and renamed only on success
+(``confide._atomic``), so a failed decryption never leaves plaintext behind.
+For teaclave-file-128 the embedded name is the output's base name (encrypt) and
+must equal the input's base name (decrypt), as in Teaclave.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -28,18 +27,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from .._atomic import atomic_writer
 from ..crypto import DEFAULT_SCHEMA, CryptoError, decrypt_stream, encrypt_stream
 
-__all__ = ["PROGRESS_THRESHOLD_BYTES", "app"]
+__all__ = ["PROGRESS_THRESHOLD_BYTES", "decrypt", "encrypt"]
 
 #: Inputs at least this large get a progress bar on stderr.
 PROGRESS_THRESHOLD_BYTES = 64 * 1024 * 1024
-
-app = typer.Typer(
-    help="Encrypt and decrypt data files (Teaclave formats and confide-stream-256).",
-    no_args_is_help=True,
-    add_completion=False,
-)
 
 _Algorithm = Annotated[
     str,
@@ -58,7 +52,6 @@ _PrintCmac = Annotated[
 ]
 
 
-@app.command()
 def encrypt(
     key: _Key,
     input_file: _Input,
@@ -86,7 +79,6 @@ def encrypt(
         typer.echo(cmac.hex())
 
 
-@app.command()
 def decrypt(
     key: _Key,
     input_file: _Input,
@@ -119,7 +111,7 @@ def _transform(
     run: Callable[[BinaryIO, BinaryIO, Callable[[int], None] | None], bytes],
 ) -> bytes:
     try:
-        with open(input_file, "rb") as src, _atomic_output(output_file) as dst:
+        with open(input_file, "rb") as src, atomic_writer(output_file) as dst:
             size = os.fstat(src.fileno()).st_size
             with _progress(size, input_file.name) as advance:
                 return run(src, dst, advance)
@@ -129,20 +121,6 @@ def _transform(
     except OSError as e:
         _err().print(f"[red]error:[/] {e}", markup=True, highlight=False)
         raise typer.Exit(1) from e
-
-
-@contextlib.contextmanager
-def _atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """A private (0600) temporary file in ``path``'s directory, renamed on success."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=".confide-", suffix=".part")
-    try:
-        with os.fdopen(fd, "w+b") as dst:
-            yield dst
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""``confide demo``: a complete multi-party scenario against a fresh all-in-one server."""
+"""The scenario ``confide demo`` walks through, against a fresh all-in-one server."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ..client import Client, ClientError, FunctionArgument, FunctionFile
 from ..keys import UnsafeSimSealerWarning
 from ..server import Platform, ServerConfig
-from ._errors import ClientError
-from ._sdk import Client, FunctionArgument, FunctionFile
 
 __all__ = ["run_demo"]
 
@@ -24,6 +23,10 @@ JOINED = {"c, 470000", "e, 5033000"}
 
 
 def run_demo(console: Console, data_dir: Path | None = None) -> int:
+    """Run the scenario against a new server in ``data_dir`` (default: a temporary one).
+
+    Returns the exit status: 0 when every party got what it should, 1 otherwise.
+    """
     logging.getLogger("confide").setLevel(logging.ERROR)
     # The banner below says it once; the sealer's per-use warning would repeat it.
     warnings.filterwarnings("ignore", category=UnsafeSimSealerWarning)
