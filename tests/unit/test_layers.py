@@ -43,11 +43,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # gRPC adapters of the services.
     "api": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "services"},
     # The composition root: wires everything for one node.
-    "server": _FOUNDATION | {"api", "attestation", "crypto", "execution", "keys", "rpc",
+    "node": _FOUNDATION | {"api", "attestation", "crypto", "execution", "keys", "rpc",
                              "services", "storage"},
     # The command line: the SDK for client commands, the server for serve/demo,
     # storage and the audit service for `audit verify`.
-    "cli": _FOUNDATION | {"attestation", "client", "crypto", "keys", "server", "services",
+    "cli": _FOUNDATION | {"attestation", "client", "crypto", "keys", "node", "services",
                           "storage"},
     "__main__": frozenset({"cli"}),
 }
@@ -107,7 +107,7 @@ def test_functions_and_executors_share_the_contract_not_each_other() -> None:
 
 
 def test_sdk_imports_nothing_server_side() -> None:
-    server_side = {"server", "services", "storage", "api", "execution", "executors", "keys"}
+    server_side = {"node", "services", "storage", "api", "execution", "executors", "keys"}
     assert _graph(_edges())["client"] & server_side == set()
 
 

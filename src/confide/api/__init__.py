@@ -4,4 +4,6 @@ Kept apart from ``confide.services`` so the services (and their unit tests)
 never import grpc.
 """
 
-__all__: list[str] = []
+from ._serving import ErrorInterceptor, RpcLoop, build_server, inline, metadata_value
+
+__all__ = ["ErrorInterceptor", "RpcLoop", "build_server", "inline", "metadata_value"]

@@ -10,7 +10,6 @@ import grpc
 from google.protobuf import empty_pb2
 
 from ..errors import Code, ServiceError
-from ..rpc import inline, metadata_value
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
@@ -23,6 +22,7 @@ from ..services.blobstore import BlobStore, BlobStoreError, validate_object_name
 from ..services.frontend import Frontend, peer_ip
 from ..services.management import FunctionSpecInput, Management
 from ..services.scheduler import Scheduler
+from ._serving import inline, metadata_value
 
 __all__ = ["add_frontend_servicers", "task_response"]
 

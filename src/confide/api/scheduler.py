@@ -17,12 +17,12 @@ from google.protobuf import empty_pb2
 from ..config import Limits
 from ..errors import Code, ServiceError
 from ..keys import DEFAULT_INBOUND_POLICY, KeysError, PeerNotAllowedError, services_of
-from ..rpc import inline
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
 from ..services._records import TaskResult
 from ..services.scheduler import Scheduler
+from ._serving import inline
 
 __all__ = ["add_scheduler_servicer", "caller_services", "staged_from_proto", "staged_to_proto"]
 

@@ -44,7 +44,7 @@ def serve(
              "default.")] = None,
 ) -> None:
     """Run the all-in-one server (every service, the database, the worker pool)."""
-    from ..server import ConfigError, Platform, ServerConfig
+    from ..node import ConfigError, Platform, ServerConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if tee == "sim":

@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ..api import RpcLoop, build_server
 from ..api.authentication import add_authentication_servicers
 from ..api.frontend import add_frontend_servicers
 from ..api.keys import add_key_servicer
@@ -33,7 +34,7 @@ from ..keys import (
     service_dns_name,
     store_root_secret,
 )
-from ..rpc import PemPair, RpcLoop, build_server, key_pem
+from ..rpc import PemPair, key_pem
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.audit import AuditLog
