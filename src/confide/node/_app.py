@@ -26,7 +26,6 @@ from ..crypto.records import RecordSealer
 from ..execution._worker import WorkerConfig
 from ..keys import (
     KeysError,
-    KeyService,
     PlatformCA,
     RootSecret,
     SimSealer,
@@ -41,6 +40,7 @@ from ..services.audit import AuditLog
 from ..services.authentication import AuthenticationService, TokenSigner
 from ..services.blobstore import BlobStore
 from ..services.frontend import Frontend
+from ..services.keys import KeyService
 from ..services.management import Context, Management
 from ..services.scheduler import Scheduler
 from ..storage import Database
