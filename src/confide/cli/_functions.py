@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..executor_registry import function_types
 from ._common import console, run, session_client
 
 __all__ = ["app"]
@@ -18,7 +19,7 @@ app = typer.Typer(no_args_is_help=True, help="Functions.")
 @app.command("register")
 def register(
     name: str,
-    executor_type: Annotated[str, typer.Option(help="builtin, python or wamr")],
+    executor_type: Annotated[str, typer.Option(help=", ".join(function_types()))],
     payload: Annotated[Path | None, typer.Option(help="File with the function's code.")] = None,
     description: str = "",
     private: bool = False,

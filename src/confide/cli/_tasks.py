@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from ..executor_registry import executor_names
 from ._common import console, run, session_client
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def _ownership(items: list[str] | None) -> dict[str, list[str]]:
 @app.command("create")
 def create(
     function_id: str,
-    executor: Annotated[str, typer.Option(help="builtin, mesapy or wamr")],
+    executor: Annotated[str, typer.Option(help=", ".join(executor_names()))],
     arguments: Annotated[str, typer.Option(help="JSON object")] = "{}",
     input_owner: Annotated[list[str] | None, typer.Option(help="name=uid1,uid2")] = None,
     output_owner: Annotated[list[str] | None, typer.Option(help="name=uid1,uid2")] = None,

@@ -12,9 +12,9 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..config import Limits
+from ..executor_registry import executor_kind, function_not_available
 from ..executors import (
     CancelledError,
     Executor,
@@ -22,16 +22,12 @@ from ..executors import (
     FunctionSpec,
     Invocation,
 )
+from ..staged import StagedTask
 from ._staging import Stager
 
 __all__ = ["Outcome", "TaskRunner"]
 
 _log = logging.getLogger(__name__)
-
-# (function executor_type, task executor) pairs that can run (spec §3.6).
-_PAIRS = {("builtin", "builtin"), ("python", "mesapy"), ("wamr", "wamr")}
-_TYPE_NAMES = {"builtin": "Builtin", "python": "Python", "wamr": "WAMR"}
-_EXECUTOR_NAMES = {"builtin": "Builtin", "mesapy": "MesaPy", "wamr": "WAMR"}
 
 
 @dataclass
@@ -59,7 +55,7 @@ class TaskRunner:
             if close is not None:
                 close()
 
-    def run(self, staged: dict[str, Any], cancel: threading.Event) -> Outcome:
+    def run(self, staged: StagedTask, cancel: threading.Event) -> Outcome:
         try:
             return self._run(staged, cancel)
         except CancelledError:
@@ -67,15 +63,14 @@ class TaskRunner:
         except FunctionError as e:
             return Outcome(ok=False, reason=e.reason)
 
-    def _run(self, staged: dict[str, Any], cancel: threading.Event) -> Outcome:
-        pair = (staged["executor_type"], staged["executor"])
-        executor = self._executors.get(staged["executor"])
-        if pair not in _PAIRS or executor is None:
-            raise FunctionError(
-                f"function not available: ({_TYPE_NAMES.get(pair[0], pair[0])}, "
-                f"{_EXECUTOR_NAMES.get(pair[1], pair[1])})")
+    def _run(self, staged: StagedTask, cancel: threading.Event) -> Outcome:
+        # Only the pairs of one registry row run (spec §3.6).
+        kind = executor_kind(staged.executor)
+        executor = self._executors.get(staged.executor)
+        if kind is None or kind.function_type != staged.executor_type or executor is None:
+            raise FunctionError(function_not_available(staged.executor_type, staged.executor))
         try:
-            arguments = json.loads(staged["function_arguments"])
+            arguments = json.loads(staged.function_arguments)
         except ValueError as e:
             raise FunctionError("Cannot deserialize arguments") from e
         if not isinstance(arguments, dict):
@@ -89,11 +84,11 @@ class TaskRunner:
                 if len(log) < cap:
                     log.append(line)
 
-        with self._stager.stage(staged["task_id"], staged["inputs"], staged["outputs"]) as io:
+        with self._stager.stage(staged.task_id, staged.inputs, staged.outputs) as io:
             invocation = Invocation(
-                task_id=staged["task_id"],
-                function=FunctionSpec(staged["function_id"], staged["function_name"],
-                                      staged["executor_type"], staged["function_payload"]),
+                task_id=staged.task_id,
+                function=FunctionSpec(staged.function_id, staged.function_name,
+                                      staged.executor_type, staged.function_payload),
                 arguments=arguments, io=io, log=log_sink, cancel=cancel)
             value = executor.run(invocation)
             if cancel.is_set():

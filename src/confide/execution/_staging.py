@@ -20,10 +20,10 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from ..config import Limits
@@ -36,6 +36,7 @@ from ..crypto import (
     new_decryptor,
 )
 from ..executors import CorruptedInput, FunctionError, InvalidInputName, InvalidOutputName
+from ..staged import StagedFile
 from .file_agent import BufferedDestination, FileAgentError
 
 __all__ = [
@@ -102,12 +103,13 @@ def sweep_private_areas() -> list[int]:
 class StagedIO:
     """The :class:`~confide.executors.TaskIO` of one task."""
 
-    def __init__(self, work: Path, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]],
+    def __init__(self, work: Path, inputs: Sequence[StagedFile], outputs: Sequence[StagedFile],
                  stager: Stager) -> None:
         self._work = work
-        self._inputs = {f["name"]: f for f in inputs}
-        self._outputs = {f["name"]: f for f in outputs}
+        self._inputs = {f.name: f for f in inputs}
+        self._outputs = {f.name: f for f in outputs}
         self._stager = stager
+        self._cipher: dict[str, Path] = {}  # downloaded, decrypted when opened
         self._plain: dict[str, Path] = {}
         self._written: set[str] = set()
 
@@ -124,13 +126,13 @@ class StagedIO:
         """Fetch every input; aes-gcm and confide-stream-256 are verified and decrypted
         while they download, teaclave-file-128 and raw are stored as they are."""
         for name, f in self._inputs.items():
-            if f["schema"] in PUSH_SCHEMAS:
+            if f.schema in PUSH_SCHEMAS:
                 self._plain[name] = self._stager.fetch_decrypted(f, self._path("plain", name))
                 continue
             cipher = self._path("cipher", name)
-            self._stager.fetch(f["url"], cipher)
-            f["_cipher"] = cipher
-            if f["schema"] == "raw":
+            self._stager.fetch(f.url, cipher)
+            self._cipher[name] = cipher
+            if f.schema == "raw":
                 self._plain[name] = cipher
 
     def open_input(self, name: str) -> BinaryIO:
@@ -138,7 +140,7 @@ class StagedIO:
         if f is None:
             raise InvalidInputName(name)
         if name not in self._plain:
-            local = f["_cipher"]
+            local = self._cipher[name]
             try:
                 self._plain[name] = self._stager.decrypt(f, local, self._path("plain", name))
             except FunctionError as e:
@@ -159,13 +161,13 @@ class StagedIO:
         Every output is checked before the first is uploaded, so a task with a
         missing output leaves no result behind.
         """
-        ready: list[tuple[str, dict[str, Any], Path]] = []
+        ready: list[tuple[str, StagedFile, Path]] = []
         for name, f in sorted(self._outputs.items()):
-            if f["schema"] == "raw":
+            if f.schema == "raw":
                 raise FunctionError("OutputFile: unsupported type")
             plain = self._work / f"out-{name.encode().hex()}"
             if name not in self._written or not plain.exists():
-                raise FunctionError(_MISSING_OUTPUT.get(f["schema"],
+                raise FunctionError(_MISSING_OUTPUT.get(f.schema,
                                                         "failed to open src file"))
             ready.append((name, f, plain))
         return {name: self._stager.seal_and_upload(f, plain, self._path("sealed", name))
@@ -180,13 +182,13 @@ class Stager:
         self._limits = limits
 
     @contextmanager
-    def stage(self, task_id: str, inputs: list[dict[str, Any]],
-              outputs: list[dict[str, Any]]) -> Iterator[StagedIO]:
+    def stage(self, task_id: str, inputs: Sequence[StagedFile],
+              outputs: Sequence[StagedFile]) -> Iterator[StagedIO]:
         area = private_area(os.getpid())
         area.mkdir(mode=0o700, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="task-", dir=area))
         try:
-            io = StagedIO(work, [dict(f) for f in inputs], [dict(f) for f in outputs], self)
+            io = StagedIO(work, inputs, outputs, self)
             io.prepare()
             yield io
         finally:
@@ -199,18 +201,18 @@ class Stager:
         except FileAgentError as e:
             raise FunctionError(TRANSFER_FAILED) from e
 
-    def fetch_decrypted(self, f: dict[str, Any], plain: Path) -> Path:
+    def fetch_decrypted(self, f: StagedFile, plain: Path) -> Path:
         """Download, verify and decrypt an aes-gcm or confide-stream-256 input in one pass.
 
         Nothing is left at ``plain`` unless the whole file verified against its
         registered cmac. Errors are Teaclave's, naming the staged file.
         """
         sink = _DecryptingSink(f, plain, self._limits)
-        label = _GCM_NAMES.get(f["schema"])
+        label = _GCM_NAMES.get(f.schema)
         try:
             try:
                 self._transport.download(
-                    f["url"], sink, max_bytes=self._limits.max_download_bytes
+                    f.url, sink, max_bytes=self._limits.max_download_bytes
                 )
             except FileAgentError as e:
                 raise FunctionError(TRANSFER_FAILED) from e
@@ -227,26 +229,26 @@ class Stager:
             raise
         return plain
 
-    def decrypt(self, f: dict[str, Any], cipher: Path, plain: Path) -> Path:
+    def decrypt(self, f: StagedFile, cipher: Path, plain: Path) -> Path:
         """Decrypt a downloaded teaclave-file-128 input (when the function opens it)."""
         fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             with open(cipher, "rb") as src, os.fdopen(fd, "wb") as dst:
-                decrypt_stream(f["schema"], f["key"], f["iv"], src, dst,
-                               expected_cmac=f["cmac"], file_name=_file_name(f["url"]),
+                decrypt_stream(f.schema, f.key, f.iv, src, dst,
+                               expected_cmac=f.cmac, file_name=_file_name(f.url),
                                limits=self._limits)  # fmt: skip
         except CryptoError as e:
             plain.unlink(missing_ok=True)  # nothing partial is ever handed to a function
             raise FunctionError(f'Corrupted input file: "{cipher}"') from e
         return plain
 
-    def seal_and_upload(self, f: dict[str, Any], plain: Path, sealed: Path) -> bytes:
+    def seal_and_upload(self, f: StagedFile, plain: Path, sealed: Path) -> bytes:
         with open(plain, "rb") as src, open(sealed, "wb") as dst:
-            tag = encrypt_stream(f["schema"], f["key"], f["iv"], src, dst,
-                                 file_name=_file_name(f["url"]), limits=self._limits)
+            tag = encrypt_stream(f.schema, f.key, f.iv, src, dst,
+                                 file_name=_file_name(f.url), limits=self._limits)
         try:
             with open(sealed, "rb") as src:
-                self._transport.upload(f["url"], src, sealed.stat().st_size)
+                self._transport.upload(f.url, src, sealed.stat().st_size)
         except FileAgentError as e:
             raise FunctionError(TRANSFER_FAILED) from e
         return tag
@@ -262,7 +264,7 @@ class _DecryptingSink:
     the plaintext and starts a fresh decryptor; no other position is allowed.
     """
 
-    def __init__(self, f: dict[str, Any], plain: Path, limits: Limits) -> None:
+    def __init__(self, f: StagedFile, plain: Path, limits: Limits) -> None:
         self._f = f
         self._path = plain
         self._limits = limits
@@ -273,8 +275,8 @@ class _DecryptingSink:
 
     def _new(self) -> Decryptor:
         f = self._f
-        return new_decryptor(f["schema"], f["key"], f["iv"], self._out,
-                             expected_cmac=f["cmac"], limits=self._limits)  # fmt: skip
+        return new_decryptor(f.schema, f.key, f.iv, self._out,
+                             expected_cmac=f.cmac, limits=self._limits)  # fmt: skip
 
     def get_buffer(self) -> memoryview:
         return self._dec.get_buffer()

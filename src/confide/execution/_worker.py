@@ -23,11 +23,12 @@ from typing import Any
 import cbor2
 import grpc
 
-from ..api.scheduler import staged_from_proto
 from ..config import Limits
+from ..rpc import staged_from_proto
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
+from ..staged import StagedTask
 from ._enrol import EnrolmentRefused, NodeCredentials, enrol
 from ._runner import Outcome, TaskRunner
 
@@ -173,9 +174,9 @@ class Worker:
                     self._pulls.discard(call)
             report = self._execute(staged_from_proto(resp.task)) if resp.has_task else None
 
-    def _execute(self, staged: dict[str, Any]) -> v1.UpdateTaskResultRequest | None:
+    def _execute(self, staged: StagedTask) -> v1.UpdateTaskResultRequest | None:
         """Run one task, heart-beating meanwhile; its report (None if canceled)."""
-        task_id = staged["task_id"]
+        task_id = staged.task_id
         cancel = threading.Event()
         done = threading.Event()
         wake = threading.Event()
@@ -233,9 +234,7 @@ class Worker:
 
 
 def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
-    from ..executors.builtin import BuiltinExecutor
-    from ..executors.python import PythonExecutor
-    from ..executors.wasm import WasmExecutor
+    from ..executors import ExecutorSettings, build_executors
     from ._staging import Stager
     from .file_agent import FileAgent, UrlPolicy
 
@@ -244,8 +243,7 @@ def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
     # that never runs one).
     prestart = cfg.slots if cfg.python_prestart is None else cfg.python_prestart
     prestart = max(0, min(prestart, limits.python_max_prestarted))
-    executors: dict[str, Any] = {"builtin": BuiltinExecutor(limits), "wamr": WasmExecutor(limits),
-                                 "mesapy": PythonExecutor(limits=limits, prestart=prestart)}
+    executors = build_executors(ExecutorSettings(limits, python_prestart=prestart))
     policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
                                 file_roots=cfg.file_roots,
                                 extra_loopback_ports=cfg.extra_loopback_ports)

@@ -13,17 +13,22 @@ from ..invocation import (
     TaskIO,
 )
 from ._args import flatten_arguments
+from ._factories import EXECUTOR_FACTORIES, ExecutorFactory, ExecutorSettings, build_executors
 
 __all__ = [
+    "EXECUTOR_FACTORIES",
     "CancelledError",
     "CorruptedInput",
     "Executor",
     "ExecutorError",
+    "ExecutorFactory",
+    "ExecutorSettings",
     "FunctionError",
     "FunctionSpec",
     "InvalidInputName",
     "InvalidOutputName",
     "Invocation",
     "TaskIO",
+    "build_executors",
     "flatten_arguments",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from confide.config import Limits
+from confide.executor_registry import BUILTIN
 from confide.functions import BUILTINS, Builtin, FunctionContext
 from confide.invocation import (
     CancelledError,
@@ -27,7 +28,7 @@ class BuiltinExecutor:
     ``limits.max_log_lines``.
     """
 
-    name = "builtin"
+    name = BUILTIN.executor
 
     def __init__(
         self, limits: Limits | None = None, builtins: Mapping[str, Builtin] = BUILTINS

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from ..config import Limits
+from ..executor_registry import MESAPY, function_not_available
 from ._args import flatten_arguments
 from ._base import FunctionError, Invocation
 from ._sandbox import (
@@ -50,9 +51,6 @@ MESAPY_ERROR_BUFFER_TOO_SHORT = "MESAPY_ERROR_BUFFER_TOO_SHORT"
 #: Largest result in UTF-8 bytes; MesaPy's result buffer (spec §5.7).
 MESAPY_RESULT_LIMIT = 20480
 
-# Teaclave's Debug names, for "function not available: (Type, Executor)" (spec §5.6).
-_TYPE_NAMES = {"builtin": "Builtin", "python": "Python", "wamr": "WAMR"}
-
 
 class PythonExecutor:
     """Runs ``executor_type == "python"`` functions for the ``mesapy`` executor.
@@ -73,7 +71,7 @@ class PythonExecutor:
         ValueError: ``prestart`` is negative or above the cap.
     """
 
-    name = "mesapy"
+    name = MESAPY.executor
 
     def __init__(
         self,
@@ -169,9 +167,8 @@ class PythonExecutor:
             CancelledError: ``invocation.cancel`` was set.
         """
         spec = invocation.function
-        if spec.executor_type != "python":
-            kind = _TYPE_NAMES.get(spec.executor_type, spec.executor_type)
-            raise FunctionError(f"function not available: ({kind}, MesaPy)")
+        if spec.executor_type != MESAPY.function_type:
+            raise FunctionError(function_not_available(spec.executor_type, MESAPY.executor))
         job = SandboxJob(
             payload=spec.payload,
             argv=flatten_arguments(invocation.arguments),

@@ -2,15 +2,13 @@
 
 from ._common import Context
 from ._files import FUSION_BASE, validate_crypto_info
-from ._functions import EXECUTOR_TYPES, FunctionSpecInput
+from ._functions import FunctionSpecInput
 from ._service import Management
-from ._tasks import CANCELED_EARLY, CANCELED_LATE, EXECUTORS
+from ._tasks import CANCELED_EARLY, CANCELED_LATE
 
 __all__ = [
     "CANCELED_EARLY",
     "CANCELED_LATE",
-    "EXECUTORS",
-    "EXECUTOR_TYPES",
     "FUSION_BASE",
     "Context",
     "FunctionSpecInput",

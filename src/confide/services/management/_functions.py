@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import Code, ServiceError
+from ...executor_registry import invalid_executor_type, is_function_type
 from .._identity import Principal
 from .._records import FunctionRecord, IdKind, new_id, parse_id
 from ._common import Context, allowlisted, check_len, internal
 
-__all__ = ["EXECUTOR_TYPES", "FunctionSpecInput", "Functions"]
-
-EXECUTOR_TYPES = ("builtin", "python", "wamr")
+__all__ = ["FunctionSpecInput", "Functions"]
 
 
 @dataclass
@@ -40,8 +39,8 @@ class Functions:
 
     def _validate(self, spec: FunctionSpecInput) -> None:
         lim = self._ctx.limits
-        if spec.executor_type not in EXECUTOR_TYPES:
-            raise internal(f"Invalid executor type: {spec.executor_type}")
+        if not is_function_type(spec.executor_type):
+            raise internal(invalid_executor_type(spec.executor_type))
         check_len(spec.payload, lim.max_function_payload_bytes, "function payload")
         check_len(spec.name, lim.max_id_chars, "function name")
         check_len(spec.description, lim.max_function_arguments_bytes, "function description")

@@ -7,6 +7,7 @@ from typing import Any
 
 from ... import _json
 from ...errors import Code, ServiceError
+from ...executor_registry import executor_kind, unsupported_executor
 from .._identity import Principal, RoleKind
 from .._notify import AsyncWaker
 from .._records import (
@@ -21,9 +22,8 @@ from .._records import (
 )
 from ._common import Context, allowlisted, check_len, internal
 
-__all__ = ["EXECUTORS", "Tasks"]
+__all__ = ["Tasks"]
 
-EXECUTORS = ("builtin", "mesapy", "wamr")
 CANCELED_EARLY = "Task canceled"
 CANCELED_LATE = "Task Canceled by the user"
 
@@ -83,8 +83,8 @@ class Tasks:
             raise ServiceError.permission_denied()
         if function.disabled:  # Q5 fix
             raise ServiceError.permission_denied()
-        if executor not in EXECUTORS:
-            raise internal(f"Unsupported executor: {executor}")
+        if executor_kind(executor) is None:
+            raise internal(unsupported_executor(executor))
         try:
             supplied = json.loads(arguments_json)
         except (ValueError, RecursionError) as e:
