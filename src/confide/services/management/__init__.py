@@ -2,16 +2,22 @@
 
 from ._common import Context
 from ._files import FUSION_BASE, validate_crypto_info
-from ._functions import FunctionSpecInput
+from ._functions import FunctionLists, FunctionSpecInput, UsageStats
 from ._service import Management
-from ._tasks import CANCELED_EARLY, CANCELED_LATE
+from ._tasks import CANCELED_EARLY, CANCELED_LATE, DataAssignment, DataOwners, Stage, Unstage
 
 __all__ = [
     "CANCELED_EARLY",
     "CANCELED_LATE",
     "FUSION_BASE",
     "Context",
+    "DataAssignment",
+    "DataOwners",
+    "FunctionLists",
     "FunctionSpecInput",
     "Management",
+    "Stage",
+    "Unstage",
+    "UsageStats",
     "validate_crypto_info",
 ]

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ...staged import StagedFile, StagedTask
-from ...storage import Database, Txn
+from ...storage import Database, Row, Txn
 from .._notify import AsyncWaker, Notifier
 from .._records import FileRecord, FunctionRecord, TaskRecord, TaskResult, TaskStatus
 
@@ -37,6 +37,11 @@ class _Executor:
     last_seen: float
 
 
+def _leased_by(row: Row) -> str:
+    """The executor a queue row is leased to ("" while queued)."""
+    return str(row.columns["leased_by"])
+
+
 def _staged_file(name: str, record: FileRecord) -> StagedFile:
     return StagedFile(name=name, url=record.url, cmac=record.cmac or b"",
                       schema=record.crypto.schema, key=record.crypto.key, iv=record.crypto.iv)
@@ -55,7 +60,7 @@ class Scheduler:
 
     # -- staging (called by management inside its transaction) -------------
     def stage(self, txn: Txn, task: TaskRecord, function: FunctionRecord,
-              files: dict[str, FileRecord]) -> None:
+              files: Mapping[str, FileRecord]) -> None:
         staged = StagedTask(
             task_id=task.id,
             function_id=function.id,
@@ -156,14 +161,14 @@ class Scheduler:
     def _still_leased(self, executor_id: str, task_id: str) -> bool:
         with self._db.read() as txn:
             row = txn.get(_QUEUE, task_id)
-        return row is not None and row.columns["leased_by"] == executor_id
+        return row is not None and _leased_by(row) == executor_id
 
     def report(self, executor_id: str, task_id: str, result: TaskResult) -> None:
         """Record the result of a task this executor holds; Running → Finished."""
         self._seen(executor_id)
         with self._db.write() as txn:
             row = txn.get(_QUEUE, task_id, lock=True)
-            if row is None or row.columns["leased_by"] != executor_id:
+            if row is None or _leased_by(row) != executor_id:
                 # Canceled or failed meanwhile; the result is dropped.
                 return
             task = TaskRecord.load(txn, task_id, lock=True)
@@ -213,13 +218,13 @@ class Scheduler:
         failed: list[str] = []
         with self._db.read() as txn:
             leased = [row for row in txn.scan(_QUEUE, exclude={"leased_by": ""})
-                      if is_dead(row.columns["leased_by"])]
+                      if is_dead(_leased_by(row))]
         if not leased:
             return failed
         with self._db.write() as txn:
             for stale in leased:
                 row = txn.get(_QUEUE, stale.id, lock=True)
-                if row is None or row.columns["leased_by"] != stale.columns["leased_by"]:
+                if row is None or _leased_by(row) != _leased_by(stale):
                     continue
                 txn.delete(_QUEUE, row.id)
                 task = TaskRecord.load(txn, row.id, lock=True)
