@@ -10,6 +10,7 @@ in the list, so the list is exactly the work left (issue 11).
 
 from __future__ import annotations
 
+import ast
 import functools
 from collections import defaultdict
 from pathlib import Path
@@ -25,7 +26,8 @@ _FOUNDATION = frozenset({"config", "errors", "_json", "_status", "_atomic", "inv
 #: What each unit may import (besides itself), bottom to top (docs/architecture.md, "Layers").
 MAY_IMPORT: dict[str, frozenset[str]] = {
     # Foundation: limits, domain errors, JSON and status helpers, the atomic
-    # file write, the executor/function contract. They import nothing of confide.
+    # file write, the executor/function contract, the executor registry, the
+    # staged task. They import nothing of confide.
     ROOT: frozenset(),
     **{unit: frozenset() for unit in _FOUNDATION},
     # Pure cores, each on its own.
@@ -37,16 +39,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # What builds on one core.
     "storage": _FOUNDATION | {"crypto"},
     "executors": _FOUNDATION | {"functions"},
-    # Business rules (no grpc), the worker, the SDK.
+    # Business rules (no grpc; the key service uses keys/), the worker, the SDK.
     "services": _FOUNDATION | {"crypto", "keys", "storage"},
     "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors"},
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side
-    # gRPC adapters of the services.
-    "api": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "services"},
-    # The composition root: wires everything for one node.
+    # The services over gRPC: adapters, their interceptor and serving loop.
+    "api": _FOUNDATION | {"attestation", "keys", "rpc", "services"},
+    # The composition root: wires the services a node hosts.
     "node": _FOUNDATION | {"api", "attestation", "crypto", "execution", "keys", "rpc",
-                             "services", "storage"},
-    # The command line: the SDK for client commands, the server for serve/demo,
+                           "services", "storage"},
+    # The command line: the SDK for client commands, the node for serve/demo,
     # storage and the audit service for `audit verify`.
     "cli": _FOUNDATION | {"attestation", "client", "crypto", "keys", "node", "services",
                           "storage"},
@@ -101,6 +103,23 @@ def test_functions_and_executors_share_the_contract_not_each_other() -> None:
     graph = _graph(_edges())
     assert "executors" not in graph["functions"]
     assert "invocation" in graph["functions"] and "invocation" in graph["executors"]
+
+
+def test_services_and_what_they_stand_on_import_no_grpc() -> None:
+    """Business rules are tested without a server: grpc and protobuf stay in api/, rpc/
+    and the processes that talk (the worker, the SDK, the node)."""
+    wire = ("grpc", "google.protobuf")
+    found = []
+    for unit in ("services", "storage", "keys", "crypto", "functions", "executors",
+                 *sorted(_FOUNDATION)):
+        base = SRC / "confide" / unit
+        for path in sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]:
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                found += [f"{path.relative_to(SRC)}:{node.lineno}: {n}" for n in names
+                          if n.startswith(wire)]
+    assert found == []
 
 
 def test_sdk_imports_nothing_server_side() -> None:

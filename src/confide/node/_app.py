@@ -1,5 +1,5 @@
-"""Wiring the all-in-one server: every control-plane service in one process,
-the database, the gRPC endpoints and the supervised worker pool."""
+"""The all-in-one node: every control-plane service in one process, the
+database, the gRPC endpoints and the supervised worker pool."""
 
 from __future__ import annotations
 
