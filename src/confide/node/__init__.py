@@ -1,10 +1,4 @@
-"""The composition root: a node wires the services it hosts, their servers and workers.
-
-Today one node hosts every service (``confide serve``, :class:`Platform`: the
-database, the services, their gRPC servers, the attested API certificate and
-the supervised worker pool). Nothing below this package knows which services
-share a process: that is decided here only.
-"""
+"""The composition root: a node wires the services it hosts (all of them today) and workers."""
 
 from ._app import ConfigError, Platform, open_root_secret
 from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
