@@ -29,6 +29,17 @@ class Limits:
     max_audit_limit: int = 10_000
     max_wait_ms: int = 60_000  # confide.v1 WaitTask
     max_pull_wait_ms: int = 30_000  # scheduler long-poll
+    # --- logins (services/authentication/_throttle.py; docs/security.md) ---
+    # Failed logins a user id may have before each further one locks it for
+    # login_backoff_base_s, doubled per failure, at most login_max_lockout_s.
+    login_user_free_failures: int = 5
+    # The same per source address (IPv6: per /64); higher, as many users may
+    # share an address (NAT, a proxy: then see docs/security.md).
+    login_address_free_failures: int = 20
+    login_backoff_base_s: float = 1.0
+    login_max_lockout_s: float = 900.0
+    login_forget_after_s: float = 3600.0  # failures kept after the last one
+    login_throttle_max_entries: int = 100_000  # keys per table; least recent evicted
     # --- execution ---
     max_return_value_bytes: int = 1 * MiB
     max_log_lines: int = 10_000

@@ -10,7 +10,8 @@ Tree::
     AttestationError
     ├── AppraisalError                 evidence refused (always a specific subclass)
     │   ├── EvidenceFormatError        bytes do not parse as the claimed evidence type
-    │   │   └── EvidenceTooLargeError  a size or depth cap of ``Limits`` was exceeded
+    │   │   ├── EvidenceTooLargeError  a size or depth cap of ``Limits`` was exceeded
+    │   │   └── ReservedFieldError     a reserved or unsigned byte is not zero (names it)
     │   ├── EvidenceVerificationError  cryptographic verification failed
     │   │   ├── QuoteSignatureError        enclave/TD report signature invalid
     │   │   ├── CollateralSignatureError   TCB info / QE identity signature invalid
@@ -52,6 +53,7 @@ __all__ = [
     "MeasurementNotAcceptedError",
     "QuoteSignatureError",
     "ReportDataMismatchError",
+    "ReservedFieldError",
     "TcbMismatchError",
     "TcbStatusNotAllowedError",
     "TeeTypeMismatchError",
@@ -73,6 +75,20 @@ class EvidenceFormatError(AppraisalError):
 
 class EvidenceTooLargeError(EvidenceFormatError):
     """An untrusted input exceeded a cap from :class:`confide.config.Limits`."""
+
+
+class ReservedFieldError(EvidenceFormatError):
+    """A reserved field, or bytes the signature does not cover, are not zero.
+
+    Evidence has one accepted encoding: bytes nobody signed, or that the
+    format reserves, cannot carry anything (as DCAP quotes refuse trailing
+    bytes). ``field`` names the area and ``offset`` is the first non-zero byte.
+    """
+
+    def __init__(self, field: str, offset: int) -> None:
+        super().__init__(f"{field}: non-zero byte at offset {offset:#x} must be zero")
+        self.field = field
+        self.offset = offset
 
 
 class EvidenceVerificationError(AppraisalError):

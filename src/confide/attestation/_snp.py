@@ -5,6 +5,10 @@ Specification" (ATTESTATION_REPORT, version 2/3): the signature covers bytes
 [0, 0x2A0); r and s are 72-byte little-endian integers at 0x2A0 and 0x2E8.
 Chain: VCEK <- ASK <- ARK, RSASSA-PSS/SHA-384 for the certificates; the ARK
 must be one of the pinned roots. Pure: no clock, no network.
+
+A report has one accepted encoding: every reserved byte and every byte of
+the signature area beyond r and s must be zero (``_MUST_BE_ZERO``), as DCAP
+quotes refuse trailing bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ._errors import (
     EvidenceFormatError,
     EvidenceTooLargeError,
     QuoteSignatureError,
+    ReservedFieldError,
     TcbMismatchError,
     UntrustedRootError,
 )
@@ -98,11 +103,58 @@ class SnpReport:
         return self.raw[:_SIGNED_SIZE]
 
 
+# Byte ranges [start, end) that must be zero, per report version (SEV-SNP ABI,
+# ATTESTATION_REPORT; signature algorithm 1, ECDSA P-384 with SHA-384). The
+# first ones are reserved but signed; the last three lie in the 512-byte
+# signature area, which the signature does not cover: r and s are 72-byte
+# little-endian fields holding 48-byte values, and the rest is reserved.
+_UNSIGNED_MUST_BE_ZERO = (
+    (0x2D0, 0x2E8, "signature r above 384 bits (unsigned)"),
+    (0x318, 0x330, "signature s above 384 bits (unsigned)"),
+    (0x330, SNP_REPORT_SIZE, "signature area after r and s (unsigned)"),
+)
+_SIGNED_MUST_BE_ZERO = (
+    (0x04C, 0x050, "reserved field at 0x4C"),
+    (0x1EB, 0x1EC, "reserved field after CURRENT_MAJOR"),
+    (0x1EF, 0x1F0, "reserved field after COMMITTED_MAJOR"),
+    (0x1F8, _SIGNED_SIZE, "reserved field after LAUNCH_TCB"),
+)
+_MUST_BE_ZERO: dict[int, tuple[tuple[int, int, str], ...]] = {
+    2: ((0x188, 0x1A0, "reserved field after REPORTED_TCB"),
+        *_SIGNED_MUST_BE_ZERO, *_UNSIGNED_MUST_BE_ZERO),
+    # Version 3 puts CPUID_FAM_ID, CPUID_MOD_ID and CPUID_STEP at 0x188..0x18A.
+    3: ((0x18B, 0x1A0, "reserved field after CPUID_STEP"),
+        *_SIGNED_MUST_BE_ZERO, *_UNSIGNED_MUST_BE_ZERO),
+}
+# SIGNER_INFO (the "flags" word at 0x48): bit 0 AUTHOR_KEY_EN, bit 1
+# MASK_CHIP_KEY, bits 4:2 SIGNING_KEY; bits 31:5 are reserved.
+_SIGNER_INFO_OFFSET = 0x48
+_SIGNER_INFO_RESERVED_BITS = 0xFFFF_FFE0
+
+
+def _check_reserved_zero(raw: bytes, version: int, signer_info: int) -> None:
+    """Refuse a report whose reserved or unsigned bytes are not all zero."""
+    areas = _MUST_BE_ZERO.get(version)
+    if areas is None:
+        raise EvidenceFormatError(f"SNP report version {version}: no reserved-field layout")
+    reserved_bits = signer_info & _SIGNER_INFO_RESERVED_BITS
+    if reserved_bits:
+        lowest = (reserved_bits & -reserved_bits).bit_length() - 1
+        raise ReservedFieldError("SIGNER_INFO bits 31:5 (reserved)",
+                                 _SIGNER_INFO_OFFSET + lowest // 8)
+    for start, end, field in areas:
+        if any(raw[start:end]):
+            offset = next(i for i in range(start, end) if raw[i])
+            raise ReservedFieldError(f"SNP report {field} [{start:#x}, {end:#x})", offset)
+
+
 def parse_snp_report(unverified_report: bytes) -> SnpReport:
     """Parse a 1184-byte SEV-SNP report (structure only; nothing is trusted).
 
     Raises:
         EvidenceFormatError: wrong size, version or signature algorithm.
+        ReservedFieldError: a reserved byte, or a byte of the signature area
+            beyond r and s, is not zero.
     """
     if len(unverified_report) != SNP_REPORT_SIZE:
         raise EvidenceFormatError(f"SNP report must be {SNP_REPORT_SIZE} bytes, "
@@ -130,6 +182,7 @@ def parse_snp_report(unverified_report: bytes) -> SnpReport:
         raise EvidenceFormatError(f"SNP report version {version} unsupported (2, 3 are)")
     if sig_algo != 1:
         raise EvidenceFormatError(f"SNP signature algorithm {sig_algo} unsupported (1 is)")
+    _check_reserved_zero(raw, version, flags)
     return SnpReport(version, guest_svn, policy, vmpl, sig_algo, platform_info, flags,
                      report_data, measurement, host_data, id_key_digest, report_id,
                      reported_tcb, chip_id, sig_r, sig_s, raw)

@@ -3,7 +3,7 @@
 The database is untrusted: every row is sealed and authenticated (see ``_schema``).
 """
 
-from ._db import Database, Row, StorageError, Tampered, Txn
+from ._db import Conflict, Database, Row, StorageError, Tampered, Txn
 from ._schema import SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "Database", "Row", "StorageError", "Tampered", "Txn"]
+__all__ = ["SCHEMA_VERSION", "Conflict", "Database", "Row", "StorageError", "Tampered", "Txn"]
