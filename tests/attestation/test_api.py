@@ -35,6 +35,11 @@ def test_public_surface_is_pinned_and_sorted() -> None:
         # wiring into the platform (real DCAP verifiers for the attested-TLS seam)
         "DcapVerdict", "TrustBundle", "certificate_collateral", "dcap_quote_verifier",
         "policy_quote_verifier", "verify_ratls_with_policy",
+        # today's hardware (issue 16): TDX v5, dcap-qvl failure classes, SEV-SNP generations
+        "AttestationKeyBindingError", "CertificateRevokedError", "CollateralMismatchError",
+        "QeIdentityMismatchError", "QeReportSignatureError", "SigningKeyNotAllowedError",
+        "TcbLevelNotFoundError", "TcbRevokedError", "TdxModuleMismatchError", "TdReport15",
+        "unverified_certificate_tee",
     }
     for name in attestation.__all__:
         assert getattr(attestation, name) is not None

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..config import Limits
-from ._dcap import quote_root_der, verify_dcap_quote
+from ._dcap import TDX_MEASUREMENT_KEYS, quote_root_der, verify_dcap_quote
 from ._enclave_info import EnclaveInfo, service_table
 from ._errors import (
     DebugNotAllowedError,
@@ -38,7 +38,7 @@ __all__ = ["AppraisalPolicy", "AppraisalResult", "UnsafeTrustSimRoot"]
 
 log = logging.getLogger("confide.attestation.policy")
 _REQUIRED = {"sgx": ("mr_enclave", "mr_signer"), "tdx": ("mrtd",), "snp": ("measurement",)}
-_OPTIONAL = {"sgx": (), "tdx": ("rtmr0", "rtmr1", "rtmr2", "rtmr3"), "snp": ()}
+_OPTIONAL = {"sgx": (), "tdx": TDX_MEASUREMENT_KEYS[1:], "snp": ()}
 _CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
@@ -132,7 +132,13 @@ class AppraisalPolicy:
                 raise MeasurementNotAcceptedError(
                     f"[{service_table(service)}] lists no {key} for {verified.tee}")
         for key in _REQUIRED[verified.tee] + _OPTIONAL[verified.tee]:
-            if key in entry and entry[key] != verified.measurements[key]:
+            if key not in entry:
+                continue
+            if key not in verified.measurements:  # e.g. mr_servicetd of a TD report 1.0
+                raise MeasurementNotAcceptedError(
+                    f"[{service_table(service)}] lists {key}, which this {verified.tee} "
+                    "evidence does not carry")
+            if entry[key] != verified.measurements[key]:
                 raise MeasurementNotAcceptedError(
                     f"{key} {verified.measurements[key]} is not the one listed for "
                     f"[{service_table(service)}]")
