@@ -39,7 +39,8 @@ def test_public_surface_is_pinned_and_sorted() -> None:
         "AttestationKeyBindingError", "CertificateRevokedError", "CollateralMismatchError",
         "QeIdentityMismatchError", "QeReportSignatureError", "SigningKeyNotAllowedError",
         "TcbLevelNotFoundError", "TcbRevokedError", "TdxModuleMismatchError", "TdReport15",
-        "unverified_certificate_tee",
+        "unverified_certificate_tee", "AMD_ARKS", "AMD_ARK_GENOA_DER", "AMD_ARK_TURIN_DER",
+        "SnpChain", "SnpEndorsementKey", "verify_snp_chain",
     }
     for name in attestation.__all__:
         assert getattr(attestation, name) is not None

@@ -98,9 +98,23 @@ from ._report_http import (
     run_attestation_service,
 )
 from ._report_service import ReportAuthority, make_report
-from ._roots import AMD_ARK_MILAN_DER, INTEL_SGX_ROOT_CA_DER
+from ._roots import (
+    AMD_ARK_GENOA_DER,
+    AMD_ARK_MILAN_DER,
+    AMD_ARK_TURIN_DER,
+    AMD_ARKS,
+    INTEL_SGX_ROOT_CA_DER,
+)
 from ._sim import SIM_WARNING, SimAttester
-from ._snp import SnpReport, SnpTcb, parse_snp_report, verify_snp_report
+from ._snp import (
+    SnpChain,
+    SnpReport,
+    SnpTcb,
+    parse_snp_report,
+    verify_snp_chain,
+    verify_snp_report,
+)
+from ._snp_tcb import SnpEndorsementKey
 from ._teaclave_report import (
     DCAP_TO_IAS_STATUS,
     TEACLAVE_EXTENSION_OID,
@@ -116,7 +130,10 @@ from ._verdicts import (
 )
 
 __all__ = [
+    "AMD_ARKS",
+    "AMD_ARK_GENOA_DER",
     "AMD_ARK_MILAN_DER",
+    "AMD_ARK_TURIN_DER",
     "DCAP_TO_IAS_STATUS",
     "INTEL_SGX_ROOT_CA_DER",
     "RATLS_ENDORSEMENT_OID",
@@ -173,6 +190,8 @@ __all__ = [
     "SgxReportBody",
     "SigningKeyNotAllowedError",
     "SimAttester",
+    "SnpChain",
+    "SnpEndorsementKey",
     "SnpReport",
     "SnpTcb",
     "TcbLevelNotFoundError",
@@ -213,6 +232,7 @@ __all__ = [
     "verify_endorsement",
     "verify_ratls_certificate",
     "verify_ratls_with_policy",
+    "verify_snp_chain",
     "verify_snp_report",
     "verify_teaclave_certificate",
 ]

@@ -86,6 +86,10 @@ class AppraisalPolicy:
         allow_debug: accept debug enclaves/TDs/guests (never in production).
         max_evidence_age: oldest acceptable ``Evidence.produced_at``; None
             disables the check. Meaningful only when report data binds the time.
+        snp_signing_keys: SEV-SNP endorsement-key types accepted (``"VCEK"``,
+            ``"VLEK"``). Which SNP product lines are trusted is which AMD ARKs
+            (``AMD_ARKS``) are in ``trusted_roots``. Default: VCEK only, so
+            VLEK-signed (cloud) reports need an explicit opt-in.
         limits: caps on untrusted sizes.
     """
 
@@ -94,6 +98,7 @@ class AppraisalPolicy:
     allowed_tcb_statuses: frozenset[str] = frozenset({"UpToDate", "SWHardeningNeeded"})
     allow_debug: bool = False
     max_evidence_age: dt.timedelta | None = dt.timedelta(hours=1)
+    snp_signing_keys: frozenset[str] = frozenset({"VCEK"})
     limits: Limits = field(default_factory=Limits)
 
     def _dcap_root(self, quote_root: bytes) -> tuple[bytes, bool]:
@@ -110,7 +115,8 @@ class AppraisalPolicy:
         if evidence.tee == "snp":
             arks = [bytes(r) for r in self.trusted_roots if not isinstance(r, UnsafeTrustSimRoot)]
             return verify_snp_report(evidence.quote, collateral, trusted_arks_der=arks, now=now,
-                                     limits=self.limits), False
+                                     limits=self.limits,
+                                     allowed_signing_keys=self.snp_signing_keys), False
         if evidence.tee not in ("sgx", "tdx"):
             raise EvidenceFormatError(f"unknown TEE type {evidence.tee!r}")
         unverified = parse_quote(evidence.quote, self.limits)
