@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import cli_attest
+from . import cli_attest, cli_measure
 from ._errors import ClientError
 from ._sdk import Client, FunctionArgument, FunctionFile
 from ._session import Session
@@ -33,6 +33,7 @@ app.add_typer(file_app, name="file")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
 cli_attest.register(app)
+cli_measure.register(app)
 
 console = Console()
 err = Console(stderr=True)
