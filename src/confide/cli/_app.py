@@ -19,6 +19,7 @@ from . import (
     _enclave_info,
     _files,
     _functions,
+    _measure,
     _serve,
     _tasks,
     _users,
@@ -42,10 +43,11 @@ app.add_typer(_tasks.app, name="task")
 app.add_typer(_audit.app, name="audit")
 app.command("attest")(_attest.attest)
 
-# Local tools: data files (teaclave_cli's options) and the auditors' enclave_info.
+# Local tools: data files (teaclave_cli's options), the auditors' measure and enclave_info.
 app.command("encrypt")(_crypto.encrypt)
 app.command("decrypt")(_crypto.decrypt)
 app.add_typer(_enclave_info.app, name="enclave-info")
+app.command("measure")(_measure.measure)
 
 
 def main() -> None:
