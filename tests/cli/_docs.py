@@ -24,7 +24,8 @@ _COMMENT = re.compile(r"(?:^|\s)#.*$")  # a shell comment
 # ``confide`` as a command word: at the start, after whitespace or a bin
 # directory (``.venv/bin/confide``; not ``/var/lib/confide``), followed by
 # whitespace or the end.
-_INVOCATION = re.compile(r"(?:^|(?<=\s)|(?<=bin/))confide(?=\s|$)(?P<rest>[^#;&|`]*(?:\|[a-z][^#;&`]*)?)")
+_INVOCATION = re.compile(r"(?:^|(?<=\s)|(?<=bin/))confide(?=\s|$)"
+                         r"(?P<rest>[^#;&|`]*(?:\|[a-z][^#;&`]*)?)")
 _ELLIPSIS = {"…", "..."}
 
 
