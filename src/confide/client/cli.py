@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..settings import _command as settings_command
 from . import cli_attest
 from ._errors import ClientError
 from ._sdk import Client, FunctionArgument, FunctionFile
@@ -33,6 +34,7 @@ app.add_typer(file_app, name="file")
 app.add_typer(task_app, name="task")
 app.add_typer(audit_app, name="audit")
 cli_attest.register(app)
+settings_command.register(app)
 
 console = Console()
 err = Console(stderr=True)
@@ -70,9 +72,12 @@ def serve(
     file_root: Annotated[list[Path] | None, typer.Option(
         help="Let task files use file:// URLs inside this directory. Repeatable. Off by "
              "default.")] = None,
+    config: settings_command.ConfigOption = None,
 ) -> None:
     """Run the all-in-one server (every service, the database, the worker pool)."""
     from ..server import ConfigError, Platform, ServerConfig
+
+    settings = settings_command.load_or_exit(config)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if tee == "sim":
@@ -86,7 +91,8 @@ def serve(
             database_url=database_url, admin_password=admin_password, tee=tee,
             executor_timeout_s=executor_timeout,
             file_agent_loopback_ports=tuple(allow_loopback_port or ()),
-            file_roots=tuple(str(p.resolve()) for p in file_root or ())))
+            file_roots=tuple(str(p.resolve()) for p in file_root or ()),
+            limits=settings.limits))
         platform.start()
     except ConfigError as e:
         err.print(f"[red]cannot start:[/] {e}")

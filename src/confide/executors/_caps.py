@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection
 from types import TracebackType
 from typing import BinaryIO, cast
 
+from .._units import binary_size
 from ..config import Limits
 from ._base import FunctionError, Invocation, TaskIO
 
@@ -43,16 +44,13 @@ _CAPS: dict[str, tuple[str, str, str]] = {
     "max_log_bytes": ("log cap", "log", "bytes"),
     "max_task_area_bytes": ("private area cap", "area", "bytes"),
 }
-_UNITS = (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10))
 
 
 def format_cap(value: int, unit: str = "bytes") -> str:
     """A cap as it reads before a noun: ``268435456`` -> ``"256 MiB"``, a size
     that is no whole unit -> ``"1000-byte"``, 10 lines -> ``"10-line"``."""
-    if unit == "bytes":
-        for name, size in _UNITS:
-            if value >= size and value % size == 0:
-                return f"{value // size} {name}"
+    if unit == "bytes" and (size := binary_size(value)) is not None:
+        return size
     return f"{value}-{unit.removesuffix('s')}"
 
 

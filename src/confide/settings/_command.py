@@ -1,0 +1,51 @@
+"""The command line's side of the configuration: ``confide config show`` and
+loading it for ``confide serve --config`` (mounted by the CLI with
+:func:`register`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._load import SettingsError, load_settings
+from ._model import Settings
+from ._render import render_json, render_toml
+
+__all__ = ["ConfigOption", "load_or_exit", "register"]
+
+#: ``--config FILE`` (or ``CONFIDE_CONFIG``): the operator's TOML file.
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", envvar="CONFIDE_CONFIG", dir_okay=False,
+    help="TOML configuration file ([limits], ...); CONFIDE_<SECTION>__<KEY> environment "
+         "variables override it. See docs/operations.md.")]
+
+
+class Format(StrEnum):
+    toml = "toml"
+    json = "json"
+
+
+def load_or_exit(path: Path | None, *, doing: str = "cannot start") -> Settings:
+    """The effective settings, or exit 2 with every problem on standard error."""
+    try:
+        return load_settings(path)
+    except SettingsError as e:
+        typer.echo(f"{doing}: {e}", err=True)
+        raise typer.Exit(2) from e
+
+
+def show(config: ConfigOption = None,
+         format: Annotated[Format, typer.Option(help="toml or json.")] = Format.toml) -> None:
+    """Print the effective configuration (defaults < file < environment), secrets redacted."""
+    settings = load_or_exit(config, doing="cannot show the configuration")
+    typer.echo(render_toml(settings) if format is Format.toml else render_json(settings), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``config show`` on the CLI."""
+    config_app = typer.Typer(no_args_is_help=True, help="The operator's configuration.")
+    config_app.command("show")(show)
+    app.add_typer(config_app, name="config")
