@@ -23,7 +23,9 @@ import wasmtime
 from confide.config import Limits
 from confide.crypto import decrypt_stream, encrypt_stream
 from confide.execution import Outcome, StagedIO, Stager, TaskRunner, _staging
+from confide.execution._area import AreaBudget, MeteredFile, remove_file
 from confide.execution.file_agent import BufferedDestination, TooLarge
+from confide.executors import CapExceeded
 from confide.executors.builtin import BuiltinExecutor
 from confide.executors.python import PythonExecutor
 from confide.executors.wasm import WasmExecutor
@@ -311,3 +313,35 @@ def test_log_at_the_line_cap_is_reported_and_cap_plus_one_fails() -> None:
     outcome, _ = task.run(Limits(max_log_lines=0))
     assert (outcome.ok, outcome.reason) == (False, (
         "Runtime Error: log exceeds the 0-line log cap (limits.max_log_lines)"))
+
+
+# --- the area's accounting ---------------------------------------------------------
+
+
+def test_metered_file_charges_growth_once_and_refunds_truncation(tmp_path: Path) -> None:
+    area = AreaBudget(100)
+    with open(tmp_path / "f", "wb") as raw:
+        f = MeteredFile(raw, area)
+        f.write(b"x" * 60)
+        f.seek(10)
+        f.write(b"y" * 50)  # rewrites bytes already charged
+        assert (area.used, f.tell()) == (60, 60)
+        f.seek(0)
+        f.truncate()  # what a retried download does
+        assert area.used == 0
+        f.write(b"z" * 100)  # exactly at the cap
+        with pytest.raises(CapExceeded) as info:
+            f.write(b"!")
+    assert info.value.field == "max_task_area_bytes"
+    assert (tmp_path / "f").read_bytes() == b"z" * 100  # the refused byte was not written
+    assert area.peak == 100
+
+
+def test_removing_a_file_gives_its_bytes_back(tmp_path: Path) -> None:
+    area = AreaBudget(10)
+    path = tmp_path / "f"
+    with open(path, "wb") as raw:
+        MeteredFile(raw, area).write(b"x" * 10)
+    remove_file(path, area)
+    assert (area.used, path.exists()) == (0, False)
+    remove_file(path, area)  # already gone: nothing to do

@@ -71,8 +71,9 @@ class MeteredFile:
     """
 
     def __init__(self, inner: BinaryIO, budget: AreaBudget) -> None:
-        self._inner = inner
+        self._inner = inner  # a new (empty) file, positioned at 0
         self._budget = budget
+        self._pos = 0  # kept here: no lseek per write
         self.size = 0
 
     @property
@@ -94,17 +95,21 @@ class MeteredFile:
         Raises:
             CapExceeded: the area would go past its cap (nothing is written).
         """
-        end = self._inner.tell() + memoryview(data).nbytes
+        n = len(data) if type(data) is bytes else memoryview(data).nbytes
+        end = self._pos + n
         if end > self.size:
             self._budget.charge(end - self.size)
             self.size = end
-        return self._inner.write(data)
+        self._inner.write(data)
+        self._pos = end
+        return n
 
     def tell(self) -> int:
-        return self._inner.tell()
+        return self._pos
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._inner.seek(offset, whence)
+        self._pos = self._inner.seek(offset, whence)
+        return self._pos
 
     def truncate(self, size: int | None = None) -> int:
         new = self._inner.truncate(size)

@@ -135,7 +135,7 @@ class CappedOutput:
         Raises:
             CapExceeded: ``data`` would take the file or the task past its cap.
         """
-        n = memoryview(data).nbytes
+        n = len(data) if type(data) is bytes else memoryview(data).nbytes
         self._budget.charge(self._name, self._size, n)
         self._size += n
         self._inner.write(data)
