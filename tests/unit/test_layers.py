@@ -19,7 +19,8 @@ from ._import_graph import ROOT, Edge, cycles, package_edges
 SRC = Path(__file__).resolve().parents[2] / "src"
 GENERATED = ("_gen",)  # protobuf stubs: written by the generator, import only grpc/protobuf
 
-_FOUNDATION = frozenset({"config", "errors", "_json", "_status", "_atomic", "invocation"})
+_FOUNDATION = frozenset({"config", "errors", "_json", "_status", "_atomic", "invocation",
+                         "_units"})
 
 #: What each unit may import (besides itself), bottom to top (docs/architecture.md, "Layers").
 MAY_IMPORT: dict[str, frozenset[str]] = {
@@ -33,12 +34,15 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "keys": _FOUNDATION,
     "rpc": _FOUNDATION,
     "functions": _FOUNDATION,  # builtins: the contract, never the executors
+    # The operator's configuration (TOML + environment over Limits).
+    "settings": _FOUNDATION,
     # What builds on one core.
     "storage": _FOUNDATION | {"crypto"},
     "executors": _FOUNDATION | {"functions"},
     # Business rules (no grpc), the worker, the SDK.
     "services": _FOUNDATION | {"crypto", "keys", "storage"},
-    "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors"},
+    "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors",
+                                "settings"},
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side
     # gRPC adapters of the services.
     "api": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "services"},
@@ -48,7 +52,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The command line: the SDK for client commands, the server for serve/demo,
     # storage and the audit service for `audit verify`.
     "cli": _FOUNDATION | {"attestation", "client", "crypto", "keys", "server", "services",
-                          "storage"},
+                          "settings", "storage"},
     "__main__": frozenset({"cli"}),
 }
 

@@ -14,6 +14,7 @@ from . import (
     _attest,
     _attestation_service,
     _audit,
+    _config,
     _crypto,
     _demo,
     _enclave_info,
@@ -34,6 +35,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 app.command("serve")(_serve.serve)
 app.command("demo")(_demo.demo)
 app.command("attestation-service")(_attestation_service.attestation_service)
+app.add_typer(_config.app, name="config")
 
 # Client commands, through the SDK (attest the server, then call it).
 app.add_typer(_users.app, name="user")

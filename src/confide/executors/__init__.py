@@ -13,9 +13,11 @@ from ..invocation import (
     TaskIO,
 )
 from ._args import flatten_arguments
+from ._caps import CapExceeded, apply_caps
 
 __all__ = [
     "CancelledError",
+    "CapExceeded",
     "CorruptedInput",
     "Executor",
     "ExecutorError",
@@ -25,5 +27,6 @@ __all__ = [
     "InvalidOutputName",
     "Invocation",
     "TaskIO",
+    "apply_caps",
     "flatten_arguments",
 ]

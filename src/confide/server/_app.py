@@ -217,7 +217,8 @@ class Platform:
             blob_store_port=self.blobs.port if self.blobs is not None else None,
             fusion_dir=str(self.fusion_dir),
             file_roots=tuple(str(Path(r).resolve()) for r in self.config.file_roots),
-            extra_loopback_ports=tuple(self.config.file_agent_loopback_ports))
+            extra_loopback_ports=tuple(self.config.file_agent_loopback_ports),
+            limits=self.config.limits)
 
     def _bind(self, server: grpc.aio.Server, port: int, creds: grpc.ServerCredentials,
               host: str) -> int:
