@@ -108,7 +108,12 @@ class FunctionSpec:
 
 @dataclass
 class Invocation:
-    """One run of a function inside a worker."""
+    """One run of a function inside a worker.
+
+    The worker passes it through :func:`~confide.executors.apply_caps`: ``io``'s
+    output streams and ``log`` then raise ``CapExceeded`` past the task's caps,
+    which an executor lets through (the task fails naming the cap).
+    """
 
     task_id: str
     function: FunctionSpec

@@ -17,7 +17,8 @@ def test_public_surface_is_pinned_and_sorted() -> None:
         "EnclaveInfoSignatureError", "Evidence", "EvidenceFormatError", "EvidenceTooLargeError",
         "EvidenceTooOldError", "EvidenceVerificationError", "GramineAttester",
         "MeasurementNotAcceptedError", "QuoteHeader", "QuoteSignatureError",
-        "ReportDataMismatchError", "SgxQuote", "SgxReportBody", "SimAttester", "SnpReport",
+        "ReportDataMismatchError", "ReservedFieldError", "SgxQuote", "SgxReportBody",
+        "SimAttester", "SnpReport",
         "SnpTcb", "TcbMismatchError", "TcbStatusNotAllowedError", "TdReport", "TdxQuote",
         "TeeTypeMismatchError", "UnsafeTrustSimRoot", "UntrustedRootError", "VerifiedEvidence",
         "generate_enclave_info", "package_measurement", "parse_quote", "parse_snp_report",
@@ -35,6 +36,12 @@ def test_public_surface_is_pinned_and_sorted() -> None:
         # wiring into the platform (real DCAP verifiers for the attested-TLS seam)
         "DcapVerdict", "TrustBundle", "certificate_collateral", "dcap_quote_verifier",
         "policy_quote_verifier", "verify_ratls_with_policy",
+        # today's hardware (issue 16): TDX v5, dcap-qvl failure classes, SEV-SNP generations
+        "AttestationKeyBindingError", "CertificateRevokedError", "CollateralMismatchError",
+        "QeIdentityMismatchError", "QeReportSignatureError", "SigningKeyNotAllowedError",
+        "TcbLevelNotFoundError", "TcbRevokedError", "TdxModuleMismatchError", "TdReport15",
+        "unverified_certificate_tee", "AMD_ARKS", "AMD_ARK_GENOA_DER", "AMD_ARK_TURIN_DER",
+        "SnpChain", "SnpEndorsementKey", "verify_snp_chain",
     }
     for name in attestation.__all__:
         assert getattr(attestation, name) is not None

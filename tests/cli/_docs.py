@@ -21,9 +21,11 @@ SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
 _FENCE = re.compile(r"^\s*```(\S*)")
 _SPAN = re.compile(r"`([^`]+)`")
 _COMMENT = re.compile(r"(?:^|\s)#.*$")  # a shell comment
-# ``confide`` as a command word: at the start, after whitespace or a path
-# (``.venv/bin/confide``), followed by whitespace or the end.
-_INVOCATION = re.compile(r"(?:^|(?<=[\s/]))confide(?=\s|$)(?P<rest>[^#;&|`]*(?:\|[a-z][^#;&`]*)?)")
+# ``confide`` as a command word: at the start, after whitespace or a bin
+# directory (``.venv/bin/confide``; not ``/var/lib/confide``), followed by
+# whitespace or the end.
+_INVOCATION = re.compile(r"(?:^|(?<=\s)|(?<=bin/))confide(?=\s|$)"
+                         r"(?P<rest>[^#;&|`]*(?:\|[a-z][^#;&`]*)?)")
 _ELLIPSIS = {"…", "..."}
 
 

@@ -59,7 +59,8 @@ def area(tmp_path: Path) -> Iterator[Path]:
 
 
 def _stage(spec: StagedFile, area: Path) -> Path:
-    return Stager(make_agent(), LIMITS).fetch_decrypted(spec, area / "plain")
+    Stager(make_agent(), LIMITS).fetch_decrypted(spec, area / "plain")
+    return area / "plain"
 
 
 @pytest.mark.parametrize("schema", PUSHED)

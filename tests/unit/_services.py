@@ -40,21 +40,10 @@ from confide.services.scheduler import Scheduler
 from confide.staged import StagedTask
 from confide.storage import Database
 
+from ._auth_support import Clock
+
 EXECUTOR_TIMEOUT_S = 30.0
 AES_GCM_128 = CryptoInfo("aes-gcm-128", bytes(range(16)), bytes(range(12)))
-
-
-class Clock:
-    """Seconds since the epoch, moved by the test only."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def sqlite_database(directory: Path) -> Database:

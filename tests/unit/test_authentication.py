@@ -17,32 +17,44 @@ from argon2 import PasswordHasher
 from confide.config import Limits
 from confide.errors import Code
 from confide.services._identity import Principal, Role, RoleKind
+from confide.services.audit import AuditLog
 from confide.services.authentication import AuthenticationService, TokenSigner
+from confide.services.authentication._throttle import LoginThrottle
 from confide.storage import Database
 
-from ._services import Clock, admin, refused, sqlite_database
+from ._auth_support import Clock
+from ._services import admin, refused, sqlite_database
 
 TOKEN_LIFETIME_S = 3600
 FAILED = "authentication failed"
+IP = bytes(12) + bytes([10, 0, 0, 1])  # ::10.0.0.1, the audit log's IPv4 form
 
 
 class Auth:
-    """The service with a cheap hasher and a clock the test moves."""
+    """The service as a node starts it, with a cheap hasher and a clock the test moves."""
 
-    def __init__(self, db: Database, key: bytes | None = None) -> None:
+    def __init__(self, db: Database, keys: tuple[bytes, bytes] | None = None) -> None:
         self.db = db
         self.clock = Clock()
-        self.key = key or os.urandom(64)
+        self.key, audit_key = keys or (os.urandom(64), os.urandom(32))
+        self.keys = (self.key, audit_key)
+        limits = Limits()
         self.service = AuthenticationService(
-            db, TokenSigner(self.key, TOKEN_LIFETIME_S), clock=self.clock, limits=Limits(),
-            hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+            db, TokenSigner(self.key, TOKEN_LIFETIME_S), clock=self.clock, limits=limits,
+            audit=AuditLog(db, audit_key, clock=self.clock),
+            hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+            throttle=LoginThrottle(limits, self.clock))
+        self.service.index_user_names()
         self.service.ensure_admin("admin", "admin-password")
+
+    def login(self, user_id: str, password: str) -> str:
+        return self.service.login(user_id, password, ip=IP)
 
     def add(self, user_id: str, role: str, attribute: str = "", password: str = "pw") -> None:
         self.service.register(admin(), user_id, password, role, attribute)
 
     def session(self, user_id: str, password: str = "pw") -> str:
-        return self.service.login(user_id, password)
+        return self.login(user_id, password)
 
     def principal(self, user_id: str, password: str = "pw") -> Principal:
         return self.service.authenticate(user_id, self.session(user_id, password))
@@ -75,7 +87,7 @@ def test_wrong_password_and_unknown_user_fail_alike(auth: Auth) -> None:
     auth.add("alice", "DataOwner", "bank-a")
     for user_id, password in (("alice", "wrong"), ("nobody", "pw"), ("alice", "")):
         with refused(Code.UNAUTHENTICATED, FAILED):
-            auth.service.login(user_id, password)
+            auth.login(user_id, password)
 
 
 def test_role_claimed_in_a_token_is_not_trusted(auth: Auth) -> None:
@@ -110,7 +122,7 @@ def test_password_change_revokes_earlier_sessions(auth: Auth) -> None:
     with refused(Code.UNAUTHENTICATED, FAILED):
         auth.service.authenticate("alice", old)
     with refused(Code.UNAUTHENTICATED, FAILED):
-        auth.service.login("alice", "pw")
+        auth.login("alice", "pw")
     assert auth.principal("alice", "new-pw").role.kind is RoleKind.DATA_OWNER
 
 
@@ -137,7 +149,7 @@ def test_a_reset_password_revokes_sessions_and_is_the_only_one_that_works(auth: 
     with refused(Code.UNAUTHENTICATED, FAILED):
         auth.service.authenticate("alice", token)
     with refused(Code.UNAUTHENTICATED, FAILED):
-        auth.service.login("alice", "pw")
+        auth.login("alice", "pw")
     auth.principal("alice", new_password)
 
 
@@ -146,10 +158,10 @@ def test_restart_keeps_the_administrator_password(tmp_path: Path) -> None:
     db = sqlite_database(tmp_path)
     first = Auth(db)
     first.service.change_password(first.principal("admin", "admin-password"), "rotated")
-    again = Auth(db, first.key)
+    again = Auth(db, first.keys)
     assert not again.service.ensure_admin("admin", "admin-password")
     with refused(Code.UNAUTHENTICATED, FAILED):
-        again.service.login("admin", "admin-password")
+        again.login("admin", "admin-password")
     again.principal("admin", "rotated")
 
 
@@ -228,5 +240,5 @@ def test_operator_cannot_make_a_user_administrator_in_the_database(auth: Auth) -
         body = c.execute("select body from users where id = 'admin'").fetchone()[0]
         c.execute("update users set body = ? where id = 'alice'", (body,))
     with refused(Code.UNAUTHENTICATED):
-        auth.service.login("alice", "admin-password")
+        auth.login("alice", "admin-password")
     assert auth.service.role_of("admin") == Role(RoleKind.PLATFORM_ADMIN)

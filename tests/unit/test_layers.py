@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 GENERATED = ("_gen",)  # protobuf stubs: written by the generator, import only grpc/protobuf
 
 _FOUNDATION = frozenset({"config", "errors", "_json", "_status", "_atomic", "invocation",
-                         "executor_registry", "staged"})
+                         "_units", "executor_registry", "staged"})
 
 #: What each unit may import (besides itself), bottom to top (docs/architecture.md, "Layers").
 MAY_IMPORT: dict[str, frozenset[str]] = {
@@ -36,12 +36,15 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "keys": _FOUNDATION,
     "rpc": _FOUNDATION,
     "functions": _FOUNDATION,  # builtins: the contract, never the executors
+    # The operator's configuration (TOML + environment over Limits).
+    "settings": _FOUNDATION,
     # What builds on one core.
     "storage": _FOUNDATION | {"crypto"},
     "executors": _FOUNDATION | {"functions"},
     # Business rules (no grpc; the key service uses keys/), the worker, the SDK.
     "services": _FOUNDATION | {"crypto", "keys", "storage"},
-    "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors"},
+    "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors",
+                                "settings"},
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side
     # The services over gRPC: adapters, their interceptor and serving loop.
     "api": _FOUNDATION | {"attestation", "keys", "rpc", "services"},
@@ -51,7 +54,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The command line: the SDK for client commands, the node for serve/demo,
     # storage and the audit service for `audit verify`.
     "cli": _FOUNDATION | {"attestation", "client", "crypto", "keys", "node", "services",
-                          "storage"},
+                          "settings", "storage"},
     "__main__": frozenset({"cli"}),
 }
 

@@ -50,7 +50,9 @@ def _result(r: common.TaskResult, limits: Limits) -> TaskResult:
     if which == "Ok":
         ok = r.Ok
         if len(ok.return_value) > limits.max_return_value_bytes or len(ok.log) > \
-                limits.max_log_lines or len(ok.tags_map) > limits.max_list_items:
+                limits.max_log_lines or len(ok.tags_map) > limits.max_list_items or \
+                sum(len(line.encode("utf-8", "surrogatepass")) for line in ok.log) > \
+                limits.max_log_bytes:
             return TaskResult.err("function result exceeds the platform's limits")
         return TaskResult(ok=True, return_value=ok.return_value, tags_map=dict(ok.tags_map),
                           log=list(ok.log))

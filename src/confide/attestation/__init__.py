@@ -28,10 +28,13 @@ from ._enclave_info import (
 from ._errors import (
     AppraisalError,
     AttestationError,
+    AttestationKeyBindingError,
     AttesterError,
     CertificateChainError,
+    CertificateRevokedError,
     CollateralExpiredError,
     CollateralFetchError,
+    CollateralMismatchError,
     CollateralSignatureError,
     DebugNotAllowedError,
     EmptyPolicyError,
@@ -42,17 +45,32 @@ from ._errors import (
     EvidenceTooOldError,
     EvidenceVerificationError,
     MeasurementNotAcceptedError,
+    QeIdentityMismatchError,
+    QeReportSignatureError,
     QuoteSignatureError,
     ReportDataMismatchError,
+    ReservedFieldError,
+    SigningKeyNotAllowedError,
+    TcbLevelNotFoundError,
     TcbMismatchError,
+    TcbRevokedError,
     TcbStatusNotAllowedError,
+    TdxModuleMismatchError,
     TeeTypeMismatchError,
     UntrustedRootError,
 )
 from ._evidence import Attester, Evidence, VerifiedEvidence
 from ._measure import package_measurement
 from ._policy import AppraisalPolicy, AppraisalResult, UnsafeTrustSimRoot
-from ._quote import QuoteHeader, SgxQuote, SgxReportBody, TdReport, TdxQuote, parse_quote
+from ._quote import (
+    QuoteHeader,
+    SgxQuote,
+    SgxReportBody,
+    TdReport,
+    TdReport15,
+    TdxQuote,
+    parse_quote,
+)
 from ._ratls_cert import (
     RATLS_ENDORSEMENT_OID,
     RATLS_EVIDENCE_OID,
@@ -81,9 +99,23 @@ from ._report_http import (
     run_attestation_service,
 )
 from ._report_service import ReportAuthority, make_report
-from ._roots import AMD_ARK_MILAN_DER, INTEL_SGX_ROOT_CA_DER
+from ._roots import (
+    AMD_ARK_GENOA_DER,
+    AMD_ARK_MILAN_DER,
+    AMD_ARK_TURIN_DER,
+    AMD_ARKS,
+    INTEL_SGX_ROOT_CA_DER,
+)
 from ._sim import SIM_WARNING, SimAttester
-from ._snp import SnpReport, SnpTcb, parse_snp_report, verify_snp_report
+from ._snp import (
+    SnpChain,
+    SnpReport,
+    SnpTcb,
+    parse_snp_report,
+    verify_snp_chain,
+    verify_snp_report,
+)
+from ._snp_tcb import SnpEndorsementKey
 from ._teaclave_report import (
     DCAP_TO_IAS_STATUS,
     TEACLAVE_EXTENSION_OID,
@@ -94,11 +126,15 @@ from ._verdicts import (
     certificate_collateral,
     dcap_quote_verifier,
     policy_quote_verifier,
+    unverified_certificate_tee,
     verify_ratls_with_policy,
 )
 
 __all__ = [
+    "AMD_ARKS",
+    "AMD_ARK_GENOA_DER",
     "AMD_ARK_MILAN_DER",
+    "AMD_ARK_TURIN_DER",
     "DCAP_TO_IAS_STATUS",
     "INTEL_SGX_ROOT_CA_DER",
     "RATLS_ENDORSEMENT_OID",
@@ -109,14 +145,17 @@ __all__ = [
     "AppraisalPolicy",
     "AppraisalResult",
     "AttestationError",
+    "AttestationKeyBindingError",
     "AttestedCertificate",
     "Attester",
     "AttesterError",
     "CertificateChainError",
     "CertificateFormatError",
+    "CertificateRevokedError",
     "CollateralExpiredError",
     "CollateralFetchError",
     "CollateralFetcher",
+    "CollateralMismatchError",
     "CollateralSignatureError",
     "ConfigfsTsmAttester",
     "DcapVerdict",
@@ -137,6 +176,8 @@ __all__ = [
     "GramineAttester",
     "MeasurementMismatchError",
     "MeasurementNotAcceptedError",
+    "QeIdentityMismatchError",
+    "QeReportSignatureError",
     "QuoteHeader",
     "QuoteSignatureError",
     "QuoteVerdict",
@@ -146,14 +187,22 @@ __all__ = [
     "ReportError",
     "ReportService",
     "ReportServiceError",
+    "ReservedFieldError",
     "SgxQuote",
     "SgxReportBody",
+    "SigningKeyNotAllowedError",
     "SimAttester",
+    "SnpChain",
+    "SnpEndorsementKey",
     "SnpReport",
     "SnpTcb",
+    "TcbLevelNotFoundError",
     "TcbMismatchError",
+    "TcbRevokedError",
     "TcbStatusNotAllowedError",
     "TdReport",
+    "TdReport15",
+    "TdxModuleMismatchError",
     "TdxQuote",
     "TeeTypeMismatchError",
     "TrustBundle",
@@ -179,11 +228,13 @@ __all__ = [
     "run_attestation_service",
     "sign_enclave_info",
     "tls_report_data",
+    "unverified_certificate_tee",
     "verify_dcap_quote",
     "verify_enclave_info",
     "verify_endorsement",
     "verify_ratls_certificate",
     "verify_ratls_with_policy",
+    "verify_snp_chain",
     "verify_snp_report",
     "verify_teaclave_certificate",
 ]

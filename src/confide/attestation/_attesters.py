@@ -12,8 +12,9 @@ import secrets
 from pathlib import Path
 
 from ..config import Limits
-from ._errors import AttesterError
+from ._errors import AttesterError, EvidenceFormatError
 from ._evidence import Evidence, TeeType
+from ._snp_certtable import cert_table_to_pem
 
 __all__ = ["ConfigfsTsmAttester", "GramineAttester"]
 
@@ -62,7 +63,10 @@ class ConfigfsTsmAttester:
     Creates ``<root>/<entry>``, writes ``inblob``, reads ``generation``, reads
     ``outblob``, ``auxblob`` and ``provider``, then re-reads ``generation``: a
     change means a concurrent writer replaced the request (retry once, else
-    raise). The entry is removed afterwards.
+    raise). The entry is removed afterwards. For SEV-SNP the ``auxblob``
+    certificate table becomes the PEM chain ``verify_snp_report`` takes
+    (``_snp_certtable``); without one the collateral is None and the verifier
+    needs the chain from AMD's KDS.
 
     Args:
         tee: ``"tdx"`` or ``"snp"``.
@@ -97,7 +101,13 @@ class ConfigfsTsmAttester:
             raise AttesterError("configfs-tsm generation is not a number")
         if gen_after != gen_before:
             return None  # someone else wrote an attribute between our write and our reads
-        return Evidence(tee=self._tee, quote=outblob, collateral=auxblob or None,
+        collateral = auxblob or None
+        if self._tee == "snp" and auxblob:
+            try:
+                collateral = cert_table_to_pem(auxblob)
+            except EvidenceFormatError as e:
+                raise AttesterError(f"configfs-tsm auxblob: {e}") from e
+        return Evidence(tee=self._tee, quote=outblob, collateral=collateral,
                         produced_at=dt.datetime.now(dt.UTC))
 
     def evidence(self, report_data: bytes) -> Evidence:

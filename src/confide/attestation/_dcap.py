@@ -1,4 +1,4 @@
-"""Verify SGX v3 / TDX v4 quotes with dcap-qvl against an explicit root.
+"""Verify SGX v3 / TDX v4 / TDX v5 quotes with dcap-qvl against an explicit root.
 
 dcap-qvl 0.7.0 offers ``verify(quote, collateral, now)``, which pins Intel's
 root, and ``verify_with_root_ca(quote, collateral, root_der, now)``, the
@@ -18,31 +18,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ..config import Limits
+from ._dcap_errors import map_dcap_error
 from ._errors import (
-    CertificateChainError,
-    CollateralExpiredError,
-    CollateralSignatureError,
-    DebugNotAllowedError,
     EvidenceFormatError,
     EvidenceTooLargeError,
-    EvidenceVerificationError,
-    QuoteSignatureError,
     UntrustedRootError,
 )
 from ._evidence import TeeType, VerifiedEvidence
-from ._quote import SgxQuote, TdxQuote, parse_quote
+from ._quote import SgxQuote, TdReport15, TdxQuote, parse_quote
 
-__all__ = ["measurements_of", "quote_root_der", "verify_dcap_quote"]
+__all__ = ["TDX_MEASUREMENT_KEYS", "measurements_of", "quote_root_der", "verify_dcap_quote"]
 
-# dcap-qvl reports failures as ValueError text; map it to our tree (first match wins).
-_ERROR_MAP: tuple[tuple[tuple[str, ...], type[EvidenceVerificationError]], ...] = (
-    (("CrlExpired", "expired", "Expired", "in the future", "NotValidYet"), CollateralExpiredError),
-    (("Signature is invalid for tcb_info", "Signature is invalid for qe_identity"),
-     CollateralSignatureError),
-    (("report signature", "QE report", "Qe report", "attestation key"), QuoteSignatureError),
-    (("certificate chain", "CRL", "Crl", "Revoked", "revoked", "certificate"),
-     CertificateChainError),
-)
+#: The TDX measurements a verified quote reports (enclave_info keys). ``mr_servicetd``
+#: exists only in TD report 1.5 (quote v5 body type 3).
+TDX_MEASUREMENT_KEYS = ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mr_config_id", "mr_owner",
+                        "mr_owner_config", "mr_seam", "mr_servicetd")
 
 
 def _pem_certs(pem: bytes, what: str, limits: Limits) -> list[x509.Certificate]:
@@ -64,24 +54,51 @@ def quote_root_der(quote: SgxQuote | TdxQuote, limits: Limits | None = None) -> 
 
 
 def measurements_of(quote: SgxQuote | TdxQuote) -> dict[str, str]:
-    """The enclave_info-style measurements of a parsed quote (lower-case hex)."""
+    """The enclave_info-style measurements of a parsed quote (lower-case hex).
+
+    SGX: ``mr_enclave``, ``mr_signer``. TDX: :data:`TDX_MEASUREMENT_KEYS`
+    (``mr_servicetd`` only for a TD report 1.5).
+    """
     if isinstance(quote, SgxQuote):
         return {"mr_enclave": quote.body.mr_enclave.hex(), "mr_signer": quote.body.mr_signer.hex()}
-    out = {"mrtd": quote.body.mr_td.hex()}
-    out.update({f"rtmr{i}": m.hex() for i, m in enumerate(quote.body.rtmrs)})
+    td = quote.body
+    out = {"mrtd": td.mr_td.hex()}
+    out.update({f"rtmr{i}": m.hex() for i, m in enumerate(td.rtmrs)})
+    out.update(mr_config_id=td.mr_config_id.hex(), mr_owner=td.mr_owner.hex(),
+               mr_owner_config=td.mr_owner_config.hex(), mr_seam=td.mr_seam.hex())
+    if isinstance(td, TdReport15):
+        out["mr_servicetd"] = td.mr_servicetd.hex()
     return out
 
 
-def _map_error(e: ValueError) -> Exception:
-    text = str(e)
-    if "Debug mode" in text:
-        return DebugNotAllowedError(f"dcap-qvl refuses debug enclaves: {text}")
-    if "Failed to decode quote" in text:
-        return EvidenceFormatError(f"dcap-qvl: {text}")
-    for needles, cls in _ERROR_MAP:
-        if any(n in text for n in needles):
-            return cls(f"dcap-qvl: {text}")
-    return EvidenceVerificationError(f"dcap-qvl: {text}")
+def _details(quote: SgxQuote | TdxQuote) -> dict[str, str]:
+    out = {"fmspc": _fmspc(quote), "quote_version": str(quote.header.version)}
+    if isinstance(quote, TdxQuote):
+        td = quote.body
+        out.update(td_report=td.version, tee_tcb_svn=td.tee_tcb_svn.hex(),
+                   td_attributes=td.td_attributes.hex(), xfam=td.xfam.hex(),
+                   seam_attributes=td.seam_attributes.hex())
+        if isinstance(td, TdReport15):
+            out["tee_tcb_svn2"] = td.tee_tcb_svn2.hex()
+    return out
+
+
+def _same_body(quote: SgxQuote | TdxQuote, verified: dict[str, Any]) -> bool:
+    """dcap-qvl's view of the signed body (its report JSON) equals our parse."""
+    if isinstance(quote, SgxQuote):
+        theirs = verified.get("SgxEnclave") or {}
+        return bool(theirs.get("report_data") == quote.body.report_data.hex()
+                    and theirs.get("mr_enclave") == quote.body.mr_enclave.hex())
+    td = quote.body
+    if isinstance(td, TdReport15):
+        td15 = verified.get("TD15") or {}
+        theirs = td15.get("base") or {}
+        if td15.get("mr_service_td") != td.mr_servicetd.hex():
+            return False
+    else:
+        theirs = verified.get("TD10") or {}
+    return bool(theirs.get("report_data") == td.report_data.hex()
+                and theirs.get("mr_td") == td.mr_td.hex())
 
 
 def _check_collateral(unverified_collateral: bytes, limits: Limits) -> Any:
@@ -114,7 +131,7 @@ def verify_dcap_quote(
     now: dt.datetime,
     limits: Limits | None = None,
 ) -> VerifiedEvidence:
-    """Verify an SGX v3 or TDX v4 quote and its collateral at time ``now``.
+    """Verify an SGX v3, TDX v4 or TDX v5 quote and its collateral at time ``now``.
 
     Checks (in dcap-qvl): PCK chain and CRLs to ``trusted_root_der``, TCB info
     and QE identity signatures and validity windows, QE report signature and
@@ -130,10 +147,13 @@ def verify_dcap_quote(
         limits: size caps.
 
     Returns:
-        The verified claims. Policy (status, debug, measurements) is NOT applied.
+        The verified claims (``details``: ``fmspc``, ``quote_version``, and for
+        TDX ``td_report``, ``tee_tcb_svn[2]``, ``td_attributes``, ``xfam``,
+        ``seam_attributes``). Policy (status, debug, measurements) is NOT applied.
 
     Raises:
-        AppraisalError: a subclass naming the reason.
+        AppraisalError: a subclass naming the reason (dcap-qvl's failures are
+            mapped by ``_dcap_errors.DCAP_ERROR_MAP``).
     """
     limits = limits or Limits()
     if now.tzinfo is None:
@@ -146,17 +166,15 @@ def verify_dcap_quote(
         report = dcap_qvl.verify_with_root_ca(
             bytes(unverified_quote), collateral, trusted_root_der, int(now.timestamp()))
     except ValueError as e:
-        raise _map_error(e) from e
-    verified = json.loads(report.to_json())["report"]
-    ours = quote.body
-    theirs = verified.get("SgxEnclave") or verified.get("TD10") or {}
-    if theirs.get("report_data") != ours.report_data.hex():
+        raise map_dcap_error(e) from e
+    if not _same_body(quote, json.loads(report.to_json())["report"]):
         raise EvidenceFormatError("dcap-qvl and confide parse the report body differently")
+    ours = quote.body
     tee: TeeType = "sgx" if isinstance(quote, SgxQuote) else "tdx"
     return VerifiedEvidence(
         tee=tee, tcb_status=str(report.status), advisory_ids=tuple(report.advisory_ids),
         measurements=measurements_of(quote), report_data=ours.report_data, debug=ours.debug,
-        details={"fmspc": _fmspc(quote)},
+        details=_details(quote),
     )
 
 

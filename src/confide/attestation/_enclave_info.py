@@ -2,8 +2,10 @@
 
 Format (Teaclave's, extended): one table per service named
 ``teaclave_<service>_service``. Teaclave's keys ``mr_enclave`` and
-``mr_signer`` (SGX, 64 lower-case hex characters) plus confide's ``mrtd``,
-``rtmr0`` .. ``rtmr3`` (TDX) and ``measurement`` (SEV-SNP), 96 hex characters.
+``mr_signer`` (SGX, 64 lower-case hex characters) plus confide's TDX keys
+``mrtd``, ``rtmr0`` .. ``rtmr3``, ``mr_config_id``, ``mr_owner``,
+``mr_owner_config``, ``mr_seam`` and ``mr_servicetd`` (TD report 1.5 only) and
+SEV-SNP's ``measurement``, 96 hex characters each.
 Values are compared as exact strings, as Teaclave does (its own test fixture
 holds placeholder strings, which therefore never match a real measurement).
 
@@ -35,6 +37,7 @@ __all__ = [
 ]
 
 MEASUREMENT_KEYS = ("mr_enclave", "mr_signer", "mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3",
+                    "mr_config_id", "mr_owner", "mr_owner_config", "mr_seam", "mr_servicetd",
                     "measurement")
 _MAX_VALUE_CHARS = 256
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..config import Limits
-from ._dcap import quote_root_der, verify_dcap_quote
+from ._dcap import TDX_MEASUREMENT_KEYS, quote_root_der, verify_dcap_quote
 from ._enclave_info import EnclaveInfo, service_table
 from ._errors import (
     DebugNotAllowedError,
@@ -38,7 +38,7 @@ __all__ = ["AppraisalPolicy", "AppraisalResult", "UnsafeTrustSimRoot"]
 
 log = logging.getLogger("confide.attestation.policy")
 _REQUIRED = {"sgx": ("mr_enclave", "mr_signer"), "tdx": ("mrtd",), "snp": ("measurement",)}
-_OPTIONAL = {"sgx": (), "tdx": ("rtmr0", "rtmr1", "rtmr2", "rtmr3"), "snp": ()}
+_OPTIONAL = {"sgx": (), "tdx": TDX_MEASUREMENT_KEYS[1:], "snp": ()}
 _CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
@@ -86,6 +86,10 @@ class AppraisalPolicy:
         allow_debug: accept debug enclaves/TDs/guests (never in production).
         max_evidence_age: oldest acceptable ``Evidence.produced_at``; None
             disables the check. Meaningful only when report data binds the time.
+        snp_signing_keys: SEV-SNP endorsement-key types accepted (``"VCEK"``,
+            ``"VLEK"``). Which SNP product lines are trusted is which AMD ARKs
+            (``AMD_ARKS``) are in ``trusted_roots``. Default: VCEK only, so
+            VLEK-signed (cloud) reports need an explicit opt-in.
         limits: caps on untrusted sizes.
     """
 
@@ -94,6 +98,7 @@ class AppraisalPolicy:
     allowed_tcb_statuses: frozenset[str] = frozenset({"UpToDate", "SWHardeningNeeded"})
     allow_debug: bool = False
     max_evidence_age: dt.timedelta | None = dt.timedelta(hours=1)
+    snp_signing_keys: frozenset[str] = frozenset({"VCEK"})
     limits: Limits = field(default_factory=Limits)
 
     def _dcap_root(self, quote_root: bytes) -> tuple[bytes, bool]:
@@ -110,7 +115,8 @@ class AppraisalPolicy:
         if evidence.tee == "snp":
             arks = [bytes(r) for r in self.trusted_roots if not isinstance(r, UnsafeTrustSimRoot)]
             return verify_snp_report(evidence.quote, collateral, trusted_arks_der=arks, now=now,
-                                     limits=self.limits), False
+                                     limits=self.limits,
+                                     allowed_signing_keys=self.snp_signing_keys), False
         if evidence.tee not in ("sgx", "tdx"):
             raise EvidenceFormatError(f"unknown TEE type {evidence.tee!r}")
         unverified = parse_quote(evidence.quote, self.limits)
@@ -132,7 +138,13 @@ class AppraisalPolicy:
                 raise MeasurementNotAcceptedError(
                     f"[{service_table(service)}] lists no {key} for {verified.tee}")
         for key in _REQUIRED[verified.tee] + _OPTIONAL[verified.tee]:
-            if key in entry and entry[key] != verified.measurements[key]:
+            if key not in entry:
+                continue
+            if key not in verified.measurements:  # e.g. mr_servicetd of a TD report 1.0
+                raise MeasurementNotAcceptedError(
+                    f"[{service_table(service)}] lists {key}, which this {verified.tee} "
+                    "evidence does not carry")
+            if entry[key] != verified.measurements[key]:
                 raise MeasurementNotAcceptedError(
                     f"{key} {verified.measurements[key]} is not the one listed for "
                     f"[{service_table(service)}]")

@@ -1,8 +1,11 @@
-"""Typed models of Intel DCAP quotes (SGX v3, TDX v4), parsed from bytes.
+"""Typed models of Intel DCAP quotes (SGX v3, TDX v4 and v5), parsed from bytes.
 
 Layouts follow Intel's "SGX ECDSA Quote Library API" (quote v3) and "TDX DCAP
-Quoting Library API" (quote v4, TD report 1.0). Only the structure is checked
-here; nothing parsed by this module is trusted until
+Quoting Library API" (quote v4, TD report 1.0; quote v5, whose header is
+followed by a body descriptor ``u16 type, u32 size`` and a TD report 1.0
+(type 2, 584 bytes) or 1.5 (type 3, 648 bytes: 1.0 plus TEE_TCB_SVN2 and
+MRSERVICETD)). The signature data of v4 and v5 is the same. Only the structure
+is checked here; nothing parsed by this module is trusted until
 :func:`confide.attestation.verify_dcap_quote` has verified the same bytes.
 """
 
@@ -20,7 +23,10 @@ __all__ = [
     "HEADER_SIZE",
     "SGX_QUOTE_BODY_SIZE",
     "SGX_REPORT_SIZE",
+    "TDX_REPORT15_SIZE",
     "TDX_REPORT_SIZE",
+    "TD_REPORT10_BODY_TYPE",
+    "TD_REPORT15_BODY_TYPE",
     "TEE_TYPE_SGX",
     "TEE_TYPE_TDX",
     "QuoteHeader",
@@ -28,10 +34,12 @@ __all__ = [
     "SgxQuote",
     "SgxReportBody",
     "TdReport",
+    "TdReport15",
     "TdxQuote",
     "parse_quote",
     "parse_sgx_quote_body",
     "parse_sgx_report_body",
+    "unverified_report_data",
 ]
 
 HEADER_SIZE = 48
@@ -39,6 +47,9 @@ SGX_REPORT_SIZE = 384
 TDX_REPORT_SIZE = 584
 #: Header plus SGX report body: what Teaclave's IAS-style reports call the quote body.
 SGX_QUOTE_BODY_SIZE = HEADER_SIZE + SGX_REPORT_SIZE
+TDX_REPORT15_SIZE = 648
+TD_REPORT10_BODY_TYPE = 2  # quote v5 body descriptor types (1 = SGX, unsupported)
+TD_REPORT15_BODY_TYPE = 3
 TEE_TYPE_SGX = 0x00000000
 TEE_TYPE_TDX = 0x00000081
 ATTESTATION_KEY_ECDSA_P256 = 2
@@ -102,6 +113,31 @@ class TdReport:
         """True when TDATTRIBUTES.DEBUG is set (the host can read TD state)."""
         return bool(self.td_attributes[0] & TD_ATTRIBUTE_DEBUG)
 
+    @property
+    def version(self) -> str:
+        """The TD report layout: ``"1.0"``."""
+        return "1.0"
+
+
+@dataclass(frozen=True)
+class TdReport15(TdReport):
+    """A TDX TD report 1.5 body (648 bytes): TD report 1.0 plus two fields.
+
+    Attributes:
+        tee_tcb_svn2: the TCB SVN of the TDX module after a runtime update
+            (TD-preserving update); dcap-qvl evaluates the TCB with it.
+        mr_servicetd: the measurement of the service TDs bound to this TD
+            (e.g. a migration TD); all zero when none is bound.
+    """
+
+    tee_tcb_svn2: bytes
+    mr_servicetd: bytes
+
+    @property
+    def version(self) -> str:
+        """The TD report layout: ``"1.5"``."""
+        return "1.5"
+
 
 @dataclass(frozen=True)
 class QuoteSignature:
@@ -133,7 +169,11 @@ class SgxQuote:
 
 @dataclass(frozen=True)
 class TdxQuote:
-    """A TDX quote, version 4, with a TD report 1.0 body."""
+    """A TDX quote: version 4 (TD report 1.0) or 5 (TD report 1.0 or 1.5).
+
+    ``body`` is a :class:`TdReport15` exactly when the quote carries a TD
+    report 1.5; ``header.version`` tells v4 from v5.
+    """
 
     header: QuoteHeader
     body: TdReport
@@ -196,7 +236,7 @@ def parse_sgx_quote_body(data: bytes) -> tuple[QuoteHeader, SgxReportBody]:
     return header, parse_sgx_report_body(data[HEADER_SIZE:])
 
 
-def _parse_td_report(r: Reader) -> TdReport:
+def _parse_td_report(r: Reader, body_type: int = TD_REPORT10_BODY_TYPE) -> TdReport:
     def m(field: str) -> bytes:
         return r.take(48, field)
 
@@ -209,10 +249,30 @@ def _parse_td_report(r: Reader) -> TdReport:
         m("mr_td"), m("mr_config_id"), m("mr_owner"), m("mr_owner_config"))
     rtmrs = (m("rtmr0"), m("rtmr1"), m("rtmr2"), m("rtmr3"))
     report_data = r.take(64, "report_data")
-    return TdReport(
-        tee_tcb_svn, mr_seam, mr_signer_seam, seam_attributes, td_attributes, xfam, mr_td,
-        mr_config_id, mr_owner, mr_owner_config, rtmrs, report_data,
-    )
+    fields = (tee_tcb_svn, mr_seam, mr_signer_seam, seam_attributes, td_attributes, xfam, mr_td,
+              mr_config_id, mr_owner, mr_owner_config, rtmrs, report_data)
+    if body_type == TD_REPORT15_BODY_TYPE:
+        return TdReport15(*fields, tee_tcb_svn2=r.take(16, "tee_tcb_svn2"),
+                          mr_servicetd=m("mr_servicetd"))
+    return TdReport(*fields)
+
+
+_V5_BODY_SIZES = {TD_REPORT10_BODY_TYPE: TDX_REPORT_SIZE, TD_REPORT15_BODY_TYPE: TDX_REPORT15_SIZE}
+
+
+def _parse_v5_body(r: Reader) -> TdReport:
+    body_type, size = r.u16("body type"), r.u32("body size")
+    if body_type not in _V5_BODY_SIZES:
+        raise EvidenceFormatError(
+            f"TDX quote v5: body type {body_type} unsupported (2 = TD report 1.0, 3 = 1.5)")
+    if size != _V5_BODY_SIZES[body_type]:
+        raise EvidenceFormatError(
+            f"TDX quote v5: body type {body_type} must be {_V5_BODY_SIZES[body_type]} bytes, "
+            f"header says {size}")
+    body = Reader(r.take(size, "report body"), "TD report")
+    report = _parse_td_report(body, body_type)
+    body.end()
+    return report
 
 
 def _parse_cert_data(r: Reader, limits: Limits) -> tuple[int, bytes]:
@@ -247,7 +307,7 @@ def _parse_signature(data: bytes, tdx: bool, limits: Limits) -> QuoteSignature:
 
 
 def parse_quote(unverified_quote: bytes, limits: Limits | None = None) -> SgxQuote | TdxQuote:
-    """Parse an SGX v3 or TDX v4 ECDSA-P256 quote.
+    """Parse an SGX v3, TDX v4 or TDX v5 ECDSA-P256 quote.
 
     Args:
         unverified_quote: the raw quote as received.
@@ -276,10 +336,12 @@ def parse_quote(unverified_quote: bytes, limits: Limits | None = None) -> SgxQuo
         body = parse_sgx_report_body(r.take(SGX_REPORT_SIZE, "report body"))
     elif header.version == 4 and header.tee_type == TEE_TYPE_TDX:
         body = _parse_td_report(r)
+    elif header.version == 5 and header.tee_type == TEE_TYPE_TDX:
+        body = _parse_v5_body(r)
     else:
         raise EvidenceFormatError(
             f"quote: version {header.version} with TEE type {header.tee_type:#x} unsupported "
-            "(SGX v3 and TDX v4 are)"
+            "(SGX v3, TDX v4 and TDX v5 are)"
         )
     signature = _parse_signature(r.take(r.u32("signature data size"), "signature data"),
                                  isinstance(body, TdReport), limits)
@@ -290,3 +352,25 @@ def parse_quote(unverified_quote: bytes, limits: Limits | None = None) -> SgxQuo
     if isinstance(body, TdReport):
         return TdxQuote(header, body, signature, bytes(unverified_quote))
     return SgxQuote(header, body, signature, bytes(unverified_quote))
+
+
+def unverified_report_data(unverified_quote: bytes) -> tuple[str, bytes]:
+    """The TEE type and REPORTDATA of a quote, from its header and body only.
+
+    Reads no signature data (callers that must not fail on a truncated
+    certification tail, like the certificate builder, use it); nothing is
+    verified.
+
+    Raises:
+        EvidenceFormatError: unsupported version/TEE type or too short.
+    """
+    r = Reader(bytes(unverified_quote), "quote")
+    header = _parse_header(r)
+    if header.version == 3 and header.tee_type == TEE_TYPE_SGX:
+        return "sgx", parse_sgx_report_body(r.take(SGX_REPORT_SIZE, "report body")).report_data
+    if header.version == 4 and header.tee_type == TEE_TYPE_TDX:
+        return "tdx", _parse_td_report(r).report_data
+    if header.version == 5 and header.tee_type == TEE_TYPE_TDX:
+        return "tdx", _parse_v5_body(r).report_data
+    raise EvidenceFormatError(
+        f"quote: version {header.version} with TEE type {header.tee_type:#x} unsupported")

@@ -39,6 +39,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from confide.attestation._errors import EvidenceFormatError
+from confide.attestation._quote import unverified_report_data
 from confide.attestation._ratls_types import (
     CertificateFormatError,
     EvidenceBindingError,
@@ -224,9 +226,16 @@ def _check_binding(
 ) -> None:
     if len(quote) < QUOTE_BODY_BYTES:
         raise EvidenceBindingError("quote-too-short", f"quote is {len(quote)} bytes")
-    if quote[368:432] != tls_report_data(public_key):
+    try:
+        tee, report_data = unverified_report_data(quote)
+    except EvidenceFormatError as e:
+        raise EvidenceBindingError("quote-unsupported", str(e)) from e
+    if report_data != tls_report_data(public_key):
         raise EvidenceBindingError("report-data-mismatch", "quote REPORTDATA is not the key X‖Y")
     if endorsement is not None:
+        if tee != "sgx":
+            raise EvidenceBindingError(
+                "report-quote-mismatch", "Teaclave attestation reports cover SGX quotes only")
         report = parse_report(endorsement.report, Limits())
         if report.quote_body.raw != quote[:QUOTE_BODY_BYTES]:
             raise EvidenceBindingError("report-quote-mismatch", "the report is for another quote")
@@ -247,10 +256,11 @@ def build_attested_certificate(
 
     Args:
         private_key: the node's P-256 TLS key.
-        quote: an SGX quote whose REPORTDATA is the key's X‖Y.
-        endorsement: the report service's answer for ``quote``; ``None`` gives
-            Teaclave's simulation-mode empty report (accepted only by clients
-            running with ``SGX_MODE=SW``).
+        quote: an SGX v3 or TDX v4/v5 quote whose REPORTDATA is the key's X‖Y.
+        endorsement: the report service's answer for ``quote`` (SGX only: the
+            Teaclave report format has no TDX body); ``None`` gives Teaclave's
+            simulation-mode empty report (accepted only by clients running with
+            ``SGX_MODE=SW``; a TDX node is attested through RA-TLS alone).
         now: issue time (not-before).
         collateral: optional quote collateral for the 2.23.133.5.4.2 extension.
         nonce: optional ``nonce`` claim.

@@ -21,6 +21,11 @@ class Reader:
         self._what = what
 
     @property
+    def offset(self) -> int:
+        """Bytes consumed so far: the offset of the next field."""
+        return self._pos
+
+    @property
     def remaining(self) -> int:
         """Bytes not consumed yet."""
         return len(self._data) - self._pos

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from confide._atomic import write_atomic
+from confide.attestation._quote import TEE_TYPE_SGX
 from confide.attestation._ratls_cert import EndorsedReport
 from confide.attestation._ratls_types import QuoteVerdict, ReportServiceError
 from confide.attestation._teaclave_report import QUOTE_BODY_BYTES, encode_report, ias_status_of
@@ -71,11 +72,15 @@ def make_report(
         ``(report_bytes, signature)``: RSA PKCS#1 v1.5 SHA-256 over the exact bytes.
 
     Raises:
-        ReportServiceError: ``quote-too-short`` or ``verdict-quote-mismatch``.
+        ReportServiceError: ``quote-too-short``, ``quote-not-sgx`` (the report
+            format has an SGX quote body; TDX nodes are attested through RA-TLS)
+            or ``verdict-quote-mismatch``.
         ReportError: ``unknown-tcb-status`` for a status with no IAS mapping.
     """
     if len(quote) < QUOTE_BODY_BYTES:
         raise ReportServiceError("quote-too-short", f"quote is {len(quote)} bytes")
+    if int.from_bytes(quote[4:8], "little") != TEE_TYPE_SGX:
+        raise ReportServiceError("quote-not-sgx", "Teaclave reports cover SGX quotes only")
     if bytes(verdict.report_data) != quote[368:432]:
         raise ReportServiceError("verdict-quote-mismatch", "the verdict is for another quote")
     report = encode_report(

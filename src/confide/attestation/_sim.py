@@ -16,10 +16,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from ._dcap import TDX_MEASUREMENT_KEYS
 from ._evidence import Evidence, TeeType
 from ._measure import package_measurement
 from ._sim_pki import SimPki
-from ._sim_quote import build_quote, qe_identity
+from ._sim_quote import TDX_QUOTE_FORMATS, build_quote, qe_identity
 
 __all__ = ["SIM_MEASURE_ROOT_ENV", "SIM_WARNING", "SimAttester", "node_sim_attester"]
 
@@ -28,20 +29,31 @@ SIM_WARNING = "sim TEE: no protection against the operator"
 
 
 class SimAttester:
-    """Produce sim SGX v3 or TDX v4 quotes with matching collateral.
+    """Produce sim SGX v3 or TDX v4/v5 quotes with matching collateral.
 
     Args:
         state_dir: where the sim hierarchy is generated once and persisted
             (private keys, mode 0600; they are sim-only).
         tee: ``"sgx"`` or ``"tdx"``.
         package_root: directory to measure; defaults to installed ``confide``.
+        quote_version: TDX only: 4 (default; TD report 1.0) or 5 (TD report
+            1.5 by default, as current TDX modules produce).
+        td_report: TDX v5 only: ``"1.5"`` (default) or ``"1.0"``.
     """
 
     def __init__(self, state_dir: Path | str, tee: str = "sgx",
-                 package_root: Path | None = None) -> None:
+                 package_root: Path | None = None, *, quote_version: int | None = None,
+                 td_report: str | None = None) -> None:
         if tee not in ("sgx", "tdx"):
             raise ValueError(f"sim tee must be 'sgx' or 'tdx', not {tee!r}")
-        log.warning("%s (sim attester enabled, tee=%s)", SIM_WARNING, tee)
+        self.quote_version = quote_version or (3 if tee == "sgx" else 4)
+        self.td_report = td_report or ("1.5" if self.quote_version == 5 else "1.0")
+        if tee == "sgx" and (self.quote_version, td_report) != (3, None):
+            raise ValueError("sim SGX quotes are version 3 (dcap-qvl refuses SGX v4)")
+        if tee == "tdx" and (self.quote_version, self.td_report) not in TDX_QUOTE_FORMATS:
+            raise ValueError(f"sim TDX quote formats are {TDX_QUOTE_FORMATS}")
+        log.warning("%s (sim attester enabled, tee=%s, quote v%d)", SIM_WARNING, tee,
+                    self.quote_version)
         self.tee = tee
         self._pki = SimPki.load_or_create(Path(state_dir))
         self._measurement = package_measurement("sha256" if tee == "sgx" else "sha384",
@@ -60,7 +72,12 @@ class SimAttester:
         """The measurements this attester's quotes carry (enclave_info keys)."""
         if self.tee == "sgx":
             return {"mr_enclave": self._measurement.hex(), "mr_signer": self._mr_signer.hex()}
-        return {"mrtd": self._measurement.hex(), **{f"rtmr{i}": "00" * 48 for i in range(4)}}
+        zero = "00" * 48  # sim RTMRs, MRCONFIGID, MROWNER(CONFIG), MRSEAM, MRSERVICETD
+        out = {"mrtd": self._measurement.hex()}
+        out.update({k: zero for k in TDX_MEASUREMENT_KEYS[1:] if k != "mr_servicetd"})
+        if self.td_report == "1.5":
+            out["mr_servicetd"] = zero
+        return out
 
     def collateral(self, now: dt.datetime | None = None) -> bytes:
         """Collateral valid from ``now`` - 1 h to ``now`` + 30 days (JSON bytes)."""
@@ -81,7 +98,8 @@ class SimAttester:
         log.warning("%s (sim evidence produced)", SIM_WARNING)
         when = now or dt.datetime.now(dt.UTC)
         quote = build_quote(self._pki, self.tee, measurement=self._measurement,
-                            mr_signer=self._mr_signer, report_data=report_data, debug=debug)
+                            mr_signer=self._mr_signer, report_data=report_data, debug=debug,
+                            quote_version=self.quote_version, td_report=self.td_report)
         tee: TeeType = "sgx" if self.tee == "sgx" else "tdx"
         return Evidence(tee=tee, quote=quote, collateral=self.collateral(when), produced_at=when)
 

@@ -1,18 +1,27 @@
-"""Build SGX v3 / TDX v4 quotes signed by the sim hierarchy (SIM ONLY).
+"""Build SGX v3 / TDX v4 / TDX v5 quotes signed by the sim hierarchy (SIM ONLY).
 
 The layout is the one :mod:`._quote` parses; the QE report binds the
 attestation key as REPORTDATA[0:32] = SHA-256(attestation key X||Y || QE auth
-data), and the PCK key signs the QE report, as on real hardware.
+data), and the PCK key signs the QE report, as on real hardware. A v5 quote
+carries the body descriptor (type 2 = TD report 1.0, 3 = TD report 1.5) and the
+attestation key signs header || descriptor || body.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from ._quote import CERT_TYPE_PCK_CHAIN, CERT_TYPE_QE_REPORT, TEE_TYPE_SGX, TEE_TYPE_TDX
+from ._quote import (
+    CERT_TYPE_PCK_CHAIN,
+    CERT_TYPE_QE_REPORT,
+    TD_REPORT10_BODY_TYPE,
+    TD_REPORT15_BODY_TYPE,
+    TEE_TYPE_SGX,
+    TEE_TYPE_TDX,
+)
 from ._sim_pki import CPU_SVN, PCE_SVN, SimPki, raw_ecdsa_sign
 
-__all__ = ["TDX_MODULE_SVN", "TEE_TCB_SVN", "build_quote", "qe_identity"]
+__all__ = ["TDX_MODULE_SVN", "TDX_QUOTE_FORMATS", "TEE_TCB_SVN", "build_quote", "qe_identity"]
 
 INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
 QE_SVN = 8
@@ -24,6 +33,8 @@ _SGX_ATTRIBUTES = bytes.fromhex("0500000000000000e700000000000000")  # INIT|MODE
 _SGX_DEBUG_FLAG = 0x02
 _TD_ATTRIBUTES = bytes.fromhex("0000001000000000")  # SEPT_VE_DISABLE, no DEBUG
 _QE_AUTH_DATA = bytes(range(32))
+#: The TDX quote formats the sim emits: (quote version, TD report version).
+TDX_QUOTE_FORMATS = ((4, "1.0"), (5, "1.0"), (5, "1.5"))
 
 
 def _u16(v: int) -> bytes:
@@ -68,19 +79,41 @@ def _attestation_key_raw(pki: SimPki) -> bytes:
     return nums.x.to_bytes(32, "big") + nums.y.to_bytes(32, "big")
 
 
+def _td_body(measurement: bytes, report_data: bytes, debug: bool, td_report: str,
+             rtmrs: bytes, mr_servicetd: bytes) -> bytes:
+    if len(measurement) != 48:
+        raise ValueError("MRTD must be 48 bytes")
+    if len(rtmrs) != 4 * 48 or len(mr_servicetd) != 48:
+        raise ValueError("RTMRs must be 4 x 48 bytes and MRSERVICETD 48 bytes")
+    td_attrs = bytearray(_TD_ATTRIBUTES)
+    if debug:
+        td_attrs[0] |= 0x01
+    body = (TEE_TCB_SVN + bytes(48) + bytes(48) + bytes(8) + bytes(td_attrs)
+            + bytes.fromhex("e702060000000000") + measurement + bytes(48 * 3)
+            + rtmrs + report_data)
+    if td_report == "1.5":
+        body += TEE_TCB_SVN + mr_servicetd  # TEE_TCB_SVN2: no TD-preserving update happened
+    return body
+
+
 def build_quote(
     pki: SimPki, tee: str, *, measurement: bytes, mr_signer: bytes, report_data: bytes,
-    debug: bool = False,
+    debug: bool = False, quote_version: int | None = None, td_report: str = "1.0",
+    rtmrs: bytes = bytes(4 * 48), mr_servicetd: bytes = bytes(48),
 ) -> bytes:
     """Build and sign a quote.
 
     Args:
         pki: the sim hierarchy.
-        tee: ``"sgx"`` (quote v3) or ``"tdx"`` (quote v4, TD report 1.0).
+        tee: ``"sgx"`` (quote v3) or ``"tdx"`` (quote v4 or v5).
         measurement: MRENCLAVE (32 bytes) or MRTD (48 bytes).
         mr_signer: MRSIGNER (32 bytes; SGX only).
         report_data: 64 caller-chosen bytes.
         debug: set the DEBUG attribute (for negative tests).
+        quote_version: TDX only: 4 (default) or 5.
+        td_report: TDX only: ``"1.0"`` or (v5 only) ``"1.5"``.
+        rtmrs: TDX only: RTMR0..3 concatenated (default all zero).
+        mr_servicetd: TDX TD report 1.5 only: MRSERVICETD (default zero).
     """
     if len(report_data) != 64:
         raise ValueError("report_data must be exactly 64 bytes")
@@ -93,6 +126,8 @@ def build_quote(
                     + _u16(len(_QE_AUTH_DATA)) + _QE_AUTH_DATA
                     + _u16(CERT_TYPE_PCK_CHAIN) + _u32(len(chain)) + chain)
     if tee == "sgx":
+        if quote_version not in (None, 3):
+            raise ValueError("sim SGX quotes are version 3 (dcap-qvl refuses SGX v4)")
         if len(measurement) != 32:
             raise ValueError("MRENCLAVE must be 32 bytes")
         attrs = bytearray(_SGX_ATTRIBUTES)
@@ -103,16 +138,16 @@ def build_quote(
         body = _sgx_report(CPU_SVN, bytes(attrs), measurement, mr_signer, 0, 0, report_data)
         tail = qe_cert_data
     elif tee == "tdx":
-        if len(measurement) != 48:
-            raise ValueError("MRTD must be 48 bytes")
-        td_attrs = bytearray(_TD_ATTRIBUTES)
-        if debug:
-            td_attrs[0] |= 0x01
-        header = (_u16(4) + _u16(2) + _u32(TEE_TYPE_TDX) + _u16(0) + _u16(0)
+        version = quote_version or 4
+        if (version, td_report) not in TDX_QUOTE_FORMATS:
+            raise ValueError(f"sim TDX quotes are {TDX_QUOTE_FORMATS}, not "
+                             f"({version}, {td_report!r})")
+        header = (_u16(version) + _u16(2) + _u32(TEE_TYPE_TDX) + _u16(0) + _u16(0)
                   + INTEL_QE_VENDOR_ID + bytes(20))
-        body = (TEE_TCB_SVN + bytes(48) + bytes(48) + bytes(8) + bytes(td_attrs)
-                + bytes.fromhex("e702060000000000") + measurement + bytes(48 * 3)
-                + bytes(48 * 4) + report_data)
+        body = _td_body(measurement, report_data, debug, td_report, rtmrs, mr_servicetd)
+        if version == 5:
+            body_type = TD_REPORT15_BODY_TYPE if td_report == "1.5" else TD_REPORT10_BODY_TYPE
+            body = _u16(body_type) + _u32(len(body)) + body
         tail = _u16(CERT_TYPE_QE_REPORT) + _u32(len(qe_cert_data)) + qe_cert_data
     else:
         raise ValueError(f"sim quotes exist for 'sgx' and 'tdx', not {tee!r}")

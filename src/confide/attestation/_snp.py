@@ -1,16 +1,26 @@
-"""Parse and verify AMD SEV-SNP attestation reports (Milan/Genoa layout).
+"""Verify AMD SEV-SNP attestation reports of Milan, Genoa and Turin, VCEK- or VLEK-signed.
 
-Layout and signature rules from AMD's "SEV Secure Nested Paging Firmware ABI
-Specification" (ATTESTATION_REPORT, version 2/3): the signature covers bytes
-[0, 0x2A0); r and s are 72-byte little-endian integers at 0x2A0 and 0x2E8.
-Chain: VCEK <- ASK <- ARK, RSASSA-PSS/SHA-384 for the certificates; the ARK
-must be one of the pinned roots. Pure: no clock, no network.
+Chains (RSASSA-PSS/SHA-384 certificates; AMD KDS ``cert_chain``)::
+
+    ARK-<product> ── ASK  "SEV-<product>"      ── VCEK "SEV-VCEK"  (per chip and TCB)
+                  └─ ASVK "SEV-VLEK-<product>" ── VLEK "SEV-VLEK"  (per cloud provider)
+
+The report's SIGNING_KEY field says which key signed it; the ARK must be one
+of the pinned roots, and it fixes the product line, which must equal the one
+of the report's CPUID fields (report version 3+). The certified TCB (the
+product's layout, FMC included on Turin) must equal REPORTED_TCB byte for byte;
+a VCEK's hwID must equal CHIP_ID (Turin: its first 8 bytes, the rest zero). The
+report signature is ECDSA P-384/SHA-384 over [0, 0x2A0). Pure: no clock, no
+network. Layout and canonical-form rules: :mod:`._snp_report`; TCB layouts and
+certificate extensions: :mod:`._snp_tcb`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -18,6 +28,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.x509.oid import NameOID
 
 from ..config import Limits
 from ._errors import (
@@ -26,113 +37,47 @@ from ._errors import (
     EvidenceFormatError,
     EvidenceTooLargeError,
     QuoteSignatureError,
+    SigningKeyNotAllowedError,
     TcbMismatchError,
     UntrustedRootError,
 )
 from ._evidence import VerifiedEvidence
-from ._reader import Reader
+from ._snp_report import SNP_REPORT_SIZE, SnpReport, SnpSigningKey, parse_snp_report
+from ._snp_tcb import (
+    SNP_PRODUCTS,
+    SnpEndorsementKey,
+    SnpProduct,
+    SnpTcb,
+    read_endorsement_key,
+    tcb_layout,
+)
 
 __all__ = [
     "SNP_REPORT_SIZE",
+    "SNP_SIGNING_KEYS",
     "SNP_TCB_NOT_EVALUATED",
+    "SnpChain",
     "SnpReport",
     "SnpTcb",
     "parse_snp_report",
+    "verify_snp_chain",
     "verify_snp_report",
 ]
 
-SNP_REPORT_SIZE = 0x4A0
 # SNP has no signed TCB-status list: a policy must allow this status explicitly.
 SNP_TCB_NOT_EVALUATED = "NotEvaluated"
-_SIGNED_SIZE = 0x2A0
-POLICY_DEBUG_BIT = 1 << 19
-_AMD_OID = "1.3.6.1.4.1.3704.1"
-_SPL_OIDS = {"bootloader": "3.1", "tee": "3.2", "snp": "3.3", "microcode": "3.8"}
+SNP_SIGNING_KEYS: tuple[SnpSigningKey, ...] = ("VCEK", "VLEK")
+_LEAF_CN = {"VCEK": "SEV-VCEK", "VLEK": "SEV-VLEK"}
 
 
 @dataclass(frozen=True)
-class SnpTcb:
-    """A TCB_VERSION (Milan/Genoa byte layout)."""
+class SnpChain:
+    """An endorsement-key chain that verified to a pinned ARK."""
 
-    bootloader: int
-    tee: int
-    snp: int
-    microcode: int
-
-    @classmethod
-    def from_u64(cls, raw: bytes) -> SnpTcb:
-        """Decode the 8-byte little-endian TCB_VERSION."""
-        return cls(bootloader=raw[0], tee=raw[1], snp=raw[6], microcode=raw[7])
-
-
-@dataclass(frozen=True)
-class SnpReport:
-    """An SEV-SNP ATTESTATION_REPORT."""
-
-    version: int
-    guest_svn: int
-    policy: int
-    vmpl: int
-    signature_algo: int
-    platform_info: int
-    flags: int
-    report_data: bytes
-    measurement: bytes
-    host_data: bytes
-    id_key_digest: bytes
-    report_id: bytes
-    reported_tcb: SnpTcb
-    chip_id: bytes
-    signature_r: int
-    signature_s: int
-    raw: bytes
-
-    @property
-    def debug(self) -> bool:
-        """True when the guest policy allows debugging (bit 19)."""
-        return bool(self.policy & POLICY_DEBUG_BIT)
-
-    @property
-    def signed_bytes(self) -> bytes:
-        """The bytes the signature covers."""
-        return self.raw[:_SIGNED_SIZE]
-
-
-def parse_snp_report(unverified_report: bytes) -> SnpReport:
-    """Parse a 1184-byte SEV-SNP report (structure only; nothing is trusted).
-
-    Raises:
-        EvidenceFormatError: wrong size, version or signature algorithm.
-    """
-    if len(unverified_report) != SNP_REPORT_SIZE:
-        raise EvidenceFormatError(f"SNP report must be {SNP_REPORT_SIZE} bytes, "
-                                  f"got {len(unverified_report)}")
-    raw = bytes(unverified_report)
-    r = Reader(raw, "SNP report")
-    version, guest_svn, policy = r.u32("version"), r.u32("guest_svn"), r.u64("policy")
-    r.take(32, "family_id/image_id")
-    vmpl, sig_algo = r.u32("vmpl"), r.u32("signature_algo")
-    r.take(8, "current_tcb")
-    platform_info, flags = r.u64("platform_info"), r.u32("flags")
-    r.take(4, "reserved")
-    report_data, measurement = r.take(64, "report_data"), r.take(48, "measurement")
-    host_data, id_key_digest = r.take(32, "host_data"), r.take(48, "id_key_digest")
-    r.take(48, "author_key_digest")
-    report_id = r.take(32, "report_id")
-    r.take(32, "report_id_ma")
-    reported_tcb = SnpTcb.from_u64(r.take(8, "reported_tcb"))
-    r.take(24, "reserved/cpuid")
-    chip_id = r.take(64, "chip_id")
-    r.take(_SIGNED_SIZE - 0x1E0, "committed/launch tcb, reserved")
-    sig_r = int.from_bytes(r.take(72, "signature r"), "little")
-    sig_s = int.from_bytes(r.take(72, "signature s"), "little")
-    if version not in (2, 3):
-        raise EvidenceFormatError(f"SNP report version {version} unsupported (2, 3 are)")
-    if sig_algo != 1:
-        raise EvidenceFormatError(f"SNP signature algorithm {sig_algo} unsupported (1 is)")
-    return SnpReport(version, guest_svn, policy, vmpl, sig_algo, platform_info, flags,
-                     report_data, measurement, host_data, id_key_digest, report_id,
-                     reported_tcb, chip_id, sig_r, sig_s, raw)
+    product: SnpProduct
+    kind: SnpSigningKey
+    leaf: x509.Certificate
+    key: SnpEndorsementKey
 
 
 def _load_chain(pem: bytes, limits: Limits) -> list[x509.Certificate]:
@@ -142,14 +87,21 @@ def _load_chain(pem: bytes, limits: Limits) -> list[x509.Certificate]:
         raise EvidenceTooLargeError(
             f"SNP chain: more than {limits.max_cert_chain_depth} certificates")
     try:
-        with warnings.catch_warnings():  # AMD's VCEK has serial 0 (NOTES.md)
+        with warnings.catch_warnings():  # AMD's VCEKs have serial 0 (NOTES.md)
             warnings.simplefilter("ignore")
             certs = x509.load_pem_x509_certificates(pem)
     except ValueError as e:
         raise EvidenceFormatError("SNP chain: unparsable PEM") from e
     if len(certs) < 2:
-        raise EvidenceFormatError("SNP chain must hold VCEK and ASK (ARK optional)")
+        raise EvidenceFormatError("SNP chain must hold the VCEK/VLEK and its ASK/ASVK "
+                                  "(ARK optional)")
     return certs
+
+
+def _cn(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    value = names[0].value if names else ""
+    return value if isinstance(value, str) else ""
 
 
 def _check_signed_by(cert: x509.Certificate, issuer: x509.Certificate, what: str) -> None:
@@ -173,77 +125,156 @@ def _check_validity(cert: x509.Certificate, what: str, now: dt.datetime) -> None
         raise CollateralExpiredError(f"{what} is not valid at {now.isoformat()}")
 
 
-def _small_int_ext(cert: x509.Certificate, arc: str) -> int:
-    try:
-        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(f"{_AMD_OID}.{arc}"))
-    except x509.ExtensionNotFound as e:
-        raise TcbMismatchError(f"VCEK lacks extension {_AMD_OID}.{arc}") from e
-    raw = getattr(ext.value, "value", b"")
-    if len(raw) < 3 or raw[0] != 0x02 or raw[1] != len(raw) - 2 or raw[1] > 2:
-        raise EvidenceFormatError(f"VCEK extension {arc}: not a small INTEGER")
-    return int.from_bytes(raw[2:], "big")
+def _ark_product(ark: x509.Certificate) -> SnpProduct:
+    cn = _cn(ark)
+    for product in SNP_PRODUCTS:
+        if cn == f"ARK-{product}":
+            return product
+    raise UntrustedRootError(f"pinned ARK {cn!r} is no known SEV-SNP product's root")
 
 
-def _hwid(cert: x509.Certificate) -> bytes:
-    try:
-        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(f"{_AMD_OID}.4"))
-    except x509.ExtensionNotFound as e:
-        raise TcbMismatchError("VCEK lacks the hwID extension") from e
-    raw = bytes(getattr(ext.value, "value", b""))
-    return raw[2:] if len(raw) == 66 and raw[:2] == b"\x04\x40" else raw
+def verify_snp_chain(
+    unverified_chain_pem: bytes,
+    *,
+    trusted_arks_der: Collection[bytes],
+    now: dt.datetime,
+    limits: Limits | None = None,
+) -> SnpChain:
+    """Verify ``VCEK|VLEK, ASK|ASVK[, ARK]`` (PEM) to a pinned ARK at ``now``.
+
+    A shipped ARK must be byte-identical to a pinned one; the pinned one is
+    used either way. The ARK's product names the line; the intermediate must
+    be that product's ASK (for a VCEK) or ASVK (for a VLEK).
+
+    Raises:
+        UntrustedRootError: no pinned ARK issued the intermediate, or the
+            shipped ARK is not pinned.
+        CertificateChainError: a signature, name or key type is wrong.
+        CollateralExpiredError: a certificate is not valid at ``now``.
+        TcbMismatchError / EvidenceFormatError: the leaf's AMD extensions.
+    """
+    limits = limits or Limits()
+    leaf, intermediate, *rest = _load_chain(unverified_chain_pem, limits)
+    pinned = [bytes(d) for d in trusted_arks_der]
+    if rest and rest[0].public_bytes(serialization.Encoding.DER) not in pinned:
+        raise UntrustedRootError("SNP chain's ARK is not a pinned root")
+    arks = [x509.load_der_x509_certificate(d) for d in pinned]
+    ark = next((a for a in arks if a.subject == intermediate.issuer), None)
+    if ark is None:
+        raise UntrustedRootError("no pinned ARK issued this ASK/ASVK")
+    product = _ark_product(ark)
+    _check_signed_by(intermediate, ark, "ASK/ASVK")
+    _check_signed_by(leaf, intermediate, "VCEK/VLEK")
+    for cert, what in ((ark, "ARK"), (intermediate, "ASK/ASVK"), (leaf, "VCEK/VLEK")):
+        _check_validity(cert, what, now)
+    key = read_endorsement_key(leaf, product)
+    want_intermediate = f"SEV-{product}" if key.kind == "VCEK" else f"SEV-VLEK-{product}"
+    if _cn(intermediate) != want_intermediate or _cn(leaf) != _LEAF_CN[key.kind]:
+        raise CertificateChainError(
+            f"{key.kind} chain must be {_LEAF_CN[key.kind]} <- {want_intermediate}, got "
+            f"{_cn(leaf)} <- {_cn(intermediate)}")
+    pub = leaf.public_key()
+    if not isinstance(pub, ec.EllipticCurvePublicKey) or pub.curve.name != "secp384r1":
+        raise CertificateChainError(f"{key.kind} key is not ECDSA P-384")
+    return SnpChain(product=product, kind=key.kind, leaf=leaf, key=key)
+
+
+def _check_product(report: SnpReport, chain: SnpChain) -> None:
+    if report.product is None and chain.product == "Turin":
+        raise TcbMismatchError("a version 2 report (no CPUID) cannot be Turin's")
+    if report.product is not None and report.product != chain.product:
+        raise TcbMismatchError(f"report CPUID says {report.product}, the chain is "
+                               f"{chain.product}'s")
+
+
+def _check_tcb(report: SnpReport, chain: SnpChain) -> None:
+    certified = chain.key.tcb.raw
+    for index, component, _ in tcb_layout(chain.product):
+        got, want = report.reported_tcb.raw[index], certified[index]
+        if got != want:
+            raise TcbMismatchError(f"reported TCB {component} SVN {got} differs from the "
+                                   f"{chain.kind}'s {want}")
+
+
+def _check_chip(report: SnpReport, chain: SnpChain) -> None:
+    if chain.kind == "VLEK":
+        return  # a VLEK is per cloud provider, not per chip: no hwID by design
+    if report.mask_chip_key:
+        raise TcbMismatchError("MASK_CHIP_KEY is set, yet the report claims a VCEK signature")
+    hwid = chain.key.hwid or b""
+    head, tail = report.chip_id[:len(hwid)], report.chip_id[len(hwid):]
+    if not hwid or not hmac.compare_digest(head, hwid) or any(tail):
+        raise TcbMismatchError(
+            f"report chip_id differs from the VCEK hwID ({len(hwid)} bytes on "
+            f"{chain.product}{'; the host masks the chip id' if not any(report.chip_id) else ''})")
 
 
 def verify_snp_report(
     unverified_report: bytes,
     unverified_chain_pem: bytes,
     *,
-    trusted_arks_der: list[bytes],
+    trusted_arks_der: Collection[bytes],
     now: dt.datetime,
     limits: Limits | None = None,
+    allowed_signing_keys: Collection[str] = ("VCEK",),
 ) -> VerifiedEvidence:
-    """Verify an SEV-SNP report against its VCEK chain and pinned ARKs.
+    """Verify an SEV-SNP report (versions 2-5) against its VCEK/VLEK chain and pinned ARKs.
 
     Args:
         unverified_report: the 1184-byte report.
-        unverified_chain_pem: PEM ``VCEK, ASK[, ARK]``. A shipped ARK must be
-            byte-identical to a pinned one; the pinned one is used either way.
-        trusted_arks_der: pinned AMD root keys (DER certificates).
+        unverified_chain_pem: PEM ``VCEK|VLEK, ASK|ASVK[, ARK]``.
+        trusted_arks_der: pinned AMD root keys (DER); each trusts its product
+            line (``AMD_ARKS``). Empty: everything is refused.
         now: verification time (timezone-aware).
         limits: caps.
+        allowed_signing_keys: ``"VCEK"`` and/or ``"VLEK"``; a report signed by
+            another key type is refused (default: VCEK only).
+
+    Returns:
+        The verified claims; ``details`` holds ``product``, ``signing_key``,
+        ``report_version``, ``reported_tcb`` (hex), ``chip_id``, ``policy``,
+        ``vmpl``, ``csp_id`` (VLEK) and the mitigation vectors (version 5).
 
     Raises:
         AppraisalError: a subclass naming the reason.
     """
     limits = limits or Limits()
     report = parse_snp_report(unverified_report)
-    vcek, ask, *rest = _load_chain(unverified_chain_pem, limits)
-    arks = [x509.load_der_x509_certificate(d) for d in trusted_arks_der]
-    if rest and rest[0].public_bytes(serialization.Encoding.DER) not in trusted_arks_der:
-        raise UntrustedRootError("SNP chain's ARK is not a pinned root")
-    ark = next((a for a in arks if a.subject == ask.issuer), None)
-    if ark is None:
-        raise UntrustedRootError("no pinned ARK issued this ASK")
-    _check_signed_by(ask, ark, "ASK")
-    _check_signed_by(vcek, ask, "VCEK")
-    for cert, what in ((ark, "ARK"), (ask, "ASK"), (vcek, "VCEK")):
-        _check_validity(cert, what, now)
-    for name, arc in _SPL_OIDS.items():
-        want = getattr(report.reported_tcb, name)
-        if _small_int_ext(vcek, arc) != want:
-            raise TcbMismatchError(f"reported TCB {name} SVN {want} differs from the VCEK's")
-    if report.flags & 0b10 or _hwid(vcek) != report.chip_id:
-        raise TcbMismatchError("report chip_id differs from the VCEK hwID (or is masked)")
-    key = vcek.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
-        raise CertificateChainError("VCEK key is not ECDSA P-384")
+    kind = report.signing_key
+    if kind == "NONE":
+        raise QuoteSignatureError("SNP report is unsigned (SIGNING_KEY = none)")
+    if kind not in allowed_signing_keys:
+        allowed = ", ".join(sorted(allowed_signing_keys)) or "none"
+        raise SigningKeyNotAllowedError(f"SNP report is signed by a {kind}; allowed: {allowed}")
+    chain = verify_snp_chain(unverified_chain_pem, trusted_arks_der=trusted_arks_der, now=now,
+                             limits=limits)
+    if chain.kind != kind:
+        raise CertificateChainError(f"report says {kind}, the chain certifies a {chain.kind}")
+    _check_product(report, chain)
+    _check_tcb(report, chain)
+    _check_chip(report, chain)
+    pub = chain.leaf.public_key()
+    if not isinstance(pub, ec.EllipticCurvePublicKey):  # checked in verify_snp_chain
+        raise CertificateChainError(f"{kind} key is not ECDSA P-384")
     try:
-        key.verify(encode_dss_signature(report.signature_r, report.signature_s),
+        pub.verify(encode_dss_signature(report.signature_r, report.signature_s),
                    report.signed_bytes, ec.ECDSA(hashes.SHA384()))
     except InvalidSignature as e:
-        raise QuoteSignatureError("SNP report signature does not verify with the VCEK") from e
+        raise QuoteSignatureError(f"SNP report signature does not verify with the {kind}") from e
     return VerifiedEvidence(
         tee="snp", tcb_status=SNP_TCB_NOT_EVALUATED, advisory_ids=(),
         measurements={"measurement": report.measurement.hex()},
-        report_data=report.report_data, debug=report.debug,
-        details={"chip_id": report.chip_id.hex(), "policy": f"{report.policy:#018x}"},
-    )
+        report_data=report.report_data, debug=report.debug, details=_details(report, chain))
+
+
+def _details(report: SnpReport, chain: SnpChain) -> dict[str, str]:
+    out = {"product": chain.product, "signing_key": chain.kind,
+           "report_version": str(report.version), "reported_tcb": report.reported_tcb.raw.hex(),
+           "chip_id": report.chip_id.hex(), "policy": f"{report.policy:#018x}",
+           "vmpl": str(report.vmpl)}
+    if chain.key.csp_id is not None:
+        out["csp_id"] = chain.key.csp_id
+    if report.launch_mit_vector is not None and report.current_mit_vector is not None:
+        out["launch_mit_vector"] = f"{report.launch_mit_vector:#018x}"
+        out["current_mit_vector"] = f"{report.current_mit_vector:#018x}"
+    return out

@@ -26,9 +26,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..config import Limits
 from ._client_check import VerifiedPeer, _load_certificate, verify_ratls_certificate
 from ._dcap import verify_dcap_quote
+from ._errors import EvidenceFormatError
 from ._evidence import Evidence, TeeType
 from ._policy import AppraisalPolicy, UnsafeTrustSimRoot
-from ._ratls_cert import RATLS_ENDORSEMENT_OID, parse_ratls_endorsements
+from ._quote import SgxQuote, parse_quote, unverified_report_data
+from ._ratls_cert import (
+    RATLS_ENDORSEMENT_OID,
+    RATLS_EVIDENCE_OID,
+    parse_ratls_endorsements,
+    parse_ratls_evidence,
+)
 from ._ratls_types import (
     CertificateFormatError,
     EvidenceBindingError,
@@ -41,6 +48,7 @@ __all__ = [
     "certificate_collateral",
     "dcap_quote_verifier",
     "policy_quote_verifier",
+    "unverified_certificate_tee",
     "verify_ratls_with_policy",
 ]
 
@@ -103,7 +111,7 @@ def policy_quote_verifier(
     collateral: bytes,
     expected_report_data: bytes,
     produced_at: dt.datetime | None,
-    tee: TeeType = "sgx",
+    tee: TeeType | None = None,
 ) -> VerifyQuote:
     """A ``VerifyQuote`` that appraises the quote with ``policy`` for ``service``.
 
@@ -114,19 +122,54 @@ def policy_quote_verifier(
             2.23.133.5.4.2 extension; unverified, dcap-qvl checks it).
         expected_report_data: the 64 bytes REPORTDATA must equal.
         produced_at: when the evidence was produced (for ``max_evidence_age``).
-        tee: the TEE type the quote must be.
+        tee: the TEE type the quote must be; None: the type its header states
+            (SGX v3, TDX v4/v5), which the policy's measurements then pin.
 
     Returns:
         A callable raising an ``AppraisalError`` subclass when the policy refuses.
     """
     def verify(quote: bytes, now: dt.datetime) -> DcapVerdict:
-        evidence = Evidence(tee=tee, quote=quote, collateral=collateral, produced_at=produced_at)
+        kind: TeeType = tee if tee is not None else _quote_tee(quote, policy.limits)
+        evidence = Evidence(tee=kind, quote=quote, collateral=collateral, produced_at=produced_at)
         result = policy.appraise(evidence, expected_report_data=expected_report_data,
                                  service=service, now=now)
         return _verdict(result.tcb_status, result.advisory_ids, result.measurements,
                         result.report_data)
 
     return verify
+
+
+def _quote_tee(quote: bytes, limits: Limits) -> TeeType:
+    return "sgx" if isinstance(parse_quote(quote, limits), SgxQuote) else "tdx"
+
+
+def unverified_certificate_tee(cert_der: bytes, limits: Limits | None = None) -> TeeType | None:
+    """The TEE type of the quote in a certificate's RA-TLS extension (UNVERIFIED), or None.
+
+    For choosing which checks apply only (a TDX node has no Teaclave profile);
+    the appraisal that follows must pin the type again (enclave_info lists
+    ``mrtd`` for TDX services, ``mr_enclave`` for SGX ones).
+
+    Raises:
+        CertificateFormatError: the certificate or the extension is malformed.
+    """
+    limits = limits if limits is not None else Limits()
+    certificate = _load_certificate(cert_der, limits)
+    try:
+        extension = certificate.extensions.get_extension_for_oid(
+            x509.ObjectIdentifier(RATLS_EVIDENCE_OID))
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError as e:
+        raise CertificateFormatError("extensions-invalid", "malformed certificate extension") from e
+    if not isinstance(extension.value, x509.UnrecognizedExtension):
+        raise CertificateFormatError("ratls-extension-missing", "unexpected extension type")
+    quote = parse_ratls_evidence(extension.value.value, limits).quote
+    try:
+        tee, _ = unverified_report_data(quote)
+    except EvidenceFormatError as e:
+        raise CertificateFormatError("ratls-quote-unsupported", str(e)) from e
+    return "sgx" if tee == "sgx" else "tdx"
 
 
 def certificate_collateral(cert_der: bytes, limits: Limits | None = None) -> bytes | None:
@@ -159,7 +202,8 @@ def verify_ratls_with_policy(
 ) -> VerifiedPeer:
     """Verify a peer's RA-TLS certificate through the full appraisal policy.
 
-    The quote in 2.23.133.5.4.9 is appraised by ``policy`` for ``service``
+    The quote in 2.23.133.5.4.9 (SGX v3, TDX v4 or v5: the TEE type is the
+    quote's own) is appraised by ``policy`` for ``service``
     (root, measurements, TCB status, debug, age from the certificate's
     not-before), with the collateral in 2.23.133.5.4.2 unless ``collateral`` is
     given; ``verify_ratls_certificate`` checks the certificate around it

@@ -14,11 +14,13 @@ from . import (
     _attest,
     _attestation_service,
     _audit,
+    _config,
     _crypto,
     _demo,
     _enclave_info,
     _files,
     _functions,
+    _measure,
     _serve,
     _tasks,
     _users,
@@ -33,6 +35,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 app.command("serve")(_serve.serve)
 app.command("demo")(_demo.demo)
 app.command("attestation-service")(_attestation_service.attestation_service)
+app.add_typer(_config.app, name="config")
 
 # Client commands, through the SDK (attest the server, then call it).
 app.add_typer(_users.app, name="user")
@@ -42,10 +45,11 @@ app.add_typer(_tasks.app, name="task")
 app.add_typer(_audit.app, name="audit")
 app.command("attest")(_attest.attest)
 
-# Local tools: data files (teaclave_cli's options) and the auditors' enclave_info.
+# Local tools: data files (teaclave_cli's options), the auditors' measure and enclave_info.
 app.command("encrypt")(_crypto.encrypt)
 app.command("decrypt")(_crypto.decrypt)
 app.add_typer(_enclave_info.app, name="enclave-info")
+app.command("measure")(_measure.measure)
 
 
 def main() -> None:

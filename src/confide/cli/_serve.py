@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ._common import DataDir, err
+from ._config import ConfigOption, load_or_exit
 
 __all__ = ["serve"]
 
@@ -42,9 +43,12 @@ def serve(
     file_root: Annotated[list[Path] | None, typer.Option(
         help="Let task files use file:// URLs inside this directory. Repeatable. Off by "
              "default.")] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Run the all-in-one server (every service, the database, the worker pool)."""
     from ..node import ConfigError, Platform, ServerConfig
+
+    settings = load_or_exit(config)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if tee == "sim":
@@ -58,7 +62,8 @@ def serve(
             database_url=database_url, admin_password=admin_password, tee=tee,
             executor_timeout_s=executor_timeout,
             file_agent_loopback_ports=tuple(allow_loopback_port or ()),
-            file_roots=tuple(str(p.resolve()) for p in file_root or ())))
+            file_roots=tuple(str(p.resolve()) for p in file_root or ()),
+            limits=settings.limits))
         platform.start()
     except ConfigError as e:
         err.print(f"[red]cannot start:[/] {e}")

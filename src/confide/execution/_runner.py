@@ -21,6 +21,7 @@ from ..executors import (
     FunctionError,
     FunctionSpec,
     Invocation,
+    apply_caps,
 )
 from ..staged import StagedTask
 from ._staging import Stager
@@ -76,20 +77,16 @@ class TaskRunner:
         if not isinstance(arguments, dict):
             raise FunctionError("Cannot deserialize arguments")
         log: list[str] = []
-        log_sink = None
-        if arguments.get("save_log") == "true":
-            cap = self._limits.max_log_lines
-
-            def log_sink(line: str) -> None:
-                if len(log) < cap:
-                    log.append(line)
-
+        log_sink = log.append if arguments.get("save_log") == "true" else None
         with self._stager.stage(staged.task_id, staged.inputs, staged.outputs) as io:
-            invocation = Invocation(
+            # Every executor gets capped outputs and log (Limits.max_output_*,
+            # max_log_*); staging caps inputs and the private area. Past a cap:
+            # CapExceeded, the area is removed, nothing is uploaded.
+            invocation = apply_caps(Invocation(
                 task_id=staged.task_id,
                 function=FunctionSpec(staged.function_id, staged.function_name,
                                       staged.executor_type, staged.function_payload),
-                arguments=arguments, io=io, log=log_sink, cancel=cancel)
+                arguments=arguments, io=io, log=log_sink, cancel=cancel), self._limits)
             value = executor.run(invocation)
             if cancel.is_set():
                 raise CancelledError()

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from ..rpc import staged_from_proto
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
+from ..settings import SettingsError, section_from
 from ..staged import StagedTask
 from ._enrol import EnrolmentRefused, NodeCredentials, enrol
 from ._runner import Outcome, TaskRunner
@@ -41,6 +42,8 @@ _ENROL_DEADLINE_S = 60.0  # keep retrying an unreachable key service this long
 _RENEW_BEFORE = dt.timedelta(hours=1)  # re-enrol this long before the node certificate expires
 #: Exit status of a worker whose enrolment was refused (the supervisor backs off).
 EXIT_ENROLMENT_REFUSED = 3
+#: Exit status of a worker given bootstrap data it refuses (e.g. invalid limits).
+EXIT_BAD_BOOTSTRAP = 4
 
 
 @dataclass(frozen=True)
@@ -60,15 +63,20 @@ class WorkerConfig:
     file_roots: tuple[str, ...] = ()
     extra_loopback_ports: tuple[int, ...] = ()  # loopback allowed on these ports too
     log_level: str = "INFO"
+    # The server's caps (the operator's [limits]): what runs here obeys the same.
+    limits: Limits = field(default_factory=Limits)
 
     def to_cbor(self) -> bytes:
-        return cbor2.dumps(self.__dict__)
+        return cbor2.dumps({**self.__dict__, "limits": asdict(self.limits)})
 
     @classmethod
     def from_cbor(cls, data: bytes) -> WorkerConfig:
+        """Raises ``SettingsError`` for limits the settings loader would refuse."""
         fields = cbor2.loads(data)
         fields["file_roots"] = tuple(fields.get("file_roots", ()))
         fields["extra_loopback_ports"] = tuple(fields.get("extra_loopback_ports", ()))
+        fields["limits"] = section_from(Limits, fields.get("limits", {}),
+                                        source="worker bootstrap")
         return cls(**fields)
 
 
@@ -278,7 +286,11 @@ def enrol_with_retry(cfg: WorkerConfig, attester: Any, *,
 def main() -> int:
     from ..attestation._sim import node_sim_attester
 
-    cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
+    try:
+        cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
+    except SettingsError as e:  # the server validated them: only a broken bootstrap gets here
+        print(f"worker: bootstrap refused: {e}", file=sys.stderr)
+        return EXIT_BAD_BOOTSTRAP
     logging.basicConfig(level=getattr(logging, cfg.log_level, logging.INFO),
                         format="%(asctime)s worker %(levelname)s %(message)s")
     attester = node_sim_attester(Path(cfg.sim_state_dir))
@@ -299,7 +311,7 @@ def main() -> int:
             return None
         return secure_channel(cfg, current[0])
 
-    runner = build_runner(cfg, Limits())
+    runner = build_runner(cfg, cfg.limits)
     worker = Worker(secure_channel(cfg, node), cfg.executor_id, runner, slots=cfg.slots,
                     renew=renew)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())

@@ -13,11 +13,13 @@ from ..invocation import (
     TaskIO,
 )
 from ._args import flatten_arguments
+from ._caps import CapExceeded, apply_caps
 from ._factories import EXECUTOR_FACTORIES, ExecutorFactory, ExecutorSettings, build_executors
 
 __all__ = [
     "EXECUTOR_FACTORIES",
     "CancelledError",
+    "CapExceeded",
     "CorruptedInput",
     "Executor",
     "ExecutorError",
@@ -29,6 +31,7 @@ __all__ = [
     "InvalidOutputName",
     "Invocation",
     "TaskIO",
+    "apply_caps",
     "build_executors",
     "flatten_arguments",
 ]

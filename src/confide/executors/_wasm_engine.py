@@ -61,7 +61,7 @@ class RunControl:
 
     @property
     def reason(self) -> str | None:
-        """``"cancel"``, ``"timeout"`` or ``None`` while the run may go on."""
+        """``"cancel"``, ``"timeout"``, ``"cap"`` (an output cap) or ``None`` while it may go on."""
         with self._lock:
             return self._reason
 

@@ -150,17 +150,21 @@ class Platform:
         self.db = Database(config.db_url, RecordSealer(secret.derive("record-seal", 32)),
                            synchronous=config.sqlite_synchronous)
         limits = config.limits
+        self.audit = AuditLog(self.db, secret.derive("audit-chain", 32), clock=clock)
         self.auth = AuthenticationService(
             self.db, TokenSigner(secret.derive("token-sign", 64), config.token_lifetime_s),
-            clock=clock, limits=limits)
+            clock=clock, limits=limits, audit=self.audit)
+        self.auth.index_user_names()
         password = config.admin_password
         if password is None:
             password = DEFAULT_ADMIN_PASSWORD
             _log.warning("the administrator %r has the default password %r (sim only); set "
                          "--admin-password / CONFIDE_ADMIN_PASSWORD", config.admin_user, password)
-        self.auth.ensure_admin(config.admin_user, password)
+        try:
+            self.auth.ensure_admin(config.admin_user, password)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
         self.notifier = Notifier()
-        self.audit = AuditLog(self.db, secret.derive("audit-chain", 32), clock=clock)
         self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
                                    executor_timeout_s=config.executor_timeout_s)
         self.management = Management(Context(self.db, self.notifier, limits, clock),
@@ -214,7 +218,8 @@ class Platform:
             blob_store_port=self.blobs.port if self.blobs is not None else None,
             fusion_dir=str(self.fusion_dir),
             file_roots=tuple(str(Path(r).resolve()) for r in self.config.file_roots),
-            extra_loopback_ports=tuple(self.config.file_agent_loopback_ports))
+            extra_loopback_ports=tuple(self.config.file_agent_loopback_ports),
+            limits=self.config.limits)
 
     def _bind(self, server: grpc.aio.Server, port: int, creds: grpc.ServerCredentials,
               host: str) -> int:

@@ -21,29 +21,36 @@ from typing import Any, ParamSpec, TypeVar
 import cbor2
 from sqlalchemy import BigInteger, Engine, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..crypto.records import RecordSealer, TamperedRecord
 from . import _schema
 from ._schema import tables
 from ._txn import Column, Record, Row, Txn
 
-__all__ = ["Database", "StorageError", "Tampered"]
+__all__ = ["Conflict", "Database", "StorageError", "Tampered"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
 _DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
+_CONFLICTS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError)
 try:  # the DB-API errors of the PostgreSQL driver, when it is installed
     from psycopg import Error as _PsycopgError
+    from psycopg import IntegrityError as _PsycopgIntegrityError
 
     _DB_ERRORS += (_PsycopgError,)
+    _CONFLICTS += (_PsycopgIntegrityError,)
 except ImportError:  # pragma: no cover - the postgres extra is optional
     pass
 
 
 class StorageError(Exception):
     """The database failed (unreachable, constraint, corrupt)."""
+
+
+class Conflict(StorageError):
+    """A write broke a uniqueness constraint: another writer inserted that key first."""
 
 
 class Tampered(StorageError):
@@ -177,6 +184,16 @@ class _SqlTxn(Txn):
         for raw in self._execute(statement, params).fetchall():
             yield self._row(sql, raw)
 
+    def unverified_ids(self, table: str) -> list[str]:
+        """Every primary key of ``table``, read without opening a body.
+
+        Unauthenticated (the database is untrusted): only for maintenance that
+        stays correct whatever the ids are, such as indexing existing rows.
+        """
+        sql = self._sql[table]
+        return [str(raw[0]) for raw in
+                self._execute(f"SELECT {sql.pk} FROM {sql.name}").fetchall()]
+
     def serialize(self, name: str) -> None:
         """Hold a named lock until the transaction ends, across every node.
 
@@ -292,6 +309,8 @@ class Database:
                 raise
             finally:
                 self._checkin(raw, reusable)
+        except _CONFLICTS as e:
+            raise Conflict(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
         except _DB_ERRORS as e:
             raise StorageError(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
         finally:

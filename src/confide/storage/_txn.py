@@ -45,7 +45,10 @@ class Txn(Protocol):
         ...
 
     def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
-        """Add a row; ``cols`` must be exactly the table's plain columns."""
+        """Add a row; ``cols`` must be exactly the table's plain columns.
+
+        A row whose key exists already makes the transaction fail with
+        ``Conflict`` (raised when it ends, or at once)."""
         ...
 
     def update(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
@@ -71,6 +74,14 @@ class Txn(Protocol):
 
         ``lock`` skips rows another transaction holds (PostgreSQL) and locks
         the rest until the end.
+        """
+        ...
+
+    def unverified_ids(self, table: str) -> list[str]:
+        """Every primary key of ``table``, read without opening a body.
+
+        Unauthenticated (the database is untrusted): only for maintenance that
+        stays correct whatever the ids are, such as indexing existing rows.
         """
         ...
 

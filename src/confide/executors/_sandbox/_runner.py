@@ -61,7 +61,7 @@ def _job_manifest(job: SandboxJob, inputs: Mapping[str, int | None], outputs: Se
         "save_log": job.save_log,
         "log": {
             "max_lines": limits.max_log_lines,
-            "max_bytes": limits.python_max_log_bytes,
+            "max_bytes": limits.max_log_bytes,
             "max_line_chars": limits.python_max_log_line_chars,
         },
         "max_frame": limits.python_max_frame_bytes,
@@ -69,7 +69,7 @@ def _job_manifest(job: SandboxJob, inputs: Mapping[str, int | None], outputs: Se
 
 
 def _stage_inputs(
-    io: TaskIO, staged: StagedFds, budget: int
+    io: TaskIO, staged: StagedFds, cap: int
 ) -> tuple[dict[str, int | None], list[int]]:
     """Open every assigned input; an integrity failure leaves it unopenable (Q29).
 
@@ -77,6 +77,7 @@ def _stage_inputs(
     """
     index: dict[str, int | None] = {}
     fds: list[int] = []
+    budget = cap
     for name in sorted(io.input_names()):
         try:
             stream = io.open_input(name)
@@ -84,7 +85,7 @@ def _stage_inputs(
             index[name] = None
             continue
         with stream:
-            fd, size = sealed_memfd_from_stream("input", stream, budget)
+            fd, size = sealed_memfd_from_stream("input", stream, budget, cap)
         budget -= size
         index[name] = len(fds)
         fds.append(staged.add(fd))
@@ -165,25 +166,20 @@ def run_sandbox(
     pre-started sandbox that ends before READY (it died as the job arrived)
     never ran any function code: the job then runs in a cold sandbox.
 
+    ``io`` and ``log`` enforce the task's output and log caps (they raise
+    :class:`~confide.executors.CapExceeded`; see ``apply_caps``): a write or
+    line past one ends the run as a ``SandboxFailure`` with the cap's reason.
+
     Raises:
         SandboxFailure: a limit, crash, seccomp kill or protocol violation.
         CancelledError: ``cancel`` was set.
     """
-    outputs = OutputRouter(
-        io.create_output,
-        io.output_names(),
-        max_output=limits.python_max_output_bytes,
-        max_total=limits.python_max_total_output_bytes,
-    )
-    logs = LogRouter(
-        log if job.save_log else None,
-        max_lines=limits.max_log_lines,
-        max_bytes=limits.python_max_log_bytes,
-        max_line_chars=limits.python_max_log_line_chars,
-    )
+    outputs = OutputRouter(io.create_output, io.output_names())
+    logs = LogRouter(log if job.save_log else None,
+                     max_line_chars=limits.python_max_log_line_chars)
     try:
         with StagedFds.scope() as staged:  # held until the end, for a cold second attempt
-            inputs, input_fds = _stage_inputs(io, staged, limits.python_max_input_bytes)
+            inputs, input_fds = _stage_inputs(io, staged, limits.max_input_bytes)
             manifest = _job_manifest(job, inputs, sorted(io.output_names()), limits)
             fds = [staged.add(sealed_memfd("payload", job.payload)), *input_fds]
             if pool is not None and 2 + len(fds) > job_fd_capacity(limits):

@@ -8,6 +8,7 @@ from typing import NamedTuple
 from ...errors import Code, ServiceError
 from ...executor_registry import invalid_executor_type, is_function_type
 from .._identity import Principal
+from .._names import name_problem
 from .._records import ArgumentSpec, DataSpec, FunctionRecord, IdKind, new_id, parse_id
 from ._common import Context, allowlisted, check_len, internal
 
@@ -52,12 +53,18 @@ class Functions:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def _validate(self, spec: FunctionSpecInput) -> None:
+    def _validate(self, spec: FunctionSpecInput, *, new_name: bool) -> None:
+        """Caps, and (``new_name``) the naming rules for a name not stored yet:
+        a function name identifies the function to the parties who approve it
+        (and a builtin to the executor)."""
         lim = self._ctx.limits
         if not is_function_type(spec.executor_type):
             raise internal(invalid_executor_type(spec.executor_type))
         check_len(spec.payload, lim.max_function_payload_bytes, "function payload")
         check_len(spec.name, lim.max_id_chars, "function name")
+        problem = name_problem(spec.name, lim.max_id_chars) if new_name and spec.name else None
+        if problem is not None:
+            raise ServiceError(Code.INVALID_ARGUMENT, f"invalid function name: {problem}")
         check_len(spec.description, lim.max_function_arguments_bytes, "function description")
         for items, what in ((spec.arguments, "arguments"), (spec.inputs, "inputs"),
                             (spec.outputs, "outputs")):
@@ -82,7 +89,7 @@ class Functions:
         return record
 
     def register(self, who: Principal, spec: FunctionSpecInput) -> str:
-        self._validate(spec)
+        self._validate(spec, new_name=True)
         fid = new_id(IdKind.FUNCTION)
         with self._ctx.db.write() as txn:
             record = FunctionRecord(
@@ -106,7 +113,7 @@ class Functions:
                 raise _invalid_function()
             if record.owner != who.user_id:  # PlatformAdmin not exempt (Q8, replicated)
                 raise ServiceError.permission_denied()
-            self._validate(spec)
+            self._validate(spec, new_name=spec.name != record.name)
             record.name, record.description = spec.name, spec.description
             record.executor_type, record.public = spec.executor_type, spec.public
             record.payload, record.arguments = spec.payload, spec.arguments
