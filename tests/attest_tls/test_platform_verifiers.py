@@ -17,7 +17,6 @@ from confide.attestation import (
     EnclaveInfoError,
     EvidenceBindingError,
     MeasurementNotAcceptedError,
-    ReportAuthority,
     ReportDataMismatchError,
     SimAttester,
     TrustBundle,
@@ -32,6 +31,7 @@ from confide.attestation import (
     verify_ratls_with_policy,
 )
 from confide.config import Limits
+from confide.services.attestation_report import ReportAuthority
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TABLE = "teaclave_frontend_service"

@@ -23,7 +23,6 @@ from confide.attestation import (
     EnclaveInfo,
     EvidenceBindingError,
     MeasurementNotAcceptedError,
-    ReportAuthority,
     ReportServiceError,
     SimAttester,
     UnsafeTrustSimRoot,
@@ -34,9 +33,10 @@ from confide.attestation import (
     unverified_certificate_tee,
     verify_ratls_with_policy,
 )
-from confide.attestation._ratls_cert import AttestedCertificate
+from confide.attestation.tls._ratls_cert import AttestedCertificate
 from confide.client._attested import ServerAttestationError, TrustInputs, attest_endpoint
 from confide.config import Limits
+from confide.services.attestation_report import ReportAuthority
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TABLE = "teaclave_frontend_service"

@@ -35,8 +35,8 @@ from confide.attestation import (
     TdxModuleMismatchError,
     verify_dcap_quote,
 )
-from confide.attestation._dcap_errors import map_dcap_error
-from confide.attestation._sim_pki import SimPki, raw_ecdsa_sign
+from confide.attestation.appraisal._dcap_errors import map_dcap_error
+from confide.attestation.sim._pki import SimPki, raw_ecdsa_sign
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 Doc = dict[str, Any]

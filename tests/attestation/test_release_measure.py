@@ -20,9 +20,9 @@ from confide.attestation import (
     UnsafeTrustSimRoot,
     verify_enclave_info,
 )
-from confide.attestation._enclave_info import sign_enclave_info
-from confide.attestation._measure import package_dir
-from confide.attestation._release_measure import (
+from confide.attestation.appraisal._enclave_info import sign_enclave_info
+from confide.attestation.measurement._package import package_dir
+from confide.attestation.measurement._release import (
     measure_release,
     render_manifest_template,
     sgx_mr_signer,

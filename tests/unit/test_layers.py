@@ -40,7 +40,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "storage": _FOUNDATION | {"crypto"},
     "executors": _FOUNDATION | {"functions"},
     # Business rules (no grpc), the worker, the SDK.
-    "services": _FOUNDATION | {"crypto", "keys", "storage"},
+    "services": _FOUNDATION | {"attestation", "crypto", "keys", "storage"},
     "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors",
                                 "settings"},
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side

@@ -8,23 +8,6 @@ fetching and certificate fetching are the I/O side. See ``docs/attestation.md``
 and ``docs/attested-channels.md``.
 """
 
-from ._attesters import ConfigfsTsmAttester, GramineAttester
-from ._bundle import TrustBundle
-from ._cert_fetch import fetch_unverified_certificate
-from ._client_check import (
-    VerifiedPeer,
-    verify_endorsement,
-    verify_ratls_certificate,
-    verify_teaclave_certificate,
-)
-from ._collateral_fetch import CollateralFetcher
-from ._dcap import verify_dcap_quote
-from ._enclave_info import (
-    EnclaveInfo,
-    generate_enclave_info,
-    sign_enclave_info,
-    verify_enclave_info,
-)
 from ._errors import (
     AppraisalError,
     AttestationError,
@@ -59,10 +42,33 @@ from ._errors import (
     TeeTypeMismatchError,
     UntrustedRootError,
 )
-from ._evidence import Attester, Evidence, VerifiedEvidence
-from ._measure import package_measurement
-from ._policy import AppraisalPolicy, AppraisalResult, UnsafeTrustSimRoot
-from ._quote import (
+from .appraisal._collateral_fetch import CollateralFetcher
+from .appraisal._dcap import verify_dcap_quote
+from .appraisal._enclave_info import (
+    EnclaveInfo,
+    generate_enclave_info,
+    sign_enclave_info,
+    verify_enclave_info,
+)
+from .appraisal._policy import AppraisalPolicy, AppraisalResult, UnsafeTrustSimRoot
+from .appraisal._roots import (
+    AMD_ARK_GENOA_DER,
+    AMD_ARK_MILAN_DER,
+    AMD_ARK_TURIN_DER,
+    AMD_ARKS,
+    INTEL_SGX_ROOT_CA_DER,
+)
+from .appraisal._snp import (
+    SnpChain,
+    SnpReport,
+    SnpTcb,
+    parse_snp_report,
+    verify_snp_chain,
+    verify_snp_report,
+)
+from .attesters._hardware import ConfigfsTsmAttester, GramineAttester
+from .evidence._evidence import Attester, Evidence, VerifiedEvidence
+from .evidence._quote import (
     QuoteHeader,
     SgxQuote,
     SgxReportBody,
@@ -71,7 +77,18 @@ from ._quote import (
     TdxQuote,
     parse_quote,
 )
-from ._ratls_cert import (
+from .evidence._snp_tcb import SnpEndorsementKey
+from .measurement._package import package_measurement
+from .sim._attester import SIM_WARNING, SimAttester
+from .tls._bundle import TrustBundle
+from .tls._cert_fetch import fetch_unverified_certificate
+from .tls._client_check import (
+    VerifiedPeer,
+    verify_endorsement,
+    verify_ratls_certificate,
+    verify_teaclave_certificate,
+)
+from .tls._ratls_cert import (
     RATLS_ENDORSEMENT_OID,
     RATLS_EVIDENCE_OID,
     AttestedCertificate,
@@ -80,7 +97,7 @@ from ._ratls_cert import (
     issue_attested_certificate,
     renewal_due,
 )
-from ._ratls_types import (
+from .tls._ratls_types import (
     CertificateFormatError,
     EvidenceBindingError,
     EvidenceError,
@@ -92,36 +109,12 @@ from ._ratls_types import (
     ReportServiceError,
     VerifyQuote,
 )
-from ._report_http import (
-    ReportService,
-    make_report_server,
-    request_report,
-    run_attestation_service,
-)
-from ._report_service import ReportAuthority, make_report
-from ._roots import (
-    AMD_ARK_GENOA_DER,
-    AMD_ARK_MILAN_DER,
-    AMD_ARK_TURIN_DER,
-    AMD_ARKS,
-    INTEL_SGX_ROOT_CA_DER,
-)
-from ._sim import SIM_WARNING, SimAttester
-from ._snp import (
-    SnpChain,
-    SnpReport,
-    SnpTcb,
-    parse_snp_report,
-    verify_snp_chain,
-    verify_snp_report,
-)
-from ._snp_tcb import SnpEndorsementKey
-from ._teaclave_report import (
+from .tls._teaclave_report import (
     DCAP_TO_IAS_STATUS,
     TEACLAVE_EXTENSION_OID,
     tls_report_data,
 )
-from ._verdicts import (
+from .tls._verdicts import (
     DcapVerdict,
     certificate_collateral,
     dcap_quote_verifier,
@@ -182,10 +175,8 @@ __all__ = [
     "QuoteSignatureError",
     "QuoteVerdict",
     "RaTlsError",
-    "ReportAuthority",
     "ReportDataMismatchError",
     "ReportError",
-    "ReportService",
     "ReportServiceError",
     "ReservedFieldError",
     "SgxQuote",
@@ -217,15 +208,11 @@ __all__ = [
     "fetch_unverified_certificate",
     "generate_enclave_info",
     "issue_attested_certificate",
-    "make_report",
-    "make_report_server",
     "package_measurement",
     "parse_quote",
     "parse_snp_report",
     "policy_quote_verifier",
     "renewal_due",
-    "request_report",
-    "run_attestation_service",
     "sign_enclave_info",
     "tls_report_data",
     "unverified_certificate_tee",

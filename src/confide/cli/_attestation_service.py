@@ -39,9 +39,9 @@ def attestation_service(
         SimAttester,
         UnsafeTrustSimRoot,
         dcap_quote_verifier,
-        run_attestation_service,
     )
     from ..keys import SimSealer
+    from ..services.attestation_report import run_attestation_service
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

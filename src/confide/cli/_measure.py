@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..attestation import generate_enclave_info
-from ..attestation._release_measure import PACKAGINGS, ReleaseMeasurement, measure_release
+from ..attestation.measurement._release import PACKAGINGS, ReleaseMeasurement, measure_release
 
 __all__ = ["measure"]
 

@@ -37,7 +37,6 @@ from ..attestation import (
     EnclaveInfo,
     EndorsedReport,
     Evidence,
-    ReportAuthority,
     UnsafeTrustSimRoot,
     dcap_quote_verifier,
     generate_enclave_info,
@@ -45,7 +44,8 @@ from ..attestation import (
     parse_quote,
     sign_enclave_info,
 )
-from ..attestation._bundle import (
+from ..attestation.sim._attester import node_sim_attester
+from ..attestation.tls._bundle import (
     API_CERT_FILE,
     AS_ROOT_FILE,
     AUDITORS_DIR,
@@ -53,10 +53,10 @@ from ..attestation._bundle import (
     SIM_DCAP_ROOT_FILE,
     write_public_file,
 )
-from ..attestation._sim import node_sim_attester
-from ..attestation._verdicts import DcapVerdict
+from ..attestation.tls._verdicts import DcapVerdict
 from ..config import Limits
 from ..keys import SimSealer
+from ..services.attestation_report import ReportAuthority
 
 __all__ = ["SIM_AUDITOR", "TEACLAVE_SERVICES", "SimNode"]
 

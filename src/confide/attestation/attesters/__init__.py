@@ -1,0 +1,1 @@
+"""Hardware attesters: Gramine's ``/dev/attestation`` and Linux configfs-tsm (I/O)."""

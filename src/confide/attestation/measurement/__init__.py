@@ -1,0 +1,1 @@
+"""Measurements of confide's own code: the package hash and release packagings."""
