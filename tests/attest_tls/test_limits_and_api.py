@@ -21,12 +21,12 @@ from confide.attestation import (
     fetch_unverified_certificate,
     verify_teaclave_certificate,
 )
+from confide.attestation.tls import parse_report, parse_teaclave_extension
 from confide.attestation.tls._ratls_cert import (
     CBOR_TAG_INTEL_TEE_QUOTE,
     parse_ratls_endorsements,
     parse_ratls_evidence,
 )
-from confide.attestation.tls._teaclave_report import parse_report, parse_teaclave_extension
 from confide.config import Limits
 from confide.services.attestation_report import ReportAuthority
 

@@ -18,7 +18,6 @@ from confide.attestation import (
     EvidenceBindingError,
     MeasurementNotAcceptedError,
     ReportDataMismatchError,
-    SimAttester,
     TrustBundle,
     UnsafeTrustSimRoot,
     UntrustedRootError,
@@ -30,6 +29,7 @@ from confide.attestation import (
     tls_report_data,
     verify_ratls_with_policy,
 )
+from confide.attestation.sim import SimAttester
 from confide.config import Limits
 from confide.services.attestation_report import ReportAuthority
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from confide.attestation import ReportError, SgxQuote, SimAttester, parse_quote
+from confide.attestation import ReportError, SgxQuote, parse_quote
+from confide.attestation.sim import SimAttester
 from confide.attestation.tls._teaclave_report import QuoteBody
 
 

@@ -24,7 +24,6 @@ from confide.attestation import (
     EvidenceBindingError,
     MeasurementNotAcceptedError,
     ReportServiceError,
-    SimAttester,
     UnsafeTrustSimRoot,
     build_attested_certificate,
     dcap_quote_verifier,
@@ -33,7 +32,8 @@ from confide.attestation import (
     unverified_certificate_tee,
     verify_ratls_with_policy,
 )
-from confide.attestation.tls._ratls_cert import AttestedCertificate
+from confide.attestation.sim import SimAttester
+from confide.attestation.tls import AttestedCertificate
 from confide.client._attested import ServerAttestationError, TrustInputs, attest_endpoint
 from confide.config import Limits
 from confide.services.attestation_report import ReportAuthority

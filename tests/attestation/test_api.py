@@ -18,8 +18,8 @@ def test_public_surface_is_pinned_and_sorted() -> None:
         "EvidenceTooOldError", "EvidenceVerificationError", "GramineAttester",
         "MeasurementNotAcceptedError", "QuoteHeader", "QuoteSignatureError",
         "ReportDataMismatchError", "ReservedFieldError", "SgxQuote", "SgxReportBody",
-        "SimAttester", "SnpReport",
-        "SnpTcb", "TcbMismatchError", "TcbStatusNotAllowedError", "TdReport", "TdxQuote",
+        "SnpReport", "SnpTcb", "TcbMismatchError", "TcbStatusNotAllowedError", "TdReport",
+        "TdxQuote",
         "TeeTypeMismatchError", "UnsafeTrustSimRoot", "UntrustedRootError", "VerifiedEvidence",
         "generate_enclave_info", "package_measurement", "parse_quote", "parse_snp_report",
         "sign_enclave_info", "verify_dcap_quote", "verify_enclave_info", "verify_snp_report",
@@ -41,9 +41,40 @@ def test_public_surface_is_pinned_and_sorted() -> None:
         "TcbLevelNotFoundError", "TcbRevokedError", "TdxModuleMismatchError", "TdReport15",
         "unverified_certificate_tee", "AMD_ARKS", "AMD_ARK_GENOA_DER", "AMD_ARK_TURIN_DER",
         "SnpChain", "SnpEndorsementKey", "verify_snp_chain",
+        # the sim attester, by its explicit name only (confide.attestation.sim)
+        "sim",
     }
     for name in attestation.__all__:
         assert getattr(attestation, name) is not None
+
+
+def test_sim_is_reached_only_by_its_explicit_name() -> None:
+    import confide.attestation.sim as sim
+
+    assert attestation.sim is sim
+    assert sim.__all__ == ["SIM_MEASURE_ROOT_ENV", "SimAttester", "node_sim_attester"]
+    for name in sim.__all__:
+        assert getattr(sim, name) is not None
+        assert not hasattr(attestation, name), f"{name} leaks into the production surface"
+    # What production code keeps: the named bypass and the warning it logs.
+    assert {"UnsafeTrustSimRoot", "SIM_WARNING"} <= set(attestation.__all__)
+
+
+def test_subpackage_surfaces_are_sorted_and_cover_the_package() -> None:
+    import importlib
+
+    exported: set[str] = set()
+    for sub in ("evidence", "appraisal", "tls", "measurement", "attesters", "sim"):
+        module = importlib.import_module(f"confide.attestation.{sub}")
+        assert module.__all__ == sorted(module.__all__, key=_isort_key), sub
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+        exported |= set(module.__all__)
+    errors = {n for n in attestation.__all__ if n.endswith("Error")}
+    # Each public name comes from one subpackage surface or from _errors.
+    assert set(attestation.__all__) - {"sim"} <= exported | errors
+    for name in errors:
+        assert getattr(attestation, name).__module__ == "confide.attestation._errors"
 
 
 def test_every_error_derives_from_the_package_base() -> None:

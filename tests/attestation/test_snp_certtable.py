@@ -18,7 +18,7 @@ from confide.attestation import (
     verify_snp_report,
 )
 from confide.attestation.attesters import _hardware as _attesters
-from confide.attestation.evidence._snp_certtable import cert_table_to_pem
+from confide.attestation.evidence import cert_table_to_pem
 
 VCEK = uuid.UUID("63da758d-e664-4564-adc5-f4b93be8accd").bytes
 VLEK = uuid.UUID("a8074bc2-a25a-483e-aae6-39c045a0b8a1").bytes

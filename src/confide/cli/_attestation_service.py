@@ -36,10 +36,10 @@ def attestation_service(
         INTEL_SGX_ROOT_CA_DER,
         SIM_WARNING,
         CollateralFetcher,
-        SimAttester,
         UnsafeTrustSimRoot,
         dcap_quote_verifier,
     )
+    from ..attestation.sim import SimAttester
     from ..keys import SimSealer
     from ..services.attestation_report import run_attestation_service
 

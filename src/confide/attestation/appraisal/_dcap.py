@@ -23,8 +23,7 @@ from .._errors import (
     EvidenceTooLargeError,
     UntrustedRootError,
 )
-from ..evidence._evidence import TeeType, VerifiedEvidence
-from ..evidence._quote import SgxQuote, TdReport15, TdxQuote, parse_quote
+from ..evidence import SgxQuote, TdReport15, TdxQuote, TeeType, VerifiedEvidence, parse_quote
 from ._dcap_errors import map_dcap_error
 
 __all__ = ["TDX_MEASUREMENT_KEYS", "measurements_of", "quote_root_der", "verify_dcap_quote"]

@@ -27,16 +27,17 @@ from .._errors import (
     TeeTypeMismatchError,
     UntrustedRootError,
 )
-from ..evidence._evidence import Evidence, VerifiedEvidence
-from ..evidence._quote import SgxQuote, parse_quote
-from ..sim._attester import SIM_WARNING
+from ..evidence import Evidence, SgxQuote, VerifiedEvidence, parse_quote
 from ._dcap import TDX_MEASUREMENT_KEYS, quote_root_der, verify_dcap_quote
 from ._enclave_info import EnclaveInfo, service_table
 from ._snp import verify_snp_report
 
-__all__ = ["AppraisalPolicy", "AppraisalResult", "UnsafeTrustSimRoot"]
+__all__ = ["SIM_WARNING", "AppraisalPolicy", "AppraisalResult", "UnsafeTrustSimRoot"]
 
 log = logging.getLogger("confide.attestation.policy")
+#: What every use of sim evidence logs: by the sim attester when it produces it,
+#: by :class:`UnsafeTrustSimRoot` when a policy trusts it.
+SIM_WARNING = "sim TEE: no protection against the operator"
 _REQUIRED = {"sgx": ("mr_enclave", "mr_signer"), "tdx": ("mrtd",), "snp": ("measurement",)}
 _OPTIONAL = {"sgx": (), "tdx": TDX_MEASUREMENT_KEYS[1:], "snp": ()}
 _CLOCK_SKEW = dt.timedelta(minutes=5)

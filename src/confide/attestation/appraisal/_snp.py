@@ -41,25 +41,22 @@ from .._errors import (
     TcbMismatchError,
     UntrustedRootError,
 )
-from ..evidence._evidence import VerifiedEvidence
-from ..evidence._snp_report import SNP_REPORT_SIZE, SnpReport, SnpSigningKey, parse_snp_report
-from ..evidence._snp_tcb import (
+from ..evidence import (
     SNP_PRODUCTS,
     SnpEndorsementKey,
     SnpProduct,
-    SnpTcb,
+    SnpReport,
+    SnpSigningKey,
+    VerifiedEvidence,
+    parse_snp_report,
     read_endorsement_key,
     tcb_layout,
 )
 
 __all__ = [
-    "SNP_REPORT_SIZE",
     "SNP_SIGNING_KEYS",
     "SNP_TCB_NOT_EVALUATED",
     "SnpChain",
-    "SnpReport",
-    "SnpTcb",
-    "parse_snp_report",
     "verify_snp_chain",
     "verify_snp_report",
 ]

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from ...config import Limits
 from .._errors import AttesterError, EvidenceFormatError
-from ..evidence._evidence import Evidence, TeeType
-from ..evidence._snp_certtable import cert_table_to_pem
+from ..evidence import Evidence, TeeType, cert_table_to_pem
 
 __all__ = ["ConfigfsTsmAttester", "GramineAttester"]
 

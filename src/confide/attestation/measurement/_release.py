@@ -38,7 +38,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..appraisal._dcap import TDX_MEASUREMENT_KEYS
+from ..appraisal import TDX_MEASUREMENT_KEYS
 from ._package import code_files, package_dir, package_measurement
 
 __all__ = [

@@ -16,16 +16,15 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from ..appraisal._dcap import TDX_MEASUREMENT_KEYS
-from ..evidence._evidence import Evidence, TeeType
-from ..measurement._package import package_measurement
+from ..appraisal import SIM_WARNING, TDX_MEASUREMENT_KEYS
+from ..evidence import Evidence, TeeType
+from ..measurement import package_measurement
 from ._pki import SimPki
 from ._quote import TDX_QUOTE_FORMATS, build_quote, qe_identity
 
-__all__ = ["SIM_MEASURE_ROOT_ENV", "SIM_WARNING", "SimAttester", "node_sim_attester"]
+__all__ = ["SIM_MEASURE_ROOT_ENV", "SimAttester", "node_sim_attester"]
 
 log = logging.getLogger("confide.attestation.sim")
-SIM_WARNING = "sim TEE: no protection against the operator"
 
 
 class SimAttester:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
-from ..evidence._quote import (
+from ..evidence import (
     CERT_TYPE_PCK_CHAIN,
     CERT_TYPE_QE_REPORT,
     TD_REPORT10_BODY_TYPE,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import socket
 import ssl
 
-from confide.attestation.tls._ratls_types import CertificateFormatError
-from confide.config import Limits
+from ...config import Limits
+from .._errors import CertificateFormatError
 
 __all__ = ["fetch_unverified_certificate"]
 

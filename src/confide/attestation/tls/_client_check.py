@@ -26,27 +26,23 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from confide.attestation.tls._ratls_cert import (
-    RATLS_EVIDENCE_OID,
-    parse_ratls_evidence,
-    spki_sha256,
-)
-from confide.attestation.tls._ratls_types import (
+from ...config import Limits
+from .._errors import (
     CertificateFormatError,
     EvidenceBindingError,
     EvidenceError,
     MeasurementMismatchError,
     ReportError,
-    VerifyQuote,
 )
-from confide.attestation.tls._teaclave_report import (
+from ._ratls_cert import RATLS_EVIDENCE_OID, parse_ratls_evidence, spki_sha256
+from ._ratls_types import VerifyQuote
+from ._teaclave_report import (
     TEACLAVE_EXTENSION_OID,
     UnverifiedEndorsement,
     parse_report,
     parse_teaclave_extension,
     tls_report_data,
 )
-from confide.config import Limits
 
 __all__ = [
     "VerifiedPeer",

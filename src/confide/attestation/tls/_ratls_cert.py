@@ -39,21 +39,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from confide.attestation._errors import EvidenceFormatError
-from confide.attestation.evidence._quote import unverified_report_data
-from confide.attestation.tls._ratls_types import (
-    CertificateFormatError,
-    EvidenceBindingError,
-    GetQuote,
-)
-from confide.attestation.tls._teaclave_report import (
+from ...config import Limits
+from .._errors import CertificateFormatError, EvidenceBindingError, EvidenceFormatError
+from ..evidence import unverified_report_data
+from ._ratls_types import GetQuote
+from ._teaclave_report import (
     QUOTE_BODY_BYTES,
     TEACLAVE_EXTENSION_OID,
     encode_teaclave_extension,
     parse_report,
     tls_report_data,
 )
-from confide.config import Limits
 
 __all__ = [
     "CBOR_TAG_INTEL_TEE_QUOTE",

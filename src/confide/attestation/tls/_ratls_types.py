@@ -1,4 +1,4 @@
-"""Errors and seams of the attested-TLS layer.
+"""The seams of the attested-TLS layer.
 
 This module is the narrow seam between attested TLS (certificates, the report
 service, client checks) and quote verification, which lives elsewhere in this
@@ -11,9 +11,10 @@ package. Attested TLS never parses or verifies the quote's signature itself:
   decision in, a :class:`QuoteVerdict`-shaped object out, or an exception if
   the quote does not verify.
 
-Errors: every error raised by attested-TLS code is a :class:`RaTlsError`
-carrying a short machine-readable ``reason`` (tests and callers match on it)
-and a human-readable message.
+Errors: every error raised by attested-TLS code is a ``RaTlsError`` (defined
+with the package's other errors in ``confide/attestation/_errors.py``) carrying
+a short machine-readable ``reason`` (tests and callers match on it) and a
+human-readable message.
 """
 
 from __future__ import annotations
@@ -22,57 +23,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from .._errors import AttestationError
-
-__all__ = [
-    "CertificateFormatError",
-    "EvidenceBindingError",
-    "EvidenceError",
-    "GetQuote",
-    "MeasurementMismatchError",
-    "QuoteVerdict",
-    "RaTlsError",
-    "ReportError",
-    "ReportServiceError",
-    "VerifyQuote",
-]
-
-
-class RaTlsError(AttestationError):
-    """Base of every error raised by the attested-TLS code.
-
-    Attributes:
-        reason: a stable, machine-readable code such as
-            ``"report-signature-invalid"``; callers and tests match on it.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-
-
-class CertificateFormatError(RaTlsError):
-    """The certificate, or an attestation extension in it, is malformed or too large."""
-
-
-class ReportError(RaTlsError):
-    """The Teaclave attestation report, its signature or its signer chain is unacceptable."""
-
-
-class EvidenceError(RaTlsError):
-    """The evidence (quote) was refused by the verifier or by policy (status, age)."""
-
-
-class EvidenceBindingError(RaTlsError):
-    """The evidence does not bind the key it is presented with (REPORTDATA, key hash, nonce)."""
-
-
-class MeasurementMismatchError(RaTlsError):
-    """The attested measurement is not the one the caller expects for that service."""
-
-
-class ReportServiceError(RaTlsError):
-    """The attestation report service cannot produce a report for this request."""
+__all__ = ["GetQuote", "QuoteVerdict", "VerifyQuote"]
 
 
 class QuoteVerdict(Protocol):

@@ -25,13 +25,9 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from confide.attestation.evidence._quote import SGX_QUOTE_BODY_SIZE, parse_sgx_quote_body
-from confide.attestation.tls._ratls_types import (
-    CertificateFormatError,
-    EvidenceBindingError,
-    ReportError,
-)
-from confide.config import Limits
+from ...config import Limits
+from .._errors import CertificateFormatError, EvidenceBindingError, ReportError
+from ..evidence import SGX_QUOTE_BODY_SIZE, parse_sgx_quote_body
 
 __all__ = [
     "DCAP_TO_IAS_STATUS",

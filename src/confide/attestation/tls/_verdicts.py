@@ -24,11 +24,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ...config import Limits
-from .._errors import EvidenceFormatError
-from ..appraisal._dcap import verify_dcap_quote
-from ..appraisal._policy import AppraisalPolicy, UnsafeTrustSimRoot
-from ..evidence._evidence import Evidence, TeeType
-from ..evidence._quote import SgxQuote, parse_quote, unverified_report_data
+from .._errors import CertificateFormatError, EvidenceBindingError, EvidenceFormatError
+from ..appraisal import AppraisalPolicy, UnsafeTrustSimRoot, verify_dcap_quote
+from ..evidence import Evidence, SgxQuote, TeeType, parse_quote, unverified_report_data
 from ._client_check import VerifiedPeer, _load_certificate, verify_ratls_certificate
 from ._ratls_cert import (
     RATLS_ENDORSEMENT_OID,
@@ -36,11 +34,7 @@ from ._ratls_cert import (
     parse_ratls_endorsements,
     parse_ratls_evidence,
 )
-from ._ratls_types import (
-    CertificateFormatError,
-    EvidenceBindingError,
-    VerifyQuote,
-)
+from ._ratls_types import VerifyQuote
 from ._teaclave_report import tls_report_data
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The attestation report service core: sign IAS-v4-style reports over verified quotes.
 
 This is the pure part of confide's Teaclave-compatible attestation report
-service (the HTTP endpoint is ``_report_http``). A report is produced only for
+service (the HTTP endpoint is ``_http``). A report is produced only for
 a quote that the injected verifier accepted; the report states the verifier's
 TCB status in IAS spelling and carries the 432-byte quote body.
 
@@ -26,10 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from confide._atomic import write_atomic
-from confide.attestation.evidence._quote import TEE_TYPE_SGX
-from confide.attestation.tls._ratls_cert import EndorsedReport
-from confide.attestation.tls._ratls_types import QuoteVerdict, ReportServiceError
-from confide.attestation.tls._teaclave_report import QUOTE_BODY_BYTES, encode_report, ias_status_of
+from confide.attestation import EndorsedReport, QuoteVerdict, ReportServiceError
+from confide.attestation.evidence import TEE_TYPE_SGX
+from confide.attestation.tls import QUOTE_BODY_BYTES, encode_report, ias_status_of
 
 __all__ = ["ReportAuthority", "SealerLike", "make_report"]
 

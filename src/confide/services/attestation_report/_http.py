@@ -38,9 +38,13 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from confide.attestation._errors import AttestationError
-from confide.attestation.tls._ratls_cert import EndorsedReport
-from confide.attestation.tls._ratls_types import RaTlsError, ReportServiceError, VerifyQuote
+from confide.attestation import (
+    AttestationError,
+    EndorsedReport,
+    RaTlsError,
+    ReportServiceError,
+    VerifyQuote,
+)
 from confide.config import Limits
 from confide.services.attestation_report._authority import ReportAuthority, SealerLike
 
