@@ -46,7 +46,8 @@ from confide.attestation import (
     VerifyQuote,
 )
 from confide.config import Limits
-from confide.services.attestation_report._authority import ReportAuthority, SealerLike
+
+from ._authority import ReportAuthority, SealerLike
 
 __all__ = [
     "REPORT_PATHS",
