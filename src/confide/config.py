@@ -72,7 +72,7 @@ class Limits:
     # Compiled-module cache, keyed by the payload's SHA-256.
     wasm_module_cache_entries: int = 32
     wasm_module_cache_bytes: int = 64 * MiB  # sum of cached payload sizes
-    # --- attested TLS, report service, enrolment (attestation/_ratls_*, keys/) ---
+    # --- attested TLS, report service, enrolment (attestation/tls/, keys/) ---
     max_certificate_bytes: int = 64 * 1024  # a peer's DER certificate (Teaclave's is ~9 KB)
     max_attestation_extension_bytes: int = 48 * 1024  # one attestation extension value
     max_report_bytes: int = 16 * 1024  # IAS-v4 report JSON inside the Teaclave extension

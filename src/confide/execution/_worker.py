@@ -286,7 +286,7 @@ def enrol_with_retry(cfg: WorkerConfig, attester: Any, *,
 
 
 def main() -> int:
-    from ..attestation._sim import node_sim_attester
+    from ..attestation.sim import node_sim_attester
 
     try:
         cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
