@@ -29,6 +29,7 @@ class Limits:
     max_audit_limit: int = 10_000
     max_wait_ms: int = 60_000  # confide.v1 WaitTask
     max_pull_wait_ms: int = 30_000  # scheduler long-poll
+    max_rejection_reason_chars: int = 4096  # confide.v1 RejectTask
     # --- execution ---
     max_return_value_bytes: int = 1 * MiB
     max_log_lines: int = 10_000
