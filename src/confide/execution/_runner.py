@@ -22,6 +22,7 @@ from ..executors import (
     FunctionSpec,
     Invocation,
 )
+from ..executors.python import MESAPY_EXEC_ERROR
 from ._staging import Stager
 
 __all__ = ["Outcome", "TaskRunner"]
@@ -41,8 +42,9 @@ class Outcome:
     ok: bool
     return_value: bytes = b""
     tags_map: dict[str, bytes] = field(default_factory=dict)
-    log: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)  # kept on failure too (partial)
     reason: str = ""
+    detail: str = ""  # a failure's cause beyond ``reason`` (confide.v1 ReviewTask)
     cancelled: bool = False
 
 
@@ -60,14 +62,21 @@ class TaskRunner:
                 close()
 
     def run(self, staged: dict[str, Any], cancel: threading.Event) -> Outcome:
+        log: list[str] = []  # what the function logged, kept when the task fails
+        returned: list[str] = []  # the function's result, when it returned one
         try:
-            return self._run(staged, cancel)
+            return self._run(staged, cancel, log, returned)
         except CancelledError:
             return Outcome(ok=False, reason="Task Canceled by the user", cancelled=True)
         except FunctionError as e:
-            return Outcome(ok=False, reason=e.reason)
+            detail = ""
+            if returned and returned[0] == MESAPY_EXEC_ERROR:
+                detail = ("the function raised an exception (MESAPY_EXEC_ERROR) before it "
+                          "wrote its outputs; with save_log its traceback is in the log")
+            return Outcome(ok=False, reason=e.reason, log=log, detail=detail)
 
-    def _run(self, staged: dict[str, Any], cancel: threading.Event) -> Outcome:
+    def _run(self, staged: dict[str, Any], cancel: threading.Event, log: list[str],
+             returned: list[str]) -> Outcome:
         pair = (staged["executor_type"], staged["executor"])
         executor = self._executors.get(staged["executor"])
         if pair not in _PAIRS or executor is None:
@@ -80,7 +89,6 @@ class TaskRunner:
             raise FunctionError("Cannot deserialize arguments") from e
         if not isinstance(arguments, dict):
             raise FunctionError("Cannot deserialize arguments")
-        log: list[str] = []
         log_sink = None
         if arguments.get("save_log") == "true":
             cap = self._limits.max_log_lines
@@ -96,6 +104,7 @@ class TaskRunner:
                                       staged["executor_type"], staged["function_payload"]),
                 arguments=arguments, io=io, log=log_sink, cancel=cancel)
             value = executor.run(invocation)
+            returned.append(value)
             if cancel.is_set():
                 raise CancelledError()
             encoded = value.encode("utf-8")
