@@ -19,6 +19,7 @@ def test_all_is_pinned_and_sorted() -> None:
         "compute_cmac",
         "decrypt_stream",
         "encrypt_stream",
+        "encrypted_size",
         "new_decryptor",
         "validate_crypto_info",
     ]
