@@ -82,14 +82,14 @@ def task_response(t: TaskRecord) -> pb.GetTaskResponse:
     )
 
 
-_CODE_REVIEW = {v1.CODE_REVIEW_OPEN: "open", v1.CODE_REVIEW_CONFIDENTIAL: "confidential"}
-_CODE_REVIEW_WIRE = {name: value for value, name in _CODE_REVIEW.items()}
+_CODE_REVIEW: dict[int, str] = {v1.CODE_REVIEW_OPEN: "open",
+                                v1.CODE_REVIEW_CONFIDENTIAL: "confidential"}
+_CODE_REVIEW_WIRE = {name: v1.CodeReview.ValueType(value) for value, name in _CODE_REVIEW.items()}
 
 
 def _code_review(value: int, *, default: str | None) -> str:
     """A CodeReview enum off the wire; UNSPECIFIED is ``default`` (None: refused)."""
-    mode = _CODE_REVIEW.get(value, default) if value == v1.CODE_REVIEW_UNSPECIFIED \
-        else _CODE_REVIEW.get(value)
+    mode = default if value == v1.CODE_REVIEW_UNSPECIFIED else _CODE_REVIEW.get(int(value))
     if mode is None:
         raise ServiceError(Code.INVALID_ARGUMENT, f"invalid code review mode: {value}")
     return mode

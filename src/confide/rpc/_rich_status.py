@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import google.rpc.error_details_pb2 as error_details_pb2
+import google.rpc.status_pb2 as status_pb2
 from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
 
 from ..errors import ErrorDetail, Violation
 
