@@ -113,11 +113,18 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _default_dir() -> Path | None:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="Where the files go (default: a temporary directory on disk).")
+    parser.add_argument("--dir", type=Path, default=_default_dir(),
+                        help="Where the files (and the blob store) go. Default /dev/shm: on "
+                             "this VM the disk writes ~120 MB/s and would be all both sides "
+                             "measure.")
     opts = parser.parse_args()
     if shutil.which("curl") is None:
         raise SystemExit("curl is needed for the baseline")
@@ -140,20 +147,20 @@ def main() -> int:
         print(f"making {opts.size_mib} MiB of plaintext in {work} ...", file=sys.stderr)
         want = make_file(plain, size)
         idle, _ = measured("confide task list (startup + attestation, no transfer)",
-                           cli + ["task", "list"], 0, env)
+                           [*cli, "task", "list"], 0, env)
 
-        up, out = measured("confide file upload", cli + ["file", "upload", str(plain),
-                                                         "--json", "--no-progress"], size, env)
+        up, out = measured("confide file upload", [
+            *cli, "file", "upload", str(plain), "--json", "--no-progress"], size, env)
         uploaded = json.loads(out)
         # The same ciphertext size for curl: encrypt the file with the same schema here.
         key = work / "key"
         key.write_text(os.urandom(32).hex())
         sealed = work / "big.enc"
-        measured("confide encrypt", cli + ["encrypt", "--key-file", str(key), "-a",
-                                           uploaded["schema"], "-i", str(plain), "-o",
-                                           str(sealed)], size, env)
-        urls, out = measured("blob urls", cli + ["file", "blob-urls", "curl.enc", "--json"],
-                             0, env)
+        measured("confide encrypt", [*cli, "encrypt", "--key-file", str(key), "-a",
+                                     uploaded["schema"], "-i", str(plain), "-o", str(sealed)],
+                 size, env)
+        _urls, out = measured("blob urls", [*cli, "file", "blob-urls", "curl.enc", "--json"],
+                              0, env)
         blob = json.loads(out)
         csize = sealed.stat().st_size
         curl_up, _ = measured("curl -T (PUT the ciphertext)", [
@@ -161,9 +168,9 @@ def main() -> int:
             blob["put_url"]], csize, env)
 
         out_plain = work / "big.out"
-        down, _ = measured("confide file download", cli + [
-            "file", "download", uploaded["data_id"], "-o", str(out_plain), "--no-progress"],
-            size, env)
+        down, _ = measured("confide file download", [
+            *cli, "file", "download", uploaded["data_id"], "-o", str(out_plain),
+            "--no-progress"], size, env)
         curl_down, _ = measured("curl -o (GET the ciphertext)", [
             "curl", "-sS", "--fail", "-o", str(work / "curl.out"), blob["get_url"]], csize, env)
         if file_sha256(out_plain) != want:

@@ -119,7 +119,7 @@ def test(
         emit({"ok": not raised, "result": result, "log": log, "outputs_not_written": missing},
              json_out, result)
         if raised:
-            raise fail("the function raised an exception (its traceback is above); on the "
+            raise fail("the function raised an exception (its traceback is in its log); on the "
                        "platform the result is MESAPY_EXEC_ERROR", _exit.TASK_FAILED)
         if missing:
             raise fail(f"outputs not written: {', '.join(missing)} (on the platform the task "
