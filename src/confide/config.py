@@ -29,6 +29,7 @@ class Limits:
     max_audit_limit: int = 10_000
     max_wait_ms: int = 60_000  # confide.v1 WaitTask
     max_pull_wait_ms: int = 30_000  # scheduler long-poll
+    max_rejection_reason_chars: int = 4096  # confide.v1 RejectTask
     # --- logins (services/authentication/_throttle.py; docs/security.md) ---
     # Failed logins a user id may have before each further one locks it for
     # login_backoff_base_s, doubled per failure, at most login_max_lockout_s.
