@@ -29,6 +29,7 @@ class Limits:
     max_audit_limit: int = 10_000
     max_wait_ms: int = 60_000  # confide.v1 WaitTask
     max_pull_wait_ms: int = 30_000  # scheduler long-poll
+    max_rejection_reason_chars: int = 4096  # confide.v1 RejectTask
     # --- logins (services/authentication/_throttle.py; docs/security.md) ---
     # Failed logins a user id may have before each further one locks it for
     # login_backoff_base_s, doubled per failure, at most login_max_lockout_s.
@@ -72,7 +73,7 @@ class Limits:
     # Compiled-module cache, keyed by the payload's SHA-256.
     wasm_module_cache_entries: int = 32
     wasm_module_cache_bytes: int = 64 * MiB  # sum of cached payload sizes
-    # --- attested TLS, report service, enrolment (attestation/_ratls_*, keys/) ---
+    # --- attested TLS, report service, enrolment (attestation/tls/, keys/) ---
     max_certificate_bytes: int = 64 * 1024  # a peer's DER certificate (Teaclave's is ~9 KB)
     max_attestation_extension_bytes: int = 48 * 1024  # one attestation extension value
     max_report_bytes: int = 16 * 1024  # IAS-v4 report JSON inside the Teaclave extension

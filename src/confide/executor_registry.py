@@ -7,8 +7,9 @@ row run; any other pair ends the task with Teaclave's Debug names of both,
 ``function not available: (Python, Builtin)`` (spec §5.6).
 
 This table is the only place those names are written: management validates
-functions and tasks against it, the worker picks its executor by it, and every
-error message about executors is built from it. It sits below management, the
+functions and tasks against it (its error texts, ``services/management/_explain.py``,
+list the valid names from here), the worker picks its executor by it, and the
+CLI's help lists them. It sits below management, the
 worker and the executors, so it names no implementation: each row's factory
 is bound by ``confide.executors.EXECUTOR_FACTORIES`` (keyed by the row's
 ``executor``; a test checks that every row has one). Imports nothing of confide.
@@ -28,9 +29,8 @@ __all__ = [
     "executor_names",
     "function_not_available",
     "function_types",
-    "invalid_executor_type",
     "is_function_type",
-    "unsupported_executor",
+    "kind_for_function_type",
 ]
 
 
@@ -60,6 +60,11 @@ def executor_kind(executor: str) -> ExecutorKind | None:
     return _BY_EXECUTOR.get(executor)
 
 
+def kind_for_function_type(function_type: str) -> ExecutorKind | None:
+    """The row whose executor runs functions of ``function_type``, or None."""
+    return _BY_FUNCTION_TYPE.get(function_type)
+
+
 def is_function_type(function_type: str) -> bool:
     """Whether a function may be registered with this ``executor_type``."""
     return function_type in _BY_FUNCTION_TYPE
@@ -73,16 +78,6 @@ def executor_names() -> tuple[str, ...]:
 def function_types() -> tuple[str, ...]:
     """The function executor types, in registry order."""
     return tuple(k.function_type for k in EXECUTOR_KINDS)
-
-
-def unsupported_executor(executor: str) -> str:
-    """CreateTask's text for an unknown executor (Teaclave's, then the valid names)."""
-    return f"Unsupported executor: {executor} (one of: {', '.join(executor_names())})"
-
-
-def invalid_executor_type(function_type: str) -> str:
-    """RegisterFunction's text for an unknown executor type (Teaclave's, then the valid ones)."""
-    return f"Invalid executor type: {function_type} (one of: {', '.join(function_types())})"
 
 
 def function_not_available(function_type: str, executor: str) -> str:

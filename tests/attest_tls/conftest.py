@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from confide.attestation import ReportAuthority
+from confide.services.attestation_report import ReportAuthority
 
 from ._fakes import NOW
 

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from confide.attestation import ReportError, SgxQuote, SimAttester, parse_quote
-from confide.attestation._teaclave_report import QuoteBody
+from confide.attestation import ReportError, SgxQuote, parse_quote
+from confide.attestation.sim import SimAttester
+from confide.attestation.tls._teaclave_report import QuoteBody
 
 
 def _agrees(body: QuoteBody, quote: SgxQuote) -> None:

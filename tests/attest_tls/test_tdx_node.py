@@ -23,9 +23,7 @@ from confide.attestation import (
     EnclaveInfo,
     EvidenceBindingError,
     MeasurementNotAcceptedError,
-    ReportAuthority,
     ReportServiceError,
-    SimAttester,
     UnsafeTrustSimRoot,
     build_attested_certificate,
     dcap_quote_verifier,
@@ -34,9 +32,11 @@ from confide.attestation import (
     unverified_certificate_tee,
     verify_ratls_with_policy,
 )
-from confide.attestation._ratls_cert import AttestedCertificate
+from confide.attestation.sim import SimAttester
+from confide.attestation.tls import AttestedCertificate
 from confide.client._attested import ServerAttestationError, TrustInputs, attest_endpoint
 from confide.config import Limits
+from confide.services.attestation_report import ReportAuthority
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TABLE = "teaclave_frontend_service"

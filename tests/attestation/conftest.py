@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from confide.attestation import SimAttester
+from confide.attestation.sim import SimAttester
 
 REPO = Path(__file__).resolve().parents[2]
 SGX_TIME = dt.datetime.fromtimestamp(1750330571, dt.UTC)  # start of the accepted window

@@ -29,14 +29,14 @@ from confide.attestation import (
     QeIdentityMismatchError,
     QeReportSignatureError,
     QuoteSignatureError,
-    SimAttester,
     TcbLevelNotFoundError,
     TcbRevokedError,
     TdxModuleMismatchError,
     verify_dcap_quote,
 )
-from confide.attestation._dcap_errors import map_dcap_error
-from confide.attestation._sim_pki import SimPki, raw_ecdsa_sign
+from confide.attestation.appraisal._dcap_errors import map_dcap_error
+from confide.attestation.sim import SimAttester
+from confide.attestation.sim._pki import SimPki, raw_ecdsa_sign
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 Doc = dict[str, Any]

@@ -16,17 +16,17 @@ from typer.testing import CliRunner
 
 from confide.attestation import (
     AppraisalPolicy,
-    SimAttester,
     UnsafeTrustSimRoot,
     verify_enclave_info,
 )
-from confide.attestation._enclave_info import sign_enclave_info
-from confide.attestation._measure import package_dir
-from confide.attestation._release_measure import (
+from confide.attestation.appraisal import sign_enclave_info
+from confide.attestation.measurement._package import package_dir
+from confide.attestation.measurement._release import (
     measure_release,
     render_manifest_template,
     sgx_mr_signer,
 )
+from confide.attestation.sim import SimAttester
 from confide.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,6 +40,15 @@ GRAMINE_VARS = {
     "site_packages": "/opt/confide/venv/lib/python3.11/site-packages",
     "data_dir": "/var/lib/confide", "enclave_size": "8G", "max_threads": "64", "isvsvn": "1",
 }
+
+
+def test_default_measurement_covers_the_whole_installed_package() -> None:
+    # A node's sim MRENCLAVE hashes every file of confide, wherever the hashing
+    # module sits in the tree; measuring a subdirectory would leave code unattested.
+    import confide
+
+    assert package_dir() == Path(confide.__file__).resolve().parent
+    assert (package_dir() / "cli").is_dir() and (package_dir() / "attestation").is_dir()
 
 
 @pytest.fixture(scope="module")

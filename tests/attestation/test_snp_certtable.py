@@ -15,10 +15,10 @@ from confide.attestation import (
     AttesterError,
     ConfigfsTsmAttester,
     EvidenceFormatError,
-    _attesters,
     verify_snp_report,
 )
-from confide.attestation._snp_certtable import cert_table_to_pem
+from confide.attestation.attesters import _hardware as _attesters
+from confide.attestation.evidence import cert_table_to_pem
 
 VCEK = uuid.UUID("63da758d-e664-4564-adc5-f4b93be8accd").bytes
 VLEK = uuid.UUID("a8074bc2-a25a-483e-aae6-39c045a0b8a1").bytes

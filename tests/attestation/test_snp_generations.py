@@ -69,7 +69,7 @@ def test_pinned_arks_are_amds_published_roots(vectors, product, path) -> None:
 
 
 def test_pinned_roots_ship_inside_the_package() -> None:
-    import confide.attestation._roots as roots
+    import confide.attestation.appraisal._roots as roots
 
     assert "vectors" not in Path(roots.__file__).read_text()
     with pytest.raises(TypeError):

@@ -16,7 +16,6 @@ from confide.attestation import (
     EvidenceFormatError,
     MeasurementNotAcceptedError,
     QuoteSignatureError,
-    SimAttester,
     TcbLevelNotFoundError,
     TdReport,
     TdReport15,
@@ -25,6 +24,7 @@ from confide.attestation import (
     parse_quote,
     verify_dcap_quote,
 )
+from confide.attestation.sim import SimAttester
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 RD = rd(b"tdx v5")

@@ -3,8 +3,10 @@
 A command is "shown" when it appears in an inline code span or in a shell code
 block (```bash, ```sh, ```console or an unlabelled fence) of README.md or docs/:
 ``confide user login alice -d confide-data``, ``.venv/bin/confide serve …``,
+``X=$(confide -p alice task create …)`` (a continued line is read whole),
 ``confide task create|assign|approve`` (alternatives). Each is walked down the
-click tree that ``confide.cli.app`` builds: a word that names no subcommand of a
+click tree that ``confide.cli.app`` builds (a group's own options, such as
+``--profile NAME``, are stepped over): a word that names no subcommand of a
 group, or an option the command does not have, is an error with its file and line.
 """
 
@@ -21,11 +23,11 @@ SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
 _FENCE = re.compile(r"^\s*```(\S*)")
 _SPAN = re.compile(r"`([^`]+)`")
 _COMMENT = re.compile(r"(?:^|\s)#.*$")  # a shell comment
-# ``confide`` as a command word: at the start, after whitespace or a bin
-# directory (``.venv/bin/confide``; not ``/var/lib/confide``), followed by
+# ``confide`` as a command word: at the start, after whitespace, ``(`` (``$(confide …)``)
+# or a bin directory (``.venv/bin/confide``; not ``/var/lib/confide``), followed by
 # whitespace or the end.
-_INVOCATION = re.compile(r"(?:^|(?<=\s)|(?<=bin/))confide(?=\s|$)"
-                         r"(?P<rest>[^#;&|`]*(?:\|[a-z][^#;&`]*)?)")
+_INVOCATION = re.compile(r"(?:^|(?<=[\s(])|(?<=bin/))confide(?=\s|$)"
+                         r"(?P<rest>[^#;&|`)]*(?:\|[a-z][^#;&`)]*)?)")
 _ELLIPSIS = {"…", "..."}
 
 
@@ -52,6 +54,7 @@ def doc_files(repo: Path = REPO) -> list[Path]:
 
 def _code_lines(text: str) -> Iterator[tuple[int, str]]:
     fence: str | None = None
+    pending: tuple[int, str] | None = None  # a shell line continued with a backslash
     for lineno, line in enumerate(text.splitlines(), 1):
         m = _FENCE.match(line)
         if m:
@@ -59,7 +62,14 @@ def _code_lines(text: str) -> Iterator[tuple[int, str]]:
             continue
         if fence is not None:
             if fence in SHELL_FENCES:
-                yield lineno, _COMMENT.sub("", line)
+                code = _COMMENT.sub("", line)
+                if pending is not None:
+                    lineno, code = pending[0], pending[1] + " " + code.strip()
+                    pending = None
+                if code.rstrip().endswith("\\"):
+                    pending = (lineno, code.rstrip()[:-1])
+                    continue
+                yield lineno, code
         else:
             for span in _SPAN.finditer(line):
                 yield lineno, span.group(1)
@@ -84,10 +94,24 @@ def resolve(root: Any, mention: Mention) -> list[Resolved]:
     return _walk(root, mention, list(mention.words), ())
 
 
+def _group_option(command: Any, word: str) -> Any:
+    """The group's own option ``word`` names (``--profile``), or None."""
+    name = word.split("=", 1)[0]
+    for param in command.params:
+        if name in (*param.opts, *param.secondary_opts):
+            return param
+    return None
+
+
 def _walk(command: Any, mention: Mention, words: list[str],
           path: tuple[str, ...]) -> list[Resolved]:
     while words and hasattr(command, "commands"):
         word = words[0]
+        option = _group_option(command, word) if word.startswith("-") else None
+        if option is not None:  # e.g. ``confide -p alice task …``: step over it and its value
+            takes_value = not option.is_flag and "=" not in word
+            words = words[2:] if takes_value else words[1:]
+            continue
         if word in _ELLIPSIS or word.startswith("-"):
             break
         out: list[Resolved] = []

@@ -185,7 +185,7 @@ def test_cli_login_attests_by_default(server: Server, tmp_path: Path,
     bad = _copy_trust(server, tmp_path / "bad")
     (bad / "as-root-ca.pem").write_bytes((server.data_dir / "api-cert.pem").read_bytes())
     r = CliRunner().invoke(app, [*base, "--data-dir", str(bad)])
-    assert r.exit_code == 1 and "ATTESTATION_FAILED" in r.output
+    assert r.exit_code == 3 and "ATTESTATION_FAILED" in r.output  # 3: attestation (docs/cli.md)
     r = CliRunner().invoke(app, [*base, "--server-cert", str(server.data_dir / "api-cert.pem")])
     assert r.exit_code == 0 and "pinned certificate" in r.output, r.output
 

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from confide.attestation import AppraisalPolicy, EnclaveInfo, SimAttester, UnsafeTrustSimRoot
+from confide.attestation import AppraisalPolicy, EnclaveInfo, UnsafeTrustSimRoot
+from confide.attestation.sim import SimAttester
 from confide.execution._enrol import (
     EnrolmentRefused,
     _pinned_channel,

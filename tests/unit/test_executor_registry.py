@@ -21,9 +21,8 @@ from confide.executor_registry import (
     executor_names,
     function_not_available,
     function_types,
-    invalid_executor_type,
     is_function_type,
-    unsupported_executor,
+    kind_for_function_type,
 )
 from confide.executors import (
     EXECUTOR_FACTORIES,
@@ -32,6 +31,7 @@ from confide.executors import (
     Invocation,
     build_executors,
 )
+from confide.services.management._explain import executor_error, executor_type_error
 from confide.staged import StagedTask
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "confide"
@@ -55,6 +55,8 @@ def test_unknown_names_are_refused() -> None:
     assert executor_kind("MesaPy") is None  # nor is a display name
     assert not is_function_type("mesapy")
     assert not is_function_type("")
+    assert kind_for_function_type("mesapy") is None
+    assert kind_for_function_type("python") == MESAPY
 
 
 def test_every_row_has_a_factory_that_builds_an_executor_of_that_name() -> None:
@@ -70,11 +72,15 @@ def test_every_row_has_a_factory_that_builds_an_executor_of_that_name() -> None:
                 close()
 
 
-def test_unknown_executor_message_lists_the_valid_names() -> None:
-    assert unsupported_executor("foo") == (
-        "Unsupported executor: foo (one of: builtin, mesapy, wamr)")
-    assert invalid_executor_type("foo") == (
-        "Invalid executor type: foo (one of: builtin, python, wamr)")
+def test_unknown_names_are_answered_with_the_registrys_names() -> None:
+    """Management's errors (services/management/_explain.py) list the registry's names."""
+    unknown = executor_error("python")
+    assert unknown.message == "Unsupported executor: python (executors: builtin, mesapy, wamr)"
+    assert unknown.detail is not None and "executor mesapy" in unknown.detail.hint
+    wrong_type = executor_type_error("mesapy")
+    assert wrong_type.message == (
+        "Invalid executor type: mesapy (executor types: builtin, python, wamr)")
+    assert wrong_type.detail is not None and "executor type python" in wrong_type.detail.hint
 
 
 @pytest.mark.parametrize(("function_type", "executor", "text"), [

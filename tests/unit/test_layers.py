@@ -15,7 +15,7 @@ import functools
 from collections import defaultdict
 from pathlib import Path
 
-from ._import_graph import ROOT, Edge, cycles, package_edges
+from ._import_graph import ROOT, Edge, cycles, module_imports, package_edges
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 GENERATED = ("_gen",)  # protobuf stubs: written by the generator, import only grpc/protobuf
@@ -41,8 +41,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # What builds on one core.
     "storage": _FOUNDATION | {"crypto"},
     "executors": _FOUNDATION | {"functions"},
-    # Business rules (no grpc; the key service uses keys/), the worker, the SDK.
-    "services": _FOUNDATION | {"crypto", "keys", "storage"},
+    # Business rules (no grpc; the attestation report service verifies quotes, the key
+    # service uses keys/), the worker, the SDK.
+    "services": _FOUNDATION | {"attestation", "crypto", "keys", "storage"},
     "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors",
                                 "settings"},
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side
@@ -57,6 +58,20 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                           "settings", "storage"},
     "__main__": frozenset({"cli"}),
 }
+
+#: Inside ``attestation/``: what each subpackage (or the ``_errors`` module) may import
+#: besides itself, bottom to top (docs/attestation.md, "Layout"). Its ``__init__`` (ROOT)
+#: gathers the public surface from all of them.
+ATTESTATION_MAY_IMPORT: dict[str, frozenset[str]] = {
+    "_errors": frozenset(),
+    "evidence": frozenset({"_errors"}),
+    "appraisal": frozenset({"_errors", "evidence"}),
+    "tls": frozenset({"_errors", "evidence", "appraisal"}),  # verdicts: appraisal → TLS seam
+    "measurement": frozenset({"_errors", "evidence", "appraisal"}),
+    "attesters": frozenset({"_errors", "evidence"}),
+    "sim": frozenset({"_errors", "evidence", "appraisal", "measurement"}),
+}
+ATTESTATION_MAY_IMPORT[ROOT] = frozenset(ATTESTATION_MAY_IMPORT)
 
 #: Edges the rule forbids that the tree still has, each with the change that removes it.
 TO_DO: dict[tuple[str, str], str] = {}
@@ -130,6 +145,74 @@ def test_sdk_imports_nothing_server_side() -> None:
     assert _graph(_edges())["client"] & server_side == set()
 
 
+Imports = dict[str, list[tuple[str, int]]]
+_ATTESTATION = ("confide", "attestation")
+
+
+@functools.cache
+def _imports() -> Imports:
+    return module_imports(SRC, "confide", exclude=GENERATED)
+
+
+def _attestation_part(module: str) -> str | None:
+    """``confide.attestation.tls._bundle`` → ``tls``; the package itself → ROOT."""
+    parts = tuple(module.split("."))
+    if parts[:2] != _ATTESTATION:
+        return None
+    return parts[2] if len(parts) > 2 else ROOT
+
+
+def attestation_layer_violations(imports: Imports,
+                                 rule: dict[str, frozenset[str]]) -> list[str]:
+    """Imports between attestation's parts that ``rule`` does not allow."""
+    wrong = []
+    for module, found in imports.items():
+        source = _attestation_part(module)
+        for target_module, line in found:
+            target = _attestation_part(target_module)
+            if source is None or target is None or target == source:
+                continue
+            if target not in rule[source]:
+                wrong.append(f"{module}:{line}: {source} imports {target}")
+    return wrong
+
+
+def attestation_surface_violations(imports: Imports) -> list[str]:
+    """Imports of a subpackage's private module from outside it, and of
+    ``confide.attestation._errors`` from outside attestation/."""
+    wrong = []
+    for module, found in imports.items():
+        for target, line in found:
+            parts = target.split(".")
+            if tuple(parts[:2]) != _ATTESTATION or len(parts) < 3:
+                continue
+            if len(parts) == 3 and parts[2].startswith("_"):
+                ok = _attestation_part(module) is not None
+            else:
+                owner = ".".join(parts[:3])
+                ok = len(parts) == 3 or module == owner or module.startswith(owner + ".")
+            if not ok:
+                wrong.append(f"{module}:{line} imports {target}")
+    return wrong
+
+
+def test_attestation_subpackages_are_layered() -> None:
+    assert cycles(ATTESTATION_MAY_IMPORT) == []
+    tree = SRC / "confide" / "attestation"
+    parts = {p.stem if p.is_file() else p.name for p in tree.iterdir()
+             if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.name != "__init__.py"}
+    assert parts | {ROOT} == set(ATTESTATION_MAY_IMPORT)
+    wrong = attestation_layer_violations(_imports(), ATTESTATION_MAY_IMPORT)
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_attestation_subpackages_are_used_through_their_surface() -> None:
+    """Outside a subpackage, only its ``__init__`` is imported; outside attestation/,
+    the errors come from ``confide.attestation``. A newcomer reads one ``__all__``."""
+    wrong = attestation_surface_violations(_imports())
+    assert wrong == [], "\n".join(wrong)
+
+
 # -- the checker itself --------------------------------------------------------
 def _tree(tmp: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
@@ -170,3 +253,46 @@ def test_checker_reports_an_upward_import(tmp_path: Path) -> None:
     wrong = [e for e in package_edges(src, "pkg") if e.target not in rule[e.source]]
     assert [(e.source, e.target, e.where) for e in wrong] == [
         ("low", "high", "pkg/low/__init__.py:1")]
+
+
+def _confide_tree(tmp: Path, files: dict[str, str]) -> Imports:
+    for name, text in files.items():
+        path = tmp / "confide" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return module_imports(tmp, "confide")
+
+
+def test_checker_reports_an_upward_import_inside_attestation(tmp_path: Path) -> None:
+    imports = _confide_tree(tmp_path, {
+        "__init__.py": "",
+        "attestation/__init__.py": "from . import evidence, appraisal\n",
+        "attestation/_errors.py": "",
+        "attestation/evidence/__init__.py": "",
+        "attestation/evidence/_quote.py": "from .._errors import E\nfrom ..appraisal import P\n",
+        "attestation/appraisal/__init__.py": "from ..evidence import Q\n",
+    })
+    rule = {"_errors": frozenset(), "evidence": frozenset({"_errors"}),
+            "appraisal": frozenset({"_errors", "evidence"}),
+            ROOT: frozenset({"_errors", "evidence", "appraisal"})}
+    assert attestation_layer_violations(imports, rule) == [
+        "confide.attestation.evidence._quote:2: evidence imports appraisal"]
+
+
+def test_checker_reports_a_private_module_imported_from_outside(tmp_path: Path) -> None:
+    imports = _confide_tree(tmp_path, {
+        "__init__.py": "",
+        "attestation/__init__.py": "from ._errors import E\nfrom .tls import T\n",
+        "attestation/_errors.py": "",
+        "attestation/tls/__init__.py": "from ._bundle import T\n",
+        "attestation/tls/_bundle.py": "from .._errors import E\n",
+        "attestation/sim/__init__.py": "from ..tls._bundle import T\n",  # reaches inside tls
+        "cli/__init__.py": "from ..attestation import E\nfrom ..attestation.tls import T\n",
+        "node/__init__.py": "from ..attestation._errors import E\n"
+                              "from ..attestation.tls._bundle import T\n",
+    })
+    assert sorted(attestation_surface_violations(imports)) == [
+        "confide.attestation.sim:1 imports confide.attestation.tls._bundle",
+        "confide.node:1 imports confide.attestation._errors",
+        "confide.node:2 imports confide.attestation.tls._bundle",
+    ]

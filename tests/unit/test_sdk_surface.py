@@ -21,9 +21,15 @@ def test_sdk_all_is_pinned_and_sorted() -> None:
         "FunctionArgument",
         "FunctionFile",
         "OutputLocation",
+        "PendingTask",
+        "Rejection",
+        "ReviewedFile",
+        "ReviewedFunction",
         "ServerAttestationError",
         "Task",
+        "TaskReview",
         "TaskStatus",
+        "Violation",
     ]
     assert sdk.__all__ == sorted(sdk.__all__)
     for name in sdk.__all__:

@@ -81,7 +81,7 @@ def test_every_declared_file_needs_its_owners(p: Platform) -> None:
 
 def test_unknown_executor_is_refused_with_the_valid_names(p: Platform) -> None:
     fid = register_function(p)
-    with refused(Code.INTERNAL, "Unsupported executor: sgx (one of: builtin, mesapy, wamr)"):
+    with refused(Code.INTERNAL, "Unsupported executor: sgx (executors: builtin, mesapy, wamr)"):
         p.management.tasks.create(ALICE, fid, '{"message": "x"}', "sgx",
                                   [DataOwners("in", ["alice"])], [DataOwners("out", ["bob"])])
 

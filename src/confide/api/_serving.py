@@ -30,6 +30,7 @@ import grpc
 import grpc.aio
 
 from ..errors import ServiceError
+from ..rpc._rich_status import status_trailer
 
 __all__ = ["ErrorInterceptor", "RpcLoop", "build_server", "inline", "metadata_value"]
 
@@ -124,7 +125,9 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             try:
                 return await call(request, context)
             except ServiceError as e:
-                await context.abort(_STATUS[int(e.code)], e.message)
+                trailer = () if e.detail is None else status_trailer(int(e.code), e.message,
+                                                                      e.detail)
+                await context.abort(_STATUS[int(e.code)], e.message, trailing_metadata=trailer)
             except grpc.aio.AbortError:  # raised by context.abort: already answered
                 raise
             except Exception:  # noqa: BLE001 - last resort: log it, answer INTERNAL

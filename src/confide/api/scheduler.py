@@ -45,7 +45,8 @@ def _services_in(pems: tuple[bytes, ...]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _result(r: common.TaskResult, limits: Limits) -> TaskResult:
+def _result(report: v1.UpdateTaskResultRequest, limits: Limits) -> TaskResult:
+    r = report.result
     which = r.WhichOneof("result")
     if which == "Ok":
         ok = r.Ok
@@ -57,7 +58,9 @@ def _result(r: common.TaskResult, limits: Limits) -> TaskResult:
         return TaskResult(ok=True, return_value=ok.return_value, tags_map=dict(ok.tags_map),
                           log=list(ok.log))
     if which == "Err":
-        return TaskResult.err(r.Err.reason[:4096])
+        # A failed run's partial log (TaskFailure has no log field), within the same caps.
+        log = list(report.failure_log[:limits.max_log_lines])
+        return TaskResult.err(r.Err.reason[:4096], log=log, detail=report.failure_detail[:4096])
     raise ServiceError(Code.INVALID_ARGUMENT, "task result is empty")
 
 
@@ -90,7 +93,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
                             ) -> v1.PullTaskResponse:
         self._check(c, r.report.executor_id)
         return _pulled(await self._s.report_and_pull(
-            r.report.executor_id, r.report.task_id, _result(r.report.result, self._limits),
+            r.report.executor_id, r.report.task_id, _result(r.report, self._limits),
             self._wait_s(r.wait_ms), active=lambda: not c.done()))
 
     def _wait_s(self, wait_ms: int) -> float:
@@ -107,7 +110,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
     def UpdateTaskResult(self, r: v1.UpdateTaskResultRequest, c: grpc.aio.ServicerContext
                          ) -> empty_pb2.Empty:
         self._check(c, r.executor_id)
-        self._s.report(r.executor_id, r.task_id, _result(r.result, self._limits))
+        self._s.report(r.executor_id, r.task_id, _result(r, self._limits))
         return empty_pb2.Empty()
 
 

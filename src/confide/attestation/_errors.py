@@ -1,4 +1,4 @@
-"""The error hierarchy of ``confide.attestation``.
+"""The error hierarchy of ``confide.attestation``: every subpackage raises from here.
 
 Every error raised by this package derives from :class:`AttestationError`.
 Foreign exceptions (``dcap_qvl``'s ``ValueError``, ``cryptography``'s
@@ -38,7 +38,14 @@ Tree::
     ├── EnclaveInfoError               enclave_info.toml malformed
     │   └── EnclaveInfoSignatureError  bad/missing signature or under threshold
     ├── AttesterError                  producing evidence failed (I/O side)
-    └── CollateralFetchError           fetching collateral failed (I/O side)
+    ├── CollateralFetchError           fetching collateral failed (I/O side)
+    └── RaTlsError                     attested TLS refused a peer (``reason`` names why)
+        ├── CertificateFormatError     certificate or attestation extension malformed
+        ├── ReportError                Teaclave report, its signature or signer chain
+        ├── EvidenceError              the quote verifier or the report's status refused
+        ├── EvidenceBindingError       evidence does not bind the presented key
+        ├── MeasurementMismatchError   not the measurement expected for the service
+        └── ReportServiceError         the report service cannot endorse this quote
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ __all__ = [
     "AttestationKeyBindingError",
     "AttesterError",
     "CertificateChainError",
+    "CertificateFormatError",
     "CertificateRevokedError",
     "CollateralExpiredError",
     "CollateralFetchError",
@@ -58,15 +66,21 @@ __all__ = [
     "EmptyPolicyError",
     "EnclaveInfoError",
     "EnclaveInfoSignatureError",
+    "EvidenceBindingError",
+    "EvidenceError",
     "EvidenceFormatError",
     "EvidenceTooLargeError",
     "EvidenceTooOldError",
     "EvidenceVerificationError",
+    "MeasurementMismatchError",
     "MeasurementNotAcceptedError",
     "QeIdentityMismatchError",
     "QeReportSignatureError",
     "QuoteSignatureError",
+    "RaTlsError",
     "ReportDataMismatchError",
+    "ReportError",
+    "ReportServiceError",
     "ReservedFieldError",
     "SigningKeyNotAllowedError",
     "TcbLevelNotFoundError",
@@ -216,3 +230,40 @@ class AttesterError(AttestationError):
 
 class CollateralFetchError(AttestationError):
     """Collateral could not be fetched from a PCCS/PCS or the cache."""
+
+
+class RaTlsError(AttestationError):
+    """Base of every error raised by the attested-TLS code.
+
+    Attributes:
+        reason: a stable, machine-readable code such as
+            ``"report-signature-invalid"``; callers and tests match on it.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+class CertificateFormatError(RaTlsError):
+    """The certificate, or an attestation extension in it, is malformed or too large."""
+
+
+class ReportError(RaTlsError):
+    """The Teaclave attestation report, its signature or its signer chain is unacceptable."""
+
+
+class EvidenceError(RaTlsError):
+    """The evidence (quote) was refused by the verifier or by policy (status, age)."""
+
+
+class EvidenceBindingError(RaTlsError):
+    """The evidence does not bind the key it is presented with (REPORTDATA, key hash, nonce)."""
+
+
+class MeasurementMismatchError(RaTlsError):
+    """The attested measurement is not the one the caller expects for that service."""
+
+
+class ReportServiceError(RaTlsError):
+    """The attestation report service cannot produce a report for this request."""

@@ -28,8 +28,12 @@ def _unverified_details(der: bytes, table: Table) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from ..attestation import AttestationError, SgxQuote, parse_quote, tls_report_data
-    from ..attestation._ratls_cert import RATLS_EVIDENCE_OID, parse_ratls_evidence
-    from ..attestation._teaclave_report import parse_report, parse_teaclave_extension
+    from ..attestation.tls import (
+        RATLS_EVIDENCE_OID,
+        parse_ratls_evidence,
+        parse_report,
+        parse_teaclave_extension,
+    )
     from ..config import Limits
 
     limits = Limits()

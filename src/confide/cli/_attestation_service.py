@@ -36,12 +36,12 @@ def attestation_service(
         INTEL_SGX_ROOT_CA_DER,
         SIM_WARNING,
         CollateralFetcher,
-        SimAttester,
         UnsafeTrustSimRoot,
         dcap_quote_verifier,
-        run_attestation_service,
     )
+    from ..attestation.sim import SimAttester
     from ..keys import SimSealer
+    from ..services.attestation_report import run_attestation_service
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

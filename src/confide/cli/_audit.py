@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from ._common import DataDir, console, err, run, session_client
+from . import _exit
+from ._common import DataDir, Json, emit, fail, run, session_client
 
 __all__ = ["app"]
 
@@ -16,20 +16,23 @@ app = typer.Typer(no_args_is_help=True, help="The audit log.")
 
 
 @app.command("query")
-def query(query: str, limit: int = 50) -> None:
-    """Search the audit log (PlatformAdmin)."""
+def query(query: str, limit: int = 50, json_out: Json = False) -> None:
+    """Search the audit log (PlatformAdmin), newest first."""
     def go() -> None:
-        table = Table("time (µs)", "user", "message", "ok")
-        for e in session_client().query_audit_logs(query, limit):
-            table.add_row(str(e.microsecond), e.user, e.message, "yes" if e.result else "no")
-        console.print(table)
+        entries = session_client().query_audit_logs(query, limit)
+        rows = [{"microsecond": e.microsecond, "user": e.user, "message": e.message,
+                 "ok": e.result, "ip": e.ip.hex()} for e in entries]
+        emit(rows, json_out, "\n".join(
+            f"{r['microsecond']}\t{r['user'] or '-'}\t{r['message']}\t"
+            f"{'ok' if r['ok'] else 'denied'}" for r in rows) or None)
     run(go)
 
 
 @app.command("verify")
 def verify(data_dir: DataDir = Path("confide-data"),
            database_url: Annotated[str | None, typer.Option(
-               envvar="CONFIDE_DATABASE_URL")] = None) -> None:
+               envvar="CONFIDE_DATABASE_URL")] = None,
+           json_out: Json = False) -> None:
     """Check the audit log's hash chain (run where the platform secret is)."""
     from ..crypto.records import RecordSealer
     from ..node import ConfigError, open_root_secret
@@ -39,13 +42,12 @@ def verify(data_dir: DataDir = Path("confide-data"),
     try:
         secret = open_root_secret(data_dir, create=False)
     except ConfigError as e:
-        err.print(f"[red]{e}[/]")
-        raise typer.Exit(2) from e
+        raise fail(f"error: {e}", _exit.DENIED) from e
     db = Database(database_url or f"sqlite:///{data_dir / 'confide.db'}",
                   RecordSealer(secret.derive("record-seal", 32)))
     try:
         count = AuditLog(db, secret.derive("audit-chain", 32), clock=lambda: 0.0).verify_chain()
     except AuditChainBroken as e:
-        err.print(f"[red]audit log does NOT verify:[/] {e}")
-        raise typer.Exit(1) from e
-    console.print(f"[green]audit log verifies:[/] {count} entries")
+        emit({"verified": False, "error": str(e)}, json_out)
+        raise fail(f"audit log does NOT verify: {e}", _exit.SERVER) from e
+    emit({"verified": True, "entries": count}, json_out, f"audit log verifies: {count} entries")

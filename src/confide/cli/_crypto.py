@@ -2,7 +2,9 @@
 
 Accepts teaclave_cli's options (``-a/--algorithm``, ``-k/--key`` hex, ``--iv``
 hex, ``-i/--input-file``, ``-o/--output-file``) plus ``-c/--print-cmac`` (print
-the cmac in hex) and, for decrypt, ``--expected-cmac``. The output is written to
+the cmac in hex) and, for decrypt, ``--expected-cmac``. A key on the command
+line is visible to other users (``ps``) and in shell history, so ``-k`` warns;
+``--key-file FILE`` and ``--key-stdin`` read it instead. The output is written to
 a private temporary file next to the destination and renamed only on success
 (``confide._atomic``), so a failed decryption never leaves plaintext behind.
 For teaclave-file-128 the embedded name is the output's base name (encrypt) and
@@ -43,7 +45,11 @@ _Algorithm = Annotated[
         help="aes-gcm-128, aes-gcm-256, teaclave-file-128 or confide-stream-256.",
     ),
 ]
-_Key = Annotated[str, typer.Option("-k", "--key", help="Key in hex.")]
+_Key = Annotated[str | None, typer.Option(
+    "-k", "--key", help="Key in hex (teaclave_cli's option; visible in `ps`: prefer --key-file).")]
+_KeyFile = Annotated[Path | None, typer.Option("--key-file", help="File holding the key "
+                                                                  "(hex or raw bytes).")]
+_KeyStdin = Annotated[bool, typer.Option("--key-stdin", help="Read the key from standard input.")]
 _Iv = Annotated[str, typer.Option("--iv", help="IV in hex (aes-gcm only).")]
 _Input = Annotated[Path, typer.Option("-i", "--input-file", help="Path of the input file.")]
 _Output = Annotated[Path, typer.Option("-o", "--output-file", help="Path of the output file.")]
@@ -53,15 +59,17 @@ _PrintCmac = Annotated[
 
 
 def encrypt(
-    key: _Key,
     input_file: _Input,
     output_file: _Output,
+    key: _Key = None,
+    key_file: _KeyFile = None,
+    key_stdin: _KeyStdin = False,
     algorithm: _Algorithm = DEFAULT_SCHEMA,
     iv: _Iv = "",
     print_cmac: _PrintCmac = False,
 ) -> None:
     """Encrypt INPUT_FILE into OUTPUT_FILE."""
-    key_bytes, iv_bytes = _hex(key, "--key"), _hex(iv, "--iv")
+    key_bytes, iv_bytes = _key(key, key_file, key_stdin), _hex(iv, "--iv")
     if algorithm.startswith("aes-gcm"):
         _err().print(
             "[yellow]warning:[/] aes-gcm reuses the key and IV for every file: never encrypt "
@@ -80,9 +88,11 @@ def encrypt(
 
 
 def decrypt(
-    key: _Key,
     input_file: _Input,
     output_file: _Output,
+    key: _Key = None,
+    key_file: _KeyFile = None,
+    key_stdin: _KeyStdin = False,
     algorithm: _Algorithm = DEFAULT_SCHEMA,
     iv: _Iv = "",
     print_cmac: _PrintCmac = False,
@@ -91,7 +101,7 @@ def decrypt(
     ] = "",
 ) -> None:
     """Verify and decrypt INPUT_FILE into OUTPUT_FILE."""
-    key_bytes, iv_bytes = _hex(key, "--key"), _hex(iv, "--iv")
+    key_bytes, iv_bytes = _key(key, key_file, key_stdin), _hex(iv, "--iv")
     expected = _hex(expected_cmac, "--expected-cmac") if expected_cmac else None
 
     def run(src: BinaryIO, dst: BinaryIO, progress: Callable[[int], None] | None) -> bytes:
@@ -136,6 +146,22 @@ def _progress(size: int, label: str) -> Iterator[Callable[[int], None] | None]:
 
 def _err() -> Console:
     return Console(stderr=True)
+
+
+def _key(key: str | None, key_file: Path | None, key_stdin: bool) -> bytes:
+    """The key from exactly one of -k (warned about), --key-file, --key-stdin or a prompt."""
+    from ._input import UsageError, read_key
+
+    if key is not None:
+        if key_file is not None or key_stdin:
+            raise typer.BadParameter("give one of -k, --key-file, --key-stdin", param_hint="-k")
+        _err().print("[yellow]warning:[/] -k puts the key on the command line (visible in "
+                     "`ps` and shell history); prefer --key-file FILE or --key-stdin")
+        return _hex(key, "--key")
+    try:
+        return read_key(key_file, key_stdin) or b""
+    except UsageError as e:
+        raise typer.BadParameter(str(e), param_hint="--key-file") from e
 
 
 def _hex(value: str, option: str) -> bytes:

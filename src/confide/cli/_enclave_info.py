@@ -36,7 +36,7 @@ def enclave_info_generate(
     from ..attestation import SIM_WARNING, AttestationError, generate_enclave_info
 
     if sim_data_dir is not None:
-        from ..attestation._sim import node_sim_attester
+        from ..attestation.sim import node_sim_attester
 
         err.print(f"[yellow]{SIM_WARNING}[/]")
         entry = node_sim_attester(sim_data_dir / "sim-attester").measurements

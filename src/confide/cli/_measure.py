@@ -1,6 +1,6 @@
 """``confide measure``: a release's expected attested identity, for auditors.
 
-The logic is :func:`confide.attestation._release_measure.measure_release`; this
+The logic is :func:`confide.attestation.measurement.measure_release`; this
 module only parses options and prints. ``--enclave-info PACKAGING`` writes the
 ``enclave_info.toml`` an auditor then signs (``confide enclave-info sign``).
 """
@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..attestation import generate_enclave_info
-from ..attestation._release_measure import PACKAGINGS, ReleaseMeasurement, measure_release
+from ..attestation.measurement import PACKAGINGS, ReleaseMeasurement, measure_release
 
 __all__ = ["measure"]
 

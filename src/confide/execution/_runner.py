@@ -23,6 +23,7 @@ from ..executors import (
     Invocation,
     apply_caps,
 )
+from ..executors.python import MESAPY_EXEC_ERROR
 from ..staged import StagedTask
 from ._staging import Stager
 
@@ -38,8 +39,9 @@ class Outcome:
     ok: bool
     return_value: bytes = b""
     tags_map: dict[str, bytes] = field(default_factory=dict)
-    log: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)  # kept on failure too (partial)
     reason: str = ""
+    detail: str = ""  # a failure's cause beyond ``reason`` (confide.v1 ReviewTask)
     cancelled: bool = False
 
 
@@ -57,14 +59,21 @@ class TaskRunner:
                 close()
 
     def run(self, staged: StagedTask, cancel: threading.Event) -> Outcome:
+        log: list[str] = []  # what the function logged, kept when the task fails
+        returned: list[str] = []  # the function's result, when it returned one
         try:
-            return self._run(staged, cancel)
+            return self._run(staged, cancel, log, returned)
         except CancelledError:
             return Outcome(ok=False, reason="Task Canceled by the user", cancelled=True)
         except FunctionError as e:
-            return Outcome(ok=False, reason=e.reason)
+            detail = ""
+            if returned and returned[0] == MESAPY_EXEC_ERROR:
+                detail = ("the function raised an exception (MESAPY_EXEC_ERROR) before it "
+                          "wrote its outputs; with save_log its traceback is in the log")
+            return Outcome(ok=False, reason=e.reason, log=log, detail=detail)
 
-    def _run(self, staged: StagedTask, cancel: threading.Event) -> Outcome:
+    def _run(self, staged: StagedTask, cancel: threading.Event, log: list[str],
+             returned: list[str]) -> Outcome:
         # Only the pairs of one registry row run (spec §3.6).
         kind = executor_kind(staged.executor)
         executor = self._executors.get(staged.executor)
@@ -76,7 +85,8 @@ class TaskRunner:
             raise FunctionError("Cannot deserialize arguments") from e
         if not isinstance(arguments, dict):
             raise FunctionError("Cannot deserialize arguments")
-        log: list[str] = []
+        # The caps (apply_caps below) fail the task past max_log_*; the lines
+        # logged until then are kept in ``log`` for the failed task's record.
         log_sink = log.append if arguments.get("save_log") == "true" else None
         with self._stager.stage(staged.task_id, staged.inputs, staged.outputs) as io:
             # Every executor gets capped outputs and log (Limits.max_output_*,
@@ -88,6 +98,7 @@ class TaskRunner:
                                       staged.executor_type, staged.function_payload),
                 arguments=arguments, io=io, log=log_sink, cancel=cancel), self._limits)
             value = executor.run(invocation)
+            returned.append(value)
             if cancel.is_set():
                 raise CancelledError()
             encoded = value.encode("utf-8")

@@ -228,8 +228,10 @@ class Worker:
         result = outcome[0] if outcome else Outcome(ok=False, reason="worker error")
         if result.cancelled:
             return None
-        return v1.UpdateTaskResultRequest(executor_id=self._id, task_id=task_id,
-                                          result=_result_proto(result))
+        return v1.UpdateTaskResultRequest(
+            executor_id=self._id, task_id=task_id, result=_result_proto(result),
+            failure_log=[] if result.ok else result.log,
+            failure_detail="" if result.ok else result.detail)
 
     def _report(self, report: v1.UpdateTaskResultRequest) -> None:
         for attempt in range(5):
@@ -284,7 +286,7 @@ def enrol_with_retry(cfg: WorkerConfig, attester: Any, *,
 
 
 def main() -> int:
-    from ..attestation._sim import node_sim_attester
+    from ..attestation.sim import node_sim_attester
 
     try:
         cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())

@@ -13,7 +13,8 @@ Contract, as a function author sees it (details in
   flattened argument list (spec §5.2) as Python 3 ``str`` values;
 * ``teaclave_open(name, "rb" | "wb")`` (also ``from teaclave import open``);
 * the returned ``str`` is the result; ``None`` gives ``""``; any exception gives
-  ``MESAPY_EXEC_ERROR``; more than 20 480 UTF-8 bytes gives
+  ``MESAPY_EXEC_ERROR`` (with ``save_log`` its traceback is in the log); more
+  than 20 480 UTF-8 bytes gives
   ``MESAPY_ERROR_BUFFER_TOO_SHORT`` (all *Finished + Ok*, spec Q17);
 * a limit (time, CPU, memory, output size), a seccomp kill or a crash ends the
   task *Finished + Err* with a ``Runtime Error: ...`` reason.
@@ -44,12 +45,59 @@ __all__ = [
     "MESAPY_EXEC_ERROR",
     "MESAPY_RESULT_LIMIT",
     "PythonExecutor",
+    "with_traceback",
 ]
 
 MESAPY_EXEC_ERROR = "MESAPY_EXEC_ERROR"
 MESAPY_ERROR_BUFFER_TOO_SHORT = "MESAPY_ERROR_BUFFER_TOO_SHORT"
 #: Largest result in UTF-8 bytes; MesaPy's result buffer (spec §5.7).
 MESAPY_RESULT_LIMIT = 20480
+
+# Runs the payload as the harness would (same globals, same file name), and on an
+# exception writes its traceback to stderr -- a captured log line per line, so
+# only when the log is captured -- then raises it again: the result is still
+# MESAPY_EXEC_ERROR (spec Q17). The wrapper's own frame is left out.
+_TRACEBACK_WRAPPER = """\
+def _confide_traceback(exc):
+    import sys, traceback
+    try:
+        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        sys.stderr.write("".join(traceback.format_exception(type(exc), exc, tb)))
+        sys.stderr.flush()
+    except BaseException:
+        pass
+
+def _confide_load(source):
+    import linecache
+    text = source.decode("utf-8", "replace")
+    linecache.cache["<function>"] = (len(text), None, text.splitlines(True), "<function>")
+    namespace = {"__name__": "function", "__builtins__": __builtins__}
+    try:
+        exec(compile(source, "<function>", "exec"), namespace)
+    except BaseException as exc:
+        _confide_traceback(exc)
+        raise
+    return namespace
+
+_confide_namespace = _confide_load(%r)
+
+def entrypoint(argv):
+    function = _confide_namespace.get("entrypoint")
+    if function is None:
+        import sys
+        sys.stderr.write("the function defines no entrypoint(argv)\\n")
+        raise KeyError("entrypoint")
+    try:
+        return function(argv)
+    except BaseException as exc:
+        _confide_traceback(exc)
+        raise
+"""
+
+
+def with_traceback(payload: bytes) -> bytes:
+    """``payload`` wrapped so that an exception's traceback reaches the log."""
+    return (_TRACEBACK_WRAPPER % (payload,)).encode()
 
 
 class PythonExecutor:
@@ -66,6 +114,11 @@ class PythonExecutor:
             run). The pool starts on the first :meth:`run` (or :meth:`start`);
             a run that finds no pre-started sandbox ready runs cold. Call
             :meth:`close` to kill the idle ones.
+        always_log: capture the function's lines (and an exception's
+            traceback) even without ``save_log`` -- for ``confide function
+            test``, where the developer runs their own code on their own data.
+            Workers leave it off: there the task's ``save_log`` argument, which
+            every participant approved, decides.
 
     Raises:
         ValueError: ``prestart`` is negative or above the cap.
@@ -80,7 +133,9 @@ class PythonExecutor:
         config: SandboxConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         prestart: int = 0,
+        always_log: bool = False,
     ) -> None:
+        self._always_log = always_log
         self._limits = limits if limits is not None else Limits()
         cap = self._limits.python_max_prestarted
         if not 0 <= prestart <= cap:
@@ -169,10 +224,12 @@ class PythonExecutor:
         spec = invocation.function
         if spec.executor_type != MESAPY.function_type:
             raise FunctionError(function_not_available(spec.executor_type, MESAPY.executor))
+        save_log = self._always_log or invocation.arguments.get("save_log") == "true"
         job = SandboxJob(
-            payload=spec.payload,
+            # With the log captured, an exception's traceback goes into it too.
+            payload=with_traceback(spec.payload) if save_log else spec.payload,
             argv=flatten_arguments(invocation.arguments),
-            save_log=invocation.arguments.get("save_log") == "true",
+            save_log=save_log,
         )
         result = run_sandbox(
             self.sandbox_config(),

@@ -2,7 +2,7 @@
 
 SIM ONLY. One object per all-in-one server:
 
-* a :class:`~confide.attestation.SimAttester` (SGX v3 quotes; state in
+* a :class:`~confide.attestation.sim.SimAttester` (SGX v3 quotes; state in
   ``<data>/sim-attester``, keys mode 0600) whose MRENCLAVE is the
   ``package_measurement`` of the installed confide code;
 * the in-process attestation report service (``ReportAuthority``, state in
@@ -14,7 +14,7 @@ SIM ONLY. One object per all-in-one server:
 * the key service's appraisal of enrolling workers (accepted measurement =
   this build's, sim root only);
 * the client trust files written into the data dir (see
-  ``confide.attestation._bundle``), signed by a sim auditor whose private key
+  ``confide.attestation.tls.TrustBundle``), signed by a sim auditor whose private key
   stays in ``<data>/sim-auditor.private.pem`` (0600). A real deployment has
   external auditors sign with ``confide enclave-info sign``.
 """
@@ -37,7 +37,6 @@ from ..attestation import (
     EnclaveInfo,
     EndorsedReport,
     Evidence,
-    ReportAuthority,
     UnsafeTrustSimRoot,
     dcap_quote_verifier,
     generate_enclave_info,
@@ -45,18 +44,19 @@ from ..attestation import (
     parse_quote,
     sign_enclave_info,
 )
-from ..attestation._bundle import (
+from ..attestation.sim import node_sim_attester
+from ..attestation.tls import (
     API_CERT_FILE,
     AS_ROOT_FILE,
     AUDITORS_DIR,
     ENCLAVE_INFO_FILE,
     SIM_DCAP_ROOT_FILE,
+    DcapVerdict,
     write_public_file,
 )
-from ..attestation._sim import node_sim_attester
-from ..attestation._verdicts import DcapVerdict
 from ..config import Limits
 from ..keys import SimSealer
+from ..services.attestation_report import ReportAuthority
 
 __all__ = ["SIM_AUDITOR", "TEACLAVE_SERVICES", "SimNode"]
 

@@ -74,13 +74,17 @@ class FileRecord:
     crypto: CryptoInfo
     owners: list[str]
     cmac: bytes | None = None
+    # The plaintext size its owner declared (confide.v1 RegisterInputFile);
+    # None when unknown. Only for an early cap check: the worker enforces caps.
+    plaintext_size: int | None = None
 
     def to_dict(self) -> Record:
         return {**self.__dict__, "crypto": dict(self.crypto.__dict__)}
 
     @classmethod
     def from_dict(cls, d: Record) -> FileRecord:
-        return cls(d["id"], d["url"], CryptoInfo(**d["crypto"]), list(d["owners"]), d["cmac"])
+        return cls(d["id"], d["url"], CryptoInfo(**d["crypto"]), list(d["owners"]), d["cmac"],
+                   d.get("plaintext_size"))
 
     @classmethod
     def load(cls, txn: Txn, file_id: str, *, lock: bool = False) -> FileRecord | None:
@@ -127,6 +131,10 @@ class FunctionRecord:
     usage_quota: int | None  # None = unlimited
     usage: int = 0
     disabled: bool = False
+    # Who may read the payload in ReviewTask: "open" (the participants of a task
+    # using it) or "confidential" (its hash and owner only). Records written
+    # before this field existed read as confidential, Teaclave's behaviour.
+    code_review: str = "confidential"
 
     def to_dict(self) -> Record:
         return dict(self.__dict__)  # CBOR writes the named tuples as arrays
@@ -158,10 +166,11 @@ class TaskResult:
     tags_map: dict[str, bytes] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     reason: str = ""
+    detail: str = ""  # a failure's cause beyond ``reason`` (confide.v1 ReviewTask only)
 
     @classmethod
-    def err(cls, reason: str) -> TaskResult:
-        return cls(ok=False, reason=reason)
+    def err(cls, reason: str, *, log: list[str] | None = None, detail: str = "") -> TaskResult:
+        return cls(ok=False, reason=reason, log=list(log or []), detail=detail)
 
 
 @dataclass
@@ -183,6 +192,7 @@ class TaskRecord:
     result: TaskResult | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    rejections: dict[str, str] = field(default_factory=dict)  # participant -> reason
 
     def to_dict(self) -> Record:
         d = dict(self.__dict__)
@@ -217,3 +227,14 @@ class TaskRecord:
 
     def everyone_approved(self) -> bool:
         return len(self.participants) == 1 or set(self.approved_users) == set(self.participants)
+
+    def waiting_for(self) -> list[str]:
+        """Participants whose approval is still missing (sorted)."""
+        if self.everyone_approved():
+            return []
+        return sorted(set(self.participants) - set(self.approved_users))
+
+    def unassigned(self) -> list[str]:
+        """Data names declared but not assigned yet (sorted)."""
+        return sorted((set(self.inputs_ownership) - set(self.assigned_inputs))
+                      | (set(self.outputs_ownership) - set(self.assigned_outputs)))

@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ...errors import Code, ServiceError
-from ...executor_registry import invalid_executor_type, is_function_type
+from ...errors import Code, ServiceError, Violation
+from ...executor_registry import is_function_type
 from .._identity import Principal
 from .._names import name_problem
 from .._records import ArgumentSpec, DataSpec, FunctionRecord, IdKind, new_id, parse_id
-from ._common import Context, allowlisted, check_len, internal
+from ._common import Context, allowlisted, check_len
+from ._explain import executor_type_error
 
-__all__ = ["FunctionLists", "FunctionSpecInput", "Functions", "UsageStats"]
+__all__ = ["CODE_REVIEW_MODES", "FunctionLists", "FunctionSpecInput", "Functions", "UsageStats"]
+
+#: ``FunctionRecord.code_review`` values: who may read the payload in a review.
+CODE_REVIEW_MODES = ("open", "confidential")
 
 
 @dataclass
@@ -49,6 +53,11 @@ def _invalid_function() -> ServiceError:
     return ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in CODE_REVIEW_MODES:
+        raise ServiceError(Code.INVALID_ARGUMENT, f"invalid code review mode: {mode[:40]}")
+
+
 class Functions:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -59,7 +68,7 @@ class Functions:
         (and a builtin to the executor)."""
         lim = self._ctx.limits
         if not is_function_type(spec.executor_type):
-            raise internal(invalid_executor_type(spec.executor_type))
+            raise executor_type_error(spec.executor_type)
         check_len(spec.payload, lim.max_function_payload_bytes, "function payload")
         check_len(spec.name, lim.max_id_chars, "function name")
         problem = name_problem(spec.name, lim.max_id_chars) if new_name and spec.name else None
@@ -88,8 +97,11 @@ class Functions:
             raise _invalid_function()
         return record
 
-    def register(self, who: Principal, spec: FunctionSpecInput) -> str:
+    def register(self, who: Principal, spec: FunctionSpecInput,
+                 code_review: str = "confidential") -> str:
+        """Register; Teaclave's RPC keeps the code confidential, confide.v1's opens it."""
         self._validate(spec, new_name=True)
+        _check_mode(code_review)
         fid = new_id(IdKind.FUNCTION)
         with self._ctx.db.write() as txn:
             record = FunctionRecord(
@@ -99,9 +111,27 @@ class Functions:
                 inputs=spec.inputs, outputs=spec.outputs, owner=who.user_id,
                 user_allowlist=list(dict.fromkeys(spec.user_allowlist)),
                 usage_quota=spec.usage_quota if spec.usage_quota >= 0 else None,
+                code_review=code_review,
             )
             record.insert(txn)
         return fid
+
+    def set_code_review(self, who: Principal, function_id: str, mode: str) -> None:
+        """The owner decides whether task participants may read the code (owner only)."""
+        _check_mode(mode)
+        fid = parse_id(function_id)
+        if fid is None or not fid.startswith(IdKind.FUNCTION + "-"):
+            raise _invalid_function()
+        with self._ctx.db.write() as txn:
+            record = FunctionRecord.load(txn, fid, lock=True)
+            if record is None:
+                raise _invalid_function()
+            if record.owner != who.user_id:
+                raise ServiceError.permission_denied().with_detail(
+                    "NOT_FUNCTION_OWNER", Violation("function_id", "only the function's owner "
+                                                    "decides who may read its code"))
+            record.code_review = mode
+            record.save(txn)
 
     def update(self, who: Principal, function_id: str, spec: FunctionSpecInput) -> str:
         fid = parse_id(function_id)

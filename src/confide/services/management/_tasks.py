@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ... import _json
-from ...errors import Code, ServiceError
-from ...executor_registry import executor_kind, unsupported_executor
+from ...errors import Code, ServiceError, Violation
+from ...executor_registry import executor_kind
 from ...storage import Txn
 from .._identity import Principal, RoleKind
 from .._notify import AsyncWaker
@@ -23,6 +23,15 @@ from .._records import (
     parse_id,
 )
 from ._common import Context, allowlisted, check_len, internal
+from ._explain import (
+    arguments_error,
+    check_input_sizes,
+    executor_error,
+    invalid_task,
+    not_approvable,
+    not_invocable,
+    ownership_violations,
+)
 
 __all__ = ["DataAssignment", "DataOwners", "Stage", "Tasks", "Unstage"]
 
@@ -55,8 +64,9 @@ def _invalid_task() -> ServiceError:
     return ServiceError(Code.INVALID_ARGUMENT, "invalid task id")
 
 
-def _invalid_request() -> ServiceError:
-    return ServiceError(Code.INVALID_ARGUMENT, "invalid task")
+def _denied(reason: str, field: str, description: str) -> ServiceError:
+    """Teaclave's ``7 permission denied`` with its cause (for a participant)."""
+    return ServiceError.permission_denied().with_detail(reason, Violation(field, description))
 
 
 class Tasks:
@@ -107,27 +117,29 @@ class Tasks:
         if function.disabled:  # Q5 fix
             raise ServiceError.permission_denied()
         if executor_kind(executor) is None:
-            raise internal(unsupported_executor(executor))
+            raise executor_error(executor)
         try:
             supplied = json.loads(arguments_json)
         except (ValueError, RecursionError) as e:
-            raise internal(f"invalid function_arguments JSON: {e}") from e
+            raise internal(f"invalid function_arguments JSON: {e}").with_detail(
+                "BAD_ARGUMENTS_JSON", Violation("function_arguments", f"not JSON: {e}")) from e
         if not isinstance(supplied, dict):
-            raise internal("function_arguments must be a JSON object")
-        overwritable = {a.key for a in function.arguments if a.allow_overwrite}
-        if set(supplied) != overwritable:
-            raise _invalid_request()
+            raise internal("function_arguments must be a JSON object").with_detail(
+                "BAD_ARGUMENTS_JSON", Violation("function_arguments", "must be a JSON object"))
+        wrong = arguments_error(supplied, function.arguments)
+        if wrong is not None:
+            raise wrong
         final: dict[str, Any] = dict(supplied)
         for argument in function.arguments:
             if not argument.allow_overwrite:
                 final[argument.key] = argument.default_value
         inputs = {o.data_name: sorted(set(o.user_ids)) for o in inputs_ownership}
         outputs = {o.data_name: sorted(set(o.user_ids)) for o in outputs_ownership}
-        for declared, given in ((function.inputs, inputs), (function.outputs, outputs)):
-            names = {d.name for d in declared}
-            optional = {d.name for d in declared if d.optional}
-            if set(given) | optional != names:
-                raise _invalid_request()
+        violations = [*ownership_violations("inputs", function.inputs, inputs),
+                      *ownership_violations("outputs", function.outputs, outputs)]
+        if violations:
+            raise invalid_task(*violations, reason="WRONG_DATA_NAMES",
+                               hint="list the owners of each data slot the function declares")
         participants = {who.user_id}
         for uids in [*inputs.values(), *outputs.values()]:
             participants.update(uids)
@@ -196,8 +208,11 @@ class Tasks:
             task = self._load(txn, task_id)
             if who.user_id not in task.participants:
                 raise ServiceError.permission_denied()
+            files: dict[str, FileRecord] = {}
             if task.status is not TaskStatus.CREATED:
-                raise ServiceError.unknown("failed to assign data to task")
+                raise ServiceError.unknown("failed to assign data to task").with_detail(
+                    "WRONG_STATE", Violation("task", "data is assigned while the task is "
+                                             f"Created; it is {task.status.label}"))
             for items, kind, ownership, assigned in (
                 (inputs, IdKind.INPUT, task.inputs_ownership, task.assigned_inputs),
                 (outputs, IdKind.OUTPUT, task.outputs_ownership, task.assigned_outputs),
@@ -207,19 +222,35 @@ class Tasks:
                     if fid is None:
                         raise internal(f"invalid uuid in data id {data_id[:80]!r}")
                     record = FileRecord.load(txn, fid) if fid.startswith(kind + "-") else None
+                    field = f"{kind}s.{data_name}"
                     if record is None:
-                        raise ServiceError(Code.INVALID_ARGUMENT, "invalid data id")
+                        raise ServiceError(Code.INVALID_ARGUMENT, "invalid data id").with_detail(
+                            "UNKNOWN_DATA", Violation(field, f"no {kind} file {data_id[:80]}"))
                     if who.user_id not in record.owners:
-                        raise ServiceError.permission_denied()
+                        raise _denied("NOT_DATA_OWNER", field, f"you do not own {record.id}")
                     if data_name not in ownership:
-                        raise ServiceError.permission_denied()
+                        raise _denied("UNKNOWN_DATA_NAME", field,
+                                      f"the task has no {kind} named {data_name!r}; its {kind}s "
+                                      f"are {', '.join(sorted(ownership)) or 'none'}")
                     if set(record.owners) != set(ownership[data_name]):
-                        raise ServiceError.permission_denied()
+                        raise _denied("OWNERS_MISMATCH", field,
+                                      f"{data_name} belongs to {', '.join(ownership[data_name])}"
+                                      f"; {record.id} is owned by {', '.join(record.owners)}")
                     if data_name in assigned:
-                        raise ServiceError.permission_denied()
+                        raise _denied("ALREADY_ASSIGNED", field, f"{data_name} is assigned "
+                                      f"already ({assigned[data_name]})")
                     if kind == IdKind.OUTPUT and record.cmac is not None:
-                        raise ServiceError.permission_denied()  # Q9 fix: outputs are single-use
+                        # Q9 fix: outputs are single-use
+                        raise _denied("OUTPUT_USED", field, f"{record.id} was written by an "
+                                      "earlier task; register a new output")
                     assigned[data_name] = record.id
+                    files[record.id] = record
+            for data_id in task.assigned_inputs.values():
+                if data_id not in files:
+                    record = FileRecord.load(txn, data_id)
+                    if record is not None:
+                        files[data_id] = record
+            check_input_sizes(task, files, self._ctx.limits)
             if task.all_data_assigned():
                 task.status = TaskStatus.DATA_ASSIGNED
             self._save(txn, task)
@@ -231,13 +262,38 @@ class Tasks:
             approvable = task.status is TaskStatus.DATA_ASSIGNED or (
                 task.status is TaskStatus.CREATED and task.all_data_assigned())
             if not approvable:
+                if who.user_id in task.participants:  # only they may learn why
+                    raise not_approvable(task)
                 raise ServiceError.unknown("failed to approve task")
             if who.user_id not in task.participants:
                 raise ServiceError.permission_denied()
+            task.rejections.pop(who.user_id, None)  # approving withdraws one's rejection
             if who.user_id not in task.approved_users:
                 task.approved_users = sorted({*task.approved_users, who.user_id})
             task.status = (TaskStatus.APPROVED if task.everyone_approved()
                            else TaskStatus.DATA_ASSIGNED)
+            self._save(txn, task)
+
+    # -- reject ------------------------------------------------------------
+    def reject(self, who: Principal, task_id: str, reason: str) -> None:
+        """Record ``who``'s rejection: it withdraws their approval and blocks invoke.
+
+        Possible until the task is staged; the participant's later approval
+        withdraws the rejection. (confide.v1; Teaclave has no rejection.)
+        """
+        check_len(reason, self._ctx.limits.max_rejection_reason_chars, "rejection reason")
+        with self._ctx.db.write() as txn:
+            task = self._load(txn, task_id)
+            if who.user_id not in task.participants:
+                raise ServiceError.permission_denied()
+            if task.status.value >= TaskStatus.STAGED.value:
+                raise ServiceError(Code.FAILED_PRECONDITION, "task cannot be rejected").with_detail(
+                    "WRONG_STATE", Violation("task", f"the task is {task.status.label}: "
+                                             "rejections are given before it runs"))
+            task.rejections[who.user_id] = reason
+            task.approved_users = [u for u in task.approved_users if u != who.user_id]
+            if task.status is TaskStatus.APPROVED:
+                task.status = TaskStatus.DATA_ASSIGNED
             self._save(txn, task)
 
     # -- invoke ------------------------------------------------------------
@@ -246,17 +302,17 @@ class Tasks:
         with self._ctx.db.write() as txn:
             task = self._load(txn, task_id)
             if task.creator != who.user_id:
-                raise ServiceError.permission_denied()
+                raise _denied("NOT_CREATOR", "task", "only the task's creator may invoke it")
             function = FunctionRecord.load(txn, task.function_id, lock=True)
             if function is None:
                 raise ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
             if function.usage_quota is not None and function.usage_quota <= function.usage:
                 raise ServiceError.unknown("function quota has been used up")
-            ready = task.status is TaskStatus.APPROVED or (
+            ready = not task.rejections and (task.status is TaskStatus.APPROVED or (
                 task.status in (TaskStatus.CREATED, TaskStatus.DATA_ASSIGNED)
-                and task.all_data_assigned() and task.everyone_approved())
+                and task.all_data_assigned() and task.everyone_approved()))
             if not ready:
-                raise ServiceError.unknown("failed to invoke task")
+                raise not_invocable(task)
             if function.disabled:  # Q5 fix
                 raise ServiceError.permission_denied()
             files: dict[str, FileRecord] = {}
@@ -265,6 +321,7 @@ class Tasks:
                 if record is None:
                     raise ServiceError(Code.INVALID_ARGUMENT, "invalid data id")
                 files[data_id] = record
+            check_input_sizes(task, files, self._ctx.limits)
             function.usage += 1
             function.save(txn)
             task.status = TaskStatus.STAGED
