@@ -52,8 +52,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                              "services", "storage"},
     # The command line: the SDK for client commands, the server for serve/demo,
     # storage and the audit service for `audit verify`.
-    "cli": _FOUNDATION | {"attestation", "client", "crypto", "keys", "server", "services",
-                          "settings", "storage"},
+    "cli": _FOUNDATION | {"attestation", "client", "crypto", "executors", "keys", "server",
+                          "services", "settings", "storage"},
     "__main__": frozenset({"cli"}),
 }
 
