@@ -51,7 +51,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "server": _FOUNDATION | {"api", "attestation", "crypto", "execution", "keys", "rpc",
                              "services", "storage"},
     # The command line: the SDK for client commands, the server for serve/demo,
-    # storage and the audit service for `audit verify`.
+    # storage and the audit service for `audit verify`, the executors for `function test`.
     "cli": _FOUNDATION | {"attestation", "client", "crypto", "executors", "keys", "server",
                           "services", "settings", "storage"},
     "__main__": frozenset({"cli"}),
