@@ -92,9 +92,15 @@ def test_each_live_sandbox_gets_a_different_id_until_none_is_left(tmp_path: Path
     with pytest.raises(SandboxFailure) as info:
         ids.lease()
     assert info.value.cause == "start" and "all 2 sandbox uids are in use" in info.value.reason
+    assert sorted(os.listdir(tmp_path)) == [str(0x70000000), str(0x70000001)]
     first.release()
     first.release()  # idempotent
-    assert ids.lease().uid == first.uid
+    assert os.listdir(tmp_path) == [str(second.uid)]  # one file per live lease
+    again = ids.lease()
+    assert again.uid == first.uid
+    again.release()
+    second.release()
+    assert os.listdir(tmp_path) == []
 
 
 def test_an_id_held_by_another_process_is_not_handed_out(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 import threading
@@ -233,9 +234,14 @@ class Worker:
 
 
 def _check_python_sandbox(python: Any) -> None:
-    """Run the Python executor's start-up check; say loudly if tasks will be refused."""
+    """Run the Python executor's start-up check; say loudly if tasks will be refused.
+
+    Runs niced (this thread and the test sandbox it starts): the worker may
+    already be running tasks.
+    """
     from ..executors._sandbox import SandboxUnavailable
 
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
     try:
         python.sandbox_config()
     except SandboxUnavailable as e:

@@ -2,7 +2,8 @@
 
 Teaclave ran Python 2.7 functions in MesaPy inside SGX (spec §5.7). confide runs
 the same contract on real CPython 3 with numpy, one fresh sandbox process per
-run (``_sandbox``: bubblewrap namespaces, seccomp, rlimits, an fd protocol).
+run (``_sandbox``: a host uid of its own, bubblewrap namespaces, seccomp,
+rlimits, an fd protocol).
 With ``prestart=N`` up to N of those processes are started (hardened, numpy
 imported) before their task arrives; each still runs one task only.
 
@@ -131,7 +132,11 @@ class PythonExecutor:
 
     def wait_prestarted(self, timeout: float) -> bool:
         """Start the pool if needed; wait until all ``prestart`` sandboxes are
-        ready (for tests and benchmarks). False on timeout or without a pool."""
+        ready (for tests and benchmarks). False on timeout or without a pool.
+
+        Raises:
+            SandboxUnavailable: the start-up check failed (see :meth:`sandbox_config`).
+        """
         pool = self._sandbox_pool()
         return pool is not None and pool.wait_ready(timeout)
 

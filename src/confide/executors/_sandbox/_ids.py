@@ -11,9 +11,14 @@ for real uid 0).
 
 A lease is an exclusive ``flock`` on ``<lock dir>/<uid>``: every confide
 process on the host uses the same directory, and the kernel drops the lock
-when the holder dies. Giving processes other uids needs ``CAP_SETUID`` and
-``CAP_SETGID`` (root has them); without them no range is handed out and the
-Python executor refuses to run (:class:`SandboxUnavailable`).
+when the holder dies. A lease removes its file when it is given back (while
+still holding the lock), and a new lease counts only if the file it locked is
+still the one at that path, so the directory holds one file per live sandbox
+(and those of holders that died) rather than one per id ever used.
+
+Giving processes other uids needs ``CAP_SETUID`` and ``CAP_SETGID`` (root has
+them); without them no range is handed out and the Python executor refuses to
+run (:class:`SandboxUnavailable`).
 
 :func:`check_range` is pure (texts in, error out); :func:`host_ids` reads the
 system files and keeps one allocator per range for the process.
@@ -148,16 +153,40 @@ def missing_capabilities(status: str, needed: dict[str, int]) -> list[str]:
 class IdLease:
     """One sandbox's host uid and gid, held until :meth:`release` (or process death)."""
 
-    def __init__(self, ident: int, lock_fd: int) -> None:
+    def __init__(self, ident: int, lock_path: str, lock_fd: int) -> None:
         self.uid = ident
         self.gid = ident
+        self._path = lock_path
         self._fd = lock_fd
 
     def release(self) -> None:
         """Free the ids (idempotent). Call only once the sandbox has been reaped."""
         fd, self._fd = self._fd, -1
         if fd >= 0:
+            try:
+                os.unlink(self._path)  # under the lock: whoever locks it next sees it is stale
+            except FileNotFoundError:
+                pass
             os.close(fd)
+
+
+def _try_lock(path: str) -> int | None:
+    """An fd holding the exclusive lock of the file now at ``path``, or None if taken."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held = os.fstat(fd)
+        current = os.stat(path, follow_symlinks=False)
+    except (BlockingIOError, FileNotFoundError):
+        os.close(fd)
+        return None  # held by another lease, or released (and removed) meanwhile
+    except BaseException:
+        os.close(fd)
+        raise
+    if (held.st_dev, held.st_ino) != (current.st_dev, current.st_ino):
+        os.close(fd)  # locked a file a lease removed on release; the id is someone else's now
+        return None
+    return fd
 
 
 class HostIds:
@@ -183,17 +212,10 @@ class HostIds:
             for _ in range(self.range.count):
                 ident = self.range.base + self._next
                 self._next = (self._next + 1) % self.range.count
-                fd = os.open(
-                    os.path.join(self._dir, str(ident)),
-                    os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
-                    0o600,
-                )
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    continue
-                return IdLease(ident, fd)
+                path = os.path.join(self._dir, str(ident))
+                fd = _try_lock(path)
+                if fd is not None:
+                    return IdLease(ident, path, fd)
         raise SandboxFailure(
             "start", f"Runtime Error: all {self.range.count} sandbox uids are in use"
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -302,10 +303,28 @@ def _supervise(
                 elif data:
                     session.feed(data)
                 else:
+                    if not session.ready:  # a failed start: say why (bwrap's, nsenter's words)
+                        _drain(stderr, kept, limits.python_max_stderr_bytes)
                     text = kept.decode("utf-8", "replace")
                     _log.debug("sandbox stderr: %s", text)
                     return text
     return ""
+
+
+def _drain(stderr: Any, kept: bytearray, cap: int) -> None:
+    """Read what a sandbox that never started still has on stderr, until EOF.
+
+    Only for a sandbox that ended before READY: no function code ran, so
+    nothing but bwrap (or nsenter) holds the pipe, and it is exiting.
+    """
+    deadline = time.monotonic() + _EXIT_GRACE_SECONDS
+    while (remaining := deadline - time.monotonic()) > 0:
+        if not select.select([stderr], [], [], remaining)[0]:
+            return
+        data = os.read(stderr.fileno(), _READ_CHUNK)
+        if not data:
+            return
+        kept += data[: max(0, cap - len(kept))]
 
 
 def _finish(
