@@ -102,7 +102,7 @@ class Limits:
     python_wall_seconds: float = 60.0  # wall clock per run, enforced by the worker
     python_cpu_seconds: int = 60  # RLIMIT_CPU (soft; hard = soft + 1)
     # Memory budget of one run: its /tmp tmpfs (python_tmp_bytes) plus the function
-    # process's RLIMIT_AS (the rest); the only other writable tmpfs is none.
+    # process's RLIMIT_AS (the rest); no other tmpfs in the sandbox is writable.
     python_memory_bytes: int = 2048 * MiB
     python_max_threads: int = 32  # RLIMIT_NPROC, on the sandbox's own host uid
     python_max_open_files: int = 64  # RLIMIT_NOFILE
@@ -120,7 +120,7 @@ class Limits:
     python_max_prestarted: int = 4
     # Host uids (and the same gids) given to sandboxes, one per live sandbox
     # (docs/sandbox.md). The range must hold no account, no subordinate range
-    # (/etc/subuid) and not the worker's ids; the default starts where systemd's
-    # documented unused range 0x70000000-0x7FFDFFFF begins.
+    # (/etc/subuid) and not the worker's ids; the default lies above the range
+    # systemd gives containers (up to 0x6FFFFFFF) and below its foreign range.
     python_sandbox_uid_base: int = 0x70000000
     python_sandbox_uid_count: int = 65536

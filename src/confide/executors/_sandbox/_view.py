@@ -49,7 +49,7 @@ def world_reachable(path: str) -> bool:
     for a directory, searchable) by others. ACLs are not read: a path they
     close off fails the start-up check instead.
     """
-    path = os.path.abspath(path)
+    path = os.path.realpath(path)  # the directories actually searched, not a symlink's
     parent = os.path.dirname(path)
     while True:
         if not os.stat(parent).st_mode & stat.S_IXOTH:
