@@ -191,7 +191,8 @@ def entrypoint(argv):
         "MESAPY_EXEC_ERROR"
     )
     assert io.written == {"out": b"SECRET"}
-    assert logs == ["[INFO function] copied 6"]
+    assert logs[:2] == ["[INFO function] copied 6",
+                        "[WARN function] Traceback (most recent call last):"]
 
 
 def test_job_with_more_fds_than_a_waiting_sandbox_may_hold_runs_cold() -> None:

@@ -107,6 +107,7 @@ def test_public_names_are_pinned() -> None:
         "MESAPY_EXEC_ERROR",
         "MESAPY_RESULT_LIMIT",
         "PythonExecutor",
+        "with_traceback",
     ]
 
 
