@@ -122,8 +122,10 @@ class Limits:
     # --- python sandbox (executors/python.py, executors/_sandbox/) ---
     python_wall_seconds: float = 60.0  # wall clock per run, enforced by the worker
     python_cpu_seconds: int = 60  # RLIMIT_CPU (soft; hard = soft + 1)
-    python_memory_bytes: int = 2048 * MiB  # RLIMIT_AS of the function process
-    python_max_threads: int = 32  # RLIMIT_NPROC inside the sandbox's user namespace
+    # Memory budget of one run: its /tmp tmpfs (python_tmp_bytes) plus the function
+    # process's RLIMIT_AS (the rest); no other tmpfs in the sandbox is writable.
+    python_memory_bytes: int = 2048 * MiB
+    python_max_threads: int = 32  # RLIMIT_NPROC, on the sandbox's own host uid
     python_max_open_files: int = 64  # RLIMIT_NOFILE
     python_max_file_bytes: int = 16 * MiB  # RLIMIT_FSIZE (files in the private /tmp)
     python_tmp_bytes: int = 32 * MiB  # size of the private tmpfs /tmp
@@ -134,3 +136,9 @@ class Limits:
     # Pre-started sandboxes one PythonExecutor keeps waiting (each ~40 MiB of RSS
     # with numpy imported; each still runs one task, then is replaced).
     python_max_prestarted: int = 4
+    # Host uids (and the same gids) given to sandboxes, one per live sandbox
+    # (docs/sandbox.md). The range must hold no account, no subordinate range
+    # (/etc/subuid) and not the worker's ids; the default lies above the range
+    # systemd gives containers (up to 0x6FFFFFFF) and below its foreign range.
+    python_sandbox_uid_base: int = 0x70000000
+    python_sandbox_uid_count: int = 65536

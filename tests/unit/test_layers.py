@@ -53,9 +53,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "node": _FOUNDATION | {"api", "attestation", "crypto", "execution", "keys", "rpc",
                            "services", "storage"},
     # The command line: the SDK for client commands, the node for serve/demo,
-    # storage and the audit service for `audit verify`.
-    "cli": _FOUNDATION | {"attestation", "client", "crypto", "keys", "node", "services",
-                          "settings", "storage"},
+    # storage and the audit service for `audit verify`, the executors for `function test`.
+    "cli": _FOUNDATION | {"attestation", "client", "crypto", "executors", "keys", "node",
+                          "services", "settings", "storage"},
     "__main__": frozenset({"cli"}),
 }
 

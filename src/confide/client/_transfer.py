@@ -29,6 +29,7 @@ from typing import BinaryIO
 
 import httpx
 
+from .._atomic import atomic_writer
 from ..crypto import (
     PUSH_SCHEMAS,
     CryptoError,
@@ -215,23 +216,12 @@ def download_decrypt(url: str, dst: Path, *, schema: str, key: bytes, iv: bytes,
         ClientError: ``UNAVAILABLE`` (the download failed), ``DATA_LOSS`` (the
             ciphertext does not verify, or is not the one registered).
     """
-    directory = dst.parent if str(dst.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{dst.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if schema in PUSH_SCHEMAS:
-                got = _stream_into(url, out, schema=schema, key=key, iv=iv, cmac=cmac,
-                                   timeout=timeout, progress=progress)
-            else:
-                got = _fetch_then_decrypt(url, out, schema=schema, key=key, iv=iv, cmac=cmac,
-                                          file_name=file_name, timeout=timeout,
-                                          progress=progress)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return got
+    with atomic_writer(dst) as out:
+        if schema in PUSH_SCHEMAS:
+            return _stream_into(url, out, schema=schema, key=key, iv=iv, cmac=cmac,
+                                timeout=timeout, progress=progress)
+        return _fetch_then_decrypt(url, out, schema=schema, key=key, iv=iv, cmac=cmac,
+                                   file_name=file_name, timeout=timeout, progress=progress)
 
 
 def _get(http: httpx.Client, url: str) -> contextlib.AbstractContextManager[httpx.Response]:

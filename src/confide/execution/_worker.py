@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 import threading
@@ -24,6 +25,7 @@ import cbor2
 import grpc
 
 from ..config import Limits
+from ..executor_registry import MESAPY
 from ..rpc import staged_from_proto
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
@@ -243,7 +245,28 @@ class Worker:
                 self.stopping.wait(0.2 * (attempt + 1))
 
 
-def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
+def _check_python_sandbox(python: Any) -> None:
+    """Run the Python executor's start-up check; say loudly if tasks will be refused.
+
+    Runs niced (this thread and the test sandbox it starts): the worker may
+    already be running tasks.
+    """
+    from ..executors._sandbox import SandboxUnavailable
+
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    try:
+        python.sandbox_config()
+    except SandboxUnavailable as e:
+        _log.error("Python tasks will be refused: %s", e.reason)
+
+
+def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = False) -> TaskRunner:
+    """The worker's executors and stager.
+
+    ``check_python``: run the Python sandbox's start-up check now (on a thread
+    of its own), so a host that cannot isolate functions is reported when the
+    worker starts; its tasks are refused with the same reason either way.
+    """
     from ..executors import ExecutorSettings, build_executors
     from ._staging import Stager
     from .file_agent import FileAgent, UrlPolicy
@@ -254,6 +277,9 @@ def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
     prestart = cfg.slots if cfg.python_prestart is None else cfg.python_prestart
     prestart = max(0, min(prestart, limits.python_max_prestarted))
     executors = build_executors(ExecutorSettings(limits, python_prestart=prestart))
+    if check_python:
+        threading.Thread(target=_check_python_sandbox, args=(executors[MESAPY.executor],),
+                         name="python-sandbox-check", daemon=True).start()
     policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
                                 file_roots=cfg.file_roots,
                                 extra_loopback_ports=cfg.extra_loopback_ports)
@@ -313,7 +339,7 @@ def main() -> int:
             return None
         return secure_channel(cfg, current[0])
 
-    runner = build_runner(cfg, cfg.limits)
+    runner = build_runner(cfg, cfg.limits, check_python=True)
     worker = Worker(secure_channel(cfg, node), cfg.executor_id, runner, slots=cfg.slots,
                     renew=renew)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())

@@ -2,7 +2,8 @@
 
 Teaclave ran Python 2.7 functions in MesaPy inside SGX (spec §5.7). confide runs
 the same contract on real CPython 3 with numpy, one fresh sandbox process per
-run (``_sandbox``: bubblewrap namespaces, seccomp, rlimits, an fd protocol).
+run (``_sandbox``: a host uid of its own, bubblewrap namespaces, seccomp,
+rlimits, an fd protocol).
 With ``prestart=N`` up to N of those processes are started (hardened, numpy
 imported) before their task arrives; each still runs one task only.
 
@@ -36,6 +37,8 @@ from ._sandbox import (
     SandboxConfig,
     SandboxJob,
     SandboxPool,
+    address_space_bytes,
+    check_sandbox,
     discover,
     run_sandbox,
 )
@@ -106,8 +109,10 @@ class PythonExecutor:
     Args:
         limits: caps for the sandbox (``Limits.python_*``, ``max_log_lines``).
         config: where the sandbox's files come from; discovered on first use
-            when omitted (``SandboxUnavailable`` if bubblewrap is missing:
-            the executor never runs a function unsandboxed).
+            when omitted. Either way the first use runs a test sandbox
+            (``SandboxUnavailable`` if bubblewrap is missing, the worker cannot
+            give sandboxes their own host uid, or the test sandbox fails: the
+            executor never runs a function with less isolation).
         clock: monotonic clock for the wall-clock limit.
         prestart: how many sandboxes to keep started ahead of their task
             (at most ``Limits.python_max_prestarted``; 0: a cold sandbox per
@@ -121,7 +126,8 @@ class PythonExecutor:
             every participant approved, decides.
 
     Raises:
-        ValueError: ``prestart`` is negative or above the cap.
+        ValueError: ``prestart`` is negative or above the cap, or
+            ``python_tmp_bytes`` is not below ``python_memory_bytes``.
     """
 
     name = MESAPY.executor
@@ -140,7 +146,9 @@ class PythonExecutor:
         cap = self._limits.python_max_prestarted
         if not 0 <= prestart <= cap:
             raise ValueError(f"prestart must be between 0 and {cap} (python_max_prestarted)")
+        address_space_bytes(self._limits)  # ValueError if /tmp takes the whole memory budget
         self._config = config
+        self._checked: SandboxConfig | None = None
         self._clock = clock
         self._prestart = prestart
         self._pool: SandboxPool | None = None
@@ -148,14 +156,19 @@ class PythonExecutor:
         self._closed = False
 
     def sandbox_config(self) -> SandboxConfig:
-        """The sandbox configuration, discovering it on first use.
+        """The sandbox configuration, discovered and checked on first use.
+
+        The check runs one sandbox exactly as a task would (its own host uid,
+        no capabilities); until it passes, every run raises.
 
         Raises:
-            SandboxUnavailable: the sandbox cannot run on this host.
+            SandboxUnavailable: the sandbox cannot run, fully isolated, on this host.
         """
-        if self._config is None:
-            self._config = discover()
-        return self._config
+        if self._checked is None:
+            config = self._config if self._config is not None else discover()
+            check_sandbox(config, self._limits)
+            self._checked = config
+        return self._checked
 
     @property
     def prestart(self) -> int:
@@ -172,7 +185,11 @@ class PythonExecutor:
 
     def wait_prestarted(self, timeout: float) -> bool:
         """Start the pool if needed; wait until all ``prestart`` sandboxes are
-        ready (for tests and benchmarks). False on timeout or without a pool."""
+        ready (for tests and benchmarks). False on timeout or without a pool.
+
+        Raises:
+            SandboxUnavailable: the start-up check failed (see :meth:`sandbox_config`).
+        """
         pool = self._sandbox_pool()
         return pool is not None and pool.wait_ready(timeout)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -229,11 +230,11 @@ class _Attempt:
         session = _Session(self.outputs, self.logs, self.limits.python_max_frame_bytes)
         try:
             with reader:
-                _supervise(proc, reader, session, self.limits, self.cancel, self.clock)
+                stderr = _supervise(proc, reader, session, self.limits, self.cancel, self.clock)
             if box is not None and not session.ready:
                 _log.info("pre-started sandbox ended before its job started; running it cold")
                 return None
-            return _finish(proc, session, self.limits)
+            return _finish(proc, session, self.limits, stderr)
         finally:
             kill(proc)
             if box is not None and pool is not None:
@@ -268,8 +269,11 @@ def _supervise(
     limits: Limits,
     cancel: threading.Event,
     clock: Callable[[], float],
-) -> None:
-    """Pump frames until RESULT or EOF, enforcing the deadline and cancel."""
+) -> str:
+    """Pump frames until RESULT or EOF, enforcing the deadline and cancel.
+
+    Returns what the sandbox wrote to stderr (up to its cap) before EOF.
+    """
     stderr = proc.stderr
     if stderr is None:
         raise TypeError("the sandbox must be started with stderr=PIPE")
@@ -295,11 +299,33 @@ def _supervise(
                 elif data:
                     session.feed(data)
                 else:
-                    _log.debug("sandbox stderr: %s", kept.decode("utf-8", "replace"))
-                    return
+                    if not session.ready:  # a failed start: say why (bwrap's, nsenter's words)
+                        _drain(stderr, kept, limits.python_max_stderr_bytes)
+                    text = kept.decode("utf-8", "replace")
+                    _log.debug("sandbox stderr: %s", text)
+                    return text
+    return ""
 
 
-def _finish(proc: subprocess.Popen[bytes], session: _Session, limits: Limits) -> proto.Result:
+def _drain(stderr: Any, kept: bytearray, cap: int) -> None:
+    """Read what a sandbox that never started still has on stderr, until EOF.
+
+    Only for a sandbox that ended before READY: no function code ran, so
+    nothing but bwrap (or nsenter) holds the pipe, and it is exiting.
+    """
+    deadline = time.monotonic() + _EXIT_GRACE_SECONDS
+    while (remaining := deadline - time.monotonic()) > 0:
+        if not select.select([stderr], [], [], remaining)[0]:
+            return
+        data = os.read(stderr.fileno(), _READ_CHUNK)
+        if not data:
+            return
+        kept += data[: max(0, cap - len(kept))]
+
+
+def _finish(
+    proc: subprocess.Popen[bytes], session: _Session, limits: Limits, stderr: str
+) -> proto.Result:
     end = reap(proc, _EXIT_GRACE_SECONDS)
     if session.result is not None:
         if session.result.state == "memory":
@@ -307,7 +333,7 @@ def _finish(proc: subprocess.Popen[bytes], session: _Session, limits: Limits) ->
             raise SandboxFailure("memory", f"Runtime Error: memory limit exceeded ({mib} MiB)")
         return session.result
     if not session.ready:
-        raise SandboxFailure("start", "Runtime Error: sandbox failed to start")
+        raise SandboxFailure("start", "Runtime Error: sandbox failed to start", stderr.strip())
     if end is None:
         raise SandboxFailure("crash", "Runtime Error: function process did not exit")
     raise _exit_failure(end, limits)
