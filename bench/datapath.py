@@ -180,13 +180,14 @@ def _stage_worker(schema: str, url: str, key_hex: str, iv_hex: str, cmac_hex: st
     from confide.config import Limits
     from confide.execution import Stager
     from confide.execution.file_agent import FileAgent, UrlPolicy
+    from confide.staged import StagedFile
 
     port = int(url.split("/")[2].rsplit(":", 1)[1])
     limits = Limits()
     agent = FileAgent(UrlPolicy.embedded(blob_store_port=port), limits)
     stager = Stager(agent, limits)
-    spec = {"name": "in", "url": url, "schema": schema, "key": bytes.fromhex(key_hex),
-            "iv": bytes.fromhex(iv_hex), "cmac": bytes.fromhex(cmac_hex)}  # fmt: skip
+    spec = StagedFile(name="in", url=url, schema=schema, key=bytes.fromhex(key_hex),
+                      iv=bytes.fromhex(iv_hex), cmac=bytes.fromhex(cmac_hex))
     best = float("inf")
     for _ in range(int(reps)):
         start = time.perf_counter()

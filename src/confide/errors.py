@@ -1,6 +1,6 @@
 """Domain errors of the services, carrying the gRPC status a client sees.
 
-Services raise these; one interceptor (``confide.rpc``) turns them into gRPC
+Services raise these; one interceptor (``confide.api.ErrorInterceptor``) turns them into gRPC
 statuses. Codes are numeric gRPC codes so this module does not import grpc.
 The messages are Teaclave's (spec §1.7), which clients may match.
 

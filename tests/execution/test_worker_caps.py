@@ -8,11 +8,12 @@ its cap.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,6 +30,7 @@ from confide.executors import CapExceeded
 from confide.executors.builtin import BuiltinExecutor
 from confide.executors.python import PythonExecutor
 from confide.executors.wasm import WasmExecutor
+from confide.staged import StagedFile, StagedTask
 
 KEYS = {"aes-gcm-128": (bytes(range(16)), bytes(range(12))),
         "teaclave-file-128": (bytes(range(16)), b""),
@@ -63,8 +65,8 @@ class RecordingStager(Stager):
     last: StagedIO | None = None
 
     @contextmanager
-    def stage(self, task_id: str, inputs: list[dict[str, Any]],
-              outputs: list[dict[str, Any]]) -> Iterator[StagedIO]:
+    def stage(self, task_id: str, inputs: Sequence[StagedFile],
+              outputs: Sequence[StagedFile]) -> Iterator[StagedIO]:
         with super().stage(task_id, inputs, outputs) as staged:
             self.last = staged
             yield staged
@@ -82,10 +84,10 @@ class Task:
     def __init__(self, executor: str, executor_type: str, name: str, payload: bytes = b"",
                  arguments: dict[str, Any] | None = None) -> None:
         self.transport = MemoryTransport()
-        self.staged: dict[str, Any] = {
-            "task_id": "task-1", "function_id": "function-1", "function_name": name,
-            "function_payload": payload, "executor_type": executor_type, "executor": executor,
-            "function_arguments": json.dumps(arguments or {}), "inputs": [], "outputs": []}
+        self.staged = StagedTask(
+            task_id="task-1", function_id="function-1", function_name=name,
+            function_payload=payload, executor_type=executor_type, executor=executor,
+            function_arguments=json.dumps(arguments or {}), inputs=(), outputs=())
 
     def add_input(self, name: str, plain: bytes, schema: str = "aes-gcm-128") -> int:
         """Encrypt and store ``plain``; returns the ciphertext size."""
@@ -94,20 +96,20 @@ class Task:
         out = io.BytesIO()
         cmac = encrypt_stream(schema, key, iv, io.BytesIO(plain), out, file_name=f"{name}.enc")
         self.transport.files[url] = out.getvalue()
-        self.staged["inputs"].append({"name": name, "url": url, "cmac": cmac, "schema": schema,
-                                      "key": key, "iv": iv})
+        self.staged = dataclasses.replace(self.staged, inputs=(*self.staged.inputs, StagedFile(
+            name=name, url=url, cmac=cmac, schema=schema, key=key, iv=iv)))
         return len(out.getvalue())
 
     def add_output(self, name: str, schema: str = "aes-gcm-128") -> None:
         key, iv = KEYS[schema]
-        self.staged["outputs"].append({"name": name, "url": f"http://files/{name}.out",
-                                       "cmac": b"", "schema": schema, "key": key, "iv": iv})
+        self.staged = dataclasses.replace(self.staged, outputs=(*self.staged.outputs, StagedFile(
+            name=name, url=f"http://files/{name}.out", cmac=b"", schema=schema, key=key, iv=iv)))
 
     def output(self, name: str) -> bytes:
-        f = next(f for f in self.staged["outputs"] if f["name"] == name)
+        f = next(f for f in self.staged.outputs if f.name == name)
         plain = io.BytesIO()
-        sealed = io.BytesIO(self.transport.uploaded[f["url"]])
-        decrypt_stream(f["schema"], f["key"], f["iv"], sealed, plain, file_name=f"{name}.out")
+        sealed = io.BytesIO(self.transport.uploaded[f.url])
+        decrypt_stream(f.schema, f.key, f.iv, sealed, plain, file_name=f"{name}.out")
         return plain.getvalue()
 
     def run(self, limits: Limits) -> tuple[Outcome, StagedIO | None]:

@@ -32,6 +32,7 @@ from pysandbox_support import (
 from confide.config import Limits
 from confide.execution._staging import Stager, private_area
 from confide.executors._sandbox._ids import DEFAULT_LOCK_DIR, IdLease, host_ids
+from confide.staged import StagedFile
 
 LIMITS = Limits()
 FIRST, COUNT = LIMITS.python_sandbox_uid_base, LIMITS.python_sandbox_uid_count
@@ -219,7 +220,8 @@ def test_the_sandbox_uid_cannot_read_the_workers_private_staging_area(
     other_uid: IdLease,
 ) -> None:
     stager = Stager(_OneFile(), small_limits())
-    inputs = [{"name": "in", "schema": "raw", "url": "https://example.com/in"}]
+    inputs = [StagedFile(name="in", url="https://example.com/in", cmac=b"", schema="raw",
+                         key=b"", iv=b"")]
     with stager.stage("task-1", inputs, []) as staged:
         with staged.open_input("in") as f:
             assert f.read() == b"CANARY-staged-plaintext"

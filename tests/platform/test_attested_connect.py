@@ -192,7 +192,7 @@ def test_cli_login_attests_by_default(server: Server, tmp_path: Path,
 
 def test_platform_reattests_and_swaps_the_served_certificate(tmp_path: Path) -> None:
     """Renewal through grpcio's dynamic credentials: new handshakes get the new certificate."""
-    from confide.server import Platform, ServerConfig
+    from confide.node import Platform, ServerConfig
 
     platform = Platform(ServerConfig(data_dir=tmp_path / "data", authentication_port=0,
                                      frontend_port=0, scheduler_port=0, key_service_port=0,

@@ -10,6 +10,7 @@ in the list, so the list is exactly the work left (issue 11).
 
 from __future__ import annotations
 
+import ast
 import functools
 from collections import defaultdict
 from pathlib import Path
@@ -20,12 +21,13 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 GENERATED = ("_gen",)  # protobuf stubs: written by the generator, import only grpc/protobuf
 
 _FOUNDATION = frozenset({"config", "errors", "_json", "_status", "_atomic", "invocation",
-                         "_units"})
+                         "_units", "executor_registry", "staged"})
 
 #: What each unit may import (besides itself), bottom to top (docs/architecture.md, "Layers").
 MAY_IMPORT: dict[str, frozenset[str]] = {
     # Foundation: limits, domain errors, JSON and status helpers, the atomic
-    # file write, the executor/function contract. They import nothing of confide.
+    # file write, the executor/function contract, the executor registry, the
+    # staged task. They import nothing of confide.
     ROOT: frozenset(),
     **{unit: frozenset() for unit in _FOUNDATION},
     # Pure cores, each on its own.
@@ -39,20 +41,20 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # What builds on one core.
     "storage": _FOUNDATION | {"crypto"},
     "executors": _FOUNDATION | {"functions"},
-    # Business rules (no grpc; the attestation report service verifies quotes), the worker,
-    # the SDK.
+    # Business rules (no grpc; the attestation report service verifies quotes, the key
+    # service uses keys/), the worker, the SDK.
     "services": _FOUNDATION | {"attestation", "crypto", "keys", "storage"},
     "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors",
                                 "settings"},
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side
-    # gRPC adapters of the services.
-    "api": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "services"},
-    # The composition root: wires everything for one node.
-    "server": _FOUNDATION | {"api", "attestation", "crypto", "execution", "keys", "rpc",
-                             "services", "storage"},
-    # The command line: the SDK for client commands, the server for serve/demo,
+    # The services over gRPC: adapters, their interceptor and serving loop.
+    "api": _FOUNDATION | {"attestation", "keys", "rpc", "services"},
+    # The composition root: wires the services a node hosts.
+    "node": _FOUNDATION | {"api", "attestation", "crypto", "execution", "keys", "rpc",
+                           "services", "storage"},
+    # The command line: the SDK for client commands, the node for serve/demo,
     # storage and the audit service for `audit verify`, the executors for `function test`.
-    "cli": _FOUNDATION | {"attestation", "client", "crypto", "executors", "keys", "server",
+    "cli": _FOUNDATION | {"attestation", "client", "crypto", "executors", "keys", "node",
                           "services", "settings", "storage"},
     "__main__": frozenset({"cli"}),
 }
@@ -72,11 +74,7 @@ ATTESTATION_MAY_IMPORT: dict[str, frozenset[str]] = {
 ATTESTATION_MAY_IMPORT[ROOT] = frozenset(ATTESTATION_MAY_IMPORT)
 
 #: Edges the rule forbids that the tree still has, each with the change that removes it.
-TO_DO: dict[tuple[str, str], str] = {
-    ("execution", "api"): "execution/_worker.py converts the scheduler's StagedTask message "
-                          "with api.scheduler.staged_from_proto; issue 11 item 4 (one name per "
-                          "kind of wiring) moves that conversion below both.",
-}
+TO_DO: dict[tuple[str, str], str] = {}
 
 
 @functools.cache
@@ -125,8 +123,25 @@ def test_functions_and_executors_share_the_contract_not_each_other() -> None:
     assert "invocation" in graph["functions"] and "invocation" in graph["executors"]
 
 
+def test_services_and_what_they_stand_on_import_no_grpc() -> None:
+    """Business rules are tested without a server: grpc and protobuf stay in api/, rpc/
+    and the processes that talk (the worker, the SDK, the node)."""
+    wire = ("grpc", "google.protobuf")
+    found = []
+    for unit in ("services", "storage", "keys", "crypto", "functions", "executors",
+                 *sorted(_FOUNDATION)):
+        base = SRC / "confide" / unit
+        for path in sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]:
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                found += [f"{path.relative_to(SRC)}:{node.lineno}: {n}" for n in names
+                          if n.startswith(wire)]
+    assert found == []
+
+
 def test_sdk_imports_nothing_server_side() -> None:
-    server_side = {"server", "services", "storage", "api", "execution", "executors", "keys"}
+    server_side = {"node", "services", "storage", "api", "execution", "executors", "keys"}
     assert _graph(_edges())["client"] & server_side == set()
 
 
@@ -273,11 +288,11 @@ def test_checker_reports_a_private_module_imported_from_outside(tmp_path: Path) 
         "attestation/tls/_bundle.py": "from .._errors import E\n",
         "attestation/sim/__init__.py": "from ..tls._bundle import T\n",  # reaches inside tls
         "cli/__init__.py": "from ..attestation import E\nfrom ..attestation.tls import T\n",
-        "server/__init__.py": "from ..attestation._errors import E\n"
+        "node/__init__.py": "from ..attestation._errors import E\n"
                               "from ..attestation.tls._bundle import T\n",
     })
     assert sorted(attestation_surface_violations(imports)) == [
         "confide.attestation.sim:1 imports confide.attestation.tls._bundle",
-        "confide.server:1 imports confide.attestation._errors",
-        "confide.server:2 imports confide.attestation.tls._bundle",
+        "confide.node:1 imports confide.attestation._errors",
+        "confide.node:2 imports confide.attestation.tls._bundle",
     ]

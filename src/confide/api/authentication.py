@@ -9,12 +9,12 @@ import grpc
 from google.protobuf import empty_pb2
 
 from ..errors import Code, ServiceError
-from ..rpc import metadata_value
 from ..rpc._gen import teaclave_authentication_service_pb2 as pb
 from ..rpc._gen import teaclave_authentication_service_pb2_grpc as pb_grpc
 from ..services._identity import Principal
 from ..services.authentication import AuthenticationService
 from ..services.frontend import peer_ip
+from ._serving import metadata_value
 
 __all__ = ["add_authentication_servicers"]
 

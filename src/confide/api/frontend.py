@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
 
 from ..errors import Code, ServiceError
-from ..rpc import inline, metadata_value
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
 from ..rpc._gen import teaclave_frontend_service_pb2 as pb
 from ..rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
 from ..services._identity import Principal, RoleKind
-from ..services._records import CryptoInfo, FunctionRecord, TaskRecord
+from ..services._records import ArgumentSpec, CryptoInfo, DataSpec, FunctionRecord, TaskRecord
 from ..services.audit import AuditEntry, AuditLog, QuerySyntaxError
 from ..services.blobstore import BlobStore, BlobStoreError, validate_object_name
 from ..services.frontend import Frontend, peer_ip
-from ..services.management import FunctionSpecInput, Management, ReviewedFile, TaskReview
+from ..services.management import (
+    DataAssignment,
+    DataOwners,
+    FunctionLists,
+    FunctionSpecInput,
+    Management,
+    ReviewedFile,
+    TaskReview,
+)
 from ..services.scheduler import Scheduler
+from ._serving import inline, metadata_value
 
 __all__ = ["add_frontend_servicers", "task_response"]
 
@@ -37,22 +45,33 @@ def _spec(r: Any) -> FunctionSpecInput:
     return FunctionSpecInput(
         name=r.name, description=r.description, executor_type=r.executor_type, public=r.public,
         payload=r.payload,
-        arguments=[(a.key, a.default_value, a.allow_overwrite) for a in r.arguments],
-        inputs=[(i.name, i.description, i.optional) for i in r.inputs],
-        outputs=[(o.name, o.description, o.optional) for o in r.outputs],
+        arguments=[ArgumentSpec(a.key, a.default_value, a.allow_overwrite) for a in r.arguments],
+        inputs=[DataSpec(i.name, i.description, i.optional) for i in r.inputs],
+        outputs=[DataSpec(o.name, o.description, o.optional) for o in r.outputs],
         user_allowlist=list(r.user_allowlist), usage_quota=r.usage_quota,
     )
+
+
+def _arguments(f: FunctionRecord) -> list[pb.FunctionArgument]:
+    return [pb.FunctionArgument(key=a.key, default_value=a.default_value,
+                                allow_overwrite=a.allow_overwrite) for a in f.arguments]
+
+
+def _inputs(f: FunctionRecord) -> list[pb.FunctionInput]:
+    return [pb.FunctionInput(name=i.name, description=i.description, optional=i.optional)
+            for i in f.inputs]
+
+
+def _outputs(f: FunctionRecord) -> list[pb.FunctionOutput]:
+    return [pb.FunctionOutput(name=o.name, description=o.description, optional=o.optional)
+            for o in f.outputs]
 
 
 def _function_response(f: FunctionRecord) -> pb.GetFunctionResponse:
     return pb.GetFunctionResponse(
         name=f.name, description=f.description, executor_type=f.executor_type, owner=f.owner,
-        payload=f.payload, public=f.public,
-        arguments=[pb.FunctionArgument(key=k, default_value=d, allow_overwrite=o)
-                   for k, d, o in f.arguments],
-        inputs=[pb.FunctionInput(name=n, description=d, optional=o) for n, d, o in f.inputs],
-        outputs=[pb.FunctionOutput(name=n, description=d, optional=o) for n, d, o in f.outputs],
-        user_allowlist=f.user_allowlist,
+        payload=f.payload, public=f.public, arguments=_arguments(f), inputs=_inputs(f),
+        outputs=_outputs(f), user_allowlist=f.user_allowlist,
     )
 
 
@@ -118,20 +137,16 @@ def review_response(r: TaskReview) -> v1.TaskReview:
             code_review=_CODE_REVIEW_WIRE.get(f.code_review, v1.CODE_REVIEW_CONFIDENTIAL),
             payload_sha256=r.payload_sha256, payload_visible=r.payload_visible,
             payload=f.payload if r.payload_visible else b"", payload_size=r.payload_size,
-            arguments=[pb.FunctionArgument(key=k, default_value=d, allow_overwrite=o)
-                       for k, d, o in f.arguments],
-            inputs=[pb.FunctionInput(name=n, description=d, optional=o) for n, d, o in f.inputs],
-            outputs=[pb.FunctionOutput(name=n, description=d, optional=o)
-                     for n, d, o in f.outputs]))
+            arguments=_arguments(f), inputs=_inputs(f), outputs=_outputs(f)))
     return msg
 
 
-def _owner_lists(items: Any) -> list[tuple[str, list[str]]]:
-    return [(o.data_name, list(o.uids)) for o in items]
+def _owner_lists(items: Iterable[pb.OwnerList]) -> list[DataOwners]:
+    return [DataOwners(o.data_name, list(o.uids)) for o in items]
 
 
-def _data_maps(items: Any) -> list[tuple[str, str]]:
-    return [(d.data_name, d.data_id) for d in items]
+def _data_maps(items: Iterable[pb.DataMap]) -> list[DataAssignment]:
+    return [DataAssignment(d.data_name, d.data_id) for d in items]
 
 
 def _caller(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None, bytes]:
@@ -231,7 +246,7 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
 
     def ListFunctions(self, r: pb.ListFunctionsRequest, c: grpc.aio.ServicerContext
                       ) -> pb.ListFunctionsResponse:
-        def run(who: Principal) -> tuple[list[str], list[str]]:
+        def run(who: Principal) -> FunctionLists:
             role = who.role if r.user_id == who.user_id else self._m.role_of(r.user_id)
             attribute = role.attribute if role is not None and role.is_data_owner_like else None
             return self._m.functions.list(who, r.user_id, attribute)

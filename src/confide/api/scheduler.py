@@ -7,7 +7,6 @@ the ``execution`` service may call it: the inbound policy of spec Appendix A.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import grpc
 from cryptography import x509
@@ -17,14 +16,16 @@ from google.protobuf import empty_pb2
 from ..config import Limits
 from ..errors import Code, ServiceError
 from ..keys import DEFAULT_INBOUND_POLICY, KeysError, PeerNotAllowedError, services_of
-from ..rpc import inline
+from ..rpc import staged_to_proto
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
 from ..services._records import TaskResult
 from ..services.scheduler import Scheduler
+from ..staged import StagedTask
+from ._serving import inline
 
-__all__ = ["add_scheduler_servicer", "caller_services", "staged_from_proto", "staged_to_proto"]
+__all__ = ["add_scheduler_servicer", "caller_services"]
 
 def caller_services(context: grpc.aio.ServicerContext) -> frozenset[str]:
     """Service names in the client certificate grpc verified against the platform CA."""
@@ -42,31 +43,6 @@ def _services_in(pems: tuple[bytes, ...]) -> frozenset[str]:
         except (ValueError, KeysError):
             continue
     return frozenset(names)
-
-
-def _file(d: dict[str, Any]) -> v1.StagedFile:
-    return v1.StagedFile(name=d["name"], url=d["url"], cmac=d["cmac"],
-                         crypto_info=common.FileCryptoInfo(schema=d["schema"], key=d["key"],
-                                                           iv=d["iv"]))
-
-
-def staged_to_proto(s: dict[str, Any]) -> v1.StagedTask:
-    return v1.StagedTask(
-        task_id=s["task_id"], function_id=s["function_id"], function_name=s["function_name"],
-        function_payload=s["function_payload"], executor_type=s["executor_type"],
-        executor=s["executor"], function_arguments=s["function_arguments"],
-        inputs=[_file(f) for f in s["inputs"]], outputs=[_file(f) for f in s["outputs"]])
-
-
-def staged_from_proto(p: v1.StagedTask) -> dict[str, Any]:
-    def f(x: v1.StagedFile) -> dict[str, Any]:
-        return {"name": x.name, "url": x.url, "cmac": x.cmac, "schema": x.crypto_info.schema,
-                "key": x.crypto_info.key, "iv": x.crypto_info.iv}
-    return {"task_id": p.task_id, "function_id": p.function_id,
-            "function_name": p.function_name, "function_payload": p.function_payload,
-            "executor_type": p.executor_type, "executor": p.executor,
-            "function_arguments": p.function_arguments,
-            "inputs": [f(x) for x in p.inputs], "outputs": [f(x) for x in p.outputs]}
 
 
 def _result(report: v1.UpdateTaskResultRequest, limits: Limits) -> TaskResult:
@@ -88,7 +64,7 @@ def _result(report: v1.UpdateTaskResultRequest, limits: Limits) -> TaskResult:
     raise ServiceError(Code.INVALID_ARGUMENT, "task result is empty")
 
 
-def _pulled(staged: dict[str, Any] | None) -> v1.PullTaskResponse:
+def _pulled(staged: StagedTask | None) -> v1.PullTaskResponse:
     if staged is None:
         return v1.PullTaskResponse(has_task=False)
     return v1.PullTaskResponse(has_task=True, task=staged_to_proto(staged))

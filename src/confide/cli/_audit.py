@@ -35,7 +35,7 @@ def verify(data_dir: DataDir = Path("confide-data"),
            json_out: Json = False) -> None:
     """Check the audit log's hash chain (run where the platform secret is)."""
     from ..crypto.records import RecordSealer
-    from ..server import ConfigError, open_root_secret
+    from ..node import ConfigError, open_root_secret
     from ..services.audit import AuditChainBroken, AuditLog
     from ..storage import Database
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ..client import Client, ClientError, FunctionArgument, FunctionFile
 from ..keys import UnsafeSimSealerWarning
-from ..server import Platform, ServerConfig
+from ..node import Platform, ServerConfig
 
 __all__ = ["run_demo"]
 

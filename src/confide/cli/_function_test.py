@@ -16,6 +16,7 @@ from typing import Annotated, Any, BinaryIO
 
 import typer
 
+from ..executor_registry import MESAPY, WAMR
 from . import _exit
 from ._common import Json, emit, err, fail, run
 from ._input import UsageError, parse_json_object, parse_pairs
@@ -78,16 +79,19 @@ def test(
     arguments: Annotated[str | None, typer.Option(
         help="All arguments as a JSON object (instead of --arg).")] = None,
     executor_type: Annotated[str | None, typer.Option(
-        help="python or wamr; default by the file's suffix.")] = None,
+        help=f"{MESAPY.function_type} or {WAMR.function_type}; default by the file's "
+             "suffix.")] = None,
     json_out: Json = False,
 ) -> None:
     """Run a function locally in the platform's sandbox; prints its result and its log."""
     from ..executors import FunctionError, FunctionSpec, Invocation
 
     def go() -> None:
-        kind = executor_type or ("wamr" if file.suffix == ".wasm" else "python")
-        if kind not in ("python", "wamr"):
-            raise UsageError(f"--executor-type must be python or wamr, not {kind!r}")
+        kind = executor_type or (WAMR.function_type if file.suffix == ".wasm"
+                                 else MESAPY.function_type)
+        if kind not in (MESAPY.function_type, WAMR.function_type):
+            raise UsageError(f"--executor-type must be {MESAPY.function_type} or "
+                             f"{WAMR.function_type}, not {kind!r}")
         payload = file.read_bytes()
         inputs = {n: Path(p) for n, p in parse_pairs(input, "--input", "name=path").items()}
         outputs = {n: Path(p) for n, p in parse_pairs(output, "--output", "name=path").items()}
@@ -113,7 +117,7 @@ def test(
         except FunctionError as e:  # a limit, a crash, no sandbox: the task would end Err
             emit({"ok": False, "reason": e.reason, "log": log}, json_out)
             raise fail(f"the function failed: {e.reason}", _exit.TASK_FAILED) from e
-        raised = kind == "python" and result == "MESAPY_EXEC_ERROR"
+        raised = kind == MESAPY.function_type and result == "MESAPY_EXEC_ERROR"
         missing = sorted(set(outputs) - io.written)
         emit({"ok": not raised, "result": result, "log": log, "outputs_not_written": missing},
              json_out, result)
@@ -128,7 +132,7 @@ def test(
 
 @contextlib.contextmanager
 def _executor(kind: str) -> Any:
-    if kind == "wamr":
+    if kind == WAMR.function_type:
         from ..executors.wasm import WasmExecutor
 
         yield WasmExecutor()

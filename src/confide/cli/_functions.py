@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..executor_registry import function_types
 from ._common import Json, emit, run, session_client
 from ._function_test import test as test_command
 from ._input import UsageError
@@ -31,7 +32,7 @@ def _files(items: list[str] | None) -> list[Any]:
 @app.command("register")
 def register(
     name: str,
-    executor_type: Annotated[str, typer.Option(help="builtin, python or wamr")],
+    executor_type: Annotated[str, typer.Option(help=", ".join(function_types()))],
     payload: Annotated[Path | None, typer.Option(help="File with the function's code.")] = None,
     description: str = "",
     private: bool = False,

@@ -46,7 +46,7 @@ def serve(
     config: ConfigOption = None,
 ) -> None:
     """Run the all-in-one server (every service, the database, the worker pool)."""
-    from ..server import ConfigError, Platform, ServerConfig
+    from ..node import ConfigError, Platform, ServerConfig
 
     settings = load_or_exit(config)
 

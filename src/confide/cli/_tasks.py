@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..executor_registry import EXECUTOR_KINDS
 from . import _exit
 from ._common import Json, emit, err, fail, run, session_client
 from ._input import UsageError, parse_json_object, parse_pairs
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     from ..client import Client, Task, TaskReview
 
 __all__ = ["app"]
+
+_EXECUTOR_HELP = ", ".join(k.executor if k.executor == k.function_type
+                           else f"{k.executor} ({k.function_type} functions)"
+                           for k in EXECUTOR_KINDS)
 
 app = typer.Typer(no_args_is_help=True, help="Tasks.")
 
@@ -33,7 +38,7 @@ def _ownership(items: list[str] | None, option: str) -> dict[str, list[str]]:
 @app.command("create")
 def create(
     function_id: str,
-    executor: Annotated[str, typer.Option(help="builtin, mesapy (python functions) or wamr")],
+    executor: Annotated[str, typer.Option(help=_EXECUTOR_HELP)],
     arguments: Annotated[str, typer.Option(help="JSON object, e.g. '{\"num_user\": 2}'")] = "{}",
     input_owner: Annotated[list[str] | None, typer.Option(help="name=uid1,uid2")] = None,
     output_owner: Annotated[list[str] | None, typer.Option(help="name=uid1,uid2")] = None,

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..config import Limits
 from ..crypto import Decryptor, new_decryptor
+from ..staged import StagedFile
 from ._area import AreaBudget, MeteredFile, remove_file
 
 __all__ = ["DecryptingSink"]
@@ -24,7 +25,7 @@ class DecryptingSink:
     the plaintext and starts a fresh decryptor; no other position is allowed.
     """
 
-    def __init__(self, f: dict[str, Any], plain: Path, limits: Limits,
+    def __init__(self, f: StagedFile, plain: Path, limits: Limits,
                  area: AreaBudget | None = None) -> None:
         self._f = f
         self._path = plain
@@ -38,8 +39,8 @@ class DecryptingSink:
 
     def _new(self) -> Decryptor:
         f = self._f
-        return new_decryptor(f["schema"], f["key"], f["iv"], self._out,
-                             expected_cmac=f["cmac"], limits=self._limits)  # fmt: skip
+        return new_decryptor(f.schema, f.key, f.iv, self._out,
+                             expected_cmac=f.cmac, limits=self._limits)  # fmt: skip
 
     def get_buffer(self) -> memoryview:
         return self._dec.get_buffer()

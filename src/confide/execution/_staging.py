@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,7 @@ from ..executors import (
     InvalidInputName,
     InvalidOutputName,
 )
+from ..staged import StagedFile
 from ._area import AreaBudget, MeteredFile, remove_file
 from ._decrypting_sink import DecryptingSink
 from .file_agent import BufferedDestination, FileAgentError, TooLarge
@@ -126,11 +127,12 @@ class Allowance:
 class StagedIO:
     """The :class:`~confide.executors.TaskIO` of one task."""
 
-    def __init__(self, work: Path, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]],
+    def __init__(self, work: Path, inputs: Sequence[StagedFile], outputs: Sequence[StagedFile],
                  stager: Stager, area: AreaBudget) -> None:
         self._work = work
-        self._inputs = {f["name"]: f for f in inputs}
-        self._outputs = {f["name"]: f for f in outputs}
+        self._inputs = {f.name: f for f in inputs}
+        self._outputs = {f.name: f for f in outputs}
+        self._cipher: dict[str, Path] = {}  # downloaded, decrypted when opened
         self._stager = stager
         self._area = area
         self._input_cap = stager.limits.max_input_bytes
@@ -172,17 +174,17 @@ class StagedIO:
         """
         for name, f in self._inputs.items():
             allowance = self._allowance()
-            if f["schema"] in PUSH_SCHEMAS:
+            if f.schema in PUSH_SCHEMAS:
                 plain = self._path("plain", name)
                 self._received += self._stager.fetch_decrypted(f, plain, allowance=allowance,
                                                                area=self._area)
                 self._plain[name] = plain
                 continue
             cipher = self._path("cipher", name)
-            self._received += self._stager.fetch(f["url"], cipher, allowance=allowance,
+            self._received += self._stager.fetch(f.url, cipher, allowance=allowance,
                                                  area=self._area)
-            f["_cipher"] = cipher
-            if f["schema"] == "raw":
+            self._cipher[name] = cipher
+            if f.schema == "raw":
                 self._plain[name] = cipher
 
     def open_input(self, name: str) -> BinaryIO:
@@ -190,7 +192,7 @@ class StagedIO:
         if f is None:
             raise InvalidInputName(name)
         if name not in self._plain:
-            local = f["_cipher"]
+            local = self._cipher[name]
             try:
                 self._plain[name] = self._stager.decrypt(f, local, self._path("plain", name),
                                                          area=self._area)
@@ -220,13 +222,13 @@ class StagedIO:
         (the function has ended), and each sealed copy once it is uploaded, so
         the area holds the outputs and one sealed copy at most.
         """
-        ready: list[tuple[str, dict[str, Any], Path]] = []
+        ready: list[tuple[str, StagedFile, Path]] = []
         for name, f in sorted(self._outputs.items()):
-            if f["schema"] == "raw":
+            if f.schema == "raw":
                 raise FunctionError("OutputFile: unsupported type")
             plain = self._output_path(name)
             if name not in self._written or not plain.exists():
-                raise FunctionError(_MISSING_OUTPUT.get(f["schema"],
+                raise FunctionError(_MISSING_OUTPUT.get(f.schema,
                                                         "failed to open src file"))
             ready.append((name, f, plain))
         self._remove_inputs()
@@ -237,8 +239,7 @@ class StagedIO:
         return tags
 
     def _remove_inputs(self) -> None:
-        staged = {*self._plain.values(), *(f["_cipher"] for f in self._inputs.values()
-                                          if "_cipher" in f)}
+        staged = {*self._plain.values(), *self._cipher.values()}
         for path in staged:
             remove_file(path, self._area)
         self._plain.clear()
@@ -256,13 +257,13 @@ class Stager:
         return self._limits
 
     @contextmanager
-    def stage(self, task_id: str, inputs: list[dict[str, Any]],
-              outputs: list[dict[str, Any]]) -> Iterator[StagedIO]:
+    def stage(self, task_id: str, inputs: Sequence[StagedFile],
+              outputs: Sequence[StagedFile]) -> Iterator[StagedIO]:
         area = private_area(os.getpid())
         area.mkdir(mode=0o700, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="task-", dir=area))
         try:
-            io = StagedIO(work, [dict(f) for f in inputs], [dict(f) for f in outputs], self,
+            io = StagedIO(work, inputs, outputs, self,
                           AreaBudget(self._limits.max_task_area_bytes))
             io.prepare()
             yield io
@@ -301,7 +302,7 @@ class Stager:
             remove_file(dst, area)
             raise
 
-    def fetch_decrypted(self, f: dict[str, Any], plain: Path, *,
+    def fetch_decrypted(self, f: StagedFile, plain: Path, *,
                         allowance: Allowance | None = None,
                         area: AreaBudget | None = None) -> int:
         """Download, verify and decrypt an aes-gcm or confide-stream-256 input in one pass;
@@ -315,9 +316,9 @@ class Stager:
             FunctionError: a transfer failure or a file that does not verify.
         """
         sink = DecryptingSink(f, plain, self._limits, area)
-        label = _GCM_NAMES.get(f["schema"])
+        label = _GCM_NAMES.get(f.schema)
         try:
-            self._download(f["url"], sink, allowance)
+            self._download(f.url, sink, allowance)
             if label is not None and sink.tell() < 16:
                 raise FunctionError(f"{label} File, invalid length: {sink.tell()}")
             sink.finish()
@@ -331,15 +332,15 @@ class Stager:
             raise
         return sink.tell()
 
-    def decrypt(self, f: dict[str, Any], cipher: Path, plain: Path, *,
+    def decrypt(self, f: StagedFile, cipher: Path, plain: Path, *,
                 area: AreaBudget | None = None) -> Path:
         """Decrypt a downloaded teaclave-file-128 input (when the function opens it)."""
         fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             with open(cipher, "rb") as src, os.fdopen(fd, "wb") as raw:
                 dst: Any = raw if area is None else MeteredFile(raw, area)
-                decrypt_stream(f["schema"], f["key"], f["iv"], src, dst,
-                               expected_cmac=f["cmac"], file_name=_file_name(f["url"]),
+                decrypt_stream(f.schema, f.key, f.iv, src, dst,
+                               expected_cmac=f.cmac, file_name=_file_name(f.url),
                                limits=self._limits)  # fmt: skip
         except CryptoError as e:
             remove_file(plain, area)  # nothing partial is ever handed to a function
@@ -349,17 +350,17 @@ class Stager:
             raise
         return plain
 
-    def seal_and_upload(self, f: dict[str, Any], plain: Path, sealed: Path, *,
+    def seal_and_upload(self, f: StagedFile, plain: Path, sealed: Path, *,
                         area: AreaBudget | None = None) -> bytes:
         """Encrypt ``plain`` to ``sealed``, upload it, then remove both; the cmac."""
         try:
             with open(plain, "rb") as src, open(sealed, "wb") as raw:
                 dst: Any = raw if area is None else MeteredFile(raw, area)
-                tag = encrypt_stream(f["schema"], f["key"], f["iv"], src, dst,
-                                     file_name=_file_name(f["url"]), limits=self._limits)
+                tag = encrypt_stream(f.schema, f.key, f.iv, src, dst,
+                                     file_name=_file_name(f.url), limits=self._limits)
             try:
                 with open(sealed, "rb") as src:
-                    self._transport.upload(f["url"], src, sealed.stat().st_size)
+                    self._transport.upload(f.url, src, sealed.stat().st_size)
             except FileAgentError as e:
                 raise FunctionError(TRANSFER_FAILED) from e
         finally:

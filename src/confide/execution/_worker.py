@@ -24,12 +24,14 @@ from typing import Any
 import cbor2
 import grpc
 
-from ..api.scheduler import staged_from_proto
 from ..config import Limits
+from ..executor_registry import MESAPY
+from ..rpc import staged_from_proto
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
 from ..settings import SettingsError, section_from
+from ..staged import StagedTask
 from ._enrol import EnrolmentRefused, NodeCredentials, enrol
 from ._runner import Outcome, TaskRunner
 
@@ -182,9 +184,9 @@ class Worker:
                     self._pulls.discard(call)
             report = self._execute(staged_from_proto(resp.task)) if resp.has_task else None
 
-    def _execute(self, staged: dict[str, Any]) -> v1.UpdateTaskResultRequest | None:
+    def _execute(self, staged: StagedTask) -> v1.UpdateTaskResultRequest | None:
         """Run one task, heart-beating meanwhile; its report (None if canceled)."""
-        task_id = staged["task_id"]
+        task_id = staged.task_id
         cancel = threading.Event()
         done = threading.Event()
         wake = threading.Event()
@@ -265,9 +267,7 @@ def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = Fals
     of its own), so a host that cannot isolate functions is reported when the
     worker starts; its tasks are refused with the same reason either way.
     """
-    from ..executors.builtin import BuiltinExecutor
-    from ..executors.python import PythonExecutor
-    from ..executors.wasm import WasmExecutor
+    from ..executors import ExecutorSettings, build_executors
     from ._staging import Stager
     from .file_agent import FileAgent, UrlPolicy
 
@@ -276,12 +276,10 @@ def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = Fals
     # that never runs one).
     prestart = cfg.slots if cfg.python_prestart is None else cfg.python_prestart
     prestart = max(0, min(prestart, limits.python_max_prestarted))
-    python = PythonExecutor(limits=limits, prestart=prestart)
+    executors = build_executors(ExecutorSettings(limits, python_prestart=prestart))
     if check_python:
-        threading.Thread(target=_check_python_sandbox, args=(python,),
+        threading.Thread(target=_check_python_sandbox, args=(executors[MESAPY.executor],),
                          name="python-sandbox-check", daemon=True).start()
-    executors: dict[str, Any] = {"builtin": BuiltinExecutor(limits), "wamr": WasmExecutor(limits),
-                                 "mesapy": python}
     policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
                                 file_roots=cfg.file_roots,
                                 extra_loopback_ports=cfg.extra_loopback_ports)

@@ -14,13 +14,17 @@ from ..invocation import (
 )
 from ._args import flatten_arguments
 from ._caps import CapExceeded, apply_caps
+from ._factories import EXECUTOR_FACTORIES, ExecutorFactory, ExecutorSettings, build_executors
 
 __all__ = [
+    "EXECUTOR_FACTORIES",
     "CancelledError",
     "CapExceeded",
     "CorruptedInput",
     "Executor",
     "ExecutorError",
+    "ExecutorFactory",
+    "ExecutorSettings",
     "FunctionError",
     "FunctionSpec",
     "InvalidInputName",
@@ -28,5 +32,6 @@ __all__ = [
     "Invocation",
     "TaskIO",
     "apply_caps",
+    "build_executors",
     "flatten_arguments",
 ]

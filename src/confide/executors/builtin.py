@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from confide.config import Limits
+from confide.executor_registry import BUILTIN
 from confide.functions import BUILTINS, Builtin, FunctionContext
 from confide.invocation import (
     CancelledError,
@@ -28,7 +29,7 @@ class BuiltinExecutor:
     (:func:`~confide.executors.apply_caps`).
     """
 
-    name = "builtin"
+    name = BUILTIN.executor
 
     def __init__(
         self, limits: Limits | None = None, builtins: Mapping[str, Builtin] = BUILTINS

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from ..config import Limits
+from ..executor_registry import MESAPY, function_not_available
 from ._args import flatten_arguments
 from ._base import FunctionError, Invocation
 from ._sandbox import (
@@ -54,9 +55,6 @@ MESAPY_EXEC_ERROR = "MESAPY_EXEC_ERROR"
 MESAPY_ERROR_BUFFER_TOO_SHORT = "MESAPY_ERROR_BUFFER_TOO_SHORT"
 #: Largest result in UTF-8 bytes; MesaPy's result buffer (spec §5.7).
 MESAPY_RESULT_LIMIT = 20480
-
-# Teaclave's Debug names, for "function not available: (Type, Executor)" (spec §5.6).
-_TYPE_NAMES = {"builtin": "Builtin", "python": "Python", "wamr": "WAMR"}
 
 # Runs the payload as the harness would (same globals, same file name), and on an
 # exception writes its traceback to stderr -- a captured log line per line, so
@@ -132,7 +130,7 @@ class PythonExecutor:
             ``python_tmp_bytes`` is not below ``python_memory_bytes``.
     """
 
-    name = "mesapy"
+    name = MESAPY.executor
 
     def __init__(
         self,
@@ -241,9 +239,8 @@ class PythonExecutor:
             CancelledError: ``invocation.cancel`` was set.
         """
         spec = invocation.function
-        if spec.executor_type != "python":
-            kind = _TYPE_NAMES.get(spec.executor_type, spec.executor_type)
-            raise FunctionError(f"function not available: ({kind}, MesaPy)")
+        if spec.executor_type != MESAPY.function_type:
+            raise FunctionError(function_not_available(spec.executor_type, MESAPY.executor))
         save_log = self._always_log or invocation.arguments.get("save_log") == "true"
         job = SandboxJob(
             # With the log captured, an exception's traceback goes into it too.

@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 import wasmtime
 
 from confide.config import Limits
+from confide.executor_registry import WAMR
 from confide.executors._args import flatten_arguments
 from confide.executors._wasm_engine import RunControl, WasmEngine, error_summary
 from confide.executors._wasm_host import HostImports
@@ -61,7 +62,7 @@ class WasmExecutor:
         clock: monotonic clock in seconds, for the run's time limit.
     """
 
-    name = "wamr"
+    name = WAMR.executor
 
     def __init__(
         self,

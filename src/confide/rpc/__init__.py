@@ -1,15 +1,16 @@
-"""Wire protocol: protos, generated stubs, servers and certificates."""
+"""Wire protocol: protos, generated stubs, the conversions both ends share, certificates.
 
-from ._server import ErrorInterceptor, RpcLoop, build_server, inline, metadata_value
+Servers (the gRPC adapters, their interceptor and serving loop) are in
+``confide.api``; this package is what a caller and a server have in common.
+"""
+
+from ._staged import staged_from_proto, staged_to_proto
 from ._tls import PemPair, api_certificate, key_pem
 
 __all__ = [
-    "ErrorInterceptor",
     "PemPair",
-    "RpcLoop",
     "api_certificate",
-    "build_server",
-    "inline",
     "key_pem",
-    "metadata_value",
+    "staged_from_proto",
+    "staged_to_proto",
 ]

@@ -5,8 +5,7 @@ the cause (which argument, which participant, which executor) goes into the
 error's :class:`~confide.errors.ErrorDetail`. Every function here is pure: it
 is given what the caller may already see and returns the error to raise.
 
-Executor names are read through :func:`executor_names`, :func:`executor_type_names`
-and :func:`executor_for_type` only, so they can later come from one registry.
+Executor names come from the one registry, ``confide.executor_registry``.
 """
 
 from __future__ import annotations
@@ -15,48 +14,30 @@ from collections.abc import Iterable, Mapping
 
 from ...config import Limits
 from ...errors import Code, ServiceError, Violation
-from .._records import FileRecord, TaskRecord
+from ...executor_registry import (
+    BUILTIN,
+    EXECUTOR_KINDS,
+    executor_names,
+    function_types,
+    kind_for_function_type,
+)
+from .._records import ArgumentSpec, DataSpec, FileRecord, TaskRecord
 
 __all__ = [
-    "EXECUTORS",
-    "EXECUTOR_TYPES",
     "arguments_error",
     "check_input_sizes",
     "executor_error",
-    "executor_for_type",
-    "executor_names",
     "executor_type_error",
-    "executor_type_names",
     "invalid_task",
     "not_approvable",
     "not_invocable",
     "ownership_violations",
 ]
 
-#: The task executors (spec §3.6) and the function executor type each one runs.
-EXECUTORS = ("builtin", "mesapy", "wamr")
-EXECUTOR_TYPES = ("builtin", "python", "wamr")
-_RUNS_ON = {"builtin": "builtin", "python": "mesapy", "wamr": "wamr"}
-
-
-def executor_names() -> tuple[str, ...]:
-    """The valid task executor names (CreateTask's ``executor``)."""
-    return EXECUTORS
-
-
-def executor_type_names() -> tuple[str, ...]:
-    """The valid function executor types (RegisterFunction's ``executor_type``)."""
-    return EXECUTOR_TYPES
-
-
-def executor_for_type(executor_type: str) -> str | None:
-    """The task executor that runs functions of ``executor_type`` (None: unknown)."""
-    return _RUNS_ON.get(executor_type)
-
 
 def input_cap(limits: Limits, executor: str) -> tuple[int, bool, str]:
     """The input cap of an executor: (bytes, per file?, the Limits field)."""
-    if executor == "builtin":  # each file a builtin reads; far below max_input_bytes
+    if executor == BUILTIN.executor:  # each file a builtin reads; far below max_input_bytes
         return limits.builtin_max_input_bytes, True, "builtin_max_input_bytes"
     return limits.max_input_bytes, False, "max_input_bytes"  # every executor, all inputs
 
@@ -101,7 +82,8 @@ def _names(items: Iterable[str]) -> str:
 def executor_error(name: str) -> ServiceError:
     """CreateTask with an unknown executor: Teaclave's code (13), the valid names."""
     valid = executor_names()
-    runs_on = executor_for_type(name)
+    kind = kind_for_function_type(name)
+    runs_on = kind.executor if kind is not None else None
     hint = (f"functions of executor type {name} run on executor {runs_on}: "
             f"create the task with executor {runs_on}" if runs_on and runs_on != name
             else f"use one of: {', '.join(valid)}")
@@ -114,8 +96,9 @@ def executor_error(name: str) -> ServiceError:
 
 def executor_type_error(name: str) -> ServiceError:
     """RegisterFunction with an unknown executor type: Teaclave's code (13), the valid types."""
-    valid = executor_type_names()
-    typed = [t for t, e in _RUNS_ON.items() if e == name and t != name]
+    valid = function_types()
+    typed = [k.function_type for k in EXECUTOR_KINDS
+             if k.executor == name and k.function_type != name]
     hint = (f"{name} is a task executor; its functions have executor type {typed[0]}"
             if typed else f"use one of: {', '.join(valid)}")
     return ServiceError(
@@ -131,16 +114,15 @@ def invalid_task(*violations: Violation, reason: str, hint: str = "") -> Service
         reason, *violations, hint=hint)
 
 
-def arguments_error(supplied: Iterable[str], arguments: Iterable[tuple[str, str, bool]]
+def arguments_error(supplied: Iterable[str], arguments: Iterable[ArgumentSpec]
                     ) -> ServiceError | None:
     """The error for supplied argument keys that differ from the overwritable ones.
 
-    ``arguments`` are the function's ``(key, default, allow_overwrite)``; fixed
-    arguments (``allow_overwrite`` false) may not be supplied (spec §3.7.2).
+    Fixed arguments (``allow_overwrite`` false) may not be supplied (spec §3.7.2).
     """
     given = set(supplied)
-    overwritable = {key for key, _d, ow in arguments if ow}
-    fixed = {key for key, _d, ow in arguments if not ow}
+    overwritable = {a.key for a in arguments if a.allow_overwrite}
+    fixed = {a.key for a in arguments if not a.allow_overwrite}
     if given == overwritable:
         return None
     violations = [Violation(f"arguments.{key}", "missing: the function requires this argument")
@@ -154,11 +136,12 @@ def arguments_error(supplied: Iterable[str], arguments: Iterable[tuple[str, str,
                         hint=f"the function takes the arguments: {_names(overwritable)}")
 
 
-def ownership_violations(kind: str, declared: Iterable[tuple[str, str, bool]],
+def ownership_violations(kind: str, declared: Iterable[DataSpec],
                          given: Iterable[str]) -> list[Violation]:
     """What is wrong with a CreateTask ownership list (``kind``: inputs or outputs)."""
-    names = {n for n, _d, _o in declared}
-    required = {n for n, _d, optional in declared if not optional}
+    declared = list(declared)
+    names = {d.name for d in declared}
+    required = {d.name for d in declared if not d.optional}
     given_set = set(given)
     field = f"{kind}_ownership"
     out = [Violation(f"{field}.{n}", f"missing: the function requires this {kind[:-1]}")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ...errors import Code, ServiceError, Violation
+from ...executor_registry import is_function_type
 from .._identity import Principal
 from .._names import name_problem
-from .._records import FunctionRecord, IdKind, new_id, parse_id
+from .._records import ArgumentSpec, DataSpec, FunctionRecord, IdKind, new_id, parse_id
 from ._common import Context, allowlisted, check_len
-from ._explain import EXECUTOR_TYPES, executor_type_error
+from ._explain import executor_type_error
 
-__all__ = ["CODE_REVIEW_MODES", "EXECUTOR_TYPES", "FunctionSpecInput", "Functions"]
+__all__ = ["CODE_REVIEW_MODES", "FunctionLists", "FunctionSpecInput", "Functions", "UsageStats"]
 
 #: ``FunctionRecord.code_review`` values: who may read the payload in a review.
 CODE_REVIEW_MODES = ("open", "confidential")
@@ -26,11 +28,25 @@ class FunctionSpecInput:
     executor_type: str
     public: bool
     payload: bytes
-    arguments: list[tuple[str, str, bool]]
-    inputs: list[tuple[str, str, bool]]
-    outputs: list[tuple[str, str, bool]]
+    arguments: list[ArgumentSpec]
+    inputs: list[DataSpec]
+    outputs: list[DataSpec]
     user_allowlist: list[str]
     usage_quota: int
+
+
+class UsageStats(NamedTuple):
+    """A function's quota (-1: unlimited) and how often it was invoked."""
+
+    quota: int
+    usage: int
+
+
+class FunctionLists(NamedTuple):
+    """ListFunctions' answer: the user's own functions, and those the user may use."""
+
+    registered: list[str]
+    allowed: list[str]
 
 
 def _invalid_function() -> ServiceError:
@@ -51,7 +67,7 @@ class Functions:
         a function name identifies the function to the parties who approve it
         (and a builtin to the executor)."""
         lim = self._ctx.limits
-        if spec.executor_type not in EXECUTOR_TYPES:
+        if not is_function_type(spec.executor_type):
             raise executor_type_error(spec.executor_type)
         check_len(spec.payload, lim.max_function_payload_bytes, "function payload")
         check_len(spec.name, lim.max_id_chars, "function name")
@@ -147,13 +163,13 @@ class Functions:
             return record
         raise ServiceError.permission_denied()
 
-    def usage_stats(self, who: Principal, function_id: str) -> tuple[int, int]:
+    def usage_stats(self, who: Principal, function_id: str) -> UsageStats:
         record = self._get(function_id)
         if not (record.public or who.is_admin or record.owner == who.user_id  # Q12 fix
                 or allowlisted(record, who)):
             raise ServiceError.permission_denied()
         quota = -1 if record.usage_quota is None else record.usage_quota
-        return quota, record.usage
+        return UsageStats(quota, record.usage)
 
     def delete(self, who: Principal, function_id: str) -> None:
         record = self._get(function_id)
@@ -176,8 +192,7 @@ class Functions:
             record.user_allowlist = []
             record.save(txn)
 
-    def list(self, who: Principal, user_id: str, user_attribute: str | None) -> tuple[
-            list[str], list[str]]:
+    def list(self, who: Principal, user_id: str, user_attribute: str | None) -> FunctionLists:
         """(registered, allowed) function ids of ``user_id`` (spec §3.6, Q6/Q7/Q8 fixed).
 
         The lists are derived from the function records, so deleting, disabling
@@ -201,4 +216,4 @@ class Functions:
                     allowed.append(fn.id)
         if who.is_admin and (registered or allowed):
             allowed = sorted(every)
-        return registered, allowed
+        return FunctionLists(registered, allowed)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from ... import _json
 from ...errors import Code, ServiceError, Violation
+from ...executor_registry import executor_kind
+from ...storage import Txn
 from .._identity import Principal, RoleKind
 from .._notify import AsyncWaker
 from .._records import (
@@ -21,7 +24,6 @@ from .._records import (
 )
 from ._common import Context, allowlisted, check_len, internal
 from ._explain import (
-    EXECUTORS,
     arguments_error,
     check_input_sizes,
     executor_error,
@@ -31,10 +33,31 @@ from ._explain import (
     ownership_violations,
 )
 
-__all__ = ["EXECUTORS", "Tasks"]
+__all__ = ["DataAssignment", "DataOwners", "Stage", "Tasks", "Unstage"]
 
 CANCELED_EARLY = "Task canceled"
 CANCELED_LATE = "Task Canceled by the user"
+
+
+class DataOwners(NamedTuple):
+    """CreateTask's ownership of one data name: the users who must own its file."""
+
+    data_name: str
+    user_ids: Sequence[str]
+
+
+class DataAssignment(NamedTuple):
+    """AssignData's file for one data name."""
+
+    data_name: str
+    data_id: str
+
+
+#: Queues an invoked task in the invoking transaction: ``stage(txn, task, function, files)``
+#: (the scheduler's ``stage``; ``files`` by id, every assigned input and output).
+Stage = Callable[[Txn, TaskRecord, FunctionRecord, Mapping[str, FileRecord]], None]
+#: Drops a canceled task's queue entry in the canceling transaction: ``unstage(txn, task_id)``.
+Unstage = Callable[[Txn, str], None]
 
 
 def _invalid_task() -> ServiceError:
@@ -57,20 +80,20 @@ class Tasks:
             raise _invalid_task()
         return tid
 
-    def _load(self, txn: Any, task_id: str, *, lock: bool = True) -> TaskRecord:
+    def _load(self, txn: Txn, task_id: str, *, lock: bool = True) -> TaskRecord:
         record = TaskRecord.load(txn, self._task_id(task_id), lock=lock)
         if record is None:
             raise _invalid_task()
         return record
 
-    def _save(self, txn: Any, task: TaskRecord) -> None:
+    def _save(self, txn: Txn, task: TaskRecord) -> None:
         task.updated_at = self._ctx.clock()
         task.save(txn)
 
     # -- create ------------------------------------------------------------
     def create(self, who: Principal, function_id: str, arguments_json: str, executor: str,
-               inputs_ownership: list[tuple[str, list[str]]],
-               outputs_ownership: list[tuple[str, list[str]]]) -> str:
+               inputs_ownership: Sequence[DataOwners],
+               outputs_ownership: Sequence[DataOwners]) -> str:
         lim = self._ctx.limits
         check_len(arguments_json, lim.max_function_arguments_bytes, "function_arguments")
         if len(inputs_ownership) + len(outputs_ownership) > lim.max_list_items:
@@ -93,7 +116,7 @@ class Tasks:
             raise ServiceError.permission_denied()
         if function.disabled:  # Q5 fix
             raise ServiceError.permission_denied()
-        if executor not in EXECUTORS:
+        if executor_kind(executor) is None:
             raise executor_error(executor)
         try:
             supplied = json.loads(arguments_json)
@@ -107,11 +130,11 @@ class Tasks:
         if wrong is not None:
             raise wrong
         final: dict[str, Any] = dict(supplied)
-        for key, default, ow in function.arguments:
-            if not ow:
-                final[key] = default
-        inputs = {name: sorted(set(uids)) for name, uids in inputs_ownership}
-        outputs = {name: sorted(set(uids)) for name, uids in outputs_ownership}
+        for argument in function.arguments:
+            if not argument.allow_overwrite:
+                final[argument.key] = argument.default_value
+        inputs = {o.data_name: sorted(set(o.user_ids)) for o in inputs_ownership}
+        outputs = {o.data_name: sorted(set(o.user_ids)) for o in outputs_ownership}
         violations = [*ownership_violations("inputs", function.inputs, inputs),
                       *ownership_violations("outputs", function.outputs, outputs)]
         if violations:
@@ -177,8 +200,8 @@ class Tasks:
         return ids
 
     # -- assign ------------------------------------------------------------
-    def assign(self, who: Principal, task_id: str, inputs: list[tuple[str, str]],
-               outputs: list[tuple[str, str]]) -> None:
+    def assign(self, who: Principal, task_id: str, inputs: Sequence[DataAssignment],
+               outputs: Sequence[DataAssignment]) -> None:
         if len(inputs) + len(outputs) > self._ctx.limits.max_list_items:
             raise ServiceError(Code.OUT_OF_RANGE, "too many data maps")
         with self._ctx.db.write() as txn:
@@ -274,7 +297,7 @@ class Tasks:
             self._save(txn, task)
 
     # -- invoke ------------------------------------------------------------
-    def invoke(self, who: Principal, task_id: str, stage: Any) -> None:
+    def invoke(self, who: Principal, task_id: str, stage: Stage) -> None:
         """Stage the task for execution; ``stage(txn, task, function, files)`` queues it."""
         with self._ctx.db.write() as txn:
             task = self._load(txn, task_id)
@@ -307,7 +330,7 @@ class Tasks:
         self._ctx.notifier.work_available()
 
     # -- cancel ------------------------------------------------------------
-    def cancel(self, who: Principal, task_id: str, unstage: Any) -> None:
+    def cancel(self, who: Principal, task_id: str, unstage: Unstage) -> None:
         """Cancel at once in every state; ``unstage(txn, task_id)`` drops the queue entry."""
         with self._ctx.db.write() as txn:
             task = self._load(txn, task_id)

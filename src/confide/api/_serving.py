@@ -30,7 +30,7 @@ import grpc
 import grpc.aio
 
 from ..errors import ServiceError
-from ._rich_status import status_trailer
+from ..rpc._rich_status import status_trailer
 
 __all__ = ["ErrorInterceptor", "RpcLoop", "build_server", "inline", "metadata_value"]
 

@@ -1,5 +1,5 @@
-"""Wiring the all-in-one server: every control-plane service in one process,
-the database, the gRPC endpoints and the supervised worker pool."""
+"""The all-in-one node: every control-plane service in one process, the
+database, the gRPC endpoints and the supervised worker pool."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ..api import RpcLoop, build_server
 from ..api.authentication import add_authentication_servicers
 from ..api.frontend import add_frontend_servicers
 from ..api.keys import add_key_servicer
@@ -25,7 +26,6 @@ from ..crypto.records import RecordSealer
 from ..execution._worker import WorkerConfig
 from ..keys import (
     KeysError,
-    KeyService,
     PlatformCA,
     RootSecret,
     SimSealer,
@@ -33,13 +33,14 @@ from ..keys import (
     service_dns_name,
     store_root_secret,
 )
-from ..rpc import PemPair, RpcLoop, build_server, key_pem
+from ..rpc import PemPair, key_pem
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.audit import AuditLog
 from ..services.authentication import AuthenticationService, TokenSigner
 from ..services.blobstore import BlobStore
 from ..services.frontend import Frontend
+from ..services.keys import KeyService
 from ..services.management import Context, Management
 from ..services.scheduler import Scheduler
 from ..storage import Database

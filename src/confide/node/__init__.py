@@ -1,4 +1,4 @@
-"""The confide server: every service wired together, plus the worker pool."""
+"""The composition root: a node wires the services it hosts (all of them today) and workers."""
 
 from ._app import ConfigError, Platform, open_root_secret
 from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
