@@ -173,7 +173,7 @@ def _write_tree(
 
 
 def _interleave(
-    dest: bytearray, at: int, keys: bytes | memoryview, gmacs: bytes | memoryview
+    dest: bytearray, at: int, keys: bytes | memoryview, gmacs: bytes | bytearray | memoryview
 ) -> None:
     """Write entries ``key16 ‖ gmac16`` into ``dest`` from ``at`` (one strided copy each)."""
     count = len(keys) // 16
