@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 from collections.abc import Callable
 from importlib import resources
 
@@ -349,6 +350,26 @@ def test_colour_becomes_grey_with_the_image_crates_luma() -> None:
     want = np.float32(0.2126) * 10 + np.float32(0.7152) * 200 + np.float32(0.0722) * 30
     assert grey[0, 0] == int(np.float32(want)) == 147  # truncated, not rounded
     assert grey[1, 2] == 255 and grey[0, 1] == 0
+
+
+def _grey_alpha_png(grey: np.ndarray) -> bytes:
+    """A PNG of colour type 4 (grey + alpha), which OpenCV expands to four channels."""
+    h, w = grey.shape
+    rows = b"".join(b"\0" + bytes(v for x in row for v in (int(x), 200)) for row in grey)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 4, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_grey_alpha_png_keeps_its_grey_values() -> None:
+    # Through the f32 luma of three equal channels 23 of 256 values would drop by one.
+    grey = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert np.array_equal(_grey(_grey_alpha_png(grey)), grey)
 
 
 def test_grey_and_16_bit_images_keep_their_values() -> None:

@@ -149,7 +149,8 @@ def _grey(data: bytes) -> npt.NDArray[np.uint8]:
         raise FunctionError("Image decode error: unsupported sample type")
     if image.ndim == 2:
         return np.ascontiguousarray(image)
-    if image.shape[2] == 1:
+    grey_png = data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 25 and data[25] in (0, 4)
+    if image.shape[2] < 3 or grey_png:  # grey (+ alpha): the image crate keeps the luma
         return np.ascontiguousarray(image[:, :, 0])
     blue, green, red = (image[:, :, i].astype(np.float32) for i in range(3))
     luma = _LUMA[0] * red + _LUMA[1] * green + _LUMA[2] * blue
