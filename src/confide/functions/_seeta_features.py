@@ -247,10 +247,23 @@ def _gradients(windows: F32Array) -> tuple[F32Array, F32Array]:
     return dx, dy
 
 
-def _indicator(spans: list[tuple[int, int]]) -> F32Array:
-    out = np.zeros((len(spans), WINDOW), dtype=np.float32)
-    for i, (start, length) in enumerate(spans):
-        out[i, start : start + length] = 1.0
+def _span_sums(values: F32Array, spans: list[tuple[int, int]], axis: int) -> F32Array:
+    """Sums of ``values`` over each (start, length) span of ``axis`` (spans go to that axis'
+    end). One ``reduceat`` over the distinct span edges, then prefix differences."""
+    edges = sorted({0} | {e for start, length in spans for e in (start, start + length)})
+    starts = [e for e in edges if e < WINDOW]
+    segments = np.add.reduceat(values, starts, axis=axis)
+    shape = list(segments.shape)
+    shape[axis] = 1
+    prefix = np.concatenate(
+        (np.zeros(shape, dtype=np.float32), np.cumsum(segments, axis=axis, dtype=np.float32)),
+        axis=axis,
+    )
+    position = {edge: i for i, edge in enumerate(starts)}
+    position.setdefault(WINDOW, len(starts))
+    ends = [position[start + length] for start, length in spans]
+    begins = [position[start] for start, _ in spans]
+    out: F32Array = np.take(prefix, ends, axis=axis) - np.take(prefix, begins, axis=axis)
     return out
 
 
@@ -258,34 +271,29 @@ def _cell_sums(windows: U8Image, cells: list[tuple[int, int, int, int]]) -> I64A
     """``(n, len(cells), 8)`` sums of the 8 gradient channels over each (x, y, w, h) cell.
 
     Channels: ``dx`` and ``|dx|`` where ``dy >= 0``, the same where ``dy < 0``; ``dy`` and
-    ``|dy|`` where ``dx >= 0``, the same where ``dx < 0``. The sums are computed as ``f32``
-    matrix products, which is exact: every partial sum is an integer below 2**24.
+    ``|dy|`` where ``dx >= 0``, the same where ``dx < 0``. The sums are done in ``f32``,
+    which is exact: every partial sum is an integer below 2**24.
     """
     col_spans = sorted({(c[0], c[2]) for c in cells})
     row_spans = sorted({(c[1], c[3]) for c in cells})
-    col_ind = _indicator(col_spans).T  # (40, kc)
-    row_ind = _indicator(row_spans).T  # (40, kr)
     col_of = [col_spans.index((c[0], c[2])) for c in cells]
     row_of = [row_spans.index((c[1], c[3])) for c in cells]
     count = windows.shape[0]
     out = np.empty((count, len(cells), _CHANNELS), dtype=np.int64)
     for start in range(0, count, _BLOCK):
         block = windows[start : start + _BLOCK].astype(np.float32)
+        n = block.shape[0]
         dx, dy = _gradients(block)
         dy_pos = (dy >= 0).astype(np.float32)
         dx_pos = (dx >= 0).astype(np.float32)
         abs_dx = np.abs(dx)
         abs_dy = np.abs(dy)
-        maps = np.stack(
-            (dx * dy_pos, abs_dx * dy_pos, dx, abs_dx, dy * dx_pos, abs_dy * dx_pos, dy, abs_dy),
-            axis=1,
-        )  # (b, 8, 40, 40); channels 2, 3, 6, 7 are totals until the subtraction below
-        n = maps.shape[0]
-        by_col = (maps.reshape(-1, WINDOW) @ col_ind).reshape(n * _CHANNELS, WINDOW, -1)
-        sums = (by_col.transpose(0, 2, 1).reshape(-1, WINDOW) @ row_ind).reshape(
-            n, _CHANNELS, len(col_spans), len(row_spans)
-        )
-        picked = sums[:, :, col_of, row_of].transpose(0, 2, 1)  # (b, cells, 8)
+        # channels 2, 3, 6, 7 start as totals; the negative-sign parts are subtracted below
+        maps = (dx * dy_pos, abs_dx * dy_pos, dx, abs_dx, dy * dx_pos, abs_dy * dx_pos, dy, abs_dy)
+        picked = np.empty((n, len(cells), _CHANNELS), dtype=np.float32)
+        for channel, image in enumerate(maps):
+            sums = _span_sums(_span_sums(image, col_spans, axis=2), row_spans, axis=1)
+            picked[:, :, channel] = sums[:, row_of, col_of]
         picked[:, :, 2] -= picked[:, :, 0]
         picked[:, :, 3] -= picked[:, :, 1]
         picked[:, :, 6] -= picked[:, :, 4]
@@ -328,9 +336,13 @@ def surf_features(windows: U8Image, feature_ids: Sequence[int]) -> F32Array:
 
 def _dense(inputs: F32Array, layer: MlpLayer) -> F32Array:
     """``inputs @ weights.T + biases`` in ``f32``, each dot product summed left to right."""
-    acc = np.zeros((inputs.shape[0], layer.weights.shape[0]), dtype=np.float32)
+    count = inputs.shape[0]
+    columns = np.ascontiguousarray(layer.weights.T)  # (in, out): row i = weight i of each unit
+    acc = np.zeros((count, columns.shape[1]), dtype=np.float32)
+    term = np.empty_like(acc)
     for i in range(inputs.shape[1]):
-        acc += inputs[:, i : i + 1] * layer.weights[:, i][None, :]
+        np.multiply(inputs[:, i : i + 1], columns[i][None, :], out=term)
+        acc += term
     acc += layer.biases[None, :]
     return acc
 
