@@ -36,6 +36,7 @@ from ..crypto import (
     new_decryptor,
 )
 from ..executors import CorruptedInput, FunctionError, InvalidInputName, InvalidOutputName
+from ..telemetry._metrics import WORKER_STAGED_BYTES
 from .file_agent import BufferedDestination, FileAgentError
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 TRANSFER_FAILED = "ocall error = 1"
+_STAGED_IN = WORKER_STAGED_BYTES.labels("in")
+_STAGED_OUT = WORKER_STAGED_BYTES.labels("out")
 _GCM_NAMES = {"aes-gcm-128": "AesGcm128", "aes-gcm-256": "AesGcm256"}
 _MISSING_OUTPUT = {
     "teaclave-file-128": "Convert teaclave_file: failed to open src file",
@@ -196,6 +199,7 @@ class Stager:
         try:
             with open(dst, "wb") as out:
                 self._transport.download(url, out, max_bytes=self._limits.max_download_bytes)
+                _STAGED_IN.inc(out.tell())
         except FileAgentError as e:
             raise FunctionError(TRANSFER_FAILED) from e
 
@@ -214,6 +218,7 @@ class Stager:
                 )
             except FileAgentError as e:
                 raise FunctionError(TRANSFER_FAILED) from e
+            _STAGED_IN.inc(sink.tell())
             if label is not None and sink.tell() < 16:
                 raise FunctionError(f"{label} File, invalid length: {sink.tell()}")
             sink.finish()
@@ -245,8 +250,10 @@ class Stager:
             tag = encrypt_stream(f["schema"], f["key"], f["iv"], src, dst,
                                  file_name=_file_name(f["url"]), limits=self._limits)
         try:
+            size = sealed.stat().st_size
             with open(sealed, "rb") as src:
-                self._transport.upload(f["url"], src, sealed.stat().st_size)
+                self._transport.upload(f["url"], src, size)
+            _STAGED_OUT.inc(size)
         except FileAgentError as e:
             raise FunctionError(TRANSFER_FAILED) from e
         return tag

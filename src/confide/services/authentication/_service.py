@@ -20,6 +20,7 @@ from argon2.exceptions import Argon2Error, InvalidHashError
 from ...config import Limits
 from ...errors import Code, ServiceError
 from ...storage import Database, Row, StorageError, Txn
+from ...telemetry._metrics import LOGIN_FAILURES
 from .._identity import Principal, Role, RoleKind, parse_role, role_from_request
 from ._tokens import TokenError, TokenSigner
 
@@ -116,15 +117,18 @@ class AuthenticationService:
     def login(self, user_id: str, password: str) -> str:
         if not user_id or not password or len(user_id) > self._limits.max_id_chars \
                 or len(password) > self._limits.max_password_chars:
+            LOGIN_FAILURES.labels("malformed").inc()
             raise _auth_error(_FAILED)
         record = self._load(user_id)
         if record is None:
             # Spend the same time as a real check so ids cannot be probed by timing.
             self._dummy_verify(password)
+            LOGIN_FAILURES.labels("unknown_user").inc()
             raise _auth_error(_FAILED)
         try:
             self._hasher.verify(str(record["hash"]), password)
         except (Argon2Error, InvalidHashError) as e:
+            LOGIN_FAILURES.labels("bad_password").inc()
             raise _auth_error(_FAILED) from e
         return self._tokens.issue(user_id, str(record["role"]), int(str(record["gen"])),
                                   now=self._clock())
