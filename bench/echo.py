@@ -19,8 +19,14 @@ logged in, and CPU time is read from /proc for the server, its workers and the
 load-generating clients over that window, as milliseconds of CPU per task:
 all of them share this machine's cores.
 
-Run: ``python bench/echo.py [--tasks 2000] [--procs 4] [--threads 8]``.
-Prints one figure per line with its unit.
+Metrics A/B (issue 13): the same throughput run against ``confide serve``
+without and with ``--metrics-address`` (every RPC, transaction and task
+recorded; the endpoint scraped every 5 s meanwhile), alternating off/on for
+``--ab-rounds`` rounds in one run so both see the same machine; the medians and
+their difference are printed.
+
+Run: ``python bench/echo.py [--tasks 2000] [--procs 4] [--threads 8] [--ab-rounds 3]``
+(``--ab-only`` skips everything but the A/B). Prints one figure per line with its unit.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from confide.client import Client, FunctionArgument
 from confide.rpc import RpcLoop, build_server, inline
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 from confide.rpc._tls import api_certificate
-from tests.platform._server import Server
+from tests.platform._server import Server, free_port
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -181,6 +187,53 @@ def floor(rpcs: int, procs: int, threads: int) -> tuple[float, float]:
     return done / elapsed, cpu["server"] * 1000 / max(done, 1)
 
 
+def _scrape_every(url: str, period: float, stop: threading.Event) -> None:
+    """What a Prometheus server does, faster than its usual 15 s."""
+    import httpx
+
+    while not stop.wait(period):
+        httpx.get(url, timeout=10)
+
+
+def throughput(workers: int, tasks: int, procs: int, threads: int, *, metrics: bool) -> float:
+    """Tasks/s of one end-to-end load run, with or without metrics."""
+    args = ["--metrics-address", f"127.0.0.1:{free_port()}"] if metrics else []
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp) / "data", workers=workers, extra_args=args).start()
+        stop = threading.Event()
+        try:
+            cert = server.data_dir / "api-cert.pem"
+            c = _client(server.ports, cert)
+            fid = c.register_function("builtin-echo", executor_type="builtin",
+                                      arguments=[FunctionArgument("message")])
+            time.sleep(1.0)  # let the workers connect
+            warm = c.create_task(fid, {"message": "w"}, executor="builtin")
+            c.invoke_task(warm)
+            c.wait(warm, 60)
+            if metrics:
+                threading.Thread(target=_scrape_every, daemon=True, args=(
+                    f"http://{args[1]}/metrics", 5.0, stop)).start()
+            done, elapsed, _cpu = _run_clients(_load, (server.ports, str(cert), fid), tasks,
+                                               procs, threads, [])
+        finally:
+            stop.set()
+            server.stop()
+    return done / elapsed
+
+
+def metrics_ab(workers: int, tasks: int, procs: int, threads: int, rounds: int) -> None:
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        for metrics in (False, True):
+            rates[metrics].append(throughput(workers, tasks, procs, threads, metrics=metrics))
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    print(f"metrics A/B ({workers} workers, {tasks} tasks per run, {rounds} rounds, alternating)")
+    print("  metrics off " + " ".join(f"{r:.0f}" for r in rates[False]) + " tasks/s")
+    print("  metrics on  " + " ".join(f"{r:.0f}" for r in rates[True]) + " tasks/s")
+    print(f"  median off {off:.0f} tasks/s, on {on:.0f} tasks/s: "
+          f"{(on - off) / off * 100:+.1f} % with metrics")
+
+
 def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,
           empty_rps: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,7 +286,13 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=4)
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--latency", type=int, default=200)
+    ap.add_argument("--ab-rounds", type=int, default=3)
+    ap.add_argument("--ab-only", action="store_true")
     args = ap.parse_args()
+    if args.ab_only:
+        print(f"  {speed_line()}")
+        metrics_ab(2, args.tasks, args.procs, args.threads, args.ab_rounds)
+        return
     empty_rps, empty_cpu = floor(args.tasks * 4, args.procs, args.threads)
     print("baseline")
     print(f"  {speed_line()}")
@@ -242,6 +301,8 @@ def main() -> None:
     print(f"  ceiling at 4 RPCs per task {empty_rps / 4:.0f} tasks/s")
     for workers in (1, 2):
         bench(workers, args.tasks, args.procs, args.threads, args.latency, empty_rps)
+    if args.ab_rounds > 0:
+        metrics_ab(2, args.tasks, args.procs, args.threads, args.ab_rounds)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import load_der_x509_certificate
@@ -190,9 +191,16 @@ def test_a_probe_certificate_reads_health_but_may_not_pull_tasks(ops: Server) ->
 def test_without_workers_the_task_services_are_not_serving_and_stop_turns_all_off(
         tmp_path: Path) -> None:
     """Readiness semantics (docs/operations.md): the server answers, tasks cannot run;
-    SIGTERM turns every status NOT_SERVING before the server goes away."""
-    s = Server(tmp_path / "data", workers=0).start()
+    SIGTERM turns every status NOT_SERVING before the server goes away. The API
+    certificate names every --server-name after Teaclave's extension."""
+    s = Server(tmp_path / "data", workers=0,
+               extra_args=["--server-name", "localhost", "--server-name", "api.example.test"]
+               ).start()
     try:
+        cert = x509.load_pem_x509_certificate((s.data_dir / "api-cert.pem").read_bytes())
+        assert cert.extensions[0].oid.dotted_string == "2.16.840.1.113730.1.13"  # Teaclave SDK
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.DNSName) == ["localhost", "api.example.test"]
         with _api_channel(s, "frontend") as front, _channel(s, "scheduler") as sched:
             _wait_serving(front)
             _wait_serving(sched)

@@ -44,8 +44,8 @@ def test_public_surface() -> None:
         "LOG_FORMATS", "OTHER", "REGISTRY", "REQUEST_ID", "TASK_ID", "BoundedLabel",
         "HumanFormatter", "JsonFormatter", "LogFormat", "MetricsAddressError", "MetricsEndpoint",
         "WorkerMetrics", "configure_logging", "new_request_id", "parse_metrics_address",
-        "prepare_worker_metrics_dir", "task_context", "valid_request_id", "worker_environment",
-        "worker_exited"}
+        "prepare_worker_metrics_dir", "reason_of", "task_context", "valid_request_id",
+        "worker_environment", "worker_exited"}
 
 
 # -- labels -------------------------------------------------------------------------------
@@ -60,6 +60,15 @@ def test_label_keeps_identifiers_and_caps_distinct_values() -> None:
 @pytest.mark.parametrize("value", ["password=hunter2", "x" * 49, "", "naïve", "a\nb", "-lead"])
 def test_label_refuses_free_text(value: str) -> None:
     assert BoundedLabel()(value) == OTHER
+
+
+def test_reason_of_prefers_the_errors_reason_then_its_class() -> None:
+    from confide.attestation._errors import MeasurementNotAcceptedError
+    from confide.keys import KeysError
+
+    assert telemetry.reason_of(KeysError("nonce-expired", "late")) == "nonce-expired"
+    assert telemetry.reason_of(MeasurementNotAcceptedError("x")) == "measurement_not_accepted"
+    assert telemetry.reason_of(ValueError("x")) == "value"
 
 
 # -- logs ---------------------------------------------------------------------------------
@@ -91,7 +100,8 @@ def test_human_lines_escape_newlines_so_a_message_cannot_forge_an_event(
         logging.getLogger("t").exception("failed")
     lines = _lines(captured)
     assert len(lines) == 2
-    assert lines[0].endswith("WARNING server t: user said hi\\n2026-01-01T00:00:00.000Z INFO forged")
+    assert lines[0].endswith(
+        "WARNING server t: user said hi\\n2026-01-01T00:00:00.000Z INFO forged")
     assert "failed exc=" in lines[1] and "ValueError: boom" in lines[1]
 
 
@@ -128,7 +138,7 @@ def test_python_warnings_become_log_lines(captured: io.StringIO) -> None:
 
 @pytest.mark.parametrize(("fmt", "level"), [("xml", "INFO"), ("json", "LOUD")])
 def test_bad_log_options_are_refused(fmt: str, level: str) -> None:
-    with pytest.raises(ValueError, match="log format|log level"):
+    with pytest.raises(ValueError, match=r"log format|log level"):
         configure_logging(fmt, level)  # type: ignore[arg-type]
 
 

@@ -19,6 +19,7 @@ from ..errors import Code, ServiceError
 from ..keys import EnrolmentRequest, KeysError, KeyService
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
+from ..telemetry import reason_of
 from ..telemetry._metrics import ATTESTATION_APPRAISALS, ATTESTATION_FAILURES, reason_label
 
 __all__ = ["add_key_servicer"]
@@ -26,12 +27,9 @@ __all__ = ["add_key_servicer"]
 _log = logging.getLogger("confide.keys.service")
 
 
-def _reason(e: Exception) -> str:
-    return str(getattr(e, "reason", None) or type(e).__name__)
-
-
 def _refusal(e: Exception) -> ServiceError:
-    return ServiceError(Code.PERMISSION_DENIED, f"enrolment refused: {_reason(e)}: {e}")
+    reason = getattr(e, "reason", None) or type(e).__name__
+    return ServiceError(Code.PERMISSION_DENIED, f"enrolment refused: {reason}: {e}")
 
 
 class _KeyService(v1_grpc.KeyServiceServicer):
@@ -57,7 +55,7 @@ class _KeyService(v1_grpc.KeyServiceServicer):
             grant = self._keys.enrol(request, self._clock())
         except (KeysError, AttestationError) as e:
             ATTESTATION_APPRAISALS.labels("enrolment", "refused").inc()
-            ATTESTATION_FAILURES.labels("enrolment", reason_label(_reason(e))).inc()
+            ATTESTATION_FAILURES.labels("enrolment", reason_label(reason_of(e))).inc()
             _log.warning("enrolment of %r from %s refused: %s", r.node_id[:128], c.peer(), e)
             raise _refusal(e) from e
         ATTESTATION_APPRAISALS.labels("enrolment", "ok").inc()

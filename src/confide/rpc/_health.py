@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 __all__ = ["HEALTH_SERVICE", "REFLECTION_SERVICE", "ServerHealth"]
@@ -39,7 +38,7 @@ class ServerHealth:
 
     def __init__(self, server: grpc.aio.Server, services: Sequence[str]) -> None:
         self.services = tuple(services)
-        self._servicer = HealthServicer()
+        self._servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._servicer, server)
         reflection.enable_server_reflection(
             [*self.services, HEALTH_SERVICE, REFLECTION_SERVICE], server)

@@ -57,6 +57,7 @@ from ..attestation._sim import node_sim_attester
 from ..attestation._verdicts import DcapVerdict
 from ..config import Limits
 from ..keys import SimSealer
+from ..telemetry import reason_of
 from ..telemetry._metrics import ATTESTATION_APPRAISALS, ATTESTATION_FAILURES, reason_label
 
 __all__ = ["SIM_AUDITOR", "TEACLAVE_SERVICES", "SimNode"]
@@ -143,8 +144,7 @@ class SimNode:
                 verdict = self._verify_quote(quote, now)
             except Exception as e:
                 ATTESTATION_APPRAISALS.labels("certificate", "refused").inc()
-                reason = str(getattr(e, "reason", None) or type(e).__name__)
-                ATTESTATION_FAILURES.labels("certificate", reason_label(reason)).inc()
+                ATTESTATION_FAILURES.labels("certificate", reason_label(reason_of(e))).inc()
                 raise
             ATTESTATION_APPRAISALS.labels("certificate", "ok").inc()
             return self.authority.endorse(quote, verdict, now)

@@ -14,7 +14,7 @@ from ._exposition import (
     worker_environment,
     worker_exited,
 )
-from ._labels import OTHER, BoundedLabel
+from ._labels import OTHER, BoundedLabel, reason_of
 from ._logging import (
     LOG_FORMATS,
     REQUEST_ID,
@@ -46,6 +46,7 @@ __all__ = [
     "new_request_id",
     "parse_metrics_address",
     "prepare_worker_metrics_dir",
+    "reason_of",
     "task_context",
     "valid_request_id",
     "worker_environment",

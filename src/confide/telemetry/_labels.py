@@ -14,10 +14,21 @@ from __future__ import annotations
 import re
 import threading
 
-__all__ = ["OTHER", "BoundedLabel"]
+__all__ = ["OTHER", "BoundedLabel", "reason_of"]
 
 OTHER = "other"
 _WELL_FORMED = re.compile(r"[a-z0-9][a-z0-9_.-]{0,47}")
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def reason_of(error: BaseException) -> str:
+    """An error's ``reason`` (``nonce-expired``), else its class name in snake case
+    without ``Error`` (``MeasurementNotAcceptedError`` → ``measurement_not_accepted``)."""
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason
+    name = type(error).__name__.removesuffix("Error") or type(error).__name__
+    return _CAMEL.sub("_", name).lower()
 
 
 class BoundedLabel:
