@@ -138,9 +138,10 @@ def _run_clients(target: Callable[..., None], args: tuple[Any, ...], total: int,
     return done, elapsed, {role: after[role] - before[role] for role in pids}
 
 
-def _floor_server(cert_key: tuple[bytes, bytes], port_out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _floor_server(cert_key: tuple[bytes, bytes], port_out: mp.Queue,  # type: ignore[type-arg]
+                  metrics: bool = False) -> None:
     rpc = RpcLoop()
-    server = build_server(rpc, max_message_bytes=1 << 20)
+    server = build_server(rpc, max_message_bytes=1 << 20, metrics=metrics)
     handler = grpc.method_handlers_generic_handler(
         "bench.Floor", {"Empty": grpc.unary_unary_rpc_method_handler(
             inline(lambda req, ctx: req), request_deserializer=pb.GetTaskRequest.FromString,
@@ -169,12 +170,13 @@ def _floor_load(port: int, cert: bytes, n: int, threads: int, ready: Any,
     out.put(_threads(n, threads, one))
 
 
-def floor(rpcs: int, procs: int, threads: int) -> tuple[float, float]:
+def floor(rpcs: int, procs: int, threads: int, *, metrics: bool = False) -> tuple[float, float]:
     """Empty unary RPCs on confide's gRPC server stack: (RPCs per second,
     server CPU milliseconds per RPC)."""
     pair = api_certificate(dt.datetime.now(dt.UTC))
     ports: mp.Queue = mp.Queue()  # type: ignore[type-arg]
-    server = mp.Process(target=_floor_server, args=((pair.key_pem, pair.cert_pem), ports))
+    server = mp.Process(target=_floor_server,
+                        args=((pair.key_pem, pair.cert_pem), ports, metrics))
     server.start()
     try:
         port = ports.get(timeout=30)
@@ -221,17 +223,26 @@ def throughput(workers: int, tasks: int, procs: int, threads: int, *, metrics: b
     return done / elapsed
 
 
+def _ab_lines(what: str, unit: str, rates: dict[bool, list[float]]) -> None:
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    print("  " + what)
+    print("    metrics off " + " ".join(f"{r:.0f}" for r in rates[False]) + f" {unit}")
+    print("    metrics on  " + " ".join(f"{r:.0f}" for r in rates[True]) + f" {unit}")
+    print(f"    median off {off:.0f} {unit}, on {on:.0f} {unit}: "
+          f"{(on - off) / off * 100:+.1f} % with metrics")
+
+
 def metrics_ab(workers: int, tasks: int, procs: int, threads: int, rounds: int) -> None:
     rates: dict[bool, list[float]] = {False: [], True: []}
+    empty: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(rounds):
         for metrics in (False, True):
+            empty[metrics].append(floor(tasks * 4, procs, threads, metrics=metrics)[0])
             rates[metrics].append(throughput(workers, tasks, procs, threads, metrics=metrics))
-    off, on = statistics.median(rates[False]), statistics.median(rates[True])
-    print(f"metrics A/B ({workers} workers, {tasks} tasks per run, {rounds} rounds, alternating)")
-    print("  metrics off " + " ".join(f"{r:.0f}" for r in rates[False]) + " tasks/s")
-    print("  metrics on  " + " ".join(f"{r:.0f}" for r in rates[True]) + " tasks/s")
-    print(f"  median off {off:.0f} tasks/s, on {on:.0f} tasks/s: "
-          f"{(on - off) / off * 100:+.1f} % with metrics")
+    print(f"metrics A/B ({rounds} rounds, off and on alternating)")
+    _ab_lines(f"empty RPCs on the interceptor alone ({tasks * 4} per run)", "RPC/s", empty)
+    _ab_lines(f"builtin-echo tasks end to end ({workers} workers, {tasks} per run)", "tasks/s",
+              rates)
 
 
 def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,

@@ -5,6 +5,11 @@ three checks, sets each server's health statuses on the RPC loop, and updates
 ``confide_health_check_ok``, ``confide_tasks``, ``confide_scheduler_queue_depth``,
 ``confide_scheduler_executors`` and ``confide_attestation_evidence_age_seconds``.
 A change of the checks' results is logged once (not every round).
+
+The database query runs in a thread of its own and counts as failed when it
+has not answered within ``check_timeout`` (a database host gone silent can
+hold a connection attempt for minutes); while it still hangs, later rounds
+fail at once instead of piling up queries.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass
 
 from .._status import TaskStatus
@@ -51,11 +57,13 @@ class HealthMonitor:
         max_evidence_age: older evidence fails the attestation check.
         interval: seconds between rounds.
         clock: the current time (the API edge).
+        check_timeout: seconds the database may take to answer.
     """
 
     def __init__(self, rpc: RpcLoop, db: Database, scheduler: Scheduler, *,
                  certificate: Callable[[], bytes], max_evidence_age: dt.timedelta,
-                 interval: float, clock: Callable[[], dt.datetime]) -> None:
+                 interval: float, clock: Callable[[], dt.datetime],
+                 check_timeout: float = 5.0) -> None:
         self._rpc = rpc
         self._db = db
         self._scheduler = scheduler
@@ -63,6 +71,9 @@ class HealthMonitor:
         self._max_age = max_evidence_age
         self._interval = interval
         self._clock = clock
+        self._check_timeout = check_timeout
+        self._db_pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-db")
+        self._db_pending: futures.Future[dict[str, dict[object, int]]] | None = None
         self._servers: list[_Watched] = []
         self._last: Checks | None = None
         self._stopping = threading.Event()
@@ -105,14 +116,24 @@ class HealthMonitor:
                     watched.rule.statuses(checks, watched.health.services)), _UPDATE_TIMEOUT_S)
         return checks
 
+    def _counts(self) -> dict[str, dict[object, int]]:
+        with self._db.read() as txn:
+            return {"tasks": txn.count_by("tasks", "status"),
+                    "queue": txn.count_by("queue", "leased_by")}
+
     def _check_database(self) -> bool:
+        if self._db_pending is not None and not self._db_pending.done():
+            return False  # the last query still hangs
+        self._db_pending = self._db_pool.submit(self._counts)
         try:
-            with self._db.read() as txn:
-                tasks = txn.count_by("tasks", "status")
-                queue = txn.count_by("queue", "leased_by")
+            counts = self._db_pending.result(self._check_timeout)
+        except futures.TimeoutError:
+            _log.debug("database check: no answer within %.1f s", self._check_timeout)
+            return False
         except Exception as e:  # noqa: BLE001 - any failure means "not reachable"
             _log.debug("database check failed: %s", type(e).__name__)
             return False
+        tasks, queue = counts["tasks"], counts["queue"]
         for status in TaskStatus:
             TASKS.labels(status.name.lower()).set(tasks.get(int(status), 0))
         SCHEDULER_QUEUE_DEPTH.set(queue.get("", 0))
@@ -136,3 +157,4 @@ class HealthMonitor:
             self._rpc.run(watched.health.shutdown(), _UPDATE_TIMEOUT_S)
         if self._thread.is_alive():
             self._thread.join(_UPDATE_TIMEOUT_S)
+        self._db_pool.shutdown(wait=False, cancel_futures=True)
