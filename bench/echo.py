@@ -197,8 +197,10 @@ def _scrape_every(url: str, period: float, stop: threading.Event) -> None:
         httpx.get(url, timeout=10)
 
 
-def throughput(workers: int, tasks: int, procs: int, threads: int, *, metrics: bool) -> float:
-    """Tasks/s of one end-to-end load run, with or without metrics."""
+def throughput(workers: int, tasks: int, procs: int, threads: int, *,
+               metrics: bool) -> tuple[float, float]:
+    """One end-to-end load run, with or without metrics: (tasks/s, CPU ms per task of
+    the server and its workers)."""
     args = ["--metrics-address", f"127.0.0.1:{free_port()}"] if metrics else []
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "data", workers=workers, extra_args=args).start()
@@ -215,34 +217,48 @@ def throughput(workers: int, tasks: int, procs: int, threads: int, *, metrics: b
             if metrics:
                 threading.Thread(target=_scrape_every, daemon=True, args=(
                     f"http://{args[1]}/metrics", 5.0, stop)).start()
-            done, elapsed, _cpu = _run_clients(_load, (server.ports, str(cert), fid), tasks,
-                                               procs, threads, [])
+            assert server.proc is not None
+            watched = [server.proc.pid, *server.worker_pids()]
+            done, elapsed, cpu = _run_clients(_load, (server.ports, str(cert), fid), tasks,
+                                              procs, threads, watched)
         finally:
             stop.set()
             server.stop()
-    return done / elapsed
+    return done / elapsed, (cpu["server"] + cpu["workers"]) * 1000 / max(done, 1)
 
 
-def _ab_lines(what: str, unit: str, rates: dict[bool, list[float]]) -> None:
+def _ab_lines(what: str, unit: str, rates: dict[bool, list[float]], digits: int = 0) -> None:
     off, on = statistics.median(rates[False]), statistics.median(rates[True])
-    print("  " + what)
-    print("    metrics off " + " ".join(f"{r:.0f}" for r in rates[False]) + f" {unit}")
-    print("    metrics on  " + " ".join(f"{r:.0f}" for r in rates[True]) + f" {unit}")
-    print(f"    median off {off:.0f} {unit}, on {on:.0f} {unit}: "
+    print(f"  {what} ({unit})")
+    print("    metrics off " + " ".join(f"{r:.{digits}f}" for r in rates[False]))
+    print("    metrics on  " + " ".join(f"{r:.{digits}f}" for r in rates[True]))
+    print(f"    median off {off:.{digits}f}, on {on:.{digits}f}: "
           f"{(on - off) / off * 100:+.1f} % with metrics")
 
 
 def metrics_ab(workers: int, tasks: int, procs: int, threads: int, rounds: int) -> None:
     rates: dict[bool, list[float]] = {False: [], True: []}
+    task_cpu: dict[bool, list[float]] = {False: [], True: []}
     empty: dict[bool, list[float]] = {False: [], True: []}
+    empty_cpu: dict[bool, list[float]] = {False: [], True: []}
+    # The empty-RPC servers first: a process forked after this one opened gRPC
+    # channels (the task runs' clients) can hang in gRPC's fork handlers.
     for _ in range(rounds):
         for metrics in (False, True):
-            empty[metrics].append(floor(tasks * 4, procs, threads, metrics=metrics)[0])
-            rates[metrics].append(throughput(workers, tasks, procs, threads, metrics=metrics))
+            rps, cpu_ms = floor(tasks * 4, procs, threads, metrics=metrics)
+            empty[metrics].append(rps)
+            empty_cpu[metrics].append(cpu_ms * 1000)
+    for _ in range(rounds):
+        for metrics in (False, True):
+            rate, cpu_ms = throughput(workers, tasks, procs, threads, metrics=metrics)
+            rates[metrics].append(rate)
+            task_cpu[metrics].append(cpu_ms)
     print(f"metrics A/B ({rounds} rounds, off and on alternating)")
     _ab_lines(f"empty RPCs on the interceptor alone ({tasks * 4} per run)", "RPC/s", empty)
+    _ab_lines("  the same, server CPU", "µs per RPC", empty_cpu)
     _ab_lines(f"builtin-echo tasks end to end ({workers} workers, {tasks} per run)", "tasks/s",
               rates)
+    _ab_lines("  the same, CPU of the server and its workers", "ms per task", task_cpu, 2)
 
 
 def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,
