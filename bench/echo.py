@@ -21,9 +21,9 @@ all of them share this machine's cores.
 
 Metrics A/B (issue 13): the same throughput run against ``confide serve``
 without and with ``--metrics-address`` (every RPC, transaction and task
-recorded; the endpoint scraped every 5 s meanwhile), alternating off/on for
-``--ab-rounds`` rounds in one run so both see the same machine; the medians and
-their difference are printed.
+recorded; the endpoint scraped every 5 s meanwhile), alternating off/on and
+on/off (ABBA) for ``--ab-rounds`` rounds in one run so both see the same
+machine; the medians and their difference are printed.
 
 Run: ``python bench/echo.py [--tasks 2000] [--procs 4] [--threads 8] [--ab-rounds 3]``
 (``--ab-only`` skips everything but the A/B). Prints one figure per line with its unit.
@@ -243,17 +243,19 @@ def metrics_ab(workers: int, tasks: int, procs: int, threads: int, rounds: int) 
     empty_cpu: dict[bool, list[float]] = {False: [], True: []}
     # The empty-RPC servers first: a process forked after this one opened gRPC
     # channels (the task runs' clients) can hang in gRPC's fork handlers.
-    for _ in range(rounds):
-        for metrics in (False, True):
+    # ABBA: off-on, then on-off, so a drift in the machine's load favours neither.
+    orders = [(False, True) if r % 2 == 0 else (True, False) for r in range(rounds)]
+    for order in orders:
+        for metrics in order:
             rps, cpu_ms = floor(tasks * 4, procs, threads, metrics=metrics)
             empty[metrics].append(rps)
             empty_cpu[metrics].append(cpu_ms * 1000)
-    for _ in range(rounds):
-        for metrics in (False, True):
+    for order in orders:
+        for metrics in order:
             rate, cpu_ms = throughput(workers, tasks, procs, threads, metrics=metrics)
             rates[metrics].append(rate)
             task_cpu[metrics].append(cpu_ms)
-    print(f"metrics A/B ({rounds} rounds, off and on alternating)")
+    print(f"metrics A/B ({rounds} rounds, off and on alternating, ABBA)")
     _ab_lines(f"empty RPCs on the interceptor alone ({tasks * 4} per run)", "RPC/s", empty)
     _ab_lines("  the same, server CPU", "µs per RPC", empty_cpu)
     _ab_lines(f"builtin-echo tasks end to end ({workers} workers, {tasks} per run)", "tasks/s",
