@@ -1,17 +1,28 @@
 # The two commands of the README. Both set up what they need first.
+# `make test` is what CI runs (.ci/run): lint (ruff, mypy --strict), then the suite;
+# it stops at the first failure. The tool variables exist so tests/unit/test_ci.py can
+# check that a failing linter fails the target (set on the command line only:
+# `=`, not `?=`, so a PYTHON or RUFF in the environment changes nothing).
 .PHONY: demo test lint bench
 
+BOOTSTRAP = scripts/bootstrap.sh
+PYTHON = .venv/bin/python
+RUFF = .venv/bin/ruff
+MYPY = .venv/bin/mypy
+
 demo:
-	scripts/bootstrap.sh run
+	$(BOOTSTRAP) run
 	.venv/bin/confide demo
 
 test:
-	scripts/bootstrap.sh dev
-	.venv/bin/python -m pytest -n 2
+	$(BOOTSTRAP) dev
+	$(RUFF) check src tests bench scripts
+	$(MYPY) --strict src
+	$(PYTHON) -m pytest -n 2
 
 lint:
-	.venv/bin/ruff check src tests bench scripts
-	.venv/bin/mypy src
+	$(RUFF) check src tests bench scripts
+	$(MYPY) --strict src
 
 bench:
 	.venv/bin/python bench/echo.py

@@ -49,8 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import grpc
 from _speed import speed_line  # bench/ is on sys.path when run as a script
 
+from confide.api import RpcLoop, build_server, inline
 from confide.client import Client, FunctionArgument
-from confide.rpc import RpcLoop, build_server, inline
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 from confide.rpc._tls import api_certificate
 from tests.platform._server import Server, free_port

@@ -34,9 +34,9 @@ from typing import Any, BinaryIO
 from _speed import speed_line
 from wasm_bench import bench_wasm
 
-from confide.executors._base import FunctionSpec, Invocation
 from confide.executors._sandbox import discover
 from confide.executors.python import PythonExecutor
+from confide.invocation import FunctionSpec, Invocation
 
 ECHO = "def entrypoint(argv):\n    return argv[1]\n"
 NUMPY_IMPORT = "import numpy\ndef entrypoint(argv):\n    return argv[1]\n"

@@ -16,8 +16,8 @@ from typing import BinaryIO
 import wasmtime
 
 from confide.config import Limits
-from confide.executors._base import FunctionSpec, InvalidInputName, InvalidOutputName, Invocation
 from confide.executors.wasm import WasmExecutor
+from confide.invocation import FunctionSpec, InvalidInputName, InvalidOutputName, Invocation
 
 _ADD_WAT = r"""(module
   (memory (export "memory") 1)

@@ -1,5 +1,5 @@
 """``python -m confide`` is the ``confide`` command."""
 
-from .client.cli import main
+from .cli import main
 
 main()

@@ -29,9 +29,30 @@ class Limits:
     max_audit_limit: int = 10_000
     max_wait_ms: int = 60_000  # confide.v1 WaitTask
     max_pull_wait_ms: int = 30_000  # scheduler long-poll
-    # --- execution ---
+    max_rejection_reason_chars: int = 4096  # confide.v1 RejectTask
+    # --- logins (services/authentication/_throttle.py; docs/security.md) ---
+    # Failed logins a user id may have before each further one locks it for
+    # login_backoff_base_s, doubled per failure, at most login_max_lockout_s.
+    login_user_free_failures: int = 5
+    # The same per source address (IPv6: per /64); higher, as many users may
+    # share an address (NAT, a proxy: then see docs/security.md).
+    login_address_free_failures: int = 20
+    login_backoff_base_s: float = 1.0
+    login_max_lockout_s: float = 900.0
+    login_forget_after_s: float = 3600.0  # failures kept after the last one
+    login_throttle_max_entries: int = 100_000  # keys per table; least recent evicted
+    # --- execution: what one task may make, the same for every executor ---
+    # (enforced by the worker while the bytes are written: executors/_caps.py,
+    # execution/_staging.py; a task past one fails naming the field; docs/operations.md)
     max_return_value_bytes: int = 1 * MiB
-    max_log_lines: int = 10_000
+    max_input_bytes: int = 512 * MiB  # all inputs staged for one task (bytes received)
+    max_output_file_bytes: int = 256 * MiB  # one output file (plaintext)
+    max_output_bytes: int = 512 * MiB  # all output bytes of one task (re-creating refunds none)
+    max_log_lines: int = 10_000  # captured save_log lines per task
+    max_log_bytes: int = 1 * MiB  # captured save_log text per task (UTF-8)
+    # Everything one task has in the worker's private (memory-backed) area at once:
+    # staged inputs, their plaintext, outputs and each output's sealed copy.
+    max_task_area_bytes: int = 2 * GiB
     # --- attestation (evidence, collateral, enclave_info; confide.attestation) ---
     max_quote_bytes: int = 64 * 1024  # SGX/TDX quote incl. PEM chain (real: 4.6-5 KB)
     max_collateral_bytes: int = 1 * MiB  # DCAP collateral JSON / SNP chain (real: 14-16 KB)
@@ -52,7 +73,7 @@ class Limits:
     # Compiled-module cache, keyed by the payload's SHA-256.
     wasm_module_cache_entries: int = 32
     wasm_module_cache_bytes: int = 64 * MiB  # sum of cached payload sizes
-    # --- attested TLS, report service, enrolment (attestation/_ratls_*, keys/) ---
+    # --- attested TLS, report service, enrolment (attestation/tls/, keys/) ---
     max_certificate_bytes: int = 64 * 1024  # a peer's DER certificate (Teaclave's is ~9 KB)
     max_attestation_extension_bytes: int = 48 * 1024  # one attestation extension value
     max_report_bytes: int = 16 * 1024  # IAS-v4 report JSON inside the Teaclave extension
@@ -101,18 +122,23 @@ class Limits:
     # --- python sandbox (executors/python.py, executors/_sandbox/) ---
     python_wall_seconds: float = 60.0  # wall clock per run, enforced by the worker
     python_cpu_seconds: int = 60  # RLIMIT_CPU (soft; hard = soft + 1)
-    python_memory_bytes: int = 2048 * MiB  # RLIMIT_AS of the function process
-    python_max_threads: int = 32  # RLIMIT_NPROC inside the sandbox's user namespace
+    # Memory budget of one run: its /tmp tmpfs (python_tmp_bytes) plus the function
+    # process's RLIMIT_AS (the rest); no other tmpfs in the sandbox is writable.
+    python_memory_bytes: int = 2048 * MiB
+    python_max_threads: int = 32  # RLIMIT_NPROC, on the sandbox's own host uid
     python_max_open_files: int = 64  # RLIMIT_NOFILE
     python_max_file_bytes: int = 16 * MiB  # RLIMIT_FSIZE (files in the private /tmp)
     python_tmp_bytes: int = 32 * MiB  # size of the private tmpfs /tmp
-    python_max_input_bytes: int = 512 * MiB  # plaintext of all inputs handed to one run
-    python_max_output_bytes: int = 256 * MiB  # one output file
-    python_max_total_output_bytes: int = 512 * MiB  # all bytes written to outputs in one run
-    python_max_log_bytes: int = 1 * MiB  # captured save_log text per run
+    # (inputs, outputs and logs: max_input_bytes, max_output_*, max_log_* above)
     python_max_log_line_chars: int = 4096  # one captured log line (longer ones are cut)
     python_max_frame_bytes: int = 1 * MiB  # one sandbox -> worker protocol frame
     python_max_stderr_bytes: int = 64 * 1024  # diagnostics kept from the sandbox's stderr
     # Pre-started sandboxes one PythonExecutor keeps waiting (each ~40 MiB of RSS
     # with numpy imported; each still runs one task, then is replaced).
     python_max_prestarted: int = 4
+    # Host uids (and the same gids) given to sandboxes, one per live sandbox
+    # (docs/sandbox.md). The range must hold no account, no subordinate range
+    # (/etc/subuid) and not the worker's ids; the default lies above the range
+    # systemd gives containers (up to 0x6FFFFFFF) and below its foreign range.
+    python_sandbox_uid_base: int = 0x70000000
+    python_sandbox_uid_count: int = 65536

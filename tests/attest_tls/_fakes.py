@@ -16,9 +16,9 @@ from confide.attestation import (
     AttestationError,
     AttestedCertificate,
     EndorsedReport,
-    ReportAuthority,
     issue_attested_certificate,
 )
+from confide.services.attestation_report import ReportAuthority
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 FAKE_MR_ENCLAVE = bytes(range(32))

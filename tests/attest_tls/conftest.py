@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from confide.attestation import ReportAuthority
+from confide.services.attestation_report import ReportAuthority
 
-from ._fakes import NOW, FakeVerifier
+from ._fakes import NOW
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +35,3 @@ def authority() -> ReportAuthority:
 @pytest.fixture(scope="session")
 def other_authority() -> ReportAuthority:
     return ReportAuthority.create(NOW - dt.timedelta(days=1))
-
-
-@pytest.fixture
-def fake_verifier() -> FakeVerifier:
-    return FakeVerifier()

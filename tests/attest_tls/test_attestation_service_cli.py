@@ -17,12 +17,12 @@ from cryptography.hazmat.primitives import serialization
 
 from confide.attestation import (
     ReportServiceError,
-    SimAttester,
-    request_report,
     verify_endorsement,
 )
-from confide.attestation._teaclave_report import UnverifiedEndorsement, parse_report
+from confide.attestation.sim import SimAttester
+from confide.attestation.tls._teaclave_report import UnverifiedEndorsement, parse_report
 from confide.config import Limits
+from confide.services.attestation_report import request_report
 
 
 def _free_port() -> int:

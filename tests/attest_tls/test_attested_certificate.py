@@ -21,7 +21,6 @@ from confide.attestation import (
     EvidenceBindingError,
     EvidenceError,
     MeasurementMismatchError,
-    ReportAuthority,
     ReportError,
     build_attested_certificate,
     renewal_due,
@@ -29,8 +28,9 @@ from confide.attestation import (
     verify_ratls_certificate,
     verify_teaclave_certificate,
 )
-from confide.attestation._ratls_cert import encode_ratls_evidence
-from confide.attestation._teaclave_report import encode_teaclave_extension
+from confide.attestation.tls._ratls_cert import encode_ratls_evidence
+from confide.attestation.tls._teaclave_report import encode_teaclave_extension
+from confide.services.attestation_report import ReportAuthority
 
 from ._fakes import (
     ENCLAVE_INFO,
@@ -120,7 +120,7 @@ def test_own_certificate_passes_ratls_checks(authority: ReportAuthority) -> None
 
 
 def test_collateral_extension_round_trips(authority: ReportAuthority) -> None:
-    from confide.attestation._ratls_cert import parse_ratls_endorsements
+    from confide.attestation.tls._ratls_cert import parse_ratls_endorsements
     from confide.config import Limits
 
     attested = attested_certificate(authority, NOW, collateral=b'{"fake":"collateral"}')

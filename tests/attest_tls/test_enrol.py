@@ -12,11 +12,11 @@ from confide.keys import (
     EnrolmentError,
     EnrolmentKeys,
     EnrolmentRequest,
-    KeyService,
     RootSecret,
     make_enrolment_request,
     open_enrolment_grant,
 )
+from confide.services.keys import KeyService
 
 from ._fakes import NOW, FakeQuoteRefused, FakeVerifier, make_fake_quote
 

@@ -14,20 +14,21 @@ import pytest
 
 import confide.attestation
 import confide.keys
+import confide.services.attestation_report
 from confide.attestation import (
     CertificateFormatError,
     RaTlsError,
-    ReportAuthority,
     fetch_unverified_certificate,
     verify_teaclave_certificate,
 )
-from confide.attestation._ratls_cert import (
+from confide.attestation.tls import parse_report, parse_teaclave_extension
+from confide.attestation.tls._ratls_cert import (
     CBOR_TAG_INTEL_TEE_QUOTE,
     parse_ratls_endorsements,
     parse_ratls_evidence,
 )
-from confide.attestation._teaclave_report import parse_report, parse_teaclave_extension
 from confide.config import Limits
+from confide.services.attestation_report import ReportAuthority
 
 from ._fakes import ENCLAVE_INFO, NOW, attested_certificate
 
@@ -144,26 +145,31 @@ def test_attestation_public_surface_is_pinned() -> None:
         "MeasurementMismatchError",
         "QuoteVerdict",
         "RaTlsError",
-        "ReportAuthority",
         "ReportError",
-        "ReportService",
         "ReportServiceError",
         "VerifiedPeer",
         "VerifyQuote",
         "build_attested_certificate",
         "fetch_unverified_certificate",
         "issue_attested_certificate",
-        "make_report",
-        "make_report_server",
         "renewal_due",
-        "request_report",
-        "run_attestation_service",
         "tls_report_data",
         "verify_endorsement",
         "verify_ratls_certificate",
         "verify_teaclave_certificate",
     }
     assert len(confide.attestation.__all__) == len(set(confide.attestation.__all__))
+
+
+def test_report_service_surface_is_pinned() -> None:
+    assert confide.services.attestation_report.__all__ == [
+        "ReportAuthority",
+        "ReportService",
+        "make_report",
+        "make_report_server",
+        "request_report",
+        "run_attestation_service",
+    ]
 
 
 def test_keys_public_surface_is_pinned() -> None:
@@ -178,9 +184,7 @@ def test_keys_public_surface_is_pinned() -> None:
         "EnrolmentKeys",
         "EnrolmentRequest",
         "InboundPolicy",
-        "KeyService",
         "KeysError",
-        "NonceBook",
         "PeerNotAllowedError",
         "PlatformCA",
         "RootSecret",
@@ -192,6 +196,7 @@ def test_keys_public_surface_is_pinned() -> None:
         "load_root_secret",
         "make_enrolment_request",
         "open_enrolment_grant",
+        "seal_root_secret",
         "service_dns_name",
         "services_of",
         "store_root_secret",

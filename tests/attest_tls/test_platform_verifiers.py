@@ -17,9 +17,7 @@ from confide.attestation import (
     EnclaveInfoError,
     EvidenceBindingError,
     MeasurementNotAcceptedError,
-    ReportAuthority,
     ReportDataMismatchError,
-    SimAttester,
     TrustBundle,
     UnsafeTrustSimRoot,
     UntrustedRootError,
@@ -31,7 +29,9 @@ from confide.attestation import (
     tls_report_data,
     verify_ratls_with_policy,
 )
+from confide.attestation.sim import SimAttester
 from confide.config import Limits
+from confide.services.attestation_report import ReportAuthority
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TABLE = "teaclave_frontend_service"

@@ -20,19 +20,21 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from confide.attestation import (
     DCAP_TO_IAS_STATUS,
-    ReportAuthority,
     ReportError,
-    ReportService,
     ReportServiceError,
-    make_report,
-    make_report_server,
-    request_report,
     tls_report_data,
     verify_endorsement,
 )
-from confide.attestation._teaclave_report import UnverifiedEndorsement
+from confide.attestation.tls._teaclave_report import UnverifiedEndorsement
 from confide.config import Limits
 from confide.keys import SimSealer
+from confide.services.attestation_report import (
+    ReportAuthority,
+    ReportService,
+    make_report,
+    make_report_server,
+    request_report,
+)
 
 from ._fakes import NOW, FakeVerdict, FakeVerifier, make_fake_quote
 
@@ -214,7 +216,7 @@ def test_https_endpoint_is_trusted_through_the_as_root(authority: ReportAuthorit
 
     from cryptography.hazmat.primitives import serialization
 
-    from confide.attestation._report_http import _server_tls_context
+    from confide.services.attestation_report._http import _server_tls_context
 
     service = ReportService(authority, FakeVerifier(), clock=lambda: NOW)
     httpd = make_report_server(service, "127.0.0.1", 0, tls_context=_server_tls_context(authority))

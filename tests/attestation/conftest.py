@@ -11,12 +11,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from confide.attestation import SimAttester
+from confide.attestation.sim import SimAttester
 
 REPO = Path(__file__).resolve().parents[2]
 SGX_TIME = dt.datetime.fromtimestamp(1750330571, dt.UTC)  # start of the accepted window
 TDX_TIME = dt.datetime.fromtimestamp(1750329147, dt.UTC)
 SNP_TIME = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+TDX_V5_TIME = dt.datetime(2026, 2, 19, tzinfo=dt.UTC)  # inside its TCB info's window
 
 
 def vectors_path() -> Path | None:
@@ -48,6 +49,8 @@ def dcap(vectors: Path) -> dict[str, bytes]:
         "sgx_collateral": (d / "sgx_quote_collateral.json").read_bytes(),
         "tdx_quote": (d / "tdx_quote").read_bytes(),
         "tdx_collateral": (d / "tdx_quote_collateral.json").read_bytes(),
+        "tdx_v5_quote": (d / "tdx_quote_v5").read_bytes(),
+        "tdx_v5_collateral": (d / "tdx_quote_v5_collateral.json").read_bytes(),
         "root": (d / "TrustedRootCA.der").read_bytes(),
     }
 
@@ -80,6 +83,11 @@ def sim_sgx(sim_dir: Path) -> SimAttester:
 @pytest.fixture(scope="session")
 def sim_tdx(sim_dir: Path) -> SimAttester:
     return SimAttester(sim_dir, tee="tdx")
+
+
+@pytest.fixture(scope="session")
+def sim_tdx_v5(sim_dir: Path) -> SimAttester:
+    return SimAttester(sim_dir, tee="tdx", quote_version=5)
 
 
 def rd(tag: bytes) -> bytes:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from confide.attestation import AttesterError, ConfigfsTsmAttester, GramineAttester, _attesters
+from confide.attestation import AttesterError, ConfigfsTsmAttester, GramineAttester
+from confide.attestation.attesters import _hardware as _attesters
 from confide.config import Limits
 
 RD = b"\x42" * 64

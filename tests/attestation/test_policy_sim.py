@@ -22,13 +22,13 @@ from confide.attestation import (
     EvidenceTooOldError,
     MeasurementNotAcceptedError,
     ReportDataMismatchError,
-    SimAttester,
     TcbStatusNotAllowedError,
     TeeTypeMismatchError,
     UnsafeTrustSimRoot,
     UntrustedRootError,
     package_measurement,
 )
+from confide.attestation.sim import SimAttester
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 RD = rd(b"tls-key-hash")

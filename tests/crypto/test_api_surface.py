@@ -19,6 +19,7 @@ def test_all_is_pinned_and_sorted() -> None:
         "compute_cmac",
         "decrypt_stream",
         "encrypt_stream",
+        "encrypted_size",
         "new_decryptor",
         "validate_crypto_info",
     ]
@@ -42,3 +43,17 @@ def test_schemas_and_default() -> None:
     }
     assert crypto.DEFAULT_SCHEMA == "confide-stream-256"
     assert crypto.CMAC_LENGTH == 16
+
+
+def test_encrypted_size_predicts_what_encrypt_stream_writes() -> None:
+    import io
+    import os
+
+    for schema, key, iv in (("confide-stream-256", b"k" * 32, b""),
+                            ("aes-gcm-128", b"k" * 16, b"i" * 12),
+                            ("aes-gcm-256", b"k" * 32, b"i" * 12), ("raw", b"", b"")):
+        for size in (0, 1, 4095, 1 << 20, (1 << 20) + 1, 3 * (1 << 20)):
+            out = io.BytesIO()
+            crypto.encrypt_stream(schema, key, iv, io.BytesIO(os.urandom(size)), out)
+            assert crypto.encrypted_size(schema, size) == len(out.getvalue()), (schema, size)
+    assert crypto.encrypted_size("teaclave-file-128", 10) is None

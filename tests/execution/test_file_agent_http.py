@@ -606,13 +606,6 @@ def test_error_messages_redact_presigned_query(server: Server) -> None:
 # --- TLS: the pinned connection still verifies the certificate for the name ------
 
 
-@dataclass
-class Pki:
-    ca_pem: bytes
-    cert_pem: bytes
-    key_pem: bytes
-
-
 def make_pki(tmp: Path, dns_name: str) -> tuple[ssl.SSLContext, ssl.SSLContext, list[str]]:
     """A CA and a leaf for ``dns_name``: (server context, client context, SNI seen)."""
     now = datetime.datetime.now(datetime.UTC)

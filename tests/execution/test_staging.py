@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _scripted import reply, scripted
@@ -23,6 +22,7 @@ from confide.crypto import encrypt_stream
 from confide.execution import Stager, _staging
 from confide.execution._staging import TRANSFER_FAILED
 from confide.executors import FunctionError
+from confide.staged import StagedFile
 
 KEYS = {
     "aes-gcm-128": (bytes(range(16)), bytes(range(12))),
@@ -46,10 +46,9 @@ def _encrypt(schema: str, plain: bytes = PLAIN) -> tuple[bytes, bytes]:
     return out.getvalue(), cmac
 
 
-def _spec(schema: str, url: str, cmac: bytes) -> dict[str, Any]:
+def _spec(schema: str, url: str, cmac: bytes) -> StagedFile:
     key, iv = KEYS[schema]
-    return {"name": "in", "url": url + "/in.enc", "schema": schema, "key": key, "iv": iv,
-            "cmac": cmac}  # fmt: skip
+    return StagedFile(name="in", url=url + "/in.enc", schema=schema, key=key, iv=iv, cmac=cmac)
 
 
 @pytest.fixture
@@ -59,8 +58,9 @@ def area(tmp_path: Path) -> Iterator[Path]:
     yield work
 
 
-def _stage(spec: dict[str, Any], area: Path) -> Path:
-    return Stager(make_agent(), LIMITS).fetch_decrypted(spec, area / "plain")
+def _stage(spec: StagedFile, area: Path) -> Path:
+    Stager(make_agent(), LIMITS).fetch_decrypted(spec, area / "plain")
+    return area / "plain"
 
 
 @pytest.mark.parametrize("schema", PUSHED)

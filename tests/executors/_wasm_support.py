@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import pytest
 import wasmtime
 
-from confide.executors._base import (
+from confide.invocation import (
     CorruptedInput,
     FunctionSpec,
     InvalidInputName,
@@ -30,6 +33,54 @@ def vectors_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("test vectors not found; set CONFIDE_VECTORS")
+
+
+C_SOURCES = Path(__file__).parent / "wasm_src"
+
+
+def _toolchain_or_skip() -> str:
+    clang = shutil.which("clang")
+    if clang is None or shutil.which("wasm-ld") is None:
+        reason = "clang and wasm-ld (Debian: clang, lld) are needed to build the C test modules"
+        if os.environ.get("CI"):
+            pytest.fail(reason + " and CI must have them")
+        pytest.skip(reason)
+    return clang
+
+
+def build_c_modules(out_dir: Path) -> dict[str, bytes]:
+    """Compile every ``wasm_src/*.c`` as Teaclave's examples are (spec §5.8):
+    ``clang --target=wasm32 -nostdlib -Wl,--no-entry -Wl,--export-all
+    -Wl,--allow-undefined`` (plus ``-O2 -fno-builtin`` so loops do not become
+    calls to an absent ``memset``); modules by source stem.
+
+    Skips when clang/wasm-ld are missing locally; under CI (``CI`` set) that is
+    a failure, since CI installs them (scripts/system-packages.txt).
+    """
+    clang = _toolchain_or_skip()
+    modules: dict[str, bytes] = {}
+    for source in sorted(C_SOURCES.glob("*.c")):
+        target = out_dir / (source.stem + ".wasm")
+        subprocess.run(
+            [
+                clang,
+                "--target=wasm32",
+                "-nostdlib",
+                "-O2",
+                "-fno-builtin",
+                "-Wl,--no-entry",
+                "-Wl,--export-all",
+                "-Wl,--allow-undefined",
+                "-o",
+                str(target),
+                str(source),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        modules[source.stem] = target.read_bytes()
+    return modules
 
 
 class _Output(io.BytesIO):

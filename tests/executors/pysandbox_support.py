@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from confide.config import Limits
+from confide.executors import apply_caps
 from confide.executors._base import (
     CorruptedInput,
     FunctionSpec,
@@ -100,8 +101,8 @@ def small_limits(**overrides: Any) -> Limits:
         "python_wall_seconds": 5.0,
         "python_cpu_seconds": 3,
         "python_memory_bytes": 512 * 1024 * 1024,
-        "python_max_output_bytes": 1024 * 1024,
-        "python_max_total_output_bytes": 2 * 1024 * 1024,
+        "max_output_file_bytes": 1024 * 1024,
+        "max_output_bytes": 2 * 1024 * 1024,
         "python_tmp_bytes": 4 * 1024 * 1024,
         "python_max_file_bytes": 1024 * 1024,
     }
@@ -109,8 +110,20 @@ def small_limits(**overrides: Any) -> Limits:
     return Limits(**values)
 
 
-def executor(*, prestart: int = 0, **limit_overrides: Any) -> PythonExecutor:
-    return PythonExecutor(limits=small_limits(**limit_overrides), prestart=prestart)
+class CappedPythonExecutor(PythonExecutor):
+    """A PythonExecutor run as the worker runs it: outputs and log capped by
+    ``apply_caps`` with the executor's own limits."""
+
+    def __init__(self, *, limits: Limits, prestart: int = 0) -> None:
+        super().__init__(limits=limits, prestart=prestart)
+        self.limits = limits
+
+    def run(self, invocation: Invocation) -> str:
+        return super().run(apply_caps(invocation, self.limits))
+
+
+def executor(*, prestart: int = 0, **limit_overrides: Any) -> CappedPythonExecutor:
+    return CappedPythonExecutor(limits=small_limits(**limit_overrides), prestart=prestart)
 
 
 def function_pids(bwrap_pids: list[int]) -> list[int]:

@@ -16,6 +16,7 @@ from pysandbox_support import (
 )
 
 from confide.executors._base import CancelledError, FunctionError
+from confide.executors._sandbox import SandboxFailure
 from confide.executors.python import (
     MESAPY_ERROR_BUFFER_TOO_SHORT,
     MESAPY_EXEC_ERROR,
@@ -381,36 +382,65 @@ def test_save_log_needs_the_json_string_true(value: object) -> None:
     assert logs == []
 
 
-def test_log_lines_past_the_cap_are_dropped_not_fatal() -> None:
+CHATTY = (
+    "def entrypoint(argv):\n"
+    "    for i in range(int(argv[1])):\n"
+    "        print('x' * 50)\n"
+    "    return 'ok'\n"
+)
+
+
+def test_log_at_the_line_cap_is_kept_and_cap_plus_one_fails_the_task() -> None:
     ex = executor(max_log_lines=5, python_max_log_line_chars=10)
     logs: list[str] = []
-    src = (
-        "def entrypoint(argv):\n"
-        "    for i in range(100):\n"
-        "        print('x' * 50, i)\n"
-        "    return 'ok'\n"
-    )
-    assert ex.run(invocation(src, {"save_log": "true"}, logs=logs)) == "ok"
-    assert logs == ["[INFO function] " + "x" * 10] * 5
+    assert ex.run(invocation(CHATTY, {"n": 5, "save_log": "true"}, logs=logs)) == "ok"
+    assert logs == ["[INFO function] " + "x" * 10] * 5  # long lines are cut, not split
+    with pytest.raises(SandboxFailure) as info:
+        ex.run(invocation(CHATTY, {"n": 6, "save_log": "true"}, logs=[]))
+    assert (info.value.cause, info.value.reason) == (
+        "log", "Runtime Error: log exceeds the 5-line log cap (limits.max_log_lines)")
+
+
+def test_log_at_the_byte_cap_is_kept_and_cap_plus_one_fails_the_task() -> None:
+    line = len("[INFO function] " + "x" * 50)
+    ex = executor(max_log_bytes=3 * line)
+    logs: list[str] = []
+    assert ex.run(invocation(CHATTY, {"n": 3, "save_log": "true"}, logs=logs)) == "ok"
+    assert len(logs) == 3
+    ex = executor(max_log_bytes=3 * line - 1)
+    with pytest.raises(SandboxFailure) as info:
+        ex.run(invocation(CHATTY, {"n": 3, "save_log": "true"}, logs=[]))
+    assert info.value.reason == (
+        f"Runtime Error: log exceeds the {3 * line - 1}-byte log cap "
+        "(limits.max_log_bytes)")
+
+
+def test_log_without_save_log_costs_nothing() -> None:
+    ex = executor(max_log_lines=1)
+    assert ex.run(invocation(CHATTY, {"n": 100}, logs=[])) == "ok"
 
 
 READ_ALL = "def entrypoint(argv):\n    return str(len(teaclave_open('in', 'rb').read()))\n"
 
 
 def test_inputs_at_the_input_cap_are_staged_and_cap_plus_one_refused() -> None:
-    ex = executor(python_max_input_bytes=10)
+    ex = executor(max_input_bytes=10)
     assert ex.run(invocation(READ_ALL, task_io=MemoryTaskIO({"in": b"x" * 10}))) == "10"
-    with pytest.raises(FunctionError) as info:
+    with pytest.raises(SandboxFailure) as info:
         ex.run(invocation(READ_ALL, task_io=MemoryTaskIO({"in": b"x" * 11})))
-    assert info.value.reason == "Runtime Error: inputs exceed the python sandbox's input limit"
+    assert (info.value.cause, info.value.reason) == (
+        "input", "Runtime Error: inputs exceed the 10-byte staged input cap "
+                 "(limits.max_input_bytes)")
 
 
 def test_output_at_the_output_cap_is_written_and_cap_plus_one_refused() -> None:
-    ex = executor(python_max_output_bytes=1000)
+    ex = executor(max_output_file_bytes=1000)
     src = "def entrypoint(argv):\n    teaclave_open('o', 'wb').write(b'x' * int(argv[1]))\n"
     io = MemoryTaskIO(outputs=["o"])
     assert ex.run(invocation(src, {"n": 1000}, io)) == ""
     assert io.written == {"o": b"x" * 1000}
-    with pytest.raises(FunctionError) as info:
+    with pytest.raises(SandboxFailure) as info:
         ex.run(invocation(src, {"n": 1001}, MemoryTaskIO(outputs=["o"])))
-    assert info.value.reason == "Runtime Error: output size limit exceeded"
+    assert (info.value.cause, info.value.reason) == (
+        "output", "Runtime Error: output 'o' exceeds the 1000-byte per-file output cap "
+                  "(limits.max_output_file_bytes)")

@@ -43,9 +43,9 @@ def test_discover_names_numpy_as_the_package_to_pre_import() -> None:
 
 
 def test_tmp_is_a_private_size_capped_tmpfs_and_root_is_read_only() -> None:
-    i = ARGV.index("--size")
+    i = ARGV.index("/tmp") - 3
     assert ARGV[i : i + 4] == ["--size", "1234", "--tmpfs", "/tmp"]
-    assert ARGV[ARGV.index("--remount-ro") + 1] == "/"
+    assert ARGV[ARGV.index("--chdir") + 2 : ARGV.index("--chdir") + 4] == ["--remount-ro", "/"]
     assert "--bind" not in ARGV  # every bind is read-only
 
 
@@ -97,6 +97,8 @@ def test_public_names_are_pinned() -> None:
         "SandboxJob",
         "SandboxPool",
         "SandboxUnavailable",
+        "address_space_bytes",
+        "check_sandbox",
         "discover",
         "run_sandbox",
     ]
@@ -105,4 +107,41 @@ def test_public_names_are_pinned() -> None:
         "MESAPY_EXEC_ERROR",
         "MESAPY_RESULT_LIMIT",
         "PythonExecutor",
+        "with_traceback",
     ]
+
+
+def test_dev_holds_only_null_zero_urandom_and_is_read_only() -> None:
+    assert "--dev" not in ARGV  # bwrap's own /dev adds tty, pts, shm and a writable tmpfs
+    i = ARGV.index("/dev") - 3
+    assert ARGV[i : i + 4] == ["--size", "65536", "--tmpfs", "/dev"]
+    devices = [ARGV[j + 1] for j, a in enumerate(ARGV) if a == "--dev-bind"]
+    assert devices == ["/dev/null", "/dev/zero", "/dev/urandom"]
+    assert ["--remount-ro", "/dev"] == ARGV[ARGV.index("/dev/urandom") + 2 :][:2]
+
+
+def test_every_tmpfs_is_size_capped_and_only_tmp_stays_writable() -> None:
+    tmpfs = [j for j, a in enumerate(ARGV) if a == "--tmpfs"]
+    assert len(tmpfs) == len(CONFIG.hidden) + 2  # hidden dirs, /tmp, /dev
+    read_only = {ARGV[j + 1] for j, a in enumerate(ARGV) if a == "--remount-ro"}
+    for j in tmpfs:
+        assert ARGV[j - 2] == "--size" and int(ARGV[j - 1]) > 0, ARGV[j - 2 : j + 2]
+        assert ARGV[j + 1] in read_only or ARGV[j + 1] == "/tmp"
+
+
+def test_proc_is_read_only() -> None:
+    i = ARGV.index("--proc")
+    assert ARGV[i : i + 4] == ["--proc", "/proc", "--remount-ro", "/proc"]
+
+
+def test_a_view_replaces_every_bind_source_and_nothing_else() -> None:
+    from confide.executors._sandbox._bwrap import bind_sources
+
+    sources = bind_sources(CONFIG)
+    view = [f"/run/{i}" for i in range(len(sources))]
+    viewed = bwrap_argv(CONFIG, tmp_bytes=1234, fds=[5, 6, 7], sources=view)
+    assert len(viewed) == len(ARGV)
+    changed = [(a, b) for a, b in zip(ARGV, viewed, strict=True) if a != b]
+    assert changed == list(zip(sources, view, strict=True))
+    with pytest.raises(ValueError, match="one source path per bind"):
+        bwrap_argv(CONFIG, tmp_bytes=1, fds=[], sources=view[:-1])

@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import json
 import struct
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from confide.config import Limits
+from confide.executors import TaskIO
+from confide.executors._caps import CappedTaskIO, LogCap
 from confide.executors._sandbox import _harness as harness
 from confide.executors._sandbox import _launch as launch
 from confide.executors._sandbox import _protocol as proto
@@ -114,9 +117,14 @@ class Streams:
         self.files[name].close = lambda: None  # type: ignore[method-assign]
         return self.files[name]
 
+    create_output = create
+
 
 def router(streams: Streams, max_output: int = 10, max_total: int = 15) -> OutputRouter:
-    return OutputRouter(streams.create, ["a", "b"], max_output=max_output, max_total=max_total)
+    """The router over streams capped as the worker caps them (apply_caps)."""
+    limits = Limits(max_output_file_bytes=max_output, max_output_bytes=max_total)
+    capped = CappedTaskIO(cast(TaskIO, streams), limits)
+    return OutputRouter(capped.create_output, ["a", "b"])
 
 
 def test_output_at_cap_is_accepted_and_cap_plus_one_refused() -> None:
@@ -128,6 +136,8 @@ def test_output_at_cap_is_accepted_and_cap_plus_one_refused() -> None:
     with pytest.raises(SandboxFailure) as info:
         out.on_write(W | 1, b"y")
     assert info.value.cause == "output"
+    assert info.value.reason.endswith("(limits.max_output_file_bytes)")
+    assert streams.files["a"].getvalue() == b"x" * 10  # the refused write left nothing
 
 
 def test_total_output_cap_counts_recreated_files() -> None:
@@ -136,8 +146,9 @@ def test_total_output_cap_counts_recreated_files() -> None:
     out.on_write(W | 1, b"x" * 10)
     out.on_create(Create(W | 2, "a"))  # starts afresh, budget is not refunded
     out.on_write(W | 2, b"x" * 5)
-    with pytest.raises(SandboxFailure):
+    with pytest.raises(SandboxFailure) as info:
         out.on_write(W | 2, b"x")
+    assert info.value.reason.endswith("(limits.max_output_bytes)")
 
 
 @pytest.mark.parametrize(
@@ -156,14 +167,20 @@ def test_forged_output_frames_are_violations(action: object) -> None:
         action(router(Streams()))  # type: ignore[operator]
 
 
-def test_log_router_formats_and_caps_lines_and_bytes() -> None:
+def test_log_router_formats_lines_and_fails_past_the_log_caps() -> None:
     lines: list[str] = []
-    logs = LogRouter(lines.append, max_lines=2, max_bytes=1000, max_line_chars=3)
-    for text in ("abcdef", "x", "dropped"):
+    logs = LogRouter(LogCap(lines.append, Limits(max_log_lines=2)), max_line_chars=3)
+    for text in ("abcdef", "x"):
         logs.on_line(LogLine("INFO", "m", text))
     assert lines == ["[INFO m] abc", "[INFO m] x"]
+    with pytest.raises(SandboxFailure) as info:
+        logs.on_line(LogLine("INFO", "m", "one too many"))
+    assert (info.value.cause, lines[-1]) == ("log", "[INFO m] x")
     lines.clear()
-    logs = LogRouter(lines.append, max_lines=100, max_bytes=len("[INFO m] x"), max_line_chars=9)
+    capped = LogCap(lines.append, Limits(max_log_bytes=len("[INFO m] x")))
+    logs = LogRouter(capped, max_line_chars=9)
     logs.on_line(LogLine("INFO", "m", "x"))
-    logs.on_line(LogLine("INFO", "m", "y"))
+    with pytest.raises(SandboxFailure) as info:
+        logs.on_line(LogLine("INFO", "m", "y"))
+    assert info.value.reason.endswith("(limits.max_log_bytes)")
     assert lines == ["[INFO m] x"]

@@ -8,18 +8,12 @@ is a failure, since CI installs them (scripts/system-packages.txt).
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 import wasmtime
-from _wasm_support import MemoryTaskIO, invocation, vectors_dir
+from _wasm_support import MemoryTaskIO, build_c_modules, invocation, vectors_dir
 
 from confide.executors.wasm import WasmExecutor
 
-SRC = Path(__file__).parent / "wasm_src"
 HOST_IMPORTS = {
     "teaclave_open_input",
     "teaclave_create_output",
@@ -29,43 +23,9 @@ HOST_IMPORTS = {
 }
 
 
-def _toolchain_or_skip() -> str:
-    clang = shutil.which("clang")
-    if clang is None or shutil.which("wasm-ld") is None:
-        reason = "clang and wasm-ld (Debian: clang, lld) are needed to build the C test modules"
-        if os.environ.get("CI"):
-            pytest.fail(reason + " and CI must have them")
-        pytest.skip(reason)
-    return clang
-
-
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    clang = _toolchain_or_skip()
-    out_dir = tmp_path_factory.mktemp("wasm-c")
-    modules: dict[str, bytes] = {}
-    for source in sorted(SRC.glob("*.c")):
-        target = out_dir / (source.stem + ".wasm")
-        subprocess.run(
-            [
-                clang,
-                "--target=wasm32",
-                "-nostdlib",
-                "-O2",
-                "-fno-builtin",
-                "-Wl,--no-entry",
-                "-Wl,--export-all",
-                "-Wl,--allow-undefined",
-                "-o",
-                str(target),
-                str(source),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        modules[source.stem] = target.read_bytes()
-    return modules
+    return build_c_modules(tmp_path_factory.mktemp("wasm-c"))
 
 
 @pytest.fixture(scope="module")

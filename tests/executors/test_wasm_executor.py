@@ -17,8 +17,8 @@ from _wasm_support import (
 import confide.executors.wasm as wasm_module
 from confide.config import Limits
 from confide.executors._args import flatten_arguments
-from confide.executors._base import FunctionError
 from confide.executors.wasm import WasmExecutor
+from confide.invocation import FunctionError
 
 
 @pytest.fixture(scope="module")

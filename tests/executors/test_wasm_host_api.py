@@ -23,8 +23,8 @@ from _wasm_support import (
 )
 
 from confide.config import Limits
-from confide.executors._base import FunctionError
 from confide.executors.wasm import WasmExecutor
+from confide.invocation import FunctionError
 
 PAGE = 65536
 OPEN_IN = f"(call $open_input (i32.const {NAME_IN}))"

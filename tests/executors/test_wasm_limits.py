@@ -13,8 +13,8 @@ import wasmtime
 from _wasm_support import ADD_MODULE, LOOP_FOREVER, MemoryTaskIO, entry_module, invocation
 
 from confide.config import Limits
-from confide.executors._base import CancelledError, FunctionError
 from confide.executors.wasm import WasmExecutor
+from confide.invocation import CancelledError, FunctionError
 
 PAGE = 65536
 MiB = 1024 * 1024

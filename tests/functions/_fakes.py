@@ -6,7 +6,7 @@ import io
 from collections.abc import Collection
 from typing import BinaryIO
 
-from confide.executors._base import InvalidInputName, InvalidOutputName
+from confide.invocation import InvalidInputName, InvalidOutputName
 
 
 class _Output(io.BytesIO):

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from confide.executors._base import FunctionSpec, Invocation
+from confide.config import Limits
+from confide.executors import apply_caps
 from confide.executors.builtin import BuiltinExecutor
+from confide.invocation import FunctionSpec, Invocation
 
 from ._fakes import MemoryTaskIO
 
@@ -48,7 +50,8 @@ RunBuiltin = Callable[..., Run]
 
 @pytest.fixture
 def run_builtin() -> RunBuiltin:
-    """``run_builtin(name, args, inputs={}, outputs=(), cancel=None) -> Run``."""
+    """``run_builtin(name, args, inputs={}, outputs=(), cancel=None, executor=None,
+    limits=None) -> Run``: outputs and log capped by ``limits`` (default ``Limits()``)."""
 
     def run(
         name: str,
@@ -57,17 +60,18 @@ def run_builtin() -> RunBuiltin:
         outputs: tuple[str, ...] = (),
         cancel: threading.Event | None = None,
         executor: BuiltinExecutor | None = None,
+        limits: Limits | None = None,
     ) -> Run:
         io = MemoryTaskIO(inputs, outputs)
         log: list[str] = []
-        invocation = Invocation(
+        invocation = apply_caps(Invocation(
             task_id="task-1",
             function=FunctionSpec("fn-1", name, "builtin", b""),
             arguments=arguments,
             io=io,
             log=log.append,
             cancel=cancel or threading.Event(),
-        )
+        ), limits or Limits())  # capped as the worker caps every invocation
         result = (executor or BuiltinExecutor()).run(invocation)
         return Run(result, io, log)
 

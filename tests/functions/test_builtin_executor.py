@@ -7,9 +7,10 @@ import threading
 import pytest
 
 from confide.config import Limits
-from confide.executors._base import CancelledError, FunctionError
+from confide.executors import CapExceeded
 from confide.executors.builtin import BuiltinExecutor
 from confide.functions import BUILTINS, Builtin, FunctionContext
+from confide.invocation import CancelledError, FunctionError
 
 from .conftest import RunBuiltin
 
@@ -28,17 +29,27 @@ def test_save_log_needs_the_json_string_true(run_builtin: RunBuiltin) -> None:
     ]
 
 
-def test_save_log_is_capped(run_builtin: RunBuiltin) -> None:
+def _chatty(lines: int) -> BuiltinExecutor:
     def chatty(ctx: FunctionContext) -> str:
-        for i in range(10):
+        for i in range(lines):
             ctx.log(f"line {i}")
         return "done"
 
-    executor = BuiltinExecutor(
-        Limits(max_log_lines=3), {"chatty": Builtin("chatty", "chatty", chatty)}
-    )
-    run = run_builtin("chatty", {"save_log": "true"}, executor=executor)
+    return BuiltinExecutor(Limits(), {"chatty": Builtin("chatty", "chatty", chatty)})
+
+
+def test_save_log_at_the_line_cap_is_kept(run_builtin: RunBuiltin) -> None:
+    run = run_builtin("chatty", {"save_log": "true"}, executor=_chatty(3),
+                      limits=Limits(max_log_lines=3))
     assert run.log == [f"[INFO teaclave_function::chatty] line {i}" for i in range(3)]
+
+
+def test_save_log_past_the_line_cap_fails_the_task(run_builtin: RunBuiltin) -> None:
+    with pytest.raises(CapExceeded) as info:
+        run_builtin("chatty", {"save_log": "true"}, executor=_chatty(4),
+                    limits=Limits(max_log_lines=3))
+    assert info.value.reason == (
+        "Runtime Error: log exceeds the 3-line log cap (limits.max_log_lines)")
 
 
 def test_cancelled_before_start_raises_cancelled(run_builtin: RunBuiltin) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from confide.executors._base import FunctionError
 from confide.functions import FunctionContext
 from confide.functions._gbdt import train as gbdt_train
+from confide.invocation import FunctionError
 
 from ._fakes import MemoryTaskIO
 from .conftest import RunBuiltin

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from confide.config import Limits
-from confide.executors._base import FunctionError
 from confide.executors.builtin import BuiltinExecutor
+from confide.invocation import FunctionError
 
 from .conftest import RunBuiltin
 

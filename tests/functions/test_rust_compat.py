@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from confide.executors._base import FunctionError
 from confide.functions._rust import (
     fmt_debug_f64,
     fmt_display_f64,
@@ -24,6 +23,7 @@ from confide.functions._rust import (
     rust_lines,
     rust_trim,
 )
+from confide.invocation import FunctionError
 
 RUSTC_F64 = [
     # value, "{}", "{:?}", "{:.4}", "{:.10}"

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_der_private_key,
 )
 
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 from .conftest import RunBuiltin
 

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from confide.attestation import AppraisalPolicy, EnclaveInfo, SimAttester, UnsafeTrustSimRoot
+from confide.attestation import AppraisalPolicy, EnclaveInfo, UnsafeTrustSimRoot
+from confide.attestation.sim import SimAttester
 from confide.execution._enrol import (
     EnrolmentRefused,
     _pinned_channel,
@@ -37,9 +38,9 @@ from confide.keys import (
     make_enrolment_request,
     service_dns_name,
 )
+from confide.node import open_root_secret
 from confide.rpc._gen import confide_v1_pb2 as v1
 from confide.rpc._gen import confide_v1_pb2_grpc as v1_grpc
-from confide.server import open_root_secret
 
 from ._server import Server
 
@@ -214,7 +215,7 @@ def test_worker_process_with_unlisted_measurement_exits_without_pulling(
 
 
 def test_supervisor_hands_workers_no_secret(tmp_path: Path) -> None:
-    from confide.server import Platform, ServerConfig
+    from confide.node import Platform, ServerConfig
 
     platform = Platform(ServerConfig(data_dir=tmp_path / "data", authentication_port=0,
                                      frontend_port=0, scheduler_port=0, key_service_port=0,
@@ -228,6 +229,6 @@ def test_supervisor_hands_workers_no_secret(tmp_path: Path) -> None:
         assert set(WorkerConfig.from_cbor(bootstrap).__dict__) == {
             "scheduler", "key_service", "executor_id", "ca_pem", "sim_state_dir",
             "server_name", "slots", "python_prestart", "blob_store_port", "fusion_dir",
-            "file_roots", "extra_loopback_ports", "log_level", "log_format"}
+            "file_roots", "extra_loopback_ports", "log_level", "log_format", "limits"}
     finally:
         platform.stop()

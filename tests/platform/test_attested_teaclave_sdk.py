@@ -168,7 +168,7 @@ def test_teaclave_sdk_checks_refuse_a_measurement_not_in_enclave_info(server: Se
 
 
 def test_teaclave_sdk_checks_refuse_a_foreign_as_root(server: Server, tmp_path: Path) -> None:
-    from confide.attestation import ReportAuthority
+    from confide.services.attestation_report import ReportAuthority
 
     other = ReportAuthority.create(_now() - dt.timedelta(minutes=1))
     pem = other.root_certificate.public_bytes(serialization.Encoding.PEM)

@@ -71,6 +71,9 @@ def test_a_worker_killed_mid_task_fails_the_task_with_a_reason(fresh_server: Ser
     tid = start_endless_task(admin)
     pids = s.worker_pids()
     areas = [private_area(pid) for pid in pids]
+    deadline = time.monotonic() + 10.0  # Running from the lease on; staging follows it
+    while not any(a.is_dir() and os.listdir(a) for a in areas) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert any(a.is_dir() and os.listdir(a) for a in areas)  # the running task's staging
     for pid in pids:
         os.kill(pid, signal.SIGKILL)

@@ -39,10 +39,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from confide.client import Client, ClientError, FunctionArgument, FunctionFile
 from confide.keys import PlatformCA, service_dns_name
+from confide.node import open_root_secret
 from confide.rpc import key_pem, pin_target_name
 from confide.rpc._gen import confide_v1_pb2 as v1
 from confide.rpc._gen import confide_v1_pb2_grpc as v1_grpc
-from confide.server import open_root_secret
 
 from ._server import Server, free_port
 

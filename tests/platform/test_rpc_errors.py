@@ -52,8 +52,9 @@ def test_file_id_errors(server: Server) -> None:
 
 def test_register_function_validation(server: Server) -> None:
     admin = server.admin()
-    expect_error("INTERNAL", "Invalid executor type: foo",
-                 lambda: admin.register_function("f", executor_type="foo"))
+    err = expect_error("INTERNAL", "Invalid executor type: foo (executor types: builtin, "
+                       "python, wamr)", lambda: admin.register_function("f", executor_type="foo"))
+    assert err.reason == "UNKNOWN_EXECUTOR_TYPE"
     expect_error("INVALID_ARGUMENT", "invalid function id", lambda: admin.get_function("nope"))
     expect_error("INVALID_ARGUMENT", "invalid function id",
                  lambda: admin.get_function("task-00000000-0000-4000-8000-000000000000"))
@@ -66,7 +67,7 @@ def test_create_task_validation(server: Server) -> None:
         arguments=[FunctionArgument("message"), FunctionArgument("save_log", "true", False)],
         inputs=[FunctionFile("a"), FunctionFile("b", optional=True)])
     create = admin.create_task
-    expect_error("INTERNAL", "Unsupported executor: foo",
+    expect_error("INTERNAL", "Unsupported executor: foo (executors: builtin, mesapy, wamr)",
                  lambda: create(fid, {"message": "m"}, executor="foo",
                                 inputs_ownership={"a": ["admin"]}))
     raw = pb.CreateTaskRequest(function_id=fid, function_arguments="", executor="builtin")

@@ -12,7 +12,7 @@ from confide.config import Limits
 from confide.execution._worker import WorkerConfig, build_runner
 from confide.execution.file_agent import PolicyViolation, UrlPolicy
 from confide.executors.python import PythonExecutor
-from confide.server import ConfigError, Platform, ServerConfig
+from confide.node import ConfigError, Platform, ServerConfig
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from confide.rpc import RpcLoop, ServerHealth, build_server
-from confide.server._monitor import HealthMonitor
-from confide.server._readiness import RULES
+from confide.api import RpcLoop, ServerHealth, build_server
+from confide.node._monitor import HealthMonitor
+from confide.node._readiness import RULES
 from confide.telemetry._metrics import REGISTRY
 
 NOW = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)

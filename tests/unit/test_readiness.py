@@ -16,14 +16,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from confide.rpc import api_certificate, pin_target_name
-from confide.server._readiness import (
+from confide.node._readiness import (
     RULES,
     Checks,
     ServerReadiness,
     evidence_age,
     evidence_fresh,
 )
+from confide.rpc import api_certificate, pin_target_name
 
 NOW = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
 ALL_OK = Checks(database=True, attestation=True, workers=True)

@@ -18,8 +18,9 @@ from typing import Any
 import grpc
 import pytest
 
+from confide.api import RpcLoop, build_server, inline
 from confide.errors import Code, ServiceError
-from confide.rpc import RpcLoop, api_certificate, build_server, inline
+from confide.rpc import api_certificate
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 from confide.telemetry import REQUEST_ID, TASK_ID
 from confide.telemetry._metrics import REGISTRY

@@ -9,11 +9,12 @@ import grpc
 from google.protobuf import empty_pb2
 
 from ..errors import Code, ServiceError
-from ..rpc import metadata_value
 from ..rpc._gen import teaclave_authentication_service_pb2 as pb
 from ..rpc._gen import teaclave_authentication_service_pb2_grpc as pb_grpc
 from ..services._identity import Principal
 from ..services.authentication import AuthenticationService
+from ..services.frontend import peer_ip
+from ._serving import metadata_value
 
 __all__ = ["add_authentication_servicers"]
 
@@ -38,7 +39,8 @@ class _Api(pb_grpc.TeaclaveAuthenticationApiServicer):
 
     def UserLogin(self, request: pb.UserLoginRequest, context: grpc.aio.ServicerContext
                   ) -> pb.UserLoginResponse:
-        return pb.UserLoginResponse(token=self._s.login(request.id, request.password))
+        return pb.UserLoginResponse(token=self._s.login(request.id, request.password,
+                                                        ip=peer_ip(context.peer())))
 
     def UserRegister(self, request: pb.UserRegisterRequest, context: grpc.aio.ServicerContext
                      ) -> empty_pb2.Empty:

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
 
 from ..errors import Code, ServiceError
-from ..rpc import inline, metadata_value
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
 from ..rpc._gen import teaclave_frontend_service_pb2 as pb
 from ..rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
 from ..services._identity import Principal, RoleKind
-from ..services._records import CryptoInfo, FunctionRecord, TaskRecord
+from ..services._records import ArgumentSpec, CryptoInfo, DataSpec, FunctionRecord, TaskRecord
 from ..services.audit import AuditEntry, AuditLog, QuerySyntaxError
 from ..services.blobstore import BlobStore, BlobStoreError, validate_object_name
 from ..services.frontend import Frontend, peer_ip
-from ..services.management import FunctionSpecInput, Management
+from ..services.management import (
+    DataAssignment,
+    DataOwners,
+    FunctionLists,
+    FunctionSpecInput,
+    Management,
+    ReviewedFile,
+    TaskReview,
+)
 from ..services.scheduler import Scheduler
+from ._serving import inline, metadata_value
 
 __all__ = ["add_frontend_servicers", "task_response"]
 
@@ -37,22 +45,33 @@ def _spec(r: Any) -> FunctionSpecInput:
     return FunctionSpecInput(
         name=r.name, description=r.description, executor_type=r.executor_type, public=r.public,
         payload=r.payload,
-        arguments=[(a.key, a.default_value, a.allow_overwrite) for a in r.arguments],
-        inputs=[(i.name, i.description, i.optional) for i in r.inputs],
-        outputs=[(o.name, o.description, o.optional) for o in r.outputs],
+        arguments=[ArgumentSpec(a.key, a.default_value, a.allow_overwrite) for a in r.arguments],
+        inputs=[DataSpec(i.name, i.description, i.optional) for i in r.inputs],
+        outputs=[DataSpec(o.name, o.description, o.optional) for o in r.outputs],
         user_allowlist=list(r.user_allowlist), usage_quota=r.usage_quota,
     )
+
+
+def _arguments(f: FunctionRecord) -> list[pb.FunctionArgument]:
+    return [pb.FunctionArgument(key=a.key, default_value=a.default_value,
+                                allow_overwrite=a.allow_overwrite) for a in f.arguments]
+
+
+def _inputs(f: FunctionRecord) -> list[pb.FunctionInput]:
+    return [pb.FunctionInput(name=i.name, description=i.description, optional=i.optional)
+            for i in f.inputs]
+
+
+def _outputs(f: FunctionRecord) -> list[pb.FunctionOutput]:
+    return [pb.FunctionOutput(name=o.name, description=o.description, optional=o.optional)
+            for o in f.outputs]
 
 
 def _function_response(f: FunctionRecord) -> pb.GetFunctionResponse:
     return pb.GetFunctionResponse(
         name=f.name, description=f.description, executor_type=f.executor_type, owner=f.owner,
-        payload=f.payload, public=f.public,
-        arguments=[pb.FunctionArgument(key=k, default_value=d, allow_overwrite=o)
-                   for k, d, o in f.arguments],
-        inputs=[pb.FunctionInput(name=n, description=d, optional=o) for n, d, o in f.inputs],
-        outputs=[pb.FunctionOutput(name=n, description=d, optional=o) for n, d, o in f.outputs],
-        user_allowlist=f.user_allowlist,
+        payload=f.payload, public=f.public, arguments=_arguments(f), inputs=_inputs(f),
+        outputs=_outputs(f), user_allowlist=f.user_allowlist,
     )
 
 
@@ -82,12 +101,52 @@ def task_response(t: TaskRecord) -> pb.GetTaskResponse:
     )
 
 
-def _owner_lists(items: Any) -> list[tuple[str, list[str]]]:
-    return [(o.data_name, list(o.uids)) for o in items]
+_CODE_REVIEW: dict[int, str] = {v1.CODE_REVIEW_OPEN: "open",
+                                v1.CODE_REVIEW_CONFIDENTIAL: "confidential"}
+_CODE_REVIEW_WIRE = {name: v1.CodeReview.ValueType(value) for value, name in _CODE_REVIEW.items()}
 
 
-def _data_maps(items: Any) -> list[tuple[str, str]]:
-    return [(d.data_name, d.data_id) for d in items]
+def _code_review(value: int, *, default: str | None) -> str:
+    """A CodeReview enum off the wire; UNSPECIFIED is ``default`` (None: refused)."""
+    mode = default if value == v1.CODE_REVIEW_UNSPECIFIED else _CODE_REVIEW.get(int(value))
+    if mode is None:
+        raise ServiceError(Code.INVALID_ARGUMENT, f"invalid code review mode: {value}")
+    return mode
+
+
+def _reviewed_files(files: list[ReviewedFile]) -> list[v1.ReviewedFile]:
+    return [v1.ReviewedFile(data_name=f.data_name, owners=f.owners, data_id=f.data_id,
+                            cmac=f.cmac) for f in files]
+
+
+def review_response(r: TaskReview) -> v1.TaskReview:
+    """ReviewTask's message: the payload only where the service left it visible."""
+    t = r.task
+    msg = v1.TaskReview(
+        task=task_response(t), executor=t.executor, inputs=_reviewed_files(r.inputs),
+        outputs=_reviewed_files(r.outputs), waiting_for=t.waiting_for(),
+        rejections=[v1.Rejection(user_id=u, reason=why) for u, why in sorted(
+            t.rejections.items())],
+        log=t.result.log if t.result is not None else [],
+        failure_detail=t.result.detail if t.result is not None else "")
+    f = r.function
+    if f is not None:
+        msg.function.CopyFrom(v1.ReviewedFunction(
+            function_id=f.id, name=f.name, description=f.description, owner=f.owner,
+            executor_type=f.executor_type, public=f.public,
+            code_review=_CODE_REVIEW_WIRE.get(f.code_review, v1.CODE_REVIEW_CONFIDENTIAL),
+            payload_sha256=r.payload_sha256, payload_visible=r.payload_visible,
+            payload=f.payload if r.payload_visible else b"", payload_size=r.payload_size,
+            arguments=_arguments(f), inputs=_inputs(f), outputs=_outputs(f)))
+    return msg
+
+
+def _owner_lists(items: Iterable[pb.OwnerList]) -> list[DataOwners]:
+    return [DataOwners(o.data_name, list(o.uids)) for o in items]
+
+
+def _data_maps(items: Iterable[pb.DataMap]) -> list[DataAssignment]:
+    return [DataAssignment(d.data_name, d.data_id) for d in items]
 
 
 def _caller(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None, bytes]:
@@ -187,7 +246,7 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
 
     def ListFunctions(self, r: pb.ListFunctionsRequest, c: grpc.aio.ServicerContext
                       ) -> pb.ListFunctionsResponse:
-        def run(who: Principal) -> tuple[list[str], list[str]]:
+        def run(who: Principal) -> FunctionLists:
             role = who.role if r.user_id == who.user_id else self._m.role_of(r.user_id)
             attribute = role.attribute if role is not None and role.is_data_owner_like else None
             return self._m.functions.list(who, r.user_id, attribute)
@@ -289,6 +348,49 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
                 rw_url=self._blobs.presign(name, "RW", expires), expires_at=expires)
 
         return self._run("create_blob_urls", c, run)
+
+    def RegisterFunction(self, r: v1.RegisterFunctionRequest, c: grpc.aio.ServicerContext
+                         ) -> pb.RegisterFunctionResponse:
+        mode = _code_review(r.code_review, default="open")
+        fid = self._run("register_function", c,
+                        lambda who: self._m.functions.register(who, _spec(r.function), mode))
+        return pb.RegisterFunctionResponse(function_id=fid)
+
+    def SetCodeReview(self, r: v1.SetCodeReviewRequest, c: grpc.aio.ServicerContext
+                      ) -> empty_pb2.Empty:
+        mode = _code_review(r.code_review, default=None)
+        self._run("set_code_review", c,
+                  lambda who: self._m.functions.set_code_review(who, r.function_id, mode))
+        return empty_pb2.Empty()
+
+    def RegisterInputFile(self, r: v1.RegisterInputFileRequest, c: grpc.aio.ServicerContext
+                          ) -> pb.RegisterInputFileResponse:
+        f = r.file
+        size = r.plaintext_size or None
+        data_id = self._run("register_input_file", c, lambda who: self._m.files.register_input(
+            who, f.url, f.cmac, _crypto(f.crypto_info, f.HasField("crypto_info")), size))
+        return pb.RegisterInputFileResponse(data_id=data_id)
+
+    def ListPendingTasks(self, r: v1.ListPendingTasksRequest, c: grpc.aio.ServicerContext
+                         ) -> v1.ListPendingTasksResponse:
+        limit = min(r.limit or 100, self._m.ctx.limits.max_list_items)
+        pending = self._run("list_pending_tasks", c,
+                            lambda who: self._m.reviews.pending(who, limit))
+        return v1.ListPendingTasksResponse(tasks=[v1.PendingTask(
+            task_id=p.task_id, creator=p.creator, function_id=p.function_id,
+            function_name=p.function_name, status=common.TaskStatus.ValueType(int(p.status)),
+            unassigned=p.unassigned) for p in pending])
+
+    def ReviewTask(self, r: v1.ReviewTaskRequest, c: grpc.aio.ServicerContext
+                   ) -> v1.TaskReview:
+        review = self._run("review_task", c, lambda who: self._m.reviews.review(
+            who, self._m.tasks.get(who, r.task_id)))
+        return review_response(review)
+
+    def RejectTask(self, r: v1.RejectTaskRequest, c: grpc.aio.ServicerContext
+                   ) -> empty_pb2.Empty:
+        self._run("reject_task", c, lambda who: self._m.tasks.reject(who, r.task_id, r.reason))
+        return empty_pb2.Empty()
 
     async def WaitTask(self, r: v1.WaitTaskRequest, c: grpc.aio.ServicerContext
                        ) -> pb.GetTaskResponse:

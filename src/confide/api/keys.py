@@ -16,9 +16,10 @@ import grpc
 
 from ..attestation import AttestationError
 from ..errors import Code, ServiceError
-from ..keys import EnrolmentRequest, KeysError, KeyService
+from ..keys import EnrolmentRequest, KeysError
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
+from ..services.keys import KeyService
 from ..telemetry import reason_of
 from ..telemetry._metrics import ATTESTATION_APPRAISALS, ATTESTATION_FAILURES, reason_label
 

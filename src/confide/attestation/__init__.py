@@ -6,99 +6,136 @@ Trust decisions are pure (:class:`AppraisalPolicy`, :func:`verify_dcap_quote`,
 collateral and ``now`` in, a typed result or an error out. Attesters, collateral
 fetching and certificate fetching are the I/O side. See ``docs/attestation.md``
 and ``docs/attested-channels.md``.
+
+Layout (each subpackage imports only those above it in this list)::
+
+    _errors.py    every error of the package, under AttestationError
+    evidence/     quote, TD report and SEV-SNP report formats, parsed, not trusted
+    appraisal/    verifiers (dcap-qvl, SEV-SNP), AppraisalPolicy, enclave_info, roots,
+                  collateral fetching
+    tls/          attested TLS: RA-TLS/Teaclave certificates, report format, client checks
+    measurement/  hashes of confide's own code (sim measurement, `confide measure`)
+    attesters/    hardware attesters (Gramine, configfs-tsm)
+    sim/          SIM ONLY: the sim attester and its PKI (exported as the module ``sim``)
+
+This module's names are the public surface (pinned by tests/attestation/test_api.py);
+a subpackage's ``__init__`` is what the rest of confide may use of it. The sim
+attester is reached only by its explicit name, ``confide.attestation.sim``.
 """
 
-from ._attesters import ConfigfsTsmAttester, GramineAttester
-from ._bundle import TrustBundle
-from ._cert_fetch import fetch_unverified_certificate
-from ._client_check import (
-    VerifiedPeer,
-    verify_endorsement,
-    verify_ratls_certificate,
-    verify_teaclave_certificate,
-)
-from ._collateral_fetch import CollateralFetcher
-from ._dcap import verify_dcap_quote
-from ._enclave_info import (
-    EnclaveInfo,
-    generate_enclave_info,
-    sign_enclave_info,
-    verify_enclave_info,
-)
+from . import sim
 from ._errors import (
     AppraisalError,
     AttestationError,
+    AttestationKeyBindingError,
     AttesterError,
     CertificateChainError,
+    CertificateFormatError,
+    CertificateRevokedError,
     CollateralExpiredError,
     CollateralFetchError,
+    CollateralMismatchError,
     CollateralSignatureError,
     DebugNotAllowedError,
     EmptyPolicyError,
     EnclaveInfoError,
     EnclaveInfoSignatureError,
+    EvidenceBindingError,
+    EvidenceError,
     EvidenceFormatError,
     EvidenceTooLargeError,
     EvidenceTooOldError,
     EvidenceVerificationError,
+    MeasurementMismatchError,
     MeasurementNotAcceptedError,
+    QeIdentityMismatchError,
+    QeReportSignatureError,
     QuoteSignatureError,
+    RaTlsError,
     ReportDataMismatchError,
+    ReportError,
+    ReportServiceError,
+    ReservedFieldError,
+    SigningKeyNotAllowedError,
+    TcbLevelNotFoundError,
     TcbMismatchError,
+    TcbRevokedError,
     TcbStatusNotAllowedError,
+    TdxModuleMismatchError,
     TeeTypeMismatchError,
     UntrustedRootError,
 )
-from ._evidence import Attester, Evidence, VerifiedEvidence
-from ._measure import package_measurement
-from ._policy import AppraisalPolicy, AppraisalResult, UnsafeTrustSimRoot
-from ._quote import QuoteHeader, SgxQuote, SgxReportBody, TdReport, TdxQuote, parse_quote
-from ._ratls_cert import (
+from .appraisal import (
+    AMD_ARK_GENOA_DER,
+    AMD_ARK_MILAN_DER,
+    AMD_ARK_TURIN_DER,
+    AMD_ARKS,
+    INTEL_SGX_ROOT_CA_DER,
+    SIM_WARNING,
+    AppraisalPolicy,
+    AppraisalResult,
+    CollateralFetcher,
+    EnclaveInfo,
+    SnpChain,
+    UnsafeTrustSimRoot,
+    generate_enclave_info,
+    sign_enclave_info,
+    verify_dcap_quote,
+    verify_enclave_info,
+    verify_snp_chain,
+    verify_snp_report,
+)
+from .attesters import ConfigfsTsmAttester, GramineAttester
+from .evidence import (
+    Attester,
+    Evidence,
+    QuoteHeader,
+    SgxQuote,
+    SgxReportBody,
+    SnpEndorsementKey,
+    SnpReport,
+    SnpTcb,
+    TdReport,
+    TdReport15,
+    TdxQuote,
+    VerifiedEvidence,
+    parse_quote,
+    parse_snp_report,
+)
+from .measurement import package_measurement
+from .tls import (
+    DCAP_TO_IAS_STATUS,
     RATLS_ENDORSEMENT_OID,
     RATLS_EVIDENCE_OID,
-    AttestedCertificate,
-    EndorsedReport,
-    build_attested_certificate,
-    issue_attested_certificate,
-    renewal_due,
-)
-from ._ratls_types import (
-    CertificateFormatError,
-    EvidenceBindingError,
-    EvidenceError,
-    GetQuote,
-    MeasurementMismatchError,
-    QuoteVerdict,
-    RaTlsError,
-    ReportError,
-    ReportServiceError,
-    VerifyQuote,
-)
-from ._report_http import (
-    ReportService,
-    make_report_server,
-    request_report,
-    run_attestation_service,
-)
-from ._report_service import ReportAuthority, make_report
-from ._roots import AMD_ARK_MILAN_DER, INTEL_SGX_ROOT_CA_DER
-from ._sim import SIM_WARNING, SimAttester
-from ._snp import SnpReport, SnpTcb, parse_snp_report, verify_snp_report
-from ._teaclave_report import (
-    DCAP_TO_IAS_STATUS,
     TEACLAVE_EXTENSION_OID,
-    tls_report_data,
-)
-from ._verdicts import (
+    AttestedCertificate,
     DcapVerdict,
+    EndorsedReport,
+    GetQuote,
+    QuoteVerdict,
+    TrustBundle,
+    VerifiedPeer,
+    VerifyQuote,
+    build_attested_certificate,
     certificate_collateral,
     dcap_quote_verifier,
+    fetch_unverified_certificate,
+    issue_attested_certificate,
     policy_quote_verifier,
+    renewal_due,
+    tls_report_data,
+    unverified_certificate_tee,
+    verify_endorsement,
+    verify_ratls_certificate,
     verify_ratls_with_policy,
+    verify_teaclave_certificate,
 )
 
 __all__ = [
+    "AMD_ARKS",
+    "AMD_ARK_GENOA_DER",
     "AMD_ARK_MILAN_DER",
+    "AMD_ARK_TURIN_DER",
     "DCAP_TO_IAS_STATUS",
     "INTEL_SGX_ROOT_CA_DER",
     "RATLS_ENDORSEMENT_OID",
@@ -109,14 +146,17 @@ __all__ = [
     "AppraisalPolicy",
     "AppraisalResult",
     "AttestationError",
+    "AttestationKeyBindingError",
     "AttestedCertificate",
     "Attester",
     "AttesterError",
     "CertificateChainError",
     "CertificateFormatError",
+    "CertificateRevokedError",
     "CollateralExpiredError",
     "CollateralFetchError",
     "CollateralFetcher",
+    "CollateralMismatchError",
     "CollateralSignatureError",
     "ConfigfsTsmAttester",
     "DcapVerdict",
@@ -137,23 +177,30 @@ __all__ = [
     "GramineAttester",
     "MeasurementMismatchError",
     "MeasurementNotAcceptedError",
+    "QeIdentityMismatchError",
+    "QeReportSignatureError",
     "QuoteHeader",
     "QuoteSignatureError",
     "QuoteVerdict",
     "RaTlsError",
-    "ReportAuthority",
     "ReportDataMismatchError",
     "ReportError",
-    "ReportService",
     "ReportServiceError",
+    "ReservedFieldError",
     "SgxQuote",
     "SgxReportBody",
-    "SimAttester",
+    "SigningKeyNotAllowedError",
+    "SnpChain",
+    "SnpEndorsementKey",
     "SnpReport",
     "SnpTcb",
+    "TcbLevelNotFoundError",
     "TcbMismatchError",
+    "TcbRevokedError",
     "TcbStatusNotAllowedError",
     "TdReport",
+    "TdReport15",
+    "TdxModuleMismatchError",
     "TdxQuote",
     "TeeTypeMismatchError",
     "TrustBundle",
@@ -168,22 +215,21 @@ __all__ = [
     "fetch_unverified_certificate",
     "generate_enclave_info",
     "issue_attested_certificate",
-    "make_report",
-    "make_report_server",
     "package_measurement",
     "parse_quote",
     "parse_snp_report",
     "policy_quote_verifier",
     "renewal_due",
-    "request_report",
-    "run_attestation_service",
     "sign_enclave_info",
+    "sim",
     "tls_report_data",
+    "unverified_certificate_tee",
     "verify_dcap_quote",
     "verify_enclave_info",
     "verify_endorsement",
     "verify_ratls_certificate",
     "verify_ratls_with_policy",
+    "verify_snp_chain",
     "verify_snp_report",
     "verify_teaclave_certificate",
 ]

@@ -1,7 +1,8 @@
-"""confide's client side: the Python SDK and the ``confide`` command line."""
+"""confide's Python SDK: attest a server, then call it (the CLI is ``confide.cli``)."""
 
 from ._attested import AttestedEndpoint, ServerAttestationError
-from ._errors import ClientError
+from ._errors import ClientError, Violation
+from ._review import PendingTask, Rejection, ReviewedFile, ReviewedFunction, TaskReview
 from ._sdk import (
     AuditEntry,
     BlobUrls,
@@ -24,7 +25,13 @@ __all__ = [
     "FunctionArgument",
     "FunctionFile",
     "OutputLocation",
+    "PendingTask",
+    "Rejection",
+    "ReviewedFile",
+    "ReviewedFunction",
     "ServerAttestationError",
     "Task",
+    "TaskReview",
     "TaskStatus",
+    "Violation",
 ]

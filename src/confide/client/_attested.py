@@ -15,7 +15,11 @@ frontend 7777 → ``teaclave_frontend_service``):
 4. optionally the RA-TLS profile is appraised with an ``AppraisalPolicy``
    whose roots are ``trust`` (Intel's root, or the sim root only through
    ``UnsafeTrustSimRoot``, which logs a warning on every use): the quote is
-   verified by dcap-qvl with the collateral carried in the certificate;
+   verified by dcap-qvl with the collateral carried in the certificate.
+   A TDX node (quote v4/v5 in its RA-TLS extension) has no Teaclave profile
+   (Teaclave's report format is SGX-only): it is attested through RA-TLS alone,
+   which therefore requires ``trust``, and its service's enclave_info table
+   must list ``mrtd`` (an SGX-only enclave_info refuses it);
 5. that exact certificate is pinned for the session (gRPC root = the
    certificate, target name override = its subject CN).
 """
@@ -43,6 +47,7 @@ from ..attestation import (
     UnsafeTrustSimRoot,
     VerifiedPeer,
     fetch_unverified_certificate,
+    unverified_certificate_tee,
     verify_enclave_info,
     verify_ratls_with_policy,
     verify_teaclave_certificate,
@@ -207,14 +212,22 @@ def attest_endpoint(host: str, port: int, service_table: str, trust: TrustInputs
     except RaTlsError as e:
         raise ServerAttestationError(e.reason, str(e)) from e
     try:
-        peer = verify_teaclave_certificate(
-            der, as_root_der=trust.as_root_der, enclave_info=trust.enclave_info.services,
-            service_table=service_table, now=now, strict=True,
-            allowed_statuses=_ALLOWED_REPORT_STATUSES, limits=trust.limits)
-        if trust.ratls_roots is not None:
-            policy = AppraisalPolicy(list(trust.ratls_roots), trust.enclave_info,
-                                     max_evidence_age=_RATLS_MAX_EVIDENCE_AGE, limits=trust.limits)
-            verify_ratls_with_policy(der, policy, service=service_table, now=now)
+        policy = None if trust.ratls_roots is None else AppraisalPolicy(
+            list(trust.ratls_roots), trust.enclave_info,
+            max_evidence_age=_RATLS_MAX_EVIDENCE_AGE, limits=trust.limits)
+        if unverified_certificate_tee(der, trust.limits) == "tdx":
+            if policy is None:
+                raise ServerAttestationError(
+                    "ratls-trust-required", f"{host}:{port} is a TDX node, attested through "
+                    "RA-TLS only: give trust roots")
+            peer = verify_ratls_with_policy(der, policy, service=service_table, now=now)
+        else:
+            peer = verify_teaclave_certificate(
+                der, as_root_der=trust.as_root_der, enclave_info=trust.enclave_info.services,
+                service_table=service_table, now=now, strict=True,
+                allowed_statuses=_ALLOWED_REPORT_STATUSES, limits=trust.limits)
+            if policy is not None:
+                verify_ratls_with_policy(der, policy, service=service_table, now=now)
     except RaTlsError as e:
         raise ServerAttestationError(e.reason, f"{host}:{port}: {e}") from e
     except AttestationError as e:  # the RA-TLS appraisal's refusals (AppraisalError, ...)

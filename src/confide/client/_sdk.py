@@ -22,15 +22,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
-import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .._status import TaskStatus
-from ..crypto import DEFAULT_SCHEMA, CryptoError, decrypt_stream, encrypt_stream
+from ..crypto import DEFAULT_SCHEMA, CryptoError, encrypt_stream
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_authentication_service_pb2 as auth_pb
@@ -49,6 +48,8 @@ from ._attested import (
     trust_from_bundle,
 )
 from ._errors import ClientError, from_rpc_error
+from ._review import CODE_REVIEW, PendingTask, TaskReview
+from ._transfer import Progress, download_decrypt, put_file, upload_encrypt
 
 __all__ = [
     "AuditEntry",
@@ -58,7 +59,9 @@ __all__ = [
     "FunctionArgument",
     "FunctionFile",
     "OutputLocation",
+    "PendingTask",
     "Task",
+    "TaskReview",
     "TaskStatus",
 ]
 
@@ -150,6 +153,7 @@ class EncryptedFile:
     key: bytes
     iv: bytes
     cmac: bytes
+    size: int | None = None  # plaintext bytes (declared when registering), if known
 
 
 @dataclass(frozen=True)
@@ -161,14 +165,6 @@ class OutputLocation:
     schema: str
     key: bytes
     iv: bytes
-
-
-def _http_put(url: str, body: BinaryIO, size: int, timeout: float) -> None:
-    headers = {"Content-Type": "application/x-binary", "Content-Length": str(size)}
-    with httpx.Client(timeout=timeout) as http:
-        resp = http.put(url, content=iter(lambda: body.read(1 << 20), b""), headers=headers)
-    if resp.status_code not in (200, 201):
-        raise ClientError("UNAVAILABLE", f"upload failed: HTTP {resp.status_code}")
 
 
 @dataclass(frozen=True)
@@ -376,8 +372,19 @@ class Client:
         payload: bytes = b"", arguments: Sequence[FunctionArgument] = (),
         inputs: Sequence[FunctionFile] = (), outputs: Sequence[FunctionFile] = (),
         user_allowlist: Sequence[str] = (), usage_quota: int = -1,
+        code_review: str | None = "open",
     ) -> str:
-        """Register a function. ``usage_quota=-1`` is unlimited; 0 means never invocable."""
+        """Register a function. ``usage_quota=-1`` is unlimited; 0 means never invocable.
+
+        ``code_review`` decides what participants of a task using the function
+        see when they review it (:meth:`review_task`): ``"open"`` its code,
+        ``"confidential"`` only its SHA-256 and owner. Both go through
+        confide.v1; ``None`` uses Teaclave's RegisterFunction (for a Teaclave
+        server; confide then keeps the code confidential).
+        """
+        if code_review is not None and code_review not in CODE_REVIEW:
+            raise ClientError("INVALID_ARGUMENT",
+                              f"code_review must be one of {', '.join(CODE_REVIEW)} or None")
         req = pb.RegisterFunctionRequest(
             name=name, description=description, executor_type=executor_type, public=public,
             payload=payload,
@@ -388,7 +395,18 @@ class Client:
             outputs=[pb.FunctionOutput(name=o.name, description=o.description,
                                        optional=o.optional) for o in outputs],
             user_allowlist=list(user_allowlist), usage_quota=usage_quota)
-        return str(self._call(self._front.RegisterFunction, req).function_id)
+        if code_review is None:
+            return str(self._call(self._front.RegisterFunction, req).function_id)
+        return str(self._call(self._ext.RegisterFunction, v1.RegisterFunctionRequest(
+            function=req, code_review=CODE_REVIEW[code_review])).function_id)
+
+    def set_code_review(self, function_id: str, code_review: str) -> None:
+        """The owner decides whether task participants may read the code (open/confidential)."""
+        if code_review not in CODE_REVIEW:
+            raise ClientError("INVALID_ARGUMENT",
+                              f"code_review must be one of {', '.join(CODE_REVIEW)}")
+        self._call(self._ext.SetCodeReview, v1.SetCodeReviewRequest(
+            function_id=function_id, code_review=CODE_REVIEW[code_review]))
 
     def get_function(self, function_id: str) -> pb.GetFunctionResponse:
         resp: pb.GetFunctionResponse = self._call(
@@ -414,10 +432,18 @@ class Client:
 
     # -- files -------------------------------------------------------------
     def register_input_file(self, url: str, *, schema: str, key: bytes, iv: bytes,
-                            cmac: bytes) -> str:
+                            cmac: bytes, plaintext_size: int | None = None) -> str:
+        """Register an encrypted input; returns its id.
+
+        With ``plaintext_size`` (confide.v1) the server refuses at once, when the
+        input is assigned, a file over the task's executor input cap.
+        """
         req = pb.RegisterInputFileRequest(
             url=url, cmac=cmac, crypto_info=common.FileCryptoInfo(schema=schema, key=key, iv=iv))
-        return str(self._call(self._front.RegisterInputFile, req).data_id)
+        if plaintext_size is None:
+            return str(self._call(self._front.RegisterInputFile, req).data_id)
+        return str(self._call(self._ext.RegisterInputFile, v1.RegisterInputFileRequest(
+            file=req, plaintext_size=plaintext_size)).data_id)
 
     def register_output_file(self, url: str, *, schema: str, key: bytes, iv: bytes = b"") -> str:
         req = pb.RegisterOutputFileRequest(
@@ -490,6 +516,22 @@ class Client:
     def list_tasks(self, limit: int = 100) -> list[str]:
         return list(self._call(self._ext.ListTasks, v1.ListTasksRequest(limit=limit)).task_ids)
 
+    # -- review before approval (confide.v1) -----------------------------------
+    def pending_tasks(self, limit: int = 100) -> list[PendingTask]:
+        """Tasks that wait for my approval (or rejection), newest first."""
+        r = self._call(self._ext.ListPendingTasks, v1.ListPendingTasksRequest(limit=limit))
+        return [PendingTask(p.task_id, p.creator, p.function_id, p.function_name, int(p.status),
+                            list(p.unassigned)) for p in r.tasks]
+
+    def review_task(self, task_id: str) -> TaskReview:
+        """Everything my approval of ``task_id`` covers (participants only)."""
+        return TaskReview.from_proto(self._call(self._ext.ReviewTask,
+                                                v1.ReviewTaskRequest(task_id=task_id)))
+
+    def reject_task(self, task_id: str, reason: str = "") -> None:
+        """Reject a task I participate in: it cannot run until I approve it after all."""
+        self._call(self._ext.RejectTask, v1.RejectTaskRequest(task_id=task_id, reason=reason))
+
     # -- data on the embedded blob store --------------------------------------
     def blob_urls(self, file_name: str, ttl_s: int = 0) -> BlobUrls:
         """Presigned PUT/GET URLs for a new object on the server's blob store."""
@@ -504,29 +546,60 @@ class Client:
 
         Returns what :meth:`register_input_file` needs (URL, crypto info, cmac).
         A fresh random key (and IV) is made unless given; keep the result's key.
+        A ``Path`` is streamed (:meth:`upload_file`).
         """
+        if isinstance(data, Path):
+            return self.upload_file(data, file_name=file_name, schema=schema, key=key, iv=iv)
+        key, iv = self._fresh_key(schema, key, iv)
+        urls = self.blob_urls(file_name)
+        sealed = io.BytesIO()
+        try:
+            cmac = encrypt_stream(schema, key, iv, io.BytesIO(data), sealed, file_name=file_name)
+        except CryptoError as e:
+            raise ClientError("INVALID_ARGUMENT", f"cannot encrypt: {e}") from e
+        size = sealed.tell()
+        sealed.seek(0)
+        put_file(urls.put_url, sealed, size, timeout=self._timeout)
+        return EncryptedFile(urls.get_url, schema, key, iv, cmac, len(data))
+
+    def upload_file(self, path: Path, *, file_name: str | None = None,
+                    schema: str = DEFAULT_SCHEMA, key: bytes | None = None,
+                    iv: bytes | None = None, put_url: str | None = None,
+                    get_url: str | None = None, progress: Progress | None = None
+                    ) -> EncryptedFile:
+        """Encrypt the file at ``path`` while uploading it, in bounded memory.
+
+        Goes to the server's blob store unless ``put_url`` is given (your own
+        storage that accepts an HTTP PUT, e.g. a presigned S3 URL); ``get_url``
+        is then where workers will fetch it (default: ``put_url``).
+        ``progress(n)`` is called with the ciphertext bytes sent.
+        """
+        key, iv = self._fresh_key(schema, key, iv)
+        name = file_name or path.name
+        if put_url is None:
+            urls = self.blob_urls(name)
+            put_url, get_url = urls.put_url, urls.get_url
+        size = os.stat(path).st_size
+        cmac = upload_encrypt(path, put_url, schema=schema, key=key, iv=iv, file_name=name,
+                              timeout=self._timeout, progress=progress)
+        return EncryptedFile(get_url or put_url, schema, key, iv, cmac, size)
+
+    @staticmethod
+    def _fresh_key(schema: str, key: bytes | None, iv: bytes | None) -> tuple[bytes, bytes]:
         key = key if key is not None else os.urandom(_KEY_BYTES.get(schema, 32))
         iv = iv if iv is not None else (os.urandom(12) if schema.startswith("aes-gcm") else b"")
-        urls = self.blob_urls(file_name)
-        with tempfile.TemporaryFile() as sealed:
-            src: BinaryIO
-            with (open(data, "rb") if isinstance(data, Path) else io.BytesIO(data)) as src:
-                cmac = encrypt_stream(schema, key, iv, src, sealed, file_name=file_name)
-            size = sealed.tell()
-            sealed.seek(0)
-            _http_put(urls.put_url, sealed, size, self._timeout)
-        return EncryptedFile(urls.get_url, schema, key, iv, cmac)
+        return key, iv
 
     def register_upload(self, upload: EncryptedFile) -> str:
         """Register an :meth:`upload_encrypted` result as an input; returns its id."""
         return self.register_input_file(upload.url, schema=upload.schema, key=upload.key,
-                                        iv=upload.iv, cmac=upload.cmac)
+                                        iv=upload.iv, cmac=upload.cmac,
+                                        plaintext_size=upload.size)
 
     def new_output(self, *, file_name: str = "result", schema: str = DEFAULT_SCHEMA,
                    key: bytes | None = None, iv: bytes | None = None) -> OutputLocation:
         """Register a fresh output on the blob store; keep the result to download it later."""
-        key = key if key is not None else os.urandom(_KEY_BYTES.get(schema, 32))
-        iv = iv if iv is not None else (os.urandom(12) if schema.startswith("aes-gcm") else b"")
+        key, iv = self._fresh_key(schema, key, iv)
         urls = self.blob_urls(file_name)
         # The read-write URL: the worker writes it once, and a later task can read
         # it back after RegisterInputFromOutput (which copies the URL).
@@ -534,22 +607,31 @@ class Client:
         return OutputLocation(data_id, urls.get_url, schema, key, iv)
 
     def download_decrypted(self, output: OutputLocation, cmac: bytes | None = None) -> bytes:
-        """Fetch an output's ciphertext and decrypt it here (checked against ``cmac``)."""
-        with tempfile.TemporaryFile() as sealed, httpx.Client(timeout=self._timeout) as http:
-            with http.stream("GET", output.get_url) as resp:
-                if resp.status_code != 200:
-                    raise ClientError("UNAVAILABLE", f"download failed: HTTP {resp.status_code}")
-                for chunk in resp.iter_bytes():
-                    sealed.write(chunk)
-            sealed.seek(0)
-            plain = io.BytesIO()
-            name = urlsplit(output.get_url).path.rsplit("/", 1)[-1]
-            try:
-                decrypt_stream(output.schema, output.key, output.iv, sealed, plain,
-                               expected_cmac=cmac, file_name=name)
-            except CryptoError as e:
-                raise ClientError("DATA_LOSS", f"output does not decrypt: {e}") from e
-            return plain.getvalue()
+        """Fetch an output's ciphertext and decrypt it here (checked against ``cmac``).
+
+        Returns the whole plaintext in memory: for large outputs use :meth:`download_to`.
+        """
+        with tempfile.TemporaryDirectory(prefix="confide-download-") as tmp:
+            path = Path(tmp) / "plain"
+            self.download_to(output, path, cmac)
+            return path.read_bytes()
+
+    def download_to(self, output: OutputLocation, path: Path, cmac: bytes | None = None, *,
+                    progress: Progress | None = None) -> bytes:
+        """Fetch, verify and decrypt an output into ``path`` in bounded memory; its cmac.
+
+        ``path`` is replaced only when the ciphertext verified (against ``cmac``
+        when given: take it from the task's ``tags_map`` or :meth:`get_output_file`).
+        """
+        return self.download_url_to(output.get_url, path, schema=output.schema, key=output.key,
+                                    iv=output.iv, cmac=cmac, progress=progress)
+
+    def download_url_to(self, url: str, path: Path, *, schema: str, key: bytes, iv: bytes = b"",
+                        cmac: bytes | None = None, progress: Progress | None = None) -> bytes:
+        """:meth:`download_to` for any URL (your own storage) and crypto info."""
+        name = urlsplit(url).path.rsplit("/", 1)[-1]
+        return download_decrypt(url, path, schema=schema, key=key, iv=iv, cmac=cmac,
+                                file_name=name, timeout=self._timeout, progress=progress)
 
     # -- audit -------------------------------------------------------------
     def query_audit_logs(self, query: str, limit: int = 100) -> list[AuditEntry]:

@@ -16,7 +16,14 @@ Formats (byte by byte in ``docs/file-formats.md``):
 No I/O beyond the file objects passed in. Every error is a :class:`CryptoError`.
 """
 
-from ._api import PUSH_SCHEMAS, compute_cmac, decrypt_stream, encrypt_stream, new_decryptor
+from ._api import (
+    PUSH_SCHEMAS,
+    compute_cmac,
+    decrypt_stream,
+    encrypt_stream,
+    encrypted_size,
+    new_decryptor,
+)
 from ._errors import CryptoError, CryptoInfoError, CryptoLimitError, IntegrityError
 from ._io import Decryptor
 from ._schemas import CMAC_LENGTH, DEFAULT_SCHEMA, SCHEMAS, validate_crypto_info
@@ -35,6 +42,7 @@ __all__ = [  # noqa: RUF022
     "compute_cmac",
     "decrypt_stream",
     "encrypt_stream",
+    "encrypted_size",
     "new_decryptor",
     "validate_crypto_info",
 ]

@@ -19,7 +19,7 @@ from ._schemas import (
     validate_crypto_info,
 )
 
-__all__ = ["compute_cmac", "decrypt_stream", "encrypt_stream", "new_decryptor"]
+__all__ = ["compute_cmac", "decrypt_stream", "encrypt_stream", "encrypted_size", "new_decryptor"]
 
 _DEFAULT_LIMITS: Final = Limits()
 _AES_GCM: Final = frozenset({AES_GCM_128, AES_GCM_256})
@@ -214,6 +214,25 @@ def compute_cmac(schema: str, src: BinaryIO, *, limits: Limits = _DEFAULT_LIMITS
         raise CryptoError("raw files have no cmac")
     validate_crypto_info(schema, b"", b"")  # raises: unknown schema
     raise CryptoError(f"no cmac for schema {schema}")  # pragma: no cover - unreachable
+
+
+def encrypted_size(schema: str, plaintext_size: int) -> int | None:
+    """How many bytes :func:`encrypt_stream` makes of ``plaintext_size`` bytes.
+
+    Lets a client send a ciphertext with its ``Content-Length`` while it is
+    being made. None for ``teaclave-file-128`` (its writer seeks back) and for
+    unknown schemas.
+    """
+    if plaintext_size < 0:
+        raise ValueError("plaintext_size must be >= 0")
+    if schema in _AES_GCM:
+        return plaintext_size + _aes_gcm.TAG_LENGTH
+    if schema == CONFIDE_STREAM_256:
+        segments = max(1, -(-plaintext_size // _stream.DEFAULT_SEGMENT))
+        return _stream.HEADER_LENGTH + plaintext_size + segments * _stream.TAG_LENGTH
+    if schema == RAW:
+        return plaintext_size
+    return None
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, counter: ByteCounter) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "ZERO_NONCE",
     "Header",
     "Metadata",
+    "NodeKeyDeriver",
     "build_header",
     "check_file_name",
     "data_count",
@@ -135,12 +136,27 @@ def derive_node_keys(master: bytes, kind: int, first: int, count: int) -> list[b
     and the writer can recompute a key instead of storing it. Readers never
     derive: they use the keys stored in the tree.
     """
-    blocks = b"".join(
-        bytes([kind]) + bytes(7) + n.to_bytes(8, "big") for n in range(first, first + count)
-    )
-    enc = Cipher(algorithms.AES(master), modes.ECB()).encryptor()  # noqa: S305 - PRF use
-    out = enc.update(blocks) + enc.finalize()
+    out = NodeKeyDeriver(master).block(kind, first, count)
     return [out[i : i + 16] for i in range(0, len(out), 16)]
+
+
+class NodeKeyDeriver:
+    """:func:`derive_node_keys` with one ECB context for a whole file (ECB keeps no state
+    between blocks, so one encryptor serves every call)."""
+
+    def __init__(self, master: bytes) -> None:
+        cipher = Cipher(algorithms.AES(master), modes.ECB())  # noqa: S305 - PRF use
+        self._ecb = cipher.encryptor()
+
+    def block(self, kind: int, first: int, count: int) -> bytes:
+        """The keys of nodes ``first .. first + count - 1``, concatenated (16 bytes each)."""
+        blocks = bytearray(16 * count)
+        words = memoryview(blocks).cast("Q")  # each block = two 8-byte words, copied raw
+        words[0::2] = memoryview((bytes([kind]) + bytes(7)) * count).cast("Q")
+        words[1::2] = memoryview(struct.pack(f">{count}Q", *range(first, first + count))).cast(
+            "Q"
+        )
+        return self._ecb.update(blocks)
 
 
 def check_file_name(file_name: str) -> bytes:

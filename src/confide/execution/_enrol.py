@@ -31,12 +31,12 @@ from ..attestation import (
     AppraisalPolicy,
     AttestationError,
     EnclaveInfo,
-    SimAttester,
     UnsafeTrustSimRoot,
     fetch_unverified_certificate,
     package_measurement,
     verify_ratls_with_policy,
 )
+from ..attestation.sim import SimAttester
 from ..keys import (
     EnrolmentChallenge,
     EnrolmentError,

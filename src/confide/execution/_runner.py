@@ -12,26 +12,24 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..config import Limits
+from ..executor_registry import executor_kind, function_not_available
 from ..executors import (
     CancelledError,
     Executor,
     FunctionError,
     FunctionSpec,
     Invocation,
+    apply_caps,
 )
+from ..executors.python import MESAPY_EXEC_ERROR
+from ..staged import StagedTask
 from ._staging import Stager
 
 __all__ = ["Outcome", "TaskRunner"]
 
 _log = logging.getLogger(__name__)
-
-# (function executor_type, task executor) pairs that can run (spec §3.6).
-_PAIRS = {("builtin", "builtin"), ("python", "mesapy"), ("wamr", "wamr")}
-_TYPE_NAMES = {"builtin": "Builtin", "python": "Python", "wamr": "WAMR"}
-_EXECUTOR_NAMES = {"builtin": "Builtin", "mesapy": "MesaPy", "wamr": "WAMR"}
 
 
 @dataclass
@@ -41,8 +39,9 @@ class Outcome:
     ok: bool
     return_value: bytes = b""
     tags_map: dict[str, bytes] = field(default_factory=dict)
-    log: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)  # kept on failure too (partial)
     reason: str = ""
+    detail: str = ""  # a failure's cause beyond ``reason`` (confide.v1 ReviewTask)
     cancelled: bool = False
 
 
@@ -59,43 +58,47 @@ class TaskRunner:
             if close is not None:
                 close()
 
-    def run(self, staged: dict[str, Any], cancel: threading.Event) -> Outcome:
+    def run(self, staged: StagedTask, cancel: threading.Event) -> Outcome:
+        log: list[str] = []  # what the function logged, kept when the task fails
+        returned: list[str] = []  # the function's result, when it returned one
         try:
-            return self._run(staged, cancel)
+            return self._run(staged, cancel, log, returned)
         except CancelledError:
             return Outcome(ok=False, reason="Task Canceled by the user", cancelled=True)
         except FunctionError as e:
-            return Outcome(ok=False, reason=e.reason)
+            detail = ""
+            if returned and returned[0] == MESAPY_EXEC_ERROR:
+                detail = ("the function raised an exception (MESAPY_EXEC_ERROR) before it "
+                          "wrote its outputs; with save_log its traceback is in the log")
+            return Outcome(ok=False, reason=e.reason, log=log, detail=detail)
 
-    def _run(self, staged: dict[str, Any], cancel: threading.Event) -> Outcome:
-        pair = (staged["executor_type"], staged["executor"])
-        executor = self._executors.get(staged["executor"])
-        if pair not in _PAIRS or executor is None:
-            raise FunctionError(
-                f"function not available: ({_TYPE_NAMES.get(pair[0], pair[0])}, "
-                f"{_EXECUTOR_NAMES.get(pair[1], pair[1])})")
+    def _run(self, staged: StagedTask, cancel: threading.Event, log: list[str],
+             returned: list[str]) -> Outcome:
+        # Only the pairs of one registry row run (spec §3.6).
+        kind = executor_kind(staged.executor)
+        executor = self._executors.get(staged.executor)
+        if kind is None or kind.function_type != staged.executor_type or executor is None:
+            raise FunctionError(function_not_available(staged.executor_type, staged.executor))
         try:
-            arguments = json.loads(staged["function_arguments"])
+            arguments = json.loads(staged.function_arguments)
         except ValueError as e:
             raise FunctionError("Cannot deserialize arguments") from e
         if not isinstance(arguments, dict):
             raise FunctionError("Cannot deserialize arguments")
-        log: list[str] = []
-        log_sink = None
-        if arguments.get("save_log") == "true":
-            cap = self._limits.max_log_lines
-
-            def log_sink(line: str) -> None:
-                if len(log) < cap:
-                    log.append(line)
-
-        with self._stager.stage(staged["task_id"], staged["inputs"], staged["outputs"]) as io:
-            invocation = Invocation(
-                task_id=staged["task_id"],
-                function=FunctionSpec(staged["function_id"], staged["function_name"],
-                                      staged["executor_type"], staged["function_payload"]),
-                arguments=arguments, io=io, log=log_sink, cancel=cancel)
+        # The caps (apply_caps below) fail the task past max_log_*; the lines
+        # logged until then are kept in ``log`` for the failed task's record.
+        log_sink = log.append if arguments.get("save_log") == "true" else None
+        with self._stager.stage(staged.task_id, staged.inputs, staged.outputs) as io:
+            # Every executor gets capped outputs and log (Limits.max_output_*,
+            # max_log_*); staging caps inputs and the private area. Past a cap:
+            # CapExceeded, the area is removed, nothing is uploaded.
+            invocation = apply_caps(Invocation(
+                task_id=staged.task_id,
+                function=FunctionSpec(staged.function_id, staged.function_name,
+                                      staged.executor_type, staged.function_payload),
+                arguments=arguments, io=io, log=log_sink, cancel=cancel), self._limits)
             value = executor.run(invocation)
+            returned.append(value)
             if cancel.is_set():
                 raise CancelledError()
             encoded = value.encode("utf-8")

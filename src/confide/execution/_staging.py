@@ -4,7 +4,7 @@ Inputs are fetched through the file agent into a private temporary area
 (memory backed where the system has /dev/shm) that is removed when the task
 ends. AES-GCM and confide's streaming format are decrypted *while they
 download*, in one pass: the file agent receives the body straight into the
-buffer of a :class:`_DecryptingSink`, which verifies and writes plaintext into
+buffer of a :class:`DecryptingSink`, which verifies and writes plaintext into
 the private area; the file counts only once the whole body arrived, the tag
 or cmac matched the registered one and GCM verified -- otherwise the partial
 plaintext is deleted before anything else happens. teaclave-file-128 (which
@@ -12,35 +12,52 @@ needs random access, and is verified when the function opens it, spec Q29)
 and raw are downloaded to a file as they are.
 Outputs are written in plaintext by the function, then encrypted with each
 output's registered crypto info, uploaded, and their cmacs returned.
+
+Caps (``Limits``, docs/operations.md): the bytes received for all inputs of a
+task are capped by ``max_input_bytes`` -- each download is given what is left
+as its maximum, so the file agent stops at the first byte past it -- and
+everything the task holds in its private area at once by
+``max_task_area_bytes`` (:mod:`._area`: charged before each write). Past
+either, staging or the run fails with :class:`~confide.executors.CapExceeded`;
+the area is removed whatever happens and nothing is uploaded unless every
+output is ready.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 from urllib.parse import urlsplit
 
 from ..config import Limits
 from ..crypto import (
     PUSH_SCHEMAS,
     CryptoError,
-    Decryptor,
     decrypt_stream,
     encrypt_stream,
-    new_decryptor,
 )
-from ..executors import CorruptedInput, FunctionError, InvalidInputName, InvalidOutputName
+from ..executors import (
+    CapExceeded,
+    CorruptedInput,
+    FunctionError,
+    InvalidInputName,
+    InvalidOutputName,
+)
+from ..staged import StagedFile
 from ..telemetry._metrics import WORKER_STAGED_BYTES
-from .file_agent import BufferedDestination, FileAgentError
+from ._area import AreaBudget, MeteredFile, remove_file
+from ._decrypting_sink import DecryptingSink
+from .file_agent import BufferedDestination, FileAgentError, TooLarge
 
 __all__ = [
     "TRANSFER_FAILED",
+    "Allowance",
     "FileTransport",
     "StagedIO",
     "Stager",
@@ -102,17 +119,44 @@ def sweep_private_areas() -> list[int]:
     return swept
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """How many bytes one download may bring, and the cap that sets it."""
+
+    max_bytes: int
+    cap: CapExceeded  # raised when the body is larger
+
+
 class StagedIO:
     """The :class:`~confide.executors.TaskIO` of one task."""
 
-    def __init__(self, work: Path, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]],
-                 stager: Stager) -> None:
+    def __init__(self, work: Path, inputs: Sequence[StagedFile], outputs: Sequence[StagedFile],
+                 stager: Stager, area: AreaBudget) -> None:
         self._work = work
-        self._inputs = {f["name"]: f for f in inputs}
-        self._outputs = {f["name"]: f for f in outputs}
+        self._inputs = {f.name: f for f in inputs}
+        self._outputs = {f.name: f for f in outputs}
+        self._cipher: dict[str, Path] = {}  # downloaded, decrypted when opened
         self._stager = stager
+        self._area = area
+        self._input_cap = stager.limits.max_input_bytes
+        self._received = 0  # bytes received for inputs so far
         self._plain: dict[str, Path] = {}
         self._written: set[str] = set()
+
+    @property
+    def area(self) -> AreaBudget:
+        return self._area
+
+    def _allowance(self) -> Allowance:
+        """What the next input may bring: the smaller of what is left of the
+        input cap and of the area."""
+        left = self._input_cap - self._received
+        if left <= self._area.remaining:
+            return Allowance(left, CapExceeded("inputs", "max_input_bytes", self._input_cap,
+                                               plural=True))
+        return Allowance(self._area.remaining,
+                         CapExceeded("the task's private area", "max_task_area_bytes",
+                                     self._area.cap))
 
     def input_names(self) -> list[str]:
         return sorted(self._inputs)
@@ -125,15 +169,25 @@ class StagedIO:
 
     def prepare(self) -> None:
         """Fetch every input; aes-gcm and confide-stream-256 are verified and decrypted
-        while they download, teaclave-file-128 and raw are stored as they are."""
+        while they download, teaclave-file-128 and raw are stored as they are.
+
+        Raises:
+            CapExceeded: the inputs go past ``max_input_bytes`` or the area past
+                ``max_task_area_bytes`` (found while receiving, not after).
+        """
         for name, f in self._inputs.items():
-            if f["schema"] in PUSH_SCHEMAS:
-                self._plain[name] = self._stager.fetch_decrypted(f, self._path("plain", name))
+            allowance = self._allowance()
+            if f.schema in PUSH_SCHEMAS:
+                plain = self._path("plain", name)
+                self._received += self._stager.fetch_decrypted(f, plain, allowance=allowance,
+                                                               area=self._area)
+                self._plain[name] = plain
                 continue
             cipher = self._path("cipher", name)
-            self._stager.fetch(f["url"], cipher)
-            f["_cipher"] = cipher
-            if f["schema"] == "raw":
+            self._received += self._stager.fetch(f.url, cipher, allowance=allowance,
+                                                 area=self._area)
+            self._cipher[name] = cipher
+            if f.schema == "raw":
                 self._plain[name] = cipher
 
     def open_input(self, name: str) -> BinaryIO:
@@ -141,38 +195,57 @@ class StagedIO:
         if f is None:
             raise InvalidInputName(name)
         if name not in self._plain:
-            local = f["_cipher"]
+            local = self._cipher[name]
             try:
-                self._plain[name] = self._stager.decrypt(f, local, self._path("plain", name))
+                self._plain[name] = self._stager.decrypt(f, local, self._path("plain", name),
+                                                         area=self._area)
+            except CapExceeded:
+                raise
             except FunctionError as e:
                 raise CorruptedInput(name, str(local)) from e
         return open(self._plain[name], "rb")
 
     def create_output(self, name: str) -> BinaryIO:
+        """Create (truncate) an output; its bytes are charged to the area as they
+        are written (a re-created file gives nothing back)."""
         if name not in self._outputs:
             raise InvalidOutputName(name)
         self._written.add(name)
-        fd = os.open(self._work / f"out-{name.encode().hex()}",
-                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        return os.fdopen(fd, "wb")
+        fd = os.open(self._output_path(name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        return cast(BinaryIO, MeteredFile(os.fdopen(fd, "wb"), self._area))
+
+    def _output_path(self, name: str) -> Path:
+        return self._work / f"out-{name.encode().hex()}"
 
     def finish(self) -> dict[str, bytes]:
         """Encrypt and upload every assigned output; their cmacs by name.
 
         Every output is checked before the first is uploaded, so a task with a
-        missing output leaves no result behind.
+        missing output leaves no result behind. The inputs are removed first
+        (the function has ended), and each sealed copy once it is uploaded, so
+        the area holds the outputs and one sealed copy at most.
         """
-        ready: list[tuple[str, dict[str, Any], Path]] = []
+        ready: list[tuple[str, StagedFile, Path]] = []
         for name, f in sorted(self._outputs.items()):
-            if f["schema"] == "raw":
+            if f.schema == "raw":
                 raise FunctionError("OutputFile: unsupported type")
-            plain = self._work / f"out-{name.encode().hex()}"
+            plain = self._output_path(name)
             if name not in self._written or not plain.exists():
-                raise FunctionError(_MISSING_OUTPUT.get(f["schema"],
+                raise FunctionError(_MISSING_OUTPUT.get(f.schema,
                                                         "failed to open src file"))
             ready.append((name, f, plain))
-        return {name: self._stager.seal_and_upload(f, plain, self._path("sealed", name))
-                for name, f, plain in ready}
+        self._remove_inputs()
+        tags = {}
+        for name, f, plain in ready:
+            tags[name] = self._stager.seal_and_upload(f, plain, self._path("sealed", name),
+                                                      area=self._area)
+        return tags
+
+    def _remove_inputs(self) -> None:
+        staged = {*self._plain.values(), *self._cipher.values()}
+        for path in staged:
+            remove_file(path, self._area)
+        self._plain.clear()
 
 
 class Stager:
@@ -182,43 +255,75 @@ class Stager:
         self._transport = transport
         self._limits = limits
 
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
     @contextmanager
-    def stage(self, task_id: str, inputs: list[dict[str, Any]],
-              outputs: list[dict[str, Any]]) -> Iterator[StagedIO]:
+    def stage(self, task_id: str, inputs: Sequence[StagedFile],
+              outputs: Sequence[StagedFile]) -> Iterator[StagedIO]:
         area = private_area(os.getpid())
         area.mkdir(mode=0o700, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="task-", dir=area))
         try:
-            io = StagedIO(work, [dict(f) for f in inputs], [dict(f) for f in outputs], self)
+            io = StagedIO(work, inputs, outputs, self,
+                          AreaBudget(self._limits.max_task_area_bytes))
             io.prepare()
             yield io
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def fetch(self, url: str, dst: Path) -> None:
+    def _download(self, url: str, dst: BinaryIO | BufferedDestination,
+                  allowance: Allowance | None) -> int:
+        cap = self._limits.max_download_bytes
+        if allowance is not None and allowance.max_bytes < cap:
+            cap = max(0, allowance.max_bytes)
+        else:
+            allowance = None  # the file agent's own ceiling is the smaller one
         try:
-            with open(dst, "wb") as out:
-                self._transport.download(url, out, max_bytes=self._limits.max_download_bytes)
-                _STAGED_IN.inc(out.tell())
+            received = self._transport.download(url, dst, max_bytes=cap)
+            _STAGED_IN.inc(received)
+            return received
+        except TooLarge as e:
+            if allowance is not None:
+                raise allowance.cap from e
+            raise FunctionError(TRANSFER_FAILED) from e
         except FileAgentError as e:
             raise FunctionError(TRANSFER_FAILED) from e
 
-    def fetch_decrypted(self, f: dict[str, Any], plain: Path) -> Path:
-        """Download, verify and decrypt an aes-gcm or confide-stream-256 input in one pass.
+    def fetch(self, url: str, dst: Path, *, allowance: Allowance | None = None,
+              area: AreaBudget | None = None) -> int:
+        """Download ``url`` to ``dst`` as it is; the number of bytes received.
+
+        Raises:
+            CapExceeded: more than ``allowance`` allows (the file is removed).
+            FunctionError: ``TRANSFER_FAILED``.
+        """
+        try:
+            with open(dst, "wb") as raw:
+                out: Any = raw if area is None else MeteredFile(raw, area)
+                return self._download(url, out, allowance)
+        except BaseException:
+            remove_file(dst, area)
+            raise
+
+    def fetch_decrypted(self, f: StagedFile, plain: Path, *,
+                        allowance: Allowance | None = None,
+                        area: AreaBudget | None = None) -> int:
+        """Download, verify and decrypt an aes-gcm or confide-stream-256 input in one pass;
+        the number of bytes received.
 
         Nothing is left at ``plain`` unless the whole file verified against its
         registered cmac. Errors are Teaclave's, naming the staged file.
+
+        Raises:
+            CapExceeded: more than ``allowance`` allows.
+            FunctionError: a transfer failure or a file that does not verify.
         """
-        sink = _DecryptingSink(f, plain, self._limits)
-        label = _GCM_NAMES.get(f["schema"])
+        sink = DecryptingSink(f, plain, self._limits, area)
+        label = _GCM_NAMES.get(f.schema)
         try:
-            try:
-                self._transport.download(
-                    f["url"], sink, max_bytes=self._limits.max_download_bytes
-                )
-            except FileAgentError as e:
-                raise FunctionError(TRANSFER_FAILED) from e
-            _STAGED_IN.inc(sink.tell())
+            self._download(f.url, sink, allowance)
             if label is not None and sink.tell() < 16:
                 raise FunctionError(f"{label} File, invalid length: {sink.tell()}")
             sink.finish()
@@ -230,103 +335,45 @@ class Stager:
         except BaseException:
             sink.discard()  # nothing partial is ever handed to a function
             raise
-        return plain
+        return sink.tell()
 
-    def decrypt(self, f: dict[str, Any], cipher: Path, plain: Path) -> Path:
+    def decrypt(self, f: StagedFile, cipher: Path, plain: Path, *,
+                area: AreaBudget | None = None) -> Path:
         """Decrypt a downloaded teaclave-file-128 input (when the function opens it)."""
         fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            with open(cipher, "rb") as src, os.fdopen(fd, "wb") as dst:
-                decrypt_stream(f["schema"], f["key"], f["iv"], src, dst,
-                               expected_cmac=f["cmac"], file_name=_file_name(f["url"]),
+            with open(cipher, "rb") as src, os.fdopen(fd, "wb") as raw:
+                dst: Any = raw if area is None else MeteredFile(raw, area)
+                decrypt_stream(f.schema, f.key, f.iv, src, dst,
+                               expected_cmac=f.cmac, file_name=_file_name(f.url),
                                limits=self._limits)  # fmt: skip
         except CryptoError as e:
-            plain.unlink(missing_ok=True)  # nothing partial is ever handed to a function
+            remove_file(plain, area)  # nothing partial is ever handed to a function
             raise FunctionError(f'Corrupted input file: "{cipher}"') from e
+        except BaseException:
+            remove_file(plain, area)
+            raise
         return plain
 
-    def seal_and_upload(self, f: dict[str, Any], plain: Path, sealed: Path) -> bytes:
-        with open(plain, "rb") as src, open(sealed, "wb") as dst:
-            tag = encrypt_stream(f["schema"], f["key"], f["iv"], src, dst,
-                                 file_name=_file_name(f["url"]), limits=self._limits)
+    def seal_and_upload(self, f: StagedFile, plain: Path, sealed: Path, *,
+                        area: AreaBudget | None = None) -> bytes:
+        """Encrypt ``plain`` to ``sealed``, upload it, then remove both; the cmac."""
         try:
-            size = sealed.stat().st_size
-            with open(sealed, "rb") as src:
-                self._transport.upload(f["url"], src, size)
-            _STAGED_OUT.inc(size)
-        except FileAgentError as e:
-            raise FunctionError(TRANSFER_FAILED) from e
+            with open(plain, "rb") as src, open(sealed, "wb") as raw:
+                dst: Any = raw if area is None else MeteredFile(raw, area)
+                tag = encrypt_stream(f.schema, f.key, f.iv, src, dst,
+                                     file_name=_file_name(f.url), limits=self._limits)
+            try:
+                size = sealed.stat().st_size
+                with open(sealed, "rb") as src:
+                    self._transport.upload(f.url, src, size)
+                _STAGED_OUT.inc(size)
+            except FileAgentError as e:
+                raise FunctionError(TRANSFER_FAILED) from e
+        finally:
+            remove_file(sealed, area)
+            remove_file(plain, area)
         return tag
-
-
-class _DecryptingSink:
-    """The file agent's destination for one push-decrypted input.
-
-    It lends the decryptor's buffer to the HTTP receiver
-    (:class:`~confide.execution.file_agent.BufferedDestination`) and writes
-    plaintext to a new 0600 file in the private area. "Seeking" back to 0 --
-    what the file agent does before retrying a failed attempt -- truncates
-    the plaintext and starts a fresh decryptor; no other position is allowed.
-    """
-
-    def __init__(self, f: dict[str, Any], plain: Path, limits: Limits) -> None:
-        self._f = f
-        self._path = plain
-        self._limits = limits
-        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        self._out = os.fdopen(fd, "wb")
-        self._dec = self._new()
-        self._taken = 0
-
-    def _new(self) -> Decryptor:
-        f = self._f
-        return new_decryptor(f["schema"], f["key"], f["iv"], self._out,
-                             expected_cmac=f["cmac"], limits=self._limits)  # fmt: skip
-
-    def get_buffer(self) -> memoryview:
-        return self._dec.get_buffer()
-
-    def buffer_updated(self, n: int) -> None:
-        self._taken += n
-        self._dec.buffer_updated(n)
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        n = self._dec.write(data)
-        self._taken += n
-        return n
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._taken
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if (offset, whence) != (0, 0):
-            raise io.UnsupportedOperation("a decrypting sink can only restart from 0")
-        if self._taken == 0:
-            return 0  # the first attempt: nothing to undo
-        self._out.seek(0)
-        self._out.truncate()
-        self._dec = self._new()
-        self._taken = 0
-        return 0
-
-    def truncate(self, size: int | None = None) -> int:
-        return self._taken  # seek(0) already dropped everything
-
-    def finish(self) -> None:
-        """Complete the verification (raises ``CryptoError``) and close the plaintext."""
-        self._dec.finish()
-        self._out.close()
-
-    def discard(self) -> None:
-        """Close and delete the plaintext (after any failure)."""
-        try:
-            self._out.close()
-        except OSError:
-            pass
-        self._path.unlink(missing_ok=True)
 
 
 def _file_name(url: str) -> str:

@@ -16,22 +16,26 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cbor2
 import grpc
 
-from ..api.scheduler import staged_from_proto
 from ..config import Limits
+from ..executor_registry import MESAPY
+from ..rpc import staged_from_proto
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
+from ..settings import SettingsError, section_from
+from ..staged import StagedTask
 from ..telemetry import configure_logging, task_context
 from ..telemetry._metrics import (
     WORKER_ENROLMENTS,
@@ -52,6 +56,8 @@ _ENROL_DEADLINE_S = 60.0  # keep retrying an unreachable key service this long
 _RENEW_BEFORE = dt.timedelta(hours=1)  # re-enrol this long before the node certificate expires
 #: Exit status of a worker whose enrolment was refused (the supervisor backs off).
 EXIT_ENROLMENT_REFUSED = 3
+#: Exit status of a worker given bootstrap data it refuses (e.g. invalid limits).
+EXIT_BAD_BOOTSTRAP = 4
 
 
 @dataclass(frozen=True)
@@ -72,15 +78,20 @@ class WorkerConfig:
     extra_loopback_ports: tuple[int, ...] = ()  # loopback allowed on these ports too
     log_level: str = "INFO"
     log_format: str = "human"  # or json (confide.telemetry)
+    # The server's caps (the operator's [limits]): what runs here obeys the same.
+    limits: Limits = field(default_factory=Limits)
 
     def to_cbor(self) -> bytes:
-        return cbor2.dumps(self.__dict__)
+        return cbor2.dumps({**self.__dict__, "limits": asdict(self.limits)})
 
     @classmethod
     def from_cbor(cls, data: bytes) -> WorkerConfig:
+        """Raises ``SettingsError`` for limits the settings loader would refuse."""
         fields = cbor2.loads(data)
         fields["file_roots"] = tuple(fields.get("file_roots", ()))
         fields["extra_loopback_ports"] = tuple(fields.get("extra_loopback_ports", ()))
+        fields["limits"] = section_from(Limits, fields.get("limits", {}),
+                                        source="worker bootstrap")
         return cls(**fields)
 
 
@@ -190,15 +201,15 @@ class Worker:
                     self._pulls.discard(call)
             report = self._run_slot(staged_from_proto(resp.task)) if resp.has_task else None
 
-    def _run_slot(self, staged: dict[str, Any]) -> v1.UpdateTaskResultRequest | None:
+    def _run_slot(self, staged: StagedTask) -> v1.UpdateTaskResultRequest | None:
         """:meth:`_execute` with the slot counted busy and the task id in the logs."""
         self._free.dec()
         self._busy.inc()
         start = time.monotonic()
-        executor = executor_label(str(staged.get("executor", "")))
+        executor = executor_label(staged.executor)
         report: v1.UpdateTaskResultRequest | None = None
         outcome = "crashed"
-        with task_context(staged["task_id"]):
+        with task_context(staged.task_id):
             try:
                 report = self._execute(staged)
                 outcome = ("canceled" if report is None
@@ -212,9 +223,9 @@ class Worker:
                 _log.info("task %s on %s in %.3f s", outcome, executor, seconds)
         return report
 
-    def _execute(self, staged: dict[str, Any]) -> v1.UpdateTaskResultRequest | None:
+    def _execute(self, staged: StagedTask) -> v1.UpdateTaskResultRequest | None:
         """Run one task, heart-beating meanwhile; its report (None if canceled)."""
-        task_id = staged["task_id"]
+        task_id = staged.task_id
         cancel = threading.Event()
         done = threading.Event()
         wake = threading.Event()
@@ -259,8 +270,10 @@ class Worker:
         result = outcome[0] if outcome else Outcome(ok=False, reason="worker error")
         if result.cancelled:
             return None
-        return v1.UpdateTaskResultRequest(executor_id=self._id, task_id=task_id,
-                                          result=_result_proto(result))
+        return v1.UpdateTaskResultRequest(
+            executor_id=self._id, task_id=task_id, result=_result_proto(result),
+            failure_log=[] if result.ok else result.log,
+            failure_detail="" if result.ok else result.detail)
 
     def _report(self, report: v1.UpdateTaskResultRequest) -> None:
         for attempt in range(5):
@@ -272,10 +285,29 @@ class Worker:
                 self.stopping.wait(0.2 * (attempt + 1))
 
 
-def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
-    from ..executors.builtin import BuiltinExecutor
-    from ..executors.python import PythonExecutor
-    from ..executors.wasm import WasmExecutor
+def _check_python_sandbox(python: Any) -> None:
+    """Run the Python executor's start-up check; say loudly if tasks will be refused.
+
+    Runs niced (this thread and the test sandbox it starts): the worker may
+    already be running tasks.
+    """
+    from ..executors._sandbox import SandboxUnavailable
+
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    try:
+        python.sandbox_config()
+    except SandboxUnavailable as e:
+        _log.error("Python tasks will be refused: %s", e.reason)
+
+
+def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = False) -> TaskRunner:
+    """The worker's executors and stager.
+
+    ``check_python``: run the Python sandbox's start-up check now (on a thread
+    of its own), so a host that cannot isolate functions is reported when the
+    worker starts; its tasks are refused with the same reason either way.
+    """
+    from ..executors import ExecutorSettings, build_executors
     from ._staging import Stager
     from .file_agent import FileAgent, UrlPolicy
 
@@ -284,8 +316,10 @@ def build_runner(cfg: WorkerConfig, limits: Limits) -> TaskRunner:
     # that never runs one).
     prestart = cfg.slots if cfg.python_prestart is None else cfg.python_prestart
     prestart = max(0, min(prestart, limits.python_max_prestarted))
-    executors: dict[str, Any] = {"builtin": BuiltinExecutor(limits), "wamr": WasmExecutor(limits),
-                                 "mesapy": PythonExecutor(limits=limits, prestart=prestart)}
+    executors = build_executors(ExecutorSettings(limits, python_prestart=prestart))
+    if check_python:
+        threading.Thread(target=_check_python_sandbox, args=(executors[MESAPY.executor],),
+                         name="python-sandbox-check", daemon=True).start()
     policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
                                 file_roots=cfg.file_roots,
                                 extra_loopback_ports=cfg.extra_loopback_ports)
@@ -324,9 +358,13 @@ def enrol_with_retry(cfg: WorkerConfig, attester: Any, *,
 
 
 def main() -> int:
-    from ..attestation._sim import node_sim_attester
+    from ..attestation.sim import node_sim_attester
 
-    cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
+    try:
+        cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
+    except SettingsError as e:  # the server validated them: only a broken bootstrap gets here
+        print(f"worker: bootstrap refused: {e}", file=sys.stderr)
+        return EXIT_BAD_BOOTSTRAP
     configure_logging("json" if cfg.log_format == "json" else "human", cfg.log_level,
                       process="worker", static={"executor_id": cfg.executor_id})
     attester = node_sim_attester(Path(cfg.sim_state_dir))
@@ -347,7 +385,7 @@ def main() -> int:
             return None
         return secure_channel(cfg, current[0])
 
-    runner = build_runner(cfg, Limits())
+    runner = build_runner(cfg, cfg.limits, check_python=True)
     worker = Worker(secure_channel(cfg, node), cfg.executor_id, runner, slots=cfg.slots,
                     renew=renew)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())

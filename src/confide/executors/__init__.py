@@ -1,7 +1,6 @@
 """Executors: run a function given its invocation (builtin, Python, WebAssembly)."""
 
-from ._args import flatten_arguments
-from ._base import (
+from ..invocation import (
     CancelledError,
     CorruptedInput,
     Executor,
@@ -13,17 +12,26 @@ from ._base import (
     Invocation,
     TaskIO,
 )
+from ._args import flatten_arguments
+from ._caps import CapExceeded, apply_caps
+from ._factories import EXECUTOR_FACTORIES, ExecutorFactory, ExecutorSettings, build_executors
 
 __all__ = [
+    "EXECUTOR_FACTORIES",
     "CancelledError",
+    "CapExceeded",
     "CorruptedInput",
     "Executor",
     "ExecutorError",
+    "ExecutorFactory",
+    "ExecutorSettings",
     "FunctionError",
     "FunctionSpec",
     "InvalidInputName",
     "InvalidOutputName",
     "Invocation",
     "TaskIO",
+    "apply_caps",
+    "build_executors",
     "flatten_arguments",
 ]

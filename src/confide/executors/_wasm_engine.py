@@ -26,7 +26,7 @@ import wasmtime
 from wasmtime import _ffi as wasmtime_ffi  # deadline callback is not wrapped by wasmtime-py
 
 from confide.config import Limits
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 __all__ = ["WASM_MAGIC", "RunControl", "WasmEngine", "Watchdog", "error_summary"]
 
@@ -61,7 +61,7 @@ class RunControl:
 
     @property
     def reason(self) -> str | None:
-        """``"cancel"``, ``"timeout"`` or ``None`` while the run may go on."""
+        """``"cancel"``, ``"timeout"``, ``"cap"`` (an output cap) or ``None`` while it may go on."""
         with self._lock:
             return self._reason
 

@@ -7,7 +7,9 @@ for the module, never an exception crossing into wasmtime (wasmtime-py keeps
 the last host exception in a process-global, which concurrent runs would race
 on). A host-side failure that is not the module's fault (storage ``OSError``,
 a bug) is recorded in ``HostImports.internal_error`` and turned into a task
-error after the run.
+error after the run. A write past an output cap (:class:`CapExceeded`) is
+recorded in ``HostImports.cap_exceeded``, answered ``-1`` and the run is asked
+to stop (``on_cap``): the task then fails with the cap's reason.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import BinaryIO
 
 import wasmtime
 
-from confide.executors._base import ExecutorError, TaskIO
+from confide.executors._caps import CapExceeded
+from confide.invocation import ExecutorError, TaskIO
 
 __all__ = ["MAX_HANDLE_SEQUENCE", "WRITE_HANDLE_BIT", "HostImports"]
 
@@ -47,16 +50,26 @@ class _OpenFile:
 class HostImports:
     """Per-run state behind the five imports: memory view, handle table, TaskIO."""
 
-    def __init__(self, io: TaskIO, *, max_name_bytes: int, max_io_chunk_bytes: int) -> None:
+    def __init__(
+        self,
+        io: TaskIO,
+        *,
+        max_name_bytes: int,
+        max_io_chunk_bytes: int,
+        on_cap: Callable[[], None] | None = None,
+    ) -> None:
         self._io = io
         self._max_name_bytes = max_name_bytes
         self._max_chunk = max_io_chunk_bytes
+        self._on_cap = on_cap
         self._files: dict[int, _OpenFile] = {}
         self._sequence = 0
         #: Set by the executor once the instance exists; ``None`` -> every access fails.
         self.memory: wasmtime.Memory | None = None
         #: First unexpected host-side error (a bug or a broken TaskIO), if any.
         self.internal_error: Exception | None = None
+        #: First write refused by an output cap, if any (the task fails with it).
+        self.cap_exceeded: CapExceeded | None = None
 
     def define(self, linker: wasmtime.Linker, signatures: dict[int, wasmtime.FuncType]) -> None:
         """Define the five imports under module ``env`` in ``linker``.
@@ -105,6 +118,13 @@ class HostImports:
     def _guard(self, action: Callable[[], int]) -> int:
         try:
             return action()
+        except CapExceeded as e:
+            # Not the module's to handle: -1 now, the run is stopped, the task fails.
+            if self.cap_exceeded is None:
+                self.cap_exceeded = e
+                if self._on_cap is not None:
+                    self._on_cap()
+            return _FAIL
         except (_BadAccess, ExecutorError, ValueError, wasmtime.WasmtimeError):
             # The module's mistake or a refused name / corrupted input: spec says -1.
             return _FAIL

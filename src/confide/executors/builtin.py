@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from confide.config import Limits
-from confide.executors._base import (
+from confide.executor_registry import BUILTIN
+from confide.functions import BUILTINS, Builtin, FunctionContext
+from confide.invocation import (
     CancelledError,
     ExecutorError,
     FunctionError,
     Invocation,
 )
-from confide.functions import BUILTINS, Builtin, FunctionContext
 
 __all__ = ["FUNCTION_NOT_FOUND", "BuiltinExecutor"]
 
@@ -23,11 +24,12 @@ class BuiltinExecutor:
 
     The worker has already checked that the function's executor_type pairs
     with this executor. Log capture (``save_log == "true"``, a JSON string)
-    forwards only the function's own lines (Q21), at most
-    ``limits.max_log_lines``.
+    forwards only the function's own lines (Q21) to ``invocation.log``; the
+    worker's sink enforces the log caps and outputs are capped streams
+    (:func:`~confide.executors.apply_caps`).
     """
 
-    name = "builtin"
+    name = BUILTIN.executor
 
     def __init__(
         self, limits: Limits | None = None, builtins: Mapping[str, Builtin] = BUILTINS
@@ -36,17 +38,9 @@ class BuiltinExecutor:
         self._builtins = builtins
 
     def _log_sink(self, invocation: Invocation) -> Callable[[str], None] | None:
-        sink = invocation.log
-        if sink is None or invocation.arguments.get("save_log") != "true":
+        if invocation.arguments.get("save_log") != "true":
             return None
-        remaining = [self._limits.max_log_lines]
-
-        def capped(line: str) -> None:
-            if remaining[0] > 0:
-                remaining[0] -= 1
-                sink(line)
-
-        return capped
+        return invocation.log
 
     def run(self, invocation: Invocation) -> str:
         """Run the builtin named ``invocation.function.name``.

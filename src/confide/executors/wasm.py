@@ -15,6 +15,9 @@ Outcomes (spec §5.3, Q17, Q22):
   cap -> :class:`FunctionError` ``Runtime Error: time limit exceeded`` /
   ``Runtime Error: memory limit exceeded`` (Finished + Err): the function did
   not fail, the platform stopped it;
+* a write past an output cap of the (capped) TaskIO -> that write is ``-1``,
+  the run is stopped at once and the :class:`CapExceeded` is raised
+  (Finished + Err naming the cap);
 * ``invocation.cancel`` set -> :class:`CancelledError` within ~10 ms.
 
 Where argv goes: modules are built ``-nostdlib`` and need not export an
@@ -34,11 +37,12 @@ from collections.abc import Callable, Mapping
 import wasmtime
 
 from confide.config import Limits
+from confide.executor_registry import WAMR
 from confide.executors._args import flatten_arguments
-from confide.executors._base import CancelledError, FunctionError, Invocation
 from confide.executors._wasm_engine import RunControl, WasmEngine, error_summary
 from confide.executors._wasm_host import HostImports
 from confide.executors._wasm_traps import trap_text, unlinked_import_text
+from confide.invocation import CancelledError, FunctionError, Invocation
 
 __all__ = ["ENTRYPOINT", "WasmExecutor"]
 
@@ -58,7 +62,7 @@ class WasmExecutor:
         clock: monotonic clock in seconds, for the run's time limit.
     """
 
-    name = "wamr"
+    name = WAMR.executor
 
     def __init__(
         self,
@@ -81,6 +85,7 @@ class WasmExecutor:
         Raises:
             FunctionError: load/instantiation failure, no fitting ``entrypoint``,
                 time or memory limit, or a host-side failure.
+            CapExceeded: a write went past an output cap.
             CancelledError: ``invocation.cancel`` was set.
         """
         if invocation.cancel.is_set():
@@ -102,6 +107,7 @@ class WasmExecutor:
             invocation.io,
             max_name_bytes=self._limits.max_id_chars * 4,  # UTF-8 of max_id_chars chars
             max_io_chunk_bytes=self._limits.wasm_max_io_chunk_bytes,
+            on_cap=lambda: control.stop("cap"),
         )
         token = self._engine.watchdog.watch(
             control,
@@ -110,9 +116,15 @@ class WasmExecutor:
         )
         try:
             text = self._run_in_store(store, module, host, control, argv)
+        except FunctionError as e:
+            if host.cap_exceeded is not None:  # stopped for the cap: that is the reason
+                raise host.cap_exceeded from e
+            raise
         finally:
             self._engine.watchdog.unwatch(token)
             host.close_all()
+        if host.cap_exceeded is not None:
+            raise host.cap_exceeded  # whatever the module made of the -1 it was given
         if host.internal_error is not None:
             # Storage failed under the module (it saw -1): outputs may be incomplete.
             raise FunctionError("Runtime Error: host file API failed") from host.internal_error

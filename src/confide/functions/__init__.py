@@ -1,9 +1,9 @@
 """confide's builtin functions: Teaclave's 13 builtins, re-implemented in Python.
 
 Each builtin is pure computation over its arguments and the plaintext files the
-worker hands it through :class:`~confide.executors._base.TaskIO`; it has no
+worker hands it through :class:`~confide.invocation.TaskIO`; it has no
 network and no disk access of its own. Errors end the task Finished+Err through
-:class:`~confide.executors._base.FunctionError` with Teaclave's reason texts.
+:class:`~confide.invocation.FunctionError` with Teaclave's reason texts.
 """
 
 from ._context import FunctionContext, LogSink

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 __all__ = ["DESERIALIZE_ERROR", "Field", "Kind", "decode_arguments"]
 

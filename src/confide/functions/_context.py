@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confide.config import Limits
-from confide.executors._base import CancelledError, FunctionError, TaskIO
+from confide.invocation import CancelledError, FunctionError, TaskIO
 
 __all__ = ["FunctionContext", "LogSink"]
 

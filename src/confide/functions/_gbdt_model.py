@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 from ._rust import json_f32, json_f64
 

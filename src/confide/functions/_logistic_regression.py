@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 from ._args import Field, Kind, decode_arguments
 from ._context import FunctionContext

@@ -8,7 +8,7 @@ import binascii
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 from ._args import Field, Kind, decode_arguments
 from ._context import FunctionContext

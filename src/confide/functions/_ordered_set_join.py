@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 from ._args import Field, Kind, decode_arguments
 from ._context import FunctionContext

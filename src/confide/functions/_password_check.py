@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 from ._context import FunctionContext
 from ._rust import rust_lines, rust_trim

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 from ._args import Field, Kind, decode_arguments
 from ._context import FunctionContext

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 from ._args import Field, Kind, decode_arguments
 from ._context import FunctionContext

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from confide._json import digits_of, ryu_layout
-from confide.executors._base import FunctionError
+from confide.invocation import FunctionError
 
 __all__ = [
     "RUST_WHITESPACE",

@@ -1,7 +1,8 @@
 """Platform keys: the root secret and what derives from it, the platform CA, enrolment.
 
 The first node of a platform creates the :class:`RootSecret`; later nodes
-receive it only through enrolment (:class:`KeyService`), after their
+receive it only through enrolment (the key service,
+``confide.services.keys.KeyService``, runs its server side), after their
 attestation evidence was appraised, encrypted to their attested key (HPKE).
 Every error is a :class:`KeysError`.
 """
@@ -11,11 +12,10 @@ from confide.keys._enrol import (
     EnrolmentGrant,
     EnrolmentKeys,
     EnrolmentRequest,
-    KeyService,
-    NonceBook,
     enrolment_report_data,
     make_enrolment_request,
     open_enrolment_grant,
+    seal_root_secret,
 )
 from confide.keys._errors import EnrolmentError, KeysError, PeerNotAllowedError, SealingError
 from confide.keys._platform_ca import (
@@ -48,9 +48,7 @@ __all__ = [
     "EnrolmentKeys",
     "EnrolmentRequest",
     "InboundPolicy",
-    "KeyService",
     "KeysError",
-    "NonceBook",
     "PeerNotAllowedError",
     "PlatformCA",
     "RootSecret",
@@ -62,6 +60,7 @@ __all__ = [
     "load_root_secret",
     "make_enrolment_request",
     "open_enrolment_grant",
+    "seal_root_secret",
     "service_dns_name",
     "services_of",
     "store_root_secret",

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from confide._atomic import write_atomic
 from confide.keys._errors import KeysError, SealingError
 
 __all__ = [
@@ -119,16 +120,6 @@ class UnsafeSimSealerWarning(UserWarning):
     """Warns that the sim sealer keeps its key in a plain file (no protection)."""
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class SimSealer:
     """AES-256-GCM under a key kept in ``key_file``: for the ``sim`` TEE only.
 
@@ -151,7 +142,7 @@ class SimSealer:
         else:
             key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             key = AESGCM.generate_key(bit_length=256)
-            _write_private(key_file, key)
+            write_atomic(key_file, key)
         self._aead = AESGCM(key)
 
     def seal(self, plaintext: bytes, context: bytes) -> bytes:
@@ -176,7 +167,7 @@ class SimSealer:
 
 def store_root_secret(path: Path, secret: RootSecret, sealer: Sealer) -> None:
     """Seal ``secret`` and write it atomically to ``path`` (mode 0600)."""
-    _write_private(path, sealer.seal(secret.expose_secret_bytes(), _ROOT_CONTEXT))
+    write_atomic(path, sealer.seal(secret.expose_secret_bytes(), _ROOT_CONTEXT))
 
 
 def load_root_secret(path: Path, sealer: Sealer) -> RootSecret:

@@ -1,18 +1,18 @@
-"""Wire protocol: protos, generated stubs, servers and certificates."""
+"""Wire protocol: protos, generated stubs, the conversions both ends share, certificates.
 
-from ._health import ServerHealth
-from ._server import ErrorInterceptor, RpcLoop, build_server, inline, metadata_value
+Servers (the gRPC adapters, their interceptor and serving loop, health and
+reflection) are in ``confide.api``; this package is what a caller and a server
+have in common.
+"""
+
+from ._staged import staged_from_proto, staged_to_proto
 from ._tls import PemPair, api_certificate, key_pem, pin_target_name
 
 __all__ = [
-    "ErrorInterceptor",
     "PemPair",
-    "RpcLoop",
-    "ServerHealth",
     "api_certificate",
-    "build_server",
-    "inline",
     "key_pem",
-    "metadata_value",
     "pin_target_name",
+    "staged_from_proto",
+    "staged_to_proto",
 ]

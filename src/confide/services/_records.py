@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NamedTuple
 
 from .._status import TaskStatus
-from ..storage import Txn
+from ..storage import Record, Txn
 
 __all__ = [
+    "ArgumentSpec",
     "CryptoInfo",
+    "DataSpec",
     "FileRecord",
     "FunctionRecord",
     "IdKind",
@@ -72,17 +74,17 @@ class FileRecord:
     crypto: CryptoInfo
     owners: list[str]
     cmac: bytes | None = None
+    # The plaintext size its owner declared (confide.v1 RegisterInputFile);
+    # None when unknown. Only for an early cap check: the worker enforces caps.
+    plaintext_size: int | None = None
 
-    @property
-    def is_input(self) -> bool:
-        return self.id.startswith("input-")
-
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Record:
         return {**self.__dict__, "crypto": dict(self.crypto.__dict__)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FileRecord:
-        return cls(d["id"], d["url"], CryptoInfo(**d["crypto"]), list(d["owners"]), d["cmac"])
+    def from_dict(cls, d: Record) -> FileRecord:
+        return cls(d["id"], d["url"], CryptoInfo(**d["crypto"]), list(d["owners"]), d["cmac"],
+                   d.get("plaintext_size"))
 
     @classmethod
     def load(cls, txn: Txn, file_id: str, *, lock: bool = False) -> FileRecord | None:
@@ -96,32 +98,53 @@ class FileRecord:
         txn.update("files", self.id, self.to_dict())
 
 
+class ArgumentSpec(NamedTuple):
+    """One argument a function declares (stored as a CBOR array of the three)."""
+
+    key: str
+    default_value: str
+    allow_overwrite: bool  # True: the task creator supplies it; False: default_value is used
+
+
+class DataSpec(NamedTuple):
+    """One input or output file a function declares (stored as a CBOR array)."""
+
+    name: str
+    description: str
+    optional: bool
+
+
 @dataclass
 class FunctionRecord:
     id: str
     seq: int
     name: str
     description: str
-    executor_type: str
+    executor_type: str  # a function type of confide.executor_registry
     public: bool
     payload: bytes
-    arguments: list[tuple[str, str, bool]]  # (key, default_value, allow_overwrite)
-    inputs: list[tuple[str, str, bool]]  # (name, description, optional)
-    outputs: list[tuple[str, str, bool]]
+    arguments: list[ArgumentSpec]
+    inputs: list[DataSpec]
+    outputs: list[DataSpec]
     owner: str
     user_allowlist: list[str]
     usage_quota: int | None  # None = unlimited
     usage: int = 0
     disabled: bool = False
+    # Who may read the payload in ReviewTask: "open" (the participants of a task
+    # using it) or "confidential" (its hash and owner only). Records written
+    # before this field existed read as confidential, Teaclave's behaviour.
+    code_review: str = "confidential"
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # CBOR writes the tuples as arrays
+    def to_dict(self) -> Record:
+        return dict(self.__dict__)  # CBOR writes the named tuples as arrays
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FunctionRecord:
+    def from_dict(cls, d: Record) -> FunctionRecord:
         d = dict(d)
-        for k in ("arguments", "inputs", "outputs"):
-            d[k] = [tuple(t) for t in d[k]]
+        d["arguments"] = [ArgumentSpec(*a) for a in d["arguments"]]
+        d["inputs"] = [DataSpec(*f) for f in d["inputs"]]
+        d["outputs"] = [DataSpec(*f) for f in d["outputs"]]
         return cls(**d)
 
     @classmethod
@@ -143,10 +166,11 @@ class TaskResult:
     tags_map: dict[str, bytes] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     reason: str = ""
+    detail: str = ""  # a failure's cause beyond ``reason`` (confide.v1 ReviewTask only)
 
     @classmethod
-    def err(cls, reason: str) -> TaskResult:
-        return cls(ok=False, reason=reason)
+    def err(cls, reason: str, *, log: list[str] | None = None, detail: str = "") -> TaskResult:
+        return cls(ok=False, reason=reason, log=list(log or []), detail=detail)
 
 
 @dataclass
@@ -168,15 +192,16 @@ class TaskRecord:
     result: TaskResult | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    rejections: dict[str, str] = field(default_factory=dict)  # participant -> reason
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Record:
         d = dict(self.__dict__)
         d["status"] = int(self.status)
         d["result"] = None if self.result is None else dict(self.result.__dict__)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TaskRecord:
+    def from_dict(cls, d: Record) -> TaskRecord:
         d = dict(d)
         d["status"] = TaskStatus(d["status"])
         if d["result"] is not None:
@@ -202,3 +227,14 @@ class TaskRecord:
 
     def everyone_approved(self) -> bool:
         return len(self.participants) == 1 or set(self.approved_users) == set(self.participants)
+
+    def waiting_for(self) -> list[str]:
+        """Participants whose approval is still missing (sorted)."""
+        if self.everyone_approved():
+            return []
+        return sorted(set(self.participants) - set(self.approved_users))
+
+    def unassigned(self) -> list[str]:
+        """Data names declared but not assigned yet (sorted)."""
+        return sorted((set(self.inputs_ownership) - set(self.assigned_inputs))
+                      | (set(self.outputs_ownership) - set(self.assigned_outputs)))

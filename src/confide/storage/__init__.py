@@ -3,7 +3,9 @@
 The database is untrusted: every row is sealed and authenticated (see ``_schema``).
 """
 
-from ._db import Database, Row, StorageError, Tampered, Txn
+from ._db import Conflict, Database, StorageError, Tampered
 from ._schema import SCHEMA_VERSION
+from ._txn import Column, Record, Row, Txn
 
-__all__ = ["SCHEMA_VERSION", "Database", "Row", "StorageError", "Tampered", "Txn"]
+__all__ = ["SCHEMA_VERSION", "Column", "Conflict", "Database", "Record", "Row", "StorageError",
+           "Tampered", "Txn"]

@@ -1,6 +1,7 @@
 """The database behind one small interface, over SQLite (default) or PostgreSQL.
 
-Rows are opaque to the database: see ``_schema``. A :class:`Txn` reads and
+Rows are opaque to the database: see ``_schema``. A transaction (the
+:class:`~confide.storage.Txn` protocol of ``_txn``; here ``_SqlTxn``) reads and
 writes *records* (plain dicts, CBOR-encoded and sealed) by table and id; the
 caller never sees SQL. SQLite serialises writers with a process-wide lock (no
 busy-wait sleeps on the hot path); PostgreSQL uses row locks
@@ -15,33 +16,36 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, ParamSpec, TypeVar
 
 import cbor2
 from sqlalchemy import BigInteger, Engine, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..crypto.records import RecordSealer, TamperedRecord
 from ..telemetry._metrics import DB_TRANSACTION_SECONDS
 from . import _schema
 from ._schema import tables
+from ._txn import Column, Record, Row, Txn
 
-__all__ = ["Database", "Row", "StorageError", "Tampered", "Txn"]
+__all__ = ["Conflict", "Database", "StorageError", "Tampered"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
+_CONFLICTS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError)
 try:  # the DB-API errors of the PostgreSQL driver, when it is installed
     from psycopg import Error as _PsycopgError
+    from psycopg import IntegrityError as _PsycopgIntegrityError
 
     _DB_ERRORS += (_PsycopgError,)
+    _CONFLICTS += (_PsycopgIntegrityError,)
 except ImportError:  # pragma: no cover - the postgres extra is optional
     pass
 
-Record = dict[str, Any]
 _SECONDS = {False: DB_TRANSACTION_SECONDS.labels("read"),
             True: DB_TRANSACTION_SECONDS.labels("write")}
 
@@ -50,20 +54,17 @@ class StorageError(Exception):
     """The database failed (unreachable, constraint, corrupt)."""
 
 
+class Conflict(StorageError):
+    """A write broke a uniqueness constraint: another writer inserted that key first."""
+
+
 class Tampered(StorageError):
     """A row failed authentication: somebody changed the database."""
 
 
-def _columns(row_id: str, table: str, cols: Mapping[str, Any]) -> list[Any]:
+def _columns(row_id: str, table: str, cols: Mapping[str, Column]) -> list[Column]:
     """What a row's seal authenticates besides its body: table, id, every plain column."""
     return [table, row_id, *[cols[k] for k in sorted(cols)]]
-
-
-@dataclass
-class Row:
-    id: str
-    columns: dict[str, Any]
-    body: Record
 
 
 class _TableSql:
@@ -93,8 +94,8 @@ class _TableSql:
         return name
 
 
-class Txn:
-    """One database transaction. Obtain it from :meth:`Database.read` / ``write``."""
+class _SqlTxn(Txn):
+    """One SQL transaction on a DB-API cursor (the :class:`Txn` of :class:`Database`)."""
 
     def __init__(self, cursor: Any, sealer: RecordSealer, postgres: bool,
                  sql: Mapping[str, _TableSql]) -> None:
@@ -108,10 +109,10 @@ class Txn:
         return self._cursor
 
     # -- sealing ----------------------------------------------------------
-    def _seal(self, table: str, row_id: str, cols: Mapping[str, Any], body: Record) -> bytes:
+    def _seal(self, table: str, row_id: str, cols: Mapping[str, Column], body: Record) -> bytes:
         return self._sealer.seal(table, row_id, _columns(row_id, table, cols), cbor2.dumps(body))
 
-    def _open(self, table: str, row_id: str, cols: Mapping[str, Any], blob: bytes) -> Record:
+    def _open(self, table: str, row_id: str, cols: Mapping[str, Column], blob: bytes) -> Record:
         try:
             plain = self._sealer.open(table, row_id, _columns(row_id, table, cols), blob)
         except TamperedRecord as e:
@@ -127,7 +128,7 @@ class Txn:
         blob = bytes(data.pop("body"))
         return Row(row_id, data, self._open(sql.name, row_id, data, blob))
 
-    def _check_columns(self, sql: _TableSql, cols: Mapping[str, Any]) -> None:
+    def _check_columns(self, sql: _TableSql, cols: Mapping[str, Column]) -> None:
         if set(cols) != set(sql.plain):
             raise StorageError(f"{sql.name}: columns {sorted(cols)} != {sorted(sql.plain)}")
 
@@ -138,7 +139,7 @@ class Txn:
         raw = self._execute(statement, (sql.key(row_id),)).fetchone()
         return None if raw is None else self._row(sql, raw)
 
-    def insert(self, table: str, row_id: str, body: Record, **cols: Any) -> None:
+    def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
         sql = self._sql[table]
         self._check_columns(sql, cols)
         names = [sql.pk, "body", *cols]
@@ -146,7 +147,7 @@ class Txn:
         self._execute(sql.insert_prefix.format(", ".join(names),
                                                ", ".join([sql.mark] * len(names))), values)
 
-    def update(self, table: str, row_id: str, body: Record, **cols: Any) -> None:
+    def update(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
         sql = self._sql[table]
         self._check_columns(sql, cols)
         sets = ", ".join(f"{name} = {sql.mark}" for name in ["body", *cols])
@@ -164,11 +165,11 @@ class Txn:
         self,
         table: str,
         *,
-        where: Mapping[str, Any] | None = None,
+        where: Mapping[str, Column] | None = None,
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
-        exclude: Mapping[str, Any] | None = None,
+        exclude: Mapping[str, Column] | None = None,
         lock: bool = False,
     ) -> Iterator[Row]:
         sql = self._sql[table]
@@ -187,6 +188,16 @@ class Txn:
             statement += " FOR UPDATE SKIP LOCKED"
         for raw in self._execute(statement, params).fetchall():
             yield self._row(sql, raw)
+
+    def unverified_ids(self, table: str) -> list[str]:
+        """Every primary key of ``table``, read without opening a body.
+
+        Unauthenticated (the database is untrusted): only for maintenance that
+        stays correct whatever the ids are, such as indexing existing rows.
+        """
+        sql = self._sql[table]
+        return [str(raw[0]) for raw in
+                self._execute(f"SELECT {sql.pk} FROM {sql.name}").fetchall()]
 
     def serialize(self, name: str) -> None:
         """Hold a named lock until the transaction ends, across every node.
@@ -302,7 +313,7 @@ class Database:
                 cursor = raw.cursor()
                 if not self.postgres:  # autocommit driver: open the transaction ourselves
                     cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                yield Txn(cursor, self._sealer, self.postgres, self._table_sql)
+                yield _SqlTxn(cursor, self._sealer, self.postgres, self._table_sql)
                 raw.commit()
             except BaseException:
                 reusable = False
@@ -311,6 +322,8 @@ class Database:
                 raise
             finally:
                 self._checkin(raw, reusable)
+        except _CONFLICTS as e:
+            raise Conflict(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
         except _DB_ERRORS as e:
             raise StorageError(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
         finally:
@@ -330,8 +343,8 @@ class Database:
         else:
             self._idle.append(raw)
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Call ``fn(*args)`` (which uses this database) from the RPC event loop.
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call ``fn(*args, **kwargs)`` (which uses this database) from the RPC event loop.
 
         With the embedded SQLite it runs right here: a few statements take
         microseconds and a thread hand-off would cost more. With PostgreSQL
@@ -339,15 +352,16 @@ class Database:
         the loop serves other RPCs meanwhile.
         """
         if self.postgres:
-            return await asyncio.to_thread(fn, *args)
-        return fn(*args)
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
 
-    def read(self) -> Any:
-        """A read-only transaction (context manager yielding a :class:`Txn`)."""
+    def read(self) -> AbstractContextManager[Txn]:
+        """A read-only transaction: ``with db.read() as txn: ...``."""
         return self._txn(False)
 
-    def write(self) -> Any:
-        """A read-write transaction; serialised with other writers on SQLite."""
+    def write(self) -> AbstractContextManager[Txn]:
+        """A read-write transaction, committed when the block ends without an error
+        and rolled back otherwise; serialised with other writers on SQLite."""
         return self._txn(True)
 
     def close(self) -> None:

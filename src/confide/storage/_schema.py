@@ -40,6 +40,17 @@ users = Table(
     Column("body", LargeBinary, nullable=False),
 )
 
+# One row per case-insensitive user name (services/_names.name_key, a SHA-256
+# hex digest): its primary key makes "ADMIN beside admin" impossible even for
+# concurrent registrations. The body lists the user ids with that key (more
+# than one only for users created before the rule).
+user_names = Table(
+    "user_names",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
 functions = Table(
     "functions",
     metadata,
@@ -85,15 +96,20 @@ audit = Table(
 
 tables: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+def _v2(conn: Connection) -> None:
+    """Add ``user_names``; the authentication service fills it at start."""
+    user_names.create(conn, checkfirst=True)
+
+
 #: MIGRATIONS[n] upgrades a database at version n to n + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v1, 1: _v2}
 
 
 def current_version(conn: Connection) -> int:

@@ -1,5 +1,8 @@
-# expect: result ValueError ValueError 536870912
-"""Raise RLIMIT_AS and RLIMIT_CPU back to unlimited: prlimit64 writes are refused."""
+# expect: result ValueError ValueError 532676608
+"""Raise RLIMIT_AS and RLIMIT_CPU back to unlimited: prlimit64 writes are refused.
+
+RLIMIT_AS is the 512 MiB memory budget less the 4 MiB /tmp tmpfs of the test limits.
+"""
 
 import resource
 

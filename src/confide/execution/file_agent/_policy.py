@@ -33,15 +33,6 @@ _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)\Z")
 _NETLOC = re.compile(r"(?:\[[0-9A-Fa-f:.%]+\]|[A-Za-z0-9._-]+)(?::[0-9]{1,5})?\Z")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_ADDRESS_CLASSES = (
-    "unspecified",
-    "loopback",
-    "link-local",
-    "multicast",
-    "private",
-    "reserved",
-    "non-global",
-)
 
 
 def _embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

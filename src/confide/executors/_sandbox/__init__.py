@@ -6,8 +6,9 @@ only user. See ``docs/sandbox.md`` for the layers and what each one stops.
 
 from ._bwrap import SandboxConfig, discover
 from ._errors import ProtocolViolation, SandboxFailure, SandboxUnavailable
-from ._launch import Prestarted
+from ._launch import Prestarted, address_space_bytes
 from ._pool import SandboxPool
+from ._probe import check_sandbox
 from ._protocol import Result
 from ._runner import SandboxJob, run_sandbox
 
@@ -20,6 +21,8 @@ __all__ = [
     "SandboxJob",
     "SandboxPool",
     "SandboxUnavailable",
+    "address_space_bytes",
+    "check_sandbox",
     "discover",
     "run_sandbox",
 ]

@@ -6,7 +6,11 @@ sandbox sees only: the interpreter binary and its shared library, the standard
 library (its ``site-packages`` hidden), the system's multiarch library directory
 and the dynamic loader, ``/etc/ld.so.cache``, the allowed packages (numpy) under
 ``/sandbox/lib``, the harness at ``/sandbox/harness.py``, a size-capped private
-``/tmp``, its own ``/proc`` and a minimal ``/dev``. The root is read-only.
+``/tmp``, its own read-only ``/proc`` and a read-only ``/dev`` holding only
+``null``, ``zero`` and ``urandom``. Everything but ``/tmp`` is read-only.
+
+bwrap runs as the sandbox's own unprivileged host uid (``_ids.py``); the bind
+sources are given as paths that uid can reach (``_view.py``).
 """
 
 from __future__ import annotations
@@ -22,9 +26,23 @@ from pathlib import Path
 
 from ._errors import SandboxUnavailable
 
-__all__ = ["HARNESS_PATH", "SANDBOX_LIB", "SandboxConfig", "bwrap_argv", "discover"]
+__all__ = [
+    "DEVICES",
+    "HARNESS_PATH",
+    "SANDBOX_LIB",
+    "SandboxConfig",
+    "bind_sources",
+    "bwrap_argv",
+    "discover",
+]
 
 HARNESS_PATH = "/sandbox/harness.py"
+#: The only device nodes in the sandbox's /dev (binds of the host's, which the
+#: sandbox's uid can read and write but not chmod: it does not own them).
+DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom")
+#: Size of the read-only tmpfs under /dev and of those hiding site-packages:
+#: they hold only mount points, and nothing can be written to them.
+_EMPTY_TMPFS_BYTES = 64 * 1024
 SANDBOX_LIB = "/sandbox/lib"
 _HARNESS_SOURCE = Path(__file__).with_name("_harness.py")
 #: Host environment variables copied into the sandbox when set (OpenBLAS needs
@@ -123,14 +141,30 @@ def _find_package(name: str) -> str:
     raise SandboxUnavailable(f"package {name!r} not found on the worker")
 
 
+def bind_sources(config: SandboxConfig) -> tuple[str, ...]:
+    """The host paths :func:`bwrap_argv` binds, in the order it binds them."""
+    return (*(src for src, _ in config.ro_binds), config.harness)
+
+
 def bwrap_argv(
-    config: SandboxConfig, *, tmp_bytes: int, fds: Sequence[int], mode: str = "run"
+    config: SandboxConfig,
+    *,
+    tmp_bytes: int,
+    fds: Sequence[int],
+    mode: str = "run",
+    sources: Sequence[str] | None = None,
 ) -> list[str]:
     """The full ``bwrap`` command that runs the harness: ``harness.py MODE FD...``.
 
     ``mode`` is ``run`` (a cold sandbox, ``fds`` are the job's) or ``wait`` (a
     pre-started sandbox, ``fds`` are its setup and its job socket).
+    ``sources``: where bwrap finds each of :func:`bind_sources` (a view of them
+    its uid can reach); by default the host paths themselves.
     """
+    binds = bind_sources(config)
+    where = tuple(sources) if sources is not None else binds
+    if len(where) != len(binds):
+        raise ValueError("one source path per bind is needed")
     argv = [
         config.bwrap,
         "--unshare-all",  # user, ipc, pid, net, uts, cgroup namespaces
@@ -152,14 +186,18 @@ def bwrap_argv(
         value = os.environ.get(name)
         if value is not None:
             argv += ["--setenv", name, value]
-    for src, dest in config.ro_binds:
+    for src, (_, dest) in zip(where[:-1], config.ro_binds, strict=True):
         argv += ["--ro-bind", src, dest]
     for target, link in config.symlinks:
         argv += ["--symlink", target, link]
     for path in config.hidden:
-        argv += ["--tmpfs", path]
-    argv += ["--ro-bind", config.harness, HARNESS_PATH]
+        argv += ["--size", str(_EMPTY_TMPFS_BYTES), "--tmpfs", path, "--remount-ro", path]
+    argv += ["--ro-bind", where[-1], HARNESS_PATH]
     argv += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]  # noqa: S108 - the sandbox's own tmpfs
-    argv += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--remount-ro", "/"]  # noqa: S108
+    argv += ["--proc", "/proc", "--remount-ro", "/proc"]
+    argv += ["--size", str(_EMPTY_TMPFS_BYTES), "--tmpfs", "/dev"]
+    for device in DEVICES:
+        argv += ["--dev-bind", device, device]
+    argv += ["--remount-ro", "/dev", "--chdir", "/tmp", "--remount-ro", "/"]  # noqa: S108
     argv += [config.python, "-I", "-S", "-B", HARNESS_PATH, mode, *(str(fd) for fd in fds)]
     return argv

@@ -16,20 +16,21 @@ class SandboxFailure(FunctionError):
     """The sandbox ended without a normal result (a limit, a crash, a kill).
 
     ``cause`` is one of ``time``, ``cpu``, ``memory``, ``seccomp``, ``output``,
-    ``input``, ``crash``, ``start``, ``protocol``.
+    ``input``, ``crash``, ``start``, ``protocol``. ``detail`` is what the
+    sandbox's stderr said when it failed to start (for logs, never for clients).
     """
 
-    def __init__(self, cause: str, reason: str) -> None:
+    def __init__(self, cause: str, reason: str, detail: str = "") -> None:
         super().__init__(reason)
         self.cause = cause
+        self.detail = detail
 
 
 class ProtocolViolation(SandboxFailure):
     """The sandbox sent a frame the worker refuses (only a hostile function can)."""
 
     def __init__(self, detail: str) -> None:
-        super().__init__("protocol", "Runtime Error: sandbox protocol violation")
-        self.detail = detail
+        super().__init__("protocol", "Runtime Error: sandbox protocol violation", detail)
 
 
 class SandboxUnavailable(FunctionError):

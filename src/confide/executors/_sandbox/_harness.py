@@ -74,7 +74,12 @@ class Channel:
 
 
 class LogSink:
-    """Turns the function's lines into LOG frames, within the line/byte caps."""
+    """Turns the function's lines into LOG frames, up to the line/byte caps.
+
+    Sizes are counted as the worker counts them (``[LEVEL module] text`` in
+    UTF-8). The first line past a cap is still sent, so the worker sees the
+    cap exceeded and fails the task; nothing is sent after it.
+    """
 
     def __init__(self, channel: Channel, enabled: bool, caps: dict[str, int]) -> None:
         self.channel = channel
@@ -86,15 +91,17 @@ class LogSink:
     def emit(self, level: str, module: str, text: str) -> None:
         if not self.enabled:
             return
+        module = module[:64]
         for line in text.split("\n"):
             line = line[: self.line_chars]
-            body = json.dumps({"l": level, "m": module[:64], "t": line}).encode()
-            if self.lines_left <= 0 or self.bytes_left < len(body):
-                self.enabled = False
-                return
+            shown = line.replace("\r", "\\r")[: self.line_chars]  # as the worker shows it
+            size = len(f"[{level} {module}] {shown}".encode("utf-8", "surrogatepass"))
             self.lines_left -= 1
-            self.bytes_left -= len(body)
-            self.channel.send(K_LOG, body)
+            self.bytes_left -= size
+            self.channel.send(K_LOG, json.dumps({"l": level, "m": module, "t": line}).encode())
+            if self.lines_left < 0 or self.bytes_left < 0:
+                self.enabled = False  # past a cap: the worker ends the task on this line
+                return
 
 
 class LineStream(io.TextIOBase):

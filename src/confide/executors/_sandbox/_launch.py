@@ -8,6 +8,10 @@ the allowed packages (numpy) are imported; then it says ``K_IDLE`` and blocks
 on its end of a socketpair until the worker hands it its one job's fds
 (``SCM_RIGHTS``). Either way one process runs at most one job, then exits;
 :func:`kill` and :func:`reap` end and collect it.
+
+Every sandbox runs under a host uid/gid of its own (``_ids.py``), leased when
+it is started and given back by :func:`kill` once it has been reaped; a
+pre-started sandbox holds its ids while it waits.
 """
 
 from __future__ import annotations
@@ -19,25 +23,30 @@ import select
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ...config import Limits
-from ._bwrap import SANDBOX_LIB, SandboxConfig, bwrap_argv
+from ._bwrap import SANDBOX_LIB, SandboxConfig, bind_sources, bwrap_argv
 from ._errors import SandboxUnavailable
+from ._ids import IdLease, host_ids
 from ._seccomp import compile_policy
 from ._staging import StagedFds, sealed_memfd
+from ._view import RuntimeView, make_view, world_reachable
 
 __all__ = [
     "K_IDLE",
     "K_JOB",
     "Exit",
     "Prestarted",
+    "address_space_bytes",
     "job_fd_capacity",
     "job_header",
     "kill",
     "reap",
+    "runtime_view",
     "setup_doc",
     "spawn",
 ]
@@ -51,13 +60,28 @@ _MAX_SCM_FDS = 253  # SCM_MAX_FD: the kernel's cap on fds in one message
 #: arrives, and a received fd must fit under it.
 _WAITING_FDS = 8
 _KILL_GRACE_SECONDS = 1.0  # for bwrap to exit once its child is killed
+#: The ids each running sandbox holds, given back once it is reaped (:func:`kill`).
+_leases: dict[subprocess.Popen[bytes], IdLease] = {}
+_leases_lock = threading.Lock()
+
+
+def address_space_bytes(limits: Limits) -> int:
+    """``RLIMIT_AS`` of the function: the run's memory budget less its /tmp tmpfs.
+
+    Raises:
+        ValueError: the tmpfs alone takes the whole budget.
+    """
+    rest = limits.python_memory_bytes - limits.python_tmp_bytes
+    if rest <= 0:
+        raise ValueError("python_tmp_bytes must be smaller than python_memory_bytes")
+    return rest
 
 
 def _rlimits(limits: Limits) -> dict[str, list[int]]:
     cpu = limits.python_cpu_seconds
     return {
         "RLIMIT_CPU": [cpu, cpu + 1],
-        "RLIMIT_AS": [limits.python_memory_bytes] * 2,
+        "RLIMIT_AS": [address_space_bytes(limits)] * 2,
         "RLIMIT_NPROC": [limits.python_max_threads] * 2,
         "RLIMIT_FSIZE": [limits.python_max_file_bytes] * 2,
         "RLIMIT_NOFILE": [limits.python_max_open_files] * 2,
@@ -102,21 +126,51 @@ def setup_doc(
     return doc
 
 
+@functools.lru_cache(maxsize=8)
+def runtime_view(config: SandboxConfig) -> RuntimeView | None:
+    """The view bwrap binds from, or None when its uid can reach every source.
+
+    Raises:
+        SandboxUnavailable: a view is needed and cannot be made.
+    """
+    sources = bind_sources(config)
+    try:
+        if all(world_reachable(src) for src in sources):
+            return None
+    except OSError as e:
+        raise SandboxUnavailable(f"cannot read the sandbox's files: {e}") from e
+    return make_view(sources)
+
+
 def spawn(
     config: SandboxConfig, limits: Limits, *, mode: str, fds: Sequence[int]
 ) -> subprocess.Popen[bytes]:
     """Start ``bwrap`` running ``harness.py MODE FD...``; ``fds`` are inherited.
+
+    bwrap and everything in the sandbox run as a host uid/gid leased for this
+    sandbox alone (no supplementary groups); :func:`kill` gives it back.
 
     The sandbox dies with the *thread* that calls this (``--die-with-parent``
     is ``PR_SET_PDEATHSIG``, which follows the forking thread): call it on a
     thread that outlives the sandbox.
 
     Raises:
-        SandboxUnavailable: bwrap could not be executed.
+        SandboxUnavailable: the host cannot give the sandbox its own uid, or
+            bwrap could not be executed.
+        SandboxFailure: every sandbox uid is in use.
     """
-    argv = bwrap_argv(config, tmp_bytes=limits.python_tmp_bytes, fds=fds, mode=mode)
+    ids = host_ids(limits.python_sandbox_uid_base, limits.python_sandbox_uid_count)
+    view = runtime_view(config)
+    lease = ids.lease()
     try:
-        return subprocess.Popen(
+        argv = bwrap_argv(config, tmp_bytes=limits.python_tmp_bytes, fds=fds, mode=mode,
+                          sources=view.paths if view is not None else None)  # fmt: skip
+        if view is not None:  # nsenter enters the view, then drops to the ids, then runs bwrap
+            argv = [*view.enter_argv(lease.uid, lease.gid), *argv]
+            creds: dict[str, Any] = {}
+        else:
+            creds = {"user": lease.uid, "group": lease.gid, "extra_groups": []}
+        proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -124,9 +178,17 @@ def spawn(
             pass_fds=fds,
             env={},  # the sandbox's pid 1 (bwrap) keeps the environment it starts with
             start_new_session=True,
+            **creds,
         )
     except OSError as e:
+        lease.release()
         raise SandboxUnavailable(f"cannot start bwrap: {e.strerror}") from e
+    except BaseException:
+        lease.release()
+        raise
+    with _leases_lock:
+        _leases[proc] = lease
+    return proc
 
 
 @dataclass(frozen=True)
@@ -180,7 +242,7 @@ def _kill_function_process(bwrap_pid: int) -> bool:
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the function process and bwrap, and reap bwrap."""
+    """SIGKILL the function process and bwrap, reap bwrap, give the ids back."""
     if proc.returncode is None:
         if not _kill_function_process(proc.pid) or reap(proc, _KILL_GRACE_SECONDS) is None:
             try:
@@ -190,6 +252,10 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
             reap(proc, None)
     if proc.stderr is not None:
         proc.stderr.close()
+    with _leases_lock:
+        lease = _leases.pop(proc, None)
+    if lease is not None:
+        lease.release()
 
 
 class Prestarted:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -61,7 +62,7 @@ def _job_manifest(job: SandboxJob, inputs: Mapping[str, int | None], outputs: Se
         "save_log": job.save_log,
         "log": {
             "max_lines": limits.max_log_lines,
-            "max_bytes": limits.python_max_log_bytes,
+            "max_bytes": limits.max_log_bytes,
             "max_line_chars": limits.python_max_log_line_chars,
         },
         "max_frame": limits.python_max_frame_bytes,
@@ -69,7 +70,7 @@ def _job_manifest(job: SandboxJob, inputs: Mapping[str, int | None], outputs: Se
 
 
 def _stage_inputs(
-    io: TaskIO, staged: StagedFds, budget: int
+    io: TaskIO, staged: StagedFds, cap: int
 ) -> tuple[dict[str, int | None], list[int]]:
     """Open every assigned input; an integrity failure leaves it unopenable (Q29).
 
@@ -77,6 +78,7 @@ def _stage_inputs(
     """
     index: dict[str, int | None] = {}
     fds: list[int] = []
+    budget = cap
     for name in sorted(io.input_names()):
         try:
             stream = io.open_input(name)
@@ -84,7 +86,7 @@ def _stage_inputs(
             index[name] = None
             continue
         with stream:
-            fd, size = sealed_memfd_from_stream("input", stream, budget)
+            fd, size = sealed_memfd_from_stream("input", stream, budget, cap)
         budget -= size
         index[name] = len(fds)
         fds.append(staged.add(fd))
@@ -165,25 +167,20 @@ def run_sandbox(
     pre-started sandbox that ends before READY (it died as the job arrived)
     never ran any function code: the job then runs in a cold sandbox.
 
+    ``io`` and ``log`` enforce the task's output and log caps (they raise
+    :class:`~confide.executors.CapExceeded`; see ``apply_caps``): a write or
+    line past one ends the run as a ``SandboxFailure`` with the cap's reason.
+
     Raises:
         SandboxFailure: a limit, crash, seccomp kill or protocol violation.
         CancelledError: ``cancel`` was set.
     """
-    outputs = OutputRouter(
-        io.create_output,
-        io.output_names(),
-        max_output=limits.python_max_output_bytes,
-        max_total=limits.python_max_total_output_bytes,
-    )
-    logs = LogRouter(
-        log if job.save_log else None,
-        max_lines=limits.max_log_lines,
-        max_bytes=limits.python_max_log_bytes,
-        max_line_chars=limits.python_max_log_line_chars,
-    )
+    outputs = OutputRouter(io.create_output, io.output_names())
+    logs = LogRouter(log if job.save_log else None,
+                     max_line_chars=limits.python_max_log_line_chars)
     try:
         with StagedFds.scope() as staged:  # held until the end, for a cold second attempt
-            inputs, input_fds = _stage_inputs(io, staged, limits.python_max_input_bytes)
+            inputs, input_fds = _stage_inputs(io, staged, limits.max_input_bytes)
             manifest = _job_manifest(job, inputs, sorted(io.output_names()), limits)
             fds = [staged.add(sealed_memfd("payload", job.payload)), *input_fds]
             if pool is not None and 2 + len(fds) > job_fd_capacity(limits):
@@ -233,11 +230,11 @@ class _Attempt:
         session = _Session(self.outputs, self.logs, self.limits.python_max_frame_bytes)
         try:
             with reader:
-                _supervise(proc, reader, session, self.limits, self.cancel, self.clock)
+                stderr = _supervise(proc, reader, session, self.limits, self.cancel, self.clock)
             if box is not None and not session.ready:
                 _log.info("pre-started sandbox ended before its job started; running it cold")
                 return None
-            return _finish(proc, session, self.limits)
+            return _finish(proc, session, self.limits, stderr)
         finally:
             kill(proc)
             if box is not None and pool is not None:
@@ -272,8 +269,11 @@ def _supervise(
     limits: Limits,
     cancel: threading.Event,
     clock: Callable[[], float],
-) -> None:
-    """Pump frames until RESULT or EOF, enforcing the deadline and cancel."""
+) -> str:
+    """Pump frames until RESULT or EOF, enforcing the deadline and cancel.
+
+    Returns what the sandbox wrote to stderr (up to its cap) before EOF.
+    """
     stderr = proc.stderr
     if stderr is None:
         raise TypeError("the sandbox must be started with stderr=PIPE")
@@ -299,11 +299,33 @@ def _supervise(
                 elif data:
                     session.feed(data)
                 else:
-                    _log.debug("sandbox stderr: %s", kept.decode("utf-8", "replace"))
-                    return
+                    if not session.ready:  # a failed start: say why (bwrap's, nsenter's words)
+                        _drain(stderr, kept, limits.python_max_stderr_bytes)
+                    text = kept.decode("utf-8", "replace")
+                    _log.debug("sandbox stderr: %s", text)
+                    return text
+    return ""
 
 
-def _finish(proc: subprocess.Popen[bytes], session: _Session, limits: Limits) -> proto.Result:
+def _drain(stderr: Any, kept: bytearray, cap: int) -> None:
+    """Read what a sandbox that never started still has on stderr, until EOF.
+
+    Only for a sandbox that ended before READY: no function code ran, so
+    nothing but bwrap (or nsenter) holds the pipe, and it is exiting.
+    """
+    deadline = time.monotonic() + _EXIT_GRACE_SECONDS
+    while (remaining := deadline - time.monotonic()) > 0:
+        if not select.select([stderr], [], [], remaining)[0]:
+            return
+        data = os.read(stderr.fileno(), _READ_CHUNK)
+        if not data:
+            return
+        kept += data[: max(0, cap - len(kept))]
+
+
+def _finish(
+    proc: subprocess.Popen[bytes], session: _Session, limits: Limits, stderr: str
+) -> proto.Result:
     end = reap(proc, _EXIT_GRACE_SECONDS)
     if session.result is not None:
         if session.result.state == "memory":
@@ -311,7 +333,7 @@ def _finish(proc: subprocess.Popen[bytes], session: _Session, limits: Limits) ->
             raise SandboxFailure("memory", f"Runtime Error: memory limit exceeded ({mib} MiB)")
         return session.result
     if not session.ready:
-        raise SandboxFailure("start", "Runtime Error: sandbox failed to start")
+        raise SandboxFailure("start", "Runtime Error: sandbox failed to start", stderr.strip())
     if end is None:
         raise SandboxFailure("crash", "Runtime Error: function process did not exit")
     raise _exit_failure(end, limits)

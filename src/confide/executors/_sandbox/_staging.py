@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
+from .._caps import CapExceeded
 from ._errors import SandboxFailure
 
 __all__ = ["StagedFds", "sealed_memfd", "sealed_memfd_from_stream"]
@@ -48,21 +49,26 @@ def sealed_memfd(name: str, data: bytes) -> int:
         raise
 
 
-def sealed_memfd_from_stream(name: str, stream: BinaryIO, budget: int) -> tuple[int, int]:
+def sealed_memfd_from_stream(
+    name: str, stream: BinaryIO, budget: int, cap: int
+) -> tuple[int, int]:
     """Copy ``stream`` into a sealed memfd; return ``(fd, bytes copied)``.
 
+    ``budget`` is what is left of ``cap`` (``Limits.max_input_bytes``) for this
+    stream; at most ``budget + 1`` bytes are ever read from it.
+
     Raises:
-        SandboxFailure: the stream holds more than ``budget`` bytes.
+        SandboxFailure: the stream holds more than ``budget`` bytes (cause
+            ``input``, the reason of ``max_input_bytes`` = ``cap``).
     """
     fd = _new_memfd(name)
     total = 0
     try:
-        while chunk := stream.read(_CHUNK):
+        while chunk := stream.read(min(_CHUNK, budget + 1 - total)):
             total += len(chunk)
             if total > budget:
-                raise SandboxFailure(
-                    "input", "Runtime Error: inputs exceed the python sandbox's input limit"
-                )
+                error = CapExceeded("inputs", "max_input_bytes", cap, plural=True)
+                raise SandboxFailure(error.cause, error.reason)
             _write_all(fd, chunk)
         return _seal(fd), total
     except BaseException:

@@ -27,13 +27,15 @@ from . import teaclave_frontend_service_pb2 as teaclave__frontend__service__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x63onfide_v1.proto\x12\nconfide.v1\x1a\x15teaclave_common.proto\x1a\x1fteaclave_frontend_service.proto\x1a\x1bgoogle/protobuf/empty.proto\"6\n\x0fWaitTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\"!\n\x10ListTasksRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"%\n\x11ListTasksResponse\x12\x10\n\x08task_ids\x18\x01 \x03(\t\"9\n\x15\x43reateBlobUrlsRequest\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\r\n\x05ttl_s\x18\x02 \x01(\r\"s\n\x16\x43reateBlobUrlsResponse\x12\x13\n\x0bobject_name\x18\x01 \x01(\t\x12\x0f\n\x07put_url\x18\x02 \x01(\t\x12\x0f\n\x07get_url\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\x04\x12\x0e\n\x06rw_url\x18\x05 \x01(\t\"q\n\nStagedFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0c\n\x04\x63mac\x18\x03 \x01(\x0c\x12:\n\x0b\x63rypto_info\x18\x04 \x01(\x0b\x32%.teaclave_common_proto.FileCryptoInfo\"\xf9\x01\n\nStagedTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\x15\n\rfunction_name\x18\x03 \x01(\t\x12\x18\n\x10\x66unction_payload\x18\x04 \x01(\x0c\x12\x15\n\rexecutor_type\x18\x05 \x01(\t\x12\x10\n\x08\x65xecutor\x18\x06 \x01(\t\x12\x1a\n\x12\x66unction_arguments\x18\x07 \x01(\t\x12&\n\x06inputs\x18\x08 \x03(\x0b\x32\x16.confide.v1.StagedFile\x12\'\n\x07outputs\x18\t \x03(\x0b\x32\x16.confide.v1.StagedFile\"7\n\x0fPullTaskRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0f\n\x07wait_ms\x18\x02 \x01(\r\"J\n\x10PullTaskResponse\x12\x10\n\x08has_task\x18\x01 \x01(\x08\x12$\n\x04task\x18\x02 \x01(\x0b\x32\x16.confide.v1.StagedTask\"o\n\x10HeartbeatRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.teaclave_common_proto.ExecutorStatus\x12\x0f\n\x07task_id\x18\x03 \x01(\t\"L\n\x11HeartbeatResponse\x12\x37\n\x07\x63ommand\x18\x01 \x01(\x0e\x32&.teaclave_common_proto.ExecutorCommand\"r\n\x17UpdateTaskResultRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x31\n\x06result\x18\x03 \x01(\x0b\x32!.teaclave_common_proto.TaskResult\"\\\n\x14ReportAndPullRequest\x12\x33\n\x06report\x18\x01 \x01(\x0b\x32#.confide.v1.UpdateTaskResultRequest\x12\x0f\n\x07wait_ms\x18\x02 \x01(\r\"\x17\n\x15\x45nrolChallengeRequest\";\n\x16\x45nrolChallengeResponse\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x12\n\nexpires_at\x18\x02 \x01(\x04\"\x84\x01\n\x0c\x45nrolRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08services\x18\x02 \x03(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x1a\n\x12tls_public_key_der\x18\x04 \x01(\x0c\x12\x17\n\x0fhpke_public_key\x18\x05 \x01(\x0c\x12\r\n\x05quote\x18\x06 \x01(\x0c\"h\n\rEnrolResponse\x12\x1c\n\x14node_certificate_der\x18\x01 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_der\x18\x02 \x01(\x0c\x12\x1d\n\x15\x65ncrypted_root_secret\x18\x03 \x01(\x0c\x32\x8f\x02\n\x0f\x43onfideFrontend\x12Y\n\x08WaitTask\x12\x1b.confide.v1.WaitTaskRequest\x1a\x30.teaclave_frontend_service_proto.GetTaskResponse\x12H\n\tListTasks\x12\x1c.confide.v1.ListTasksRequest\x1a\x1d.confide.v1.ListTasksResponse\x12W\n\x0e\x43reateBlobUrls\x12!.confide.v1.CreateBlobUrlsRequest\x1a\".confide.v1.CreateBlobUrlsResponse2\xbe\x02\n\tScheduler\x12\x45\n\x08PullTask\x12\x1b.confide.v1.PullTaskRequest\x1a\x1c.confide.v1.PullTaskResponse\x12O\n\rReportAndPull\x12 .confide.v1.ReportAndPullRequest\x1a\x1c.confide.v1.PullTaskResponse\x12H\n\tHeartbeat\x12\x1c.confide.v1.HeartbeatRequest\x1a\x1d.confide.v1.HeartbeatResponse\x12O\n\x10UpdateTaskResult\x12#.confide.v1.UpdateTaskResultRequest\x1a\x16.google.protobuf.Empty2\x9e\x01\n\nKeyService\x12R\n\tChallenge\x12!.confide.v1.EnrolChallengeRequest\x1a\".confide.v1.EnrolChallengeResponse\x12<\n\x05\x45nrol\x12\x18.confide.v1.EnrolRequest\x1a\x19.confide.v1.EnrolResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x63onfide_v1.proto\x12\nconfide.v1\x1a\x15teaclave_common.proto\x1a\x1fteaclave_frontend_service.proto\x1a\x1bgoogle/protobuf/empty.proto\"6\n\x0fWaitTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\"!\n\x10ListTasksRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"%\n\x11ListTasksResponse\x12\x10\n\x08task_ids\x18\x01 \x03(\t\"9\n\x15\x43reateBlobUrlsRequest\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\r\n\x05ttl_s\x18\x02 \x01(\r\"s\n\x16\x43reateBlobUrlsResponse\x12\x13\n\x0bobject_name\x18\x01 \x01(\t\x12\x0f\n\x07put_url\x18\x02 \x01(\t\x12\x0f\n\x07get_url\x18\x03 \x01(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\x04\x12\x0e\n\x06rw_url\x18\x05 \x01(\t\"\x92\x01\n\x17RegisterFunctionRequest\x12J\n\x08\x66unction\x18\x01 \x01(\x0b\x32\x38.teaclave_frontend_service_proto.RegisterFunctionRequest\x12+\n\x0b\x63ode_review\x18\x02 \x01(\x0e\x32\x16.confide.v1.CodeReview\"X\n\x14SetCodeReviewRequest\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12+\n\x0b\x63ode_review\x18\x02 \x01(\x0e\x32\x16.confide.v1.CodeReview\"{\n\x18RegisterInputFileRequest\x12G\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x39.teaclave_frontend_service_proto.RegisterInputFileRequest\x12\x16\n\x0eplaintext_size\x18\x02 \x01(\x04\"(\n\x17ListPendingTasksRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"\xa2\x01\n\x0bPendingTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reator\x18\x02 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x03 \x01(\t\x12\x15\n\rfunction_name\x18\x04 \x01(\t\x12\x31\n\x06status\x18\x05 \x01(\x0e\x32!.teaclave_common_proto.TaskStatus\x12\x12\n\nunassigned\x18\x06 \x03(\t\"B\n\x18ListPendingTasksResponse\x12&\n\x05tasks\x18\x01 \x03(\x0b\x32\x17.confide.v1.PendingTask\"$\n\x11ReviewTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xcd\x03\n\x10ReviewedFunction\x12\x13\n\x0b\x66unction_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x15\n\rexecutor_type\x18\x05 \x01(\t\x12\x0e\n\x06public\x18\x06 \x01(\x08\x12+\n\x0b\x63ode_review\x18\x07 \x01(\x0e\x32\x16.confide.v1.CodeReview\x12\x16\n\x0epayload_sha256\x18\x08 \x01(\x0c\x12\x17\n\x0fpayload_visible\x18\t \x01(\x08\x12\x0f\n\x07payload\x18\n \x01(\x0c\x12\x14\n\x0cpayload_size\x18\x0b \x01(\x04\x12\x44\n\targuments\x18\x0c \x03(\x0b\x32\x31.teaclave_frontend_service_proto.FunctionArgument\x12>\n\x06inputs\x18\r \x03(\x0b\x32..teaclave_frontend_service_proto.FunctionInput\x12@\n\x07outputs\x18\x0e \x03(\x0b\x32/.teaclave_frontend_service_proto.FunctionOutput\"P\n\x0cReviewedFile\x12\x11\n\tdata_name\x18\x01 \x01(\t\x12\x0e\n\x06owners\x18\x02 \x03(\t\x12\x0f\n\x07\x64\x61ta_id\x18\x03 \x01(\t\x12\x0c\n\x04\x63mac\x18\x04 \x01(\x0c\",\n\tRejection\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xc8\x02\n\nTaskReview\x12>\n\x04task\x18\x01 \x01(\x0b\x32\x30.teaclave_frontend_service_proto.GetTaskResponse\x12\x10\n\x08\x65xecutor\x18\x02 \x01(\t\x12.\n\x08\x66unction\x18\x03 \x01(\x0b\x32\x1c.confide.v1.ReviewedFunction\x12(\n\x06inputs\x18\x04 \x03(\x0b\x32\x18.confide.v1.ReviewedFile\x12)\n\x07outputs\x18\x05 \x03(\x0b\x32\x18.confide.v1.ReviewedFile\x12\x13\n\x0bwaiting_for\x18\x06 \x03(\t\x12)\n\nrejections\x18\x07 \x03(\x0b\x32\x15.confide.v1.Rejection\x12\x0b\n\x03log\x18\x08 \x03(\t\x12\x16\n\x0e\x66\x61ilure_detail\x18\t \x01(\t\"4\n\x11RejectTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"q\n\nStagedFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0c\n\x04\x63mac\x18\x03 \x01(\x0c\x12:\n\x0b\x63rypto_info\x18\x04 \x01(\x0b\x32%.teaclave_common_proto.FileCryptoInfo\"\xf9\x01\n\nStagedTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66unction_id\x18\x02 \x01(\t\x12\x15\n\rfunction_name\x18\x03 \x01(\t\x12\x18\n\x10\x66unction_payload\x18\x04 \x01(\x0c\x12\x15\n\rexecutor_type\x18\x05 \x01(\t\x12\x10\n\x08\x65xecutor\x18\x06 \x01(\t\x12\x1a\n\x12\x66unction_arguments\x18\x07 \x01(\t\x12&\n\x06inputs\x18\x08 \x03(\x0b\x32\x16.confide.v1.StagedFile\x12\'\n\x07outputs\x18\t \x03(\x0b\x32\x16.confide.v1.StagedFile\"7\n\x0fPullTaskRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0f\n\x07wait_ms\x18\x02 \x01(\r\"J\n\x10PullTaskResponse\x12\x10\n\x08has_task\x18\x01 \x01(\x08\x12$\n\x04task\x18\x02 \x01(\x0b\x32\x16.confide.v1.StagedTask\"o\n\x10HeartbeatRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.teaclave_common_proto.ExecutorStatus\x12\x0f\n\x07task_id\x18\x03 \x01(\t\"L\n\x11HeartbeatResponse\x12\x37\n\x07\x63ommand\x18\x01 \x01(\x0e\x32&.teaclave_common_proto.ExecutorCommand\"\x9f\x01\n\x17UpdateTaskResultRequest\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x31\n\x06result\x18\x03 \x01(\x0b\x32!.teaclave_common_proto.TaskResult\x12\x13\n\x0b\x66\x61ilure_log\x18\x04 \x03(\t\x12\x16\n\x0e\x66\x61ilure_detail\x18\x05 \x01(\t\"\\\n\x14ReportAndPullRequest\x12\x33\n\x06report\x18\x01 \x01(\x0b\x32#.confide.v1.UpdateTaskResultRequest\x12\x0f\n\x07wait_ms\x18\x02 \x01(\r\"\x17\n\x15\x45nrolChallengeRequest\";\n\x16\x45nrolChallengeResponse\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x12\n\nexpires_at\x18\x02 \x01(\x04\"\x84\x01\n\x0c\x45nrolRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08services\x18\x02 \x03(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x1a\n\x12tls_public_key_der\x18\x04 \x01(\x0c\x12\x17\n\x0fhpke_public_key\x18\x05 \x01(\x0c\x12\r\n\x05quote\x18\x06 \x01(\x0c\"h\n\rEnrolResponse\x12\x1c\n\x14node_certificate_der\x18\x01 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_der\x18\x02 \x01(\x0c\x12\x1d\n\x15\x65ncrypted_root_secret\x18\x03 \x01(\x0c*]\n\nCodeReview\x12\x1b\n\x17\x43ODE_REVIEW_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43ODE_REVIEW_OPEN\x10\x01\x12\x1c\n\x18\x43ODE_REVIEW_CONFIDENTIAL\x10\x02\x32\xae\x06\n\x0f\x43onfideFrontend\x12Y\n\x08WaitTask\x12\x1b.confide.v1.WaitTaskRequest\x1a\x30.teaclave_frontend_service_proto.GetTaskResponse\x12H\n\tListTasks\x12\x1c.confide.v1.ListTasksRequest\x1a\x1d.confide.v1.ListTasksResponse\x12W\n\x0e\x43reateBlobUrls\x12!.confide.v1.CreateBlobUrlsRequest\x1a\".confide.v1.CreateBlobUrlsResponse\x12r\n\x10RegisterFunction\x12#.confide.v1.RegisterFunctionRequest\x1a\x39.teaclave_frontend_service_proto.RegisterFunctionResponse\x12I\n\rSetCodeReview\x12 .confide.v1.SetCodeReviewRequest\x1a\x16.google.protobuf.Empty\x12u\n\x11RegisterInputFile\x12$.confide.v1.RegisterInputFileRequest\x1a:.teaclave_frontend_service_proto.RegisterInputFileResponse\x12]\n\x10ListPendingTasks\x12#.confide.v1.ListPendingTasksRequest\x1a$.confide.v1.ListPendingTasksResponse\x12\x43\n\nReviewTask\x12\x1d.confide.v1.ReviewTaskRequest\x1a\x16.confide.v1.TaskReview\x12\x43\n\nRejectTask\x12\x1d.confide.v1.RejectTaskRequest\x1a\x16.google.protobuf.Empty2\xbe\x02\n\tScheduler\x12\x45\n\x08PullTask\x12\x1b.confide.v1.PullTaskRequest\x1a\x1c.confide.v1.PullTaskResponse\x12O\n\rReportAndPull\x12 .confide.v1.ReportAndPullRequest\x1a\x1c.confide.v1.PullTaskResponse\x12H\n\tHeartbeat\x12\x1c.confide.v1.HeartbeatRequest\x1a\x1d.confide.v1.HeartbeatResponse\x12O\n\x10UpdateTaskResult\x12#.confide.v1.UpdateTaskResultRequest\x1a\x16.google.protobuf.Empty2\x9e\x01\n\nKeyService\x12R\n\tChallenge\x12!.confide.v1.EnrolChallengeRequest\x1a\".confide.v1.EnrolChallengeResponse\x12<\n\x05\x45nrol\x12\x18.confide.v1.EnrolRequest\x1a\x19.confide.v1.EnrolResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'confide_v1_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CODEREVIEW']._serialized_start=3351
+  _globals['_CODEREVIEW']._serialized_end=3444
   _globals['_WAITTASKREQUEST']._serialized_start=117
   _globals['_WAITTASKREQUEST']._serialized_end=171
   _globals['_LISTTASKSREQUEST']._serialized_start=173
@@ -44,34 +46,58 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEBLOBURLSREQUEST']._serialized_end=304
   _globals['_CREATEBLOBURLSRESPONSE']._serialized_start=306
   _globals['_CREATEBLOBURLSRESPONSE']._serialized_end=421
-  _globals['_STAGEDFILE']._serialized_start=423
-  _globals['_STAGEDFILE']._serialized_end=536
-  _globals['_STAGEDTASK']._serialized_start=539
-  _globals['_STAGEDTASK']._serialized_end=788
-  _globals['_PULLTASKREQUEST']._serialized_start=790
-  _globals['_PULLTASKREQUEST']._serialized_end=845
-  _globals['_PULLTASKRESPONSE']._serialized_start=847
-  _globals['_PULLTASKRESPONSE']._serialized_end=921
-  _globals['_HEARTBEATREQUEST']._serialized_start=923
-  _globals['_HEARTBEATREQUEST']._serialized_end=1034
-  _globals['_HEARTBEATRESPONSE']._serialized_start=1036
-  _globals['_HEARTBEATRESPONSE']._serialized_end=1112
-  _globals['_UPDATETASKRESULTREQUEST']._serialized_start=1114
-  _globals['_UPDATETASKRESULTREQUEST']._serialized_end=1228
-  _globals['_REPORTANDPULLREQUEST']._serialized_start=1230
-  _globals['_REPORTANDPULLREQUEST']._serialized_end=1322
-  _globals['_ENROLCHALLENGEREQUEST']._serialized_start=1324
-  _globals['_ENROLCHALLENGEREQUEST']._serialized_end=1347
-  _globals['_ENROLCHALLENGERESPONSE']._serialized_start=1349
-  _globals['_ENROLCHALLENGERESPONSE']._serialized_end=1408
-  _globals['_ENROLREQUEST']._serialized_start=1411
-  _globals['_ENROLREQUEST']._serialized_end=1543
-  _globals['_ENROLRESPONSE']._serialized_start=1545
-  _globals['_ENROLRESPONSE']._serialized_end=1649
-  _globals['_CONFIDEFRONTEND']._serialized_start=1652
-  _globals['_CONFIDEFRONTEND']._serialized_end=1923
-  _globals['_SCHEDULER']._serialized_start=1926
-  _globals['_SCHEDULER']._serialized_end=2244
-  _globals['_KEYSERVICE']._serialized_start=2247
-  _globals['_KEYSERVICE']._serialized_end=2405
+  _globals['_REGISTERFUNCTIONREQUEST']._serialized_start=424
+  _globals['_REGISTERFUNCTIONREQUEST']._serialized_end=570
+  _globals['_SETCODEREVIEWREQUEST']._serialized_start=572
+  _globals['_SETCODEREVIEWREQUEST']._serialized_end=660
+  _globals['_REGISTERINPUTFILEREQUEST']._serialized_start=662
+  _globals['_REGISTERINPUTFILEREQUEST']._serialized_end=785
+  _globals['_LISTPENDINGTASKSREQUEST']._serialized_start=787
+  _globals['_LISTPENDINGTASKSREQUEST']._serialized_end=827
+  _globals['_PENDINGTASK']._serialized_start=830
+  _globals['_PENDINGTASK']._serialized_end=992
+  _globals['_LISTPENDINGTASKSRESPONSE']._serialized_start=994
+  _globals['_LISTPENDINGTASKSRESPONSE']._serialized_end=1060
+  _globals['_REVIEWTASKREQUEST']._serialized_start=1062
+  _globals['_REVIEWTASKREQUEST']._serialized_end=1098
+  _globals['_REVIEWEDFUNCTION']._serialized_start=1101
+  _globals['_REVIEWEDFUNCTION']._serialized_end=1562
+  _globals['_REVIEWEDFILE']._serialized_start=1564
+  _globals['_REVIEWEDFILE']._serialized_end=1644
+  _globals['_REJECTION']._serialized_start=1646
+  _globals['_REJECTION']._serialized_end=1690
+  _globals['_TASKREVIEW']._serialized_start=1693
+  _globals['_TASKREVIEW']._serialized_end=2021
+  _globals['_REJECTTASKREQUEST']._serialized_start=2023
+  _globals['_REJECTTASKREQUEST']._serialized_end=2075
+  _globals['_STAGEDFILE']._serialized_start=2077
+  _globals['_STAGEDFILE']._serialized_end=2190
+  _globals['_STAGEDTASK']._serialized_start=2193
+  _globals['_STAGEDTASK']._serialized_end=2442
+  _globals['_PULLTASKREQUEST']._serialized_start=2444
+  _globals['_PULLTASKREQUEST']._serialized_end=2499
+  _globals['_PULLTASKRESPONSE']._serialized_start=2501
+  _globals['_PULLTASKRESPONSE']._serialized_end=2575
+  _globals['_HEARTBEATREQUEST']._serialized_start=2577
+  _globals['_HEARTBEATREQUEST']._serialized_end=2688
+  _globals['_HEARTBEATRESPONSE']._serialized_start=2690
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2766
+  _globals['_UPDATETASKRESULTREQUEST']._serialized_start=2769
+  _globals['_UPDATETASKRESULTREQUEST']._serialized_end=2928
+  _globals['_REPORTANDPULLREQUEST']._serialized_start=2930
+  _globals['_REPORTANDPULLREQUEST']._serialized_end=3022
+  _globals['_ENROLCHALLENGEREQUEST']._serialized_start=3024
+  _globals['_ENROLCHALLENGEREQUEST']._serialized_end=3047
+  _globals['_ENROLCHALLENGERESPONSE']._serialized_start=3049
+  _globals['_ENROLCHALLENGERESPONSE']._serialized_end=3108
+  _globals['_ENROLREQUEST']._serialized_start=3111
+  _globals['_ENROLREQUEST']._serialized_end=3243
+  _globals['_ENROLRESPONSE']._serialized_start=3245
+  _globals['_ENROLRESPONSE']._serialized_end=3349
+  _globals['_CONFIDEFRONTEND']._serialized_start=3447
+  _globals['_CONFIDEFRONTEND']._serialized_end=4261
+  _globals['_SCHEDULER']._serialized_start=4264
+  _globals['_SCHEDULER']._serialized_end=4582
+  _globals['_KEYSERVICE']._serialized_start=4585
+  _globals['_KEYSERVICE']._serialized_end=4743
 # @@protoc_insertion_point(module_scope)

@@ -10,9 +10,11 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 from . import teaclave_common_pb2 as _teaclave_common_pb2
+from . import teaclave_frontend_service_pb2 as _teaclave_frontend_service_pb2
 import typing as _typing
 
 if sys.version_info >= (3, 11):
@@ -21,6 +23,36 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _CodeReview:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CodeReviewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CodeReview.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CODE_REVIEW_UNSPECIFIED: _CodeReview.ValueType  # 0
+    """As a request field: the default (open for RegisterFunction below)."""
+    CODE_REVIEW_OPEN: _CodeReview.ValueType  # 1
+    """Participants of a task that uses the function may read its payload."""
+    CODE_REVIEW_CONFIDENTIAL: _CodeReview.ValueType  # 2
+    """Participants see only the payload's SHA-256 and the owner. Functions
+    registered through Teaclave's RegisterFunction start confidential.
+    """
+
+class CodeReview(_CodeReview, metaclass=_CodeReviewEnumTypeWrapper):
+    """How much of a function's code the participants of a task using it may read
+    before approving (ReviewTask). Teaclave's GetFunction is unchanged by it.
+    """
+
+CODE_REVIEW_UNSPECIFIED: CodeReview.ValueType  # 0
+"""As a request field: the default (open for RegisterFunction below)."""
+CODE_REVIEW_OPEN: CodeReview.ValueType  # 1
+"""Participants of a task that uses the function may read its payload."""
+CODE_REVIEW_CONFIDENTIAL: CodeReview.ValueType  # 2
+"""Participants see only the payload's SHA-256 and the owner. Functions
+registered through Teaclave's RegisterFunction start confidential.
+"""
+Global___CodeReview: _TypeAlias = CodeReview  # noqa: Y015
 
 @_typing.final
 class WaitTaskRequest(_message.Message):
@@ -146,6 +178,370 @@ class CreateBlobUrlsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateBlobUrlsResponse: _TypeAlias = CreateBlobUrlsResponse  # noqa: Y015
+
+@_typing.final
+class RegisterFunctionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNCTION_FIELD_NUMBER: _builtins.int
+    CODE_REVIEW_FIELD_NUMBER: _builtins.int
+    code_review: Global___CodeReview.ValueType
+    @_builtins.property
+    def function(self) -> _teaclave_frontend_service_pb2.RegisterFunctionRequest: ...
+    def __init__(
+        self,
+        *,
+        function: _teaclave_frontend_service_pb2.RegisterFunctionRequest | None = ...,
+        code_review: Global___CodeReview.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["function", b"function"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code_review", b"code_review", "function", b"function"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterFunctionRequest: _TypeAlias = RegisterFunctionRequest  # noqa: Y015
+
+@_typing.final
+class SetCodeReviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNCTION_ID_FIELD_NUMBER: _builtins.int
+    CODE_REVIEW_FIELD_NUMBER: _builtins.int
+    function_id: _builtins.str
+    code_review: Global___CodeReview.ValueType
+    """OPEN or CONFIDENTIAL; owner only"""
+    def __init__(
+        self,
+        *,
+        function_id: _builtins.str = ...,
+        code_review: Global___CodeReview.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code_review", b"code_review", "function_id", b"function_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetCodeReviewRequest: _TypeAlias = SetCodeReviewRequest  # noqa: Y015
+
+@_typing.final
+class RegisterInputFileRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    PLAINTEXT_SIZE_FIELD_NUMBER: _builtins.int
+    plaintext_size: _builtins.int
+    """The plaintext's size as its owner declares it (0 = not declared): lets
+    AssignData and InvokeTask refuse an input over an executor's cap at once.
+    The worker still enforces the cap on the bytes it decrypts.
+    """
+    @_builtins.property
+    def file(self) -> _teaclave_frontend_service_pb2.RegisterInputFileRequest: ...
+    def __init__(
+        self,
+        *,
+        file: _teaclave_frontend_service_pb2.RegisterInputFileRequest | None = ...,
+        plaintext_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "plaintext_size", b"plaintext_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterInputFileRequest: _TypeAlias = RegisterInputFileRequest  # noqa: Y015
+
+@_typing.final
+class ListPendingTasksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """0 = server default"""
+    def __init__(
+        self,
+        *,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingTasksRequest: _TypeAlias = ListPendingTasksRequest  # noqa: Y015
+
+@_typing.final
+class PendingTask(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    CREATOR_FIELD_NUMBER: _builtins.int
+    FUNCTION_ID_FIELD_NUMBER: _builtins.int
+    FUNCTION_NAME_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    UNASSIGNED_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    creator: _builtins.str
+    function_id: _builtins.str
+    function_name: _builtins.str
+    status: _teaclave_common_pb2.TaskStatus.ValueType
+    @_builtins.property
+    def unassigned(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Data slots still unassigned: the task cannot be approved before they are."""
+
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        creator: _builtins.str = ...,
+        function_id: _builtins.str = ...,
+        function_name: _builtins.str = ...,
+        status: _teaclave_common_pb2.TaskStatus.ValueType = ...,
+        unassigned: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["creator", b"creator", "function_id", b"function_id", "function_name", b"function_name", "status", b"status", "task_id", b"task_id", "unassigned", b"unassigned"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PendingTask: _TypeAlias = PendingTask  # noqa: Y015
+
+@_typing.final
+class ListPendingTasksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___PendingTask]: ...
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___PendingTask] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPendingTasksResponse: _TypeAlias = ListPendingTasksResponse  # noqa: Y015
+
+@_typing.final
+class ReviewTaskRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewTaskRequest: _TypeAlias = ReviewTaskRequest  # noqa: Y015
+
+@_typing.final
+class ReviewedFunction(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNCTION_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    EXECUTOR_TYPE_FIELD_NUMBER: _builtins.int
+    PUBLIC_FIELD_NUMBER: _builtins.int
+    CODE_REVIEW_FIELD_NUMBER: _builtins.int
+    PAYLOAD_SHA256_FIELD_NUMBER: _builtins.int
+    PAYLOAD_VISIBLE_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    PAYLOAD_SIZE_FIELD_NUMBER: _builtins.int
+    ARGUMENTS_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    function_id: _builtins.str
+    name: _builtins.str
+    description: _builtins.str
+    owner: _builtins.str
+    executor_type: _builtins.str
+    public: _builtins.bool
+    code_review: Global___CodeReview.ValueType
+    payload_sha256: _builtins.bytes
+    """always: what exactly is approved"""
+    payload_visible: _builtins.bool
+    """false: payload is withheld (confidential code)"""
+    payload: _builtins.bytes
+    payload_size: _builtins.int
+    @_builtins.property
+    def arguments(self) -> _containers.RepeatedCompositeFieldContainer[_teaclave_frontend_service_pb2.FunctionArgument]: ...
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[_teaclave_frontend_service_pb2.FunctionInput]: ...
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[_teaclave_frontend_service_pb2.FunctionOutput]: ...
+    def __init__(
+        self,
+        *,
+        function_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        executor_type: _builtins.str = ...,
+        public: _builtins.bool = ...,
+        code_review: Global___CodeReview.ValueType = ...,
+        payload_sha256: _builtins.bytes = ...,
+        payload_visible: _builtins.bool = ...,
+        payload: _builtins.bytes = ...,
+        payload_size: _builtins.int = ...,
+        arguments: _abc.Iterable[_teaclave_frontend_service_pb2.FunctionArgument] | None = ...,
+        inputs: _abc.Iterable[_teaclave_frontend_service_pb2.FunctionInput] | None = ...,
+        outputs: _abc.Iterable[_teaclave_frontend_service_pb2.FunctionOutput] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments", b"arguments", "code_review", b"code_review", "description", b"description", "executor_type", b"executor_type", "function_id", b"function_id", "inputs", b"inputs", "name", b"name", "outputs", b"outputs", "owner", b"owner", "payload", b"payload", "payload_sha256", b"payload_sha256", "payload_size", b"payload_size", "payload_visible", b"payload_visible", "public", b"public"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewedFunction: _TypeAlias = ReviewedFunction  # noqa: Y015
+
+@_typing.final
+class ReviewedFile(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_NAME_FIELD_NUMBER: _builtins.int
+    OWNERS_FIELD_NUMBER: _builtins.int
+    DATA_ID_FIELD_NUMBER: _builtins.int
+    CMAC_FIELD_NUMBER: _builtins.int
+    data_name: _builtins.str
+    data_id: _builtins.str
+    """empty until assigned"""
+    cmac: _builtins.bytes
+    """of the assigned file (outputs: once written)"""
+    @_builtins.property
+    def owners(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """who must assign it (the task's ownership list)"""
+
+    def __init__(
+        self,
+        *,
+        data_name: _builtins.str = ...,
+        owners: _abc.Iterable[_builtins.str] | None = ...,
+        data_id: _builtins.str = ...,
+        cmac: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cmac", b"cmac", "data_id", b"data_id", "data_name", b"data_name", "owners", b"owners"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewedFile: _TypeAlias = ReviewedFile  # noqa: Y015
+
+@_typing.final
+class Rejection(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Rejection: _TypeAlias = Rejection  # noqa: Y015
+
+@_typing.final
+class TaskReview(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    EXECUTOR_FIELD_NUMBER: _builtins.int
+    FUNCTION_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    WAITING_FOR_FIELD_NUMBER: _builtins.int
+    REJECTIONS_FIELD_NUMBER: _builtins.int
+    LOG_FIELD_NUMBER: _builtins.int
+    FAILURE_DETAIL_FIELD_NUMBER: _builtins.int
+    executor: _builtins.str
+    failure_detail: _builtins.str
+    """Why a failed task failed, beyond its reason text (may be empty)."""
+    @_builtins.property
+    def task(self) -> _teaclave_frontend_service_pb2.GetTaskResponse: ...
+    @_builtins.property
+    def function(self) -> Global___ReviewedFunction: ...
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReviewedFile]: ...
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReviewedFile]: ...
+    @_builtins.property
+    def waiting_for(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """participants who have not approved"""
+
+    @_builtins.property
+    def rejections(self) -> _containers.RepeatedCompositeFieldContainer[Global___Rejection]: ...
+    @_builtins.property
+    def log(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The function's log lines (save_log), kept also when the task failed."""
+
+    def __init__(
+        self,
+        *,
+        task: _teaclave_frontend_service_pb2.GetTaskResponse | None = ...,
+        executor: _builtins.str = ...,
+        function: Global___ReviewedFunction | None = ...,
+        inputs: _abc.Iterable[Global___ReviewedFile] | None = ...,
+        outputs: _abc.Iterable[Global___ReviewedFile] | None = ...,
+        waiting_for: _abc.Iterable[_builtins.str] | None = ...,
+        rejections: _abc.Iterable[Global___Rejection] | None = ...,
+        log: _abc.Iterable[_builtins.str] | None = ...,
+        failure_detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["function", b"function", "task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executor", b"executor", "failure_detail", b"failure_detail", "function", b"function", "inputs", b"inputs", "log", b"log", "outputs", b"outputs", "rejections", b"rejections", "task", b"task", "waiting_for", b"waiting_for"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskReview: _TypeAlias = TaskReview  # noqa: Y015
+
+@_typing.final
+class RejectTaskRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectTaskRequest: _TypeAlias = RejectTaskRequest  # noqa: Y015
 
 @_typing.final
 class StagedFile(_message.Message):
@@ -321,20 +717,31 @@ class UpdateTaskResultRequest(_message.Message):
     EXECUTOR_ID_FIELD_NUMBER: _builtins.int
     TASK_ID_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
+    FAILURE_LOG_FIELD_NUMBER: _builtins.int
+    FAILURE_DETAIL_FIELD_NUMBER: _builtins.int
     executor_id: _builtins.str
     task_id: _builtins.str
+    failure_detail: _builtins.str
     @_builtins.property
     def result(self) -> _teaclave_common_pb2.TaskResult: ...
+    @_builtins.property
+    def failure_log(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For an Err result (TaskFailure has no log): the lines captured before the
+        failure, and what the worker knows about it beyond the reason text.
+        """
+
     def __init__(
         self,
         *,
         executor_id: _builtins.str = ...,
         task_id: _builtins.str = ...,
         result: _teaclave_common_pb2.TaskResult | None = ...,
+        failure_log: _abc.Iterable[_builtins.str] | None = ...,
+        failure_detail: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["executor_id", b"executor_id", "result", b"result", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executor_id", b"executor_id", "failure_detail", b"failure_detail", "failure_log", b"failure_log", "result", b"result", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -51,6 +51,36 @@ class ConfideFrontendStub:
                 request_serializer=confide__v1__pb2.CreateBlobUrlsRequest.SerializeToString,
                 response_deserializer=confide__v1__pb2.CreateBlobUrlsResponse.FromString,
                 _registered_method=True)
+        self.RegisterFunction = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/RegisterFunction',
+                request_serializer=confide__v1__pb2.RegisterFunctionRequest.SerializeToString,
+                response_deserializer=teaclave__frontend__service__pb2.RegisterFunctionResponse.FromString,
+                _registered_method=True)
+        self.SetCodeReview = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/SetCodeReview',
+                request_serializer=confide__v1__pb2.SetCodeReviewRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.RegisterInputFile = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/RegisterInputFile',
+                request_serializer=confide__v1__pb2.RegisterInputFileRequest.SerializeToString,
+                response_deserializer=teaclave__frontend__service__pb2.RegisterInputFileResponse.FromString,
+                _registered_method=True)
+        self.ListPendingTasks = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/ListPendingTasks',
+                request_serializer=confide__v1__pb2.ListPendingTasksRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.ListPendingTasksResponse.FromString,
+                _registered_method=True)
+        self.ReviewTask = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/ReviewTask',
+                request_serializer=confide__v1__pb2.ReviewTaskRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.TaskReview.FromString,
+                _registered_method=True)
+        self.RejectTask = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/RejectTask',
+                request_serializer=confide__v1__pb2.RejectTaskRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class ConfideFrontendServicer:
@@ -78,6 +108,49 @@ class ConfideFrontendServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterFunction(self, request, context):
+        """Teaclave's RegisterFunction plus the code-review setting (default open).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetCodeReview(self, request, context):
+        """The function owner changes who may read the code in ReviewTask.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterInputFile(self, request, context):
+        """Teaclave's RegisterInputFile plus the declared plaintext size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPendingTasks(self, request, context):
+        """Tasks that wait for the caller's approval (or rejection).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviewTask(self, request, context):
+        """Everything an approval covers; participants only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectTask(self, request, context):
+        """Record a participant's rejection: the task cannot be invoked while it stands
+        (the participant's later ApproveTask withdraws it). Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConfideFrontendServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +168,36 @@ def add_ConfideFrontendServicer_to_server(servicer, server):
                     servicer.CreateBlobUrls,
                     request_deserializer=confide__v1__pb2.CreateBlobUrlsRequest.FromString,
                     response_serializer=confide__v1__pb2.CreateBlobUrlsResponse.SerializeToString,
+            ),
+            'RegisterFunction': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterFunction,
+                    request_deserializer=confide__v1__pb2.RegisterFunctionRequest.FromString,
+                    response_serializer=teaclave__frontend__service__pb2.RegisterFunctionResponse.SerializeToString,
+            ),
+            'SetCodeReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetCodeReview,
+                    request_deserializer=confide__v1__pb2.SetCodeReviewRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'RegisterInputFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterInputFile,
+                    request_deserializer=confide__v1__pb2.RegisterInputFileRequest.FromString,
+                    response_serializer=teaclave__frontend__service__pb2.RegisterInputFileResponse.SerializeToString,
+            ),
+            'ListPendingTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPendingTasks,
+                    request_deserializer=confide__v1__pb2.ListPendingTasksRequest.FromString,
+                    response_serializer=confide__v1__pb2.ListPendingTasksResponse.SerializeToString,
+            ),
+            'ReviewTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewTask,
+                    request_deserializer=confide__v1__pb2.ReviewTaskRequest.FromString,
+                    response_serializer=confide__v1__pb2.TaskReview.SerializeToString,
+            ),
+            'RejectTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectTask,
+                    request_deserializer=confide__v1__pb2.RejectTaskRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +281,168 @@ class ConfideFrontend:
             '/confide.v1.ConfideFrontend/CreateBlobUrls',
             confide__v1__pb2.CreateBlobUrlsRequest.SerializeToString,
             confide__v1__pb2.CreateBlobUrlsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterFunction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/RegisterFunction',
+            confide__v1__pb2.RegisterFunctionRequest.SerializeToString,
+            teaclave__frontend__service__pb2.RegisterFunctionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetCodeReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/SetCodeReview',
+            confide__v1__pb2.SetCodeReviewRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterInputFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/RegisterInputFile',
+            confide__v1__pb2.RegisterInputFileRequest.SerializeToString,
+            teaclave__frontend__service__pb2.RegisterInputFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPendingTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/ListPendingTasks',
+            confide__v1__pb2.ListPendingTasksRequest.SerializeToString,
+            confide__v1__pb2.ListPendingTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviewTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/ReviewTask',
+            confide__v1__pb2.ReviewTaskRequest.SerializeToString,
+            confide__v1__pb2.TaskReview.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/RejectTask',
+            confide__v1__pb2.RejectTaskRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,20 @@ class ConfideFrontendStub:
     """Tasks the caller participates in."""
     CreateBlobUrls: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.CreateBlobUrlsRequest, _confide_v1_pb2.CreateBlobUrlsResponse]
     """Presigned URLs on the embedded blob store, to host ciphertext there."""
+    RegisterFunction: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.RegisterFunctionRequest, _teaclave_frontend_service_pb2.RegisterFunctionResponse]
+    """Teaclave's RegisterFunction plus the code-review setting (default open)."""
+    SetCodeReview: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.SetCodeReviewRequest, _empty_pb2.Empty]
+    """The function owner changes who may read the code in ReviewTask."""
+    RegisterInputFile: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.RegisterInputFileRequest, _teaclave_frontend_service_pb2.RegisterInputFileResponse]
+    """Teaclave's RegisterInputFile plus the declared plaintext size."""
+    ListPendingTasks: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.ListPendingTasksRequest, _confide_v1_pb2.ListPendingTasksResponse]
+    """Tasks that wait for the caller's approval (or rejection)."""
+    ReviewTask: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.ReviewTaskRequest, _confide_v1_pb2.TaskReview]
+    """Everything an approval covers; participants only."""
+    RejectTask: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.RejectTaskRequest, _empty_pb2.Empty]
+    """Record a participant's rejection: the task cannot be invoked while it stands
+    (the participant's later ApproveTask withdraws it). Audited.
+    """
 
 @_typing.type_check_only
 class ConfideFrontendAsyncStub(ConfideFrontendStub):
@@ -56,6 +70,20 @@ class ConfideFrontendAsyncStub(ConfideFrontendStub):
     """Tasks the caller participates in."""
     CreateBlobUrls: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.CreateBlobUrlsRequest, _confide_v1_pb2.CreateBlobUrlsResponse]  # type: ignore[assignment]
     """Presigned URLs on the embedded blob store, to host ciphertext there."""
+    RegisterFunction: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.RegisterFunctionRequest, _teaclave_frontend_service_pb2.RegisterFunctionResponse]  # type: ignore[assignment]
+    """Teaclave's RegisterFunction plus the code-review setting (default open)."""
+    SetCodeReview: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.SetCodeReviewRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """The function owner changes who may read the code in ReviewTask."""
+    RegisterInputFile: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.RegisterInputFileRequest, _teaclave_frontend_service_pb2.RegisterInputFileResponse]  # type: ignore[assignment]
+    """Teaclave's RegisterInputFile plus the declared plaintext size."""
+    ListPendingTasks: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.ListPendingTasksRequest, _confide_v1_pb2.ListPendingTasksResponse]  # type: ignore[assignment]
+    """Tasks that wait for the caller's approval (or rejection)."""
+    ReviewTask: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.ReviewTaskRequest, _confide_v1_pb2.TaskReview]  # type: ignore[assignment]
+    """Everything an approval covers; participants only."""
+    RejectTask: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.RejectTaskRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Record a participant's rejection: the task cannot be invoked while it stands
+    (the participant's later ApproveTask withdraws it). Audited.
+    """
 
 class ConfideFrontendServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -83,6 +111,56 @@ class ConfideFrontendServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_confide_v1_pb2.CreateBlobUrlsResponse, _abc.Awaitable[_confide_v1_pb2.CreateBlobUrlsResponse]]:
         """Presigned URLs on the embedded blob store, to host ciphertext there."""
+
+    @_abc_1.abstractmethod
+    def RegisterFunction(
+        self,
+        request: _confide_v1_pb2.RegisterFunctionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_teaclave_frontend_service_pb2.RegisterFunctionResponse, _abc.Awaitable[_teaclave_frontend_service_pb2.RegisterFunctionResponse]]:
+        """Teaclave's RegisterFunction plus the code-review setting (default open)."""
+
+    @_abc_1.abstractmethod
+    def SetCodeReview(
+        self,
+        request: _confide_v1_pb2.SetCodeReviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """The function owner changes who may read the code in ReviewTask."""
+
+    @_abc_1.abstractmethod
+    def RegisterInputFile(
+        self,
+        request: _confide_v1_pb2.RegisterInputFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_teaclave_frontend_service_pb2.RegisterInputFileResponse, _abc.Awaitable[_teaclave_frontend_service_pb2.RegisterInputFileResponse]]:
+        """Teaclave's RegisterInputFile plus the declared plaintext size."""
+
+    @_abc_1.abstractmethod
+    def ListPendingTasks(
+        self,
+        request: _confide_v1_pb2.ListPendingTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.ListPendingTasksResponse, _abc.Awaitable[_confide_v1_pb2.ListPendingTasksResponse]]:
+        """Tasks that wait for the caller's approval (or rejection)."""
+
+    @_abc_1.abstractmethod
+    def ReviewTask(
+        self,
+        request: _confide_v1_pb2.ReviewTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.TaskReview, _abc.Awaitable[_confide_v1_pb2.TaskReview]]:
+        """Everything an approval covers; participants only."""
+
+    @_abc_1.abstractmethod
+    def RejectTask(
+        self,
+        request: _confide_v1_pb2.RejectTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Record a participant's rejection: the task cannot be invoked while it stands
+        (the participant's later ApproveTask withdraws it). Audited.
+        """
 
 def add_ConfideFrontendServicer_to_server(servicer: ConfideFrontendServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

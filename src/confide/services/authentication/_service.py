@@ -1,9 +1,11 @@
 """User accounts, passwords and tokens (spec §3.3).
 
 Every error is UNAUTHENTICATED (16) with Teaclave's message, as the SDK and
-Teaclave's tests expect. Authorization uses the role *stored* for the user,
-not the one in the token (spec Q15 fix), and tokens are revoked whenever a
-user's credentials change (see ``_tokens``).
+Teaclave's tests expect, except the refusal of a new name that breaks the
+naming rules (``_names``): INVALID_ARGUMENT (3) naming the rule. Authorization
+uses the role *stored* for the user, not the one in the token (spec Q15 fix),
+and tokens are revoked whenever a user's credentials change (see ``_tokens``).
+Logins are throttled per user id and per address (``_throttle``) and audited.
 """
 
 from __future__ import annotations
@@ -19,10 +21,14 @@ from argon2.exceptions import Argon2Error, InvalidHashError
 
 from ...config import Limits
 from ...errors import Code, ServiceError
-from ...storage import Database, Row, StorageError, Txn
+from ...storage import Conflict, Database, Row, StorageError, Txn
 from ...telemetry._metrics import LOGIN_FAILURES
 from .._identity import Principal, Role, RoleKind, parse_role, role_from_request
+from .._names import name_key, name_problem
+from ..audit import AuditChainBroken, AuditLog
+from ._throttle import LoginThrottle, Throttled, address_key
 from ._tokens import TokenError, TokenSigner
+from ._user_names import Claim, claim, index_existing_users, release
 
 __all__ = ["AuthenticationService"]
 
@@ -34,6 +40,17 @@ def _auth_error(message: str) -> ServiceError:
     return ServiceError(Code.UNAUTHENTICATED, message)
 
 
+def _check_new_name(what: str, name: str, limits: Limits) -> None:
+    """INVALID_ARGUMENT naming the rule a new user id or attribute breaks."""
+    problem = name_problem(name, limits.max_id_chars)
+    if problem is not None:
+        raise ServiceError(Code.INVALID_ARGUMENT, f"invalid {what}: {problem}")
+
+
+_CASE_TAKEN = ("invalid user id: another user id differs from it only in letter case or "
+               "compatibility form (user ids are unique ignoring case)")
+
+
 _FAILED = "authentication failed"
 #: How long another node's change to a user (delete, password, role) may take
 #: to reach this node's token checks.
@@ -41,7 +58,11 @@ CACHE_TTL_S = 1.0
 
 
 class AuthenticationService:
-    """Users and sessions. ``clock`` returns seconds since the epoch."""
+    """Users and sessions. ``clock`` returns seconds since the epoch.
+
+    Logins are recorded in ``audit`` and throttled by ``throttle`` (by default
+    one on ``time.monotonic`` with the thresholds of ``limits``).
+    """
 
     def __init__(
         self,
@@ -50,12 +71,16 @@ class AuthenticationService:
         *,
         clock: Callable[[], float],
         limits: Limits,
+        audit: AuditLog,
         hasher: PasswordHasher | None = None,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._db = db
         self._tokens = tokens
         self._clock = clock
         self._limits = limits
+        self._audit = audit
+        self._throttle = throttle or LoginThrottle(limits, time.monotonic)
         # OWASP's minimum argon2id profile: 19 MiB, t=2, p=1 (~15 ms here).
         self._hasher = hasher or PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
         # user id -> (stored record, time read). Every frontend call authenticates,
@@ -103,35 +128,90 @@ class AuthenticationService:
             raise _auth_error("invalid password")
 
     # -- bootstrap ---------------------------------------------------------
+    def index_user_names(self) -> int:
+        """Index existing users by case-insensitive name (every start, before
+        :meth:`ensure_admin`); returns the number of names added."""
+        try:
+            return index_existing_users(self._db)
+        except StorageError as e:
+            raise _auth_error("service internal error") from e
+
     def ensure_admin(self, user_id: str, password: str) -> bool:
-        """Create the PlatformAdmin ``user_id`` if it does not exist (every start)."""
+        """Create the PlatformAdmin ``user_id`` if it does not exist (every start).
+
+        Raises:
+            ValueError: ``user_id`` breaks the naming rules.
+        """
+        problem = name_problem(user_id, self._limits.max_id_chars) if user_id else "empty"
         with self._db.write() as txn:
             if txn.get(_TABLE, user_id) is not None:
                 return False
+            if problem is not None:
+                raise ValueError(f"invalid administrator user id {user_id!r}: {problem}")
+            # The operator names the administrator: it may share its name with a
+            # user created before the naming rules (Teaclave re-creates `admin`).
+            claim(txn, user_id, allow_shared=True)
             txn.insert(_TABLE, user_id, {"hash": self._hash(password),
                                          "role": Role(RoleKind.PLATFORM_ADMIN).canonical, "gen": 0})
         _log.info("created platform administrator %r", user_id)
         return True
 
     # -- sessions ----------------------------------------------------------
-    def login(self, user_id: str, password: str) -> str:
+    def login(self, user_id: str, password: str, *, ip: bytes) -> str:
+        """A session token; throttled per user id and per address, and audited.
+
+        ``ip`` is the caller's address in the audit log's 16-byte form.
+        """
         if not user_id or not password or len(user_id) > self._limits.max_id_chars \
                 or len(password) > self._limits.max_password_chars:
+            # Never a guess (it cannot succeed): audited, not counted by the throttle.
             LOGIN_FAILURES.labels("malformed").inc()
-            raise _auth_error(_FAILED)
-        record = self._load(user_id)
-        if record is None:
-            # Spend the same time as a real check so ids cannot be probed by timing.
-            self._dummy_verify(password)
-            LOGIN_FAILURES.labels("unknown_user").inc()
+            self._record_login("", "authentication failed (empty or oversized user id or "
+                               "password)", ip)
             raise _auth_error(_FAILED)
         try:
-            self._hasher.verify(str(record["hash"]), password)
-        except (Argon2Error, InvalidHashError) as e:
-            LOGIN_FAILURES.labels("bad_password").inc()
-            raise _auth_error(_FAILED) from e
+            attempt = self._throttle.admit(name_key(user_id).encode(), address_key(ip))
+        except Throttled as e:
+            LOGIN_FAILURES.labels("throttled").inc()
+            self._record_login("", f"throttled for {self._audit_target(user_id)}: {e}", ip)
+            raise _auth_error(f"{_FAILED}: {e}") from e
+        with attempt:
+            record = self._load(user_id)
+            if record is None:
+                # The same work as a real check, so ids cannot be probed by timing.
+                self._dummy_verify(password)
+            if record is None or not self._verify(str(record["hash"]), password):
+                attempt.failed()
+                LOGIN_FAILURES.labels("unknown_user" if record is None else "bad_password").inc()
+                target = "an unknown user id" if record is None else f"{user_id!r}"
+                self._record_login("", f"authentication failed for {target}", ip)
+                raise _auth_error(_FAILED)
+            attempt.succeeded()
+        role = parse_role(str(record["role"]))
+        self._record_login(f"{{ user: {user_id}, role: {role.debug()} }}", None, ip)
         return self._tokens.issue(user_id, str(record["role"]), int(str(record["gen"])),
                                   now=self._clock())
+
+    def _verify(self, stored_hash: str, password: str) -> bool:
+        try:
+            self._hasher.verify(stored_hash, password)
+        except (Argon2Error, InvalidHashError):
+            return False
+        return True
+
+    def _audit_target(self, user_id: str) -> str:
+        """How an audit entry names a login's user id: never an unknown one,
+        which may be a password typed into the wrong field."""
+        return f"{user_id!r}" if self._load_cached(user_id) is not None else "an unknown user id"
+
+    def _record_login(self, user: str, failure: str | None, ip: bytes) -> None:
+        """Audit a login: ``failure`` is None on success."""
+        message = "user_login" if failure is None else f"user_login: {failure}"
+        try:
+            self._audit.append(user=user, message=message, result=failure is None, ip=ip)
+        except (StorageError, AuditChainBroken) as e:
+            _log.error("cannot audit a login: %s", e)
+            raise _auth_error("service internal error") from e
 
     def _dummy_verify(self, password: str) -> None:
         try:
@@ -161,21 +241,42 @@ class AuthenticationService:
     # -- account management -----------------------------------------------
     def register(self, caller: Principal, user_id: str, password: str, role: str,
                  attribute: str) -> None:
-        self._check_lengths(user_id, password)
-        if len(attribute) > self._limits.max_id_chars:
-            raise _auth_error("invalid role")
+        """Teaclave's order of checks (spec §3.3); a new id and a new data
+        owner's attribute must also follow the naming rules (``_names``)."""
         if not user_id:
             raise _auth_error("invalid user id")
-        with self._db.write() as txn:
-            if txn.get(_TABLE, user_id) is not None:
-                raise _auth_error("user id exist")
-            new_role = role_from_request(role, attribute)
-            if new_role is None:
+        _check_new_name("user id", user_id, self._limits)
+        if len(password) > self._limits.max_password_chars:
+            raise _auth_error("invalid password")
+        try:
+            with self._db.write() as txn:
+                taken = claim(txn, user_id)
+                if taken is Claim.TAKEN_EXACTLY:
+                    raise _auth_error("user id exist")
+                if taken is Claim.TAKEN_IGNORING_CASE:
+                    raise ServiceError(Code.INVALID_ARGUMENT, _CASE_TAKEN)
+                new_role = self._requested_role(role, attribute, current=None)
+                if not _may_register(caller.role, new_role):
+                    raise _auth_error("permission denied")
+                txn.insert(_TABLE, user_id, {"hash": self._hash(password),
+                                             "role": new_role.canonical, "gen": 0})
+        except Conflict as e:  # a concurrent registration took the name first
+            if self._load(user_id) is not None:
+                raise _auth_error("user id exist") from e
+            raise ServiceError(Code.INVALID_ARGUMENT, _CASE_TAKEN) from e
+
+    def _requested_role(self, role: str, attribute: str, *, current: Role | None) -> Role:
+        """The role of a register/update request; a data owner's attribute that
+        differs from ``current``'s must follow the naming rules."""
+        new_role = role_from_request(role, attribute)
+        if new_role is None:
+            raise _auth_error("invalid role")
+        if not new_role.is_data_owner_like:
+            if len(attribute) > self._limits.max_id_chars:  # ignored, but bounded
                 raise _auth_error("invalid role")
-            if not _may_register(caller.role, new_role):
-                raise _auth_error("permission denied")
-            txn.insert(_TABLE, user_id, {"hash": self._hash(password),
-                                         "role": new_role.canonical, "gen": 0})
+        elif attribute and (current is None or attribute != current.attribute):
+            _check_new_name("attribute", attribute, self._limits)
+        return new_role
 
     def update(self, caller: Principal, user_id: str, password: str, role: str,
                attribute: str) -> None:
@@ -186,10 +287,8 @@ class AuthenticationService:
             row = txn.get(_TABLE, user_id, lock=True)
             if row is None:
                 raise _auth_error("invalid user id")
-            new_role = role_from_request(role, attribute)
-            if new_role is None:
-                raise _auth_error("invalid role")
             target = parse_role(str(row.body["role"]))
+            new_role = self._requested_role(role, attribute, current=target)
             if not _may_update(caller.role, target, new_role):
                 raise _auth_error("permission denied")
             txn.update(_TABLE, user_id, {"hash": self._hash(password), "role": new_role.canonical,
@@ -235,6 +334,7 @@ class AuthenticationService:
         with self._db.write() as txn:
             self._managed_row(txn, caller, user_id)
             txn.delete(_TABLE, user_id)
+            release(txn, user_id)
         self._forget(user_id)
 
     def list_users(self, caller: Principal, user_id: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -26,7 +27,11 @@ T = TypeVar("T")
 
 
 def peer_ip(peer: str) -> bytes:
-    """grpc's ``context.peer()`` → 16 bytes; IPv4 as IPv4-compatible ``::a.b.c.d``."""
+    """grpc's ``context.peer()`` → 16 bytes; IPv4 as IPv4-compatible ``::a.b.c.d``.
+
+    grpc writes IPv6 peers URI-escaped (``ipv6:%5B::1%5D:port``).
+    """
+    peer = urllib.parse.unquote(peer)
     try:
         if peer.startswith("ipv4:"):
             v4 = ipaddress.IPv4Address(peer[5:].rsplit(":", 1)[0])

@@ -2,18 +2,27 @@
 
 from ._common import Context
 from ._files import FUSION_BASE, validate_crypto_info
-from ._functions import EXECUTOR_TYPES, FunctionSpecInput
+from ._functions import CODE_REVIEW_MODES, FunctionLists, FunctionSpecInput, UsageStats
+from ._review import PendingTask, ReviewedFile, TaskReview
 from ._service import Management
-from ._tasks import CANCELED_EARLY, CANCELED_LATE, EXECUTORS
+from ._tasks import CANCELED_EARLY, CANCELED_LATE, DataAssignment, DataOwners, Stage, Unstage
 
 __all__ = [
     "CANCELED_EARLY",
     "CANCELED_LATE",
-    "EXECUTORS",
-    "EXECUTOR_TYPES",
+    "CODE_REVIEW_MODES",
     "FUSION_BASE",
     "Context",
+    "DataAssignment",
+    "DataOwners",
+    "FunctionLists",
     "FunctionSpecInput",
     "Management",
+    "PendingTask",
+    "ReviewedFile",
+    "Stage",
+    "TaskReview",
+    "Unstage",
+    "UsageStats",
     "validate_crypto_info",
 ]

@@ -41,14 +41,16 @@ class Files:
         return url
 
     def register_input(self, who: Principal, url: str, cmac: bytes,
-                       crypto: CryptoInfo | None) -> str:
+                       crypto: CryptoInfo | None, plaintext_size: int | None = None) -> str:
+        """Register an input; ``plaintext_size`` is the owner's declaration (confide.v1)."""
         self._check_url(url)
         if len(cmac) != 16:
             raise internal("Invalid length")
         if crypto is None:
             raise internal('"missing crypto_info"')
         validate_crypto_info(crypto.schema, crypto.key, crypto.iv)
-        record = FileRecord(new_id(IdKind.INPUT), url, crypto, [who.user_id], cmac)
+        record = FileRecord(new_id(IdKind.INPUT), url, crypto, [who.user_id], cmac,
+                            plaintext_size)
         with self._ctx.db.write() as txn:
             record.insert(txn)
         return record.id
@@ -75,7 +77,8 @@ class Files:
                 raise ServiceError.permission_denied()
             self._check_url(url)
             new = FileRecord(new_id(kind), url, old.crypto, list(old.owners),
-                             old.cmac if kind == IdKind.INPUT else None)
+                             old.cmac if kind == IdKind.INPUT else None,
+                             old.plaintext_size if kind == IdKind.INPUT else None)
             new.insert(txn)
         return new.id
 

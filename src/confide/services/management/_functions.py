@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from ...errors import Code, ServiceError
+from ...errors import Code, ServiceError, Violation
+from ...executor_registry import is_function_type
 from .._identity import Principal
-from .._records import FunctionRecord, IdKind, new_id, parse_id
-from ._common import Context, allowlisted, check_len, internal
+from .._names import name_problem
+from .._records import ArgumentSpec, DataSpec, FunctionRecord, IdKind, new_id, parse_id
+from ._common import Context, allowlisted, check_len
+from ._explain import executor_type_error
 
-__all__ = ["EXECUTOR_TYPES", "FunctionSpecInput", "Functions"]
+__all__ = ["CODE_REVIEW_MODES", "FunctionLists", "FunctionSpecInput", "Functions", "UsageStats"]
 
-EXECUTOR_TYPES = ("builtin", "python", "wamr")
+#: ``FunctionRecord.code_review`` values: who may read the payload in a review.
+CODE_REVIEW_MODES = ("open", "confidential")
 
 
 @dataclass
@@ -23,27 +28,52 @@ class FunctionSpecInput:
     executor_type: str
     public: bool
     payload: bytes
-    arguments: list[tuple[str, str, bool]]
-    inputs: list[tuple[str, str, bool]]
-    outputs: list[tuple[str, str, bool]]
+    arguments: list[ArgumentSpec]
+    inputs: list[DataSpec]
+    outputs: list[DataSpec]
     user_allowlist: list[str]
     usage_quota: int
+
+
+class UsageStats(NamedTuple):
+    """A function's quota (-1: unlimited) and how often it was invoked."""
+
+    quota: int
+    usage: int
+
+
+class FunctionLists(NamedTuple):
+    """ListFunctions' answer: the user's own functions, and those the user may use."""
+
+    registered: list[str]
+    allowed: list[str]
 
 
 def _invalid_function() -> ServiceError:
     return ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in CODE_REVIEW_MODES:
+        raise ServiceError(Code.INVALID_ARGUMENT, f"invalid code review mode: {mode[:40]}")
+
+
 class Functions:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def _validate(self, spec: FunctionSpecInput) -> None:
+    def _validate(self, spec: FunctionSpecInput, *, new_name: bool) -> None:
+        """Caps, and (``new_name``) the naming rules for a name not stored yet:
+        a function name identifies the function to the parties who approve it
+        (and a builtin to the executor)."""
         lim = self._ctx.limits
-        if spec.executor_type not in EXECUTOR_TYPES:
-            raise internal(f"Invalid executor type: {spec.executor_type}")
+        if not is_function_type(spec.executor_type):
+            raise executor_type_error(spec.executor_type)
         check_len(spec.payload, lim.max_function_payload_bytes, "function payload")
         check_len(spec.name, lim.max_id_chars, "function name")
+        problem = name_problem(spec.name, lim.max_id_chars) if new_name and spec.name else None
+        if problem is not None:
+            raise ServiceError(Code.INVALID_ARGUMENT, f"invalid function name: {problem}")
         check_len(spec.description, lim.max_function_arguments_bytes, "function description")
         for items, what in ((spec.arguments, "arguments"), (spec.inputs, "inputs"),
                             (spec.outputs, "outputs")):
@@ -67,8 +97,11 @@ class Functions:
             raise _invalid_function()
         return record
 
-    def register(self, who: Principal, spec: FunctionSpecInput) -> str:
-        self._validate(spec)
+    def register(self, who: Principal, spec: FunctionSpecInput,
+                 code_review: str = "confidential") -> str:
+        """Register; Teaclave's RPC keeps the code confidential, confide.v1's opens it."""
+        self._validate(spec, new_name=True)
+        _check_mode(code_review)
         fid = new_id(IdKind.FUNCTION)
         with self._ctx.db.write() as txn:
             record = FunctionRecord(
@@ -78,9 +111,27 @@ class Functions:
                 inputs=spec.inputs, outputs=spec.outputs, owner=who.user_id,
                 user_allowlist=list(dict.fromkeys(spec.user_allowlist)),
                 usage_quota=spec.usage_quota if spec.usage_quota >= 0 else None,
+                code_review=code_review,
             )
             record.insert(txn)
         return fid
+
+    def set_code_review(self, who: Principal, function_id: str, mode: str) -> None:
+        """The owner decides whether task participants may read the code (owner only)."""
+        _check_mode(mode)
+        fid = parse_id(function_id)
+        if fid is None or not fid.startswith(IdKind.FUNCTION + "-"):
+            raise _invalid_function()
+        with self._ctx.db.write() as txn:
+            record = FunctionRecord.load(txn, fid, lock=True)
+            if record is None:
+                raise _invalid_function()
+            if record.owner != who.user_id:
+                raise ServiceError.permission_denied().with_detail(
+                    "NOT_FUNCTION_OWNER", Violation("function_id", "only the function's owner "
+                                                    "decides who may read its code"))
+            record.code_review = mode
+            record.save(txn)
 
     def update(self, who: Principal, function_id: str, spec: FunctionSpecInput) -> str:
         fid = parse_id(function_id)
@@ -92,7 +143,7 @@ class Functions:
                 raise _invalid_function()
             if record.owner != who.user_id:  # PlatformAdmin not exempt (Q8, replicated)
                 raise ServiceError.permission_denied()
-            self._validate(spec)
+            self._validate(spec, new_name=spec.name != record.name)
             record.name, record.description = spec.name, spec.description
             record.executor_type, record.public = spec.executor_type, spec.public
             record.payload, record.arguments = spec.payload, spec.arguments
@@ -112,13 +163,13 @@ class Functions:
             return record
         raise ServiceError.permission_denied()
 
-    def usage_stats(self, who: Principal, function_id: str) -> tuple[int, int]:
+    def usage_stats(self, who: Principal, function_id: str) -> UsageStats:
         record = self._get(function_id)
         if not (record.public or who.is_admin or record.owner == who.user_id  # Q12 fix
                 or allowlisted(record, who)):
             raise ServiceError.permission_denied()
         quota = -1 if record.usage_quota is None else record.usage_quota
-        return quota, record.usage
+        return UsageStats(quota, record.usage)
 
     def delete(self, who: Principal, function_id: str) -> None:
         record = self._get(function_id)
@@ -141,8 +192,7 @@ class Functions:
             record.user_allowlist = []
             record.save(txn)
 
-    def list(self, who: Principal, user_id: str, user_attribute: str | None) -> tuple[
-            list[str], list[str]]:
+    def list(self, who: Principal, user_id: str, user_attribute: str | None) -> FunctionLists:
         """(registered, allowed) function ids of ``user_id`` (spec §3.6, Q6/Q7/Q8 fixed).
 
         The lists are derived from the function records, so deleting, disabling
@@ -166,4 +216,4 @@ class Functions:
                     allowed.append(fn.id)
         if who.is_admin and (registered or allowed):
             allowed = sorted(every)
-        return registered, allowed
+        return FunctionLists(registered, allowed)

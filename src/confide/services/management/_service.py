@@ -8,17 +8,19 @@ from .._identity import Role
 from ._common import Context
 from ._files import Files
 from ._functions import Functions
+from ._review import Reviews
 from ._tasks import Tasks
 
 __all__ = ["Management"]
 
 
 class Management:
-    """Holds the three parts; ``role_of`` looks up a user's stored role."""
+    """Holds the parts (and reviews of tasks); ``role_of`` looks up a user's stored role."""
 
     def __init__(self, ctx: Context, role_of: Callable[[str], Role | None]) -> None:
         self.ctx = ctx
         self.functions = Functions(ctx)
         self.files = Files(ctx)
         self.tasks = Tasks(ctx)
+        self.reviews = Reviews(ctx)
         self.role_of = role_of

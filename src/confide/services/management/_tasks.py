@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from ... import _json
-from ...errors import Code, ServiceError
+from ...errors import Code, ServiceError, Violation
+from ...executor_registry import executor_kind
+from ...storage import Txn
 from .._identity import Principal, RoleKind
 from .._notify import AsyncWaker
 from .._records import (
@@ -20,20 +23,50 @@ from .._records import (
     parse_id,
 )
 from ._common import Context, allowlisted, check_len, internal
+from ._explain import (
+    arguments_error,
+    check_input_sizes,
+    executor_error,
+    invalid_task,
+    not_approvable,
+    not_invocable,
+    ownership_violations,
+)
 
-__all__ = ["EXECUTORS", "Tasks"]
+__all__ = ["DataAssignment", "DataOwners", "Stage", "Tasks", "Unstage"]
 
-EXECUTORS = ("builtin", "mesapy", "wamr")
 CANCELED_EARLY = "Task canceled"
 CANCELED_LATE = "Task Canceled by the user"
+
+
+class DataOwners(NamedTuple):
+    """CreateTask's ownership of one data name: the users who must own its file."""
+
+    data_name: str
+    user_ids: Sequence[str]
+
+
+class DataAssignment(NamedTuple):
+    """AssignData's file for one data name."""
+
+    data_name: str
+    data_id: str
+
+
+#: Queues an invoked task in the invoking transaction: ``stage(txn, task, function, files)``
+#: (the scheduler's ``stage``; ``files`` by id, every assigned input and output).
+Stage = Callable[[Txn, TaskRecord, FunctionRecord, Mapping[str, FileRecord]], None]
+#: Drops a canceled task's queue entry in the canceling transaction: ``unstage(txn, task_id)``.
+Unstage = Callable[[Txn, str], None]
 
 
 def _invalid_task() -> ServiceError:
     return ServiceError(Code.INVALID_ARGUMENT, "invalid task id")
 
 
-def _invalid_request() -> ServiceError:
-    return ServiceError(Code.INVALID_ARGUMENT, "invalid task")
+def _denied(reason: str, field: str, description: str) -> ServiceError:
+    """Teaclave's ``7 permission denied`` with its cause (for a participant)."""
+    return ServiceError.permission_denied().with_detail(reason, Violation(field, description))
 
 
 class Tasks:
@@ -47,20 +80,20 @@ class Tasks:
             raise _invalid_task()
         return tid
 
-    def _load(self, txn: Any, task_id: str, *, lock: bool = True) -> TaskRecord:
+    def _load(self, txn: Txn, task_id: str, *, lock: bool = True) -> TaskRecord:
         record = TaskRecord.load(txn, self._task_id(task_id), lock=lock)
         if record is None:
             raise _invalid_task()
         return record
 
-    def _save(self, txn: Any, task: TaskRecord) -> None:
+    def _save(self, txn: Txn, task: TaskRecord) -> None:
         task.updated_at = self._ctx.clock()
         task.save(txn)
 
     # -- create ------------------------------------------------------------
     def create(self, who: Principal, function_id: str, arguments_json: str, executor: str,
-               inputs_ownership: list[tuple[str, list[str]]],
-               outputs_ownership: list[tuple[str, list[str]]]) -> str:
+               inputs_ownership: Sequence[DataOwners],
+               outputs_ownership: Sequence[DataOwners]) -> str:
         lim = self._ctx.limits
         check_len(arguments_json, lim.max_function_arguments_bytes, "function_arguments")
         if len(inputs_ownership) + len(outputs_ownership) > lim.max_list_items:
@@ -83,28 +116,30 @@ class Tasks:
             raise ServiceError.permission_denied()
         if function.disabled:  # Q5 fix
             raise ServiceError.permission_denied()
-        if executor not in EXECUTORS:
-            raise internal(f"Unsupported executor: {executor}")
+        if executor_kind(executor) is None:
+            raise executor_error(executor)
         try:
             supplied = json.loads(arguments_json)
         except (ValueError, RecursionError) as e:
-            raise internal(f"invalid function_arguments JSON: {e}") from e
+            raise internal(f"invalid function_arguments JSON: {e}").with_detail(
+                "BAD_ARGUMENTS_JSON", Violation("function_arguments", f"not JSON: {e}")) from e
         if not isinstance(supplied, dict):
-            raise internal("function_arguments must be a JSON object")
-        overwritable = {key for key, _d, ow in function.arguments if ow}
-        if set(supplied) != overwritable:
-            raise _invalid_request()
+            raise internal("function_arguments must be a JSON object").with_detail(
+                "BAD_ARGUMENTS_JSON", Violation("function_arguments", "must be a JSON object"))
+        wrong = arguments_error(supplied, function.arguments)
+        if wrong is not None:
+            raise wrong
         final: dict[str, Any] = dict(supplied)
-        for key, default, ow in function.arguments:
-            if not ow:
-                final[key] = default
-        inputs = {name: sorted(set(uids)) for name, uids in inputs_ownership}
-        outputs = {name: sorted(set(uids)) for name, uids in outputs_ownership}
-        for declared, given in ((function.inputs, inputs), (function.outputs, outputs)):
-            names = {n for n, _d, _o in declared}
-            optional = {n for n, _d, opt in declared if opt}
-            if set(given) | optional != names:
-                raise _invalid_request()
+        for argument in function.arguments:
+            if not argument.allow_overwrite:
+                final[argument.key] = argument.default_value
+        inputs = {o.data_name: sorted(set(o.user_ids)) for o in inputs_ownership}
+        outputs = {o.data_name: sorted(set(o.user_ids)) for o in outputs_ownership}
+        violations = [*ownership_violations("inputs", function.inputs, inputs),
+                      *ownership_violations("outputs", function.outputs, outputs)]
+        if violations:
+            raise invalid_task(*violations, reason="WRONG_DATA_NAMES",
+                               hint="list the owners of each data slot the function declares")
         participants = {who.user_id}
         for uids in [*inputs.values(), *outputs.values()]:
             participants.update(uids)
@@ -165,16 +200,19 @@ class Tasks:
         return ids
 
     # -- assign ------------------------------------------------------------
-    def assign(self, who: Principal, task_id: str, inputs: list[tuple[str, str]],
-               outputs: list[tuple[str, str]]) -> None:
+    def assign(self, who: Principal, task_id: str, inputs: Sequence[DataAssignment],
+               outputs: Sequence[DataAssignment]) -> None:
         if len(inputs) + len(outputs) > self._ctx.limits.max_list_items:
             raise ServiceError(Code.OUT_OF_RANGE, "too many data maps")
         with self._ctx.db.write() as txn:
             task = self._load(txn, task_id)
             if who.user_id not in task.participants:
                 raise ServiceError.permission_denied()
+            files: dict[str, FileRecord] = {}
             if task.status is not TaskStatus.CREATED:
-                raise ServiceError.unknown("failed to assign data to task")
+                raise ServiceError.unknown("failed to assign data to task").with_detail(
+                    "WRONG_STATE", Violation("task", "data is assigned while the task is "
+                                             f"Created; it is {task.status.label}"))
             for items, kind, ownership, assigned in (
                 (inputs, IdKind.INPUT, task.inputs_ownership, task.assigned_inputs),
                 (outputs, IdKind.OUTPUT, task.outputs_ownership, task.assigned_outputs),
@@ -184,19 +222,35 @@ class Tasks:
                     if fid is None:
                         raise internal(f"invalid uuid in data id {data_id[:80]!r}")
                     record = FileRecord.load(txn, fid) if fid.startswith(kind + "-") else None
+                    field = f"{kind}s.{data_name}"
                     if record is None:
-                        raise ServiceError(Code.INVALID_ARGUMENT, "invalid data id")
+                        raise ServiceError(Code.INVALID_ARGUMENT, "invalid data id").with_detail(
+                            "UNKNOWN_DATA", Violation(field, f"no {kind} file {data_id[:80]}"))
                     if who.user_id not in record.owners:
-                        raise ServiceError.permission_denied()
+                        raise _denied("NOT_DATA_OWNER", field, f"you do not own {record.id}")
                     if data_name not in ownership:
-                        raise ServiceError.permission_denied()
+                        raise _denied("UNKNOWN_DATA_NAME", field,
+                                      f"the task has no {kind} named {data_name!r}; its {kind}s "
+                                      f"are {', '.join(sorted(ownership)) or 'none'}")
                     if set(record.owners) != set(ownership[data_name]):
-                        raise ServiceError.permission_denied()
+                        raise _denied("OWNERS_MISMATCH", field,
+                                      f"{data_name} belongs to {', '.join(ownership[data_name])}"
+                                      f"; {record.id} is owned by {', '.join(record.owners)}")
                     if data_name in assigned:
-                        raise ServiceError.permission_denied()
+                        raise _denied("ALREADY_ASSIGNED", field, f"{data_name} is assigned "
+                                      f"already ({assigned[data_name]})")
                     if kind == IdKind.OUTPUT and record.cmac is not None:
-                        raise ServiceError.permission_denied()  # Q9 fix: outputs are single-use
+                        # Q9 fix: outputs are single-use
+                        raise _denied("OUTPUT_USED", field, f"{record.id} was written by an "
+                                      "earlier task; register a new output")
                     assigned[data_name] = record.id
+                    files[record.id] = record
+            for data_id in task.assigned_inputs.values():
+                if data_id not in files:
+                    record = FileRecord.load(txn, data_id)
+                    if record is not None:
+                        files[data_id] = record
+            check_input_sizes(task, files, self._ctx.limits)
             if task.all_data_assigned():
                 task.status = TaskStatus.DATA_ASSIGNED
             self._save(txn, task)
@@ -208,32 +262,57 @@ class Tasks:
             approvable = task.status is TaskStatus.DATA_ASSIGNED or (
                 task.status is TaskStatus.CREATED and task.all_data_assigned())
             if not approvable:
+                if who.user_id in task.participants:  # only they may learn why
+                    raise not_approvable(task)
                 raise ServiceError.unknown("failed to approve task")
             if who.user_id not in task.participants:
                 raise ServiceError.permission_denied()
+            task.rejections.pop(who.user_id, None)  # approving withdraws one's rejection
             if who.user_id not in task.approved_users:
                 task.approved_users = sorted({*task.approved_users, who.user_id})
             task.status = (TaskStatus.APPROVED if task.everyone_approved()
                            else TaskStatus.DATA_ASSIGNED)
             self._save(txn, task)
 
+    # -- reject ------------------------------------------------------------
+    def reject(self, who: Principal, task_id: str, reason: str) -> None:
+        """Record ``who``'s rejection: it withdraws their approval and blocks invoke.
+
+        Possible until the task is staged; the participant's later approval
+        withdraws the rejection. (confide.v1; Teaclave has no rejection.)
+        """
+        check_len(reason, self._ctx.limits.max_rejection_reason_chars, "rejection reason")
+        with self._ctx.db.write() as txn:
+            task = self._load(txn, task_id)
+            if who.user_id not in task.participants:
+                raise ServiceError.permission_denied()
+            if task.status.value >= TaskStatus.STAGED.value:
+                raise ServiceError(Code.FAILED_PRECONDITION, "task cannot be rejected").with_detail(
+                    "WRONG_STATE", Violation("task", f"the task is {task.status.label}: "
+                                             "rejections are given before it runs"))
+            task.rejections[who.user_id] = reason
+            task.approved_users = [u for u in task.approved_users if u != who.user_id]
+            if task.status is TaskStatus.APPROVED:
+                task.status = TaskStatus.DATA_ASSIGNED
+            self._save(txn, task)
+
     # -- invoke ------------------------------------------------------------
-    def invoke(self, who: Principal, task_id: str, stage: Any) -> None:
+    def invoke(self, who: Principal, task_id: str, stage: Stage) -> None:
         """Stage the task for execution; ``stage(txn, task, function, files)`` queues it."""
         with self._ctx.db.write() as txn:
             task = self._load(txn, task_id)
             if task.creator != who.user_id:
-                raise ServiceError.permission_denied()
+                raise _denied("NOT_CREATOR", "task", "only the task's creator may invoke it")
             function = FunctionRecord.load(txn, task.function_id, lock=True)
             if function is None:
                 raise ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
             if function.usage_quota is not None and function.usage_quota <= function.usage:
                 raise ServiceError.unknown("function quota has been used up")
-            ready = task.status is TaskStatus.APPROVED or (
+            ready = not task.rejections and (task.status is TaskStatus.APPROVED or (
                 task.status in (TaskStatus.CREATED, TaskStatus.DATA_ASSIGNED)
-                and task.all_data_assigned() and task.everyone_approved())
+                and task.all_data_assigned() and task.everyone_approved()))
             if not ready:
-                raise ServiceError.unknown("failed to invoke task")
+                raise not_invocable(task)
             if function.disabled:  # Q5 fix
                 raise ServiceError.permission_denied()
             files: dict[str, FileRecord] = {}
@@ -242,6 +321,7 @@ class Tasks:
                 if record is None:
                     raise ServiceError(Code.INVALID_ARGUMENT, "invalid data id")
                 files[data_id] = record
+            check_input_sizes(task, files, self._ctx.limits)
             function.usage += 1
             function.save(txn)
             task.status = TaskStatus.STAGED
@@ -250,7 +330,7 @@ class Tasks:
         self._ctx.notifier.work_available()
 
     # -- cancel ------------------------------------------------------------
-    def cancel(self, who: Principal, task_id: str, unstage: Any) -> None:
+    def cancel(self, who: Principal, task_id: str, unstage: Unstage) -> None:
         """Cancel at once in every state; ``unstage(txn, task_id)`` drops the queue entry."""
         with self._ctx.db.write() as txn:
             task = self._load(txn, task_id)

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from ...errors import Code, ServiceError
-from ...storage import Database, Txn
+from ...staged import StagedFile, StagedTask
+from ...storage import Database, Row, Txn
 from ...telemetry._metrics import (
     SCHEDULER_QUEUE_WAIT_SECONDS,
     TASK_RUN_SECONDS,
@@ -44,9 +43,14 @@ class _Executor:
     last_seen: float
 
 
-def _file_entry(name: str, record: FileRecord) -> dict[str, Any]:
-    return {"name": name, "url": record.url, "cmac": record.cmac or b"",
-            "schema": record.crypto.schema, "key": record.crypto.key, "iv": record.crypto.iv}
+def _leased_by(row: Row) -> str:
+    """The executor a queue row is leased to ("" while queued)."""
+    return str(row.columns["leased_by"])
+
+
+def _staged_file(name: str, record: FileRecord) -> StagedFile:
+    return StagedFile(name=name, url=record.url, cmac=record.cmac or b"",
+                      schema=record.crypto.schema, key=record.crypto.key, iv=record.crypto.iv)
 
 
 class Scheduler:
@@ -62,19 +66,21 @@ class Scheduler:
 
     # -- staging (called by management inside its transaction) -------------
     def stage(self, txn: Txn, task: TaskRecord, function: FunctionRecord,
-              files: dict[str, FileRecord]) -> None:
-        staged = {
-            "task_id": task.id,
-            "function_id": function.id,
-            "function_name": function.name,
-            "function_payload": function.payload,
-            "executor_type": function.executor_type,
-            "executor": task.executor,
-            "function_arguments": task.function_arguments,
-            "inputs": [_file_entry(n, files[i]) for n, i in sorted(task.assigned_inputs.items())],
-            "outputs": [_file_entry(n, files[i]) for n, i in sorted(task.assigned_outputs.items())],
-        }
-        txn.insert(_QUEUE, task.id, staged, seq=task.seq, leased_by="")
+              files: Mapping[str, FileRecord]) -> None:
+        staged = StagedTask(
+            task_id=task.id,
+            function_id=function.id,
+            function_name=function.name,
+            function_payload=function.payload,
+            executor_type=function.executor_type,
+            executor=task.executor,
+            function_arguments=task.function_arguments,
+            inputs=tuple(_staged_file(n, files[i])
+                         for n, i in sorted(task.assigned_inputs.items())),
+            outputs=tuple(_staged_file(n, files[i])
+                          for n, i in sorted(task.assigned_outputs.items())),
+        )
+        txn.insert(_QUEUE, task.id, staged.to_dict(), seq=task.seq, leased_by="")
 
     def unstage(self, txn: Txn, task_id: str) -> None:
         txn.delete(_QUEUE, task_id)
@@ -91,7 +97,7 @@ class Scheduler:
             return sum(1 for e in self._executors.values() if e.last_seen >= horizon)
 
     async def pull(self, executor_id: str, wait_s: float,
-                   active: Callable[[], bool] = lambda: True) -> dict[str, Any] | None:
+                   active: Callable[[], bool] = lambda: True) -> StagedTask | None:
         """Lease the oldest staged task to ``executor_id``; wait up to ``wait_s`` for one.
 
         ``active`` is polled before every lease attempt: once the caller went
@@ -120,12 +126,12 @@ class Scheduler:
 
     async def report_and_pull(self, executor_id: str, task_id: str, result: TaskResult,
                               wait_s: float, active: Callable[[], bool] = lambda: True
-                              ) -> dict[str, Any] | None:
+                              ) -> StagedTask | None:
         """:meth:`report`, then :meth:`pull` the executor's next task (one round trip)."""
         await self._db.run(self.report, executor_id, task_id, result)
         return await self.pull(executor_id, wait_s, active)
 
-    def _lease(self, executor_id: str) -> dict[str, Any] | None:
+    def _lease(self, executor_id: str) -> StagedTask | None:
         with self._db.write() as txn:
             for row in txn.scan(_QUEUE, where={"leased_by": ""}, order_by="seq", limit=1,
                                 lock=True):
@@ -143,8 +149,7 @@ class Scheduler:
                 return None
         SCHEDULER_QUEUE_WAIT_SECONDS.labels(executor_label(task.executor)).observe(
             max(0.0, task.updated_at - staged_at))
-        staged: dict[str, Any] = row.body
-        return staged
+        return StagedTask.from_dict(row.body)
 
     def heartbeat(self, executor_id: str, task_id: str, wait_s: float) -> int:
         """Liveness; answers STOP when ``task_id`` is no longer this executor's to run."""
@@ -170,14 +175,14 @@ class Scheduler:
     def _still_leased(self, executor_id: str, task_id: str) -> bool:
         with self._db.read() as txn:
             row = txn.get(_QUEUE, task_id)
-        return row is not None and row.columns["leased_by"] == executor_id
+        return row is not None and _leased_by(row) == executor_id
 
     def report(self, executor_id: str, task_id: str, result: TaskResult) -> None:
         """Record the result of a task this executor holds; Running → Finished."""
         self._seen(executor_id)
         with self._db.write() as txn:
             row = txn.get(_QUEUE, task_id, lock=True)
-            if row is None or row.columns["leased_by"] != executor_id:
+            if row is None or _leased_by(row) != executor_id:
                 # Canceled or failed meanwhile; the result is dropped.
                 return
             task = TaskRecord.load(txn, task_id, lock=True)
@@ -235,13 +240,13 @@ class Scheduler:
         ran: list[float] = []
         with self._db.read() as txn:
             leased = [row for row in txn.scan(_QUEUE, exclude={"leased_by": ""})
-                      if is_dead(row.columns["leased_by"])]
+                      if is_dead(_leased_by(row))]
         if not leased:
             return []
         with self._db.write() as txn:
             for stale in leased:
                 row = txn.get(_QUEUE, stale.id, lock=True)
-                if row is None or row.columns["leased_by"] != stale.columns["leased_by"]:
+                if row is None or _leased_by(row) != _leased_by(stale):
                     continue
                 txn.delete(_QUEUE, row.id)
                 task = TaskRecord.load(txn, row.id, lock=True)
@@ -254,10 +259,6 @@ class Scheduler:
                     ran.append(task.updated_at - leased_at)
         for task, seconds in zip(failed, ran, strict=True):
             self._completed(task, "failed", seconds)
-            _log.warning("task failed: %s", reason, extra={"task_id": task.id})
+            _log.warning("task %s failed: %s", task.id, reason, extra={"task_id": task.id})
             self._notifier.task_ended(task.id)
         return [task.id for task in failed]
-
-    def check_lease(self, executor_id: str, task_id: str) -> None:
-        if not self._still_leased(executor_id, task_id):
-            raise ServiceError(Code.FAILED_PRECONDITION, "task is not leased to this executor")

@@ -1,0 +1,246 @@
+"""Building gRPC servers: TLS, limits, where each handler runs, and the one
+place where domain errors become gRPC statuses.
+
+Every server of a process is a ``grpc.aio`` server on one event loop thread
+(:class:`RpcLoop`). A handler runs in one of three places:
+
+* **inline** on the loop (marked with :func:`inline`): short, non-blocking
+  work such as the task RPCs' few SQLite statements (with PostgreSQL, whose
+  every statement is a network round trip, these go to the pool instead). No thread hand-off, so
+  no wake-up of a pool thread and no GIL ping-pong between threads, which
+  measured as most of the server's CPU on the task path (see
+  docs/architecture.md, "Where the server's time goes");
+* **async** (``async def`` handlers): waits, such as WaitTask and the
+  workers' long-poll, await an event instead of parking a thread;
+* **in the server's thread pool** (the default): everything that may block
+  or burn CPU (argon2 password hashing, attestation, key enrolment).
+
+The interceptor also gives every unary RPC a request id (the caller's
+``x-request-id`` header when it is a short token, else a fresh one) and, when
+the request names a task, its task id, as logging context
+(``confide.telemetry``); with ``metrics=True`` it counts each RPC by method and
+status code and times it (``confide_grpc_server_*``). Streaming RPCs (health
+Watch, reflection) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent import futures
+from typing import Any, TypeVar
+
+import grpc
+import grpc.aio
+
+from ..errors import ServiceError
+from ..rpc._rich_status import status_trailer
+from ..telemetry import REQUEST_ID, TASK_ID, new_request_id, valid_request_id
+from ..telemetry._metrics import RPC_HANDLED, RPC_HANDLING_SECONDS
+
+__all__ = ["ErrorInterceptor", "RpcLoop", "build_server", "inline", "metadata_value"]
+
+_log = logging.getLogger(__name__)
+_STATUS = {sc.value[0]: sc for sc in grpc.StatusCode}
+_INLINE = "__confide_inline__"
+_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def inline(fn: F) -> F:
+    """Mark a synchronous handler to run on the event loop itself.
+
+    Only for handlers that neither wait nor compute for long: while one runs,
+    every other RPC of the process waits for it.
+    """
+    setattr(fn, _INLINE, True)
+    return fn
+
+
+class RpcLoop:
+    """The event loop thread every gRPC server of this process is served on."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="rpc-loop",
+                                        daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the loop from another thread and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Maps :class:`ServiceError` to its status; anything unexpected to INTERNAL.
+
+    Also enforces the message-size limit with Teaclave's status (OUT_OF_RANGE)
+    and text; grpcio itself refuses far larger messages with RESOURCE_EXHAUSTED.
+    It places each handler (inline, async or in ``pool``; module docstring),
+    sets the logging context and, with ``metrics``, records the RPC.
+    """
+
+    def __init__(self, max_message_bytes: int, pool: futures.Executor, *,
+                 allow_inline: bool = True, metrics: bool = False) -> None:
+        self._max = max_message_bytes
+        self._pool = pool
+        self._allow_inline = allow_inline
+        self._metrics = metrics
+        self._wrapped: dict[str, Any] = {}  # method path -> wrapped handler, built once
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[Any]], details: Any
+    ) -> Any:
+        cached = self._wrapped.get(details.method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        wrapped_handler = self._wrap(handler, details.method)
+        self._wrapped[details.method] = wrapped_handler
+        return wrapped_handler
+
+    def _wrap(self, handler: Any, method: str) -> Any:
+        inner = handler.unary_unary
+        limit = self._max
+        pool = self._pool
+        if inspect.iscoroutinefunction(inner):
+            call: Callable[[Any, Any], Awaitable[Any]] = inner
+        elif self._allow_inline and getattr(inner, _INLINE, False):
+            async def call(request: Any, context: Any) -> Any:
+                return inner(request, context)
+        else:
+            async def call(request: Any, context: Any) -> Any:
+                # The pool thread logs with this RPC's request and task ids.
+                return await asyncio.get_running_loop().run_in_executor(
+                    pool, contextvars.copy_context().run, inner, request, context)
+
+        record = _Recorder(method) if self._metrics else None
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start = time.perf_counter()
+            code = "OK"
+            REQUEST_ID.set(valid_request_id(metadata_value(context, "x-request-id"))
+                           or new_request_id())
+            if "task_id" in request.DESCRIPTOR.fields_by_name:
+                task_id = request.task_id
+                TASK_ID.set(task_id if _TASK_ID.fullmatch(task_id) else None)
+            try:
+                size = request.ByteSize()
+                if size > limit:
+                    code = "OUT_OF_RANGE"
+                    await context.abort(
+                        grpc.StatusCode.OUT_OF_RANGE,
+                        f"Error, message length too large: found {size} bytes, "
+                        f"the limit is: {limit} bytes",
+                    )
+                try:
+                    return await call(request, context)
+                except ServiceError as e:
+                    status = _STATUS[int(e.code)]
+                    code = status.name
+                    trailer = () if e.detail is None else status_trailer(
+                        int(e.code), e.message, e.detail)
+                    await context.abort(status, e.message, trailing_metadata=trailer)
+                except grpc.aio.AbortError:  # raised by context.abort: already answered
+                    code = _code_name(context)
+                    raise
+                except asyncio.CancelledError:
+                    code = "CANCELLED"
+                    raise
+                except Exception:  # noqa: BLE001 - last resort: log it, answer INTERNAL
+                    _log.exception("unexpected error in %s", method)
+                    code = "INTERNAL"
+                    await context.abort(grpc.StatusCode.INTERNAL, "service internal error")
+            finally:
+                if record is not None:
+                    record(code, time.perf_counter() - start)
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _code_name(context: grpc.aio.ServicerContext) -> str:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    if isinstance(code, int) and code in _STATUS:
+        return str(_STATUS[code].name)
+    return "UNKNOWN"
+
+
+class _Recorder:
+    """One method's metric children, bound once (labels() costs a lookup per call)."""
+
+    def __init__(self, method: str) -> None:
+        service, _, name = method.lstrip("/").partition("/")
+        self._service, self._name = service, name
+        self._seconds = RPC_HANDLING_SECONDS.labels(service, name)
+        self._handled: dict[str, Any] = {}
+
+    def __call__(self, code: str, seconds: float) -> None:
+        self._seconds.observe(seconds)
+        counter = self._handled.get(code)
+        if counter is None:
+            counter = self._handled[code] = RPC_HANDLED.labels(self._service, self._name, code)
+        counter.inc()
+
+
+def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    """A request header as visible ASCII, or None (spec §1.5)."""
+    for k, v in context.invocation_metadata() or ():
+        if k == key:
+            if isinstance(v, bytes) or not v.isascii() or not v.isprintable():
+                return None
+            return str(v)
+    return None
+
+
+def build_server(
+    loop: RpcLoop,
+    *,
+    max_message_bytes: int,
+    max_workers: int = 256,
+    allow_inline: bool = True,
+    metrics: bool = False,
+) -> grpc.aio.Server:
+    """A ``grpc.aio`` server on ``loop`` with its own pool for blocking handlers.
+
+    ``allow_inline=False`` sends :func:`inline` handlers to the pool too: for a
+    database across the network, whose round trips would stall the loop.
+    ``metrics=True`` records every unary RPC (``confide_grpc_server_*``).
+    Add handlers and ports from any thread, then ``loop.run(server.start())``.
+    """
+    hard_cap = max_message_bytes * 2 + 1024 * 1024
+    pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc")
+
+    async def make() -> grpc.aio.Server:
+        return grpc.aio.server(
+            interceptors=[ErrorInterceptor(max_message_bytes, pool, allow_inline=allow_inline,
+                                           metrics=metrics)],
+            options=[
+                ("grpc.max_receive_message_length", hard_cap),
+                ("grpc.max_send_message_length", hard_cap),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+
+    return loop.run(make())

@@ -1,0 +1,6 @@
+"""The composition root: a node wires the services it hosts (all of them today) and workers."""
+
+from ._app import ConfigError, Platform, open_root_secret
+from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
+
+__all__ = ["DEFAULT_ADMIN_PASSWORD", "ConfigError", "Platform", "ServerConfig", "open_root_secret"]

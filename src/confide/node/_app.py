@@ -1,0 +1,406 @@
+"""The all-in-one node: every control-plane service in one process, the
+database, the gRPC endpoints and the supervised worker pool."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ..api import RpcLoop, ServerHealth, build_server
+from ..api.authentication import add_authentication_servicers
+from ..api.frontend import add_frontend_servicers
+from ..api.keys import add_key_servicer
+from ..api.scheduler import add_scheduler_servicer
+from ..attestation import AttestedCertificate, renewal_due
+from ..crypto.records import RecordSealer
+from ..execution._worker import WorkerConfig
+from ..keys import (
+    KeysError,
+    PlatformCA,
+    RootSecret,
+    SimSealer,
+    load_root_secret,
+    service_dns_name,
+    store_root_secret,
+)
+from ..rpc import PemPair, key_pem
+from ..services._notify import Notifier
+from ..services.access_control import AccessControl
+from ..services.audit import AuditLog
+from ..services.authentication import AuthenticationService, TokenSigner
+from ..services.blobstore import BlobStore
+from ..services.frontend import Frontend
+from ..services.keys import KeyService
+from ..services.management import Context, Management
+from ..services.scheduler import Scheduler
+from ..storage import Database
+from ..telemetry import (
+    LOG_FORMATS,
+    REGISTRY,
+    MetricsAddressError,
+    MetricsEndpoint,
+    WorkerMetrics,
+    parse_metrics_address,
+    prepare_worker_metrics_dir,
+)
+from ._attest import SimNode
+from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
+from ._monitor import HealthMonitor
+from ._readiness import RULES
+from ._supervisor import Supervisor
+
+__all__ = ["ConfigError", "Platform", "open_root_secret"]
+
+_log = logging.getLogger("confide.server")
+SIM_WARNING = ("sim TEE: NO protection against the operator — keys are in plain files and "
+               "evidence is signed by a local test root. For development only.")
+
+
+class ConfigError(Exception):
+    """The server cannot start with this configuration."""
+
+
+def open_root_secret(data_dir: Path, *, create: bool) -> RootSecret:
+    """Unseal the platform root secret kept in ``data_dir``, creating it if asked."""
+    sealer = SimSealer(data_dir / "sim-sealing.key")
+    path = data_dir / "root-secret.sealed"
+    if path.exists():
+        return load_root_secret(path, sealer)
+    if not create:
+        raise ConfigError(f"no platform secret in {data_dir}")
+    secret = RootSecret.generate()
+    store_root_secret(path, secret, sealer)
+    _log.info("created a new platform root secret")
+    return secret
+
+
+def _pem_pair(cert: AttestedCertificate) -> PemPair:
+    return PemPair(cert.private_key_pem(), cert.certificate_pem())
+
+
+class _RotatingCredentials:
+    """Server credentials whose certificate can be swapped while serving.
+
+    grpcio calls each credentials' fetcher before every TLS handshake; a
+    fetcher returns the new configuration once after each :meth:`rotate`.
+    """
+
+    def __init__(self, pair: PemPair) -> None:
+        self._lock = threading.Lock()
+        self._pair = pair
+        self._version = 0
+
+    @property
+    def pair(self) -> PemPair:
+        with self._lock:
+            return self._pair
+
+    def rotate(self, pair: PemPair) -> None:
+        with self._lock:
+            self._pair, self._version = pair, self._version + 1
+
+    def _config(self, pair: PemPair) -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration([(pair.key_pem, pair.cert_pem)])
+
+    def credentials(self) -> grpc.ServerCredentials:
+        with self._lock:
+            seen = [self._version]
+            initial = self._config(self._pair)
+
+        def fetch() -> grpc.ServerCertificateConfiguration | None:
+            with self._lock:
+                if self._version == seen[0]:
+                    return None
+                seen[0] = self._version
+                return self._config(self._pair)
+
+        return grpc.dynamic_ssl_server_credentials(initial, fetch)
+
+
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
+_MAX_SERVER_NAMES = 16
+
+
+def _check_server_names(names: Sequence[str]) -> None:
+    if not names:
+        raise ConfigError("give at least one server name (the API certificate's DNS name)")
+    if len(names) > _MAX_SERVER_NAMES:
+        raise ConfigError(f"at most {_MAX_SERVER_NAMES} server names, not {len(names)}")
+    for name in names:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            pass
+        else:
+            raise ConfigError(f"server name {name!r} is an IP address: clients dialling an "
+                              "address send no server name, give DNS names only")
+        if len(name) > 253 or not _DNS_NAME.fullmatch(name):
+            raise ConfigError(f"server name {name!r} is not a DNS name")
+
+
+def _check_operations(config: ServerConfig) -> None:
+    """The observability options (docs/operations.md)."""
+    _check_server_names(config.server_names)
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError(f"log format must be one of {', '.join(LOG_FORMATS)}, "
+                          f"not {config.log_format!r}")
+    if config.metrics_address is not None:
+        try:
+            parse_metrics_address(config.metrics_address)
+        except MetricsAddressError as e:
+            raise ConfigError(str(e)) from e
+    if not 0.1 <= config.health_check_s <= 300:
+        raise ConfigError(f"health check interval must be 0.1..300 s: {config.health_check_s}")
+
+
+def _only_execution(_verdict: object, services: Sequence[str]) -> None:
+    """Enrolment over the worker bootstrap grants the ``execution`` service only."""
+    if tuple(services) != ("execution",):
+        raise KeysError("services-not-allowed", f"a worker may host execution only, not {services}")
+
+
+class Platform:
+    """One all-in-one confide server. ``start()`` binds the ports and returns."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        if config.admin_password is None and config.tee != "sim":
+            raise ConfigError("refusing the default admin password outside the sim TEE; "
+                              "set --admin-password or CONFIDE_ADMIN_PASSWORD")
+        if config.tee != "sim":
+            raise ConfigError(f"TEE {config.tee!r} is not supported by the all-in-one server yet")
+        _log.warning(SIM_WARNING)
+        for port in config.file_agent_loopback_ports:
+            if not 0 < port < 65536:
+                raise ConfigError(f"invalid loopback port for the file agent: {port}")
+        for root in config.file_roots:
+            if not Path(root).is_dir():
+                raise ConfigError(f"file root is not a directory: {root}")
+        prestart, cap = config.worker_python_prestart, config.limits.python_max_prestarted
+        if prestart is not None and not 0 <= prestart <= cap:
+            raise ConfigError(f"python prestart must be between 0 and {cap}: {prestart}")
+        _check_operations(config)
+        data = config.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        os.chmod(data, 0o700)
+        secret = open_root_secret(data, create=True)
+        clock = time.time
+        self.db = Database(config.db_url, RecordSealer(secret.derive("record-seal", 32)),
+                           synchronous=config.sqlite_synchronous)
+        limits = config.limits
+        self.audit = AuditLog(self.db, secret.derive("audit-chain", 32), clock=clock)
+        self.auth = AuthenticationService(
+            self.db, TokenSigner(secret.derive("token-sign", 64), config.token_lifetime_s),
+            clock=clock, limits=limits, audit=self.audit)
+        self.auth.index_user_names()
+        password = config.admin_password
+        if password is None:
+            password = DEFAULT_ADMIN_PASSWORD
+            _log.warning("the administrator %r has the documented default password (sim "
+                         "only); set --admin-password / CONFIDE_ADMIN_PASSWORD",
+                         config.admin_user)
+        try:
+            self.auth.ensure_admin(config.admin_user, password)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        self.notifier = Notifier()
+        self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
+                                   executor_timeout_s=config.executor_timeout_s)
+        self.management = Management(Context(self.db, self.notifier, limits, clock),
+                                     role_of=self.auth.role_of)
+        self.frontend = Frontend(self.auth, AccessControl(), self.audit)
+        self.ca = PlatformCA.from_root_secret(secret)
+        self.node = SimNode(data, clock=lambda: dt.datetime.now(dt.UTC), limits=limits)
+        self._attested = self.node.issue_certificate(config.server_names)
+        self._api_creds = _RotatingCredentials(_pem_pair(self._attested))
+        self.keys = KeyService(secret, self.node.enrolment_appraiser(),
+                               authorize_services=_only_execution,
+                               node_certificate_lifetime=dt.timedelta(hours=24), limits=limits)
+        self.fusion_dir = data / "fusion"
+        self.fusion_dir.mkdir(mode=0o700, exist_ok=True)
+        self.blobs = None if config.blob_port is None else BlobStore(
+            data, secret.derive("blob-presign", 32), limits=limits, host=config.host,
+            port=config.blob_port)
+        self._servers: list[grpc.aio.Server] = []
+        self._rpc: RpcLoop | None = None
+        self._stopping = threading.Event()
+        self.monitor: HealthMonitor | None = None
+        self.metrics: MetricsEndpoint | None = None
+        self._worker_metrics: WorkerMetrics | None = None
+        # Workers record their metrics in files here only when metrics are served.
+        metrics_dir = data / "worker-metrics" if config.metrics_address is not None else None
+        self.supervisor = Supervisor(config.workers, self._worker_config,
+                                     self._executor_lost, metrics_dir=metrics_dir)
+        self.ports: dict[str, int] = {}
+
+    def _executor_lost(self, executor_id: str, reason: str) -> None:
+        self.scheduler.executor_lost(executor_id, reason)
+
+    def _node_certificate(self, node_id: str, services: list[str]) -> PemPair:
+        key = ec.generate_private_key(ec.SECP256R1())
+        der = self.ca.issue_node_certificate(key.public_key(), node_id=node_id,
+                                             services=services, now=dt.datetime.now(dt.UTC),
+                                             lifetime=dt.timedelta(days=7))
+        cert = x509.load_der_x509_certificate(der)
+        return PemPair(key_pem(key), cert.public_bytes(serialization.Encoding.PEM))
+
+    @property
+    def api_cert(self) -> PemPair:
+        """The current attested API certificate and its key (PEM, in memory only)."""
+        return self._api_creds.pair
+
+    def _worker_config(self, executor_id: str) -> WorkerConfig:
+        """Non-secret bootstrap data: the worker enrols to get its keys (no secret here)."""
+        return WorkerConfig(
+            scheduler=f"127.0.0.1:{self.ports['scheduler']}",
+            key_service=f"127.0.0.1:{self.ports['keys']}", executor_id=executor_id,
+            ca_pem=self.ca.certificate_pem(),
+            sim_state_dir=str(self.config.data_dir / "sim-attester"),
+            server_name=service_dns_name("scheduler"), slots=self.config.worker_slots,
+            python_prestart=self.config.worker_python_prestart,
+            log_level=self.config.worker_log_level, log_format=self.config.log_format,
+            blob_store_port=self.blobs.port if self.blobs is not None else None,
+            fusion_dir=str(self.fusion_dir),
+            file_roots=tuple(str(Path(r).resolve()) for r in self.config.file_roots),
+            extra_loopback_ports=tuple(self.config.file_agent_loopback_ports),
+            limits=self.config.limits)
+
+    def _bind(self, server: grpc.aio.Server, port: int, creds: grpc.ServerCredentials,
+              host: str) -> int:
+        bound = server.add_secure_port(f"{host}:{port}", creds)
+        if bound == 0:
+            raise ConfigError(f"cannot listen on {host}:{port}")
+        return int(bound)
+
+    def start(self) -> None:
+        cfg, limits = self.config, self.config.limits
+        self._rpc = rpc = RpcLoop()
+        metrics = cfg.metrics_address is not None
+        served: dict[str, tuple[grpc.aio.Server, tuple[str, ...]]] = {}
+        auth_server = build_server(rpc, max_message_bytes=limits.max_message_bytes,
+                                   metrics=metrics)
+        served["authentication"] = (auth_server, add_authentication_servicers(
+            self.auth, auth_server, internal=False))
+        self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
+                                                  self._api_creds.credentials(), cfg.host)
+        # Inline handlers only with the embedded SQLite: a PostgreSQL round trip
+        # on the event loop would stall every other RPC of the process.
+        inline_db = not self.db.postgres
+        front = build_server(rpc, max_message_bytes=limits.max_message_bytes,
+                             allow_inline=inline_db, metrics=metrics)
+        if self.blobs is not None:
+            self.blobs.start()
+            self.ports["blobs"] = self.blobs.port
+        served["frontend"] = (front, add_frontend_servicers(
+            self.frontend, self.management, self.scheduler, self.audit, self.blobs, front))
+        self.ports["frontend"] = self._bind(front, cfg.frontend_port,
+                                            self._api_creds.credentials(), cfg.host)
+        sched_pair = self._node_certificate("scheduler", ["scheduler"])
+        sched_creds = grpc.ssl_server_credentials(
+            [(sched_pair.key_pem, sched_pair.cert_pem)],
+            root_certificates=self.ca.certificate_pem(), require_client_auth=True)
+        sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
+                             allow_inline=inline_db, metrics=metrics)
+        served["scheduler"] = (sched, add_scheduler_servicer(self.scheduler, limits, sched))
+        self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds, "127.0.0.1")
+        # The key service: server-authenticated TLS with the attested certificate
+        # (enrolling nodes have no client certificate yet), on its own port so the
+        # scheduler port can keep refusing every handshake without one.
+        keys = build_server(rpc, max_message_bytes=limits.max_message_bytes, max_workers=16,
+                            metrics=metrics)
+        served["keys"] = (keys, add_key_servicer(self.keys, keys,
+                                                 clock=lambda: dt.datetime.now(dt.UTC)))
+        self.ports["keys"] = self._bind(keys, cfg.key_service_port,
+                                        self._api_creds.credentials(), "127.0.0.1")
+        self.monitor = HealthMonitor(
+            rpc, self.db, self.scheduler, certificate=lambda: self._attested.certificate_der,
+            max_evidence_age=2 * dt.timedelta(seconds=cfg.attestation_validity_s),
+            interval=cfg.health_check_s, clock=lambda: dt.datetime.now(dt.UTC))
+        for role, (server, services) in served.items():
+            self.monitor.watch(ServerHealth(server, services), RULES[role])
+        self.monitor.start()  # NOT_SERVING until the first round of checks passes
+        for server, _services in served.values():
+            rpc.run(server.start())
+            self._servers.append(server)
+        if metrics:
+            self._start_metrics()
+        self.node.write_client_files(self.api_cert.cert_pem)
+        threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
+        threading.Thread(target=self._renew_loop, name="attest-renew", daemon=True).start()
+        if cfg.workers > 0:
+            self.supervisor.start()
+        _log.info("confide is serving: authentication %s:%d, frontend %s:%d", cfg.host,
+                  self.ports["authentication"], cfg.host, self.ports["frontend"])
+
+    def _start_metrics(self) -> None:
+        address = self.config.metrics_address
+        if address is None:
+            return
+        if self.supervisor.metrics_dir is not None:
+            prepare_worker_metrics_dir(self.supervisor.metrics_dir)
+            self._worker_metrics = WorkerMetrics(self.supervisor.metrics_dir)
+            REGISTRY.register(self._worker_metrics)
+        try:
+            self.metrics = MetricsEndpoint.start(address, REGISTRY)
+        except OSError as e:
+            raise ConfigError(f"cannot serve metrics on {address}: {e}") from e
+        self.ports["metrics"] = self.metrics.port
+        _log.info("metrics on %s", self.metrics.url)
+
+    def renew_certificate(self) -> None:
+        """Re-attest: new key, quote and report; new handshakes get the new certificate."""
+        attested = self.node.issue_certificate(self.config.server_names)
+        self._attested = attested
+        self._api_creds.rotate(_pem_pair(attested))
+        self.node.write_api_certificate(attested.certificate_pem())
+        _log.info("re-attested: new API certificate issued")
+
+    def _renew_loop(self) -> None:
+        validity = dt.timedelta(seconds=self.config.attestation_validity_s)
+        while not self._stopping.wait(self.config.renewal_check_s):
+            try:
+                if renewal_due(self._attested.certificate_der, dt.datetime.now(dt.UTC),
+                               attestation_validity=validity):
+                    self.renew_certificate()
+            except Exception:  # noqa: BLE001 - keep renewing; the next round retries
+                _log.exception("re-attestation failed")
+
+    def _reap_loop(self) -> None:
+        while not self._stopping.wait(1.0):
+            try:
+                self.scheduler.reap()
+            except Exception:  # noqa: BLE001 - keep the reaper alive; the next round retries
+                _log.exception("reaper round failed")
+
+    def wait(self) -> None:
+        self._stopping.wait()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.monitor is not None:  # readiness goes first: NOT_SERVING everywhere
+            self.monitor.shutdown()
+        self.supervisor.stop()
+        if self.blobs is not None:
+            self.blobs.stop()
+        if self._rpc is not None:
+            for server in self._servers:
+                self._rpc.run(server.stop(grace=1.0))
+            self._rpc.close()
+        if self.metrics is not None:
+            self.metrics.stop()
+        if self._worker_metrics is not None:
+            REGISTRY.unregister(self._worker_metrics)
+        self.db.close()

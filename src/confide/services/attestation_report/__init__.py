@@ -1,0 +1,17 @@
+"""The attestation report service: verifies quotes, signs Teaclave-style reports.
+
+Teaclave's DCAP reference API over HTTP(S) (``confide attestation-service``, and
+in process on the all-in-one node). See ``docs/attested-channels.md``.
+"""
+
+from ._authority import ReportAuthority, make_report
+from ._http import ReportService, make_report_server, request_report, run_attestation_service
+
+__all__ = [
+    "ReportAuthority",
+    "ReportService",
+    "make_report",
+    "make_report_server",
+    "request_report",
+    "run_attestation_service",
+]

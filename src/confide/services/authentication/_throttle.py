@@ -1,0 +1,227 @@
+"""Throttling of failed logins, per user id and per source address (issue 10, item 3).
+
+Each scope (user ids, addresses) keeps a bounded table of recent failures.
+A key may fail ``free_failures`` times; the failure that reaches that count
+locks it for ``backoff_base_s``, and each further failure doubles the lock,
+up to ``max_lockout_s``. While locked, attempts are refused *before* the
+password is checked (no guess is tried, nothing is counted, the lock is not
+extended). Once the lock ends, the next attempt is checked; a success clears
+the user id's failures (not the address's: an attacker's own good login must
+not reset the count of its guesses at other accounts). Failures are forgotten
+``forget_after_s`` after the last one.
+
+Attempts being checked count as pending failures: at most
+``free_failures - failures`` (at least one) may be in flight for a key, so a
+burst of parallel guesses gets no more tries than a sequence of them.
+
+Memory is bounded: each table holds at most ``max_entries`` keys and evicts
+the least recently touched. State is per process (docs/security.md says what
+that means with several frontends). Pure: the clock is injected.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ...config import Limits
+
+__all__ = ["Attempt", "LoginThrottle", "Scope", "Throttled", "address_key"]
+
+
+class Scope(StrEnum):
+    USER = "user id"
+    ADDRESS = "address"
+
+
+class Throttled(Exception):
+    """Too many failed logins for a user id or from an address: retry later."""
+
+    def __init__(self, scope: Scope, retry_after_s: int, failures: int) -> None:
+        super().__init__(f"too many failed logins for this {scope}, "
+                         f"retry after {retry_after_s} s")
+        self.scope = scope
+        self.retry_after_s = retry_after_s
+        self.failures = failures
+
+
+@dataclass(frozen=True)
+class _Policy:
+    free_failures: int
+    backoff_base_s: float
+    max_lockout_s: float
+    forget_after_s: float
+    max_entries: int
+
+    def lockout_s(self, failures: int) -> float:
+        """How long a key is locked after its ``failures``-th failure."""
+        if failures < self.free_failures:
+            return 0.0
+        doublings = min(failures - self.free_failures, 64)  # 2**64 s is past any cap
+        return min(self.backoff_base_s * 2.0 ** doublings, self.max_lockout_s)
+
+
+@dataclass
+class _Entry:
+    failures: int = 0
+    last_failure: float = 0.0
+    locked_until: float = 0.0
+    in_flight: int = 0
+
+
+class _Table:
+    """Failures of one scope. Not thread-safe: :class:`LoginThrottle` locks."""
+
+    def __init__(self, scope: Scope, policy: _Policy) -> None:
+        self.scope = scope
+        self._policy = policy
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _entry(self, key: bytes, now: float) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None and entry.in_flight == 0 and entry.failures and \
+                now - entry.last_failure >= self._policy.forget_after_s:
+            del self._entries[key]
+            return None
+        return entry
+
+    def refusal(self, key: bytes, now: float) -> Throttled | None:
+        """Why an attempt for ``key`` may not start now, or None."""
+        entry = self._entry(key, now)
+        if entry is None:
+            return None
+        if now < entry.locked_until:
+            return Throttled(self.scope, math.ceil(entry.locked_until - now), entry.failures)
+        if entry.in_flight >= max(self._policy.free_failures - entry.failures, 1):
+            # Another attempt for this key is being checked and could be the
+            # last free failure: wait for its outcome.
+            return Throttled(self.scope, math.ceil(self._policy.backoff_base_s), entry.failures)
+        return None
+
+    def begin(self, key: bytes, now: float) -> None:
+        entry = self._entry(key, now)
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+            while len(self._entries) > self._policy.max_entries:
+                self._entries.popitem(last=False)  # the least recently touched
+        self._entries.move_to_end(key)
+        entry.in_flight += 1
+
+    def end(self, key: bytes, now: float, *, failed: bool, reset: bool) -> None:
+        entry = self._entries.get(key)
+        if entry is None:  # evicted meanwhile
+            if not failed:
+                return
+            self.begin(key, now)
+            entry = self._entries[key]
+        entry.in_flight = max(entry.in_flight - 1, 0)
+        if failed:
+            entry.failures += 1
+            entry.last_failure = now
+            entry.locked_until = now + self._policy.lockout_s(entry.failures)
+        elif reset:
+            entry.failures, entry.locked_until = 0, 0.0
+        if entry.failures == 0 and entry.in_flight == 0:
+            del self._entries[key]
+
+
+def address_key(ip: bytes) -> bytes:
+    """The address a failure counts against: IPv4 whole, IPv6 by its /64.
+
+    ``ip`` is the 16-byte form of the audit log (IPv4 as ``::a.b.c.d``). One
+    IPv6 host usually holds a whole /64, so counting per /128 would not count.
+    """
+    if len(ip) != 16 or ip[:12] == bytes(12):
+        return bytes(ip)
+    return ip[:8] + bytes(8)
+
+
+class Attempt:
+    """One admitted login attempt, used as a context manager: call
+    :meth:`failed` or :meth:`succeeded` inside it. Left without either (an
+    error before the password was judged), it counts as neither."""
+
+    def __init__(self, throttle: LoginThrottle, user: bytes, address: bytes) -> None:
+        self._throttle = throttle
+        self._user = user
+        self._address = address
+        self._done = False
+
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._finish(None)
+
+    def failed(self) -> None:
+        self._finish(True)
+
+    def succeeded(self) -> None:
+        self._finish(False)
+
+    def _finish(self, failed: bool | None) -> None:
+        if not self._done:
+            self._done = True
+            self._throttle._end(self._user, self._address, failed=failed)
+
+
+class LoginThrottle:
+    """Admits login attempts, or refuses them with :class:`Throttled`.
+
+    ``clock`` returns seconds (``time.monotonic`` in the server).
+    """
+
+    def __init__(self, limits: Limits, clock: Callable[[], float]) -> None:
+        if min(limits.login_user_free_failures, limits.login_address_free_failures,
+               limits.login_throttle_max_entries) < 1 or limits.login_backoff_base_s <= 0:
+            raise ValueError("login throttle: free failures, entries and backoff must be > 0")
+        if limits.login_forget_after_s < limits.login_max_lockout_s:
+            raise ValueError("login throttle: failures must be kept at least as long as "
+                             "the longest lockout")
+        self._clock = clock
+        self._lock = threading.Lock()
+
+        def policy(free_failures: int) -> _Policy:
+            return _Policy(free_failures=free_failures,
+                           backoff_base_s=limits.login_backoff_base_s,
+                           max_lockout_s=limits.login_max_lockout_s,
+                           forget_after_s=limits.login_forget_after_s,
+                           max_entries=limits.login_throttle_max_entries)
+
+        self._users = _Table(Scope.USER, policy(limits.login_user_free_failures))
+        self._addresses = _Table(Scope.ADDRESS, policy(limits.login_address_free_failures))
+
+    def admit(self, user: bytes, address: bytes) -> Attempt:
+        """Start an attempt for ``user`` (a key such as ``name_key``) from ``address``.
+
+        Raises:
+            Throttled: the user id or the address is locked (the longer wait wins).
+        """
+        with self._lock:
+            now = self._clock()
+            refusals = [r for r in (self._users.refusal(user, now),
+                                    self._addresses.refusal(address, now)) if r is not None]
+            if refusals:
+                raise max(refusals, key=lambda r: r.retry_after_s)
+            self._users.begin(user, now)
+            self._addresses.begin(address, now)
+        return Attempt(self, user, address)
+
+    def _end(self, user: bytes, address: bytes, *, failed: bool | None) -> None:
+        """``failed`` None: the attempt was abandoned before a verdict."""
+        with self._lock:
+            now = self._clock()
+            self._users.end(user, now, failed=bool(failed), reset=failed is False)
+            self._addresses.end(address, now, failed=bool(failed), reset=False)
+
+    def sizes(self) -> tuple[int, int]:
+        """(user ids, addresses) currently tracked."""
+        with self._lock:
+            return len(self._users), len(self._addresses)

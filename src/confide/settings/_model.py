@@ -1,0 +1,69 @@
+"""What the operator can configure: one section (a frozen dataclass) per TOML table.
+
+``Settings`` is the whole configuration. Each of its fields is a *section*
+whose own fields are the keys of that TOML table (``[limits]`` is
+:class:`~confide.config.Limits`). Adding the server's flags later is one more
+section dataclass and one more field here; the loader, the environment
+variables and ``confide config show`` pick it up from the type hints.
+
+A key whose value must never be printed (a password, a key) is declared with
+:func:`secret_field`; ``confide config show`` redacts it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Limits
+
+__all__ = ["SECRET", "ServerSettings", "Settings", "is_secret", "secret_field"]
+
+#: Field metadata key marking a secret value.
+SECRET = "confide.secret"  # noqa: S105 - a metadata key, not a password
+
+
+def secret_field(default: Any = None) -> Any:
+    """A section field whose value is redacted wherever the configuration is shown."""
+    return field(default=default, metadata={SECRET: True})
+
+
+def is_secret(f: dataclasses.Field[Any]) -> bool:
+    return bool(f.metadata.get(SECRET, False))
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """``[server]``: how ``confide serve`` is reached and observed (docs/operations.md).
+
+    A command-line flag, when given, wins over these. ``confide serve`` checks
+    ``log_format`` and ``metrics_address`` before it starts.
+
+    Attributes:
+        server_names: DNS names clients reach the APIs by; the API certificate
+            names each (``--server-name``).
+        metrics_address: ``HOST:PORT`` of the Prometheus endpoint; unset: off
+            (``--metrics-address``).
+        log_format: ``human`` or ``json`` (``--log-format``).
+        health_check_s: how often the readiness checks run.
+    """
+
+    server_names: tuple[str, ...] = ("localhost",)
+    metrics_address: str | None = None
+    log_format: str = "human"
+    health_check_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration: defaults < TOML file < environment.
+
+    Attributes:
+        limits: every cap on untrusted input and on what a task makes
+            (``[limits]``; see docs/operations.md).
+        server: how the server is reached and observed (``[server]``).
+    """
+
+    limits: Limits = field(default_factory=Limits)
+    server: ServerSettings = field(default_factory=ServerSettings)

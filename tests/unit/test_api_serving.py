@@ -1,0 +1,154 @@
+"""confide's gRPC server stack: where each handler runs and how errors map.
+
+A real ``grpc.aio`` server over TLS on :class:`RpcLoop`, called by a plain
+synchronous grpc client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from confide.api import RpcLoop, build_server, inline
+from confide.errors import Code, ServiceError
+from confide.rpc import api_certificate
+from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
+
+Handler = Callable[[pb.GetTaskRequest, Any], Any]
+
+
+class _Probe:
+    """Handlers that report the thread they ran on in the response."""
+
+    def __init__(self) -> None:
+        self.canceled = threading.Event()
+        self.waiting = threading.Event()
+
+    @staticmethod
+    def _answer() -> pb.GetTaskRequest:
+        return pb.GetTaskRequest(task_id=threading.current_thread().name)
+
+    def handlers(self) -> dict[str, Handler]:
+        def pooled(r: pb.GetTaskRequest, c: Any) -> pb.GetTaskRequest:
+            return self._answer()
+
+        @inline
+        def on_loop(r: pb.GetTaskRequest, c: Any) -> pb.GetTaskRequest:
+            return self._answer()
+
+        async def awaiting(r: pb.GetTaskRequest, c: Any) -> pb.GetTaskRequest:
+            await asyncio.sleep(0)
+            return self._answer()
+
+        async def forever(r: pb.GetTaskRequest, c: Any) -> pb.GetTaskRequest:
+            self.waiting.set()
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                self.canceled.set()
+                raise
+            return r
+
+        @inline
+        def refused(r: pb.GetTaskRequest, c: Any) -> pb.GetTaskRequest:
+            raise ServiceError(Code.PERMISSION_DENIED, "not yours")
+
+        def broken(r: pb.GetTaskRequest, c: Any) -> pb.GetTaskRequest:
+            raise KeyError("a bug")
+
+        async def broken_async(r: pb.GetTaskRequest, c: Any) -> pb.GetTaskRequest:
+            raise ServiceError(Code.NOT_FOUND, "no such task")
+
+        return {"Pooled": pooled, "OnLoop": on_loop, "Awaiting": awaiting, "Forever": forever,
+                "Refused": refused, "Broken": broken, "BrokenAsync": broken_async}
+
+
+@pytest.fixture(scope="module")
+def probe() -> _Probe:
+    return _Probe()
+
+
+@pytest.fixture(scope="module")
+def channel(probe: _Probe) -> Iterator[grpc.Channel]:
+    yield from _serve(probe, allow_inline=True)
+
+
+@pytest.fixture(scope="module")
+def no_inline_channel(probe: _Probe) -> Iterator[grpc.Channel]:
+    yield from _serve(probe, allow_inline=False)
+
+
+def _serve(probe: _Probe, *, allow_inline: bool) -> Iterator[grpc.Channel]:
+    pair = api_certificate(dt.datetime.now(dt.UTC))
+    rpc = RpcLoop()
+    server = build_server(rpc, max_message_bytes=1024, allow_inline=allow_inline)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.Probe", {
+        name: grpc.unary_unary_rpc_method_handler(
+            fn, request_deserializer=pb.GetTaskRequest.FromString,
+            response_serializer=pb.GetTaskRequest.SerializeToString)
+        for name, fn in probe.handlers().items()}),))
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
+        [(pair.key_pem, pair.cert_pem)]))
+    rpc.run(server.start())
+    ch = grpc.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials(pair.cert_pem),
+                             options=[("grpc.ssl_target_name_override", "CN=Teaclave")])
+    yield ch
+    ch.close()
+    rpc.run(server.stop(None))
+    rpc.close()
+
+
+def _call(channel: grpc.Channel, method: str, request: pb.GetTaskRequest | None = None,
+          timeout: float = 10) -> str:
+    stub = channel.unary_unary(f"/t.Probe/{method}",
+                               request_serializer=pb.GetTaskRequest.SerializeToString,
+                               response_deserializer=pb.GetTaskRequest.FromString)
+    return str(stub(request or pb.GetTaskRequest(), timeout=timeout).task_id)
+
+
+def test_handlers_run_where_they_are_placed(channel: grpc.Channel) -> None:
+    assert _call(channel, "OnLoop") == "rpc-loop"
+    assert _call(channel, "Awaiting") == "rpc-loop"
+    assert _call(channel, "Pooled").startswith("rpc_")  # the server's thread pool
+
+
+def test_without_inline_inline_handlers_go_to_the_pool(no_inline_channel: grpc.Channel) -> None:
+    """The placement for PostgreSQL: its round trips must not stall the loop."""
+    assert _call(no_inline_channel, "OnLoop").startswith("rpc_")
+    assert _call(no_inline_channel, "Awaiting") == "rpc-loop"
+
+
+@pytest.mark.parametrize(("method", "code", "details"), [
+    ("Refused", grpc.StatusCode.PERMISSION_DENIED, "not yours"),
+    ("Broken", grpc.StatusCode.INTERNAL, "service internal error"),
+    ("BrokenAsync", grpc.StatusCode.NOT_FOUND, "no such task"),
+])
+def test_errors_become_statuses(channel: grpc.Channel, method: str, code: grpc.StatusCode,
+                                details: str) -> None:
+    with pytest.raises(grpc.RpcError) as e:
+        _call(channel, method)
+    assert e.value.code() is code
+    assert e.value.details() == details
+
+
+def test_oversized_request_is_out_of_range(channel: grpc.Channel) -> None:
+    with pytest.raises(grpc.RpcError) as e:
+        _call(channel, "OnLoop", pb.GetTaskRequest(task_id="x" * 2000))
+    assert e.value.code() is grpc.StatusCode.OUT_OF_RANGE
+    assert "found 2003 bytes, the limit is: 1024 bytes" in str(e.value.details())
+
+
+def test_a_caller_that_gives_up_cancels_the_awaiting_handler(channel: grpc.Channel,
+                                                            probe: _Probe) -> None:
+    with pytest.raises(grpc.RpcError) as e:
+        _call(channel, "Forever", timeout=0.3)
+    assert e.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert probe.waiting.is_set()
+    assert probe.canceled.wait(5)  # its finally blocks run: no waiter is left behind
+    assert _call(channel, "OnLoop") == "rpc-loop"  # and the loop serves on
