@@ -131,6 +131,9 @@ def test_post_from_another_origin_is_refused(console: Console) -> None:
         r = http.post(f"{_base(console)}/files/new-output", data={"csrf": csrf, "name": "x"},
                       headers={"Cookie": cookie, "Origin": "http://evil.example"})
         assert r.status_code == 403 and "cross-origin" in r.text
+        r = http.post(f"{_base(console)}/files/new-output", data={"csrf": csrf, "name": "x"},
+                      headers={"Cookie": cookie, "Origin": "null"})  # a sandboxed frame
+        assert r.status_code == 403 and "cross-origin" in r.text
 
 
 def test_state_is_never_changed_by_get(console: Console) -> None:
@@ -188,7 +191,7 @@ def test_pages_forbid_framing_and_outside_scripts(console: Console) -> None:
         r = http.get(_base(console) + "/files", headers={"Cookie": cookie})
         csp = r.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
-        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["referrer-policy"] == "same-origin"
         assert r.headers["cache-control"] == "no-store"
 
 

@@ -51,7 +51,9 @@ _HEADERS = {
                                 "base-uri 'none'; frame-ancestors 'none'"),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # the first URL carries the launch secret
+    # The first URL carries the launch secret: no other site sees a referrer. (Not
+    # no-referrer: then the browser sends "Origin: null" with the console's own forms.)
+    "Referrer-Policy": "same-origin",
 }
 
 
