@@ -142,3 +142,7 @@ class Limits:
     # systemd gives containers (up to 0x6FFFFFFF) and below its foreign range.
     python_sandbox_uid_base: int = 0x70000000
     python_sandbox_uid_count: int = 65536
+    # --- confide console (confide.console: a user's local web console) ---
+    console_max_form_bytes: int = 64 * 1024  # one form POST (reject reason, audit query)
+    console_max_upload_bytes: int = 4 * GiB  # one file uploaded through the console
+    console_max_sessions: int = 32  # browser sessions one launch keeps (oldest dropped)

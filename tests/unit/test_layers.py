@@ -50,15 +50,18 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors",
                                 "settings", "telemetry"},
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side
+    # The user's local web console: pages over the SDK, nothing of the server side.
+    "console": _FOUNDATION | {"client"},
     # The services over gRPC: adapters, their interceptor and serving loop.
     "api": _FOUNDATION | {"attestation", "keys", "rpc", "services", "telemetry"},
     # The composition root: wires the services a node hosts.
     "node": _FOUNDATION | {"api", "attestation", "crypto", "execution", "keys", "rpc",
                            "services", "storage", "telemetry"},
     # The command line: the SDK for client commands, the node for serve/demo,
-    # storage and the audit service for `audit verify`, the executors for `function test`.
-    "cli": _FOUNDATION | {"attestation", "client", "crypto", "executors", "keys", "node",
-                          "services", "settings", "storage", "telemetry"},
+    # storage and the audit service for `audit verify`, the executors for `function test`,
+    # the web console for `console`.
+    "cli": _FOUNDATION | {"attestation", "client", "console", "crypto", "executors", "keys",
+                          "node", "services", "settings", "storage", "telemetry"},
     "__main__": frozenset({"cli"}),
 }
 

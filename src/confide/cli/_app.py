@@ -21,6 +21,7 @@ from . import (
     _attestation_service,
     _audit,
     _config,
+    _console,
     _crypto,
     _demo,
     _enclave_info,
@@ -66,6 +67,7 @@ app.add_typer(_files.app, name="file")
 app.add_typer(_tasks.app, name="task")
 app.add_typer(_audit.app, name="audit")
 app.add_typer(_profiles.app, name="profile")
+app.command("console")(_console.console)
 app.command("attest")(_attest.attest)
 
 # Local tools: data files (teaclave_cli's options), the auditors' measure and enclave_info.
