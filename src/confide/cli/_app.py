@@ -22,6 +22,7 @@ from . import (
     _audit,
     _config,
     _crypto,
+    _db,
     _demo,
     _enclave_info,
     _exit,
@@ -58,6 +59,7 @@ app.command("serve")(_serve.serve)
 app.command("demo")(_demo.demo)
 app.command("attestation-service")(_attestation_service.attestation_service)
 app.add_typer(_config.app, name="config")
+app.add_typer(_db.app, name="db")
 
 # Client commands, through the SDK (attest the server, then call it).
 app.add_typer(_users.app, name="user")
