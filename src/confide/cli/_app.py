@@ -20,6 +20,7 @@ from . import (
     _attest,
     _attestation_service,
     _audit,
+    _backup,
     _config,
     _crypto,
     _db,
@@ -60,6 +61,8 @@ app.command("demo")(_demo.demo)
 app.command("attestation-service")(_attestation_service.attestation_service)
 app.add_typer(_config.app, name="config")
 app.add_typer(_db.app, name="db")
+app.command("backup")(_backup.backup)
+app.command("restore")(_backup.restore)
 
 # Client commands, through the SDK (attest the server, then call it).
 app.add_typer(_users.app, name="user")
