@@ -108,8 +108,8 @@ def _wasm_seconds(work: Path, total: int, capped: bool) -> float:
     import wasmtime
 
     from confide.executors import apply_caps
-    from confide.executors._base import FunctionSpec, Invocation
     from confide.executors.wasm import WasmExecutor
+    from confide.invocation import FunctionSpec, Invocation
 
     limits = Limits(max_output_file_bytes=1 << 40, max_output_bytes=1 << 40)
     payload = bytes(wasmtime.wat2wasm(WASM_WRITER.replace("CALLS", str(total // 4096))))

@@ -19,8 +19,14 @@ logged in, and CPU time is read from /proc for the server, its workers and the
 load-generating clients over that window, as milliseconds of CPU per task:
 all of them share this machine's cores.
 
-Run: ``python bench/echo.py [--tasks 2000] [--procs 4] [--threads 8]``.
-Prints one figure per line with its unit.
+Metrics A/B (issue 13): the same throughput run against ``confide serve``
+without and with ``--metrics-address`` (every RPC, transaction and task
+recorded; the endpoint scraped every 5 s meanwhile), alternating off/on and
+on/off (ABBA) for ``--ab-rounds`` rounds in one run so both see the same
+machine; the medians and their difference are printed.
+
+Run: ``python bench/echo.py [--tasks 2000] [--procs 4] [--threads 8] [--ab-rounds 3]``
+(``--ab-only`` skips everything but the A/B). Prints one figure per line with its unit.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from confide.api import RpcLoop, build_server, inline
 from confide.client import Client, FunctionArgument
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 from confide.rpc._tls import api_certificate
-from tests.platform._server import Server
+from tests.platform._server import Server, free_port
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -132,9 +138,10 @@ def _run_clients(target: Callable[..., None], args: tuple[Any, ...], total: int,
     return done, elapsed, {role: after[role] - before[role] for role in pids}
 
 
-def _floor_server(cert_key: tuple[bytes, bytes], port_out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _floor_server(cert_key: tuple[bytes, bytes], port_out: mp.Queue,  # type: ignore[type-arg]
+                  metrics: bool = False) -> None:
     rpc = RpcLoop()
-    server = build_server(rpc, max_message_bytes=1 << 20)
+    server = build_server(rpc, max_message_bytes=1 << 20, metrics=metrics)
     handler = grpc.method_handlers_generic_handler(
         "bench.Floor", {"Empty": grpc.unary_unary_rpc_method_handler(
             inline(lambda req, ctx: req), request_deserializer=pb.GetTaskRequest.FromString,
@@ -163,12 +170,13 @@ def _floor_load(port: int, cert: bytes, n: int, threads: int, ready: Any,
     out.put(_threads(n, threads, one))
 
 
-def floor(rpcs: int, procs: int, threads: int) -> tuple[float, float]:
+def floor(rpcs: int, procs: int, threads: int, *, metrics: bool = False) -> tuple[float, float]:
     """Empty unary RPCs on confide's gRPC server stack: (RPCs per second,
     server CPU milliseconds per RPC)."""
     pair = api_certificate(dt.datetime.now(dt.UTC))
     ports: mp.Queue = mp.Queue()  # type: ignore[type-arg]
-    server = mp.Process(target=_floor_server, args=((pair.key_pem, pair.cert_pem), ports))
+    server = mp.Process(target=_floor_server,
+                        args=((pair.key_pem, pair.cert_pem), ports, metrics))
     server.start()
     try:
         port = ports.get(timeout=30)
@@ -179,6 +187,80 @@ def floor(rpcs: int, procs: int, threads: int) -> tuple[float, float]:
         server.terminate()
         server.join()
     return done / elapsed, cpu["server"] * 1000 / max(done, 1)
+
+
+def _scrape_every(url: str, period: float, stop: threading.Event) -> None:
+    """What a Prometheus server does, faster than its usual 15 s."""
+    import httpx
+
+    while not stop.wait(period):
+        httpx.get(url, timeout=10)
+
+
+def throughput(workers: int, tasks: int, procs: int, threads: int, *,
+               metrics: bool) -> tuple[float, float]:
+    """One end-to-end load run, with or without metrics: (tasks/s, CPU ms per task of
+    the server and its workers)."""
+    args = ["--metrics-address", f"127.0.0.1:{free_port()}"] if metrics else []
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp) / "data", workers=workers, extra_args=args).start()
+        stop = threading.Event()
+        try:
+            cert = server.data_dir / "api-cert.pem"
+            c = _client(server.ports, cert)
+            fid = c.register_function("builtin-echo", executor_type="builtin",
+                                      arguments=[FunctionArgument("message")])
+            time.sleep(1.0)  # let the workers connect
+            warm = c.create_task(fid, {"message": "w"}, executor="builtin")
+            c.invoke_task(warm)
+            c.wait(warm, 60)
+            if metrics:
+                threading.Thread(target=_scrape_every, daemon=True, args=(
+                    f"http://{args[1]}/metrics", 5.0, stop)).start()
+            assert server.proc is not None
+            watched = [server.proc.pid, *server.worker_pids()]
+            done, elapsed, cpu = _run_clients(_load, (server.ports, str(cert), fid), tasks,
+                                              procs, threads, watched)
+        finally:
+            stop.set()
+            server.stop()
+    return done / elapsed, (cpu["server"] + cpu["workers"]) * 1000 / max(done, 1)
+
+
+def _ab_lines(what: str, unit: str, rates: dict[bool, list[float]], digits: int = 0) -> None:
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    print(f"  {what} ({unit})")
+    print("    metrics off " + " ".join(f"{r:.{digits}f}" for r in rates[False]))
+    print("    metrics on  " + " ".join(f"{r:.{digits}f}" for r in rates[True]))
+    print(f"    median off {off:.{digits}f}, on {on:.{digits}f}: "
+          f"{(on - off) / off * 100:+.1f} % with metrics")
+
+
+def metrics_ab(workers: int, tasks: int, procs: int, threads: int, rounds: int) -> None:
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    task_cpu: dict[bool, list[float]] = {False: [], True: []}
+    empty: dict[bool, list[float]] = {False: [], True: []}
+    empty_cpu: dict[bool, list[float]] = {False: [], True: []}
+    # The empty-RPC servers first: a process forked after this one opened gRPC
+    # channels (the task runs' clients) can hang in gRPC's fork handlers.
+    # ABBA: off-on, then on-off, so a drift in the machine's load favours neither.
+    orders = [(False, True) if r % 2 == 0 else (True, False) for r in range(rounds)]
+    for order in orders:
+        for metrics in order:
+            rps, cpu_ms = floor(tasks * 4, procs, threads, metrics=metrics)
+            empty[metrics].append(rps)
+            empty_cpu[metrics].append(cpu_ms * 1000)
+    for order in orders:
+        for metrics in order:
+            rate, cpu_ms = throughput(workers, tasks, procs, threads, metrics=metrics)
+            rates[metrics].append(rate)
+            task_cpu[metrics].append(cpu_ms)
+    print(f"metrics A/B ({rounds} rounds, off and on alternating, ABBA)")
+    _ab_lines(f"empty RPCs on the interceptor alone ({tasks * 4} per run)", "RPC/s", empty)
+    _ab_lines("  the same, server CPU", "µs per RPC", empty_cpu)
+    _ab_lines(f"builtin-echo tasks end to end ({workers} workers, {tasks} per run)", "tasks/s",
+              rates)
+    _ab_lines("  the same, CPU of the server and its workers", "ms per task", task_cpu, 2)
 
 
 def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,
@@ -233,7 +315,13 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=4)
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--latency", type=int, default=200)
+    ap.add_argument("--ab-rounds", type=int, default=3)
+    ap.add_argument("--ab-only", action="store_true")
     args = ap.parse_args()
+    if args.ab_only:
+        print(f"  {speed_line()}")
+        metrics_ab(2, args.tasks, args.procs, args.threads, args.ab_rounds)
+        return
     empty_rps, empty_cpu = floor(args.tasks * 4, args.procs, args.threads)
     print("baseline")
     print(f"  {speed_line()}")
@@ -242,6 +330,8 @@ def main() -> None:
     print(f"  ceiling at 4 RPCs per task {empty_rps / 4:.0f} tasks/s")
     for workers in (1, 2):
         bench(workers, args.tasks, args.procs, args.threads, args.latency, empty_rps)
+    if args.ab_rounds > 0:
+        metrics_ab(2, args.tasks, args.procs, args.threads, args.ab_rounds)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,10 @@ from _speed import speed_line
 # Runs inside each checkout's process: only API both sides have.
 SERVER = r'''
 import io, json, os, sys, threading, time
-from confide.executors._base import FunctionSpec, Invocation
+try:  # the contract's home since issue 11; older checkouts kept it in executors/_base.py
+    from confide.invocation import FunctionSpec, Invocation
+except ImportError:
+    from confide.executors._base import FunctionSpec, Invocation
 from confide.executors._sandbox import discover
 from confide.executors.python import PythonExecutor
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
-import wasmtime
 
 from confide.config import Limits
 from confide.crypto import decrypt_stream, encrypt_stream
@@ -31,6 +30,7 @@ from confide.executors.builtin import BuiltinExecutor
 from confide.executors.python import PythonExecutor
 from confide.executors.wasm import WasmExecutor
 from confide.staged import StagedFile, StagedTask
+from tests.executors._wasm_support import flood_module
 
 KEYS = {"aes-gcm-128": (bytes(range(16)), bytes(range(12))),
         "teaclave-file-128": (bytes(range(16)), b""),
@@ -136,31 +136,7 @@ PY_FLOOD = (
 
 
 #: Writes 1000-byte blocks to output "out" until argv[1] bytes, ignoring results.
-WASM_FLOOD = bytes(wasmtime.wat2wasm("""(module
-  (import "env" "teaclave_create_output" (func $create (param i32) (result i32)))
-  (import "env" "teaclave_write_file" (func $write (param i32 i32 i32) (result i32)))
-  (import "env" "teaclave_close_file" (func $close (param i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 0) "out\\00")
-  (func $atoi (param $p i32) (result i32) (local $n i32) (local $d i32)
-    (block $done (loop $next
-      (local.set $d (i32.sub (i32.load8_u (local.get $p)) (i32.const 48)))
-      (br_if $done (i32.gt_u (local.get $d) (i32.const 9)))
-      (local.set $n (i32.add (i32.mul (local.get $n) (i32.const 10)) (local.get $d)))
-      (local.set $p (i32.add (local.get $p) (i32.const 1)))
-      (br $next)))
-    (local.get $n))
-  (func (export "entrypoint") (param $argc i32) (param $argv i32) (result i32)
-    (local $n i32) (local $out i32) (local $written i32)
-    (local.set $n (call $atoi (i32.load offset=4 (local.get $argv))))
-    (local.set $out (call $create (i32.const 0)))
-    (block $done (loop $more
-      (br_if $done (i32.ge_u (local.get $written) (local.get $n)))
-      (drop (call $write (local.get $out) (i32.const 1024) (i32.const 1000)))
-      (local.set $written (i32.add (local.get $written) (i32.const 1000)))
-      (br $more)))
-    (drop (call $close (local.get $out)))
-    (i32.const 0)))"""))
+WASM_FLOOD = flood_module(1000)
 
 
 def _flood_task(executor: str, n: int) -> Task:

@@ -238,3 +238,36 @@ ARGV_DUMP_MODULE = entry_module(
 )
 
 LOOP_FOREVER = entry_module("(loop $spin (br $spin)) (i32.const 0)")
+
+
+_FLOOD_WAT = """(module
+  (import "env" "teaclave_create_output" (func $create (param i32) (result i32)))
+  (import "env" "teaclave_write_file" (func $write (param i32 i32 i32) (result i32)))
+  (import "env" "teaclave_close_file" (func $close (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "out\\00")
+  (func $atoi (param $p i32) (result i32) (local $n i32) (local $d i32)
+    (block $done (loop $next
+      (local.set $d (i32.sub (i32.load8_u (local.get $p)) (i32.const 48)))
+      (br_if $done (i32.gt_u (local.get $d) (i32.const 9)))
+      (local.set $n (i32.add (i32.mul (local.get $n) (i32.const 10)) (local.get $d)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $next)))
+    (local.get $n))
+  (func (export "entrypoint") (param $argc i32) (param $argv i32) (result i32)
+    (local $n i32) (local $out i32) (local $written i32)
+    (local.set $n (call $atoi (i32.load offset=4 (local.get $argv))))
+    (local.set $out (call $create (i32.const 0)))
+    (block $done (loop $more
+      (br_if $done (i32.ge_u (local.get $written) (local.get $n)))
+      (drop (call $write (local.get $out) (i32.const 1024) (i32.const BLOCK)))
+      (local.set $written (i32.add (local.get $written) (i32.const BLOCK)))
+      (br $more)))
+    (drop (call $close (local.get $out)))
+    (i32.const 0)))"""
+
+
+def flood_module(block: int) -> bytes:
+    """A wasm function writing argv[1] bytes to output "out" in ``block``-byte
+    calls, ignoring every result (as the attacker's 1.31 GB function did)."""
+    return bytes(wasmtime.wat2wasm(_FLOOD_WAT.replace("BLOCK", str(block))))

@@ -10,14 +10,14 @@ from typing import Any, BinaryIO
 
 from confide.config import Limits
 from confide.executors import apply_caps
-from confide.executors._base import (
+from confide.executors.python import PythonExecutor
+from confide.invocation import (
     CorruptedInput,
     FunctionSpec,
     InvalidInputName,
     InvalidOutputName,
     Invocation,
 )
-from confide.executors.python import PythonExecutor
 
 HOSTILE_DIR = Path(__file__).with_name("hostile")
 

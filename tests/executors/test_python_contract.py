@@ -15,13 +15,13 @@ from pysandbox_support import (
     process_exists,
 )
 
-from confide.executors._base import CancelledError, FunctionError
 from confide.executors._sandbox import SandboxFailure
 from confide.executors.python import (
     MESAPY_ERROR_BUFFER_TOO_SHORT,
     MESAPY_EXEC_ERROR,
     PythonExecutor,
 )
+from confide.invocation import CancelledError, FunctionError
 
 EX = executor()
 

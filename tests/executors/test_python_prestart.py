@@ -19,10 +19,10 @@ from pysandbox_support import (
 )
 
 from confide.config import Limits
-from confide.executors._base import CancelledError
 from confide.executors._sandbox import SandboxFailure, discover
 from confide.executors._sandbox._launch import Prestarted, job_fd_capacity
 from confide.executors.python import PythonExecutor
+from confide.invocation import CancelledError
 
 READY_S = 15.0  # generous: the suite runs on two busy cores
 

@@ -229,6 +229,6 @@ def test_supervisor_hands_workers_no_secret(tmp_path: Path) -> None:
         assert set(WorkerConfig.from_cbor(bootstrap).__dict__) == {
             "scheduler", "key_service", "executor_id", "ca_pem", "sim_state_dir",
             "server_name", "slots", "python_prestart", "blob_store_port", "fusion_dir",
-            "file_roots", "extra_loopback_ports", "log_level", "limits"}
+            "file_roots", "extra_loopback_ports", "log_level", "log_format", "limits"}
     finally:
         platform.stop()

@@ -30,6 +30,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # staged task. They import nothing of confide.
     ROOT: frozenset(),
     **{unit: frozenset() for unit in _FOUNDATION},
+    # Observability: metrics, log format and context (prometheus_client, logging);
+    # the package root only for ``__version__`` (confide_build_info).
+    "telemetry": _FOUNDATION | {ROOT},
     # Pure cores, each on its own.
     "crypto": _FOUNDATION,
     "attestation": _FOUNDATION,
@@ -39,23 +42,23 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The operator's configuration (TOML + environment over Limits).
     "settings": _FOUNDATION,
     # What builds on one core.
-    "storage": _FOUNDATION | {"crypto"},
+    "storage": _FOUNDATION | {"crypto", "telemetry"},
     "executors": _FOUNDATION | {"functions"},
     # Business rules (no grpc; the attestation report service verifies quotes, the key
     # service uses keys/), the worker, the SDK.
-    "services": _FOUNDATION | {"attestation", "crypto", "keys", "storage"},
+    "services": _FOUNDATION | {"attestation", "crypto", "keys", "storage", "telemetry"},
     "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors",
-                                "settings"},
+                                "settings", "telemetry"},
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side
     # The services over gRPC: adapters, their interceptor and serving loop.
-    "api": _FOUNDATION | {"attestation", "keys", "rpc", "services"},
+    "api": _FOUNDATION | {"attestation", "keys", "rpc", "services", "telemetry"},
     # The composition root: wires the services a node hosts.
     "node": _FOUNDATION | {"api", "attestation", "crypto", "execution", "keys", "rpc",
-                           "services", "storage"},
+                           "services", "storage", "telemetry"},
     # The command line: the SDK for client commands, the node for serve/demo,
     # storage and the audit service for `audit verify`, the executors for `function test`.
     "cli": _FOUNDATION | {"attestation", "client", "crypto", "executors", "keys", "node",
-                          "services", "settings", "storage"},
+                          "services", "settings", "storage", "telemetry"},
     "__main__": frozenset({"cli"}),
 }
 

@@ -27,6 +27,7 @@ from confide.config import Limits
 from confide.execution._worker import WorkerConfig
 from confide.settings import (
     REDACTED,
+    ServerSettings,
     Settings,
     SettingsError,
     env_name,
@@ -60,9 +61,9 @@ def _problems(document: dict[str, Any] | None = None, environ: dict[str, str] | 
 def test_public_surface() -> None:
     assert confide.settings.__all__ == sorted(confide.settings.__all__)
     assert set(confide.settings.__all__) == {
-        "ENV_PREFIX", "REDACTED", "Settings", "SettingsError", "env_name", "load_settings",
-        "render_json", "render_toml", "secret_field", "section_from", "settings_dict",
-        "settings_from"}
+        "ENV_PREFIX", "REDACTED", "ServerSettings", "Settings", "SettingsError", "env_name",
+        "load_settings", "render_json", "render_toml", "secret_field", "section_from",
+        "settings_dict", "settings_from"}
 
 
 def test_no_file_and_no_variables_give_the_defaults() -> None:
@@ -222,7 +223,9 @@ NUMBERS = {f.name: (st.integers(0, 2**63 - 1) if HINTS[f.name] is int
 def test_shown_toml_loads_back_to_the_same_settings(values: dict[str, Any]) -> None:
     settings = settings_from({"limits": values}, {})
     assert settings_from(tomllib.loads(render_toml(settings)), {}) == settings
-    assert json.loads(render_json(settings)) == {"limits": dataclasses.asdict(settings.limits)}
+    assert json.loads(render_json(settings)) == {
+        "limits": dataclasses.asdict(settings.limits),
+        "server": {"server_names": ["localhost"], "log_format": "human", "health_check_s": 2.0}}
 
 
 def test_toml_shows_sizes_in_binary_units() -> None:
@@ -328,6 +331,42 @@ def test_serve_refuses_a_bad_file_before_starting(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()  # nothing was created
 
 
+def test_server_section_sets_the_operations_options_and_the_environment_wins(
+        tmp_path: Path) -> None:
+    path = _file(tmp_path, '[server]\nserver_names = ["api.example", "localhost"]\n'
+                           'metrics_address = "127.0.0.1:9464"\nlog_format = "json"\n'
+                           'health_check_s = 5\n')
+    server = load_settings(path, {env_name("server", "server_names"): "a.example, b.example"}
+                           ).server
+    assert server == ServerSettings(server_names=("a.example", "b.example"),
+                                    metrics_address="127.0.0.1:9464", log_format="json",
+                                    health_check_s=5.0)
+    assert load_settings(None, {}).server == ServerSettings()  # names localhost, metrics off
+
+
+def test_server_section_refuses_wrong_types_naming_the_key() -> None:
+    assert _problems({"server": {"server_names": "api.example", "health_check_s": "2s",
+                                 "log_fromat": "json"}}) == [
+        "confide.toml: server.server_names: expected a list, got 'api.example'",
+        "confide.toml: server.health_check_s: expected a number, got '2s'",
+        "confide.toml: server.log_fromat: unknown key (did you mean server.log_format?)"]
+
+
+def test_serve_refuses_a_bad_server_section_before_starting(tmp_path: Path) -> None:
+    path = _file(tmp_path, '[server]\nlog_format = "xml"\n')
+    started = _confide("serve", "--data-dir", str(tmp_path / "data"), "--config", str(path))
+    assert started.returncode == 2
+    assert "server.log_format" in started.stderr and "'xml'" in started.stderr
+    assert not (tmp_path / "data").exists()
+    # The flag wins over the file: a valid --log-format gets past that check, and the
+    # file's bad metrics address is then refused by the server's own check.
+    path = _file(tmp_path, '[server]\nlog_format = "xml"\nmetrics_address = "nowhere"\n')
+    started = _confide("serve", "--data-dir", str(tmp_path / "data"), "--config", str(path),
+                       "--log-format", "json")
+    assert started.returncode == 2
+    assert "'xml'" not in started.stderr and "nowhere" in started.stderr
+
+
 # --- docs/operations.md says what the code does --------------------------------------
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -352,6 +391,16 @@ def test_operations_doc_example_configuration_is_valid() -> None:
     example = example[:example.index("```")]
     limits = settings_from(tomllib.loads(example), {}).limits
     assert (limits.max_output_file_bytes, limits.max_log_lines) == (64 << 20, 1000)
+
+
+def test_operations_doc_server_example_is_valid() -> None:
+    text = OPERATIONS.read_text()
+    start = text.index("  ```toml\n  [server]") + len("  ```toml\n")
+    example = "\n".join(line.removeprefix("  ")
+                        for line in text[start:text.index("```", start)].splitlines())
+    server = settings_from(tomllib.loads(example), {}).server
+    assert server.server_names == ("confide.example", "localhost")
+    assert (server.metrics_address, server.log_format) == ("127.0.0.1:9464", "json")
 
 
 def test_operations_doc_example_errors_are_the_loaders() -> None:

@@ -5,7 +5,9 @@
 * ``_serving``: the event loop every server of a process runs on
   (:class:`RpcLoop`), :func:`build_server`, where each handler runs
   (:func:`inline`), and :class:`ErrorInterceptor`, the one place where domain
-  errors become gRPC statuses.
+  errors become gRPC statuses;
+* ``_health``: ``grpc.health.v1`` and server reflection on every server
+  (:class:`ServerHealth`).
 
 Kept apart from ``confide.services`` so the services (and their unit tests)
 never import grpc; what a server shares with its callers (protos, stubs,
@@ -13,6 +15,8 @@ message conversions, certificates) is ``confide.rpc``. The composition root
 (``confide.node``) decides which of these a node serves.
 """
 
+from ._health import ServerHealth
 from ._serving import ErrorInterceptor, RpcLoop, build_server, inline, metadata_value
 
-__all__ = ["ErrorInterceptor", "RpcLoop", "build_server", "inline", "metadata_value"]
+__all__ = ["ErrorInterceptor", "RpcLoop", "ServerHealth", "build_server", "inline",
+           "metadata_value"]

@@ -14,14 +14,24 @@ Every server of a process is a ``grpc.aio`` server on one event loop thread
   workers' long-poll, await an event instead of parking a thread;
 * **in the server's thread pool** (the default): everything that may block
   or burn CPU (argon2 password hashing, attestation, key enrolment).
+
+The interceptor also gives every unary RPC a request id (the caller's
+``x-request-id`` header when it is a short token, else a fresh one) and, when
+the request names a task, its task id, as logging context
+(``confide.telemetry``); with ``metrics=True`` it counts each RPC by method and
+status code and times it (``confide_grpc_server_*``). Streaming RPCs (health
+Watch, reflection) pass through untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
+import re
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent import futures
 from typing import Any, TypeVar
@@ -31,12 +41,15 @@ import grpc.aio
 
 from ..errors import ServiceError
 from ..rpc._rich_status import status_trailer
+from ..telemetry import REQUEST_ID, TASK_ID, new_request_id, valid_request_id
+from ..telemetry._metrics import RPC_HANDLED, RPC_HANDLING_SECONDS
 
 __all__ = ["ErrorInterceptor", "RpcLoop", "build_server", "inline", "metadata_value"]
 
 _log = logging.getLogger(__name__)
 _STATUS = {sc.value[0]: sc for sc in grpc.StatusCode}
 _INLINE = "__confide_inline__"
+_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
@@ -77,14 +90,16 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     Also enforces the message-size limit with Teaclave's status (OUT_OF_RANGE)
     and text; grpcio itself refuses far larger messages with RESOURCE_EXHAUSTED.
-    And it places each handler (inline, async or in ``pool``; module docstring).
+    It places each handler (inline, async or in ``pool``; module docstring),
+    sets the logging context and, with ``metrics``, records the RPC.
     """
 
     def __init__(self, max_message_bytes: int, pool: futures.Executor, *,
-                 allow_inline: bool = True) -> None:
+                 allow_inline: bool = True, metrics: bool = False) -> None:
         self._max = max_message_bytes
         self._pool = pool
         self._allow_inline = allow_inline
+        self._metrics = metrics
         self._wrapped: dict[str, Any] = {}  # method path -> wrapped handler, built once
 
     async def intercept_service(
@@ -111,34 +126,82 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 return inner(request, context)
         else:
             async def call(request: Any, context: Any) -> Any:
+                # The pool thread logs with this RPC's request and task ids.
                 return await asyncio.get_running_loop().run_in_executor(
-                    pool, inner, request, context)
+                    pool, contextvars.copy_context().run, inner, request, context)
+
+        record = _Recorder(method) if self._metrics else None
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            size = request.ByteSize()
-            if size > limit:
-                await context.abort(
-                    grpc.StatusCode.OUT_OF_RANGE,
-                    f"Error, message length too large: found {size} bytes, "
-                    f"the limit is: {limit} bytes",
-                )
+            start = time.perf_counter()
+            code = "OK"
+            REQUEST_ID.set(valid_request_id(metadata_value(context, "x-request-id"))
+                           or new_request_id())
+            if "task_id" in request.DESCRIPTOR.fields_by_name:
+                task_id = request.task_id
+                TASK_ID.set(task_id if _TASK_ID.fullmatch(task_id) else None)
             try:
-                return await call(request, context)
-            except ServiceError as e:
-                trailer = () if e.detail is None else status_trailer(int(e.code), e.message,
-                                                                      e.detail)
-                await context.abort(_STATUS[int(e.code)], e.message, trailing_metadata=trailer)
-            except grpc.aio.AbortError:  # raised by context.abort: already answered
-                raise
-            except Exception:  # noqa: BLE001 - last resort: log it, answer INTERNAL
-                _log.exception("unexpected error in %s", method)
-                await context.abort(grpc.StatusCode.INTERNAL, "service internal error")
+                size = request.ByteSize()
+                if size > limit:
+                    code = "OUT_OF_RANGE"
+                    await context.abort(
+                        grpc.StatusCode.OUT_OF_RANGE,
+                        f"Error, message length too large: found {size} bytes, "
+                        f"the limit is: {limit} bytes",
+                    )
+                try:
+                    return await call(request, context)
+                except ServiceError as e:
+                    status = _STATUS[int(e.code)]
+                    code = status.name
+                    trailer = () if e.detail is None else status_trailer(
+                        int(e.code), e.message, e.detail)
+                    await context.abort(status, e.message, trailing_metadata=trailer)
+                except grpc.aio.AbortError:  # raised by context.abort: already answered
+                    code = _code_name(context)
+                    raise
+                except asyncio.CancelledError:
+                    code = "CANCELLED"
+                    raise
+                except Exception:  # noqa: BLE001 - last resort: log it, answer INTERNAL
+                    _log.exception("unexpected error in %s", method)
+                    code = "INTERNAL"
+                    await context.abort(grpc.StatusCode.INTERNAL, "service internal error")
+            finally:
+                if record is not None:
+                    record(code, time.perf_counter() - start)
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def _code_name(context: grpc.aio.ServicerContext) -> str:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    if isinstance(code, int) and code in _STATUS:
+        return str(_STATUS[code].name)
+    return "UNKNOWN"
+
+
+class _Recorder:
+    """One method's metric children, bound once (labels() costs a lookup per call)."""
+
+    def __init__(self, method: str) -> None:
+        service, _, name = method.lstrip("/").partition("/")
+        self._service, self._name = service, name
+        self._seconds = RPC_HANDLING_SECONDS.labels(service, name)
+        self._handled: dict[str, Any] = {}
+
+    def __call__(self, code: str, seconds: float) -> None:
+        self._seconds.observe(seconds)
+        counter = self._handled.get(code)
+        if counter is None:
+            counter = self._handled[code] = RPC_HANDLED.labels(self._service, self._name, code)
+        counter.inc()
 
 
 def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
@@ -157,11 +220,13 @@ def build_server(
     max_message_bytes: int,
     max_workers: int = 256,
     allow_inline: bool = True,
+    metrics: bool = False,
 ) -> grpc.aio.Server:
     """A ``grpc.aio`` server on ``loop`` with its own pool for blocking handlers.
 
     ``allow_inline=False`` sends :func:`inline` handlers to the pool too: for a
     database across the network, whose round trips would stall the loop.
+    ``metrics=True`` records every unary RPC (``confide_grpc_server_*``).
     Add handlers and ports from any thread, then ``loop.run(server.start())``.
     """
     hard_cap = max_message_bytes * 2 + 1024 * 1024
@@ -169,7 +234,8 @@ def build_server(
 
     async def make() -> grpc.aio.Server:
         return grpc.aio.server(
-            interceptors=[ErrorInterceptor(max_message_bytes, pool, allow_inline=allow_inline)],
+            interceptors=[ErrorInterceptor(max_message_bytes, pool, allow_inline=allow_inline,
+                                           metrics=metrics)],
             options=[
                 ("grpc.max_receive_message_length", hard_cap),
                 ("grpc.max_send_message_length", hard_cap),

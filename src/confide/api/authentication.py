@@ -88,7 +88,11 @@ class _Internal(pb_grpc.TeaclaveAuthenticationInternalServicer):
 
 
 def add_authentication_servicers(service: AuthenticationService, server: grpc.aio.Server,
-                                 *, internal: bool) -> None:
+                                 *, internal: bool) -> tuple[str, ...]:
+    """Serve the authentication API (and the internal token check); their full names."""
     pb_grpc.add_TeaclaveAuthenticationApiServicer_to_server(_Api(service), server)
+    names = ["TeaclaveAuthenticationApi"]
     if internal:
         pb_grpc.add_TeaclaveAuthenticationInternalServicer_to_server(_Internal(service), server)
+        names.append("TeaclaveAuthenticationInternal")
+    return tuple(pb.DESCRIPTOR.services_by_name[n].full_name for n in names)

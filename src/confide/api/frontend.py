@@ -408,7 +408,10 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
 
 def add_frontend_servicers(frontend: Frontend, management: Management, scheduler: Scheduler,
                            audit: AuditLog, blobs: BlobStore | None, server: grpc.aio.Server
-                           ) -> None:
+                           ) -> tuple[str, ...]:
+    """Serve Teaclave's frontend and confide.v1's extensions; their full service names."""
     pb_grpc.add_TeaclaveFrontendServicer_to_server(
         _Teaclave(frontend, management, scheduler, audit), server)
     v1_grpc.add_ConfideFrontendServicer_to_server(_Confide(frontend, management, blobs), server)
+    return (pb.DESCRIPTOR.services_by_name["TeaclaveFrontend"].full_name,
+            v1.DESCRIPTOR.services_by_name["ConfideFrontend"].full_name)

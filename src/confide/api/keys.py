@@ -20,6 +20,8 @@ from ..keys import EnrolmentRequest, KeysError
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..services.keys import KeyService
+from ..telemetry import reason_of
+from ..telemetry._metrics import ATTESTATION_APPRAISALS, ATTESTATION_FAILURES, reason_label
 
 __all__ = ["add_key_servicer"]
 
@@ -53,8 +55,11 @@ class _KeyService(v1_grpc.KeyServiceServicer):
         try:
             grant = self._keys.enrol(request, self._clock())
         except (KeysError, AttestationError) as e:
+            ATTESTATION_APPRAISALS.labels("enrolment", "refused").inc()
+            ATTESTATION_FAILURES.labels("enrolment", reason_label(reason_of(e))).inc()
             _log.warning("enrolment of %r from %s refused: %s", r.node_id[:128], c.peer(), e)
             raise _refusal(e) from e
+        ATTESTATION_APPRAISALS.labels("enrolment", "ok").inc()
         _log.info("enrolled node %r for %s", r.node_id[:128], ",".join(request.services))
         return v1.EnrolResponse(node_certificate_der=grant.node_certificate_der,
                                 ca_certificate_der=grant.ca_certificate_der,
@@ -62,6 +67,7 @@ class _KeyService(v1_grpc.KeyServiceServicer):
 
 
 def add_key_servicer(keys: KeyService, server: grpc.aio.Server, *,
-                     clock: Callable[[], dt.datetime]) -> None:
-    """Serve ``keys`` on ``server`` (which must use server-authenticated TLS)."""
+                     clock: Callable[[], dt.datetime]) -> tuple[str, ...]:
+    """Serve ``keys`` on ``server`` (which must use server-authenticated TLS); its full name."""
     v1_grpc.add_KeyServiceServicer_to_server(_KeyService(keys, clock), server)
+    return (v1.DESCRIPTOR.services_by_name["KeyService"].full_name,)

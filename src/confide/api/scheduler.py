@@ -114,5 +114,8 @@ class _Scheduler(v1_grpc.SchedulerServicer):
         return empty_pb2.Empty()
 
 
-def add_scheduler_servicer(scheduler: Scheduler, limits: Limits, server: grpc.aio.Server) -> None:
+def add_scheduler_servicer(scheduler: Scheduler, limits: Limits, server: grpc.aio.Server
+                           ) -> tuple[str, ...]:
+    """Serve the scheduler's worker protocol; its full service name."""
     v1_grpc.add_SchedulerServicer_to_server(_Scheduler(scheduler, limits), server)
+    return (v1.DESCRIPTOR.services_by_name["Scheduler"].full_name,)

@@ -43,15 +43,33 @@ def serve(
     file_root: Annotated[list[Path] | None, typer.Option(
         help="Let task files use file:// URLs inside this directory. Repeatable. Off by "
              "default.")] = None,
+    metrics_address: Annotated[str | None, typer.Option(
+        help="Serve Prometheus metrics at HOST:PORT/metrics (e.g. 127.0.0.1:9464). Off by "
+             "default ([server] metrics_address).")] = None,
+    log_format: Annotated[str | None, typer.Option(
+        help="human or json (one line per event). Default: human ([server] log_format).")
+    ] = None,
+    server_name: Annotated[list[str] | None, typer.Option(
+        help="DNS name clients reach the APIs by (the API certificate names it). Repeatable; "
+             "default: localhost ([server] server_names).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the all-in-one server (every service, the database, the worker pool)."""
     from ..node import ConfigError, Platform, ServerConfig
+    from ..telemetry import LOG_FORMATS, configure_logging
 
     settings = load_or_exit(config)
+    ops = settings.server  # [server]; a flag given on the command line wins
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if tee == "sim":
+    source = "the command line" if log_format is not None else "server.log_format"
+    log_format = ops.log_format if log_format is None else log_format
+    if log_format not in LOG_FORMATS:
+        err.print(f"[red]cannot start:[/] --log-format must be human or json, not "
+                  f"{log_format!r} (from {source})")
+        raise typer.Exit(2)
+    configure_logging("json" if log_format == "json" else "human", "INFO", process="server")
+    human = log_format == "human"  # json: standard error carries JSON lines only
+    if tee == "sim" and human:
         err.print("[bold yellow]sim TEE: NO protection against the operator. Development only.[/]")
     try:
         platform = Platform(ServerConfig(
@@ -63,13 +81,21 @@ def serve(
             executor_timeout_s=executor_timeout,
             file_agent_loopback_ports=tuple(allow_loopback_port or ()),
             file_roots=tuple(str(p.resolve()) for p in file_root or ()),
+            metrics_address=ops.metrics_address if metrics_address is None else metrics_address,
+            log_format=log_format,
+            server_names=tuple(server_name) if server_name else ops.server_names,
+            health_check_s=ops.health_check_s,
             limits=settings.limits))
         platform.start()
     except ConfigError as e:
-        err.print(f"[red]cannot start:[/] {e}")
+        if human:
+            err.print(f"[red]cannot start:[/] {e}")
+        else:
+            logging.getLogger("confide.server").error("cannot start: %s", e)
         raise typer.Exit(2) from e
     signal.signal(signal.SIGTERM, lambda *_: platform.stop())
     signal.signal(signal.SIGINT, lambda *_: platform.stop())
-    err.print(f"serving; clients attest with the trust files in {data_dir} "
-              f"(confide user login -d {data_dir}) or pin {data_dir / 'api-cert.pem'}")
+    if human:
+        err.print(f"serving; clients attest with the trust files in {data_dir} "
+                  f"(confide user login -d {data_dir}) or pin {data_dir / 'api-cert.pem'}")
     platform.wait()

@@ -37,6 +37,7 @@ from ..rpc._gen import teaclave_authentication_service_pb2_grpc as auth_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
 from ..rpc._gen import teaclave_frontend_service_pb2 as pb
 from ..rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
+from ..rpc._tls import pin_target_name
 from ._attested import (
     API_SERVICE_TABLES,
     AttestedEndpoint,
@@ -178,9 +179,8 @@ class AuditEntry:
 def _channel(host: str, port: int, server_cert: bytes) -> grpc.Channel:
     creds = grpc.ssl_channel_credentials(root_certificates=server_cert)
     return grpc.secure_channel(f"{host}:{port}", creds, options=[
-        # The API certificate is Teaclave-shaped (subject CN "CN=Teaclave", no
-        # SAN); it is pinned, so the name check is against that CN.
-        ("grpc.ssl_target_name_override", "CN=Teaclave"),
+        # The certificate is pinned; its name check (and SNI) uses a name it carries.
+        ("grpc.ssl_target_name_override", pin_target_name(server_cert, host)),
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ])

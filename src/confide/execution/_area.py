@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
-from ..executors import CapExceeded
+from ..executors import CapExceeded, WrappedWriter
 
 __all__ = ["AreaBudget", "MeteredFile", "remove_file"]
 
@@ -63,7 +62,7 @@ class AreaBudget:
         self.refund(size)
 
 
-class MeteredFile:
+class MeteredFile(WrappedWriter):
     """A file in the private area whose growth is charged to an :class:`AreaBudget`.
 
     Supports what the writers in the worker use: ``write``, ``seek``, ``tell``,
@@ -71,20 +70,10 @@ class MeteredFile:
     """
 
     def __init__(self, inner: BinaryIO, budget: AreaBudget) -> None:
-        self._inner = inner  # a new (empty) file, positioned at 0
+        super().__init__(inner)  # a new (empty) file, positioned at 0
         self._budget = budget
         self._pos = 0  # kept here: no lseek per write
         self.size = 0
-
-    @property
-    def closed(self) -> bool:
-        return self._inner.closed
-
-    def writable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return False
 
     def seekable(self) -> bool:
         return True
@@ -117,23 +106,6 @@ class MeteredFile:
             self._budget.refund(self.size - new)
             self.size = new
         return new
-
-    def flush(self) -> None:
-        self._inner.flush()
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def __enter__(self) -> MeteredFile:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def remove_file(path: Path, area: AreaBudget | None) -> None:

@@ -47,7 +47,7 @@ from ..keys import (
     make_enrolment_request,
     open_enrolment_grant,
 )
-from ..rpc import key_pem
+from ..rpc import key_pem, pin_target_name
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 
@@ -64,7 +64,6 @@ _log = logging.getLogger("confide.worker.enrol")
 #: The enclave_info table the key service's measurement is looked up under
 #: (it runs in the scheduler's node).
 KEY_SERVICE_TABLE = "teaclave_scheduler_service"
-_PIN_NAME = "CN=Teaclave"  # the attested certificate's subject CN (no SAN)
 _EVIDENCE_MAX_AGE = dt.timedelta(hours=2)  # the certificate is re-attested hourly
 
 
@@ -110,8 +109,9 @@ def attest_key_service(address: str, policy: AppraisalPolicy, now: dt.datetime) 
 
 def _pinned_channel(address: str, pinned_pem: bytes) -> grpc.Channel:
     creds = grpc.ssl_channel_credentials(root_certificates=pinned_pem)
+    host = address.rpartition(":")[0].strip("[]")
     return grpc.secure_channel(address, creds, options=[
-        ("grpc.ssl_target_name_override", _PIN_NAME),
+        ("grpc.ssl_target_name_override", pin_target_name(pinned_pem, host)),
         ("grpc.use_local_subchannel_pool", 1),
     ])
 

@@ -50,6 +50,7 @@ from ..executors import (
     InvalidOutputName,
 )
 from ..staged import StagedFile
+from ..telemetry._metrics import WORKER_STAGED_BYTES
 from ._area import AreaBudget, MeteredFile, remove_file
 from ._decrypting_sink import DecryptingSink
 from .file_agent import BufferedDestination, FileAgentError, TooLarge
@@ -66,6 +67,8 @@ __all__ = [
 ]
 
 TRANSFER_FAILED = "ocall error = 1"
+_STAGED_IN = WORKER_STAGED_BYTES.labels("in")
+_STAGED_OUT = WORKER_STAGED_BYTES.labels("out")
 _GCM_NAMES = {"aes-gcm-128": "AesGcm128", "aes-gcm-256": "AesGcm256"}
 _MISSING_OUTPUT = {
     "teaclave-file-128": "Convert teaclave_file: failed to open src file",
@@ -278,7 +281,9 @@ class Stager:
         else:
             allowance = None  # the file agent's own ceiling is the smaller one
         try:
-            return self._transport.download(url, dst, max_bytes=cap)
+            received = self._transport.download(url, dst, max_bytes=cap)
+            _STAGED_IN.inc(received)
+            return received
         except TooLarge as e:
             if allowance is not None:
                 raise allowance.cap from e
@@ -359,8 +364,10 @@ class Stager:
                 tag = encrypt_stream(f.schema, f.key, f.iv, src, dst,
                                      file_name=_file_name(f.url), limits=self._limits)
             try:
+                size = sealed.stat().st_size
                 with open(sealed, "rb") as src:
-                    self._transport.upload(f.url, src, sealed.stat().st_size)
+                    self._transport.upload(f.url, src, size)
+                _STAGED_OUT.inc(size)
             except FileAgentError as e:
                 raise FunctionError(TRANSFER_FAILED) from e
         finally:

@@ -6,6 +6,10 @@ platform CA certificate and the sim attester's state directory. It first
 enrols (``_enrol``: attests the key service, presents its own evidence, gets a
 short-lived platform-CA node certificate and the root secret, all in memory),
 and only then opens its mutual-TLS channel to the scheduler.
+
+Its log lines carry its executor id and, while it runs a task, the task id
+(``confide.telemetry``); it records the ``confide_worker_*`` metrics, which
+reach the server's endpoint when the supervisor enabled that.
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
 from ..settings import SettingsError, section_from
 from ..staged import StagedTask
+from ..telemetry import configure_logging, task_context
+from ..telemetry._metrics import (
+    WORKER_ENROLMENTS,
+    WORKER_SLOTS,
+    WORKER_TASK_SECONDS,
+    WORKER_TASKS,
+    executor_label,
+)
 from ._enrol import EnrolmentRefused, NodeCredentials, enrol
 from ._runner import Outcome, TaskRunner
 
@@ -65,6 +77,7 @@ class WorkerConfig:
     file_roots: tuple[str, ...] = ()
     extra_loopback_ports: tuple[int, ...] = ()  # loopback allowed on these ports too
     log_level: str = "INFO"
+    log_format: str = "human"  # or json (confide.telemetry)
     # The server's caps (the operator's [limits]): what runs here obeys the same.
     limits: Limits = field(default_factory=Limits)
 
@@ -115,6 +128,8 @@ class Worker:
         self.stopping = threading.Event()
         self._pulls: set[grpc.Future] = set()
         self._pulls_lock = threading.Lock()
+        self._busy = WORKER_SLOTS.labels("busy")
+        self._free = WORKER_SLOTS.labels("free")
 
     def stop(self) -> None:
         """Stop pulling; idle slots' long polls are cancelled at once."""
@@ -142,6 +157,8 @@ class Worker:
         """Run ``slots`` pull loops: one worker executes that many tasks at once."""
         loops = [threading.Thread(target=self._loop, name=f"slot-{i}", daemon=True)
                  for i in range(self._slots)]
+        self._free.set(self._slots)
+        self._busy.set(0)
         for t in loops:
             t.start()
         # stop() (SIGTERM) cancels the idle polls; tasks still running are
@@ -182,7 +199,29 @@ class Worker:
             finally:
                 with self._pulls_lock:
                     self._pulls.discard(call)
-            report = self._execute(staged_from_proto(resp.task)) if resp.has_task else None
+            report = self._run_slot(staged_from_proto(resp.task)) if resp.has_task else None
+
+    def _run_slot(self, staged: StagedTask) -> v1.UpdateTaskResultRequest | None:
+        """:meth:`_execute` with the slot counted busy and the task id in the logs."""
+        self._free.dec()
+        self._busy.inc()
+        start = time.monotonic()
+        executor = executor_label(staged.executor)
+        report: v1.UpdateTaskResultRequest | None = None
+        outcome = "crashed"
+        with task_context(staged.task_id):
+            try:
+                report = self._execute(staged)
+                outcome = ("canceled" if report is None
+                           else "ok" if report.result.WhichOneof("result") == "Ok" else "error")
+            finally:
+                seconds = time.monotonic() - start
+                self._busy.dec()
+                self._free.inc()
+                WORKER_TASKS.labels(executor, outcome).inc()
+                WORKER_TASK_SECONDS.labels(executor).observe(seconds)
+                _log.info("task %s on %s in %.3f s", outcome, executor, seconds)
+        return report
 
     def _execute(self, staged: StagedTask) -> v1.UpdateTaskResultRequest | None:
         """Run one task, heart-beating meanwhile; its report (None if canceled)."""
@@ -194,7 +233,8 @@ class Worker:
 
         def run() -> None:
             try:
-                outcome.append(self._runner.run(staged, cancel))
+                with task_context(task_id):
+                    outcome.append(self._runner.run(staged, cancel))
             finally:
                 done.set()
                 wake.set()
@@ -221,7 +261,7 @@ class Worker:
                     stop = False
                 pending = None
                 if stop:
-                    _log.info("task %s canceled; stopping it", task_id)
+                    _log.info("task canceled; stopping it")
                     cancel.set()
                     done.wait()
                     return None
@@ -301,14 +341,20 @@ def enrol_with_retry(cfg: WorkerConfig, attester: Any, *,
     delay = 0.2
     while True:
         try:
-            return enrol(key_service=cfg.key_service, node_id=cfg.executor_id,
+            node = enrol(key_service=cfg.key_service, node_id=cfg.executor_id,
                          attester=attester, ca_pem=cfg.ca_pem, clock=_utcnow)
+        except EnrolmentRefused:
+            WORKER_ENROLMENTS.labels("refused").inc()
+            raise
         except (grpc.RpcError, OSError) as e:
             if time.monotonic() + delay > deadline:
                 raise EnrolmentRefused(f"key service {cfg.key_service} unreachable: {e}") from e
             _log.warning("enrolment attempt failed (%s); retrying", e)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+        else:
+            WORKER_ENROLMENTS.labels("ok").inc()
+            return node
 
 
 def main() -> int:
@@ -319,8 +365,8 @@ def main() -> int:
     except SettingsError as e:  # the server validated them: only a broken bootstrap gets here
         print(f"worker: bootstrap refused: {e}", file=sys.stderr)
         return EXIT_BAD_BOOTSTRAP
-    logging.basicConfig(level=getattr(logging, cfg.log_level, logging.INFO),
-                        format="%(asctime)s worker %(levelname)s %(message)s")
+    configure_logging("json" if cfg.log_format == "json" else "human", cfg.log_level,
+                      process="worker", static={"executor_id": cfg.executor_id})
     attester = node_sim_attester(Path(cfg.sim_state_dir))
     try:
         node = enrol_with_retry(cfg, attester)

@@ -13,7 +13,7 @@ from ..invocation import (
     TaskIO,
 )
 from ._args import flatten_arguments
-from ._caps import CapExceeded, apply_caps
+from ._caps import CapExceeded, WrappedWriter, apply_caps
 from ._factories import EXECUTOR_FACTORIES, ExecutorFactory, ExecutorSettings, build_executors
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "InvalidOutputName",
     "Invocation",
     "TaskIO",
+    "WrappedWriter",
     "apply_caps",
     "build_executors",
     "flatten_arguments",

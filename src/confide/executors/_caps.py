@@ -19,11 +19,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection
 from types import TracebackType
-from typing import BinaryIO, cast
+from typing import BinaryIO, Self, cast
 
 from .._units import binary_size
 from ..config import Limits
-from ._base import FunctionError, Invocation, TaskIO
+from ..invocation import FunctionError, Invocation, TaskIO
 
 __all__ = [
     "CapExceeded",
@@ -31,6 +31,7 @@ __all__ = [
     "CappedTaskIO",
     "LogCap",
     "OutputBudget",
+    "WrappedWriter",
     "apply_caps",
     "format_cap",
 ]
@@ -107,14 +108,15 @@ class OutputBudget:
         self._total += n
 
 
-class CappedOutput:
-    """A write-only output stream that checks the budget before each write."""
+class WrappedWriter:
+    """A binary write stream around ``inner``; subclasses decide what a write costs.
 
-    def __init__(self, inner: BinaryIO, name: str, budget: OutputBudget) -> None:
+    Supports what the worker's writers use (``write``, ``flush``, ``close``, the
+    context manager); ``write`` is the subclass's.
+    """
+
+    def __init__(self, inner: BinaryIO) -> None:
         self._inner = inner
-        self._name = name
-        self._budget = budget
-        self._size = 0
 
     @property
     def closed(self) -> bool:
@@ -129,6 +131,33 @@ class CappedOutput:
     def seekable(self) -> bool:
         return False
 
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class CappedOutput(WrappedWriter):
+    """A write-only output stream that checks the budget before each write."""
+
+    def __init__(self, inner: BinaryIO, name: str, budget: OutputBudget) -> None:
+        super().__init__(inner)
+        self._name = name
+        self._budget = budget
+        self._size = 0
+
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Write all of ``data`` or, past a cap, none of it.
 
@@ -140,23 +169,6 @@ class CappedOutput:
         self._size += n
         self._inner.write(data)
         return n
-
-    def flush(self) -> None:
-        self._inner.flush()
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def __enter__(self) -> CappedOutput:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class CappedTaskIO:

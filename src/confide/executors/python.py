@@ -30,8 +30,8 @@ from types import TracebackType
 
 from ..config import Limits
 from ..executor_registry import MESAPY, function_not_available
+from ..invocation import FunctionError, Invocation
 from ._args import flatten_arguments
-from ._base import FunctionError, Invocation
 from ._sandbox import (
     Prestarted,
     SandboxConfig,

@@ -4,8 +4,10 @@ database, the gRPC endpoints and the supervised worker pool."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -16,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..api import RpcLoop, build_server
+from ..api import RpcLoop, ServerHealth, build_server
 from ..api.authentication import add_authentication_servicers
 from ..api.frontend import add_frontend_servicers
 from ..api.keys import add_key_servicer
@@ -44,8 +46,19 @@ from ..services.keys import KeyService
 from ..services.management import Context, Management
 from ..services.scheduler import Scheduler
 from ..storage import Database
+from ..telemetry import (
+    LOG_FORMATS,
+    REGISTRY,
+    MetricsAddressError,
+    MetricsEndpoint,
+    WorkerMetrics,
+    parse_metrics_address,
+    prepare_worker_metrics_dir,
+)
 from ._attest import SimNode
 from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
+from ._monitor import HealthMonitor
+from ._readiness import RULES
 from ._supervisor import Supervisor
 
 __all__ = ["ConfigError", "Platform", "open_root_secret"]
@@ -116,6 +129,43 @@ class _RotatingCredentials:
         return grpc.dynamic_ssl_server_credentials(initial, fetch)
 
 
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
+_MAX_SERVER_NAMES = 16
+
+
+def _check_server_names(names: Sequence[str]) -> None:
+    if not names:
+        raise ConfigError("give at least one server name (the API certificate's DNS name)")
+    if len(names) > _MAX_SERVER_NAMES:
+        raise ConfigError(f"at most {_MAX_SERVER_NAMES} server names, not {len(names)}")
+    for name in names:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            pass
+        else:
+            raise ConfigError(f"server name {name!r} is an IP address: clients dialling an "
+                              "address send no server name, give DNS names only")
+        if len(name) > 253 or not _DNS_NAME.fullmatch(name):
+            raise ConfigError(f"server name {name!r} is not a DNS name")
+
+
+def _check_operations(config: ServerConfig) -> None:
+    """The observability options (docs/operations.md)."""
+    _check_server_names(config.server_names)
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError(f"log format must be one of {', '.join(LOG_FORMATS)}, "
+                          f"not {config.log_format!r}")
+    if config.metrics_address is not None:
+        try:
+            parse_metrics_address(config.metrics_address)
+        except MetricsAddressError as e:
+            raise ConfigError(str(e)) from e
+    if not 0.1 <= config.health_check_s <= 300:
+        raise ConfigError(f"health check interval must be 0.1..300 s: {config.health_check_s}")
+
+
 def _only_execution(_verdict: object, services: Sequence[str]) -> None:
     """Enrolment over the worker bootstrap grants the ``execution`` service only."""
     if tuple(services) != ("execution",):
@@ -142,6 +192,7 @@ class Platform:
         prestart, cap = config.worker_python_prestart, config.limits.python_max_prestarted
         if prestart is not None and not 0 <= prestart <= cap:
             raise ConfigError(f"python prestart must be between 0 and {cap}: {prestart}")
+        _check_operations(config)
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
@@ -158,8 +209,9 @@ class Platform:
         password = config.admin_password
         if password is None:
             password = DEFAULT_ADMIN_PASSWORD
-            _log.warning("the administrator %r has the default password %r (sim only); set "
-                         "--admin-password / CONFIDE_ADMIN_PASSWORD", config.admin_user, password)
+            _log.warning("the administrator %r has the documented default password (sim "
+                         "only); set --admin-password / CONFIDE_ADMIN_PASSWORD",
+                         config.admin_user)
         try:
             self.auth.ensure_admin(config.admin_user, password)
         except ValueError as e:
@@ -172,7 +224,7 @@ class Platform:
         self.frontend = Frontend(self.auth, AccessControl(), self.audit)
         self.ca = PlatformCA.from_root_secret(secret)
         self.node = SimNode(data, clock=lambda: dt.datetime.now(dt.UTC), limits=limits)
-        self._attested = self.node.issue_certificate()
+        self._attested = self.node.issue_certificate(config.server_names)
         self._api_creds = _RotatingCredentials(_pem_pair(self._attested))
         self.keys = KeyService(secret, self.node.enrolment_appraiser(),
                                authorize_services=_only_execution,
@@ -185,8 +237,13 @@ class Platform:
         self._servers: list[grpc.aio.Server] = []
         self._rpc: RpcLoop | None = None
         self._stopping = threading.Event()
+        self.monitor: HealthMonitor | None = None
+        self.metrics: MetricsEndpoint | None = None
+        self._worker_metrics: WorkerMetrics | None = None
+        # Workers record their metrics in files here only when metrics are served.
+        metrics_dir = data / "worker-metrics" if config.metrics_address is not None else None
         self.supervisor = Supervisor(config.workers, self._worker_config,
-                                     self._executor_lost)
+                                     self._executor_lost, metrics_dir=metrics_dir)
         self.ports: dict[str, int] = {}
 
     def _executor_lost(self, executor_id: str, reason: str) -> None:
@@ -214,7 +271,7 @@ class Platform:
             sim_state_dir=str(self.config.data_dir / "sim-attester"),
             server_name=service_dns_name("scheduler"), slots=self.config.worker_slots,
             python_prestart=self.config.worker_python_prestart,
-            log_level=self.config.worker_log_level,
+            log_level=self.config.worker_log_level, log_format=self.config.log_format,
             blob_store_port=self.blobs.port if self.blobs is not None else None,
             fusion_dir=str(self.fusion_dir),
             file_roots=tuple(str(Path(r).resolve()) for r in self.config.file_roots),
@@ -231,20 +288,24 @@ class Platform:
     def start(self) -> None:
         cfg, limits = self.config, self.config.limits
         self._rpc = rpc = RpcLoop()
-        auth_server = build_server(rpc, max_message_bytes=limits.max_message_bytes)
-        add_authentication_servicers(self.auth, auth_server, internal=False)
+        metrics = cfg.metrics_address is not None
+        served: dict[str, tuple[grpc.aio.Server, tuple[str, ...]]] = {}
+        auth_server = build_server(rpc, max_message_bytes=limits.max_message_bytes,
+                                   metrics=metrics)
+        served["authentication"] = (auth_server, add_authentication_servicers(
+            self.auth, auth_server, internal=False))
         self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
                                                   self._api_creds.credentials(), cfg.host)
         # Inline handlers only with the embedded SQLite: a PostgreSQL round trip
         # on the event loop would stall every other RPC of the process.
         inline_db = not self.db.postgres
         front = build_server(rpc, max_message_bytes=limits.max_message_bytes,
-                             allow_inline=inline_db)
+                             allow_inline=inline_db, metrics=metrics)
         if self.blobs is not None:
             self.blobs.start()
             self.ports["blobs"] = self.blobs.port
-        add_frontend_servicers(self.frontend, self.management, self.scheduler, self.audit,
-                               self.blobs, front)
+        served["frontend"] = (front, add_frontend_servicers(
+            self.frontend, self.management, self.scheduler, self.audit, self.blobs, front))
         self.ports["frontend"] = self._bind(front, cfg.frontend_port,
                                             self._api_creds.credentials(), cfg.host)
         sched_pair = self._node_certificate("scheduler", ["scheduler"])
@@ -252,19 +313,30 @@ class Platform:
             [(sched_pair.key_pem, sched_pair.cert_pem)],
             root_certificates=self.ca.certificate_pem(), require_client_auth=True)
         sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
-                             allow_inline=inline_db)
-        add_scheduler_servicer(self.scheduler, limits, sched)
+                             allow_inline=inline_db, metrics=metrics)
+        served["scheduler"] = (sched, add_scheduler_servicer(self.scheduler, limits, sched))
         self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds, "127.0.0.1")
         # The key service: server-authenticated TLS with the attested certificate
         # (enrolling nodes have no client certificate yet), on its own port so the
         # scheduler port can keep refusing every handshake without one.
-        keys = build_server(rpc, max_message_bytes=limits.max_message_bytes, max_workers=16)
-        add_key_servicer(self.keys, keys, clock=lambda: dt.datetime.now(dt.UTC))
+        keys = build_server(rpc, max_message_bytes=limits.max_message_bytes, max_workers=16,
+                            metrics=metrics)
+        served["keys"] = (keys, add_key_servicer(self.keys, keys,
+                                                 clock=lambda: dt.datetime.now(dt.UTC)))
         self.ports["keys"] = self._bind(keys, cfg.key_service_port,
                                         self._api_creds.credentials(), "127.0.0.1")
-        for server in (auth_server, front, sched, keys):
+        self.monitor = HealthMonitor(
+            rpc, self.db, self.scheduler, certificate=lambda: self._attested.certificate_der,
+            max_evidence_age=2 * dt.timedelta(seconds=cfg.attestation_validity_s),
+            interval=cfg.health_check_s, clock=lambda: dt.datetime.now(dt.UTC))
+        for role, (server, services) in served.items():
+            self.monitor.watch(ServerHealth(server, services), RULES[role])
+        self.monitor.start()  # NOT_SERVING until the first round of checks passes
+        for server, _services in served.values():
             rpc.run(server.start())
             self._servers.append(server)
+        if metrics:
+            self._start_metrics()
         self.node.write_client_files(self.api_cert.cert_pem)
         threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
         threading.Thread(target=self._renew_loop, name="attest-renew", daemon=True).start()
@@ -273,9 +345,24 @@ class Platform:
         _log.info("confide is serving: authentication %s:%d, frontend %s:%d", cfg.host,
                   self.ports["authentication"], cfg.host, self.ports["frontend"])
 
+    def _start_metrics(self) -> None:
+        address = self.config.metrics_address
+        if address is None:
+            return
+        if self.supervisor.metrics_dir is not None:
+            prepare_worker_metrics_dir(self.supervisor.metrics_dir)
+            self._worker_metrics = WorkerMetrics(self.supervisor.metrics_dir)
+            REGISTRY.register(self._worker_metrics)
+        try:
+            self.metrics = MetricsEndpoint.start(address, REGISTRY)
+        except OSError as e:
+            raise ConfigError(f"cannot serve metrics on {address}: {e}") from e
+        self.ports["metrics"] = self.metrics.port
+        _log.info("metrics on %s", self.metrics.url)
+
     def renew_certificate(self) -> None:
         """Re-attest: new key, quote and report; new handshakes get the new certificate."""
-        attested = self.node.issue_certificate()
+        attested = self.node.issue_certificate(self.config.server_names)
         self._attested = attested
         self._api_creds.rotate(_pem_pair(attested))
         self.node.write_api_certificate(attested.certificate_pem())
@@ -303,6 +390,8 @@ class Platform:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.monitor is not None:  # readiness goes first: NOT_SERVING everywhere
+            self.monitor.shutdown()
         self.supervisor.stop()
         if self.blobs is not None:
             self.blobs.stop()
@@ -310,4 +399,8 @@ class Platform:
             for server in self._servers:
                 self._rpc.run(server.stop(grace=1.0))
             self._rpc.close()
+        if self.metrics is not None:
+            self.metrics.stop()
+        if self._worker_metrics is not None:
+            REGISTRY.unregister(self._worker_metrics)
         self.db.close()

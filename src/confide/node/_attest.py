@@ -57,6 +57,8 @@ from ..attestation.tls import (
 from ..config import Limits
 from ..keys import SimSealer
 from ..services.attestation_report import ReportAuthority
+from ..telemetry import reason_of
+from ..telemetry._metrics import ATTESTATION_APPRAISALS, ATTESTATION_FAILURES, reason_label
 
 __all__ = ["SIM_AUDITOR", "TEACLAVE_SERVICES", "SimNode"]
 
@@ -117,18 +119,31 @@ class SimNode:
         entry = self.measurements
         return EnclaveInfo({f"teaclave_{s}_service": dict(entry) for s in TEACLAVE_SERVICES})
 
-    def issue_certificate(self) -> AttestedCertificate:
-        """A fresh P-256 key, a sim quote binding it, the report service's endorsement."""
+    def issue_certificate(self, dns_names: Sequence[str] = ()) -> AttestedCertificate:
+        """A fresh P-256 key, a sim quote binding it, the report service's endorsement.
+
+        Args:
+            dns_names: the names clients reach the API by (SAN DNS, so that the
+                TLS server name they send matches the certificate).
+        """
         now = self._clock()
 
         def get_quote(report_data: bytes) -> bytes:
             return self.attester.evidence(report_data, now=now).quote
 
         def endorse(quote: bytes) -> EndorsedReport:
-            return self.authority.endorse(quote, self._verify_quote(quote, now), now)
+            try:
+                verdict = self._verify_quote(quote, now)
+            except Exception as e:
+                ATTESTATION_APPRAISALS.labels("certificate", "refused").inc()
+                ATTESTATION_FAILURES.labels("certificate", reason_label(reason_of(e))).inc()
+                raise
+            ATTESTATION_APPRAISALS.labels("certificate", "ok").inc()
+            return self.authority.endorse(quote, verdict, now)
 
         return issue_attested_certificate(
-            get_quote, endorse, now, get_collateral=lambda _q: self.attester.collateral(now))
+            get_quote, endorse, now, get_collateral=lambda _q: self.attester.collateral(now),
+            dns_names=dns_names)
 
     def enrolment_policy(self, services: Sequence[str] = ("execution",)) -> AppraisalPolicy:
         """What the key service accepts: sim root, this build's measurement for ``services``.

@@ -42,6 +42,12 @@ class ServerConfig:
     # reachable on the blob store's port only, and file:// not at all.
     file_agent_loopback_ports: tuple[int, ...] = ()  # extra loopback ports inputs may use
     file_roots: tuple[str, ...] = ()  # absolute directories file:// URLs may point into
+    # DNS names clients reach the APIs by: the API certificate carries them (SAN),
+    # so the TLS server name a client sends matches (docs/operations.md, "Logs").
+    server_names: tuple[str, ...] = ("localhost",)
+    metrics_address: str | None = None  # HOST:PORT of the Prometheus endpoint; None: off
+    log_format: str = "human"  # the workers' log lines: human or json
+    health_check_s: float = 2.0  # how often readiness is checked
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:

@@ -4,20 +4,27 @@ A worker that exits unexpectedly is reported to the scheduler at once, so its
 task fails with a reason instead of waiting for the heartbeat timeout, its
 private staging area (decrypted inputs) is removed, and a new worker (with a
 new executor id) takes its place.
+
+With ``metrics_dir``, each worker records its ``confide_worker_*`` metrics in
+files there (``confide.telemetry``), and a dead worker's live gauges are dropped.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from ..execution._staging import remove_private_area, sweep_private_areas
 from ..execution._worker import WorkerConfig
+from ..telemetry import worker_environment, worker_exited
+from ..telemetry._metrics import SUPERVISOR_WORKER_EXITS, SUPERVISOR_WORKER_PROCESSES
 
 __all__ = ["Supervisor"]
 
@@ -28,8 +35,10 @@ _MAX_BACKOFF_S = 30.0  # after an exponentially growing pause, up to this long
 
 class Supervisor:
     def __init__(self, count: int, make_config: Callable[[str], WorkerConfig],
-                 on_lost: Callable[[str, str], None]) -> None:
+                 on_lost: Callable[[str, str], None], *, metrics_dir: Path | None = None
+                 ) -> None:
         self._count = count
+        self.metrics_dir = metrics_dir
         self._make_config = make_config
         self._on_lost = on_lost
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -51,8 +60,11 @@ class Supervisor:
     def _spawn(self) -> None:
         executor_id = f"executor-{uuid.uuid4()}"
         cfg = self._make_config(executor_id)
+        env = None
+        if self.metrics_dir is not None:
+            env = {**os.environ, **worker_environment(self.metrics_dir)}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "confide.execution._worker"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "confide.execution._worker"], stdin=subprocess.PIPE, env=env,
         )
         assert proc.stdin is not None
         proc.stdin.write(cfg.to_cbor())
@@ -60,6 +72,7 @@ class Supervisor:
         with self._lock:
             self._procs[executor_id] = proc
             self._started[executor_id] = time.monotonic()
+            SUPERVISOR_WORKER_PROCESSES.set(len(self._procs))
         _log.info("started worker pid %d as %s", proc.pid, executor_id)
 
     def pids(self) -> dict[str, int]:
@@ -72,13 +85,17 @@ class Supervisor:
                 dead = [(k, p) for k, p in self._procs.items() if p.poll() is not None]
                 for k, _p in dead:
                     del self._procs[k]
+                SUPERVISOR_WORKER_PROCESSES.set(len(self._procs))
             for executor_id, proc in dead:
                 if self._stopping.is_set():
                     return
                 reason = ("Runtime Error: Executor Lost "
                           f"(worker exited with status {proc.returncode})")
                 _log.error("worker %s died (%s)", executor_id, proc.returncode)
+                SUPERVISOR_WORKER_EXITS.inc()
                 remove_private_area(proc.pid)
+                if self.metrics_dir is not None:
+                    worker_exited(self.metrics_dir, proc.pid)
                 self._on_lost(executor_id, reason)
                 lived = time.monotonic() - self._started.pop(executor_id, 0.0)
                 if lived < _QUICK_DEATH_S:
@@ -107,3 +124,6 @@ class Supervisor:
                 p.kill()
                 p.wait()
             remove_private_area(p.pid)
+            if self.metrics_dir is not None:
+                worker_exited(self.metrics_dir, p.pid)
+        SUPERVISOR_WORKER_PROCESSES.set(0)

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import Limits
 
-__all__ = ["SECRET", "Settings", "is_secret", "secret_field"]
+__all__ = ["SECRET", "ServerSettings", "Settings", "is_secret", "secret_field"]
 
 #: Field metadata key marking a secret value.
 SECRET = "confide.secret"  # noqa: S105 - a metadata key, not a password
@@ -34,12 +34,36 @@ def is_secret(f: dataclasses.Field[Any]) -> bool:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """``[server]``: how ``confide serve`` is reached and observed (docs/operations.md).
+
+    A command-line flag, when given, wins over these. ``confide serve`` checks
+    ``log_format`` and ``metrics_address`` before it starts.
+
+    Attributes:
+        server_names: DNS names clients reach the APIs by; the API certificate
+            names each (``--server-name``).
+        metrics_address: ``HOST:PORT`` of the Prometheus endpoint; unset: off
+            (``--metrics-address``).
+        log_format: ``human`` or ``json`` (``--log-format``).
+        health_check_s: how often the readiness checks run.
+    """
+
+    server_names: tuple[str, ...] = ("localhost",)
+    metrics_address: str | None = None
+    log_format: str = "human"
+    health_check_s: float = 2.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """The effective configuration: defaults < TOML file < environment.
 
     Attributes:
         limits: every cap on untrusted input and on what a task makes
             (``[limits]``; see docs/operations.md).
+        server: how the server is reached and observed (``[server]``).
     """
 
     limits: Limits = field(default_factory=Limits)
+    server: ServerSettings = field(default_factory=ServerSettings)

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -25,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from ..crypto.records import RecordSealer, TamperedRecord
+from ..telemetry._metrics import DB_TRANSACTION_SECONDS
 from . import _migrate
 from ._migrate import MigrationError
 from ._schema import tables
@@ -45,6 +47,9 @@ try:  # the DB-API errors of the PostgreSQL driver, when it is installed
     _CONFLICTS += (_PsycopgIntegrityError,)
 except ImportError:  # pragma: no cover - the postgres extra is optional
     pass
+
+_SECONDS = {False: DB_TRANSACTION_SECONDS.labels("read"),
+            True: DB_TRANSACTION_SECONDS.labels("write")}
 
 
 class StorageError(Exception):
@@ -206,6 +211,13 @@ class _SqlTxn(Txn):
             key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
             self._execute("SELECT pg_advisory_xact_lock(%s)", (key,))
 
+    def count_by(self, table: str, column: str) -> dict[Any, int]:
+        """Row counts per value of a plain ``column`` (unauthenticated: metrics only)."""
+        sql = self._sql[table]
+        name = sql.column(column)
+        statement = f"SELECT {name}, COUNT(*) FROM {sql.name} GROUP BY {name}"
+        return {value: int(n) for value, n in self._execute(statement).fetchall()}
+
     def next_seq(self, table: str, column: str = "seq") -> int:
         sql = self._sql[table]
         value = self._execute(f"SELECT MAX({sql.column(column)}) FROM {sql.name}").fetchone()[0]
@@ -345,6 +357,7 @@ class Database:
         lock = self._write_lock if write else None
         if lock is not None:
             lock.acquire()
+        start = time.perf_counter()
         try:
             raw = self._checkout()
             reusable = True
@@ -366,6 +379,7 @@ class Database:
         except _DB_ERRORS as e:
             raise StorageError(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
         finally:
+            _SECONDS[write].observe(time.perf_counter() - start)
             if lock is not None:
                 lock.release()
 

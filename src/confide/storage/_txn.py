@@ -85,6 +85,13 @@ class Txn(Protocol):
         """
         ...
 
+    def count_by(self, table: str, column: str) -> dict[Any, int]:
+        """Row counts per value of a plain ``column``.
+
+        Unauthenticated (the database is untrusted): for metrics only.
+        """
+        ...
+
     def serialize(self, name: str) -> None:
         """Hold a named lock until the transaction ends, across every node."""
         ...

@@ -7,7 +7,7 @@ the task *Finished + Err* with ``reason`` as the client-visible text, and
 
 from __future__ import annotations
 
-from .._base import FunctionError
+from ...invocation import FunctionError
 
 __all__ = ["ProtocolViolation", "SandboxFailure", "SandboxUnavailable"]
 

@@ -17,7 +17,7 @@ from collections.abc import Collection
 from typing import BinaryIO
 
 from ...config import Limits
-from .._base import InvalidInputName, InvalidOutputName
+from ...invocation import InvalidInputName, InvalidOutputName
 from ._bwrap import SandboxConfig
 from ._errors import SandboxFailure, SandboxUnavailable
 from ._runner import SandboxJob, run_sandbox

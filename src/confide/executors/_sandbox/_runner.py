@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...config import Limits
-from .._base import CancelledError, CorruptedInput, TaskIO
+from ...invocation import CancelledError, CorruptedInput, TaskIO
 from . import _protocol as proto
 from ._bwrap import SandboxConfig
 from ._errors import ProtocolViolation, SandboxFailure

@@ -22,6 +22,7 @@ from argon2.exceptions import Argon2Error, InvalidHashError
 from ...config import Limits
 from ...errors import Code, ServiceError
 from ...storage import Conflict, Database, Row, StorageError, Txn
+from ...telemetry._metrics import LOGIN_FAILURES
 from .._identity import Principal, Role, RoleKind, parse_role, role_from_request
 from .._names import name_key, name_problem
 from ..audit import AuditChainBroken, AuditLog
@@ -163,13 +164,15 @@ class AuthenticationService:
         """
         if not user_id or not password or len(user_id) > self._limits.max_id_chars \
                 or len(password) > self._limits.max_password_chars:
-            # Never a guess (it cannot succeed): audited, not counted.
+            # Never a guess (it cannot succeed): audited, not counted by the throttle.
+            LOGIN_FAILURES.labels("malformed").inc()
             self._record_login("", "authentication failed (empty or oversized user id or "
                                "password)", ip)
             raise _auth_error(_FAILED)
         try:
             attempt = self._throttle.admit(name_key(user_id).encode(), address_key(ip))
         except Throttled as e:
+            LOGIN_FAILURES.labels("throttled").inc()
             self._record_login("", f"throttled for {self._audit_target(user_id)}: {e}", ip)
             raise _auth_error(f"{_FAILED}: {e}") from e
         with attempt:
@@ -179,6 +182,7 @@ class AuthenticationService:
                 self._dummy_verify(password)
             if record is None or not self._verify(str(record["hash"]), password):
                 attempt.failed()
+                LOGIN_FAILURES.labels("unknown_user" if record is None else "bad_password").inc()
                 target = "an unknown user id" if record is None else f"{user_id!r}"
                 self._record_login("", f"authentication failed for {target}", ip)
                 raise _auth_error(_FAILED)

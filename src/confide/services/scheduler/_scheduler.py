@@ -17,6 +17,12 @@ from dataclasses import dataclass
 
 from ...staged import StagedFile, StagedTask
 from ...storage import Database, Row, Txn
+from ...telemetry._metrics import (
+    SCHEDULER_QUEUE_WAIT_SECONDS,
+    TASK_RUN_SECONDS,
+    TASKS_COMPLETED,
+    executor_label,
+)
 from .._notify import AsyncWaker, Notifier
 from .._records import FileRecord, FunctionRecord, TaskRecord, TaskResult, TaskStatus
 
@@ -84,6 +90,12 @@ class Scheduler:
         with self._lock:
             self._executors[executor_id] = _Executor(self._clock())
 
+    def live_executors(self) -> int:
+        """Executors heard from (pull, heartbeat, report) within the executor timeout."""
+        horizon = self._clock() - self.executor_timeout_s
+        with self._lock:
+            return sum(1 for e in self._executors.values() if e.last_seen >= horizon)
+
     async def pull(self, executor_id: str, wait_s: float,
                    active: Callable[[], bool] = lambda: True) -> StagedTask | None:
         """Lease the oldest staged task to ``executor_id``; wait up to ``wait_s`` for one.
@@ -130,11 +142,13 @@ class Scheduler:
                 txn.update(_QUEUE, row.id, row.body, seq=row.columns["seq"],
                            leased_by=executor_id)
                 task.status = TaskStatus.RUNNING
-                task.updated_at = self._clock()
+                staged_at, task.updated_at = task.updated_at, self._clock()
                 task.save(txn)
                 break
             else:
                 return None
+        SCHEDULER_QUEUE_WAIT_SECONDS.labels(executor_label(task.executor)).observe(
+            max(0.0, task.updated_at - staged_at))
         return StagedTask.from_dict(row.body)
 
     def heartbeat(self, executor_id: str, task_id: str, wait_s: float) -> int:
@@ -179,9 +193,16 @@ class Scheduler:
                 result = self._record_outputs(txn, task, result)
             task.status = TaskStatus.FINISHED
             task.result = result
-            task.updated_at = self._clock()
+            leased_at, task.updated_at = task.updated_at, self._clock()
             task.save(txn)
+        self._completed(task, "ok" if result.ok else "error", task.updated_at - leased_at)
         self._notifier.task_ended(task_id)
+
+    @staticmethod
+    def _completed(task: TaskRecord, outcome: str, seconds: float) -> None:
+        executor = executor_label(task.executor)
+        TASKS_COMPLETED.labels(executor, outcome).inc()
+        TASK_RUN_SECONDS.labels(executor, outcome).observe(max(0.0, seconds))
 
     def _record_outputs(self, txn: Txn, task: TaskRecord, result: TaskResult) -> TaskResult:
         if set(result.tags_map) != set(task.assigned_outputs):
@@ -215,12 +236,13 @@ class Scheduler:
         return self._fail_leases(dead, EXECUTOR_TIMEOUT_REASON)
 
     def _fail_leases(self, is_dead: Callable[[str], bool], reason: str) -> list[str]:
-        failed: list[str] = []
+        failed: list[TaskRecord] = []
+        ran: list[float] = []
         with self._db.read() as txn:
             leased = [row for row in txn.scan(_QUEUE, exclude={"leased_by": ""})
                       if is_dead(_leased_by(row))]
         if not leased:
-            return failed
+            return []
         with self._db.write() as txn:
             for stale in leased:
                 row = txn.get(_QUEUE, stale.id, lock=True)
@@ -231,10 +253,12 @@ class Scheduler:
                 if task is not None and not task.status.final:
                     task.status = TaskStatus.FAILED
                     task.result = TaskResult.err(reason)
-                    task.updated_at = self._clock()
+                    leased_at, task.updated_at = task.updated_at, self._clock()
                     task.save(txn)
-                    failed.append(row.id)
-        for task_id in failed:
-            _log.warning("task %s failed: %s", task_id, reason)
-            self._notifier.task_ended(task_id)
-        return failed
+                    failed.append(task)
+                    ran.append(task.updated_at - leased_at)
+        for task, seconds in zip(failed, ran, strict=True):
+            self._completed(task, "failed", seconds)
+            _log.warning("task %s failed: %s", task.id, reason, extra={"task_id": task.id})
+            self._notifier.task_ended(task.id)
+        return [task.id for task in failed]
