@@ -79,7 +79,7 @@ def test_secrets_never_reach_the_database_in_clear(db: Database) -> None:
 
 def test_schema_from_a_newer_version_is_refused(db: Database) -> None:
     with _raw(db) as c:
-        c.execute("update meta set value = ? where key = 'schema_version'", (b"99",))
+        c.execute("update alembic_version set version_num = '0099'")
     from confide.storage import StorageError
 
     with pytest.raises(StorageError, match="newer"):

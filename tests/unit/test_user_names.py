@@ -123,8 +123,9 @@ def _legacy_db(tmp_path: Path) -> str:
         for uid in ("admin ", "ADMIN", "a\x00b"):
             txn.insert("users", uid, {"hash": "x", "role": "PlatformAdmin", "gen": 0})
     db.close()
-    with sqlite3.connect(tmp_path / "legacy.db") as c:  # back to v1: no user_names
+    with sqlite3.connect(tmp_path / "legacy.db") as c:  # back to v1 before Alembic
         c.execute("drop table user_names")
+        c.execute("drop table alembic_version")
         c.execute("update meta set value = ? where key = 'schema_version'", (b"1",))
     return url
 

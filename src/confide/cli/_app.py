@@ -20,9 +20,11 @@ from . import (
     _attest,
     _attestation_service,
     _audit,
+    _backup,
     _config,
     _console,
     _crypto,
+    _db,
     _demo,
     _enclave_info,
     _exit,
@@ -59,6 +61,9 @@ app.command("serve")(_serve.serve)
 app.command("demo")(_demo.demo)
 app.command("attestation-service")(_attestation_service.attestation_service)
 app.add_typer(_config.app, name="config")
+app.add_typer(_db.app, name="db")
+app.command("backup")(_backup.backup)
+app.command("restore")(_backup.restore)
 
 # Client commands, through the SDK (attest the server, then call it).
 app.add_typer(_users.app, name="user")

@@ -23,14 +23,16 @@ import cbor2
 from sqlalchemy import BigInteger, Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from ..crypto.records import RecordSealer, TamperedRecord
 from ..telemetry._metrics import DB_TRANSACTION_SECONDS
-from . import _schema
+from . import _migrate
+from ._migrate import MigrationError
 from ._schema import tables
 from ._txn import Column, Record, Row, Txn
 
-__all__ = ["Conflict", "Database", "StorageError", "Tampered"]
+__all__ = ["Conflict", "Database", "Schema", "StorageError", "Tampered"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -222,13 +224,82 @@ class _SqlTxn(Txn):
         return int(value or 0) + 1
 
 
+def _sqlite_setup(engine: Engine, synchronous: str) -> None:
+    """WAL, the synchronous mode, and transactions that we begin ourselves (so
+    DDL is transactional too and writers take the lock up front)."""
+    if synchronous not in ("NORMAL", "FULL"):
+        raise StorageError(f"invalid synchronous mode {synchronous!r}")
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get("confide_write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Schema:
+    """The schema of a database, for operators (``confide db``).
+
+    Needs no key: migrations change tables, never a sealed body. Each call is
+    one transaction (all revisions applied or none).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self._engine = create_engine(url, poolclass=NullPool)
+        except SQLAlchemyError as e:
+            raise StorageError(f"cannot open database: {e}") from e
+        if not url.startswith("postgresql"):
+            _sqlite_setup(self._engine, "FULL")
+
+    def _run(self, step: Callable[[Connection], T]) -> T:
+        try:
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(confide_write=True)
+                with conn.begin():
+                    return step(conn)
+        except MigrationError as e:
+            raise StorageError(str(e)) from e
+        except _DB_ERRORS as e:
+            raise StorageError(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
+
+    def current(self) -> str | None:
+        """The revision of the database (``None``: empty)."""
+        return self._run(_migrate.current)
+
+    def upgrade(self, revision: str = _migrate.HEAD) -> str | None:
+        """Upgrade to ``revision``; returns the revision before."""
+        return self._run(lambda conn: _migrate.upgrade(conn, revision))
+
+    def downgrade(self, revision: str) -> str | None:
+        """Downgrade to ``revision`` (``base`` drops every table); returns the revision before."""
+        return self._run(lambda conn: _migrate.downgrade(conn, revision))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
 _SQLITE_IDLE = 16  # idle SQLite connections kept by Database._checkout/_checkin
 
 
 class Database:
-    """Owns the engine, the schema version and transactions."""
+    """Owns the engine, the schema and transactions.
 
-    def __init__(self, url: str, sealer: RecordSealer, *, synchronous: str = "NORMAL") -> None:
+    Opening migrates the schema up to ``revision`` (the head; tests build older
+    databases with an older one).
+    """
+
+    def __init__(self, url: str, sealer: RecordSealer, *, synchronous: str = "NORMAL",
+                 revision: str = _migrate.HEAD) -> None:
         self.url = url
         self._sealer = sealer
         self.postgres = url.startswith("postgresql")
@@ -252,39 +323,20 @@ class Database:
         except SQLAlchemyError as e:
             raise StorageError(f"cannot open database: {e}") from e
         if not self.postgres:
-            self._sqlite_setup(synchronous)
-        self.migrate()
+            _sqlite_setup(self.engine, synchronous)
+        self.migrate(revision)
 
-    def _sqlite_setup(self, synchronous: str) -> None:
-        if synchronous not in ("NORMAL", "FULL"):
-            raise StorageError(f"invalid synchronous mode {synchronous!r}")
-
-        @event.listens_for(self.engine, "connect")
-        def _connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(self.engine, "begin")
-        def _begin(conn: Connection) -> None:
-            mode = "IMMEDIATE" if conn.get_execution_options().get("confide_write") else "DEFERRED"
-            conn.exec_driver_sql(f"BEGIN {mode}")
-
-    def migrate(self) -> int:
-        """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found."""
-        with self._connect(write=True) as conn, conn.begin():
-            found = _schema.current_version(conn)
-            if found > _schema.SCHEMA_VERSION:
-                raise StorageError(f"database schema v{found} is newer than this confide "
-                                   f"(v{_schema.SCHEMA_VERSION})")
-            for v in range(found, _schema.SCHEMA_VERSION):
-                _schema.MIGRATIONS[v](conn)
-            if found != _schema.SCHEMA_VERSION:
-                _schema.set_version(conn, _schema.SCHEMA_VERSION)
-            return found
+    def migrate(self, revision: str = _migrate.HEAD) -> int:
+        """Bring the schema up to ``revision`` (Alembic, ``_migrate``); returns the
+        version found (0: empty). Runs at every start, in one transaction."""
+        try:
+            with self._connect(write=True) as conn, conn.begin():
+                return _migrate.revision_number(_migrate.upgrade(conn, revision))
+        except MigrationError as e:
+            raise StorageError(f"cannot migrate the database: {e}") from e
+        except _DB_ERRORS as e:
+            raise StorageError(f"cannot migrate the database: {e.__class__.__name__}: "
+                               + str(e).splitlines()[0]) from e
 
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[Connection]:

@@ -1,4 +1,4 @@
-"""Tables and versioned migrations.
+"""Tables: what the code reads and writes (the migrations in ``migrations/`` build them).
 
 Every table keeps its secrets and its integrity in ``body``: a row sealed by
 :class:`confide.crypto.records.RecordSealer` whose associated data covers the
@@ -8,21 +8,17 @@ as tampered. Plain columns exist only to index and order rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
-    select,
 )
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "current_version", "metadata", "set_version", "tables"]
+__all__ = ["SCHEMA_VERSION", "metadata", "tables"]
 
 metadata = MetaData()
 
@@ -96,31 +92,6 @@ audit = Table(
 
 tables: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}
 
+#: The number of the head migration (``migrations/versions``), which builds
+#: exactly these tables (tests/unit/test_migrations.py compares them).
 SCHEMA_VERSION = 2
-
-
-def _v1(conn: Connection) -> None:
-    metadata.create_all(conn)
-
-
-def _v2(conn: Connection) -> None:
-    """Add ``user_names``; the authentication service fills it at start."""
-    user_names.create(conn, checkfirst=True)
-
-
-#: MIGRATIONS[n] upgrades a database at version n to n + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _v1, 1: _v2}
-
-
-def current_version(conn: Connection) -> int:
-    if not conn.dialect.has_table(conn, "meta"):
-        return 0
-    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
-    return int(row[0].decode()) if row else 0
-
-
-def set_version(conn: Connection, version: int) -> None:
-    conn.execute(meta.delete().where(meta.c.key == "schema_version"))
-    conn.execute(meta.insert().values(key="schema_version", value=str(version).encode()))
-
-

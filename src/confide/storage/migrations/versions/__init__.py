@@ -1,0 +1,1 @@
+"""Revisions, one module each: ``vNNNN_<what>.py`` with ``revision = "NNNN"``."""
