@@ -9,11 +9,16 @@ never reaches the platform. The browser walk-through is tests/cli/test_console.p
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from confide.client import Client
 from confide.config import Limits
@@ -34,10 +39,22 @@ class _NoKeys:
         return []
 
 
+def _nowhere_certificate() -> bytes:
+    """A self-signed certificate for a server that does not exist."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nowhere")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
 @pytest.fixture
 def console() -> Iterator[Console]:
-    client = Client.connect("127.0.0.1", server_cert=b"", authentication_port=1,
-                            frontend_port=1, timeout=1.0)
+    client = Client.connect("127.0.0.1", server_cert=_nowhere_certificate(),
+                            authentication_port=1, frontend_port=1, timeout=1.0)
     client.use_token("alice", "token")
     app = Console(client, _NoKeys(), profile="alice", limits=SMALL).start()
     yield app

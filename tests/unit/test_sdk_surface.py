@@ -51,3 +51,14 @@ def test_cli_modules_are_gone_from_the_sdk() -> None:
 
     for old in ("cli", "cli_crypto", "cli_attest", "_demo", "_session"):
         assert importlib.util.find_spec(f"confide.client.{old}") is None, old
+
+
+def test_a_server_certificate_that_is_not_one_is_a_clear_client_error() -> None:
+    import pytest
+
+    from confide.client import Client, ClientError
+
+    with pytest.raises(ClientError, match="not a PEM or DER certificate") as e:
+        Client.connect("127.0.0.1", server_cert=b"not a certificate", authentication_port=1,
+                       frontend_port=1, timeout=1.0)
+    assert e.value.code == "INVALID_ARGUMENT"

@@ -177,10 +177,15 @@ class AuditEntry:
 
 
 def _channel(host: str, port: int, server_cert: bytes) -> grpc.Channel:
+    try:
+        # The certificate is pinned; its name check (and SNI) uses a name it carries.
+        target_name = pin_target_name(server_cert, host)
+    except ValueError as e:
+        raise ClientError("INVALID_ARGUMENT",
+                          f"the server certificate is not a PEM or DER certificate: {e}") from e
     creds = grpc.ssl_channel_credentials(root_certificates=server_cert)
     return grpc.secure_channel(f"{host}:{port}", creds, options=[
-        # The certificate is pinned; its name check (and SNI) uses a name it carries.
-        ("grpc.ssl_target_name_override", pin_target_name(server_cert, host)),
+        ("grpc.ssl_target_name_override", target_name),
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ])
