@@ -31,6 +31,7 @@ from . import (
     _files,
     _functions,
     _measure,
+    _probe,
     _profiles,
     _serve,
     _tasks,
@@ -64,6 +65,7 @@ app.add_typer(_config.app, name="config")
 app.add_typer(_db.app, name="db")
 app.command("backup")(_backup.backup)
 app.command("restore")(_backup.restore)
+app.command("probe")(_probe.probe)
 
 # Client commands, through the SDK (attest the server, then call it).
 app.add_typer(_users.app, name="user")

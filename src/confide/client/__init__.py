@@ -2,6 +2,7 @@
 
 from ._attested import AttestedEndpoint, ServerAttestationError
 from ._errors import ClientError, Violation
+from ._probe import ProbeError, health_status
 from ._review import PendingTask, Rejection, ReviewedFile, ReviewedFunction, TaskReview
 from ._sdk import (
     AuditEntry,
@@ -26,6 +27,7 @@ __all__ = [
     "FunctionFile",
     "OutputLocation",
     "PendingTask",
+    "ProbeError",
     "Rejection",
     "ReviewedFile",
     "ReviewedFunction",
@@ -34,4 +36,5 @@ __all__ = [
     "TaskReview",
     "TaskStatus",
     "Violation",
+    "health_status",
 ]
