@@ -18,6 +18,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -215,6 +217,41 @@ def test_without_workers_the_task_services_are_not_serving_and_stop_turns_all_of
             assert next(watch).status == NOT_SERVING
     finally:
         s.stop()
+
+
+def _probe(*args: str) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([sys.executable, "-m", "confide", "probe", *args], capture_output=True,
+                         text=True, timeout=60, check=False)
+    out.stderr = " ".join(out.stderr.split())  # rich wraps at the terminal's width
+    return out
+
+
+def test_confide_probe_is_an_exec_probe_for_every_server(ops: Server, tmp_path: Path) -> None:
+    """``confide probe`` (deploy/k8s' readiness probes): 0 when SERVING, 3 otherwise."""
+    front = f"localhost:{ops.ports['frontend']}"
+    ok = _probe(front, "-d", str(ops.data_dir))
+    assert ok.returncode == 0 and "SERVING" in ok.stdout
+    named = _probe(front, "-d", str(ops.data_dir), "--service", FRONTEND)
+    assert named.returncode == 0, named.stderr
+    unknown = _probe(front, "-d", str(ops.data_dir), "--service", "no.such.Service")
+    assert unknown.returncode == 3 and "no service named 'no.such.Service'" in unknown.stderr
+    closed = _probe(f"localhost:{free_port()}", "-d", str(ops.data_dir), "--timeout", "1")
+    assert closed.returncode == 3 and "UNAVAILABLE" in closed.stderr
+    missing = _probe(front, "-d", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+    # the scheduler's mutual TLS: a platform-CA certificate gets in, none does not
+    ca = PlatformCA.from_root_secret(open_root_secret(ops.data_dir, create=False))
+    (tmp_path / "ca.pem").write_bytes(ca.certificate_pem())
+    key, cert = _probe_identity(ops, ["monitoring"])
+    (tmp_path / "probe.key").write_bytes(key)
+    (tmp_path / "probe.pem").write_bytes(cert)
+    sched = [f"127.0.0.1:{ops.ports['scheduler']}", "--ca", str(tmp_path / "ca.pem"),
+             "--server-name", service_dns_name("scheduler")]
+    mtls = _probe(*sched, "--cert", str(tmp_path / "probe.pem"),
+                  "--key", str(tmp_path / "probe.key"))
+    assert mtls.returncode == 0, mtls.stderr
+    assert _probe(*sched).returncode == 3
+    assert _probe(*sched, "--cert", str(tmp_path / "probe.pem")).returncode == 1
 
 
 # -- reflection -----------------------------------------------------------------------------

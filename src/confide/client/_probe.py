@@ -10,6 +10,7 @@ platform CA issued. The answer is the ``grpc.health.v1`` status name.
 from __future__ import annotations
 
 import grpc
+from cryptography import x509
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ..rpc import pin_target_name
@@ -21,6 +22,14 @@ class ProbeError(Exception):
     """The server could not be asked: unreachable, TLS refused, or it does not host the name."""
 
 
+def _is_ca(pem: bytes) -> bool:
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+
+
 def health_status(address: str, ca_pem: bytes, *, service: str = "", server_name: str = "localhost",
                   client_pair: tuple[bytes, bytes] | None = None, timeout_s: float = 3.0) -> str:
     """``SERVING``, ``NOT_SERVING`` or ``UNKNOWN`` for ``service`` at ``address``.
@@ -30,7 +39,9 @@ def health_status(address: str, ca_pem: bytes, *, service: str = "", server_name
     """
     key, cert = client_pair if client_pair is not None else (None, None)
     credentials = grpc.ssl_channel_credentials(ca_pem, private_key=key, certificate_chain=cert)
-    options = [("grpc.ssl_target_name_override", pin_target_name(ca_pem, server_name))]
+    # a pinned server certificate: a name it carries; a CA (the platform CA): the name asked for
+    target = server_name if _is_ca(ca_pem) else pin_target_name(ca_pem, server_name)
+    options = [("grpc.ssl_target_name_override", target)]
     with grpc.secure_channel(address, credentials, options=options) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
