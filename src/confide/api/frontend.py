@@ -15,6 +15,7 @@ from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
 from ..rpc._gen import teaclave_frontend_service_pb2 as pb
 from ..rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
+from ..services._idempotency import METADATA_KEY, IdempotencyKey, parse_idempotency_key
 from ..services._identity import Principal, RoleKind
 from ..services._records import ArgumentSpec, CryptoInfo, DataSpec, FunctionRecord, TaskRecord
 from ..services.audit import AuditEntry, AuditLog, QuerySyntaxError
@@ -162,6 +163,23 @@ class _Base:
     def _run(self, api: str, context: grpc.aio.ServicerContext, fn: Callable[[Principal], T]) -> T:
         return self._f.run(api, *_caller(context), fn)
 
+    def _create(self, api: str, context: grpc.aio.ServicerContext, request: Any,
+                make: Callable[[Principal, IdempotencyKey | None], str]) -> str:
+        """A create: with an ``idempotency-key`` header, a retry returns the first id."""
+        ctx = self._m.ctx
+
+        def run(who: Principal) -> str:
+            header = parse_idempotency_key(metadata_value(context, METADATA_KEY), ctx.limits)
+            if header is None:
+                return make(who, None)
+            key = IdempotencyKey.of(who.user_id, header, api,
+                                    request.SerializeToString(deterministic=True), ctx.limits,
+                                    ctx.clock)
+            prior = key.lookup(ctx.db)  # before validating again what was done already
+            return prior if prior is not None else make(who, key)
+
+        return self._run(api, context, run)
+
 
 class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
     def __init__(self, frontend: Frontend, management: Management, scheduler: Scheduler,
@@ -173,14 +191,17 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
     # -- files -------------------------------------------------------------
     def RegisterInputFile(self, r: pb.RegisterInputFileRequest, c: grpc.aio.ServicerContext
                           ) -> pb.RegisterInputFileResponse:
-        data_id = self._run("register_input_file", c, lambda who: self._m.files.register_input(
-            who, r.url, r.cmac, _crypto(r.crypto_info, r.HasField("crypto_info"))))
+        data_id = self._create("register_input_file", c, r, lambda who, key: (
+            self._m.files.register_input(
+                who, r.url, r.cmac, _crypto(r.crypto_info, r.HasField("crypto_info")),
+                idem=key)))
         return pb.RegisterInputFileResponse(data_id=data_id)
 
     def RegisterOutputFile(self, r: pb.RegisterOutputFileRequest, c: grpc.aio.ServicerContext
                            ) -> pb.RegisterOutputFileResponse:
-        data_id = self._run("register_output_file", c, lambda who: self._m.files.register_output(
-            who, r.url, _crypto(r.crypto_info, r.HasField("crypto_info"))))
+        data_id = self._create("register_output_file", c, r, lambda who, key: (
+            self._m.files.register_output(
+                who, r.url, _crypto(r.crypto_info, r.HasField("crypto_info")), idem=key)))
         return pb.RegisterOutputFileResponse(data_id=data_id)
 
     def UpdateInputFile(self, r: pb.UpdateInputFileRequest, c: grpc.aio.ServicerContext
@@ -197,9 +218,9 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
 
     def RegisterFusionOutput(self, r: pb.RegisterFusionOutputRequest, c: grpc.aio.ServicerContext
                              ) -> pb.RegisterFusionOutputResponse:
-        data_id = self._run("register_fusion_output", c,
-                            lambda who: self._m.files.register_fusion_output(
-                                who, list(r.owner_list)))
+        data_id = self._create("register_fusion_output", c, r,
+                               lambda who, key: self._m.files.register_fusion_output(
+                                   who, list(r.owner_list), idem=key))
         return pb.RegisterFusionOutputResponse(data_id=data_id)
 
     def RegisterInputFromOutput(self, r: pb.RegisterInputFromOutputRequest,
@@ -223,8 +244,8 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
     # -- functions ---------------------------------------------------------
     def RegisterFunction(self, r: pb.RegisterFunctionRequest, c: grpc.aio.ServicerContext
                          ) -> pb.RegisterFunctionResponse:
-        fid = self._run("register_function", c,
-                        lambda who: self._m.functions.register(who, _spec(r)))
+        fid = self._create("register_function", c, r,
+                           lambda who, key: self._m.functions.register(who, _spec(r), idem=key))
         return pb.RegisterFunctionResponse(function_id=fid)
 
     def UpdateFunction(self, r: pb.UpdateFunctionRequest, c: grpc.aio.ServicerContext
@@ -270,9 +291,9 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
     @inline
     def CreateTask(self, r: pb.CreateTaskRequest, c: grpc.aio.ServicerContext
                    ) -> pb.CreateTaskResponse:
-        tid = self._run("create_task", c, lambda who: self._m.tasks.create(
+        tid = self._create("create_task", c, r, lambda who, key: self._m.tasks.create(
             who, r.function_id, r.function_arguments, r.executor,
-            _owner_lists(r.inputs_ownership), _owner_lists(r.outputs_ownership)))
+            _owner_lists(r.inputs_ownership), _owner_lists(r.outputs_ownership), idem=key))
         return pb.CreateTaskResponse(task_id=tid)
 
     @inline
@@ -352,8 +373,8 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
     def RegisterFunction(self, r: v1.RegisterFunctionRequest, c: grpc.aio.ServicerContext
                          ) -> pb.RegisterFunctionResponse:
         mode = _code_review(r.code_review, default="open")
-        fid = self._run("register_function", c,
-                        lambda who: self._m.functions.register(who, _spec(r.function), mode))
+        fid = self._create("register_function", c, r, lambda who, key: (
+            self._m.functions.register(who, _spec(r.function), mode, idem=key)))
         return pb.RegisterFunctionResponse(function_id=fid)
 
     def SetCodeReview(self, r: v1.SetCodeReviewRequest, c: grpc.aio.ServicerContext
@@ -367,8 +388,10 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
                           ) -> pb.RegisterInputFileResponse:
         f = r.file
         size = r.plaintext_size or None
-        data_id = self._run("register_input_file", c, lambda who: self._m.files.register_input(
-            who, f.url, f.cmac, _crypto(f.crypto_info, f.HasField("crypto_info")), size))
+        data_id = self._create("register_input_file", c, r, lambda who, key: (
+            self._m.files.register_input(
+                who, f.url, f.cmac, _crypto(f.crypto_info, f.HasField("crypto_info")), size,
+                idem=key)))
         return pb.RegisterInputFileResponse(data_id=data_id)
 
     def ListPendingTasks(self, r: v1.ListPendingTasksRequest, c: grpc.aio.ServicerContext

@@ -17,7 +17,10 @@ import datetime as dt
 import io
 import json
 import os
+import random
 import tempfile
+import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -174,6 +177,12 @@ class AuditEntry:
     user: str
     message: str
     result: bool
+
+
+#: Pauses between attempts of a retried call (each scaled by a random 0.5-1.5).
+RETRY_DELAYS_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+_CREATES = ("Register", "CreateTask", "CreateBlobUrls")  # request type name prefixes
+_READS = ("Get", "List", "Query", "Review")
 
 
 def _channel(host: str, port: int, server_cert: bytes) -> grpc.Channel:
@@ -333,11 +342,35 @@ class Client:
 
     def _call(self, method: Callable[..., T], request: Any, *, auth: bool = True,
               timeout: float | None = None) -> T:
-        try:
-            return method(request, metadata=self._metadata() if auth else None,
-                          timeout=timeout or self._timeout)
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from None
+        """One RPC; reads and creates are retried when the server could not answer.
+
+        A create (``Register…``, ``CreateTask``, ``CreateBlobUrls``) carries a fresh
+        ``idempotency-key``, the same on each attempt, so a retry after a lost answer
+        returns what the first attempt made instead of making it twice: it is retried
+        on UNAVAILABLE and DEADLINE_EXCEEDED (the first attempt may have committed). A
+        read (``Get…``, ``List…``, ``Query…``, ``Review…``) is retried on UNAVAILABLE.
+        Attempts are ``RETRY_DELAYS_S`` apart. Everything else (approve, invoke,
+        cancel, logins, ...) is sent once.
+        """
+        metadata = self._metadata() if auth else []
+        kind = type(request).__name__
+        codes: frozenset[str] = frozenset()
+        if kind.startswith(_CREATES):
+            metadata = [*metadata, ("idempotency-key", uuid.uuid4().hex)]
+            codes = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+        elif kind.startswith(_READS):
+            codes = frozenset({"UNAVAILABLE"})
+        delays = RETRY_DELAYS_S if codes else ()
+        for attempt in range(len(delays) + 1):
+            try:
+                return method(request, metadata=metadata or None,
+                              timeout=timeout or self._timeout)
+            except grpc.RpcError as e:
+                error = from_rpc_error(e)
+                if attempt == len(delays) or error.code not in codes:
+                    raise error from None
+                time.sleep(delays[attempt] * (0.5 + random.random()))  # noqa: S311 - jitter
+        raise AssertionError("unreachable")
 
     # -- users -------------------------------------------------------------
     def login(self, user_id: str, password: str) -> str:

@@ -64,6 +64,34 @@ class Tampered(StorageError):
     """A row failed authentication: somebody changed the database."""
 
 
+class StorageUnavailable(StorageError):
+    """The database cannot be reached now, or stayed locked past its timeout: retry later."""
+
+
+class StorageFull(StorageError):
+    """The database (or the disk under it) has no space left."""
+
+
+#: SQLSTATE classes and codes (PostgreSQL) and SQLite texts, by what they mean to a caller.
+_FULL_SQLSTATES = ("53",)  # insufficient resources: disk full, out of memory, too many connections
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "55P03", "40P01", "HV")  # connection, shutdown, lock
+_FULL_TEXTS = ("database or disk is full", "no space left on device")
+_UNAVAILABLE_TEXTS = ("database is locked", "unable to open database", "disk i/o error",
+                      "connection", "could not connect", "server closed", "timeout")
+
+
+def _classify(e: BaseException) -> type[StorageError]:
+    """Which StorageError ``e`` (a driver's or SQLAlchemy's exception) is to a caller."""
+    cause = getattr(e, "orig", None) or e  # SQLAlchemy wraps the driver's exception
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or ""
+    text = str(cause).lower()
+    if sqlstate.startswith(_FULL_SQLSTATES) or any(t in text for t in _FULL_TEXTS):
+        return StorageFull
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATES) or any(t in text for t in _UNAVAILABLE_TEXTS):
+        return StorageUnavailable
+    return StorageError
+
+
 def _columns(row_id: str, table: str, cols: Mapping[str, Column]) -> list[Column]:
     """What a row's seal authenticates besides its body: table, id, every plain column."""
     return [table, row_id, *[cols[k] for k in sorted(cols)]]
@@ -377,7 +405,8 @@ class Database:
         except _CONFLICTS as e:
             raise Conflict(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
         except _DB_ERRORS as e:
-            raise StorageError(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
+            text = (str(e).splitlines() or [""])[0]
+            raise _classify(e)(f"{e.__class__.__name__}: {text}") from e
         finally:
             _SECONDS[write].observe(time.perf_counter() - start)
             if lock is not None:

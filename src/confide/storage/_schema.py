@@ -83,6 +83,16 @@ queue = Table(
     Column("body", LargeBinary, nullable=False),
 )
 
+# A create's idempotency key (services/_idempotency.py): the row id is a digest of
+# user and key; ``created_at`` orders the purge of expired keys.
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False, index=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
 audit = Table(
     "audit",
     metadata,
@@ -94,4 +104,4 @@ tables: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}
 
 #: The number of the head migration (``migrations/versions``), which builds
 #: exactly these tables (tests/unit/test_migrations.py compares them).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3

@@ -21,10 +21,19 @@ from argon2.exceptions import Argon2Error, InvalidHashError
 
 from ...config import Limits
 from ...errors import Code, ServiceError
-from ...storage import Conflict, Database, Row, StorageError, Txn
+from ...storage import (
+    Conflict,
+    Database,
+    Row,
+    StorageError,
+    StorageFull,
+    StorageUnavailable,
+    Txn,
+)
 from ...telemetry._metrics import LOGIN_FAILURES
 from .._identity import Principal, Role, RoleKind, parse_role, role_from_request
 from .._names import name_key, name_problem
+from .._outage import storage_failure
 from ..audit import AuditChainBroken, AuditLog
 from ._throttle import LoginThrottle, Throttled, address_key
 from ._tokens import TokenError, TokenSigner
@@ -114,6 +123,8 @@ class AuthenticationService:
         try:
             with self._db.read() as txn:
                 row = txn.get(_TABLE, user_id)
+        except (StorageUnavailable, StorageFull) as e:
+            raise storage_failure(e, "authentication") from e
         except StorageError as e:
             raise _auth_error("service internal error") from e
         return None if row is None else row.body

@@ -7,7 +7,6 @@ Pure Python: the gRPC servicer only converts messages and calls :meth:`run`.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -16,13 +15,13 @@ from typing import TypeVar
 from ...errors import Code, ServiceError
 from ...storage import StorageError
 from .._identity import Principal
+from .._outage import storage_failure
 from ..access_control import AccessControl
 from ..audit import AuditLog
 from ..authentication import AuthenticationService
 
 __all__ = ["Frontend", "peer_ip"]
 
-_log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -83,6 +82,8 @@ class Frontend:
         try:
             who = self._auth.authenticate(user_id, token)
         except ServiceError as e:
+            if e.code in (Code.UNAVAILABLE, Code.RESOURCE_EXHAUSTED):  # an outage, not a refusal
+                raise
             self._record("", f"authenticate to {api}: incorrent credential", False, ip)
             raise ServiceError(Code.UNAUTHENTICATED, "incorrent credential") from e
         if not self._acl.authorize_api(who.role.api_role, api):
@@ -100,10 +101,13 @@ class Frontend:
             self._record(user, f"{api}:{_render(e)}", False, ip)
             raise
         except StorageError as e:
-            _log.exception("storage failure in %s", api)
-            self._record(user, f"{api}:{_render(ServiceError.internal())}", False, ip)
-            raise ServiceError.internal() from e
+            error = storage_failure(e, api)
+            self._record(user, f"{api}:{_render(error)}", False, ip)
+            raise error from e
         self._record(user, api, True, ip)
 
     def _record(self, user: str, message: str, result: bool, ip: bytes) -> None:
-        self._audit.append(user=user, message=message, result=result, ip=ip)
+        try:
+            self._audit.append(user=user, message=message, result=result, ip=ip)
+        except StorageError as e:  # the outage that failed the call fails its audit entry too
+            raise storage_failure(e, "the audit log") from e

@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 from ...errors import Code, ServiceError, Violation
 from ...executor_registry import is_function_type
+from ...storage import Txn
+from .._idempotency import IdempotencyKey, run_idempotent
 from .._identity import Principal
 from .._names import name_problem
 from .._records import ArgumentSpec, DataSpec, FunctionRecord, IdKind, new_id, parse_id
@@ -98,12 +100,13 @@ class Functions:
         return record
 
     def register(self, who: Principal, spec: FunctionSpecInput,
-                 code_review: str = "confidential") -> str:
+                 code_review: str = "confidential", idem: IdempotencyKey | None = None) -> str:
         """Register; Teaclave's RPC keeps the code confidential, confide.v1's opens it."""
         self._validate(spec, new_name=True)
         _check_mode(code_review)
         fid = new_id(IdKind.FUNCTION)
-        with self._ctx.db.write() as txn:
+
+        def insert(txn: Txn) -> str:
             record = FunctionRecord(
                 id=fid, seq=txn.next_seq("functions"), name=spec.name,
                 description=spec.description, executor_type=spec.executor_type,
@@ -114,7 +117,9 @@ class Functions:
                 code_review=code_review,
             )
             record.insert(txn)
-        return fid
+            return fid
+
+        return run_idempotent(self._ctx.db, idem, insert)
 
     def set_code_review(self, who: Principal, function_id: str, mode: str) -> None:
         """The owner decides whether task participants may read the code (owner only)."""

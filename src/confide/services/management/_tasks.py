@@ -10,6 +10,7 @@ from ... import _json
 from ...errors import Code, ServiceError, Violation
 from ...executor_registry import executor_kind
 from ...storage import Txn
+from .._idempotency import IdempotencyKey, run_idempotent
 from .._identity import Principal, RoleKind
 from .._notify import AsyncWaker
 from .._records import (
@@ -93,7 +94,8 @@ class Tasks:
     # -- create ------------------------------------------------------------
     def create(self, who: Principal, function_id: str, arguments_json: str, executor: str,
                inputs_ownership: Sequence[DataOwners],
-               outputs_ownership: Sequence[DataOwners]) -> str:
+               outputs_ownership: Sequence[DataOwners],
+               idem: IdempotencyKey | None = None) -> str:
         lim = self._ctx.limits
         check_len(arguments_json, lim.max_function_arguments_bytes, "function_arguments")
         if len(inputs_ownership) + len(outputs_ownership) > lim.max_list_items:
@@ -150,7 +152,8 @@ class Tasks:
         except (ValueError, TypeError) as e:
             raise internal(f"invalid function_arguments: {e}") from e
         now = self._ctx.clock()
-        with self._ctx.db.write() as txn:
+
+        def insert(txn: Txn) -> str:
             task = TaskRecord(
                 id=new_id(IdKind.TASK), seq=txn.next_seq("tasks"), creator=who.user_id,
                 function_id=function.id, function_owner=function.owner,
@@ -159,7 +162,9 @@ class Tasks:
                 participants=sorted(participants), created_at=now, updated_at=now,
             )
             task.insert(txn)
-        return task.id
+            return task.id
+
+        return run_idempotent(self._ctx.db, idem, insert)
 
     # -- read --------------------------------------------------------------
     def get(self, who: Principal, task_id: str) -> TaskRecord:
