@@ -1,0 +1,259 @@
+"""Stopping ``confide serve`` (docs/operations.md, "Stopping and restarting"; issue 13 item 5).
+
+Through the command an operator runs and signals: on SIGTERM readiness goes
+NOT_SERVING first, new client RPCs get UNAVAILABLE naming the shutdown, no new
+task is leased (queued ones run after the restart), a running task may finish
+within the grace period and its result is kept, one still running after it
+fails with a reason naming the shutdown, a second SIGTERM ends the wait, the
+server exits 0 and leaves no worker or sandbox process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from confide.client import Client, ClientError, TaskStatus
+from confide.rpc import pin_target_name
+
+from ._helpers import echo_function, start_endless_task, wait_for_status
+from ._server import Server
+
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SHUTTING_DOWN = "the server is shutting down; retry once it is back"
+PY_SLEEP = """
+import time
+
+def entrypoint(argv):
+    time.sleep(3)
+    return 'slept'
+"""
+
+
+def _descendants(root: int) -> set[int]:
+    """Every process under ``root`` (workers, their sandboxes), from the host's /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    """The ones still running (a zombie is not running)."""
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+def _health(s: Server) -> grpc.Channel:
+    pem = (s.data_dir / "api-cert.pem").read_bytes()
+    return grpc.secure_channel(
+        f"localhost:{s.ports['frontend']}", grpc.ssl_channel_credentials(pem),
+        options=[("grpc.ssl_target_name_override", pin_target_name(pem, "localhost")),
+                 ("grpc.use_local_subchannel_pool", 1)])
+
+
+def _status(channel: grpc.Channel) -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return int(stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status)
+
+
+def _wait_not_serving(channel: grpc.Channel, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _status(channel) != NOT_SERVING:
+        assert time.monotonic() < deadline, "still SERVING after SIGTERM"
+        time.sleep(0.02)
+
+
+def _exit_code(s: Server, timeout: float) -> int:
+    assert s.proc is not None
+    code = s.proc.wait(timeout)
+    s.proc = None
+    return code
+
+
+def _nothing_running(client: Client, task_ids: list[str]) -> None:
+    for tid in task_ids:
+        assert client.get_task(tid).status != TaskStatus.RUNNING, tid
+
+
+@pytest.fixture
+def sleeper(tmp_path: Path) -> Server:
+    """One worker with one slot: a second task waits queued behind the first."""
+    return Server(tmp_path / "data", workers=1, extra_args=["--worker-slots", "1",
+                                                            "--shutdown-grace", "30"])
+
+
+def test_sigterm_lets_the_running_task_finish_and_keeps_queued_ones_for_the_restart(
+        sleeper: Server) -> None:
+    s = sleeper.start()
+    try:
+        admin = s.admin()
+        slow = admin.register_function("sleep", executor_type="python",
+                                       payload=PY_SLEEP.encode())
+        running = admin.create_task(slow, {}, executor="mesapy")
+        admin.invoke_task(running)
+        wait_for_status(admin, running, TaskStatus.RUNNING, timeout=30)
+        queued = admin.create_task(echo_function(admin), {"message": "after"},
+                                   executor="builtin")
+        admin.invoke_task(queued)
+        assert admin.get_task(queued).status == TaskStatus.STAGED
+        assert s.proc is not None
+        workers = set(s.worker_pids())
+        deadline = time.monotonic() + 20
+        while not (processes := _descendants(s.proc.pid)) - workers:  # the task's sandbox
+            assert time.monotonic() < deadline, "no sandbox under the worker"
+            time.sleep(0.05)
+        with _health(s) as health:
+            assert _status(health) != NOT_SERVING
+            s.proc.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            _wait_not_serving(health)  # readiness goes first
+            # New client RPCs are refused at once with the reason, while the task still runs.
+            with pytest.raises(ClientError) as refused:
+                admin.get_task(running)
+            assert (refused.value.code, refused.value.message) == ("UNAVAILABLE", SHUTTING_DOWN)
+            with pytest.raises(ClientError) as refused:
+                s.client().login("admin", "teaclave")
+            assert refused.value.code == "UNAVAILABLE"
+        assert _exit_code(s, 40) == 0
+        assert time.monotonic() - started < 30  # it waited for the task, not the grace
+        assert _alive(processes) == set(), "a worker or sandbox outlived the server"
+        s.start()
+        admin = s.admin()
+        done = admin.get_task(running)
+        assert (done.status, done.return_value) == (TaskStatus.FINISHED, b"slept"), done.reason
+        later = admin.wait(queued, 30)  # queued across the restart, then run
+        assert (later.status, later.return_value) == (TaskStatus.FINISHED, b"after")
+    finally:
+        s.stop()
+
+
+def test_a_task_longer_than_the_grace_fails_naming_the_shutdown(tmp_path: Path) -> None:
+    s = Server(tmp_path / "data", workers=1, extra_args=["--shutdown-grace", "1"]).start()
+    try:
+        admin = s.admin()
+        endless = start_endless_task(admin)
+        assert s.proc is not None
+        processes = _descendants(s.proc.pid)
+        started = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        assert _exit_code(s, 30) == 0
+        assert time.monotonic() - started < 15
+        assert _alive(processes) == set()
+        s.start()
+        admin = s.admin()
+        task = admin.get_task(endless)
+        assert (task.status, task.reason) == (
+            TaskStatus.FAILED,
+            "Runtime Error: Server Shutdown (still running after the 1 s shutdown grace period)")
+        _nothing_running(admin, [endless])
+    finally:
+        s.stop()
+
+
+def test_a_second_sigterm_ends_the_grace_period(tmp_path: Path) -> None:
+    s = Server(tmp_path / "data", workers=1, extra_args=["--shutdown-grace", "600"]).start()
+    try:
+        admin = s.admin()
+        endless = start_endless_task(admin)
+        assert s.proc is not None
+        processes = _descendants(s.proc.pid)
+        with _health(s) as health:
+            s.proc.send_signal(signal.SIGTERM)
+            _wait_not_serving(health)
+        time.sleep(1.0)  # draining: without a second signal it would wait 600 s
+        assert s.proc.poll() is None
+        started = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        assert _exit_code(s, 30) == 0
+        assert time.monotonic() - started < 15
+        assert _alive(processes) == set()
+        s.start()
+        task = s.admin().get_task(endless)
+        assert task.status == TaskStatus.FAILED
+        assert task.reason == ("Runtime Error: Server Shutdown (still running when a second "
+                               "stop signal ended the shutdown grace period)")
+    finally:
+        s.stop()
+
+
+def test_ctrl_c_drains_too(tmp_path: Path) -> None:
+    s = Server(tmp_path / "data", workers=1, extra_args=["--shutdown-grace", "0"]).start()
+    try:
+        admin = s.admin()
+        endless = start_endless_task(admin)
+        assert s.proc is not None
+        s.proc.send_signal(signal.SIGINT)
+        assert _exit_code(s, 30) == 0
+        s.start()
+        task = s.admin().get_task(endless)
+        assert (task.status, task.reason) == (
+            TaskStatus.FAILED,
+            "Runtime Error: Server Shutdown (still running after the 0 s shutdown grace period)")
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--shutdown-grace", "-1"], {}, "shutdown grace must be 0..3600 s: -1"),
+    (["--shutdown-grace", "7200"], {}, "shutdown grace must be 0..3600 s: 7200"),
+    ([], {"CONFIDE_SERVER__SHUTDOWN_GRACE_S": "soon"}, "server.shutdown_grace_s"),
+])
+def test_a_bad_shutdown_grace_is_refused_at_start(tmp_path: Path, args: list[str],
+                                                  env: dict[str, str], message: str) -> None:
+    r = subprocess.run([sys.executable, "-m", "confide", "serve", "--data-dir",
+                        str(tmp_path / "d"), *args], capture_output=True, text=True,
+                       timeout=60, env={**os.environ, **env})
+    assert r.returncode == 2, r.stderr
+    assert message in " ".join(r.stderr.split())
+
+
+def test_the_grace_period_comes_from_the_configuration_file(tmp_path: Path) -> None:
+    config = tmp_path / "confide.toml"
+    config.write_text("[server]\nshutdown_grace_s = 2.5\n")
+    shown = subprocess.run([sys.executable, "-m", "confide", "config", "show", "--config",
+                            str(config)], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "shutdown_grace_s = 2.5" in shown.stdout
+    s = Server(tmp_path / "data", workers=1, extra_args=["--config", str(config)]).start()
+    try:
+        admin = s.admin()
+        endless = start_endless_task(admin)
+        assert s.proc is not None
+        s.proc.send_signal(signal.SIGTERM)
+        assert _exit_code(s, 30) == 0
+        s.start()
+        assert s.admin().get_task(endless).reason == (
+            "Runtime Error: Server Shutdown (still running after the 2.5 s shutdown grace "
+            "period)")
+    finally:
+        s.stop()
