@@ -206,6 +206,32 @@ def test_a_second_sigterm_ends_the_grace_period(tmp_path: Path) -> None:
         s.stop()
 
 
+def test_a_worker_lost_during_the_drain_is_not_replaced(tmp_path: Path) -> None:
+    """Its task fails as lost, the other keeps its grace period; no worker is started."""
+    s = Server(tmp_path / "data", workers=2,
+               extra_args=["--worker-slots", "1", "--shutdown-grace", "600"]).start()
+    try:
+        admin = s.admin()
+        tasks = [start_endless_task(admin), start_endless_task(admin)]  # one per worker
+        assert s.proc is not None
+        victim, survivor = s.worker_pids()
+        with _health(s) as health:
+            s.proc.send_signal(signal.SIGTERM)
+            _wait_not_serving(health)
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(3.0)  # a replacement would be started within ~1 s
+        assert s.proc.poll() is None  # still draining: one task runs on
+        assert s.worker_pids() == [survivor]
+        s.proc.send_signal(signal.SIGTERM)
+        assert _exit_code(s, 30) == 0
+        s.start()
+        reasons = sorted(str(s.admin().get_task(t).reason) for t in tasks)
+        assert reasons[0].startswith("Runtime Error: Executor Lost"), reasons
+        assert reasons[1].startswith("Runtime Error: Server Shutdown"), reasons
+    finally:
+        s.stop()
+
+
 def test_ctrl_c_drains_too(tmp_path: Path) -> None:
     s = Server(tmp_path / "data", workers=1, extra_args=["--shutdown-grace", "0"]).start()
     try:

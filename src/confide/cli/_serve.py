@@ -90,6 +90,12 @@ def serve(
             health_check_s=ops.health_check_s,
             shutdown_grace_s=ops.shutdown_grace_s if shutdown_grace is None else shutdown_grace,
             limits=settings.limits))
+        # The handlers only count the signal: the drain runs below, on the main
+        # thread, and a second signal during it ends the grace period
+        # (Platform.stop). Installed before the workers start, so a SIGTERM that
+        # comes during the start-up drains too instead of orphaning them.
+        signal.signal(signal.SIGTERM, lambda *_: platform.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: platform.request_stop())
         platform.start()
     except ConfigError as e:
         if human:
@@ -97,10 +103,6 @@ def serve(
         else:
             logging.getLogger("confide.server").error("cannot start: %s", e)
         raise typer.Exit(2) from e
-    # The handlers only count the signal: the drain runs here, on the main thread,
-    # and a second signal during it ends the grace period (Platform.stop).
-    signal.signal(signal.SIGTERM, lambda *_: platform.request_stop())
-    signal.signal(signal.SIGINT, lambda *_: platform.request_stop())
     if human:
         err.print(f"serving; clients attest with the trust files in {data_dir} "
                   f"(confide user login -d {data_dir}) or pin {data_dir / 'api-cert.pem'}")

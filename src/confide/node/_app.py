@@ -437,6 +437,7 @@ class Platform:
             self.monitor.shutdown()
         self._gate.close(SHUTTING_DOWN)
         self.scheduler.drain()
+        self.supervisor.drain()
         self._drain(grace_s)
         self._stopping.set()
         self.supervisor.stop()
