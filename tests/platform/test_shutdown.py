@@ -17,87 +17,23 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from confide.client import Client, ClientError, TaskStatus
-from confide.rpc import pin_target_name
 
+from ._drain import (
+    NOT_SERVING,
+    PY_SLEEP,
+    SHUTTING_DOWN,
+    alive,
+    descendants,
+    exit_code,
+    health_channel,
+    health_status,
+    wait_not_serving,
+)
 from ._helpers import echo_function, start_endless_task, wait_for_status
 from ._server import Server
-
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-SHUTTING_DOWN = "the server is shutting down; retry once it is back"
-PY_SLEEP = """
-import time
-
-def entrypoint(argv):
-    time.sleep(3)
-    return 'slept'
-"""
-
-
-def _descendants(root: int) -> set[int]:
-    """Every process under ``root`` (workers, their sandboxes), from the host's /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _alive(pids: set[int]) -> set[int]:
-    """The ones still running (a zombie is not running)."""
-    alive = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.add(pid)
-    return alive
-
-
-def _health(s: Server) -> grpc.Channel:
-    pem = (s.data_dir / "api-cert.pem").read_bytes()
-    return grpc.secure_channel(
-        f"localhost:{s.ports['frontend']}", grpc.ssl_channel_credentials(pem),
-        options=[("grpc.ssl_target_name_override", pin_target_name(pem, "localhost")),
-                 ("grpc.use_local_subchannel_pool", 1)])
-
-
-def _status(channel: grpc.Channel) -> int:
-    stub = health_pb2_grpc.HealthStub(channel)
-    return int(stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status)
-
-
-def _wait_not_serving(channel: grpc.Channel, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while _status(channel) != NOT_SERVING:
-        assert time.monotonic() < deadline, "still SERVING after SIGTERM"
-        time.sleep(0.02)
-
-
-def _exit_code(s: Server, timeout: float) -> int:
-    assert s.proc is not None
-    code = s.proc.wait(timeout)
-    s.proc = None
-    return code
 
 
 def _nothing_running(client: Client, task_ids: list[str]) -> None:
@@ -129,14 +65,14 @@ def test_sigterm_lets_the_running_task_finish_and_keeps_queued_ones_for_the_rest
         assert s.proc is not None
         workers = set(s.worker_pids())
         deadline = time.monotonic() + 20
-        while not (processes := _descendants(s.proc.pid)) - workers:  # the task's sandbox
+        while not (processes := descendants(s.proc.pid)) - workers:  # the task's sandbox
             assert time.monotonic() < deadline, "no sandbox under the worker"
             time.sleep(0.05)
-        with _health(s) as health:
-            assert _status(health) != NOT_SERVING
+        with health_channel(s) as health:
+            assert health_status(health) != NOT_SERVING
             s.proc.send_signal(signal.SIGTERM)
             started = time.monotonic()
-            _wait_not_serving(health)  # readiness goes first
+            wait_not_serving(health)  # readiness goes first
             # New client RPCs are refused at once with the reason, while the task still runs.
             with pytest.raises(ClientError) as refused:
                 admin.get_task(running)
@@ -144,9 +80,9 @@ def test_sigterm_lets_the_running_task_finish_and_keeps_queued_ones_for_the_rest
             with pytest.raises(ClientError) as refused:
                 s.client().login("admin", "teaclave")
             assert refused.value.code == "UNAVAILABLE"
-        assert _exit_code(s, 40) == 0
+        assert exit_code(s, 40) == 0
         assert time.monotonic() - started < 30  # it waited for the task, not the grace
-        assert _alive(processes) == set(), "a worker or sandbox outlived the server"
+        assert alive(processes) == set(), "a worker or sandbox outlived the server"
         s.start()
         admin = s.admin()
         done = admin.get_task(running)
@@ -163,12 +99,12 @@ def test_a_task_longer_than_the_grace_fails_naming_the_shutdown(tmp_path: Path) 
         admin = s.admin()
         endless = start_endless_task(admin)
         assert s.proc is not None
-        processes = _descendants(s.proc.pid)
+        processes = descendants(s.proc.pid)
         started = time.monotonic()
         s.proc.send_signal(signal.SIGTERM)
-        assert _exit_code(s, 30) == 0
+        assert exit_code(s, 30) == 0
         assert time.monotonic() - started < 15
-        assert _alive(processes) == set()
+        assert alive(processes) == set()
         s.start()
         admin = s.admin()
         task = admin.get_task(endless)
@@ -186,17 +122,17 @@ def test_a_second_sigterm_ends_the_grace_period(tmp_path: Path) -> None:
         admin = s.admin()
         endless = start_endless_task(admin)
         assert s.proc is not None
-        processes = _descendants(s.proc.pid)
-        with _health(s) as health:
+        processes = descendants(s.proc.pid)
+        with health_channel(s) as health:
             s.proc.send_signal(signal.SIGTERM)
-            _wait_not_serving(health)
+            wait_not_serving(health)
         time.sleep(1.0)  # draining: without a second signal it would wait 600 s
         assert s.proc.poll() is None
         started = time.monotonic()
         s.proc.send_signal(signal.SIGTERM)
-        assert _exit_code(s, 30) == 0
+        assert exit_code(s, 30) == 0
         assert time.monotonic() - started < 15
-        assert _alive(processes) == set()
+        assert alive(processes) == set()
         s.start()
         task = s.admin().get_task(endless)
         assert task.status == TaskStatus.FAILED
@@ -215,15 +151,15 @@ def test_a_worker_lost_during_the_drain_is_not_replaced(tmp_path: Path) -> None:
         tasks = [start_endless_task(admin), start_endless_task(admin)]  # one per worker
         assert s.proc is not None
         victim, survivor = s.worker_pids()
-        with _health(s) as health:
+        with health_channel(s) as health:
             s.proc.send_signal(signal.SIGTERM)
-            _wait_not_serving(health)
+            wait_not_serving(health)
         os.kill(victim, signal.SIGKILL)
         time.sleep(3.0)  # a replacement would be started within ~1 s
         assert s.proc.poll() is None  # still draining: one task runs on
         assert s.worker_pids() == [survivor]
         s.proc.send_signal(signal.SIGTERM)
-        assert _exit_code(s, 30) == 0
+        assert exit_code(s, 30) == 0
         s.start()
         reasons = sorted(str(s.admin().get_task(t).reason) for t in tasks)
         assert reasons[0].startswith("Runtime Error: Executor Lost"), reasons
@@ -239,7 +175,7 @@ def test_ctrl_c_drains_too(tmp_path: Path) -> None:
         endless = start_endless_task(admin)
         assert s.proc is not None
         s.proc.send_signal(signal.SIGINT)
-        assert _exit_code(s, 30) == 0
+        assert exit_code(s, 30) == 0
         s.start()
         task = s.admin().get_task(endless)
         assert (task.status, task.reason) == (
@@ -276,7 +212,7 @@ def test_the_grace_period_comes_from_the_configuration_file(tmp_path: Path) -> N
         endless = start_endless_task(admin)
         assert s.proc is not None
         s.proc.send_signal(signal.SIGTERM)
-        assert _exit_code(s, 30) == 0
+        assert exit_code(s, 30) == 0
         s.start()
         assert s.admin().get_task(endless).reason == (
             "Runtime Error: Server Shutdown (still running after the 2.5 s shutdown grace "
