@@ -52,6 +52,9 @@ def serve(
     server_name: Annotated[list[str] | None, typer.Option(
         help="DNS name clients reach the APIs by (the API certificate names it). Repeatable; "
              "default: localhost ([server] server_names).")] = None,
+    shutdown_grace: Annotated[float | None, typer.Option(
+        help="Seconds running tasks may take to finish after SIGTERM before they fail. "
+             "Default: 30 ([server] shutdown_grace_s).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the all-in-one server (every service, the database, the worker pool)."""
@@ -85,7 +88,14 @@ def serve(
             log_format=log_format,
             server_names=tuple(server_name) if server_name else ops.server_names,
             health_check_s=ops.health_check_s,
+            shutdown_grace_s=ops.shutdown_grace_s if shutdown_grace is None else shutdown_grace,
             limits=settings.limits))
+        # The handlers only count the signal: the drain runs below, on the main
+        # thread, and a second signal during it ends the grace period
+        # (Platform.stop). Installed before the workers start, so a SIGTERM that
+        # comes during the start-up drains too instead of orphaning them.
+        signal.signal(signal.SIGTERM, lambda *_: platform.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: platform.request_stop())
         platform.start()
     except ConfigError as e:
         if human:
@@ -93,9 +103,8 @@ def serve(
         else:
             logging.getLogger("confide.server").error("cannot start: %s", e)
         raise typer.Exit(2) from e
-    signal.signal(signal.SIGTERM, lambda *_: platform.stop())
-    signal.signal(signal.SIGINT, lambda *_: platform.stop())
     if human:
         err.print(f"serving; clients attest with the trust files in {data_dir} "
                   f"(confide user login -d {data_dir}) or pin {data_dir / 'api-cert.pem'}")
     platform.wait()
+    platform.stop(platform.config.shutdown_grace_s)

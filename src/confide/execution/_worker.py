@@ -52,6 +52,8 @@ __all__ = ["Worker", "WorkerConfig", "main"]
 _log = logging.getLogger("confide.worker")
 _PULL_WAIT_MS = 5000
 _FIRST_HEARTBEAT_S = 0.5
+_STOP_TASKS_S = 4.0  # on SIGTERM, how long the stopped tasks may take to end (the
+# supervisor kills the worker after 5 s)
 _ENROL_DEADLINE_S = 60.0  # keep retrying an unreachable key service this long
 _RENEW_BEFORE = dt.timedelta(hours=1)  # re-enrol this long before the node certificate expires
 #: Exit status of a worker whose enrolment was refused (the supervisor backs off).
@@ -128,16 +130,25 @@ class Worker:
         self.stopping = threading.Event()
         self._pulls: set[grpc.Future] = set()
         self._pulls_lock = threading.Lock()
+        self._cancels: set[threading.Event] = set()  # of the tasks running here
         self._busy = WORKER_SLOTS.labels("busy")
         self._free = WORKER_SLOTS.labels("free")
 
     def stop(self) -> None:
-        """Stop pulling; idle slots' long polls are cancelled at once."""
+        """Stop pulling and stop the running tasks; idle slots' long polls are cancelled.
+
+        The server fails (or has already failed) the tasks it leased here when
+        it stops this worker (docs/operations.md, "Stopping and restarting"),
+        so a task stopped here reports nothing.
+        """
         self.stopping.set()
         with self._pulls_lock:
             pulls = list(self._pulls)
+            cancels = list(self._cancels)
         for pull in pulls:
             pull.cancel()
+        for cancel in cancels:
+            cancel.set()
 
     def _maybe_renew(self) -> None:
         """Swap to a channel with a renewed node certificate when one is due.
@@ -161,11 +172,12 @@ class Worker:
         self._busy.set(0)
         for t in loops:
             t.start()
-        # stop() (SIGTERM) cancels the idle polls; tasks still running are
-        # abandoned and fail over through the scheduler's lease handling.
+        # stop() (SIGTERM) cancels the idle polls and the running tasks; their
+        # sandboxes are killed and their private areas removed before we return.
         self.stopping.wait()
+        deadline = time.monotonic() + _STOP_TASKS_S
         for t in loops:
-            t.join(timeout=1.0)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
         report: v1.UpdateTaskResultRequest | None = None
@@ -200,6 +212,8 @@ class Worker:
                 with self._pulls_lock:
                     self._pulls.discard(call)
             report = self._run_slot(staged_from_proto(resp.task)) if resp.has_task else None
+        if report is not None:  # finished as the worker was told to stop: still report it
+            self._report(report)
 
     def _run_slot(self, staged: StagedTask) -> v1.UpdateTaskResultRequest | None:
         """:meth:`_execute` with the slot counted busy and the task id in the logs."""
@@ -225,8 +239,21 @@ class Worker:
 
     def _execute(self, staged: StagedTask) -> v1.UpdateTaskResultRequest | None:
         """Run one task, heart-beating meanwhile; its report (None if canceled)."""
-        task_id = staged.task_id
         cancel = threading.Event()
+        with self._pulls_lock:
+            self._cancels.add(cancel)
+            if self.stopping.is_set():
+                cancel.set()
+        try:
+            return self._supervise(staged, cancel)
+        finally:
+            with self._pulls_lock:
+                self._cancels.discard(cancel)
+
+    def _supervise(self, staged: StagedTask, cancel: threading.Event
+                   ) -> v1.UpdateTaskResultRequest | None:
+        """Run ``staged`` on a thread of its own and heart-beat until it ends."""
+        task_id = staged.task_id
         done = threading.Event()
         wake = threading.Event()
         outcome: list[Outcome] = []
@@ -252,6 +279,10 @@ class Worker:
                 pending.add_done_callback(lambda _f: wake.set())
             wake.wait()
             wake.clear()
+            if cancel.is_set():  # the worker is stopping
+                pending.cancel()
+                done.wait()
+                return None
             if pending.done():
                 try:
                     stop = pending.result().command == common.Stop

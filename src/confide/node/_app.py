@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..api import RpcLoop, ServerHealth, build_server
+from ..api import RpcLoop, ServerHealth, ServingGate, build_server
 from ..api.authentication import add_authentication_servicers
 from ..api.frontend import add_frontend_servicers
 from ..api.keys import add_key_servicer
@@ -61,11 +61,26 @@ from ._monitor import HealthMonitor
 from ._readiness import RULES
 from ._supervisor import Supervisor
 
-__all__ = ["ConfigError", "Platform", "open_root_secret"]
+__all__ = ["SHUTTING_DOWN", "ConfigError", "Platform", "open_root_secret", "shutdown_reason"]
 
 _log = logging.getLogger("confide.server")
 SIM_WARNING = ("sim TEE: NO protection against the operator — keys are in plain files and "
                "evidence is signed by a local test root. For development only.")
+
+
+#: What a client RPC gets (UNAVAILABLE) once the server is shutting down.
+SHUTTING_DOWN = "the server is shutting down; retry once it is back"
+_MAX_GRACE_S = 3600.0
+_DRAIN_POLL_S = 0.2
+
+
+def shutdown_reason(grace_s: float, *, cut_short: bool) -> str:
+    """The reason a task still running at the end of a shutdown's grace period fails with."""
+    if cut_short:
+        return ("Runtime Error: Server Shutdown (still running when a second stop signal "
+                "ended the shutdown grace period)")
+    return (f"Runtime Error: Server Shutdown (still running after the {grace_s:g} s "
+            "shutdown grace period)")
 
 
 class ConfigError(Exception):
@@ -164,6 +179,9 @@ def _check_operations(config: ServerConfig) -> None:
             raise ConfigError(str(e)) from e
     if not 0.1 <= config.health_check_s <= 300:
         raise ConfigError(f"health check interval must be 0.1..300 s: {config.health_check_s}")
+    if not 0 <= config.shutdown_grace_s <= _MAX_GRACE_S:
+        raise ConfigError(f"shutdown grace must be 0..{_MAX_GRACE_S:g} s: "
+                          f"{config.shutdown_grace_s:g}")
 
 
 def _only_execution(_verdict: object, services: Sequence[str]) -> None:
@@ -237,6 +255,10 @@ class Platform:
         self._servers: list[grpc.aio.Server] = []
         self._rpc: RpcLoop | None = None
         self._stopping = threading.Event()
+        self._stop_requests = 0  # stop signals received (request_stop; a plain int)
+        self._stopped = False
+        # Closed at shutdown: the client APIs refuse new RPCs (the scheduler does not).
+        self._gate = ServingGate()
         self.monitor: HealthMonitor | None = None
         self.metrics: MetricsEndpoint | None = None
         self._worker_metrics: WorkerMetrics | None = None
@@ -291,7 +313,7 @@ class Platform:
         metrics = cfg.metrics_address is not None
         served: dict[str, tuple[grpc.aio.Server, tuple[str, ...]]] = {}
         auth_server = build_server(rpc, max_message_bytes=limits.max_message_bytes,
-                                   metrics=metrics)
+                                   metrics=metrics, gate=self._gate)
         served["authentication"] = (auth_server, add_authentication_servicers(
             self.auth, auth_server, internal=False))
         self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
@@ -300,7 +322,7 @@ class Platform:
         # on the event loop would stall every other RPC of the process.
         inline_db = not self.db.postgres
         front = build_server(rpc, max_message_bytes=limits.max_message_bytes,
-                             allow_inline=inline_db, metrics=metrics)
+                             allow_inline=inline_db, metrics=metrics, gate=self._gate)
         if self.blobs is not None:
             self.blobs.start()
             self.ports["blobs"] = self.blobs.port
@@ -385,13 +407,39 @@ class Platform:
             except Exception:  # noqa: BLE001 - keep the reaper alive; the next round retries
                 _log.exception("reaper round failed")
 
-    def wait(self) -> None:
-        self._stopping.wait()
+    def request_stop(self) -> None:
+        """Ask :meth:`wait` to return (safe in a signal handler: no lock is taken).
 
-    def stop(self) -> None:
-        self._stopping.set()
+        The first request starts the shutdown; a later one, during the drain of
+        :meth:`stop`, ends its grace period at once.
+        """
+        self._stop_requests += 1
+
+    def wait(self) -> None:
+        """Until :meth:`request_stop` (or :meth:`stop`)."""
+        while self._stop_requests == 0 and not self._stopping.is_set():
+            time.sleep(_DRAIN_POLL_S)
+
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Drain, then stop everything (docs/operations.md, "Stopping and restarting").
+
+        Readiness goes NOT_SERVING first; the client APIs then refuse new RPCs
+        (UNAVAILABLE, :data:`SHUTTING_DOWN`) and the scheduler leases no more
+        tasks (staged ones stay queued for the next start). Running tasks get
+        up to ``grace_s`` to finish and report; those still running then fail
+        with :func:`shutdown_reason`. Then the workers are stopped and reaped,
+        and the servers close.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         if self.monitor is not None:  # readiness goes first: NOT_SERVING everywhere
             self.monitor.shutdown()
+        self._gate.close(SHUTTING_DOWN)
+        self.scheduler.drain()
+        self.supervisor.drain()
+        self._drain(grace_s)
+        self._stopping.set()
         self.supervisor.stop()
         if self.blobs is not None:
             self.blobs.stop()
@@ -404,3 +452,27 @@ class Platform:
         if self._worker_metrics is not None:
             REGISTRY.unregister(self._worker_metrics)
         self.db.close()
+        _log.info("confide stopped")
+
+    def _drain(self, grace_s: float) -> None:
+        """Wait for the running tasks (up to ``grace_s``), then fail the rest."""
+        deadline = time.monotonic() + grace_s
+        requests = self._stop_requests  # one more cuts the wait short
+        try:
+            running = self.scheduler.running()
+            if running:
+                _log.warning("shutting down: waiting up to %g s for %d running task(s); "
+                             "queued tasks stay queued (another SIGTERM ends the wait)",
+                             grace_s, running)
+            else:
+                _log.info("shutting down: no task is running")
+            while running and time.monotonic() < deadline and self._stop_requests == requests:
+                time.sleep(min(_DRAIN_POLL_S, max(0.0, deadline - time.monotonic())))
+                running = self.scheduler.running()
+            if running:
+                reason = shutdown_reason(grace_s, cut_short=self._stop_requests != requests)
+                failed = self.scheduler.fail_running(reason)
+                _log.warning("shutting down: %d task(s) failed: %s", len(failed), reason)
+        except Exception:  # noqa: BLE001 - the database is gone: stop anyway (the reaper
+            # of the next start fails what is left once its lease is stale)
+            _log.exception("shutting down: the running tasks could not be drained")

@@ -48,6 +48,7 @@ class ServerConfig:
     metrics_address: str | None = None  # HOST:PORT of the Prometheus endpoint; None: off
     log_format: str = "human"  # the workers' log lines: human or json
     health_check_s: float = 2.0  # how often readiness is checked
+    shutdown_grace_s: float = 30.0  # SIGTERM: running tasks may finish this long
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:

@@ -3,7 +3,8 @@
 A worker that exits unexpectedly is reported to the scheduler at once, so its
 task fails with a reason instead of waiting for the heartbeat timeout, its
 private staging area (decrypted inputs) is removed, and a new worker (with a
-new executor id) takes its place.
+new executor id) takes its place, unless the server is shutting down
+(:meth:`Supervisor.drain`).
 
 With ``metrics_dir``, each worker records its ``confide_worker_*`` metrics in
 files there (``confide.telemetry``), and a dead worker's live gauges are dropped.
@@ -47,6 +48,7 @@ class Supervisor:
         self._respawn_at: list[float] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._draining = threading.Event()  # the server is stopping: no more respawns
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
 
     def start(self) -> None:
@@ -74,6 +76,10 @@ class Supervisor:
             self._started[executor_id] = time.monotonic()
             SUPERVISOR_WORKER_PROCESSES.set(len(self._procs))
         _log.info("started worker pid %d as %s", proc.pid, executor_id)
+
+    def drain(self) -> None:
+        """Replace no dead worker from now on (the server is shutting down)."""
+        self._draining.set()
 
     def pids(self) -> dict[str, int]:
         with self._lock:
@@ -105,6 +111,9 @@ class Supervisor:
                 else:
                     self._backoff = 0.0
                 self._respawn_at.append(time.monotonic() + self._backoff)
+            if self._draining.is_set():
+                self._respawn_at.clear()
+                continue
             now = time.monotonic()
             due = [t for t in self._respawn_at if t <= now]
             self._respawn_at = [t for t in self._respawn_at if t > now]

@@ -47,12 +47,15 @@ class ServerSettings:
             (``--metrics-address``).
         log_format: ``human`` or ``json`` (``--log-format``).
         health_check_s: how often the readiness checks run.
+        shutdown_grace_s: on SIGTERM, how long running tasks may take to
+            finish before they are failed (``--shutdown-grace``).
     """
 
     server_names: tuple[str, ...] = ("localhost",)
     metrics_address: str | None = None
     log_format: str = "human"
     health_check_s: float = 2.0
+    shutdown_grace_s: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ While running, the executor's heartbeat long-polls too and is answered
 ``Stop`` as soon as the task is canceled. An executor that stops
 heart-beating (or whose process the supervisor saw die) loses its task to
 Failed with a reason. Staged tasks live in the database: a crash loses nothing.
+
+While the server shuts down (:meth:`Scheduler.drain`), nothing more is leased:
+staged tasks stay queued for the next start, running ones may still report.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class Scheduler:
         self._executors: dict[str, _Executor] = {}
         self._lock = threading.Lock()
         self._started = clock()
+        self._draining = threading.Event()
 
     # -- staging (called by management inside its transaction) -------------
     def stage(self, txn: Txn, task: TaskRecord, function: FunctionRecord,
@@ -111,7 +115,8 @@ class Scheduler:
                 return None
             self._seen(executor_id)
             seq = self._notifier.work_seq()
-            staged = await self._db.run(self._lease, executor_id)
+            # Draining: the poll just waits out its time (no busy re-polling).
+            staged = None if self.draining else await self._db.run(self._lease, executor_id)
             if staged is not None:
                 return staged
             remaining = deadline - self._clock()
@@ -215,6 +220,24 @@ class Scheduler:
             record.cmac = tag
             record.save(txn)
         return result
+
+    # -- shutdown ------------------------------------------------------------
+    def drain(self) -> None:
+        """Lease no more tasks (the server is stopping); staged ones stay queued."""
+        self._draining.set()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining.is_set()
+
+    def running(self) -> int:
+        """Tasks leased to an executor (Running) right now."""
+        with self._db.read() as txn:
+            return sum(1 for _ in txn.scan(_QUEUE, exclude={"leased_by": ""}))
+
+    def fail_running(self, reason: str) -> list[str]:
+        """Fail every task leased to any executor with ``reason``; returns their ids."""
+        return self._fail_leases(lambda _holder: True, reason)
 
     # -- failure detection -------------------------------------------------
     def executor_lost(self, executor_id: str, reason: str = EXECUTOR_TIMEOUT_REASON) -> list[str]:
