@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import re
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -217,8 +218,11 @@ class Platform:
         except ValueError as e:
             raise ConfigError(str(e)) from e
         self.notifier = Notifier()
+        # Each start is a generation: workers left over by an earlier one are refused.
+        self.generation = secrets.token_hex(8)
         self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
-                                   executor_timeout_s=config.executor_timeout_s)
+                                   executor_timeout_s=config.executor_timeout_s,
+                                   generation=self.generation)
         self.management = Management(Context(self.db, self.notifier, limits, clock),
                                      role_of=self.auth.role_of)
         self.frontend = Frontend(self.auth, AccessControl(), self.audit)
@@ -243,7 +247,8 @@ class Platform:
         # Workers record their metrics in files here only when metrics are served.
         metrics_dir = data / "worker-metrics" if config.metrics_address is not None else None
         self.supervisor = Supervisor(config.workers, self._worker_config,
-                                     self._executor_lost, metrics_dir=metrics_dir)
+                                     self._executor_lost, metrics_dir=metrics_dir,
+                                     id_prefix=f"executor-{self.generation}-")
         self.ports: dict[str, int] = {}
 
     def _executor_lost(self, executor_id: str, reason: str) -> None:
