@@ -223,6 +223,12 @@ class Platform:
         self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
                                    executor_timeout_s=config.executor_timeout_s,
                                    generation=self.generation)
+        if self.db.postgres:
+            # Another process or host sharing the database (a frontend role) wakes
+            # this scheduler's idle pulls and WaitTask callers through it.
+            self.db.listen("work", lambda _payload: self.notifier.work_available())
+            self.db.listen("task_ended", lambda task_id: self.notifier.task_ended(task_id)
+                           if task_id else None)
         self.management = Management(Context(self.db, self.notifier, limits, clock),
                                      role_of=self.auth.role_of)
         self.frontend = Frontend(self.auth, AccessControl(), self.audit)

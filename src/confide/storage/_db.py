@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 from ..crypto.records import RecordSealer, TamperedRecord
 from ..telemetry._metrics import DB_TRANSACTION_SECONDS
 from . import _migrate
+from ._channels import Listener, LocalChannels, PostgresListener, check_channel, check_payload
 from ._migrate import MigrationError
 from ._schema import tables
 from ._txn import Column, Record, Row, Txn
@@ -350,6 +351,8 @@ class Database:
         # one more round trip per transaction). A broken one is dropped at once.
         self._idle: list[Any] = []
         self._idle_cap = _POSTGRES_IDLE if self.postgres else _SQLITE_IDLE
+        self._local = LocalChannels()
+        self._listeners: list[PostgresListener] = []
         mark = "%s" if self.postgres else "?"
         self._table_sql = {name: _TableSql(name, mark) for name in tables}
         kwargs: dict[str, Any] = {}
@@ -482,6 +485,43 @@ class Database:
             return await asyncio.to_thread(fn, *args, **kwargs)
         return fn(*args, **kwargs)
 
+    # -- wake-ups between processes (``_channels``) --------------------------
+    def notify(self, channel: str, payload: str = "") -> None:
+        """Wake every listener of ``channel``, in any process on this database
+        (PostgreSQL ``NOTIFY``; in-process on SQLite). A hint, not a fact:
+        listeners re-read the sealed rows. ``StorageError`` if it cannot be sent."""
+        name, payload = check_channel(channel), check_payload(payload)
+        if not self.postgres:
+            self._local.notify(name, payload)
+            return
+        with self._txn(False) as txn:
+            assert isinstance(txn, _SqlTxn)
+            txn._execute("SELECT pg_notify(%s, %s)", (name, payload))
+
+    def listen(self, channel: str, callback: Callable[[str], None]) -> Listener:
+        """Call ``callback(payload)`` on every notification of ``channel`` (on a
+        thread of its own with PostgreSQL), and once with ``""`` each time it
+        (re)connects, since notifications sent meanwhile are lost."""
+        name = check_channel(channel)
+        if not self.postgres:
+            return self._local.listen(name, callback)
+        listener = PostgresListener(self._listen_connection, name, callback)
+        self._listeners.append(listener)
+
+        def close() -> None:
+            listener.close()
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return Listener(close)
+
+    def _listen_connection(self) -> Any:
+        """A connection of its own for LISTEN (never pooled: it stays subscribed)."""
+        import psycopg
+
+        url = self.engine.url.set(drivername="postgresql")
+        return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+
     def read(self) -> AbstractContextManager[Txn]:
         """A read-only transaction: ``with db.read() as txn: ...``."""
         return self._txn(False)
@@ -492,6 +532,9 @@ class Database:
         return self._txn(True)
 
     def close(self) -> None:
+        for listener in list(self._listeners):
+            listener.close()
+        self._listeners.clear()
         while self._idle:
             self._idle.pop().close()
         self.engine.dispose()
