@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ _log = logging.getLogger(__name__)
 EXECUTOR_TIMEOUT_REASON = "Runtime Error: Executor Timeout"
 STALE_EXECUTOR = "executor of an earlier server generation"
 _QUEUE = "queue"
+_SUPERVISED_ID = re.compile(r"executor-([0-9a-f]{16})-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 _LEASE_UNTIL = "lease_until"  # queue body: when the lease ends unless renewed (epoch s)
 
 
@@ -108,9 +110,13 @@ class Scheduler:
     # -- executors ---------------------------------------------------------
     def admit(self, executor_id: str) -> None:
         """Refuse an executor of an earlier server generation (an orphaned worker
-        of a server that was killed: it must not take this server's tasks)."""
-        if self.generation is not None and not executor_id.startswith(
-                f"executor-{self.generation}-"):
+        of a server that was killed: it must not take this server's tasks).
+
+        Supervised workers are ``executor-<generation>-<uuid>``; other ids (a
+        worker enrolled under a node id of its own) are not generation-bound."""
+        match = _SUPERVISED_ID.fullmatch(executor_id)
+        if self.generation is not None and match is not None and \
+                match.group(1) != self.generation:
             raise ServiceError(Code.FAILED_PRECONDITION, STALE_EXECUTOR)
 
     def _seen(self, executor_id: str) -> None:
