@@ -128,6 +128,12 @@ def test_enrolled_node_receives_its_certificate_and_secret_and_may_pull(
     stub = _scheduler(node_server, key_pem=node.key_pem, cert_pem=node.cert_pem)
     reply = stub.PullTask(v1.PullTaskRequest(executor_id="executor-test", wait_ms=0), timeout=10)
     assert reply.has_task is False
+    # The same node posing as a supervised worker of an earlier server generation.
+    stale = "executor-0000000000000000-01234567-89ab-cdef-0123-456789abcdef"
+    with pytest.raises(grpc.RpcError) as e:
+        stub.PullTask(v1.PullTaskRequest(executor_id=stale, wait_ms=0), timeout=10)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "earlier server generation" in str(e.value.details())
 
 
 def test_rejects_worker_with_unlisted_measurement(node_server: Server, other_code: Path) -> None:

@@ -82,6 +82,7 @@ class _Scheduler(v1_grpc.SchedulerServicer):
             raise ServiceError.permission_denied() from e
         if not executor_id or len(executor_id) > 128:
             raise ServiceError(Code.INVALID_ARGUMENT, "invalid executor id")
+        self._s.admit(executor_id)
 
     async def PullTask(self, r: v1.PullTaskRequest, c: grpc.aio.ServicerContext
                        ) -> v1.PullTaskResponse:

@@ -14,6 +14,7 @@ reach the server's endpoint when the supervisor enabled that.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import logging
 import os
@@ -21,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,12 +56,24 @@ _PULL_WAIT_MS = 5000
 _FIRST_HEARTBEAT_S = 0.5
 _STOP_TASKS_S = 4.0  # on SIGTERM, how long the stopped tasks may take to end (the
 # supervisor kills the worker after 5 s)
+_MAX_REPORT_PAUSE_S = 5.0
+_ORPHAN_CHECK_S = 0.5
+_PR_SET_PDEATHSIG = 1
+#: Codes after which a report is sent again (anything else is a final refusal).
+_RETRIED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                      grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
+                      grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
+                      grpc.StatusCode.CANCELLED})
 _ENROL_DEADLINE_S = 60.0  # keep retrying an unreachable key service this long
 _RENEW_BEFORE = dt.timedelta(hours=1)  # re-enrol this long before the node certificate expires
 #: Exit status of a worker whose enrolment was refused (the supervisor backs off).
 EXIT_ENROLMENT_REFUSED = 3
 #: Exit status of a worker given bootstrap data it refuses (e.g. invalid limits).
 EXIT_BAD_BOOTSTRAP = 4
+#: The scheduler refused this worker (of an earlier server generation).
+EXIT_REFUSED = 5
+#: The supervising process died before this worker was running.
+EXIT_ORPHANED = 6
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,7 @@ class Worker:
         self._renew = renew
         self._renew_lock = threading.Lock()
         self.stopping = threading.Event()
+        self.refused = False
         self._pulls: set[grpc.Future] = set()
         self._pulls_lock = threading.Lock()
         self._cancels: set[threading.Event] = set()  # of the tasks running here
@@ -199,6 +214,13 @@ class Worker:
             try:
                 resp = call.result()
             except (grpc.FutureCancelledError, grpc.RpcError) as e:
+                if isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    # A worker of an earlier server generation (its supervisor died):
+                    # the scheduler will never serve it again.
+                    _log.error("the scheduler refused this worker (%s); exiting", e.details())
+                    self.refused = True
+                    self.stop()
+                    return
                 if report is not None:
                     # Reporting twice is harmless: the scheduler ignores a result
                     # for a task no longer leased to this executor.
@@ -307,13 +329,31 @@ class Worker:
             failure_detail="" if result.ok else result.detail)
 
     def _report(self, report: v1.UpdateTaskResultRequest) -> None:
-        for attempt in range(5):
+        """Deliver a result until the scheduler acknowledges it.
+
+        Reports are idempotent: the scheduler records a result once and answers
+        OK without recording anything when the lease is gone (reported before,
+        canceled, expired), so retrying is always safe. Storage trouble on the
+        scheduler's side (disk full, database locked or down) is retried with a
+        growing pause for as long as this worker runs; meanwhile the lease, no
+        longer renewed, runs out and the scheduler ends the task by itself.
+        """
+        pause = 0.2
+        while True:
             try:
                 self._stub.UpdateTaskResult(report, timeout=30)
                 return
             except grpc.RpcError as e:
-                _log.warning("reporting %s failed (%s), retrying", report.task_id, e.code())
-                self.stopping.wait(0.2 * (attempt + 1))
+                code = e.code()
+                if code not in _RETRIED:
+                    _log.error("the scheduler refused the result of %s (%s): %s",
+                               report.task_id, code, e.details())
+                    return
+                _log.warning("reporting %s failed (%s), retrying in %.1f s",
+                             report.task_id, code, pause)
+            if self.stopping.wait(pause):
+                return
+            pause = min(pause * 2, _MAX_REPORT_PAUSE_S)
 
 
 def _check_python_sandbox(python: Any) -> None:
@@ -388,9 +428,44 @@ def enrol_with_retry(cfg: WorkerConfig, attester: Any, *,
             return node
 
 
+def _die_with_parent(on_orphaned: Callable[[], None]) -> None:
+    """Exit when the supervising process dies (a kill -9 of the server left its
+    workers running, and they joined the next server).
+
+    The kernel sends SIGTERM when the parent dies (``PR_SET_PDEATHSIG``); a
+    thread also watches the parent pid, since that signal follows the parent
+    *thread* and is not sent on every platform.
+    """
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent or parent == 1:  # it died before the signal was armed
+        on_orphaned()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_ORPHAN_CHECK_S)
+        on_orphaned()
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 def main() -> int:
     from ..attestation.sim import node_sim_attester
 
+    stopping: list[Callable[[], None]] = []
+
+    def orphaned() -> None:
+        _log.error("the supervising process is gone; exiting")
+        for stop in stopping:
+            stop()
+        if not stopping:
+            os._exit(EXIT_ORPHANED)
+
+    _die_with_parent(orphaned)
     try:
         cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
     except SettingsError as e:  # the server validated them: only a broken bootstrap gets here
@@ -420,12 +495,13 @@ def main() -> int:
     worker = Worker(secure_channel(cfg, node), cfg.executor_id, runner, slots=cfg.slots,
                     renew=renew)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    stopping.append(worker.stop)
     _log.info("executor %s pulling from %s", cfg.executor_id, cfg.scheduler)
     try:
         worker.serve_forever()
     finally:
         runner.close()  # kills the idle pre-started sandboxes
-    return 0
+    return EXIT_REFUSED if worker.refused else 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import re
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -235,8 +236,17 @@ class Platform:
         except ValueError as e:
             raise ConfigError(str(e)) from e
         self.notifier = Notifier()
+        # Each start is a generation: workers left over by an earlier one are refused.
+        self.generation = secrets.token_hex(8)
         self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
-                                   executor_timeout_s=config.executor_timeout_s)
+                                   executor_timeout_s=config.executor_timeout_s,
+                                   generation=self.generation)
+        if self.db.postgres:
+            # Another process or host sharing the database (a frontend role) wakes
+            # this scheduler's idle pulls and WaitTask callers through it.
+            self.db.listen("work", lambda _payload: self.notifier.work_available())
+            self.db.listen("task_ended", lambda task_id: self.notifier.task_ended(task_id)
+                           if task_id else None)
         self.management = Management(Context(self.db, self.notifier, limits, clock),
                                      role_of=self.auth.role_of)
         self.frontend = Frontend(self.auth, AccessControl(), self.audit)
@@ -265,7 +275,8 @@ class Platform:
         # Workers record their metrics in files here only when metrics are served.
         metrics_dir = data / "worker-metrics" if config.metrics_address is not None else None
         self.supervisor = Supervisor(config.workers, self._worker_config,
-                                     self._executor_lost, metrics_dir=metrics_dir)
+                                     self._executor_lost, metrics_dir=metrics_dir,
+                                     id_prefix=f"executor-{self.generation}-")
         self.ports: dict[str, int] = {}
 
     def _executor_lost(self, executor_id: str, reason: str) -> None:

@@ -4,7 +4,9 @@ A worker that exits unexpectedly is reported to the scheduler at once, so its
 task fails with a reason instead of waiting for the heartbeat timeout, its
 private staging area (decrypted inputs) is removed, and a new worker (with a
 new executor id) takes its place, unless the server is shutting down
-(:meth:`Supervisor.drain`).
+(:meth:`Supervisor.drain`). Workers exit by themselves when the
+supervising process dies (``execution._worker``), and their executor ids carry
+this server's generation, so a worker left over by a killed server is refused.
 
 With ``metrics_dir``, each worker records its ``confide_worker_*`` metrics in
 files there (``confide.telemetry``), and a dead worker's live gauges are dropped.
@@ -36,9 +38,10 @@ _MAX_BACKOFF_S = 30.0  # after an exponentially growing pause, up to this long
 
 class Supervisor:
     def __init__(self, count: int, make_config: Callable[[str], WorkerConfig],
-                 on_lost: Callable[[str, str], None], *, metrics_dir: Path | None = None
-                 ) -> None:
+                 on_lost: Callable[[str, str], None], *, metrics_dir: Path | None = None,
+                 id_prefix: str = "executor-") -> None:
         self._count = count
+        self._id_prefix = id_prefix  # carries the server generation (Scheduler.admit)
         self.metrics_dir = metrics_dir
         self._make_config = make_config
         self._on_lost = on_lost
@@ -60,7 +63,7 @@ class Supervisor:
         self._thread.start()
 
     def _spawn(self) -> None:
-        executor_id = f"executor-{uuid.uuid4()}"
+        executor_id = f"{self._id_prefix}{uuid.uuid4()}"
         cfg = self._make_config(executor_id)
         env = None
         if self.metrics_dir is not None:

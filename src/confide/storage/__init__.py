@@ -3,6 +3,7 @@
 The database is untrusted: every row is sealed and authenticated (see ``_schema``).
 """
 
+from ._channels import Listener
 from ._db import (
     Conflict,
     Database,
@@ -16,6 +17,6 @@ from ._migrate import BASE, HEAD, Revision, history
 from ._schema import SCHEMA_VERSION
 from ._txn import Column, Record, Row, Txn
 
-__all__ = ["BASE", "HEAD", "SCHEMA_VERSION", "Column", "Conflict", "Database", "Record",
+__all__ = ["BASE", "HEAD", "SCHEMA_VERSION", "Column", "Conflict", "Database", "Listener", "Record",
            "Revision", "Row", "Schema", "StorageError", "StorageFull", "StorageUnavailable",
            "Tampered", "Txn", "history"]

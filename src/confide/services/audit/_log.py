@@ -71,6 +71,7 @@ class AuditLog:
 
     def __init__(self, db: Database, key: bytes, *, clock: Callable[[], float]) -> None:
         self._db = db
+        self.db = db  # callers on the event loop append through ``db.run``
         self._key = key
         self._clock = clock
         self._lock = threading.Lock()

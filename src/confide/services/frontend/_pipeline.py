@@ -66,10 +66,25 @@ class Frontend:
 
     async def run_async(self, api: str, user_id: str | None, token: str | None, ip: bytes,
                         forward: Callable[[Principal], Awaitable[T]]) -> T:
-        """:meth:`run` for a ``forward`` that awaits (it runs on the RPC event loop)."""
-        who = self._admit(api, user_id, token, ip)
-        with self._audited(api, who, ip):
-            return await forward(who)
+        """:meth:`run` for a ``forward`` that awaits (it runs on the RPC event loop).
+
+        Authentication and the audit entry touch the database: through
+        ``Database.run`` (in place on SQLite, in a thread on PostgreSQL, whose
+        round trips, or a wait for the audit group commit, would stall the loop)."""
+        run = self._audit.db.run
+        who = await run(self._admit, api, user_id, token, ip)
+        user = f"{{ user: {who.user_id}, role: {who.role.debug()} }}"
+        try:
+            result = await forward(who)
+        except ServiceError as e:
+            await run(self._record, user, f"{api}:{_render(e)}", False, ip)
+            raise
+        except StorageError as e:
+            error = storage_failure(e, api)
+            await run(self._record, user, f"{api}:{_render(error)}", False, ip)
+            raise error from e
+        await run(self._record, user, api, True, ip)
+        return result
 
     def _admit(self, api: str, user_id: str | None, token: str | None, ip: bytes) -> Principal:
         """Authenticate and authorize the caller; audit a refusal."""
