@@ -3,10 +3,10 @@
 The database is untrusted: every row is sealed and authenticated (see ``_schema``).
 """
 
-from ._db import Conflict, Database, Schema, StorageError, Tampered
+from ._db import Conflict, Database, ResealBatch, Schema, StorageError, Tampered
 from ._migrate import BASE, HEAD, Revision, history
 from ._schema import SCHEMA_VERSION
 from ._txn import Column, Record, Row, Txn
 
 __all__ = ["BASE", "HEAD", "SCHEMA_VERSION", "Column", "Conflict", "Database", "Record",
-           "Revision", "Row", "Schema", "StorageError", "Tampered", "Txn", "history"]
+           "ResealBatch", "Revision", "Row", "Schema", "StorageError", "Tampered", "Txn", "history"]
