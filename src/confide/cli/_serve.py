@@ -85,6 +85,8 @@ def serve(
             log_format=log_format,
             server_names=tuple(server_name) if server_name else ops.server_names,
             health_check_s=ops.health_check_s,
+            key_rotate_after=settings.keys.rotate_after,
+            key_check_s=settings.keys.check_interval_s,
             limits=settings.limits))
         platform.start()
     except ConfigError as e:

@@ -17,11 +17,11 @@ Every rotation and reseal is an audit entry.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..._units import parse_duration
 from ...keys import KEY_KINDS, KeyRing, KeysError, KeyVersion, LiveKeys, RootSecret
 from ...storage import Database
 
@@ -32,29 +32,6 @@ _log = logging.getLogger("confide.keys")
 RING_META_KEY = "keyring"
 _OPERATOR_IP = bytes(16)
 _SWAP_ATTEMPTS = 8
-_DURATION = re.compile(r"\s*([0-9]{1,9})\s*([smhdw])\s*\Z")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_MIN_ROTATE_AFTER_S = 60
-
-
-def parse_duration(text: str) -> int | None:
-    """``"90d"`` -> seconds; ``"off"`` (or empty) -> ``None``.
-
-    Units: s, m, h, d, w; at least one minute.
-
-    Raises:
-        ValueError: anything else (the text says what is expected).
-    """
-    if text.strip().lower() in ("", "off", "never"):
-        return None
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f'expected a duration such as "90d", "12h" or "off", got {text[:40]!r}')
-    seconds = int(match.group(1)) * _SECONDS[match.group(2)]
-    if seconds < _MIN_ROTATE_AFTER_S:
-        raise ValueError(f"a rotation period must be at least {_MIN_ROTATE_AFTER_S} s, "
-                         f"got {text!r}")
-    return seconds
 
 
 class _Audit(Protocol):
