@@ -205,6 +205,16 @@ def test_the_ring_survives_a_restart_and_other_processes_pick_it_up(tmp_path: Pa
         assert row is not None and row.body == {"secret": "s"}
 
 
+def test_a_key_met_right_after_a_periodic_reload_is_still_found(tmp_path: Path) -> None:
+    _db, rotation, _, _ = _platform(tmp_path)
+    _db2, other, _, _ = _platform(tmp_path)
+    rotation.refresh()  # the server's periodic check, just before another process rotates
+    other.rotate(["token"], actor="other")
+    assert rotation.live.lookup("token", 2) is not None
+    assert rotation.live.lookup("token", 3) is None  # does not exist: refused
+    assert rotation.live.lookup("token", 10**6) is None  # no ring can hold it: not even read
+
+
 def test_concurrent_rotations_both_land(tmp_path: Path) -> None:
     _db, a, _, _ = _platform(tmp_path)
     _db2, b, _, _ = _platform(tmp_path)

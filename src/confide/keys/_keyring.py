@@ -34,7 +34,6 @@ import hmac
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -276,17 +275,12 @@ class KindKeys:
 class LiveKeys:
     """The ring a process uses now; replaced as rotations happen, never rolled back."""
 
-    def __init__(self, ring: KeyRing, loader: Callable[[], KeyRing] | None = None, *,
-                 min_reload_s: float = 1.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        """``loader`` reads the stored ring (for reloads); reloads prompted by an
-        unknown version happen at most once per ``min_reload_s``."""
+    def __init__(self, ring: KeyRing, loader: Callable[[], KeyRing] | None = None) -> None:
+        """``loader`` reads the stored ring (for reloads)."""
         self._ring = ring
         self._loader = loader
         self._lock = threading.Lock()
-        self._min_reload_s = min_reload_s
-        self._monotonic = monotonic
-        self._last_reload = -float("inf")
+        self._reloading = threading.Lock()
 
     @property
     def ring(self) -> KeyRing:
@@ -318,17 +312,23 @@ class LiveKeys:
         """Read the stored ring and install it; ``True`` if it changed anything."""
         if self._loader is None:
             return False
-        self._last_reload = self._monotonic()
         return self.install(self._loader())
 
     def lookup(self, kind: str, version: int) -> bytes | None:
+        """The key of ``kind`` version ``version``, reloading the ring when it is unknown.
+
+        Reloads are one at a time (callers missing the same key wait for one
+        read, then find it); a version no ring can hold reads nothing.
+        """
         key = self._ring.key(kind, version)
-        if key is not None or self._loader is None or not 1 <= version <= MAX_VERSION:
+        if key is not None or self._loader is None or not 1 <= version <= MAX_VERSIONS_PER_KIND:
             return key
-        if self._monotonic() - self._last_reload < self._min_reload_s:
-            return None
-        try:
-            self.reload()
-        except Exception:  # noqa: BLE001 - a failed reload is "unknown key": the caller refuses
-            return None
-        return self._ring.key(kind, version)
+        with self._reloading:
+            key = self._ring.key(kind, version)  # another caller's reload may have found it
+            if key is not None:
+                return key
+            try:
+                self.reload()
+            except Exception:  # noqa: BLE001 - a failed reload is "unknown key": the caller refuses
+                return None
+            return self._ring.key(kind, version)
