@@ -388,3 +388,24 @@ def test_a_changed_audit_kid_breaks_the_chain(tmp_path: Path) -> None:
         with db.write() as txn:
             txn.update("audit", "3", row.body)
     assert audit.verify_chain() == 3
+
+
+# -- [keys] settings ------------------------------------------------------------------
+
+
+def test_keys_settings_are_validated_naming_the_key() -> None:
+    from confide.settings import SettingsError, settings_from
+
+    assert settings_from({"keys": {"rotate_after": "90d"}}, {}).keys.rotate_after == "90d"
+    env = {"CONFIDE_KEYS__ROTATE_AFTER": "12h", "CONFIDE_KEYS__CHECK_INTERVAL_S": "2.5"}
+    keys = settings_from({}, env).keys
+    assert (keys.rotate_after, keys.check_interval_s) == ("12h", 2.5)
+    with pytest.raises(SettingsError) as info:
+        settings_from({"keys": {"rotate_after": "90 days", "check_interval_s": 0,
+                                "rotate_afer": "1d"}}, {})
+    text = str(info.value)
+    assert "keys.rotate_after: expected a duration" in text
+    assert "keys.check_interval_s: must be 0.1..3600" in text
+    assert "did you mean keys.rotate_after" in text
+    with pytest.raises(SettingsError, match=r"keys\.rotate_after: must be at least 60 s"):
+        settings_from({"keys": {"rotate_after": "30s"}}, {})

@@ -8,13 +8,12 @@ values with secrets redacted. ``from confide.config import Limits`` is unchanged
 """
 
 from ._load import ENV_PREFIX, SettingsError, env_name, load_settings, section_from, settings_from
-from ._model import KeysSettings, ServerSettings, Settings, secret_field
+from ._model import ServerSettings, Settings, secret_field
 from ._render import REDACTED, render_json, render_toml, settings_dict
 
 __all__ = [
     "ENV_PREFIX",
     "REDACTED",
-    "KeysSettings",
     "ServerSettings",
     "Settings",
     "SettingsError",
