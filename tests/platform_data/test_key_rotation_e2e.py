@@ -187,3 +187,42 @@ def _forged_kids_are_refused(s: Server, alice: Party, url: str) -> None:
     assert blob_status(url.replace("kid=1&", "kid=9&")) == 403
     assert blob_status(url.replace("kid=1&", "")) == 403
     assert os.path.isdir(s.data_dir)
+
+
+def test_scheduled_rotation_by_the_running_server(tmp_path: Path) -> None:
+    from confide.node import open_platform_keys, open_root_secret
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    secret = open_root_secret(data, create=True)
+    # A platform whose keys were first recorded two minutes ago.
+    open_platform_keys(secret, f"sqlite:///{data / 'confide.db'}",
+                       clock=lambda: time.time() - 120).close()
+    s = Server(data, workers=0, extra_env={"CONFIDE_KEYS__ROTATE_AFTER": "1m",
+                                           "CONFIDE_KEYS__CHECK_INTERVAL_S": "0.5"}).start()
+    try:
+        deadline = time.monotonic() + 20
+        while _login_kid(s) != "token-2":
+            assert time.monotonic() < deadline, "the server never rotated on schedule"
+            time.sleep(0.2)
+        time.sleep(1.5)  # several more checks: nothing else is due for a minute
+        assert _login_kid(s) == "token-2"
+        with s.admin() as admin:
+            rotations = admin.query_audit_logs("key_rotate", 100)
+        assert sorted(e.message for e in rotations) == [
+            "key_rotate: audit-2", "key_rotate: presign-2", "key_rotate: record-2",
+            "key_rotate: token-2"]
+        assert {e.user for e in rotations} == {"scheduled rotation"}
+    finally:
+        s.stop()
+    verify = _confide("audit", "verify", "--data-dir", str(data))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_bad_rotation_period_stops_the_server_naming_the_key(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "confide", "serve", "--data-dir", str(tmp_path / "d"),
+         "--workers", "0"], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "CONFIDE_KEYS__ROTATE_AFTER": "soon"})
+    assert result.returncode != 0
+    assert "keys.rotate_after" in result.stderr and "Traceback" not in result.stderr
