@@ -409,3 +409,35 @@ def test_keys_settings_are_validated_naming_the_key() -> None:
     assert "did you mean keys.rotate_after" in text
     with pytest.raises(SettingsError, match=r"keys\.rotate_after: must be at least 60 s"):
         settings_from({"keys": {"rotate_after": "30s"}}, {})
+
+
+def test_a_database_of_the_previous_release_opens_and_reseals(tmp_path: Path) -> None:
+    """Rows in the 0x01 format (no keyring, one derived key), as the previous release wrote."""
+    import os
+
+    import cbor2
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from confide.node import open_platform_keys
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    Database(url, RecordSealer(b"\0" * 32)).close()  # the schema only
+    aead = AESGCM(ROOT.derive("record-seal", 32))
+    with sqlite3.connect(tmp_path / "old.db") as c:
+        for i in range(5):
+            row_id, nonce = f"file-{i}", os.urandom(12)
+            ad = cbor2.dumps(["files", row_id, ["files", row_id]])
+            body = b"\x01" + nonce + aead.encrypt(nonce, cbor2.dumps({"n": i}), ad)
+            c.execute("insert into files (id, body) values (?, ?)", (row_id, body))
+    keys = open_platform_keys(ROOT, url)
+    try:
+        assert keys.db.count_by_key("files") == {1: 5}
+        with keys.db.read() as txn:
+            assert sorted(r.body["n"] for r in txn.scan("files")) == list(range(5))
+        keys.rotation.rotate(["record"], actor="test")
+        assert keys.rotation.reseal(actor="test", batch=2).tables["files"] == 5
+        assert keys.db.count_by_key("files") == {2: 5}
+        with keys.db.read() as txn:
+            assert sorted(r.body["n"] for r in txn.scan("files")) == list(range(5))
+    finally:
+        keys.close()
