@@ -30,6 +30,7 @@ from . import (
     _exit,
     _files,
     _functions,
+    _keys,
     _measure,
     _profiles,
     _serve,
@@ -62,6 +63,7 @@ app.command("demo")(_demo.demo)
 app.command("attestation-service")(_attestation_service.attestation_service)
 app.add_typer(_config.app, name="config")
 app.add_typer(_db.app, name="db")
+app.add_typer(_keys.app, name="keys")
 app.command("backup")(_backup.backup)
 app.command("restore")(_backup.restore)
 

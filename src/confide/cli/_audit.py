@@ -34,20 +34,25 @@ def verify(data_dir: DataDir = Path("confide-data"),
                envvar="CONFIDE_DATABASE_URL")] = None,
            json_out: Json = False) -> None:
     """Check the audit log's hash chain (run where the platform secret is)."""
-    from ..crypto.records import RecordSealer
-    from ..node import ConfigError, open_root_secret
-    from ..services.audit import AuditChainBroken, AuditLog
-    from ..storage import Database
+    from ..keys import KeysError
+    from ..node import ConfigError, open_platform_keys, open_root_secret
+    from ..services.audit import AuditChainBroken
+    from ..storage import StorageError
 
     try:
         secret = open_root_secret(data_dir, create=False)
     except ConfigError as e:
         raise fail(f"error: {e}", _exit.DENIED) from e
-    db = Database(database_url or f"sqlite:///{data_dir / 'confide.db'}",
-                  RecordSealer(secret.derive("record-seal", 32)))
     try:
-        count = AuditLog(db, secret.derive("audit-chain", 32), clock=lambda: 0.0).verify_chain()
-    except AuditChainBroken as e:
+        keys = open_platform_keys(secret, database_url or
+                                  f"sqlite:///{data_dir / 'confide.db'}", clock=lambda: 0.0)
+    except (KeysError, StorageError) as e:
+        raise fail(f"error: {e}", _exit.SERVER) from e
+    try:
+        count = keys.audit.verify_chain()
+    except (AuditChainBroken, StorageError) as e:
         emit({"verified": False, "error": str(e)}, json_out)
         raise fail(f"audit log does NOT verify: {e}", _exit.SERVER) from e
+    finally:
+        keys.close()
     emit({"verified": True, "entries": count}, json_out, f"audit log verifies: {count} entries")

@@ -89,6 +89,8 @@ def serve(
             server_names=tuple(server_name) if server_name else ops.server_names,
             health_check_s=ops.health_check_s,
             shutdown_grace_s=ops.shutdown_grace_s if shutdown_grace is None else shutdown_grace,
+            key_rotate_after=settings.keys.rotate_after,
+            key_check_s=settings.keys.check_interval_s,
             limits=settings.limits))
         # The handlers only count the signal: the drain runs below, on the main
         # thread, and a second signal during it ends the grace period

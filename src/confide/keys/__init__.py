@@ -18,6 +18,14 @@ from confide.keys._enrol import (
     seal_root_secret,
 )
 from confide.keys._errors import EnrolmentError, KeysError, PeerNotAllowedError, SealingError
+from confide.keys._keyring import (
+    KEY_KINDS,
+    KeyRing,
+    KeyVersion,
+    KindKeys,
+    LiveKeys,
+    parse_kid,
+)
 from confide.keys._platform_ca import (
     DEFAULT_INBOUND_POLICY,
     SERVICE_URI_PREFIX,
@@ -40,6 +48,7 @@ from confide.keys._root_secret import (
 __all__ = [
     "DEFAULT_INBOUND_POLICY",
     "DERIVATION_LABELS",
+    "KEY_KINDS",
     "ROOT_SECRET_BYTES",
     "SERVICE_URI_PREFIX",
     "EnrolmentChallenge",
@@ -48,7 +57,11 @@ __all__ = [
     "EnrolmentKeys",
     "EnrolmentRequest",
     "InboundPolicy",
+    "KeyRing",
+    "KeyVersion",
     "KeysError",
+    "KindKeys",
+    "LiveKeys",
     "PeerNotAllowedError",
     "PlatformCA",
     "RootSecret",
@@ -60,6 +73,7 @@ __all__ = [
     "load_root_secret",
     "make_enrolment_request",
     "open_enrolment_grant",
+    "parse_kid",
     "seal_root_secret",
     "service_dns_name",
     "services_of",

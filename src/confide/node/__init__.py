@@ -2,5 +2,7 @@
 
 from ._app import ConfigError, Platform, open_root_secret
 from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
+from ._keys import PlatformKeys, open_platform_keys
 
-__all__ = ["DEFAULT_ADMIN_PASSWORD", "ConfigError", "Platform", "ServerConfig", "open_root_secret"]
+__all__ = ["DEFAULT_ADMIN_PASSWORD", "ConfigError", "Platform", "PlatformKeys", "ServerConfig",
+           "open_platform_keys", "open_root_secret"]

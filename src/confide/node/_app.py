@@ -19,13 +19,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .._units import parse_duration
 from ..api import RpcLoop, ServerHealth, ServingGate, build_server
 from ..api.authentication import add_authentication_servicers
 from ..api.frontend import add_frontend_servicers
 from ..api.keys import add_key_servicer
 from ..api.scheduler import add_scheduler_servicer
 from ..attestation import AttestedCertificate, renewal_due
-from ..crypto.records import RecordSealer
 from ..execution._worker import WorkerConfig
 from ..keys import (
     KeysError,
@@ -39,14 +39,13 @@ from ..keys import (
 from ..rpc import PemPair, key_pem
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
-from ..services.audit import AuditLog
 from ..services.authentication import AuthenticationService, TokenSigner
 from ..services.blobstore import BlobStore
 from ..services.frontend import Frontend
 from ..services.keys import KeyService
 from ..services.management import Context, Management
 from ..services.scheduler import Scheduler
-from ..storage import Database
+from ..storage import StorageError
 from ..telemetry import (
     LOG_FORMATS,
     REGISTRY,
@@ -58,6 +57,7 @@ from ..telemetry import (
 )
 from ._attest import SimNode
 from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
+from ._keys import open_platform_keys
 from ._monitor import HealthMonitor
 from ._readiness import RULES
 from ._supervisor import Supervisor
@@ -183,6 +183,12 @@ def _check_operations(config: ServerConfig) -> None:
     if not 0 <= config.shutdown_grace_s <= _MAX_GRACE_S:
         raise ConfigError(f"shutdown grace must be 0..{_MAX_GRACE_S:g} s: "
                           f"{config.shutdown_grace_s:g}")
+    try:
+        parse_duration(config.key_rotate_after)
+    except ValueError as e:
+        raise ConfigError(f"keys.rotate_after: {e}") from e
+    if not 0.1 <= config.key_check_s <= 3600:
+        raise ConfigError(f"keys.check_interval_s must be 0.1..3600 s: {config.key_check_s}")
 
 
 def _only_execution(_verdict: object, services: Sequence[str]) -> None:
@@ -217,12 +223,18 @@ class Platform:
         os.chmod(data, 0o700)
         secret = open_root_secret(data, create=True)
         clock = time.time
-        self.db = Database(config.db_url, RecordSealer(secret.derive("record-seal", 32)),
-                           synchronous=config.sqlite_synchronous)
+        try:
+            keys = open_platform_keys(secret, config.db_url, clock=clock,
+                                      synchronous=config.sqlite_synchronous)
+        except KeysError as e:
+            raise ConfigError(f"cannot open the keyring: {e}") from e
+        except StorageError as e:
+            raise ConfigError(f"cannot open the database: {e}") from e
+        self.db, self.audit, self.key_rotation = keys.db, keys.audit, keys.rotation
+        self._rotate_after_s = parse_duration(config.key_rotate_after)
         limits = config.limits
-        self.audit = AuditLog(self.db, secret.derive("audit-chain", 32), clock=clock)
         self.auth = AuthenticationService(
-            self.db, TokenSigner(secret.derive("token-sign", 64), config.token_lifetime_s),
+            self.db, TokenSigner(keys.live.view("token"), config.token_lifetime_s),
             clock=clock, limits=limits, audit=self.audit)
         self.auth.index_user_names()
         password = config.admin_password
@@ -260,7 +272,7 @@ class Platform:
         self.fusion_dir = data / "fusion"
         self.fusion_dir.mkdir(mode=0o700, exist_ok=True)
         self.blobs = None if config.blob_port is None else BlobStore(
-            data, secret.derive("blob-presign", 32), limits=limits, host=config.host,
+            data, keys.live.view("presign"), limits=limits, host=config.host,
             port=config.blob_port)
         self._servers: list[grpc.aio.Server] = []
         self._rpc: RpcLoop | None = None
@@ -373,6 +385,7 @@ class Platform:
         self.node.write_client_files(self.api_cert.cert_pem)
         threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
         threading.Thread(target=self._renew_loop, name="attest-renew", daemon=True).start()
+        threading.Thread(target=self._keys_loop, name="keyring", daemon=True).start()
         if cfg.workers > 0:
             self.supervisor.start()
         _log.info("confide is serving: authentication %s:%d, frontend %s:%d", cfg.host,
@@ -410,6 +423,14 @@ class Platform:
                     self.renew_certificate()
             except Exception:  # noqa: BLE001 - keep renewing; the next round retries
                 _log.exception("re-attestation failed")
+
+    def _keys_loop(self) -> None:
+        """Pick up rotations made elsewhere; rotate what ``[keys] rotate_after`` says is due."""
+        while not self._stopping.wait(self.config.key_check_s):
+            try:
+                self.key_rotation.check(self._rotate_after_s)
+            except Exception:  # noqa: BLE001 - keep the current keys; the next round retries
+                _log.exception("keyring check failed")
 
     def _reap_loop(self) -> None:
         while not self._stopping.wait(1.0):

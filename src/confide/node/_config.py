@@ -49,6 +49,10 @@ class ServerConfig:
     log_format: str = "human"  # the workers' log lines: human or json
     health_check_s: float = 2.0  # how often readiness is checked
     shutdown_grace_s: float = 30.0  # SIGTERM: running tasks may finish this long
+    # Key rotation ([keys], docs/operations.md): rotate a key once the active one is
+    # this old ("90d"; "off": only on command); reload the keyring this often.
+    key_rotate_after: str = "off"
+    key_check_s: float = 10.0
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ from ._channels import Listener
 from ._db import (
     Conflict,
     Database,
+    ResealBatch,
     Schema,
     StorageError,
     StorageFull,
@@ -18,5 +19,5 @@ from ._schema import SCHEMA_VERSION
 from ._txn import Column, Record, Row, Txn
 
 __all__ = ["BASE", "HEAD", "SCHEMA_VERSION", "Column", "Conflict", "Database", "Listener", "Record",
-           "Revision", "Row", "Schema", "StorageError", "StorageFull", "StorageUnavailable",
-           "Tampered", "Txn", "history"]
+           "ResealBatch", "Revision", "Row", "Schema", "StorageError", "StorageFull",
+           "StorageUnavailable", "Tampered", "Txn", "history"]

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import cbor2
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from ..crypto.records import RecordSealer, TamperedRecord
+from ..crypto.records import RecordSealer, TamperedRecord, row_prefix
 from ..telemetry._metrics import DB_TRANSACTION_SECONDS
 from . import _migrate
 from ._channels import Listener, LocalChannels, PostgresListener, check_channel, check_payload
@@ -33,7 +34,7 @@ from ._migrate import MigrationError
 from ._schema import tables
 from ._txn import Column, Record, Row, Txn
 
-__all__ = ["Conflict", "Database", "Schema", "StorageError", "Tampered"]
+__all__ = ["Conflict", "Database", "ResealBatch", "Schema", "StorageError", "Tampered"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -96,6 +97,14 @@ def _classify(e: BaseException) -> type[StorageError]:
     if sqlstate.startswith(_UNAVAILABLE_SQLSTATES) or any(t in text for t in _UNAVAILABLE_TEXTS):
         return StorageUnavailable
     return StorageError
+
+@dataclass(frozen=True)
+class ResealBatch:
+    """One step of :meth:`Database.reseal_batch`: where to go on from, what it did."""
+
+    after: str | None  # the last row id looked at; None: the table is done
+    resealed: int
+
 
 
 def _columns(row_id: str, table: str, cols: Mapping[str, Column]) -> list[Column]:
@@ -559,6 +568,89 @@ class Database:
         """A read-write transaction, committed when the block ends without an error
         and rolled back otherwise; serialised with other writers on SQLite."""
         return self._txn(True)
+
+    # -- the keyring row and re-sealing (confide.keys, docs/security.md) -----------
+    def read_meta(self, key: str) -> bytes | None:
+        """The value of ``meta`` row ``key`` (unauthenticated: the caller checks it)."""
+        mark = "%s" if self.postgres else "?"
+        with self._txn(False) as txn:
+            assert isinstance(txn, _SqlTxn)
+            raw = txn._execute(f"SELECT value FROM meta WHERE key = {mark}", (key,)).fetchone()
+        return None if raw is None else bytes(raw[0])
+
+    def swap_meta(self, key: str, expected: bytes | None, value: bytes) -> bool:
+        """Set ``meta`` row ``key`` to ``value`` if it still holds ``expected``
+        (``None``: absent); ``False`` when another writer changed it first."""
+        mark = "%s" if self.postgres else "?"
+        try:
+            with self._txn(True) as txn:
+                assert isinstance(txn, _SqlTxn)
+                lock = " FOR UPDATE" if self.postgres else ""
+                raw = txn._execute(f"SELECT value FROM meta WHERE key = {mark}{lock}",
+                                   (key,)).fetchone()
+                current = None if raw is None else bytes(raw[0])
+                if current != expected:
+                    return False
+                if current is None:
+                    txn._execute(f"INSERT INTO meta (key, value) VALUES ({mark}, {mark})",
+                                 (key, value))
+                else:
+                    txn._execute(f"UPDATE meta SET value = {mark} WHERE key = {mark}",
+                                 (value, key))
+        except Conflict:
+            return False
+        return True
+
+    @property
+    def sealed_tables(self) -> list[str]:
+        """The tables whose rows are sealed (every one but ``meta``)."""
+        return [name for name, sql in self._table_sql.items() if "body" in sql.columns]
+
+    def _prefix_sql(self, n: int) -> str:
+        return f"substring(body from 1 for {n})" if self.postgres else f"substr(body, 1, {n})"
+
+    def count_by_key(self, table: str) -> dict[int, int]:
+        """Rows of ``table`` per record-key version (from row headers, unauthenticated)."""
+        sql = self._table_sql[table]
+        header = (f"CASE WHEN {self._prefix_sql(1)} = {sql.mark} THEN {self._prefix_sql(5)} "
+                  f"ELSE {self._prefix_sql(1)} END")
+        statement = f"SELECT {header}, COUNT(*) FROM {sql.name} GROUP BY 1"
+        counts: dict[int, int] = {}
+        with self._txn(False) as txn:
+            assert isinstance(txn, _SqlTxn)
+            for prefix, n in txn._execute(statement, (row_prefix(1)[:1],)).fetchall():
+                version = RecordSealer.version_of(bytes(prefix) + bytes(33))
+                key = -1 if version is None else version
+                counts[key] = counts.get(key, 0) + int(n)
+        return counts
+
+    def reseal_batch(self, table: str, *, after: str | None, limit: int) -> ResealBatch:
+        """Re-seal, under the active record key, up to ``limit`` rows of ``table``
+        sealed by another, in primary-key order after ``after``; one transaction.
+
+        Each row is opened (so a tampered row stops the reseal) and written
+        back with its columns unchanged. Rows already under the active key are
+        skipped by the query, so running again after an interruption only does
+        what is left.
+        """
+        sql = self._table_sql[table]
+        if "body" not in sql.columns:
+            raise StorageError(f"{table} has no sealed rows")
+        mark = sql.mark
+        with self._txn(True) as txn:
+            assert isinstance(txn, _SqlTxn)
+            active = self._sealer.active_version()
+            clauses = [f"{self._prefix_sql(5)} <> {mark}"]
+            params: list[Any] = [row_prefix(active)]
+            if after is not None:
+                clauses.append(f"{sql.pk} > {mark}")
+                params.append(sql.key(after))
+            statement = (f"{sql.select} WHERE {' AND '.join(clauses)} ORDER BY {sql.pk} "
+                         f"LIMIT {int(limit)}" + (" FOR UPDATE" if self.postgres else ""))
+            rows = [txn._row(sql, raw) for raw in txn._execute(statement, params).fetchall()]
+            for row in rows:
+                txn.update(table, row.id, row.body, **row.columns)
+        return ResealBatch(rows[-1].id if len(rows) == limit else None, len(rows))
 
     def close(self) -> None:
         for listener in list(self._listeners):

@@ -5,6 +5,13 @@ derived from the platform secret, so an operator can neither edit, delete,
 insert nor reorder entries without ``verify_chain`` noticing. Cutting off the
 newest entries is detected while the server runs (the head is kept in
 memory) but not across a restart; see docs/security.md.
+
+Key rotation (``confide.keys``): each entry records the version of the audit
+key that MACed it (``kid``, in its sealed body and inside the MAC), so the
+chain verifies across rotations: an entry is checked with its own key, and
+its ``prev`` link is the previous entry's MAC whatever key made it. Entries
+written before the keyring have no ``kid``, were MACed by version 1 and verify
+as before.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from dataclasses import dataclass, field
 
 import cbor2
 
+from ...crypto.records import VersionedKey, as_versioned
 from ...storage import Database, Txn
 from ._query import AuditQuery, QuerySyntaxError
 
@@ -40,9 +48,11 @@ class AuditEntry:
     result: bool
 
 
-def _mac(key: bytes, prev: bytes, e: AuditEntry) -> bytes:
-    data = cbor2.dumps([e.seq, e.microsecond, e.ip, e.user, e.message, e.result, prev])
-    return hmac.new(key, data, hashlib.sha256).digest()
+def _mac(key: bytes, prev: bytes, e: AuditEntry, kid: int | None = None) -> bytes:
+    fields: list[object] = [e.seq, e.microsecond, e.ip, e.user, e.message, e.result, prev]
+    if kid is not None:  # entries before key rotation have none
+        fields.append(kid)
+    return hmac.new(key, cbor2.dumps(fields), hashlib.sha256).digest()
 
 
 @dataclass
@@ -69,10 +79,11 @@ class AuditLog:
     commit costs one wake-up per caller instead of waking every waiter.
     """
 
-    def __init__(self, db: Database, key: bytes, *, clock: Callable[[], float]) -> None:
+    def __init__(self, db: Database, key: bytes | VersionedKey, *,
+                 clock: Callable[[], float]) -> None:
         self._db = db
         self.db = db  # callers on the event loop append through ``db.run``
-        self._key = key
+        self._keys = as_versioned(key)
         self._clock = clock
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -120,13 +131,15 @@ class AuditLog:
                         seq == self._head_seq and not hmac.compare_digest(prev, self._head_mac)):
                     raise AuditChainBroken(f"audit log head is #{seq}, expected "
                                            f"#{self._head_seq}: truncated or edited")
+                kid, key = self._keys.active()
                 for p in batch:
                     seq += 1
                     entry = AuditEntry(seq, p.at_us, p.ip, p.user, p.message, p.result)
-                    mac = _mac(self._key, prev, entry)
+                    mac = _mac(key, prev, entry, kid)
                     txn.insert(_TABLE, str(seq), {
                         "us": entry.microsecond, "ip": p.ip, "user": p.user,
-                        "message": p.message, "result": p.result, "prev": prev, "mac": mac})
+                        "message": p.message, "result": p.result, "prev": prev, "mac": mac,
+                        "kid": kid})
                     prev = mac
             self._head_seq, self._head_mac = seq, prev
             return None
@@ -159,8 +172,15 @@ class AuditLog:
                                    b["result"])
                 if entry.seq != expected_seq:
                     raise AuditChainBroken(f"entry #{expected_seq} is missing")
+                kid = b.get("kid")
+                if kid is not None and (type(kid) is not int or not 1 <= kid < 2**32):
+                    raise AuditChainBroken(f"entry #{entry.seq} has a malformed key id")
+                key = self._keys.key(1 if kid is None else kid)
+                if key is None:
+                    raise AuditChainBroken(f"entry #{entry.seq} names an unknown key "
+                                           f"(audit-{kid})")
                 if not hmac.compare_digest(bytes(b["prev"]), prev) or not hmac.compare_digest(
-                        bytes(b["mac"]), _mac(self._key, prev, entry)):
+                        bytes(b["mac"]), _mac(key, prev, entry, kid)):
                     raise AuditChainBroken(f"entry #{entry.seq} does not verify")
                 prev, expected_seq = bytes(b["mac"]), expected_seq + 1
         return expected_seq - 1
