@@ -5,22 +5,32 @@ derived from the platform secret, so an operator can neither edit, delete,
 insert nor reorder entries without ``verify_chain`` noticing. Cutting off the
 newest entries is detected while the server runs (the head is kept in
 memory) but not across a restart; see docs/security.md.
+
+Each entry also records, as structured fields, the user it is about
+(``actor``) and the tasks, functions and files it concerns, with a random salt
+and its Merkle leaf hash (``crypto.audit_proof``); the chain MAC covers the
+leaf. :meth:`AuditLog.participant_view` hands a participant the entries it may
+see with inclusion proofs, for a tree head the server signs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cbor2
 
-from ...storage import Database, Txn
+from ...crypto.audit_proof import SALT_SIZE, AuditLeaf, MerkleTree, legacy_leaf_hash
+from ...storage import Database, Tampered, Txn
 from ._query import AuditQuery, QuerySyntaxError
 
-__all__ = ["AuditChainBroken", "AuditEntry", "AuditLog", "QuerySyntaxError"]
+__all__ = ["AuditChainBroken", "AuditEntry", "AuditLog", "ParticipantView", "QuerySyntaxError",
+           "Subjects"]
 
 _TABLE = "audit"
 _GENESIS = b"\0" * 32
@@ -38,11 +48,69 @@ class AuditEntry:
     user: str
     message: str
     result: bool
+    #: The user the entry is about: the authenticated caller, or the known
+    #: account a login attempt named; "" when none (and in older entries).
+    actor: str = ""
+    subjects: Subjects = field(default_factory=lambda: Subjects())
+    salt: bytes = b""
+    #: The entry's Merkle leaf hash; b"" in entries written before leaves existed.
+    leaf: bytes = b""
+
+    def leaf_fields(self) -> AuditLeaf:
+        s = self.subjects
+        return AuditLeaf(self.seq, self.microsecond, self.ip, self.user, self.message,
+                         self.result, self.actor, s.tasks, s.functions, s.files, self.salt)
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """The ids an audit entry concerns, each tuple sorted and duplicate-free."""
+
+    tasks: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, *, tasks: Iterable[str] = (), functions: Iterable[str] = (),
+           files: Iterable[str] = ()) -> Subjects:
+        """Ids as a request named them: empty ones dropped, each list capped."""
+        def clean(ids: Iterable[str]) -> tuple[str, ...]:
+            kept = {i for i in ids if i and len(i) <= _MAX_SUBJECT_CHARS}
+            return tuple(sorted(kept)[:_MAX_SUBJECTS])
+        return cls(clean(tasks), clean(functions), clean(files))
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks or self.functions or self.files)
+
+
+_MAX_SUBJECTS = 64
+_MAX_SUBJECT_CHARS = 256
 
 
 def _mac(key: bytes, prev: bytes, e: AuditEntry) -> bytes:
-    data = cbor2.dumps([e.seq, e.microsecond, e.ip, e.user, e.message, e.result, prev])
+    # The leaf commits to the structured fields; entries without one keep their old MAC.
+    data = cbor2.dumps([e.seq, e.microsecond, e.ip, e.user, e.message, e.result, prev,
+                        *([e.leaf] if e.leaf else [])])
     return hmac.new(key, data, hashlib.sha256).digest()
+
+
+def _entry(seq: int, b: Mapping[str, Any]) -> AuditEntry:
+    """A stored row's entry (the body is already MAC-checked by storage)."""
+    subjects = Subjects(tuple(b.get("tasks", ())), tuple(b.get("functions", ())),
+                        tuple(b.get("files", ())))
+    return AuditEntry(seq, int(b["us"]), bytes(b["ip"]), str(b["user"]), str(b["message"]),
+                      bool(b["result"]), str(b.get("actor", "")), subjects,
+                      bytes(b.get("salt", b"")), bytes(b.get("leaf", b"")))
+
+
+@dataclass(frozen=True)
+class ParticipantView:
+    """What :meth:`AuditLog.participant_view` returns: entries (newest first), each
+    with its inclusion proof in the tree over the first ``size`` entries."""
+
+    size: int
+    root: bytes
+    entries: list[tuple[AuditEntry, list[bytes]]]
 
 
 @dataclass
@@ -52,6 +120,8 @@ class _Pending:
     result: bool
     ip: bytes
     at_us: int
+    actor: str
+    subjects: Subjects
     done: bool = False
     error: Exception | None = None
     #: Set once: when the entry is committed (``done``) or when this caller
@@ -84,9 +154,11 @@ class AuditLog:
             return int(row.id), bytes(row.body["mac"])
         return 0, _GENESIS
 
-    def append(self, *, user: str, message: str, result: bool, ip: bytes) -> None:
+    def append(self, *, user: str, message: str, result: bool, ip: bytes, actor: str = "",
+               subjects: Subjects | None = None) -> None:
         """Record one entry; returns when it is committed (raises if it could not be)."""
-        mine = _Pending(user, message, result, ip, int(self._clock() * 1_000_000))
+        mine = _Pending(user, message, result, ip, int(self._clock() * 1_000_000), actor,
+                        subjects or Subjects())
         with self._lock:
             self._queue.append(mine)
             lead = not self._leading
@@ -121,11 +193,17 @@ class AuditLog:
                                            f"#{self._head_seq}: truncated or edited")
                 for p in batch:
                     seq += 1
-                    entry = AuditEntry(seq, p.at_us, p.ip, p.user, p.message, p.result)
+                    entry = AuditEntry(seq, p.at_us, p.ip, p.user, p.message, p.result,
+                                       p.actor, p.subjects, os.urandom(SALT_SIZE))
+                    entry = replace(entry, leaf=entry.leaf_fields().hash())
                     mac = _mac(self._key, prev, entry)
                     txn.insert(_TABLE, str(seq), {
                         "us": entry.microsecond, "ip": p.ip, "user": p.user,
-                        "message": p.message, "result": p.result, "prev": prev, "mac": mac})
+                        "message": p.message, "result": p.result, "prev": prev, "mac": mac,
+                        "actor": p.actor, "tasks": list(p.subjects.tasks),
+                        "functions": list(p.subjects.functions),
+                        "files": list(p.subjects.files), "salt": entry.salt,
+                        "leaf": entry.leaf})
                     prev = mac
             self._head_seq, self._head_mac = seq, prev
             return None
@@ -142,24 +220,70 @@ class AuditLog:
             for row in txn.scan(_TABLE, order_by="seq", descending=True):
                 b = row.body
                 if parsed.matches(b["user"], b["message"]):
-                    found.append(AuditEntry(int(row.id), b["us"], b["ip"], b["user"],
-                                            b["message"], b["result"]))
+                    found.append(_entry(int(row.id), b))
                     if len(found) >= limit:
                         break
         return found
 
+    def _verified(self, txn: Txn) -> Iterable[tuple[AuditEntry, bytes]]:
+        """Every entry, oldest first, with its leaf hash; raises at the first that
+        does not verify (a missing, edited, reordered or re-linked entry)."""
+        prev, expected_seq = _GENESIS, 1
+        rows = txn.scan(_TABLE, order_by="seq")
+        while True:
+            try:
+                row = next(rows, None)
+            except Tampered as e:  # the row's storage seal: edited in the database
+                raise AuditChainBroken(f"entry #{expected_seq} was edited in the database: "
+                                       f"{e}") from e
+            if row is None:
+                break
+            b = row.body
+            entry = _entry(int(row.id), b)
+            if entry.seq != expected_seq:
+                raise AuditChainBroken(f"entry #{expected_seq} is missing")
+            mac = bytes(b["mac"])
+            leaf_ok = not entry.leaf or hmac.compare_digest(entry.leaf,
+                                                            entry.leaf_fields().hash())
+            if not leaf_ok or not hmac.compare_digest(bytes(b["prev"]), prev) or \
+                    not hmac.compare_digest(mac, _mac(self._key, prev, entry)):
+                raise AuditChainBroken(f"entry #{entry.seq} does not verify")
+            yield entry, entry.leaf or legacy_leaf_hash(mac)
+            prev, expected_seq = mac, expected_seq + 1
+
     def verify_chain(self) -> int:
         """Check every entry and link; returns the number of entries."""
-        prev, expected_seq = _GENESIS, 1
+        count = 0
         with self._db.read() as txn:
-            for row in txn.scan(_TABLE, order_by="seq"):
-                b = row.body
-                entry = AuditEntry(int(row.id), b["us"], b["ip"], b["user"], b["message"],
-                                   b["result"])
-                if entry.seq != expected_seq:
-                    raise AuditChainBroken(f"entry #{expected_seq} is missing")
-                if not hmac.compare_digest(bytes(b["prev"]), prev) or not hmac.compare_digest(
-                        bytes(b["mac"]), _mac(self._key, prev, entry)):
-                    raise AuditChainBroken(f"entry #{entry.seq} does not verify")
-                prev, expected_seq = bytes(b["mac"]), expected_seq + 1
-        return expected_seq - 1
+            for _ in self._verified(txn):
+                count += 1
+        return count
+
+    def participant_view(self, visible: Callable[[AuditEntry], bool], limit: int,
+                         *, task: str | None = None) -> ParticipantView:
+        """The newest ``limit`` entries ``visible`` admits (only those naming ``task``
+        when given), each with its inclusion proof, over a chain verified first.
+
+        Entries written before the structured fields existed are never shown: a
+        participant could not recompute their leaves.
+        """
+        leaves: list[bytes] = []
+        candidates: list[tuple[int, AuditEntry]] = []
+        with self._db.read() as txn:
+            for entry, leaf in self._verified(txn):
+                if entry.leaf and (task is None or task in entry.subjects.tasks):
+                    candidates.append((len(leaves), entry))
+                leaves.append(leaf)
+            # Fail closed if the newest entries were cut off while we ran.
+            if len(leaves) < self._head_seq:
+                raise AuditChainBroken(f"audit log head is #{len(leaves)}, expected "
+                                       f"#{self._head_seq}: truncated")
+        chosen: list[tuple[int, AuditEntry]] = []
+        for index, entry in reversed(candidates):
+            if len(chosen) >= limit:
+                break
+            if visible(entry):
+                chosen.append((index, entry))
+        tree = MerkleTree(leaves)
+        return ParticipantView(tree.size, tree.root,
+                               [(entry, tree.proof(index)) for index, entry in chosen])

@@ -17,7 +17,7 @@ from ...errors import Code, ServiceError
 from ...storage import StorageError
 from .._identity import Principal
 from ..access_control import AccessControl
-from ..audit import AuditLog
+from ..audit import AuditLog, Subjects
 from ..authentication import AuthenticationService
 
 __all__ = ["Frontend", "peer_ip"]
@@ -59,17 +59,24 @@ class Frontend:
         self._audit = audit
 
     def run(self, api: str, user_id: str | None, token: str | None, ip: bytes,
-            forward: Callable[[Principal], T]) -> T:
-        """Run ``forward`` for an authenticated, authorized caller, auditing the outcome."""
+            forward: Callable[[Principal], T], about: Subjects | None = None,
+            created: str | None = None) -> T:
+        """Run ``forward`` for an authenticated, authorized caller, auditing the outcome.
+
+        The entry records ``about`` (the ids the request names) and, when
+        ``created`` is "task", "function" or "file", the id ``forward`` returned.
+        """
         who = self._admit(api, user_id, token, ip)
-        with self._audited(api, who, ip):
-            return forward(who)
+        outcome = _Outcome(about or Subjects(), created)
+        with self._audited(api, who, ip, outcome):
+            return outcome.note(forward(who))
 
     async def run_async(self, api: str, user_id: str | None, token: str | None, ip: bytes,
-                        forward: Callable[[Principal], Awaitable[T]]) -> T:
+                        forward: Callable[[Principal], Awaitable[T]],
+                        about: Subjects | None = None) -> T:
         """:meth:`run` for a ``forward`` that awaits (it runs on the RPC event loop)."""
         who = self._admit(api, user_id, token, ip)
-        with self._audited(api, who, ip):
+        with self._audited(api, who, ip, _Outcome(about or Subjects(), None)):
             return await forward(who)
 
     def _admit(self, api: str, user_id: str | None, token: str | None, ip: bytes) -> Principal:
@@ -91,19 +98,40 @@ class Frontend:
         return who
 
     @contextmanager
-    def _audited(self, api: str, who: Principal, ip: bytes) -> Iterator[None]:
+    def _audited(self, api: str, who: Principal, ip: bytes, outcome: _Outcome
+                 ) -> Iterator[None]:
         """Audit the outcome of the forwarded call; storage failures become INTERNAL."""
         user = f"{{ user: {who.user_id}, role: {who.role.debug()} }}"
         try:
             yield
         except ServiceError as e:
-            self._record(user, f"{api}:{_render(e)}", False, ip)
+            self._record(user, f"{api}:{_render(e)}", False, ip, who.user_id, outcome.subjects)
             raise
         except StorageError as e:
             _log.exception("storage failure in %s", api)
-            self._record(user, f"{api}:{_render(ServiceError.internal())}", False, ip)
+            self._record(user, f"{api}:{_render(ServiceError.internal())}", False, ip,
+                         who.user_id, outcome.subjects)
             raise ServiceError.internal() from e
-        self._record(user, api, True, ip)
+        self._record(user, api, True, ip, who.user_id, outcome.subjects)
 
-    def _record(self, user: str, message: str, result: bool, ip: bytes) -> None:
-        self._audit.append(user=user, message=message, result=result, ip=ip)
+    def _record(self, user: str, message: str, result: bool, ip: bytes, actor: str = "",
+                subjects: Subjects | None = None) -> None:
+        self._audit.append(user=user, message=message, result=result, ip=ip, actor=actor,
+                           subjects=subjects)
+
+
+class _Outcome:
+    """The subjects of one call: those the request named, plus the id it created."""
+
+    def __init__(self, about: Subjects, created: str | None) -> None:
+        self.subjects = about
+        self._created = created
+
+    def note(self, result: T) -> T:
+        if self._created is not None and isinstance(result, str):
+            s = self.subjects
+            self.subjects = Subjects.of(
+                tasks=(*s.tasks, *([result] if self._created == "task" else [])),
+                functions=(*s.functions, *([result] if self._created == "function" else [])),
+                files=(*s.files, *([result] if self._created == "file" else [])))
+        return result

@@ -1,0 +1,185 @@
+"""Publicly checkable proofs over the audit log (docs/security.md, "Audit for participants").
+
+The server keeps, beside its HMAC chain, a Merkle tree over every audit entry
+(the tree of RFC 9162 §2.1: leaves ``SHA-256(0x00 ‖ data)``, interior nodes
+``SHA-256(0x01 ‖ left ‖ right)``, the left subtree always the largest power of
+two). A participant gets the entries it may see, each with its inclusion
+proof, and a tree head ``(size, root, issued)`` signed by the server's attested
+TLS key. It recomputes each leaf from the entry's fields, folds the proof up to
+the root and checks the signature against the certificate it attested: an
+entry changed by one byte, or not in the signed tree, fails.
+
+A leaf carries a random 16-byte salt so the sibling hashes a proof reveals say
+nothing about other users' entries (a low-entropy entry like ``user_login``
+could otherwise be guessed from its hash). Entries written before leaves
+existed get ``SHA-256(0x02 ‖ chain MAC)``: unguessable without the audit key,
+and never handed to a participant.
+
+Pure functions; no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cbor2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+__all__ = [
+    "HASH_SIZE",
+    "LEAF_VERSION",
+    "SALT_SIZE",
+    "AuditLeaf",
+    "MerkleTree",
+    "TreeHead",
+    "legacy_leaf_hash",
+    "rfc3339",
+    "tree_head_message",
+    "verify_inclusion",
+]
+
+HASH_SIZE = 32
+SALT_SIZE = 16
+LEAF_VERSION = 1
+#: The longest inclusion proof a tree of up to 2**64 leaves needs.
+MAX_PROOF_HASHES = 64
+_TREE_HEAD_CONTEXT = b"confide audit tree head v1\0"
+
+
+def _h(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return _h(b"\x01" + left + right)
+
+
+@dataclass(frozen=True)
+class AuditLeaf:
+    """The fields of one audit entry that its leaf hash commits to."""
+
+    seq: int
+    microsecond: int
+    ip: bytes
+    user: str
+    message: str
+    result: bool
+    actor: str
+    tasks: tuple[str, ...]
+    functions: tuple[str, ...]
+    files: tuple[str, ...]
+    salt: bytes
+
+    def encode(self) -> bytes:
+        """The leaf's data: deterministic CBOR of a versioned array."""
+        return cbor2.dumps([LEAF_VERSION, self.seq, self.microsecond, self.ip, self.user,
+                            self.message, self.result, self.actor, list(self.tasks),
+                            list(self.functions), list(self.files), self.salt])
+
+    def hash(self) -> bytes:
+        return _h(b"\x00" + self.encode())
+
+
+def legacy_leaf_hash(chain_mac: bytes) -> bytes:
+    """The leaf of an entry written before leaves existed (never shown to participants)."""
+    return _h(b"\x02" + chain_mac)
+
+
+class MerkleTree:
+    """A tree over a list of leaf hashes, built once, for its root and inclusion proofs.
+
+    Built bottom-up: pairs are hashed and an odd node at the end of a level is
+    carried up unchanged, which yields exactly RFC 9162's tree.
+    """
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
+        self.size = len(leaves)
+        self._levels: list[list[bytes]] = [list(leaves)]
+        while len(self._levels[-1]) > 1:
+            below = self._levels[-1]
+            above = [_node(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+            if len(below) % 2:
+                above.append(below[-1])
+            self._levels.append(above)
+
+    @property
+    def root(self) -> bytes:
+        return self._levels[-1][0] if self.size else _h(b"")
+
+    def proof(self, index: int) -> list[bytes]:
+        """The audit path of leaf ``index`` (0-based), bottom first."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"leaf {index} is not in a tree of {self.size}")
+        path: list[bytes] = []
+        for level in self._levels[:-1]:
+            sibling = index ^ 1
+            if sibling < len(level):
+                path.append(level[sibling])
+            index //= 2
+        return path
+
+
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes],
+                     root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2: is ``leaf_hash`` leaf ``index`` of the tree of ``size`` with ``root``?"""
+    if not 0 <= index < size or len(proof) > MAX_PROOF_HASHES:
+        return False
+    if any(len(p) != HASH_SIZE for p in proof) or len(root) != HASH_SIZE:
+        return False
+    fn, sn, r = index, size - 1, leaf_hash
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = _node(p, r)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and hmac.compare_digest(r, root)
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """The tree over the first ``size`` entries, as the server signed it at ``issued_us``."""
+
+    size: int
+    root: bytes
+    issued_us: int
+
+    def message(self) -> bytes:
+        return tree_head_message(self.size, self.root, self.issued_us)
+
+    def sign(self, key: ec.EllipticCurvePrivateKey) -> bytes:
+        return key.sign(self.message(), ec.ECDSA(hashes.SHA256()))
+
+    def verify(self, key: ec.EllipticCurvePublicKey, signature: bytes) -> bool:
+        try:
+            key.verify(signature, self.message(), ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
+
+
+def tree_head_message(size: int, root: bytes, issued_us: int) -> bytes:
+    """The bytes a tree head signature covers: a context string, then CBOR [size, root, issued]."""
+    return _TREE_HEAD_CONTEXT + cbor2.dumps([size, root, issued_us])
+
+
+def rfc3339(microsecond: int) -> str:
+    """An audit timestamp (microseconds since the epoch) as RFC 3339 UTC.
+
+    ``2026-12-05T13:00:41.123456Z``; raises OverflowError or ValueError out of range.
+    """
+    when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=microsecond)
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
