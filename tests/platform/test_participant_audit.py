@@ -194,3 +194,60 @@ def test_an_answer_changed_anywhere_fails_client_verification(world: World) -> N
             pytest.fail(f"{name}: a changed answer verified")
     with pytest.raises(AuditProofError, match="no pinned"):
         verify_participant_audit(good, None)
+
+
+def _reseal_audit_row(server: Server, seq: int, edit: object) -> None:
+    """Edit one audit row as a control plane holding the record-seal key (not the audit key)
+    could: the row's storage seal is recomputed, the chain MAC is not."""
+    from confide.crypto.records import RecordSealer
+    from confide.node import open_root_secret
+    from confide.storage import Database
+
+    secret = open_root_secret(server.data_dir, create=False)
+    db = Database(f"sqlite:///{server.data_dir / 'confide.db'}",
+                  RecordSealer(secret.derive("record-seal", 32)))
+    try:
+        with db.write() as txn:
+            row = txn.get("audit", str(seq))
+            assert row is not None
+            body = dict(row.body)
+            edit(body)  # type: ignore[operator]
+            txn.update("audit", str(seq), body)
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("field", ["message", "actor", "tasks", "leaf"])
+def test_a_resealed_database_edit_is_refused(fresh_server: Server, field: str) -> None:
+    from confide.crypto.audit_proof import AuditLeaf
+
+    server = fresh_server.start()
+    alice_id, alice = server.new_user("DataOwner", "a", prefix="alice")
+    _, mallory = server.new_user("DataOwner", "m", prefix="mallory")
+    with alice, mallory:
+        f = input_file(alice)
+        alice.get_input_file(f)
+        before = alice.participant_audit()
+        entry = next(e for e in before.entries if e.message == "get_input_file")
+
+        def edit(body: dict[str, object]) -> None:
+            if field == "message":
+                body["message"] = "get_output_file"
+            elif field == "actor":
+                body["actor"] = "mallory"  # hand alice's entry to another user
+            elif field == "tasks":
+                body["tasks"] = ["task-00000000-0000-0000-0000-000000000000"]
+            else:  # a consistent leaf for an edited entry; the chain MAC is not recomputed
+                body["message"] = "get_output_file"
+                body["leaf"] = AuditLeaf(
+                    entry.seq, entry.microsecond, entry.ip, entry.user, "get_output_file",
+                    entry.result, entry.actor, (), (), entry.file_ids,
+                    bytes(body["salt"])).hash()  # type: ignore[arg-type]
+
+        _reseal_audit_row(server, entry.seq, edit)
+        for who in (alice, mallory):
+            err = expect_error("DATA_LOSS", None, lambda who=who: who.participant_audit())
+            assert f"entry #{entry.seq} does not verify" in err.message
+    # the administrator's Teaclave query still answers (it does not walk the chain)
+    with server.admin() as admin:
+        assert admin.query_audit_logs(f"user:{alice_id}", 10)
