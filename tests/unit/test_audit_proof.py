@@ -117,3 +117,13 @@ def test_tree_head_signature_binds_size_root_and_time() -> None:
     other = ec.generate_private_key(ec.SECP256R1())
     assert not head.verify(other.public_key(), sig)
     assert not head.verify(key.public_key(), b"garbage")
+
+
+def test_appending_keeps_root_and_proofs_right_at_every_size() -> None:
+    leaves = _leaves(300)
+    tree = MerkleTree()
+    for n in range(1, 301):
+        tree.append(leaves[n - 1])
+        assert tree.size == n and tree.root == _mth(leaves[:n])
+        for m in {0, n // 2, n - 1}:
+            assert tree.proof(m) == _path(m, leaves[:n])

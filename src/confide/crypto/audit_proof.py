@@ -92,35 +92,81 @@ def legacy_leaf_hash(chain_mac: bytes) -> bytes:
 
 
 class MerkleTree:
-    """A tree over a list of leaf hashes, built once, for its root and inclusion proofs.
+    """A tree over a growing list of leaf hashes: its root and inclusion proofs.
 
-    Built bottom-up: pairs are hashed and an odd node at the end of a level is
-    carried up unchanged, which yields exactly RFC 9162's tree.
+    Kept incrementally: level 0 holds the leaves, level ``L + 1`` the hashes of
+    the complete pairs of level ``L``; an odd node at the end of a level is
+    carried up unchanged when the root or a proof is read, which yields exactly
+    RFC 9162's tree. An append costs O(1) hashes amortised; a root or a proof
+    O(log n).
     """
 
-    def __init__(self, leaves: Sequence[bytes]) -> None:
-        self.size = len(leaves)
-        self._levels: list[list[bytes]] = [list(leaves)]
-        while len(self._levels[-1]) > 1:
-            below = self._levels[-1]
-            above = [_node(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
-            if len(below) % 2:
-                above.append(below[-1])
-            self._levels.append(above)
+    def __init__(self, leaves: Sequence[bytes] = ()) -> None:
+        self._levels: list[list[bytes]] = [[]]
+        for leaf in leaves:
+            self.append(leaf)
+
+    @property
+    def size(self) -> int:
+        return len(self._levels[0])
+
+    def leaf(self, index: int) -> bytes:
+        return self._levels[0][index]
+
+    def append(self, leaf: bytes) -> None:
+        self._levels[0].append(leaf)
+        level = 0
+        while len(self._levels[level]) % 2 == 0:
+            below = self._levels[level]
+            if level + 1 == len(self._levels):
+                self._levels.append([])
+            self._levels[level + 1].append(_node(below[-2], below[-1]))
+            level += 1
+
+    def _effective(self) -> list[tuple[int, bytes | None]]:
+        """Per level up to the root: its length and its node past the stored ones.
+
+        That extra node (the "carry") is the last node of the level below carried
+        up, or the hash of the stored last node below with the carry below.
+        """
+        out: list[tuple[int, bytes | None]] = []
+        carry: bytes | None = None
+        level = 0
+        while True:
+            nodes = self._levels[level] if level < len(self._levels) else []
+            eff_len = len(nodes) + (carry is not None)
+            out.append((eff_len, carry))
+            if eff_len <= 1:
+                return out
+            if len(nodes) % 2:
+                carry = nodes[-1] if carry is None else _node(nodes[-1], carry)
+            level += 1
+
+    def _node_at(self, level: int, index: int, eff: list[tuple[int, bytes | None]]) -> bytes:
+        nodes = self._levels[level] if level < len(self._levels) else []
+        if index < len(nodes):
+            return nodes[index]
+        carry = eff[level][1]
+        assert carry is not None and index == eff[level][0] - 1
+        return carry
 
     @property
     def root(self) -> bytes:
-        return self._levels[-1][0] if self.size else _h(b"")
+        if not self.size:
+            return _h(b"")
+        eff = self._effective()
+        return self._node_at(len(eff) - 1, 0, eff)
 
     def proof(self, index: int) -> list[bytes]:
         """The audit path of leaf ``index`` (0-based), bottom first."""
         if not 0 <= index < self.size:
             raise IndexError(f"leaf {index} is not in a tree of {self.size}")
+        eff = self._effective()
         path: list[bytes] = []
-        for level in self._levels[:-1]:
+        for level in range(len(eff) - 1):
             sibling = index ^ 1
-            if sibling < len(level):
-                path.append(level[sibling])
+            if sibling < eff[level][0]:
+                path.append(self._node_at(level, sibling, eff))
             index //= 2
         return path
 

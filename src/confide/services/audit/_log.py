@@ -26,7 +26,7 @@ from typing import Any
 import cbor2
 
 from ...crypto.audit_proof import SALT_SIZE, AuditLeaf, MerkleTree, legacy_leaf_hash
-from ...storage import Database, Tampered, Txn
+from ...storage import Database, Row, Tampered, Txn
 from ._query import AuditQuery, QuerySyntaxError
 
 __all__ = ["AuditChainBroken", "AuditEntry", "AuditLog", "ParticipantView", "QuerySyntaxError",
@@ -104,6 +104,15 @@ def _entry(seq: int, b: Mapping[str, Any]) -> AuditEntry:
 
 
 @dataclass(frozen=True)
+class _Indexed:
+    """What the participant index keeps of one verified entry."""
+
+    actor: str
+    subjects: Subjects
+    shown: bool  # it has a leaf a participant can recompute
+
+
+@dataclass(frozen=True)
 class ParticipantView:
     """What :meth:`AuditLog.participant_view` returns: entries (newest first), each
     with its inclusion proof in the tree over the first ``size`` entries."""
@@ -148,6 +157,11 @@ class AuditLog:
         self._leading = False
         with db.read() as txn:
             self._head_seq, self._head_mac = self._load_head(txn)
+        # The participant index: every entry verified so far (``_index_more``).
+        self._index_lock = threading.Lock()
+        self._index: list[_Indexed] = []
+        self._index_mac = _GENESIS
+        self._tree = MerkleTree()
 
     def _load_head(self, txn: Txn) -> tuple[int, bytes]:
         for row in txn.scan(_TABLE, order_by="seq", descending=True, limit=1):
@@ -225,17 +239,18 @@ class AuditLog:
                         break
         return found
 
-    def _verified(self, txn: Txn) -> Iterable[tuple[AuditEntry, bytes]]:
-        """Every entry, oldest first, with its leaf hash; raises at the first that
-        does not verify (a missing, edited, reordered or re-linked entry)."""
-        prev, expected_seq = _GENESIS, 1
-        rows = txn.scan(_TABLE, order_by="seq")
+    def _verified(self, txn: Txn, after: int = 0, prev: bytes = _GENESIS
+                  ) -> Iterable[tuple[AuditEntry, bytes, bytes]]:
+        """Every entry after #``after`` (whose MAC is ``prev``), oldest first, with its
+        leaf hash and MAC; raises at the first that does not verify (a missing,
+        edited, reordered or re-linked entry)."""
+        expected_seq = after + 1
+        rows = iter(self._rows_after(txn, after))
         while True:
             try:
                 row = next(rows, None)
-            except Tampered as e:  # the row's storage seal: edited in the database
-                raise AuditChainBroken(f"entry #{expected_seq} was edited in the database: "
-                                       f"{e}") from e
+            except Tampered as e:  # the row's storage seal (the error names the row)
+                raise AuditChainBroken(f"an entry was edited in the database: {e}") from e
             if row is None:
                 break
             b = row.body
@@ -248,8 +263,27 @@ class AuditLog:
             if not leaf_ok or not hmac.compare_digest(bytes(b["prev"]), prev) or \
                     not hmac.compare_digest(mac, _mac(self._key, prev, entry)):
                 raise AuditChainBroken(f"entry #{entry.seq} does not verify")
-            yield entry, entry.leaf or legacy_leaf_hash(mac)
+            yield entry, entry.leaf or legacy_leaf_hash(mac), mac
             prev, expected_seq = mac, expected_seq + 1
+
+    def _rows_after(self, txn: Txn, after: int) -> Iterable[Row]:
+        """The rows after #``after``, oldest first, opening (decrypting) no older one."""
+        if after == 0:
+            yield from txn.scan(_TABLE, order_by="seq")
+            return
+        # Newest first, as many as this process wrote since (at least one, to see the
+        # head), more when other processes wrote too.
+        want = max(self._head_seq - after, 1)
+        while True:
+            newest = list(txn.scan(_TABLE, order_by="seq", descending=True, limit=want))
+            ids = [int(r.id) for r in newest]
+            if len(newest) < want or ids[-1] <= after + 1:
+                break
+            want *= 4
+        if not ids or ids[0] < after:
+            raise AuditChainBroken(f"audit log head is #{ids[0] if ids else 0}, entry #{after} was "
+                                   "verified: truncated")
+        yield from reversed([r for r, i in zip(newest, ids, strict=True) if i > after])
 
     def verify_chain(self) -> int:
         """Check every entry and link; returns the number of entries."""
@@ -259,31 +293,57 @@ class AuditLog:
                 count += 1
         return count
 
-    def participant_view(self, visible: Callable[[AuditEntry], bool], limit: int,
-                         *, task: str | None = None) -> ParticipantView:
-        """The newest ``limit`` entries ``visible`` admits (only those naming ``task``
-        when given), each with its inclusion proof, over a chain verified first.
+    def _index_more(self) -> None:
+        """Verify and index the entries appended since the last call (lock held)."""
+        with self._db.read() as txn:
+            for entry, leaf, mac in self._verified(txn, len(self._index), self._index_mac):
+                self._index.append(_Indexed(entry.actor, entry.subjects, bool(entry.leaf)))
+                self._tree.append(leaf)
+                self._index_mac = mac
+        if len(self._index) < self._head_seq:  # the newest cut off while we run
+            raise AuditChainBroken(f"audit log head is #{len(self._index)}, expected "
+                                   f"#{self._head_seq}: truncated")
 
+    def participant_view(self, visible: Callable[[str, Subjects], bool], limit: int,
+                         *, task: str | None = None) -> ParticipantView:
+        """The newest ``limit`` entries ``visible(actor, subjects)`` admits (only those
+        naming ``task`` when given), each with its inclusion proof.
+
+        Entries are verified (seal, chain MAC, leaf) once, when first indexed: the
+        first call walks the whole chain, later ones what was appended since. The
+        entries returned are read again and must match their indexed leaf.
         Entries written before the structured fields existed are never shown: a
         participant could not recompute their leaves.
         """
-        leaves: list[bytes] = []
-        candidates: list[tuple[int, AuditEntry]] = []
-        with self._db.read() as txn:
-            for entry, leaf in self._verified(txn):
-                if entry.leaf and (task is None or task in entry.subjects.tasks):
-                    candidates.append((len(leaves), entry))
-                leaves.append(leaf)
-            # Fail closed if the newest entries were cut off while we ran.
-            if len(leaves) < self._head_seq:
-                raise AuditChainBroken(f"audit log head is #{len(leaves)}, expected "
-                                       f"#{self._head_seq}: truncated")
-        chosen: list[tuple[int, AuditEntry]] = []
-        for index, entry in reversed(candidates):
+        with self._index_lock:
+            self._index_more()
+            known = len(self._index)
+        # The index only grows: read its first ``known`` items without the lock (the
+        # visibility lookups read the database).
+        chosen: list[int] = []
+        for index in range(known - 1, -1, -1):
             if len(chosen) >= limit:
                 break
-            if visible(entry):
-                chosen.append((index, entry))
-        tree = MerkleTree(leaves)
-        return ParticipantView(tree.size, tree.root,
-                               [(entry, tree.proof(index)) for index, entry in chosen])
+            item = self._index[index]
+            if not item.shown or (task is not None and task not in item.subjects.tasks):
+                continue
+            if visible(item.actor, item.subjects):
+                chosen.append(index)
+        with self._index_lock:  # proofs in the tree as it is now (it may have grown)
+            size, root = self._tree.size, self._tree.root
+            proved = [(i, self._tree.proof(i), self._tree.leaf(i)) for i in chosen]
+        entries: list[tuple[AuditEntry, list[bytes]]] = []
+        with self._db.read() as txn:
+            for index, proof, leaf in proved:
+                try:
+                    row = txn.get(_TABLE, str(index + 1))
+                except Tampered as e:
+                    raise AuditChainBroken(f"entry #{index + 1} was edited in the database: "
+                                           f"{e}") from e
+                if row is None:
+                    raise AuditChainBroken(f"entry #{index + 1} is missing")
+                entry = _entry(index + 1, row.body)
+                if not hmac.compare_digest(entry.leaf_fields().hash(), leaf):
+                    raise AuditChainBroken(f"entry #{index + 1} does not verify")
+                entries.append((entry, proof))
+        return ParticipantView(size, root, entries)

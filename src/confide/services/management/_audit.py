@@ -12,13 +12,13 @@ from collections.abc import Callable
 
 from .._identity import Principal
 from .._records import FileRecord, FunctionRecord, TaskRecord, parse_id
-from ..audit import AuditEntry
+from ..audit import Subjects
 from ._common import Context
 
 __all__ = ["audit_visibility"]
 
 
-def audit_visibility(ctx: Context, who: Principal) -> Callable[[AuditEntry], bool]:
+def audit_visibility(ctx: Context, who: Principal) -> Callable[[str, Subjects], bool]:
     """A predicate over entries for ``who``; looks records up once per query."""
     me = who.user_id
     seen: dict[tuple[str, str], bool] = {}
@@ -42,9 +42,8 @@ def audit_visibility(ctx: Context, who: Principal) -> Callable[[AuditEntry], boo
             seen[key] = found
         return seen[key]
 
-    def visible(entry: AuditEntry) -> bool:
-        s = entry.subjects
-        return (entry.actor == me
+    def visible(actor: str, s: Subjects) -> bool:
+        return (actor == me
                 or any(mine("task", t) for t in s.tasks)
                 or any(mine("function", f) for f in s.functions)
                 or any(mine("file", f) for f in s.files))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .._identity import Principal, Role
-from ..audit import AuditEntry
+from ..audit import Subjects
 from ._audit import audit_visibility
 from ._common import Context
 from ._files import Files
@@ -27,6 +27,6 @@ class Management:
         self.reviews = Reviews(ctx)
         self.role_of = role_of
 
-    def audit_visibility(self, who: Principal) -> Callable[[AuditEntry], bool]:
+    def audit_visibility(self, who: Principal) -> Callable[[str, Subjects], bool]:
         """Which audit entries ``who`` may see as a participant (``_audit``)."""
         return audit_visibility(self.ctx, who)
