@@ -259,3 +259,15 @@ def test_a_resealed_database_edit_is_refused(fresh_server: Server, field: str) -
     with server.client(mallory_id, "pw-" + mallory_id) as mallory:
         err = expect_error("DATA_LOSS", None, mallory.participant_audit)
         assert f"entry #{entry.seq} does not verify" in err.message
+
+
+def test_failed_logins_on_my_account_are_mine_only(server: Server) -> None:
+    alice_id, alice = server.new_user("DataOwner", "a", prefix="alice")
+    _, bob = server.new_user("DataOwner", "b", prefix="bob")
+    with alice, bob, server.client() as anon:
+        expect_error("UNAUTHENTICATED", None, lambda: anon.login(alice_id, "wrong password"))
+        failed = [e for e in alice.participant_audit().entries
+                  if e.message.startswith("user_login: authentication failed")]
+        assert len(failed) == 1 and failed[0].actor == alice_id and not failed[0].result
+        assert not any(alice_id in e.message or e.actor == alice_id
+                       for e in bob.participant_audit(limit=10000).entries)
