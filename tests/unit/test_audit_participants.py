@@ -105,3 +105,42 @@ def test_a_flipped_byte_is_a_chain_break_not_a_storage_error(tmp_path: Path) -> 
         log.verify_chain()
     with pytest.raises(AuditChainBroken, match="edited in the database: audit/2"):
         log.participant_view(lambda actor, subjects: True, 10)
+
+
+def test_views_while_others_append_never_report_a_false_break(tmp_path: Path) -> None:
+    import threading
+
+    log = AuditLog(_db(tmp_path), KEY, clock=lambda: 10.0)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def writer(w: int) -> None:
+        try:
+            for i in range(100):
+                log.append(user="u", message=f"w{w}-{i}", result=True, ip=bytes(16),
+                           actor=f"a{w}")
+        except BaseException as e:
+            errors.append(e)
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                view = log.participant_view(lambda actor, subjects: actor == "a0", 50)
+                for e, proof in view.entries:
+                    assert verify_inclusion(e.leaf_fields().hash(), e.seq - 1, view.size,
+                                            proof, view.root)
+        except BaseException as e:
+            errors.append(e)
+
+    writers = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    for t in (*writers, *readers):
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert errors == []
+    assert log.verify_chain() == 300
+    assert len(log.participant_view(lambda actor, subjects: actor == "a0", 1000).entries) == 100

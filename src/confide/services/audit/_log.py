@@ -295,14 +295,17 @@ class AuditLog:
 
     def _index_more(self) -> None:
         """Verify and index the entries appended since the last call (lock held)."""
+        # Read before the snapshot: every entry this process committed by now is in it
+        # (a later commit may raise the head meanwhile without being a truncation).
+        expected = self._head_seq
         with self._db.read() as txn:
             for entry, leaf, mac in self._verified(txn, len(self._index), self._index_mac):
                 self._index.append(_Indexed(entry.actor, entry.subjects, bool(entry.leaf)))
                 self._tree.append(leaf)
                 self._index_mac = mac
-        if len(self._index) < self._head_seq:  # the newest cut off while we run
+        if len(self._index) < expected:  # the newest cut off while we run
             raise AuditChainBroken(f"audit log head is #{len(self._index)}, expected "
-                                   f"#{self._head_seq}: truncated")
+                                   f"#{expected}: truncated")
 
     def participant_view(self, visible: Callable[[str, Subjects], bool], limit: int,
                          *, task: str | None = None) -> ParticipantView:
