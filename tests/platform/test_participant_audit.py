@@ -271,3 +271,21 @@ def test_failed_logins_on_my_account_are_mine_only(server: Server) -> None:
         assert len(failed) == 1 and failed[0].actor == alice_id and not failed[0].result
         assert not any(alice_id in e.message or e.actor == alice_id
                        for e in bob.participant_audit(limit=10000).entries)
+
+
+def test_a_session_refuses_a_shrunk_or_forked_log(world: World) -> None:
+    alice = world.alice
+    first = alice.participant_audit()
+    second = alice.participant_audit()
+    assert second.tree_head.tree_size > first.tree_head.tree_size
+    alice._audit_heads[second.tree_head.tree_size + 1000] = b"\0" * 32  # as if seen larger
+    with pytest.raises(AuditProofError, match="shrank"):
+        alice.participant_audit()
+    alice._audit_heads.clear()
+    view = alice.participant_audit()
+    size = view.tree_head.tree_size
+    alice._audit_heads.clear()
+    alice._audit_heads[size + 1] = b"\1" * 32  # another root for the next size
+    with pytest.raises(AuditProofError, match="forked"):
+        alice.participant_audit()
+    alice._audit_heads.clear()

@@ -48,7 +48,7 @@ from ._attested import (
     load_der_certificate,
     trust_from_bundle,
 )
-from ._audit import ParticipantAudit, verify_participant_audit
+from ._audit import AuditProofError, ParticipantAudit, verify_participant_audit
 from ._errors import ClientError, from_rpc_error
 from ._review import CODE_REVIEW, PendingTask, TaskReview
 from ._transfer import Progress, download_decrypt, put_file, upload_encrypt
@@ -209,6 +209,8 @@ class Client:
         self.attested: tuple[AttestedEndpoint, ...] = ()
         #: The frontend's pinned certificate (DER): what signs audit tree heads.
         self.frontend_certificate_der: bytes | None = None
+        #: The audit tree heads this session verified: size -> root (the newest few).
+        self._audit_heads: dict[int, bytes] = {}
 
     @classmethod
     def connect(cls, host: str = "localhost", *, server_cert: bytes | Path,
@@ -667,4 +669,19 @@ class Client:
         """
         r = self._call(self._ext.QueryParticipantAudit,
                        v1.ParticipantAuditRequest(task_id=task_id or "", limit=limit))
-        return verify_participant_audit(r, self.frontend_certificate_der)
+        view = verify_participant_audit(r, self.frontend_certificate_der)
+        self._check_history(view.tree_head.tree_size, view.tree_head.root)
+        return view
+
+    def _check_history(self, size: int, root: bytes) -> None:
+        """Within a session, a log only grows and a size has one root (else: a fork)."""
+        if self._audit_heads and size < max(self._audit_heads):
+            raise AuditProofError(f"the audit log shrank: a tree of {size} entries after one "
+                                  f"of {max(self._audit_heads)}")
+        known = self._audit_heads.get(size)
+        if known is not None and known != root:
+            raise AuditProofError(f"two different signed audit trees of {size} entries: "
+                                  "the log was forked or rewritten")
+        self._audit_heads[size] = root
+        while len(self._audit_heads) > 64:
+            del self._audit_heads[min(self._audit_heads)]
