@@ -273,19 +273,31 @@ def test_failed_logins_on_my_account_are_mine_only(server: Server) -> None:
                        for e in bob.participant_audit(limit=10000).entries)
 
 
-def test_a_session_refuses_a_shrunk_or_forked_log(world: World) -> None:
+def test_a_session_refuses_a_shrunk_forked_or_rewritten_log(world: World) -> None:
+    from confide.client._audit import check_extends
+
     alice = world.alice
     first = alice.participant_audit()
-    second = alice.participant_audit()
+    second = alice.participant_audit()  # checked: extends the first (consistency proof)
     assert second.tree_head.tree_size > first.tree_head.tree_size
-    alice._audit_heads[second.tree_head.tree_size + 1000] = b"\0" * 32  # as if seen larger
+    size, root = second.tree_head.tree_size, second.tree_head.root
+    alice._audit_head = (size + 1000, root)  # as if a larger tree had been seen
     with pytest.raises(AuditProofError, match="shrank"):
         alice.participant_audit()
-    alice._audit_heads.clear()
-    view = alice.participant_audit()
-    size = view.tree_head.tree_size
-    alice._audit_heads.clear()
-    alice._audit_heads[size + 1] = b"\1" * 32  # another root for the next size
-    with pytest.raises(AuditProofError, match="forked"):
+    alice._audit_head = (size, b"\1" * 32)  # as if another tree of that size had been seen
+    with pytest.raises(AuditProofError, match="does not extend"):
         alice.participant_audit()
-    alice._audit_heads.clear()
+    alice._audit_head = None
+    third = alice.participant_audit()
+    with pytest.raises(AuditProofError, match="forked"):
+        check_extends((third.tree_head.tree_size, b"\2" * 32),
+                      (third.tree_head.tree_size, third.tree_head.root), [])
+    good = _raw(alice, known_tree_size=third.tree_head.tree_size)
+    proof = [bytes(p) for p in good.consistency_proof]
+    assert proof
+    check_extends((third.tree_head.tree_size, third.tree_head.root),
+                  (good.tree_head.tree_size, good.tree_head.root), proof)
+    with pytest.raises(AuditProofError, match="does not extend"):
+        check_extends((third.tree_head.tree_size, third.tree_head.root),
+                      (good.tree_head.tree_size, good.tree_head.root),
+                      [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]])

@@ -13,6 +13,7 @@ from confide.crypto.audit_proof import (
     MerkleTree,
     TreeHead,
     legacy_leaf_hash,
+    verify_consistency,
     verify_inclusion,
 )
 
@@ -127,3 +128,47 @@ def test_appending_keeps_root_and_proofs_right_at_every_size() -> None:
         assert tree.size == n and tree.root == _mth(leaves[:n])
         for m in {0, n // 2, n - 1}:
             assert tree.proof(m) == _path(m, leaves[:n])
+
+
+def _subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]:
+    """RFC 9162 §2.1.4.1, recursively."""
+    n = len(leaves)
+    if m == n:
+        return [] if whole else [_mth(leaves)]
+    k = 1 << ((n - 1).bit_length() - 1)
+    if m <= k:
+        return [*_subproof(m, leaves[:k], whole), _mth(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), _mth(leaves[:k])]
+
+
+def test_consistency_proofs_match_the_rfc_and_verify() -> None:
+    leaves = _leaves(70)
+    tree = MerkleTree(leaves)
+    for second in range(1, 71):
+        for first in range(1, second + 1):
+            proof = tree.consistency(first, second)
+            assert proof == _subproof(first, leaves[:second], True), (first, second)
+            r1, r2 = _mth(leaves[:first]), _mth(leaves[:second])
+            assert verify_consistency(first, second, r1, r2, proof), (first, second)
+            if first < second:
+                assert not verify_consistency(first, second, _h(b"x"), r2, proof)
+                assert not verify_consistency(first, second, r1, _h(b"x"), proof)
+                if first > 1:
+                    assert not verify_consistency(first - 1, second, r1, r2, proof) or \
+                        _mth(leaves[:first - 1]) == r1
+    assert tree.range_hash(0, 70) == tree.root
+    with pytest.raises(IndexError):
+        tree.consistency(0, 5)
+    with pytest.raises(IndexError):
+        tree.consistency(5, 71)
+
+
+def test_a_rewritten_prefix_is_not_consistent() -> None:
+    leaves = _leaves(40)
+    old = MerkleTree(leaves[:17])
+    rewritten = list(leaves)
+    rewritten[3] = _h(b"\x00edited")
+    new = MerkleTree(rewritten)
+    assert not verify_consistency(17, 40, old.root, new.root, new.consistency(17))
+    honest = MerkleTree(leaves)
+    assert verify_consistency(17, 40, old.root, honest.root, honest.consistency(17))

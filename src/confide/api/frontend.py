@@ -387,7 +387,7 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
                     raise ServiceError(Code.INVALID_ARGUMENT, "invalid task id")
             try:
                 view = self._audit.participant_view(self._m.audit_visibility(who), limit,
-                                                    task=task)
+                                                    task=task, known_size=r.known_tree_size)
             except AuditChainBroken as e:
                 raise ServiceError(Code.DATA_LOSS, f"the audit log does not verify: {e}") from e
             signer = self._audit_signer()  # one certificate for both the key and the answer
@@ -402,7 +402,8 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
                 tree_head=v1.AuditTreeHead(
                     tree_size=head.size, root=head.root, issued_microsecond=head.issued_us,
                     signature=head.sign(signer.private_key),
-                    certificate=signer.certificate_der))
+                    certificate=signer.certificate_der),
+                consistency_proof=view.consistency)
 
         return self._run("query_participant_audit", c, run, _about(tasks=[r.task_id]))
 

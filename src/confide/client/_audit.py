@@ -19,6 +19,7 @@ from ..crypto.audit_proof import (
     AuditLeaf,
     TreeHead,
     rfc3339,
+    verify_consistency,
     verify_inclusion,
 )
 from ..rpc._gen import confide_v1_pb2 as v1
@@ -29,6 +30,7 @@ __all__ = [
     "ParticipantAudit",
     "ParticipantAuditEntry",
     "SignedTreeHead",
+    "check_extends",
     "verify_participant_audit",
 ]
 
@@ -128,3 +130,20 @@ def verify_participant_audit(resp: v1.ParticipantAuditResponse,
     return ParticipantAudit(entries, SignedTreeHead(th.tree_size, bytes(th.root),
                                                     th.issued_microsecond, bytes(th.signature),
                                                     bytes(th.certificate)))
+
+
+def check_extends(old: tuple[int, bytes], new: tuple[int, bytes], proof: list[bytes]) -> None:
+    """The signed tree ``new`` (size, root) extends ``old``, verified earlier: it did
+    not shrink, and the RFC 9162 consistency proof holds (raises AuditProofError)."""
+    (old_size, old_root), (new_size, new_root) = old, new
+    if new_size < old_size:
+        raise AuditProofError(f"the audit log shrank: a tree of {new_size} entries after one "
+                              f"of {old_size}")
+    if new_size == old_size:
+        if new_root != old_root:
+            raise AuditProofError(f"two different signed audit trees of {new_size} entries: "
+                                  "the log was forked or rewritten")
+        return
+    if not verify_consistency(old_size, new_size, old_root, new_root, proof):
+        raise AuditProofError(f"the tree of {new_size} entries does not extend the one of "
+                              f"{old_size} verified before: the log was forked or rewritten")

@@ -48,7 +48,7 @@ from ._attested import (
     load_der_certificate,
     trust_from_bundle,
 )
-from ._audit import AuditProofError, ParticipantAudit, verify_participant_audit
+from ._audit import ParticipantAudit, check_extends, verify_participant_audit
 from ._errors import ClientError, from_rpc_error
 from ._review import CODE_REVIEW, PendingTask, TaskReview
 from ._transfer import Progress, download_decrypt, put_file, upload_encrypt
@@ -209,8 +209,8 @@ class Client:
         self.attested: tuple[AttestedEndpoint, ...] = ()
         #: The frontend's pinned certificate (DER): what signs audit tree heads.
         self.frontend_certificate_der: bytes | None = None
-        #: The audit tree heads this session verified: size -> root (the newest few).
-        self._audit_heads: dict[int, bytes] = {}
+        #: The newest audit tree head this session verified: (size, root).
+        self._audit_head: tuple[int, bytes] | None = None
 
     @classmethod
     def connect(cls, host: str = "localhost", *, server_cert: bytes | Path,
@@ -667,21 +667,12 @@ class Client:
             AuditProofError: the answer does not verify (``DATA_LOSS``).
             ClientError: the call failed.
         """
-        r = self._call(self._ext.QueryParticipantAudit,
-                       v1.ParticipantAuditRequest(task_id=task_id or "", limit=limit))
+        known = self._audit_head
+        r = self._call(self._ext.QueryParticipantAudit, v1.ParticipantAuditRequest(
+            task_id=task_id or "", limit=limit, known_tree_size=known[0] if known else 0))
         view = verify_participant_audit(r, self.frontend_certificate_der)
-        self._check_history(view.tree_head.tree_size, view.tree_head.root)
+        head = (view.tree_head.tree_size, view.tree_head.root)
+        if known is not None:
+            check_extends(known, head, [bytes(p) for p in r.consistency_proof])
+        self._audit_head = head
         return view
-
-    def _check_history(self, size: int, root: bytes) -> None:
-        """Within a session, a log only grows and a size has one root (else: a fork)."""
-        if self._audit_heads and size < max(self._audit_heads):
-            raise AuditProofError(f"the audit log shrank: a tree of {size} entries after one "
-                                  f"of {max(self._audit_heads)}")
-        known = self._audit_heads.get(size)
-        if known is not None and known != root:
-            raise AuditProofError(f"two different signed audit trees of {size} entries: "
-                                  "the log was forked or rewritten")
-        self._audit_heads[size] = root
-        while len(self._audit_heads) > 64:
-            del self._audit_heads[min(self._audit_heads)]

@@ -41,6 +41,7 @@ __all__ = [
     "legacy_leaf_hash",
     "rfc3339",
     "tree_head_message",
+    "verify_consistency",
     "verify_inclusion",
 ]
 
@@ -150,6 +151,43 @@ class MerkleTree:
         assert carry is not None and index == eff[level][0] - 1
         return carry
 
+    def range_hash(self, start: int, end: int) -> bytes:
+        """MTH(D[start:end]) for the subtrees RFC 9162's proofs name (``start`` aligned)."""
+        n = end - start
+        if n == 1:
+            return self._levels[0][start]
+        if n & (n - 1) == 0 and start % n == 0:  # a complete, stored subtree
+            level = n.bit_length() - 1
+            if level < len(self._levels) and start // n < len(self._levels[level]):
+                return self._levels[level][start // n]
+        k = 1 << ((n - 1).bit_length() - 1)
+        return _node(self.range_hash(start, start + k), self.range_hash(start + k, end))
+
+    def consistency(self, first: int, second: int | None = None) -> list[bytes]:
+        """RFC 9162 §2.1.4.1: the proof that the tree of ``first`` leaves is a prefix
+        of the tree of ``second`` (default: all) leaves."""
+        second = self.size if second is None else second
+        if not 0 < first <= second <= self.size:
+            raise IndexError(f"no consistency proof from {first} to {second} of {self.size}")
+        proof: list[bytes] = []
+
+        def sub(m: int, start: int, end: int, whole: bool) -> None:
+            n = end - start
+            if m == n:
+                if not whole:
+                    proof.append(self.range_hash(start, end))
+                return
+            k = 1 << ((n - 1).bit_length() - 1)
+            if m <= k:
+                sub(m, start, start + k, whole)
+                proof.append(self.range_hash(start + k, end))
+            else:
+                sub(m - k, start + k, end, False)
+                proof.append(self.range_hash(start, start + k))
+
+        sub(first, 0, second, True)
+        return proof
+
     @property
     def root(self) -> bytes:
         if not self.size:
@@ -193,6 +231,44 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
         fn >>= 1
         sn >>= 1
     return sn == 0 and hmac.compare_digest(r, root)
+
+
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes,
+                       proof: Sequence[bytes]) -> bool:
+    """RFC 9162 §2.1.4.2: is the tree (``first``, ``first_root``) a prefix of
+    (``second``, ``second_root``)?"""
+    if not 0 < first <= second or len(proof) > 2 * MAX_PROOF_HASHES:
+        return False
+    if any(len(p) != HASH_SIZE for p in proof):
+        return False
+    if first == second:
+        return not proof and hmac.compare_digest(first_root, second_root)
+    if not proof:
+        return False
+    path = list(proof)
+    if first & (first - 1) == 0:
+        path.insert(0, first_root)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = _node(c, fr)
+            sr = _node(c, sr)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = _node(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return (sn == 0 and hmac.compare_digest(fr, first_root)
+            and hmac.compare_digest(sr, second_root))
 
 
 @dataclass(frozen=True)

@@ -549,19 +549,25 @@ class ParticipantAuditRequest(_message.Message):
 
     TASK_ID_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    KNOWN_TREE_SIZE_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Only entries naming this task (empty: every entry the caller may see)."""
     limit: _builtins.int
     """At most this many entries, newest first; 0 = server default (capped)."""
+    known_tree_size: _builtins.int
+    """The size of a tree head the caller verified before (0: none): the answer
+    then proves its tree extends that one (consistency_proof).
+    """
     def __init__(
         self,
         *,
         task_id: _builtins.str = ...,
         limit: _builtins.int = ...,
+        known_tree_size: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["known_tree_size", b"known_tree_size", "limit", b"limit", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -679,19 +685,27 @@ class ParticipantAuditResponse(_message.Message):
 
     ENTRIES_FIELD_NUMBER: _builtins.int
     TREE_HEAD_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_PROOF_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParticipantAuditEntry]: ...
     @_builtins.property
     def tree_head(self) -> Global___AuditTreeHead: ...
+    @_builtins.property
+    def consistency_proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 9162 consistency proof from known_tree_size to tree_head.tree_size
+        (empty when known_tree_size is 0, equal, or larger than the tree).
+        """
+
     def __init__(
         self,
         *,
         entries: _abc.Iterable[Global___ParticipantAuditEntry] | None = ...,
         tree_head: Global___AuditTreeHead | None = ...,
+        consistency_proof: _abc.Iterable[_builtins.bytes] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["tree_head", b"tree_head"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "tree_head", b"tree_head"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency_proof", b"consistency_proof", "entries", b"entries", "tree_head", b"tree_head"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -120,6 +120,8 @@ class ParticipantView:
     size: int
     root: bytes
     entries: list[tuple[AuditEntry, list[bytes]]]
+    #: Proves the tree of ``known_size`` leaves is a prefix of this one (RFC 9162).
+    consistency: list[bytes] = field(default_factory=list)
 
 
 @dataclass
@@ -308,9 +310,10 @@ class AuditLog:
                                    f"#{expected}: truncated")
 
     def participant_view(self, visible: Callable[[str, Subjects], bool], limit: int,
-                         *, task: str | None = None) -> ParticipantView:
+                         *, task: str | None = None, known_size: int = 0) -> ParticipantView:
         """The newest ``limit`` entries ``visible(actor, subjects)`` admits (only those
-        naming ``task`` when given), each with its inclusion proof.
+        naming ``task`` when given), each with its inclusion proof, and the proof that
+        the tree of ``known_size`` entries is a prefix of this one.
 
         Entries are verified (seal, chain MAC, leaf) once, when first indexed: the
         first call walks the whole chain, later ones what was appended since. The
@@ -335,6 +338,8 @@ class AuditLog:
         with self._index_lock:  # proofs in the tree as it is now (it may have grown)
             size, root = self._tree.size, self._tree.root
             proved = [(i, self._tree.proof(i), self._tree.leaf(i)) for i in chosen]
+            consistency = (self._tree.consistency(known_size) if 0 < known_size < size
+                           else [])
         entries: list[tuple[AuditEntry, list[bytes]]] = []
         with self._db.read() as txn:
             for index, proof, leaf in proved:
@@ -349,4 +354,4 @@ class AuditLog:
                 if not hmac.compare_digest(entry.leaf_fields().hash(), leaf):
                     raise AuditChainBroken(f"entry #{index + 1} does not verify")
                 entries.append((entry, proof))
-        return ParticipantView(size, root, entries)
+        return ParticipantView(size, root, entries, consistency)
