@@ -79,6 +79,33 @@ def test_json_and_task_filter(setup: Setup) -> None:
     assert {e["actor"] for e in bobs["entries"]} == {setup.bob}
 
 
+def test_each_command_proves_the_log_extends_the_last_one_seen(setup: Setup) -> None:
+    from confide.cli._session import Session
+
+    cli = setup.cli
+    cli.ok("audit", profile=setup.bob)
+    path = cli.home / "profiles" / setup.bob / "session.json"
+    saved = json.loads(path.read_text())
+    assert saved["audit_tree_size"] > 0 and len(saved["audit_tree_root"]) == 64
+    cli.ok("audit", "verify", profile=setup.bob)  # proven to extend it
+    grown = json.loads(path.read_text())
+    assert grown["audit_tree_size"] > saved["audit_tree_size"]
+    # a head the server never signed (as after a rollback or a fork): refused
+    forged = {**grown, "audit_tree_root": "00" * 32}
+    path.write_text(json.dumps(forged))
+    proc = cli("audit", profile=setup.bob)
+    assert proc.returncode == 3 and "does not extend" in proc.stderr, proc.stderr
+    path.write_text(json.dumps({**grown, "audit_tree_size": grown["audit_tree_size"] + 10**6}))
+    proc = cli("audit", profile=setup.bob)
+    assert proc.returncode == 3 and "shrank" in proc.stderr, proc.stderr
+    path.write_text(json.dumps({**grown, "audit_tree_root": "zz"}))
+    proc = cli("audit", profile=setup.bob)
+    assert proc.returncode == 1 and "malformed" in proc.stderr, proc.stderr
+    path.write_text(json.dumps(grown))
+    cli.ok("audit", profile=setup.bob)
+    assert Session.__dataclass_fields__["audit_tree_size"].default == 0
+
+
 def test_verify_then_a_database_edit_fails_it(setup: Setup) -> None:
     cli = setup.cli
     out = cli.ok("audit", "verify", profile=setup.alice)

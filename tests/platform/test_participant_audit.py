@@ -281,13 +281,13 @@ def test_a_session_refuses_a_shrunk_forked_or_rewritten_log(world: World) -> Non
     second = alice.participant_audit()  # checked: extends the first (consistency proof)
     assert second.tree_head.tree_size > first.tree_head.tree_size
     size, root = second.tree_head.tree_size, second.tree_head.root
-    alice._audit_head = (size + 1000, root)  # as if a larger tree had been seen
+    alice.audit_head = (size + 1000, root)  # as if a larger tree had been seen
     with pytest.raises(AuditProofError, match="shrank"):
         alice.participant_audit()
-    alice._audit_head = (size, b"\1" * 32)  # as if another tree of that size had been seen
+    alice.audit_head = (size, b"\1" * 32)  # as if another tree of that size had been seen
     with pytest.raises(AuditProofError, match="does not extend"):
         alice.participant_audit()
-    alice._audit_head = None
+    alice.audit_head = None
     third = alice.participant_audit()
     with pytest.raises(AuditProofError, match="forked"):
         check_extends((third.tree_head.tree_size, b"\2" * 32),

@@ -25,7 +25,24 @@ Limit = Annotated[int, typer.Option("--limit", min=1, help="At most this many, n
 
 
 def _fetch(task: str | None, limit: int) -> ParticipantAudit:
-    return session_client().participant_audit(task, limit)
+    """The entries, proven to extend the tree head the profile's last audit verified."""
+    from ._session import Session
+
+    client = session_client()
+    session = Session.load()
+    if session is not None and session.audit_tree_size:
+        try:
+            root = bytes.fromhex(session.audit_tree_root)
+        except ValueError as e:
+            raise fail("the profile's saved audit tree head is malformed; log in again",
+                       _exit.USAGE) from e
+        client.audit_head = (session.audit_tree_size, root)
+    view = client.participant_audit(task, limit)
+    if session is not None:
+        session.audit_tree_size = view.tree_head.tree_size
+        session.audit_tree_root = view.tree_head.root.hex()
+        session.save()
+    return view
 
 
 def _rows(view: ParticipantAudit) -> list[dict[str, Any]]:

@@ -209,8 +209,9 @@ class Client:
         self.attested: tuple[AttestedEndpoint, ...] = ()
         #: The frontend's pinned certificate (DER): what signs audit tree heads.
         self.frontend_certificate_der: bytes | None = None
-        #: The newest audit tree head this session verified: (size, root).
-        self._audit_head: tuple[int, bytes] | None = None
+        #: The newest audit tree head this session verified: (size, root). Set it to
+        #: one verified earlier (saved) to have the next answer proven to extend it.
+        self.audit_head: tuple[int, bytes] | None = None
 
     @classmethod
     def connect(cls, host: str = "localhost", *, server_cert: bytes | Path,
@@ -667,12 +668,12 @@ class Client:
             AuditProofError: the answer does not verify (``DATA_LOSS``).
             ClientError: the call failed.
         """
-        known = self._audit_head
+        known = self.audit_head
         r = self._call(self._ext.QueryParticipantAudit, v1.ParticipantAuditRequest(
             task_id=task_id or "", limit=limit, known_tree_size=known[0] if known else 0))
         view = verify_participant_audit(r, self.frontend_certificate_der)
         head = (view.tree_head.tree_size, view.tree_head.root)
         if known is not None:
             check_extends(known, head, [bytes(p) for p in r.consistency_proof])
-        self._audit_head = head
+        self.audit_head = head
         return view
