@@ -1,6 +1,7 @@
 """confide's Python SDK: attest a server, then call it (the CLI is ``confide.cli``)."""
 
 from ._attested import AttestedEndpoint, ServerAttestationError
+from ._audit import AuditProofError, ParticipantAudit, ParticipantAuditEntry, SignedTreeHead
 from ._errors import ClientError, Violation
 from ._review import PendingTask, Rejection, ReviewedFile, ReviewedFunction, TaskReview
 from ._sdk import (
@@ -18,6 +19,7 @@ from ._sdk import (
 __all__ = [
     "AttestedEndpoint",
     "AuditEntry",
+    "AuditProofError",
     "BlobUrls",
     "Client",
     "ClientError",
@@ -25,11 +27,14 @@ __all__ = [
     "FunctionArgument",
     "FunctionFile",
     "OutputLocation",
+    "ParticipantAudit",
+    "ParticipantAuditEntry",
     "PendingTask",
     "Rejection",
     "ReviewedFile",
     "ReviewedFunction",
     "ServerAttestationError",
+    "SignedTreeHead",
     "Task",
     "TaskReview",
     "TaskStatus",

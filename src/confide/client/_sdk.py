@@ -48,8 +48,10 @@ from ._attested import (
     TrustInputs,
     TrustRoot,
     attest_endpoint,
+    load_der_certificate,
     trust_from_bundle,
 )
+from ._audit import ParticipantAudit, check_extends, verify_participant_audit
 from ._errors import ClientError, from_rpc_error
 from ._review import CODE_REVIEW, PendingTask, TaskReview
 from ._transfer import Progress, download_decrypt, put_file, upload_encrypt
@@ -214,6 +216,11 @@ class Client:
         self._token: str | None = None
         #: The endpoints appraised by ``connect_attested`` (empty when pinned by hand).
         self.attested: tuple[AttestedEndpoint, ...] = ()
+        #: The frontend's pinned certificate (DER): what signs audit tree heads.
+        self.frontend_certificate_der: bytes | None = None
+        #: The newest audit tree head this session verified: (size, root). Set it to
+        #: one verified earlier (saved) to have the next answer proven to extend it.
+        self.audit_head: tuple[int, bytes] | None = None
 
     @classmethod
     def connect(cls, host: str = "localhost", *, server_cert: bytes | Path,
@@ -221,8 +228,10 @@ class Client:
                 timeout: float = 30.0) -> Client:
         """Connect to a server whose API certificate is ``server_cert`` (PEM bytes or file)."""
         pem = server_cert.read_bytes() if isinstance(server_cert, Path) else server_cert
-        return cls(_channel(host, authentication_port, pem), _channel(host, frontend_port, pem),
-                   timeout=timeout)
+        client = cls(_channel(host, authentication_port, pem),
+                     _channel(host, frontend_port, pem), timeout=timeout)
+        client.frontend_certificate_der = load_der_certificate(pem)
+        return client
 
     @classmethod
     def connect_attested(
@@ -322,6 +331,7 @@ class Client:
         client = cls(_channel(host, authentication_port, auth.certificate_pem),
                      _channel(host, frontend_port, front.certificate_pem), timeout=timeout)
         client.attested = (auth, front)
+        client.frontend_certificate_der = front.peer.certificate_der
         return client
 
     def close(self) -> None:
@@ -677,3 +687,26 @@ class Client:
                        pb.QueryAuditLogsRequest(query=query, limit=limit))
         return [AuditEntry(e.microsecond, bytes(e.ip), e.user, e.message, e.result)
                 for e in r.logs]
+
+    def participant_audit(self, task_id: str | None = None, limit: int = 100
+                          ) -> ParticipantAudit:
+        """The audit entries you may see (newest first), verified here.
+
+        Your own calls and logins, and the entries of tasks you take part in and
+        of your functions and files; ``task_id`` keeps one task's. Every entry
+        is checked to be in the audit tree the server signed with the
+        certificate this session pinned (see docs/security.md).
+
+        Raises:
+            AuditProofError: the answer does not verify (``DATA_LOSS``).
+            ClientError: the call failed.
+        """
+        known = self.audit_head
+        r = self._call(self._ext.QueryParticipantAudit, v1.ParticipantAuditRequest(
+            task_id=task_id or "", limit=limit, known_tree_size=known[0] if known else 0))
+        view = verify_participant_audit(r, self.frontend_certificate_der)
+        head = (view.tree_head.tree_size, view.tree_head.root)
+        if known is not None:
+            check_extends(known, head, [bytes(p) for p in r.consistency_proof])
+        self.audit_head = head
+        return view

@@ -350,7 +350,8 @@ class Platform:
             self.blobs.start()
             self.ports["blobs"] = self.blobs.port
         served["frontend"] = (front, add_frontend_servicers(
-            self.frontend, self.management, self.scheduler, self.audit, self.blobs, front))
+            self.frontend, self.management, self.scheduler, self.audit, self.blobs, front,
+            audit_signer=lambda: self._attested))
         self.ports["frontend"] = self._bind(front, cfg.frontend_port,
                                             self._api_creds.credentials(), cfg.host)
         sched_pair = self._node_certificate("scheduler", ["scheduler"])

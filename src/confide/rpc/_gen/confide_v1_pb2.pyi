@@ -544,6 +544,174 @@ class RejectTaskRequest(_message.Message):
 Global___RejectTaskRequest: _TypeAlias = RejectTaskRequest  # noqa: Y015
 
 @_typing.final
+class ParticipantAuditRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    KNOWN_TREE_SIZE_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """Only entries naming this task (empty: every entry the caller may see)."""
+    limit: _builtins.int
+    """At most this many entries, newest first; 0 = server default (capped)."""
+    known_tree_size: _builtins.int
+    """The size of a tree head the caller verified before (0: none): the answer
+    then proves its tree extends that one (consistency_proof).
+    """
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        known_tree_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["known_tree_size", b"known_tree_size", "limit", b"limit", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParticipantAuditRequest: _TypeAlias = ParticipantAuditRequest  # noqa: Y015
+
+@_typing.final
+class ParticipantAuditEntry(_message.Message):
+    """One audit entry as a participant sees it, with what its Merkle leaf commits
+    to (docs/security.md, "Audit for participants").
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    MICROSECOND_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    IP_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    TASK_IDS_FIELD_NUMBER: _builtins.int
+    FUNCTION_IDS_FIELD_NUMBER: _builtins.int
+    FILE_IDS_FIELD_NUMBER: _builtins.int
+    SALT_FIELD_NUMBER: _builtins.int
+    INCLUSION_PROOF_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    """1-based position in the log (the leaf is seq-1)"""
+    microsecond: _builtins.int
+    """as in Teaclave's Entry"""
+    time: _builtins.str
+    """the same instant, RFC 3339 UTC (not in the leaf)"""
+    ip: _builtins.bytes
+    user: _builtins.str
+    message: _builtins.str
+    result: _builtins.bool
+    actor: _builtins.str
+    """the user the entry is about ("" when none)"""
+    salt: _builtins.bytes
+    @_builtins.property
+    def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def function_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def file_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def inclusion_proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 9162 audit path, bottom first"""
+
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        microsecond: _builtins.int = ...,
+        time: _builtins.str = ...,
+        ip: _builtins.bytes = ...,
+        user: _builtins.str = ...,
+        message: _builtins.str = ...,
+        result: _builtins.bool = ...,
+        actor: _builtins.str = ...,
+        task_ids: _abc.Iterable[_builtins.str] | None = ...,
+        function_ids: _abc.Iterable[_builtins.str] | None = ...,
+        file_ids: _abc.Iterable[_builtins.str] | None = ...,
+        salt: _builtins.bytes = ...,
+        inclusion_proof: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "file_ids", b"file_ids", "function_ids", b"function_ids", "inclusion_proof", b"inclusion_proof", "ip", b"ip", "message", b"message", "microsecond", b"microsecond", "result", b"result", "salt", b"salt", "seq", b"seq", "task_ids", b"task_ids", "time", b"time", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParticipantAuditEntry: _TypeAlias = ParticipantAuditEntry  # noqa: Y015
+
+@_typing.final
+class AuditTreeHead(_message.Message):
+    """The tree over the first tree_size entries, signed by the server's attested
+    TLS key (ECDSA P-256, SHA-256) over
+    "confide audit tree head v1\\0" || CBOR([tree_size, root, issued_microsecond]).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    ROOT_FIELD_NUMBER: _builtins.int
+    ISSUED_MICROSECOND_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    tree_size: _builtins.int
+    root: _builtins.bytes
+    issued_microsecond: _builtins.int
+    signature: _builtins.bytes
+    certificate: _builtins.bytes
+    """DER: the attested certificate whose key signed"""
+    def __init__(
+        self,
+        *,
+        tree_size: _builtins.int = ...,
+        root: _builtins.bytes = ...,
+        issued_microsecond: _builtins.int = ...,
+        signature: _builtins.bytes = ...,
+        certificate: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "issued_microsecond", b"issued_microsecond", "root", b"root", "signature", b"signature", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditTreeHead: _TypeAlias = AuditTreeHead  # noqa: Y015
+
+@_typing.final
+class ParticipantAuditResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    TREE_HEAD_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_PROOF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParticipantAuditEntry]: ...
+    @_builtins.property
+    def tree_head(self) -> Global___AuditTreeHead: ...
+    @_builtins.property
+    def consistency_proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 9162 consistency proof from known_tree_size to tree_head.tree_size
+        (empty when known_tree_size is 0, equal, or larger than the tree).
+        """
+
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___ParticipantAuditEntry] | None = ...,
+        tree_head: Global___AuditTreeHead | None = ...,
+        consistency_proof: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tree_head", b"tree_head"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency_proof", b"consistency_proof", "entries", b"entries", "tree_head", b"tree_head"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParticipantAuditResponse: _TypeAlias = ParticipantAuditResponse  # noqa: Y015
+
+@_typing.final
 class StagedFile(_message.Message):
     """---- internal: scheduler <-> execution workers ----------------------------"""
 

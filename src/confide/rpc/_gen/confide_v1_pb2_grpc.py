@@ -81,6 +81,11 @@ class ConfideFrontendStub:
                 request_serializer=confide__v1__pb2.RejectTaskRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.QueryParticipantAudit = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/QueryParticipantAudit',
+                request_serializer=confide__v1__pb2.ParticipantAuditRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.ParticipantAuditResponse.FromString,
+                _registered_method=True)
 
 
 class ConfideFrontendServicer:
@@ -151,6 +156,15 @@ class ConfideFrontendServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QueryParticipantAudit(self, request, context):
+        """The audit entries the caller may see (their own calls and logins; the
+        tasks they take part in; their functions and files), with inclusion
+        proofs in a signed tree head. Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConfideFrontendServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -198,6 +212,11 @@ def add_ConfideFrontendServicer_to_server(servicer, server):
                     servicer.RejectTask,
                     request_deserializer=confide__v1__pb2.RejectTaskRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'QueryParticipantAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryParticipantAudit,
+                    request_deserializer=confide__v1__pb2.ParticipantAuditRequest.FromString,
+                    response_serializer=confide__v1__pb2.ParticipantAuditResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -443,6 +462,33 @@ class ConfideFrontend:
             '/confide.v1.ConfideFrontend/RejectTask',
             confide__v1__pb2.RejectTaskRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryParticipantAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/QueryParticipantAudit',
+            confide__v1__pb2.ParticipantAuditRequest.SerializeToString,
+            confide__v1__pb2.ParticipantAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,11 @@ class ConfideFrontendStub:
     """Record a participant's rejection: the task cannot be invoked while it stands
     (the participant's later ApproveTask withdraws it). Audited.
     """
+    QueryParticipantAudit: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.ParticipantAuditRequest, _confide_v1_pb2.ParticipantAuditResponse]
+    """The audit entries the caller may see (their own calls and logins; the
+    tasks they take part in; their functions and files), with inclusion
+    proofs in a signed tree head. Audited.
+    """
 
 @_typing.type_check_only
 class ConfideFrontendAsyncStub(ConfideFrontendStub):
@@ -83,6 +88,11 @@ class ConfideFrontendAsyncStub(ConfideFrontendStub):
     RejectTask: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.RejectTaskRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """Record a participant's rejection: the task cannot be invoked while it stands
     (the participant's later ApproveTask withdraws it). Audited.
+    """
+    QueryParticipantAudit: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.ParticipantAuditRequest, _confide_v1_pb2.ParticipantAuditResponse]  # type: ignore[assignment]
+    """The audit entries the caller may see (their own calls and logins; the
+    tasks they take part in; their functions and files), with inclusion
+    proofs in a signed tree head. Audited.
     """
 
 class ConfideFrontendServicer(metaclass=_abc_1.ABCMeta):
@@ -160,6 +170,17 @@ class ConfideFrontendServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
         """Record a participant's rejection: the task cannot be invoked while it stands
         (the participant's later ApproveTask withdraws it). Audited.
+        """
+
+    @_abc_1.abstractmethod
+    def QueryParticipantAudit(
+        self,
+        request: _confide_v1_pb2.ParticipantAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.ParticipantAuditResponse, _abc.Awaitable[_confide_v1_pb2.ParticipantAuditResponse]]:
+        """The audit entries the caller may see (their own calls and logins; the
+        tasks they take part in; their functions and files), with inclusion
+        proofs in a signed tree head. Audited.
         """
 
 def add_ConfideFrontendServicer_to_server(servicer: ConfideFrontendServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

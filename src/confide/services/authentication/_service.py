@@ -184,7 +184,9 @@ class AuthenticationService:
             attempt = self._throttle.admit(name_key(user_id).encode(), address_key(ip))
         except Throttled as e:
             LOGIN_FAILURES.labels("throttled").inc()
-            self._record_login("", f"throttled for {self._audit_target(user_id)}: {e}", ip)
+            known = self._load_cached(user_id) is not None
+            self._record_login("", f"throttled for {self._audit_target(user_id)}: {e}", ip,
+                               actor=user_id if known else "")
             raise _auth_error(f"{_FAILED}: {e}") from e
         with attempt:
             record = self._load(user_id)
@@ -195,11 +197,13 @@ class AuthenticationService:
                 attempt.failed()
                 LOGIN_FAILURES.labels("unknown_user" if record is None else "bad_password").inc()
                 target = "an unknown user id" if record is None else f"{user_id!r}"
-                self._record_login("", f"authentication failed for {target}", ip)
+                self._record_login("", f"authentication failed for {target}", ip,
+                                   actor="" if record is None else user_id)
                 raise _auth_error(_FAILED)
             attempt.succeeded()
         role = parse_role(str(record["role"]))
-        self._record_login(f"{{ user: {user_id}, role: {role.debug()} }}", None, ip)
+        self._record_login(f"{{ user: {user_id}, role: {role.debug()} }}", None, ip,
+                           actor=user_id)
         return self._tokens.issue(user_id, str(record["role"]), int(str(record["gen"])),
                                   now=self._clock())
 
@@ -215,11 +219,14 @@ class AuthenticationService:
         which may be a password typed into the wrong field."""
         return f"{user_id!r}" if self._load_cached(user_id) is not None else "an unknown user id"
 
-    def _record_login(self, user: str, failure: str | None, ip: bytes) -> None:
-        """Audit a login: ``failure`` is None on success."""
+    def _record_login(self, user: str, failure: str | None, ip: bytes, *,
+                      actor: str = "") -> None:
+        """Audit a login: ``failure`` is None on success; ``actor`` the known account it named
+        (the entry is then that user's to see)."""
         message = "user_login" if failure is None else f"user_login: {failure}"
         try:
-            self._audit.append(user=user, message=message, result=failure is None, ip=ip)
+            self._audit.append(user=user, message=message, result=failure is None, ip=ip,
+                               actor=actor)
         except (StorageError, AuditChainBroken) as e:
             _log.error("cannot audit a login: %s", e)
             raise _auth_error("service internal error") from e
