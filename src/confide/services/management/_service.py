@@ -9,6 +9,7 @@ from ._common import Context
 from ._files import Files
 from ._functions import Functions
 from ._review import Reviews
+from ._signed import SignedApprovals
 from ._tasks import Tasks
 
 __all__ = ["Management"]
@@ -23,4 +24,5 @@ class Management:
         self.files = Files(ctx)
         self.tasks = Tasks(ctx)
         self.reviews = Reviews(ctx)
+        self.signed = SignedApprovals(ctx)
         self.role_of = role_of

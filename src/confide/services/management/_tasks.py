@@ -13,6 +13,7 @@ from ...storage import Txn
 from .._identity import Principal, RoleKind
 from .._notify import AsyncWaker
 from .._records import (
+    ApprovalPolicy,
     FileRecord,
     FunctionRecord,
     IdKind,
@@ -157,6 +158,9 @@ class Tasks:
                 function_arguments=arguments_text, executor=executor,
                 inputs_ownership=inputs, outputs_ownership=outputs,
                 participants=sorted(participants), created_at=now, updated_at=now,
+                # The function's owner requires signed approvals: the creator
+                # completes the policy (SetApprovalPolicy) before anyone signs.
+                approval_policy=ApprovalPolicy() if function.require_signed else None,
             )
             task.insert(txn)
         return task.id
@@ -267,6 +271,11 @@ class Tasks:
                 raise ServiceError.unknown("failed to approve task")
             if who.user_id not in task.participants:
                 raise ServiceError.permission_denied()
+            if task.approval_policy is not None:
+                raise ServiceError(Code.FAILED_PRECONDITION, "failed to approve task").with_detail(
+                    "SIGNED_APPROVAL_REQUIRED", Violation(
+                        "task", "this task requires signed approvals: confide task approve "
+                        "--sign (an unsigned approval does not count)"))
             task.rejections.pop(who.user_id, None)  # approving withdraws one's rejection
             if who.user_id not in task.approved_users:
                 task.approved_users = sorted({*task.approved_users, who.user_id})
@@ -291,6 +300,7 @@ class Tasks:
                     "WRONG_STATE", Violation("task", f"the task is {task.status.label}: "
                                              "rejections are given before it runs"))
             task.rejections[who.user_id] = reason
+            task.signatures.pop(who.user_id, None)
             task.approved_users = [u for u in task.approved_users if u != who.user_id]
             if task.status is TaskStatus.APPROVED:
                 task.status = TaskStatus.DATA_ASSIGNED
