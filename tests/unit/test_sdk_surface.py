@@ -22,14 +22,17 @@ def test_sdk_all_is_pinned_and_sorted() -> None:
         "FunctionFile",
         "OutputLocation",
         "PendingTask",
+        "ReceiptError",
         "Rejection",
         "ReviewedFile",
         "ReviewedFunction",
         "ServerAttestationError",
+        "SigningKeyInfo",
         "Task",
         "TaskReview",
         "TaskStatus",
         "Violation",
+        "verify_receipt",
     ]
     assert sdk.__all__ == sorted(sdk.__all__)
     for name in sdk.__all__:

@@ -14,6 +14,7 @@ from ._sdk import (
     Task,
     TaskStatus,
 )
+from ._signed import ReceiptError, SigningKeyInfo, verify_receipt
 
 __all__ = [
     "AttestedEndpoint",
@@ -26,12 +27,15 @@ __all__ = [
     "FunctionFile",
     "OutputLocation",
     "PendingTask",
+    "ReceiptError",
     "Rejection",
     "ReviewedFile",
     "ReviewedFunction",
     "ServerAttestationError",
+    "SigningKeyInfo",
     "Task",
     "TaskReview",
     "TaskStatus",
     "Violation",
+    "verify_receipt",
 ]

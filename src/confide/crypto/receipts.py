@@ -15,7 +15,9 @@ This module parses and checks the signature only; appraising the evidence is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import hmac
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +64,7 @@ class ReceiptBody:
     ended_ms: int
     outcome: str  # "ok" or "error: <reason>"
     worker_key: bytes  # raw Ed25519 public key
+    evidence_sha256: bytes = b""  # SHA-256 of the evidence map's CBOR: binds every byte of it
 
     def encode(self) -> bytes:
         out = [RECEIPT_MAGIC, struct.pack(">H", RECEIPT_VERSION), _s(self.task_id),
@@ -72,7 +75,7 @@ class ReceiptBody:
             for name, cmac in sorted(pairs):
                 out += [_s(name), _b(cmac)]
         out += [_b(self.return_value_sha256), struct.pack(">QQ", self.started_ms, self.ended_ms),
-                _s(self.outcome), _b(self.worker_key)]
+                _s(self.outcome), _b(self.worker_key), _b(self.evidence_sha256)]
         return b"".join(out)
 
     @classmethod
@@ -88,11 +91,11 @@ class ReceiptBody:
         outputs = tuple((r.s(), r.b()) for _ in range(r.count()))
         rv = r.b()
         started, ended = struct.unpack(">QQ", r.take(16))
-        outcome, key = r.s(), r.b()
+        outcome, key, evidence_hash = r.s(), r.b(), r.b()
         if not r.done():
             raise ApprovalError("receipt-malformed", "trailing bytes after the receipt body")
         body = cls(task_id, digest, approvals, inputs, outputs, rv, int(started), int(ended),
-                   outcome, key)
+                   outcome, key, evidence_hash)
         if body.encode() != data:
             raise ApprovalError("receipt-malformed", "receipt body is not canonical")
         return body
@@ -124,12 +127,16 @@ def sign_receipt(key: Ed25519PrivateKey, body: ReceiptBody, evidence: ReceiptEvi
     """The receipt file: body, signature and the worker's evidence (CBOR)."""
     if body.worker_key != public_key_bytes(key.public_key()):
         raise ValueError("the receipt body names another key")
+    ev = _evidence_map(evidence)
+    body = dataclasses.replace(body, evidence_sha256=hashlib.sha256(cbor2.dumps(ev)).digest())
     encoded = body.encode()
     return cbor2.dumps({"v": RECEIPT_VERSION, "body": encoded,
-                        "signature": key.sign(RECEIPT_CONTEXT + encoded),
-                        "evidence": {"tee": evidence.tee, "quote": evidence.quote,
-                                     "collateral": evidence.collateral,
-                                     "produced_at": evidence.produced_at}})
+                        "signature": key.sign(RECEIPT_CONTEXT + encoded), "evidence": ev})
+
+
+def _evidence_map(evidence: ReceiptEvidence) -> dict[str, object]:
+    return {"tee": evidence.tee, "quote": evidence.quote, "collateral": evidence.collateral,
+            "produced_at": evidence.produced_at}
 
 
 def _field(d: Mapping[Any, Any], name: str, kind: type) -> Any:
@@ -170,4 +177,8 @@ def decode_receipt(data: bytes) -> Receipt:
     except (InvalidSignature, ValueError) as e:
         raise ApprovalError("receipt-signature", "the receipt's signature does not verify "
                             "under the worker key it names") from e
+    if not hmac.compare_digest(body.evidence_sha256,
+                               hashlib.sha256(cbor2.dumps(_evidence_map(evidence))).digest()):
+        raise ApprovalError("receipt-signature", "the receipt's evidence is not the one the "
+                            "worker signed")
     return Receipt(raw=data, body=body, signature=signature, evidence=evidence)

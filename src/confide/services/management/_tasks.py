@@ -263,6 +263,11 @@ class Tasks:
     def approve(self, who: Principal, task_id: str) -> None:
         with self._ctx.db.write() as txn:
             task = self._load(txn, task_id)
+            if task.approval_policy is not None and who.user_id in task.participants:
+                raise ServiceError(Code.FAILED_PRECONDITION, "failed to approve task").with_detail(
+                    "SIGNED_APPROVAL_REQUIRED", Violation(
+                        "task", "this task requires signed approvals: confide task approve "
+                        "--sign (an unsigned approval does not count)"))
             approvable = task.status is TaskStatus.DATA_ASSIGNED or (
                 task.status is TaskStatus.CREATED and task.all_data_assigned())
             if not approvable:
@@ -271,11 +276,6 @@ class Tasks:
                 raise ServiceError.unknown("failed to approve task")
             if who.user_id not in task.participants:
                 raise ServiceError.permission_denied()
-            if task.approval_policy is not None:
-                raise ServiceError(Code.FAILED_PRECONDITION, "failed to approve task").with_detail(
-                    "SIGNED_APPROVAL_REQUIRED", Violation(
-                        "task", "this task requires signed approvals: confide task approve "
-                        "--sign (an unsigned approval does not count)"))
             task.rejections.pop(who.user_id, None)  # approving withdraws one's rejection
             if who.user_id not in task.approved_users:
                 task.approved_users = sorted({*task.approved_users, who.user_id})
