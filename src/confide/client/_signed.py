@@ -12,7 +12,7 @@ import datetime as dt
 import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -67,10 +67,12 @@ class SignedApprovalsMixin:
               timeout: float | None = None) -> T:
         raise NotImplementedError  # Client's
 
-    def register_signing_key(self, private_key: Ed25519PrivateKey) -> SigningKeyInfo:
-        """Register (or replace) my public key: only the public half is sent."""
-        return _key_info(self._call(self._ext.RegisterSigningKey, v1.RegisterSigningKeyRequest(
-            public_key=public_key_bytes(private_key.public_key()))))
+    def register_signing_key(self, key: Ed25519PrivateKey | bytes) -> SigningKeyInfo:
+        """Register (or replace) my public key (a key, or its raw public half): only the
+        public half is sent."""
+        public = key if isinstance(key, bytes) else public_key_bytes(key.public_key())
+        return _key_info(self._call(self._ext.RegisterSigningKey,
+                                    v1.RegisterSigningKeyRequest(public_key=public)))
 
     def signing_keys(self, task_id: str = "") -> list[SigningKeyInfo]:
         """My key (no task), or the keys of a task's signers, with fingerprints."""
@@ -169,11 +171,16 @@ def verify_receipt(data: bytes, trust: TrustInputs, *, now: dt.datetime,
     if not trust.ratls_roots:
         raise ReceiptError("trust-required", "give the trust roots to appraise the evidence")
     ev = receipt.evidence
-    if ev.tee not in ("sgx", "tdx"):
+    tee: Literal["sgx", "tdx"]
+    if ev.tee == "sgx":
+        tee = "sgx"
+    elif ev.tee == "tdx":
+        tee = "tdx"
+    else:
         raise ReceiptError("evidence-invalid", f"unknown TEE type {ev.tee[:20]!r}")
     policy = AppraisalPolicy(list(trust.ratls_roots), trust.enclave_info,
                              max_evidence_age=None, limits=trust.limits)
-    evidence = Evidence(tee=ev.tee, quote=ev.quote, collateral=ev.collateral,
+    evidence = Evidence(tee=tee, quote=ev.quote, collateral=ev.collateral,
                         produced_at=dt.datetime.fromtimestamp(ev.produced_at, dt.UTC))
     try:
         policy.appraise(evidence, expected_report_data=receipt_report_data(
