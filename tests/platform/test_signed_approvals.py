@@ -383,6 +383,11 @@ def test_co_participants_see_each_others_fingerprints(world: World) -> None:
     assert set(keys) == {world.owner.user_id, world.alice.user_id, world.bob.user_id}
     assert keys[world.alice.user_id].public_key == public_key_bytes(
         world.alice.key.public_key())
+    # Registrations (and replacements) are in the audit log.
+    with world.server.admin() as admin:
+        entries = admin.query_audit_logs("register_signing_key", limit=1000)
+    logged = " ".join(f"{e.user} {e.message}" for e in entries)
+    assert world.alice.user_id in logged and world.bob.user_id in logged, logged[:2000]
 
 
 def test_teaclave_style_unsigned_task_still_runs(world: World) -> None:
