@@ -425,3 +425,31 @@ def test_function_policy_makes_new_tasks_require_signatures(world: World) -> Non
     assert "signed approvals" in str(err)
     with pytest.raises(ClientError):
         w.alice.client.set_function_approval_policy(fid, False)  # not the owner
+
+
+def test_fusion_chain_links_receipts(world: World) -> None:
+    """Task 2 consumes task 1's output: its receipt lists that output's cmac as an input."""
+    w = world
+    a = w.alice.client
+    fid = w.owner.client.register_function(
+        "copy", executor_type="python", payload=PY_COPY, public=True,
+        inputs=[FunctionFile("in")], outputs=[FunctionFile("out")])
+    now = dt.datetime.now(dt.UTC)
+
+    def run(input_id: str) -> tuple[str, object]:
+        out = a.new_output(file_name="o.bin")
+        tid = a.create_task(fid, {}, executor="mesapy", inputs_ownership={"in": [w.alice.user_id]},
+                            outputs_ownership={"out": [w.alice.user_id]})
+        a.assign_data(tid, inputs={"in": input_id}, outputs={"out": out.data_id})
+        a.invoke_task(tid)
+        assert a.wait(tid, 60).ok is True
+        return tid, out
+
+    first, out1 = run(a.register_upload(a.upload_encrypted(b"stage one", file_name="i.bin")))
+    second, _ = run(a.register_input_from_output(out1.data_id))  # type: ignore[attr-defined]
+    unrelated, _ = run(a.register_upload(a.upload_encrypted(b"other", file_name="u.bin")))
+    r1 = verify_receipt(a.get_receipt(first), w.trust, now=now)
+    r3 = verify_receipt(a.get_receipt(unrelated), w.trust, now=now)
+    verify_receipt(a.get_receipt(second), w.trust, now=now, chained_from=[r1])
+    with pytest.raises(ReceiptError, match="consumed no output"):
+        verify_receipt(a.get_receipt(second), w.trust, now=now, chained_from=[r3])

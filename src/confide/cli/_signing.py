@@ -269,6 +269,9 @@ def receipt_verify(
     output: Annotated[list[str] | None, typer.Option(
         help="name=PATH of an output's ciphertext you downloaded")] = None,
     schema: Annotated[str, typer.Option(help="The outputs' crypto schema.")] = "",
+    previous: Annotated[list[Path] | None, typer.Option(
+        help="The receipt of a task whose output this one consumed (fusion chain); verified "
+             "too.")] = None,
     json_out: Json = False,
 ) -> None:
     """Verify a receipt offline: evidence to a trusted root, measurement against the
@@ -295,13 +298,16 @@ def receipt_verify(
             except CryptoError as e:
                 raise UsageError(f"--output {name}: {e}") from e
         trust = trust_from_bundle(TrustBundle.load(data_dir))
-        r = verify_receipt(receipt.read_bytes(), trust, now=dt.datetime.now(dt.UTC),
-                           approved_digest=digest, output_cmacs=cmacs, task_id=task_id or None)
+        now = dt.datetime.now(dt.UTC)
+        earlier = [verify_receipt(path.read_bytes(), trust, now=now) for path in previous or []]
+        r = verify_receipt(receipt.read_bytes(), trust, now=now, approved_digest=digest,
+                           output_cmacs=cmacs, task_id=task_id or None, chained_from=earlier)
         body = r.body
         emit({"task_id": body.task_id, "outcome": body.outcome, "verified": True,
               "statement_digest": body.statement_digest.hex(),
               "approvals": len(body.approvals), "checked_digest": digest is not None,
               "checked_outputs": sorted(cmacs),
+              "chained_from": [e.body.task_id for e in earlier],
               "outputs": {n: c.hex() for n, c in body.outputs},
               "started_ms": body.started_ms, "ended_ms": body.ended_ms}, json_out,
              f"receipt of {body.task_id} verifies: {body.outcome}, "

@@ -151,7 +151,8 @@ class SignedApprovalsMixin:
 def verify_receipt(data: bytes, trust: TrustInputs, *, now: dt.datetime,
                    approved_digest: bytes | None = None,
                    output_cmacs: Mapping[str, bytes] | None = None,
-                   task_id: str | None = None) -> Receipt:
+                   task_id: str | None = None,
+                   chained_from: Sequence[Receipt] = ()) -> Receipt:
     """Verify a receipt offline; returns it when every check passed.
 
     1. the receipt parses and its signature verifies under the key it names;
@@ -159,7 +160,10 @@ def verify_receipt(data: bytes, trust: TrustInputs, *, now: dt.datetime,
        measurement the auditor-signed enclave_info lists for the execution
        service, and its report data binds that key;
     3. it is of ``task_id``, for the statement digest I approved, and lists
-       the cmacs of the outputs I downloaded (each given one).
+       the cmacs of the outputs I downloaded (each given one);
+    4. fusion chains: each receipt in ``chained_from`` (verified by the caller
+       first) ended ``ok`` and produced an output this task consumed (a cmac of
+       its outputs is among this receipt's inputs).
 
     Raises:
         ReceiptError: ``reason`` names the failed check.
@@ -199,4 +203,10 @@ def verify_receipt(data: bytes, trust: TrustInputs, *, now: dt.datetime,
         if name not in produced or not hmac.compare_digest(produced[name], cmac):
             raise ReceiptError("output-mismatch", f"output {name}: the downloaded file is not "
                                "the one the worker produced")
+    consumed = {cmac for _name, cmac in body.inputs}
+    for earlier in chained_from:
+        produced_there = {cmac for _name, cmac in earlier.body.outputs}
+        if earlier.body.outcome != "ok" or not produced_there & consumed:
+            raise ReceiptError("chain-broken", f"{body.task_id} consumed no output of "
+                               f"{earlier.body.task_id}")
     return receipt
