@@ -453,3 +453,18 @@ def test_fusion_chain_links_receipts(world: World) -> None:
     verify_receipt(a.get_receipt(second), w.trust, now=now, chained_from=[r1])
     with pytest.raises(ReceiptError, match="consumed no output"):
         verify_receipt(a.get_receipt(second), w.trust, now=now, chained_from=[r3])
+
+
+def test_receipt_still_verifies_a_year_later_but_not_before_it_was_made(world: World) -> None:
+    """The evidence is appraised as of when the worker signed: expired collateral later
+    does not void an old receipt; a verifier whose clock is before the receipt refuses it."""
+    w = world
+    p = _prepare(w)
+    w.alice.client.invoke_task(p.task_id)
+    assert w.alice.client.wait(p.task_id, 60).ok is True
+    raw = w.alice.client.get_receipt(p.task_id)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+    verify_receipt(raw, w.trust, now=later, approved_digest=p.digest)
+    earlier = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with pytest.raises(ReceiptError, match="claims to end"):
+        verify_receipt(raw, w.trust, now=earlier)

@@ -35,6 +35,7 @@ __all__ = ["ReceiptError", "SignedApprovalsMixin", "SigningKeyInfo", "verify_rec
 T = TypeVar("T")
 #: The enclave_info table whose measurement a receipt's worker must have.
 EXECUTION_TABLE = "teaclave_execution_service"
+_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,8 @@ def verify_receipt(data: bytes, trust: TrustInputs, *, now: dt.datetime,
     """Verify a receipt offline; returns it when every check passed.
 
     1. the receipt parses and its signature verifies under the key it names;
-    2. its evidence chains to a root in ``trust.ratls_roots``, carries a
+    2. its evidence (appraised as of the receipt's end time, which may not be
+       after ``now``) chains to a root in ``trust.ratls_roots``, carries a
        measurement the auditor-signed enclave_info lists for the execution
        service, and its report data binds that key;
     3. it is of ``task_id``, for the statement digest I approved, and lists
@@ -186,9 +188,16 @@ def verify_receipt(data: bytes, trust: TrustInputs, *, now: dt.datetime,
                              max_evidence_age=None, limits=trust.limits)
     evidence = Evidence(tee=tee, quote=ev.quote, collateral=ev.collateral,
                         produced_at=dt.datetime.fromtimestamp(ev.produced_at, dt.UTC))
+    # The evidence is appraised as of when the worker signed (its collateral valid then),
+    # so a receipt stays verifiable after the collateral expires; a time ahead of ``now``
+    # is refused.
+    signed_at = dt.datetime.fromtimestamp(receipt.body.ended_ms / 1000, dt.UTC)
+    if signed_at > now + _CLOCK_SKEW:
+        raise ReceiptError("receipt-from-the-future", f"the receipt claims to end at "
+                           f"{signed_at.isoformat()}, after {now.isoformat()}")
     try:
         policy.appraise(evidence, expected_report_data=receipt_report_data(
-            receipt.body.worker_key), service=EXECUTION_TABLE, now=now)
+            receipt.body.worker_key), service=EXECUTION_TABLE, now=signed_at)
     except AttestationError as e:
         raise ReceiptError("evidence-refused", f"the worker's evidence: {e}") from e
     body = receipt.body
