@@ -25,15 +25,18 @@ def test_sdk_all_is_pinned_and_sorted() -> None:
         "ParticipantAudit",
         "ParticipantAuditEntry",
         "PendingTask",
+        "ReceiptError",
         "Rejection",
         "ReviewedFile",
         "ReviewedFunction",
         "ServerAttestationError",
         "SignedTreeHead",
+        "SigningKeyInfo",
         "Task",
         "TaskReview",
         "TaskStatus",
         "Violation",
+        "verify_receipt",
     ]
     assert sdk.__all__ == sorted(sdk.__all__)
     for name in sdk.__all__:

@@ -44,6 +44,7 @@ from ..services.management import (
     FunctionSpecInput,
     Management,
     ReviewedFile,
+    SigningKey,
     TaskReview,
 )
 from ..services.scheduler import Scheduler
@@ -498,6 +499,52 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
                   _about(tasks=[r.task_id]))
         return empty_pb2.Empty()
 
+    def RegisterSigningKey(self, r: v1.RegisterSigningKeyRequest, c: grpc.aio.ServicerContext
+                           ) -> v1.SigningKeyInfo:
+        key = self._run("register_signing_key", c,
+                        lambda who: self._m.signed.register_key(who, r.public_key))
+        return _key_info(key)
+
+    def GetSigningKeys(self, r: v1.GetSigningKeysRequest, c: grpc.aio.ServicerContext
+                       ) -> v1.GetSigningKeysResponse:
+        keys = self._run("get_signing_keys", c, lambda who: self._m.signed.keys(who, r.task_id))
+        return v1.GetSigningKeysResponse(keys=[_key_info(k) for k in keys])
+
+    def SetApprovalPolicy(self, r: v1.SetApprovalPolicyRequest, c: grpc.aio.ServicerContext
+                          ) -> empty_pb2.Empty:
+        groups = [(g.name, g.k, list(g.members)) for g in r.groups]
+        self._run("set_approval_policy", c, lambda who: self._m.signed.set_task_policy(
+            who, r.task_id, groups, r.not_after, list(r.measurements)))
+        return empty_pb2.Empty()
+
+    def SetFunctionApprovalPolicy(self, r: v1.SetFunctionApprovalPolicyRequest,
+                                  c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+        self._run("set_function_approval_policy", c, lambda who: self._m.signed.
+                  set_function_policy(who, r.function_id, r.require_signed))
+        return empty_pb2.Empty()
+
+    def GetApprovalStatement(self, r: v1.ApprovalStatementRequest, c: grpc.aio.ServicerContext
+                             ) -> v1.ApprovalStatementResponse:
+        statement, signed = self._run("get_approval_statement", c,
+                                      lambda who: self._m.signed.statement(who, r.task_id))
+        return v1.ApprovalStatementResponse(statement=statement.encode(), signed_by=signed)
+
+    def SignApproval(self, r: v1.SignApprovalRequest, c: grpc.aio.ServicerContext
+                     ) -> empty_pb2.Empty:
+        self._run("sign_approval", c, lambda who: self._m.signed.sign(
+            who, r.task_id, r.digest, r.signature))
+        return empty_pb2.Empty()
+
+    def RevokeApproval(self, r: v1.RevokeApprovalRequest, c: grpc.aio.ServicerContext
+                       ) -> empty_pb2.Empty:
+        self._run("revoke_approval", c, lambda who: self._m.signed.revoke(who, r.task_id))
+        return empty_pb2.Empty()
+
+    def GetReceipt(self, r: v1.GetReceiptRequest, c: grpc.aio.ServicerContext
+                   ) -> v1.GetReceiptResponse:
+        return v1.GetReceiptResponse(receipt=self._run(
+            "get_receipt", c, lambda who: self._m.signed.receipt(who, r.task_id)))
+
     async def WaitTask(self, r: v1.WaitTaskRequest, c: grpc.aio.ServicerContext
                        ) -> pb.GetTaskResponse:
         timeout = min(r.timeout_ms, self._m.ctx.limits.max_wait_ms) / 1000
@@ -511,6 +558,11 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
         limit = min(r.limit or 100, self._m.ctx.limits.max_list_items)
         return v1.ListTasksResponse(task_ids=self._run(
             "list_tasks", c, lambda who: self._m.tasks.list_for(who, limit)))
+
+
+def _key_info(key: SigningKey) -> v1.SigningKeyInfo:
+    return v1.SigningKeyInfo(user_id=key.user_id, public_key=key.public_key,
+                             fingerprint=key.fingerprint, registered_at=key.registered_at)
 
 
 def add_frontend_servicers(frontend: Frontend, management: Management, scheduler: Scheduler,

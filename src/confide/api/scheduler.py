@@ -45,7 +45,18 @@ def _services_in(pems: tuple[bytes, ...]) -> frozenset[str]:
     return frozenset(names)
 
 
+#: The largest receipt kept (crypto.receipts.MAX_RECEIPT_BYTES); a bigger one is dropped.
+_MAX_RECEIPT_BYTES = 1024 * 1024
+
+
 def _result(report: v1.UpdateTaskResultRequest, limits: Limits) -> TaskResult:
+    result = _outcome(report, limits)
+    if 0 < len(report.receipt) <= _MAX_RECEIPT_BYTES:
+        result.receipt = report.receipt
+    return result
+
+
+def _outcome(report: v1.UpdateTaskResultRequest, limits: Limits) -> TaskResult:
     r = report.result
     which = r.WhichOneof("result")
     if which == "Ok":

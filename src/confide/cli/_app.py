@@ -34,6 +34,7 @@ from . import (
     _measure,
     _profiles,
     _serve,
+    _signing,
     _tasks,
     _users,
 )
@@ -74,6 +75,7 @@ app.add_typer(_files.app, name="file")
 app.add_typer(_tasks.app, name="task")
 app.add_typer(_audit.app, name="audit")
 app.add_typer(_profiles.app, name="profile")
+app.add_typer(_signing.app, name="key")  # also task policy|sign|revoke|receipt, function
 app.command("console")(_console.console)
 app.command("attest")(_attest.attest)
 

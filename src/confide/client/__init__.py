@@ -15,6 +15,7 @@ from ._sdk import (
     Task,
     TaskStatus,
 )
+from ._signed import ReceiptError, SigningKeyInfo, verify_receipt
 
 __all__ = [
     "AttestedEndpoint",
@@ -30,13 +31,16 @@ __all__ = [
     "ParticipantAudit",
     "ParticipantAuditEntry",
     "PendingTask",
+    "ReceiptError",
     "Rejection",
     "ReviewedFile",
     "ReviewedFunction",
     "ServerAttestationError",
     "SignedTreeHead",
+    "SigningKeyInfo",
     "Task",
     "TaskReview",
     "TaskStatus",
     "Violation",
+    "verify_receipt",
 ]

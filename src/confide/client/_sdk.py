@@ -54,6 +54,7 @@ from ._attested import (
 from ._audit import ParticipantAudit, check_extends, verify_participant_audit
 from ._errors import ClientError, from_rpc_error
 from ._review import CODE_REVIEW, PendingTask, TaskReview
+from ._signed import SignedApprovalsMixin
 from ._transfer import Progress, download_decrypt, put_file, upload_encrypt
 
 __all__ = [
@@ -202,7 +203,7 @@ def _channel(host: str, port: int, server_cert: bytes) -> grpc.Channel:
     ])
 
 
-class Client:
+class Client(SignedApprovalsMixin):
     """One user's session with a confide (or Teaclave) server."""
 
     def __init__(self, auth_channel: grpc.Channel, frontend_channel: grpc.Channel,

@@ -326,7 +326,7 @@ class Worker:
         return v1.UpdateTaskResultRequest(
             executor_id=self._id, task_id=task_id, result=_result_proto(result),
             failure_log=[] if result.ok else result.log,
-            failure_detail="" if result.ok else result.detail)
+            failure_detail="" if result.ok else result.detail, receipt=result.receipt)
 
     def _report(self, report: v1.UpdateTaskResultRequest) -> None:
         """Deliver a result until the scheduler acknowledges it.
@@ -371,7 +371,8 @@ def _check_python_sandbox(python: Any) -> None:
         _log.error("Python tasks will be refused: %s", e.reason)
 
 
-def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = False) -> TaskRunner:
+def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = False,
+                 attester: Any = None) -> TaskRunner:
     """The worker's executors and stager.
 
     ``check_python``: run the Python sandbox's start-up check now (on a thread
@@ -394,7 +395,15 @@ def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = Fals
     policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
                                 file_roots=cfg.file_roots,
                                 extra_loopback_ports=cfg.extra_loopback_ports)
-    return TaskRunner(executors, Stager(FileAgent(policy, limits), limits), limits)
+    gate, receipts = None, None
+    if attester is not None:  # the worker's own measurement and attested receipt key
+        from ._approval import ApprovalGate, ReceiptSigner
+        measured = attester.measurements
+        gate = ApprovalGate(bytes.fromhex(measured.get("mr_enclave") or measured["mrtd"]),
+                            time.time)
+        receipts = ReceiptSigner.attested(lambda rd: attester.evidence(rd, now=_utcnow()))
+    return TaskRunner(executors, Stager(FileAgent(policy, limits), limits), limits,
+                      gate=gate, receipts=receipts)
 
 
 def _utcnow() -> dt.datetime:
@@ -491,7 +500,7 @@ def main() -> int:
             return None
         return secure_channel(cfg, current[0])
 
-    runner = build_runner(cfg, cfg.limits, check_python=True)
+    runner = build_runner(cfg, cfg.limits, check_python=True, attester=attester)
     worker = Worker(secure_channel(cfg, node), cfg.executor_id, runner, slots=cfg.slots,
                     renew=renew)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())

@@ -309,7 +309,9 @@ class AuthenticationService:
             new_role = self._requested_role(role, attribute, current=target)
             if not _may_update(caller.role, target, new_role):
                 raise _auth_error("permission denied")
-            txn.update(_TABLE, user_id, {"hash": self._hash(password), "role": new_role.canonical,
+            # Other fields (a registered signing key) are kept.
+            txn.update(_TABLE, user_id, {**row.body, "hash": self._hash(password),
+                                         "role": new_role.canonical,
                                          "gen": int(str(row.body["gen"])) + 1})
         self._forget(user_id)
 

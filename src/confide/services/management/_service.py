@@ -11,6 +11,7 @@ from ._common import Context
 from ._files import Files
 from ._functions import Functions
 from ._review import Reviews
+from ._signed import SignedApprovals
 from ._tasks import Tasks
 
 __all__ = ["Management"]
@@ -25,6 +26,7 @@ class Management:
         self.files = Files(ctx)
         self.tasks = Tasks(ctx)
         self.reviews = Reviews(ctx)
+        self.signed = SignedApprovals(ctx)
         self.role_of = role_of
 
     def audit_visibility(self, who: Principal) -> Callable[[str, Subjects], bool]:

@@ -14,6 +14,7 @@ from .._idempotency import IdempotencyKey, run_idempotent
 from .._identity import Principal, RoleKind
 from .._notify import AsyncWaker
 from .._records import (
+    ApprovalPolicy,
     FileRecord,
     FunctionRecord,
     IdKind,
@@ -160,6 +161,9 @@ class Tasks:
                 function_arguments=arguments_text, executor=executor,
                 inputs_ownership=inputs, outputs_ownership=outputs,
                 participants=sorted(participants), created_at=now, updated_at=now,
+                # The function's owner requires signed approvals: the creator
+                # completes the policy (SetApprovalPolicy) before anyone signs.
+                approval_policy=ApprovalPolicy() if function.require_signed else None,
             )
             task.insert(txn)
             return task.id
@@ -264,6 +268,11 @@ class Tasks:
     def approve(self, who: Principal, task_id: str) -> None:
         with self._ctx.db.write() as txn:
             task = self._load(txn, task_id)
+            if task.approval_policy is not None and who.user_id in task.participants:
+                raise ServiceError(Code.FAILED_PRECONDITION, "failed to approve task").with_detail(
+                    "SIGNED_APPROVAL_REQUIRED", Violation(
+                        "task", "this task requires signed approvals: confide task approve "
+                        "--sign (an unsigned approval does not count)"))
             approvable = task.status is TaskStatus.DATA_ASSIGNED or (
                 task.status is TaskStatus.CREATED and task.all_data_assigned())
             if not approvable:
@@ -296,6 +305,7 @@ class Tasks:
                     "WRONG_STATE", Violation("task", f"the task is {task.status.label}: "
                                              "rejections are given before it runs"))
             task.rejections[who.user_id] = reason
+            task.signatures.pop(who.user_id, None)
             task.approved_users = [u for u in task.approved_users if u != who.user_id]
             if task.status is TaskStatus.APPROVED:
                 task.status = TaskStatus.DATA_ASSIGNED

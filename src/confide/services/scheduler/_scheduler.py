@@ -38,6 +38,7 @@ from ...telemetry._metrics import (
     TASKS_COMPLETED,
     executor_label,
 )
+from .._approval import staged_approval
 from .._notify import AsyncWaker, Notifier
 from .._records import FileRecord, FunctionRecord, TaskRecord, TaskResult, TaskStatus
 
@@ -73,7 +74,8 @@ def _without_lease(body: Row | dict[str, object]) -> dict[str, object]:
 
 def _staged_file(name: str, record: FileRecord) -> StagedFile:
     return StagedFile(name=name, url=record.url, cmac=record.cmac or b"",
-                      schema=record.crypto.schema, key=record.crypto.key, iv=record.crypto.iv)
+                      schema=record.crypto.schema, key=record.crypto.key, iv=record.crypto.iv,
+                      file_id=record.id, owners=tuple(record.owners))
 
 
 class Scheduler:
@@ -105,6 +107,7 @@ class Scheduler:
                          for n, i in sorted(task.assigned_inputs.items())),
             outputs=tuple(_staged_file(n, files[i])
                           for n, i in sorted(task.assigned_outputs.items())),
+            approval=staged_approval(txn, task),
         )
         txn.insert(_QUEUE, task.id, staged.to_dict(), seq=task.seq, leased_by="")
 
