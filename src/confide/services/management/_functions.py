@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ...errors import Code, ServiceError, Violation
-from ...executor_registry import is_function_type
+from ...executor_registry import MESAPY, is_function_type
+from ...mesapy import TranslationError, resolve
 from .._identity import Principal
 from .._names import name_problem
 from .._records import ArgumentSpec, DataSpec, FunctionRecord, IdKind, new_id, parse_id
@@ -33,6 +34,9 @@ class FunctionSpecInput:
     outputs: list[DataSpec]
     user_allowlist: list[str]
     usage_quota: int
+    #: Came through Teaclave's API: a python payload is MesaPy's Python 2.7 unless it
+    #: declares otherwise (confide.mesapy); confide.v1 means Python 3.
+    teaclave_api: bool = False
 
 
 class UsageStats(NamedTuple):
@@ -56,6 +60,18 @@ def _invalid_function() -> ServiceError:
 def _check_mode(mode: str) -> None:
     if mode not in CODE_REVIEW_MODES:
         raise ServiceError(Code.INVALID_ARGUMENT, f"invalid code review mode: {mode[:40]}")
+
+
+def _dialect(spec: FunctionSpecInput, max_bytes: int) -> tuple[str, bytes]:
+    """(dialect, staged translation) of a python function; ("python3", b"") otherwise."""
+    if spec.executor_type != MESAPY.function_type:
+        return "python3", b""
+    try:
+        resolved = resolve(spec.payload, "mesapy" if spec.teaclave_api else "python3")
+    except TranslationError as e:
+        raise ServiceError(Code.INVALID_ARGUMENT, str(e)) from None
+    check_len(resolved.translation, max_bytes, "translated function payload")
+    return resolved.dialect, resolved.translation
 
 
 class Functions:
@@ -102,6 +118,7 @@ class Functions:
         """Register; Teaclave's RPC keeps the code confidential, confide.v1's opens it."""
         self._validate(spec, new_name=True)
         _check_mode(code_review)
+        dialect, translation = _dialect(spec, 2 * self._ctx.limits.max_function_payload_bytes)
         fid = new_id(IdKind.FUNCTION)
         with self._ctx.db.write() as txn:
             record = FunctionRecord(
@@ -111,7 +128,7 @@ class Functions:
                 inputs=spec.inputs, outputs=spec.outputs, owner=who.user_id,
                 user_allowlist=list(dict.fromkeys(spec.user_allowlist)),
                 usage_quota=spec.usage_quota if spec.usage_quota >= 0 else None,
-                code_review=code_review,
+                code_review=code_review, dialect=dialect, translation=translation,
             )
             record.insert(txn)
         return fid
@@ -144,6 +161,8 @@ class Functions:
             if record.owner != who.user_id:  # PlatformAdmin not exempt (Q8, replicated)
                 raise ServiceError.permission_denied()
             self._validate(spec, new_name=spec.name != record.name)
+            record.dialect, record.translation = _dialect(
+                spec, 2 * self._ctx.limits.max_function_payload_bytes)
             record.name, record.description = spec.name, spec.description
             record.executor_type, record.public = spec.executor_type, spec.public
             record.payload, record.arguments = spec.payload, spec.arguments

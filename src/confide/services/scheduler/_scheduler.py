@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ...executor_registry import MESAPY
+from ...mesapy import staged_payload
 from ...staged import StagedFile, StagedTask
 from ...storage import Database, Row, Txn
 from ...telemetry._metrics import (
@@ -71,7 +73,10 @@ class Scheduler:
             task_id=task.id,
             function_id=function.id,
             function_name=function.name,
-            function_payload=function.payload,
+            function_payload=(staged_payload(function.dialect, function.payload,
+                                             function.translation)
+                              if function.executor_type == MESAPY.function_type
+                              else function.payload),
             executor_type=function.executor_type,
             executor=task.executor,
             function_arguments=task.function_arguments,

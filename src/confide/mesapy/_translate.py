@@ -1,0 +1,133 @@
+"""Python 2 -> Python 3 source translation with fissix (a maintained lib2to3).
+
+Runs at registration, on the server, never in the sandbox. The result is a
+pure function of the payload and the pinned fissix version (the fixers run in
+a fixed order on one tool), so storing it is the same as recomputing it.
+
+fissix normally loads its grammar tables from pickles in the user's cache
+directory (and writes them there). confide generates them in memory instead:
+no file outside the package is read, let alone unpickled.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Translation", "TranslationError", "translate"]
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+class TranslationError(ValueError):
+    """The payload is not Python 2 that can be translated; ``str()`` names the line."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        self.line = line
+        where = f"line {line}: " if line is not None else ""
+        super().__init__(f"MesaPy payload does not translate to Python 3: {where}{message}")
+
+
+@dataclass(frozen=True)
+class Translation:
+    """The Python 3 text of a Python 2 payload."""
+
+    source: bytes  # UTF-8 Python 3 source; line numbers match the payload's
+    true_division: bool  # the payload has ``from __future__ import division``
+
+
+_lock = threading.Lock()
+_tool: Any = None
+_future_features: Any = None
+
+
+def _refactoring_tool() -> Any:
+    """The one RefactoringTool (built on first use; callers hold ``_lock``)."""
+    global _tool, _future_features
+    if _tool is None:
+        import fissix  # noqa: F401  (installs fissix's patches first, then ours replace them)
+        from fissix.pgen2 import driver, pgen
+
+        def load_grammar(gt: str = "Grammar.txt", *_args: object, **_kw: object) -> Any:
+            return pgen.generate_grammar(gt)
+
+        driver.load_grammar = load_grammar  # in memory: no cache file read or written
+        from fissix import refactor
+
+        fixers = refactor.get_fixers_from_package("fissix.fixes")
+        _tool = refactor.RefactoringTool(sorted(fixers))  # the explicit-only fixers stay off
+        _future_features = refactor._detect_future_features
+    return _tool
+
+
+def _decode(payload: bytes) -> str:
+    """The payload as text: its PEP 263 cookie (first two lines), else UTF-8."""
+    if b"\x00" in payload:
+        line = payload.count(b"\n", 0, payload.index(b"\x00")) + 1
+        raise TranslationError(line, "source code cannot contain null bytes")
+    encoding = "utf-8"
+    for raw in payload.split(b"\n", 2)[:2]:
+        match = _COOKIE.match(raw)
+        if match:
+            encoding = match.group(1).decode("ascii")
+            break
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise TranslationError(None, f"unknown source encoding {encoding[:40]!r}") from None
+    try:
+        text = payload.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = payload.count(b"\n", 0, e.start) + 1
+        raise TranslationError(line, f"not valid {encoding} text") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _parse_error_line(exc: BaseException) -> int | None:
+    """The line fissix's parser or tokenizer names in ``exc``."""
+    context = getattr(exc, "context", None)  # ParseError: (prefix, (line, column))
+    if isinstance(context, tuple) and len(context) == 2 and isinstance(context[1], tuple):
+        return int(context[1][0])
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    if len(args) == 2 and isinstance(args[1], tuple) and args[1]:  # TokenError
+        return int(args[1][0])
+    lineno = getattr(exc, "lineno", None)  # IndentationError
+    return int(lineno) if isinstance(lineno, int) else None
+
+
+def translate(payload: bytes) -> Translation:
+    """Translate a Python 2 payload to Python 3.
+
+    Raises:
+        TranslationError: the payload does not parse as Python 2, or its
+            translation does not compile as Python 3 (the message names the line).
+    """
+    text = _decode(payload)
+    if not text.endswith("\n"):
+        text += "\n"  # lib2to3's parser needs the final newline
+    with _lock:
+        tool = _refactoring_tool()
+        try:
+            tree = tool.refactor_string(text, "<function>")
+        except Exception as e:  # noqa: BLE001 - ParseError, TokenError, IndentationError...
+            detail = type(e).__name__
+            value = getattr(e, "value", None)
+            if isinstance(value, str) and value.strip():
+                detail = f"invalid Python 2 syntax near {value.strip()[:40]!r}"
+            elif type(e).__name__ == "TokenError" and getattr(e, "args", None):
+                detail = str(e.args[0])[:80]
+            raise TranslationError(_parse_error_line(e), detail) from None
+        true_division = "division" in _future_features(text)
+    source = str(tree)
+    if source.endswith("\n") and not payload.endswith(b"\n"):
+        source = source[:-1]
+    try:
+        compile(source, "<function>", "exec", dont_inherit=True)
+    except SyntaxError as e:
+        raise TranslationError(e.lineno, f"{e.msg} (after translation)") from None
+    except ValueError as e:  # pragma: no cover - null bytes are refused above
+        raise TranslationError(None, str(e)) from None
+    return Translation(source.encode("utf-8"), true_division)
