@@ -1,0 +1,157 @@
+"""MesaPy mode's registration side: dialect choice, fissix translation, staging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from confide.mesapy import (
+    MAGIC,
+    MESAPY,
+    PYTHON3,
+    TranslationError,
+    declared_dialect,
+    pack,
+    resolve,
+    sandbox_program,
+    staged_payload,
+    translate,
+    unpack,
+)
+
+PAYLOADS = Path(__file__).resolve().parents[1] / "mesapy_payloads"
+
+PY2 = b"""import _numpypy as np
+def entrypoint(argv):
+    print "hello", argv[1]
+    for k, v in {}.iteritems():
+        pass
+    try:
+        x = 7 / 2
+    except ZeroDivisionError, e:
+        return e.message
+    return str(x)
+"""
+
+
+def test_python2_payload_translates_line_for_line() -> None:
+    t = translate(PY2)
+    text = t.source.decode()
+    assert 'print("hello", argv[1])' in text and "except ZeroDivisionError as e:" in text
+    assert ".items()" in text and "iteritems" not in text
+    assert text.count("\n") == PY2.count(b"\n")  # line numbers are kept
+    assert t.true_division is False
+    compile(t.source, "<function>", "exec")
+
+
+def test_translation_is_deterministic() -> None:
+    for path in sorted(PAYLOADS.glob("*.py2")):
+        first, second = translate(path.read_bytes()), translate(path.read_bytes())
+        assert first == second and pack(first) == pack(second)
+
+
+def test_future_division_is_detected() -> None:
+    assert translate(b"from __future__ import division\nx = 1 / 2\n").true_division is True
+
+
+@pytest.mark.parametrize(("payload", "line", "what"), [
+    (b"def entrypoint(argv):\n    return 1\nprint('a', end='')\n", 3, "'='"),
+    (b"x = 1\ny = (\n", 3, "EOF"),
+    (b"def f():\n  x = 1\n    y = 2\n", 3, ""),
+    (b"x = 1\ny = 2 +* 3\n", 2, "'*'"),
+    (b"x = 1\n\xff\xfe = 2\n", 2, "utf-8"),
+    (b"x = 1\ny = '\x00'\n", 2, "null bytes"),
+])
+def test_untranslatable_payload_is_refused_naming_the_line(payload: bytes, line: int,
+                                                             what: str) -> None:
+    with pytest.raises(TranslationError) as caught:
+        translate(payload)
+    assert caught.value.line == line
+    assert f"line {line}: " in str(caught.value) and what in str(caught.value)
+    assert str(caught.value).startswith("MesaPy payload does not translate to Python 3")
+
+
+def test_translation_that_python3_cannot_compile_is_refused() -> None:
+    # valid Python 2 that 2to3 leaves alone but Python 3 rejects
+    with pytest.raises(TranslationError, match="line 2: .*after translation"):
+        translate(b"x = 1\nnonlocal x\n")
+
+
+def test_coding_cookie_is_honoured() -> None:
+    src = "# -*- coding: latin-1 -*-\ns = 'caf\xe9'\n".encode("latin-1")
+    assert "café" in translate(src).source.decode()
+    with pytest.raises(TranslationError, match="unknown source encoding"):
+        translate(b"# coding: no-such-codec\nx = 1\n")
+
+
+@pytest.mark.parametrize(("payload", "dialect"), [
+    (b"#!/usr/bin/env python2\nx = 1\n", MESAPY),
+    (b"#!/usr/bin/python2.7\nx = 1\n", MESAPY),
+    (b"# -*- coding: utf-8 -*-\n# confide: mesapy\nx = 1\n", MESAPY),
+    (b"#!/usr/bin/env python3\nx = 1\n", PYTHON3),
+    (b"# confide: python3\nx = 1\n", PYTHON3),
+    (b"x = 1\n# confide: mesapy\n", MESAPY),
+    (b"x = 1\ny = 2\n# confide: mesapy\n", None),  # only the first two lines count
+    (b"x = 1\n", None),
+])
+def test_declared_dialect(payload: bytes, dialect: str | None) -> None:
+    assert declared_dialect(payload) == dialect
+
+
+def test_resolve_uses_the_api_default_without_a_declaration() -> None:
+    assert resolve(b"x = 1\n", PYTHON3).dialect == PYTHON3
+    r = resolve(b"x = 1\n", MESAPY)
+    assert r.dialect == MESAPY and r.translation.startswith(MAGIC)
+    assert resolve(b"#!/usr/bin/env python3\nprint 1\n", MESAPY).dialect == PYTHON3
+
+
+def test_resolve_falls_back_to_python3_only_for_an_undeclared_python3_payload() -> None:
+    py3 = b"def entrypoint(argv):\n    print('x', end='')\n"
+    assert resolve(py3, MESAPY).dialect == PYTHON3
+    with pytest.raises(TranslationError, match="line 3"):
+        resolve(b"# confide: mesapy\n" + py3, MESAPY)
+    with pytest.raises(TranslationError, match="line 2"):
+        resolve(b"x = 1\ny = 2 +* 3\n", MESAPY)  # neither Python 2 nor Python 3
+
+
+def test_declared_mesapy_in_a_python3_default_is_translated() -> None:
+    r = resolve(b"# confide: mesapy\n" + PY2, PYTHON3)
+    assert r.dialect == MESAPY and unpack(r.translation) == translate(b"# confide: mesapy\n" + PY2)
+
+
+def test_staged_payload() -> None:
+    t = pack(translate(PY2))
+    assert staged_payload(MESAPY, PY2, t) == t
+    assert staged_payload(PYTHON3, b"x = 1\n", b"") == b"x = 1\n"
+    spoof = MAGIC + b"division=floor\nx = 1\n"
+    assert staged_payload(PYTHON3, spoof, b"") == b"\x00" + spoof
+    assert unpack(b"\x00" + spoof) is None
+
+
+@pytest.mark.parametrize("staged", [MAGIC, MAGIC + b"division=maybe\nx", MAGIC + b"nonsense"])
+def test_malformed_staged_payload_is_refused(staged: bytes) -> None:
+    with pytest.raises(ValueError, match="malformed"):
+        unpack(staged)
+    with pytest.raises(ValueError, match="malformed"):
+        sandbox_program(staged)
+
+
+def test_sandbox_program_is_python3_and_none_for_python3_payloads() -> None:
+    program = sandbox_program(pack(translate(PY2)))
+    assert program is not None
+    compile(program, "<function>", "exec")
+    assert sandbox_program(b"def entrypoint(argv):\n    return 1\n") is None
+
+
+def test_grammar_is_built_in_memory(tmp_path: Path) -> None:
+    """No pickled grammar is read from (or written to) the user's cache directory."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "HOME": str(tmp_path)}
+    code = ("from confide.mesapy import translate\n"
+            "assert b'print(1)' in translate(b'print 1\\n').source\n")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    assert list(tmp_path.iterdir()) == []
