@@ -5,7 +5,6 @@ functions unchanged beside them."""
 from __future__ import annotations
 
 import marshal
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +12,9 @@ from pysandbox_support import MemoryTaskIO, executor, invocation
 
 from confide.executors.python import MESAPY_ERROR_BUFFER_TOO_SHORT, MESAPY_EXEC_ERROR
 from confide.mesapy import MAGIC, pack, translate
+from tests.mesapy_payloads import payload, table, training_set
 
 EX = executor()
-PAYLOADS = Path(__file__).resolve().parents[1] / "mesapy_payloads"
 
 
 def staged(source: str | bytes) -> bytes:
@@ -28,22 +27,11 @@ def run_mesapy(source: str | bytes, arguments: dict[str, object] | None = None,
     return EX.run(invocation(staged(source), arguments, task_io, logs=logs))
 
 
-def payload(name: str) -> bytes:
-    return (PAYLOADS / f"{name}.py2").read_bytes()
-
-
 # --- the MesaPy-style functions -----------------------------------------------------------
 
 
-def _table() -> tuple[bytes, np.ndarray]:
-    rng = np.random.default_rng(17)
-    values = np.round(rng.uniform(0, 50, size=(12, 3)), 3)
-    text = "\n".join(",".join(repr(float(v)) for v in row) for row in values) + "\n\n"
-    return text.encode(), values
-
-
 def test_numeric_work_on_micronumpy_arrays() -> None:
-    data, a = _table()
+    data, a = table()
     logs: list[str] = []
     io = MemoryTaskIO({"table": data})
     result = run_mesapy(payload("column_stats"), {"buckets": "5", "save_log": "true"}, io, logs)
@@ -71,35 +59,8 @@ def test_csv_parsed_from_byte_strings() -> None:
                       "missing=fileio_init: teaclave_ffi_error")
 
 
-def _training_set() -> tuple[bytes, bytes, list[int]]:
-    rng = np.random.default_rng(7)
-    x = rng.uniform(-3, 3, size=(80, 2))
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0.2).astype(int)
-    train = "\n".join(f"{float(a)!r},{float(b)!r},{c}"
-                      for (a, b), c in zip(x, y, strict=True)).encode()
-    test_x = rng.uniform(-3, 3, size=(15, 2))
-    data = "\n".join(f"{float(a)!r},{float(b)!r}" for a, b in test_x).encode()
-    return train, data, _reference_predictions(x, y, test_x)
-
-
-def _reference_predictions(x: np.ndarray, y: np.ndarray, test_x: np.ndarray,
-                           iterations: int = 300, rate: float = 0.5) -> list[int]:
-    """The same model trained plainly in Python 3 (numpy)."""
-    low, high = x.min(0), x.max(0)
-    xs = (x - low) / (high - low)
-    yy = y.reshape(-1, 1).astype(float)
-    m, n = xs.shape
-    w, b = np.zeros((n, 1)), 0.0
-    for _ in range(iterations):
-        p = 1 / (1 + np.exp(-(xs.dot(w) + b)))
-        w = w - rate * xs.T.dot(p - yy) / m
-        b = b - rate * (p - yy).sum() / m
-    p = 1 / (1 + np.exp(-(((test_x - low) / (high - low)).dot(w) + b)))
-    return [1 if v > 0.5 else 0 for v in p[:, 0]]
-
-
 def test_state_saved_by_one_task_is_read_by_another() -> None:
-    train, data, expected = _training_set()
+    train, data, expected = training_set()
     io = MemoryTaskIO({"train": train}, outputs=["model"])
     assert run_mesapy(payload("logreg"), {"operation": "train", "iterations": 300},
                       io) == "trained 2 features on 80 rows"

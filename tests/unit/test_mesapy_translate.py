@@ -74,7 +74,7 @@ def test_untranslatable_payload_is_refused_naming_the_line(payload: bytes, line:
 
 def test_translation_that_python3_cannot_compile_is_refused() -> None:
     # valid Python 2 that 2to3 leaves alone but Python 3 rejects
-    with pytest.raises(TranslationError, match="line 2: .*after translation"):
+    with pytest.raises(TranslationError, match=r"line 2: .*after translation"):
         translate(b"x = 1\nnonlocal x\n")
 
 
