@@ -8,7 +8,7 @@ import pytest
 
 from confide.mesapy import (
     MAGIC,
-    MESAPY,
+    PYTHON2,
     PYTHON3,
     TranslationError,
     declared_dialect,
@@ -86,12 +86,12 @@ def test_coding_cookie_is_honoured() -> None:
 
 
 @pytest.mark.parametrize(("payload", "dialect"), [
-    (b"#!/usr/bin/env python2\nx = 1\n", MESAPY),
-    (b"#!/usr/bin/python2.7\nx = 1\n", MESAPY),
-    (b"# -*- coding: utf-8 -*-\n# confide: mesapy\nx = 1\n", MESAPY),
+    (b"#!/usr/bin/env python2\nx = 1\n", PYTHON2),
+    (b"#!/usr/bin/python2.7\nx = 1\n", PYTHON2),
+    (b"# -*- coding: utf-8 -*-\n# confide: mesapy\nx = 1\n", PYTHON2),
     (b"#!/usr/bin/env python3\nx = 1\n", PYTHON3),
     (b"# confide: python3\nx = 1\n", PYTHON3),
-    (b"x = 1\n# confide: mesapy\n", MESAPY),
+    (b"x = 1\n# confide: mesapy\n", PYTHON2),
     (b"x = 1\ny = 2\n# confide: mesapy\n", None),  # only the first two lines count
     (b"x = 1\n", None),
 ])
@@ -101,28 +101,28 @@ def test_declared_dialect(payload: bytes, dialect: str | None) -> None:
 
 def test_resolve_uses_the_api_default_without_a_declaration() -> None:
     assert resolve(b"x = 1\n", PYTHON3).dialect == PYTHON3
-    r = resolve(b"x = 1\n", MESAPY)
-    assert r.dialect == MESAPY and r.translation.startswith(MAGIC)
-    assert resolve(b"#!/usr/bin/env python3\nprint 1\n", MESAPY).dialect == PYTHON3
+    r = resolve(b"x = 1\n", PYTHON2)
+    assert r.dialect == PYTHON2 and r.translation.startswith(MAGIC)
+    assert resolve(b"#!/usr/bin/env python3\nprint 1\n", PYTHON2).dialect == PYTHON3
 
 
 def test_resolve_falls_back_to_python3_only_for_an_undeclared_python3_payload() -> None:
     py3 = b"def entrypoint(argv):\n    print('x', end='')\n"
-    assert resolve(py3, MESAPY).dialect == PYTHON3
+    assert resolve(py3, PYTHON2).dialect == PYTHON3
     with pytest.raises(TranslationError, match="line 3"):
-        resolve(b"# confide: mesapy\n" + py3, MESAPY)
+        resolve(b"# confide: mesapy\n" + py3, PYTHON2)
     with pytest.raises(TranslationError, match="line 2"):
-        resolve(b"x = 1\ny = 2 +* 3\n", MESAPY)  # neither Python 2 nor Python 3
+        resolve(b"x = 1\ny = 2 +* 3\n", PYTHON2)  # neither Python 2 nor Python 3
 
 
 def test_declared_mesapy_in_a_python3_default_is_translated() -> None:
     r = resolve(b"# confide: mesapy\n" + PY2, PYTHON3)
-    assert r.dialect == MESAPY and unpack(r.translation) == translate(b"# confide: mesapy\n" + PY2)
+    assert r.dialect == PYTHON2 and unpack(r.translation) == translate(b"# confide: mesapy\n" + PY2)
 
 
 def test_staged_payload() -> None:
     t = pack(translate(PY2))
-    assert staged_payload(MESAPY, PY2, t) == t
+    assert staged_payload(PYTHON2, PY2, t) == t
     assert staged_payload(PYTHON3, b"x = 1\n", b"") == b"x = 1\n"
     spoof = MAGIC + b"division=floor\nx = 1\n"
     assert staged_payload(PYTHON3, spoof, b"") == b"\x00" + spoof

@@ -11,7 +11,7 @@ docs/compatibility-mesapy.md.
 from ._program import runtime_source, sandbox_program
 from ._staged import (
     MAGIC,
-    MESAPY,
+    PYTHON2,
     PYTHON3,
     Resolved,
     declared_dialect,
@@ -24,7 +24,7 @@ from ._translate import Translation, TranslationError, translate
 
 __all__ = [
     "MAGIC",
-    "MESAPY",
+    "PYTHON2",
     "PYTHON3",
     "Resolved",
     "Translation",

@@ -450,11 +450,11 @@ _numpypy_modules: dict[str, types.ModuleType] = {}
 
 def numpypy() -> dict[str, types.ModuleType]:
     """``_numpypy``, ``_numpypy.multiarray`` and ``_numpypy.umath`` (built on first import)."""
-    if _numpypy_modules:
-        return _numpypy_modules
     import numpy as np
 
     np.set_printoptions(legacy="1.13")  # arrays print as numpy did in micronumpy's time
+    if _numpypy_modules:
+        return _numpypy_modules
     top = types.ModuleType("_numpypy")
     multiarray = types.ModuleType("_numpypy.multiarray")
     umath = types.ModuleType("_numpypy.umath")

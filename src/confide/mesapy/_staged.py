@@ -1,8 +1,8 @@
 """Which dialect a Python function is in, and how a MesaPy-mode function travels.
 
 A function registered with ``executor_type == "python"`` is either
-``python3`` (CPython 3 semantics, confide's behaviour so far) or ``mesapy``
-(Python 2.7 / micronumpy semantics, translated at registration). The choice
+``python3`` (CPython 3 semantics, confide's behaviour so far) or ``python2``
+(*MesaPy mode*: Python 2.7 / micronumpy semantics, translated at registration). The choice
 (docs/compatibility-mesapy.md):
 
 1. a declaration in the payload's first two lines wins: a ``#!`` line naming
@@ -29,7 +29,7 @@ from ._translate import Translation, TranslationError, translate
 
 __all__ = [
     "MAGIC",
-    "MESAPY",
+    "PYTHON2",
     "PYTHON3",
     "Resolved",
     "declared_dialect",
@@ -39,7 +39,7 @@ __all__ = [
     "unpack",
 ]
 
-MESAPY = "mesapy"
+PYTHON2 = "python2"  # MesaPy mode: MesaPy's Python 2.7
 PYTHON3 = "python3"
 MAGIC = b"\x00confide-mesapy/1\n"
 _FLAGS = {b"division=floor\n": False, b"division=true\n": True}
@@ -53,7 +53,7 @@ def declared_dialect(payload: bytes) -> str | None:
     for line in payload.split(b"\n", 2)[:2]:
         match = _SHEBANG.match(line) or _DECLARATION.match(line)
         if match:
-            return PYTHON3 if match.group(1).startswith(b"python3") else MESAPY
+            return PYTHON3 if match.group(1).startswith(b"python3") else PYTHON2
     return None
 
 
@@ -80,14 +80,14 @@ def unpack(staged: bytes) -> Translation | None:
 
 def staged_payload(dialect: str, payload: bytes, translation: bytes) -> bytes:
     """What the worker receives for a function of ``dialect``."""
-    if dialect == MESAPY:
+    if dialect == PYTHON2:
         return translation
     return b"\x00" + payload if payload.startswith(MAGIC) else payload
 
 
 @dataclass(frozen=True)
 class Resolved:
-    dialect: str  # PYTHON3 or MESAPY
+    dialect: str  # PYTHON3 or PYTHON2
     translation: bytes  # pack()ed, b"" for PYTHON3
 
 
@@ -112,7 +112,7 @@ def resolve(payload: bytes, default: str) -> Resolved:
     if dialect == PYTHON3:
         return Resolved(PYTHON3, b"")
     try:
-        return Resolved(MESAPY, pack(translate(payload)))
+        return Resolved(PYTHON2, pack(translate(payload)))
     except TranslationError:
         if declared is None and _compiles_as_python3(payload):
             return Resolved(PYTHON3, b"")  # not Python 2 at all, but valid Python 3

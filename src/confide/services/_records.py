@@ -135,8 +135,8 @@ class FunctionRecord:
     # using it) or "confidential" (its hash and owner only). Records written
     # before this field existed read as confidential, Teaclave's behaviour.
     code_review: str = "confidential"
-    # A python function's dialect (confide.mesapy): "python3" or "mesapy", whose
-    # translation (staged instead of the payload) is made once, at registration.
+    # A python function's dialect (confide.mesapy): "python3" or "python2" (MesaPy mode,
+    # whose translation, staged instead of the payload, is made once at registration).
     # Records written before these fields existed read as Python 3.
     dialect: str = "python3"
     translation: bytes = b""

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from ...errors import Code, ServiceError, Violation
 from ...executor_registry import MESAPY, is_function_type
-from ...mesapy import TranslationError, resolve
+from ...mesapy import PYTHON2, PYTHON3, TranslationError, resolve
 from .._identity import Principal
 from .._names import name_problem
 from .._records import ArgumentSpec, DataSpec, FunctionRecord, IdKind, new_id, parse_id
@@ -63,11 +63,11 @@ def _check_mode(mode: str) -> None:
 
 
 def _dialect(spec: FunctionSpecInput, max_bytes: int) -> tuple[str, bytes]:
-    """(dialect, staged translation) of a python function; ("python3", b"") otherwise."""
+    """(dialect, staged translation) of a python function; (PYTHON3, b"") otherwise."""
     if spec.executor_type != MESAPY.function_type:
-        return "python3", b""
+        return PYTHON3, b""
     try:
-        resolved = resolve(spec.payload, "mesapy" if spec.teaclave_api else "python3")
+        resolved = resolve(spec.payload, PYTHON2 if spec.teaclave_api else PYTHON3)
     except TranslationError as e:
         raise ServiceError(Code.INVALID_ARGUMENT, str(e)) from None
     check_len(resolved.translation, max_bytes, "translated function payload")
