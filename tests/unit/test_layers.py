@@ -64,7 +64,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # storage and the audit service for `audit verify`, the executors for `function test`,
     # the web console for `console`.
     "cli": _FOUNDATION | {"attestation", "client", "console", "crypto", "executors", "keys",
-                          "node", "services", "settings", "storage", "telemetry"},
+                          "mesapy", "node", "services", "settings", "storage", "telemetry"},
     "__main__": frozenset({"cli"}),
 }
 
