@@ -8,6 +8,7 @@ import pytest
 
 from confide.mesapy import (
     MAGIC,
+    MAX_SOURCE_BYTES,
     PYTHON2,
     PYTHON3,
     TranslationError,
@@ -76,6 +77,19 @@ def test_translation_that_python3_cannot_compile_is_refused() -> None:
     # valid Python 2 that 2to3 leaves alone but Python 3 rejects
     with pytest.raises(TranslationError, match=r"line 2: .*after translation"):
         translate(b"x = 1\nnonlocal x\n")
+
+
+def test_oversized_or_too_deeply_nested_payloads_are_refused_not_crashing() -> None:
+    with pytest.raises(TranslationError, match="at most 262144"):
+        translate(b"x = 1\n" * (MAX_SOURCE_BYTES // 6 + 1))
+    for hostile in (b"x = " + b"(" * 3000 + b"1" + b")" * 3000 + b"\n",
+                    b"x = 1" + b" + 1" * 40000 + b"\n"):
+        assert len(hostile) <= MAX_SOURCE_BYTES
+        with pytest.raises(TranslationError):
+            translate(hostile)
+    # too large to translate, but Python 3 through Teaclave's API: stays Python 3
+    big = b"def entrypoint(argv):\n    return 'x'\n" + b"y = 1\n" * (MAX_SOURCE_BYTES // 6)
+    assert resolve(big, PYTHON2).dialect == PYTHON3
 
 
 def test_coding_cookie_is_honoured() -> None:

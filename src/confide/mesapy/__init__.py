@@ -20,10 +20,11 @@ from ._staged import (
     staged_payload,
     unpack,
 )
-from ._translate import Translation, TranslationError, translate
+from ._translate import MAX_SOURCE_BYTES, Translation, TranslationError, translate
 
 __all__ = [
     "MAGIC",
+    "MAX_SOURCE_BYTES",
     "PYTHON2",
     "PYTHON3",
     "Resolved",

@@ -94,7 +94,7 @@ class Resolved:
 def _compiles_as_python3(payload: bytes) -> bool:
     try:
         compile(payload, "<function>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return True
 

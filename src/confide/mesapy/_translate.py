@@ -17,7 +17,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Translation", "TranslationError", "translate"]
+__all__ = ["MAX_SOURCE_BYTES", "Translation", "TranslationError", "translate"]
+
+#: Largest payload translated. fissix parses about 100 KB a second and one
+#: translation runs at a time, so the cap bounds how long a registration can
+#: hold the translator (Teaclave's own MesaPy payloads are a few KB).
+MAX_SOURCE_BYTES = 256 * 1024
 
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
@@ -105,6 +110,9 @@ def translate(payload: bytes) -> Translation:
         TranslationError: the payload does not parse as Python 2, or its
             translation does not compile as Python 3 (the message names the line).
     """
+    if len(payload) > MAX_SOURCE_BYTES:
+        raise TranslationError(None, f"the payload has {len(payload)} bytes; MesaPy mode "
+                                     f"translates at most {MAX_SOURCE_BYTES}")
     text = _decode(payload)
     if not text.endswith("\n"):
         text += "\n"  # lib2to3's parser needs the final newline
@@ -128,6 +136,6 @@ def translate(payload: bytes) -> Translation:
         compile(source, "<function>", "exec", dont_inherit=True)
     except SyntaxError as e:
         raise TranslationError(e.lineno, f"{e.msg} (after translation)") from None
-    except ValueError as e:  # pragma: no cover - null bytes are refused above
-        raise TranslationError(None, str(e)) from None
+    except (ValueError, RecursionError, MemoryError) as e:  # nesting too deep for the compiler
+        raise TranslationError(None, f"{type(e).__name__} compiling the translation") from None
     return Translation(source.encode("utf-8"), true_division)
