@@ -11,7 +11,8 @@ A function registered with ``executor_type == "python"`` is either
 2. otherwise the API decides: Teaclave's ``RegisterFunction`` /
    ``UpdateFunction`` mean MesaPy mode (a Teaclave client's Python *is* MesaPy's
    Python 2.7), except for a payload that is not Python 2 but compiles as
-   Python 3; confide.v1's ``RegisterFunction`` means Python 3.
+   Python 3, or one over ``MAX_SOURCE_BYTES``; confide.v1's
+   ``RegisterFunction`` means Python 3.
 
 The worker learns the dialect from the staged payload: a MesaPy-mode function
 is staged as ``MAGIC``, a flags line and the translation. ``MAGIC`` starts with
@@ -25,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._translate import Translation, TranslationError, translate
+from ._translate import MAX_SOURCE_BYTES, Translation, TranslationError, translate
 
 __all__ = [
     "MAGIC",
@@ -111,6 +112,8 @@ def resolve(payload: bytes, default: str) -> Resolved:
     dialect = declared or default
     if dialect == PYTHON3:
         return Resolved(PYTHON3, b"")
+    if declared is None and len(payload) > MAX_SOURCE_BYTES:
+        return Resolved(PYTHON3, b"")  # too large for MesaPy mode: never parsed on the server
     try:
         return Resolved(PYTHON2, pack(translate(payload)))
     except TranslationError:
