@@ -101,6 +101,18 @@ def test_float_str_is_python2s() -> None:
     assert isinstance("x", rt.Py2Str) and kind == rt.Py2Str and issubclass(str, rt.Py2Str)
 
 
+def test_str_subclasses_of_the_function_stay_subclasses() -> None:
+    src = ("class Name(str):\n"
+           "    def shout(self): return self.upper() + '!'\n"
+           "def entrypoint(argv):\n"
+           "    n = Name('ab')\n"
+           "    return '%s %s %s %s %s %s' % (type(n).__name__, n.shout(), isinstance(n, Name),\n"
+           "        isinstance('x', Name), isinstance(n, str), Name == str)\n")
+    assert run(src) == "Name AB! True False True False"
+    assert str.join(",", ["a", "b"]) == "a,b" and rt.Py2Str.join(",", ["a", "b"]) == "a,b"
+    assert {rt.Py2Str: 1}[str] == 1  # the same dictionary key as str
+
+
 def test_byte_strings_and_results() -> None:
     assert rt.to_str(b"\xff\x00a") == "\xff\x00a"
     assert rt.to_bytes("\xff\x00a") == b"\xff\x00a" and rt.to_bytes("✓") == "✓".encode()

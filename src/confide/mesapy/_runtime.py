@@ -68,7 +68,7 @@ def _result(value: object) -> object:
 
 
 def _argument(value: str) -> str:
-    return to_str(value.encode("utf-8", "surrogateescape"))
+    return to_str(value.encode("utf-8", "surrogatepass"))
 
 
 def _data_name(name: Any) -> Any:
@@ -137,25 +137,37 @@ def py2_float_str(x: float) -> str:
 
 
 class _StrType(type):
-    """``str`` of the function: still the one text type for isinstance and ==."""
+    """``str`` of the function: still the one text type for isinstance and ==.
+
+    Only ``Py2Str`` itself stands for ``str``; a class the function derives
+    from it is an ordinary subclass.
+    """
 
     def __instancecheck__(cls, obj: object) -> bool:
-        return isinstance(obj, _str)
+        if cls is Py2Str:
+            return isinstance(obj, _str)
+        return type.__instancecheck__(cls, obj)
 
     def __subclasscheck__(cls, sub: type) -> bool:
-        return issubclass(sub, _str)
+        if cls is Py2Str:
+            return issubclass(sub, _str)
+        return type.__subclasscheck__(cls, sub)
 
     def __eq__(cls, other: object) -> bool:
-        return other is _str or other is cls
+        if cls is Py2Str:
+            return other is _str or other is cls
+        return cls is other
 
     def __hash__(cls) -> int:
-        return hash(_str)
+        return hash(_str) if cls is Py2Str else type.__hash__(cls)
 
 
 class Py2Str(_str, metaclass=_StrType):
     """``str(x)``: Python 2's text of a float; everything else is ``str`` itself."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is not Py2Str:  # a subclass the function defines
+            return _str.__new__(cls, *args, **kwargs)
         if len(args) == 1 and not kwargs and type(args[0]) is float:
             return py2_float_str(args[0])
         return _str(*args, **kwargs)
