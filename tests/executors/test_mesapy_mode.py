@@ -166,6 +166,29 @@ def test_numpypy_surface() -> None:
     ]
 
 
+def test_byte_string_modules_in_the_sandbox() -> None:
+    import hashlib
+    import struct
+
+    src = (
+        "import binascii, hashlib, struct\n"
+        "def entrypoint(argv):\n"
+        "    data = teaclave_open('in', 'rb').read()\n"
+        "    n, = struct.unpack('<I', data[:4])\n"
+        "    out = struct.pack('<I', n + 1) + hashlib.sha256(data).digest()\n"
+        "    teaclave_open('out', 'wb').write(out)\n"
+        "    return '%d %s %d' % (n, binascii.hexlify(data[4:]), binascii.crc32(data))\n"
+    )
+    blob = struct.pack("<I", 41) + b"\xff\xfe"
+    io = MemoryTaskIO({"in": blob}, outputs=["out"])
+    import binascii
+
+    crc = binascii.crc32(blob)
+    crc = crc - (1 << 32) if crc >= 1 << 31 else crc
+    assert run_mesapy(src, {}, io) == f"41 fffe {crc}"
+    assert io.written["out"] == struct.pack("<I", 42) + hashlib.sha256(blob).digest()
+
+
 def test_an_unknown_numpypy_name_is_an_import_error() -> None:
     src = "from _numpypy import nosuch\ndef entrypoint(argv):\n    return 'x'\n"
     assert run_mesapy(src) == MESAPY_EXEC_ERROR

@@ -172,6 +172,37 @@ def test_marshal_round_trips_what_functions_store() -> None:
         m.loads("\x00garbage")
 
 
+def test_byte_string_modules_take_and_give_byte_strings() -> None:
+    b = rt.bytes_module("binascii")
+    assert b.hexlify("\xff\x00a") == "ff0061" and b.unhexlify("ff00") == "\xff\x00"
+    import binascii
+
+    unsigned = binascii.crc32(b"\xff" * 7)
+    assert unsigned >= 1 << 31 and b.crc32("\xff" * 7) == unsigned - (1 << 32)  # signed
+    assert b.crc32("hello") == binascii.crc32(b"hello") < 1 << 31
+    h = rt.bytes_module("hashlib")
+    digest = h.sha256("abc")
+    digest.update("\xe9")
+    import hashlib
+
+    assert digest.hexdigest() == hashlib.sha256(b"abc\xe9").hexdigest()
+    assert digest.digest() == rt.to_str(hashlib.sha256(b"abc\xe9").digest())
+    assert h.new("md5", "a").hexdigest() == hashlib.md5(b"a").hexdigest()
+    s = rt.bytes_module("struct")
+    packed = s.pack("<Ih2s", 7, -1, "ab")
+    assert packed == "\x07\x00\x00\x00\xff\xffab" and s.unpack("<Ih2s", packed) == (7, -1, "ab")
+    assert s.Struct("<H").unpack("\x01\x00") == (1,)
+    with pytest.raises(s.error):
+        s.unpack("<I", "ab")
+    z, b64 = rt.bytes_module("zlib"), rt.bytes_module("base64")
+    assert z.decompress(z.compress("x" * 100)) == "x" * 100
+    assert b64.b64decode(b64.b64encode("\xff\x00")) == "\xff\x00"
+    src = ("import binascii, hashlib\n"
+           "def entrypoint(argv):\n"
+           "    return binascii.hexlify(hashlib.sha1(argv[1]).digest()[:2])\n")
+    assert run(src, ["k", "x"]) == hashlib.sha1(b"x").hexdigest()[:4]
+
+
 def test_numpypy_modules() -> None:
     mods = rt.numpypy()
     assert set(mods) == {"_numpypy", "_numpypy.multiarray", "_numpypy.umath"}

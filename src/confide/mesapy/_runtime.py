@@ -42,7 +42,7 @@ _import = builtins.__import__
 # -- byte strings ---------------------------------------------------------------------------
 
 
-def to_str(data: bytes) -> str:
+def to_str(data: bytes | bytearray) -> str:
     """A Python 2 byte string: one code point per byte."""
     return bytes(data).decode("latin-1")
 
@@ -437,6 +437,91 @@ def marshal_module() -> types.ModuleType:
     return module
 
 
+# -- modules that take and give byte strings --------------------------------------------------
+
+#: Standard modules whose Python 2 functions take and return byte strings (``str``):
+#: imported through ``bytes_module``, which converts at their edges.
+BYTES_MODULES = ("binascii", "base64", "hashlib", "struct", "zlib")
+_PLAIN = (int, float, complex, bool, type(None))
+
+
+def _into(value: Any) -> Any:
+    return to_bytes(value) if isinstance(value, _str) else value
+
+
+def _back(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return to_str(value)
+    if isinstance(value, tuple):
+        return tuple(_back(v) for v in value)
+    if isinstance(value, list):
+        return [_back(v) for v in value]
+    if isinstance(value, (_str, *_PLAIN)) or (isinstance(value, type) and issubclass(
+            value, BaseException)):
+        return value
+    if callable(value) or hasattr(value, "__dict__") or hasattr(value, "__slots__") \
+            or type(value).__module__ not in ("builtins",):
+        return _BytesProxy(value)
+    return value
+
+
+def _keep(name: str, position: int) -> bool:
+    """Arguments that stay text: ``hashlib.new``'s algorithm name."""
+    return name == "new" and position == 0
+
+
+class _BytesProxy:
+    """An object of a bytes module (a hash, a ``struct.Struct``, a compressor)."""
+
+    __slots__ = ("_target",)
+
+    def __init__(self, target: Any) -> None:
+        object.__setattr__(self, "_target", target)
+
+    def __getattr__(self, name: str) -> Any:
+        return _back(getattr(self._target, name))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _back(self._target(*(_into(a) for a in args),
+                                  **{k: _into(v) for k, v in kwargs.items()}))
+
+    def __repr__(self) -> str:
+        return repr(self._target)
+
+
+def bytes_module(name: str) -> types.ModuleType:
+    """``name`` with byte strings at its edges (``crc32`` signed, as in Python 2)."""
+    real = _import(name)
+    module = types.ModuleType(name)
+    for attr in dir(real):
+        if attr.startswith("__"):
+            continue
+        value = getattr(real, attr)
+        if (isinstance(value, type) and issubclass(value, BaseException)) or \
+                isinstance(value, (*_PLAIN, _str)) or isinstance(value, (frozenset, set)):
+            setattr(module, attr, value)
+        elif callable(value):
+            setattr(module, attr, _wrap(value, attr))
+    if name in ("binascii", "zlib"):
+        crc32 = module.crc32
+
+        def signed_crc32(data: Any, value: int = 0) -> int:
+            result = int(crc32(data, value & 0xFFFFFFFF))
+            return result - (1 << 32) if result >= 1 << 31 else result
+
+        module.crc32 = signed_crc32  # type: ignore[attr-defined]
+    return module
+
+
+def _wrap(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        converted = [a if _keep(name, i) else _into(a) for i, a in enumerate(args)]
+        return _back(function(*converted, **{k: _into(v) for k, v in kwargs.items()}))
+
+    call.__name__ = name
+    return call
+
+
 # -- _numpypy ---------------------------------------------------------------------------------
 
 #: ``_numpypy.multiarray``: micronumpy's names, each numpy's function of that name.
@@ -512,6 +597,9 @@ def _importer(modules: dict[str, types.ModuleType]) -> Callable[..., Any]:
                    fromlist: Any = (), level: int = 0) -> Any:
         if level == 0:
             if name in modules:
+                return modules[name]
+            if name in BYTES_MODULES:
+                modules[name] = bytes_module(name)
                 return modules[name]
             if name == "_numpypy" or name.startswith("_numpypy."):
                 found = numpypy()
