@@ -56,6 +56,12 @@ def test_future_division_is_detected() -> None:
     assert translate(b"from __future__ import division\nx = 1 / 2\n").true_division is True
 
 
+def test_future_print_function_payload_translates() -> None:
+    src = b"from __future__ import print_function\nprint('a', end='')\nd = {}.iteritems()\n"
+    text = translate(src).source.decode()
+    assert "print('a', end='')" in text and ".items()" in text
+
+
 @pytest.mark.parametrize(("payload", "line", "what"), [
     (b"def entrypoint(argv):\n    return 1\nprint('a', end='')\n", 3, "'='"),
     (b"x = 1\ny = (\n", 3, "EOF"),
