@@ -154,6 +154,8 @@ class Functions:
         fid = parse_id(function_id)
         if fid is None or not fid.startswith(IdKind.FUNCTION + "-"):
             raise _invalid_function()
+        # translated before the write transaction, which a translation must not hold open
+        dialect, translation = _dialect(spec, 2 * self._ctx.limits.max_function_payload_bytes)
         with self._ctx.db.write() as txn:
             record = FunctionRecord.load(txn, fid, lock=True)
             if record is None:
@@ -161,8 +163,7 @@ class Functions:
             if record.owner != who.user_id:  # PlatformAdmin not exempt (Q8, replicated)
                 raise ServiceError.permission_denied()
             self._validate(spec, new_name=spec.name != record.name)
-            record.dialect, record.translation = _dialect(
-                spec, 2 * self._ctx.limits.max_function_payload_bytes)
+            record.dialect, record.translation = dialect, translation
             record.name, record.description = spec.name, spec.description
             record.executor_type, record.public = spec.executor_type, spec.public
             record.payload, record.arguments = spec.payload, spec.arguments
