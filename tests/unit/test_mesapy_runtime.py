@@ -101,6 +101,18 @@ def test_float_str_is_python2s() -> None:
     assert isinstance("x", rt.Py2Str) and kind == rt.Py2Str and issubclass(str, rt.Py2Str)
 
 
+def test_floats_formatted_into_strings_are_python2s() -> None:
+    src = ("def entrypoint(argv):\n"
+           "    c = 0.1 + 0.2\n"
+           "    fmt = '%s/%s'\n"
+           "    return ('%s %r %.3f %d %s|' % (c, c, c, 7 % 3, 1.0) + fmt % (c, 2)\n"
+           "            + ' {} {:.2f} {x}'.format(c, c, x=c) + ' %(a)s' % {'a': c}\n"
+           "            + ' ' + str(-7 % 3) + ' ' + str(7.5 % 2))\n")
+    assert run(src) == "0.3 0.30000000000000004 0.300 1 1.0|0.3/2 0.3 0.30 0.3 0.3 2 1.5"
+    assert rt.py2_mod(7, 3) == 1 and rt.py2_format("{}", 1 / 3) == "0.333333333333"
+    assert isinstance(rt.Py2Float(0.5), float) and repr(rt.Py2Float(0.1 + 0.2)) == repr(0.1 + 0.2)
+
+
 def test_str_subclasses_of_the_function_stay_subclasses() -> None:
     src = ("class Name(str):\n"
            "    def shout(self): return self.upper() + '!'\n"

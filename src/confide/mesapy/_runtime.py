@@ -17,7 +17,7 @@ What it gives the translated function (docs/compatibility-mesapy.md):
   ``from __future__ import division``; ``/=`` likewise (in place for arrays).
 * ``e.message`` in an ``except ... as e`` body, ``sorted(..., cmp=f)`` and
   ``list.sort(cmp=f)``, ``cmp``, Python 2 ``round`` (a float, ties away from
-  zero), ``str(float)`` and ``print`` of a float with 12 significant digits,
+  zero), ``str``, ``print``, ``%`` and ``str.format`` of a float with 12 significant digits,
   ``__div__`` methods.
 * ``_numpypy`` (``multiarray``, ``umath``) over numpy, printing arrays as
   numpy 1.13 (micronumpy's era) did; ``marshal`` that stores arrays and numpy
@@ -173,6 +173,39 @@ class Py2Str(_str, metaclass=_StrType):
         return _str(*args, **kwargs)
 
 
+class Py2Float(float):
+    """A float formatted into a string: ``%s`` and ``{}`` give Python 2's text."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return py2_float_str(float(self))
+
+
+def _py2_value(value: Any) -> Any:
+    return Py2Float(value) if type(value) is float else value
+
+
+def py2_mod(left: Any, right: Any) -> Any:
+    """``left % right``; for a format string, floats as Python 2 formats them."""
+    if isinstance(left, _str):
+        if type(right) is tuple:
+            right = tuple(_py2_value(v) for v in right)
+        elif type(right) is dict:
+            right = {k: _py2_value(v) for k, v in right.items()}
+        else:
+            right = _py2_value(right)
+    return left % right
+
+
+def py2_format(template: Any, *args: Any, **kwargs: Any) -> Any:
+    """``template.format(...)``; for a string, floats as Python 2 formats them."""
+    if isinstance(template, _str):
+        return template.format(*(_py2_value(a) for a in args),
+                               **{k: _py2_value(v) for k, v in kwargs.items()})
+    return template.format(*args, **kwargs)
+
+
 def py2_print(*args: Any, **kwargs: Any) -> None:
     _print(*(py2_float_str(a) if type(a) is float else a for a in args), **kwargs)
 
@@ -212,6 +245,9 @@ class Py2Semantics(ast.NodeTransformer):
         self.generic_visit(node)
         if isinstance(node.op, ast.Div) and not self.true_division:
             return ast.copy_location(ast.Call(_helper("div"), [node.left, node.right], []), node)
+        if isinstance(node.op, ast.Mod) and not (isinstance(node.left, ast.Constant)
+                                                 and not isinstance(node.left.value, _str)):
+            return ast.copy_location(ast.Call(_helper("mod"), [node.left, node.right], []), node)
         return node
 
     def _temporary(self) -> str:
@@ -275,6 +311,10 @@ class Py2Semantics(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
         func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "format" \
+                and isinstance(func.ctx, ast.Load):
+            call = ast.Call(_helper("format"), [func.value, *node.args], node.keywords)
+            return ast.copy_location(call, node)
         sorts = ((isinstance(func, ast.Name) and func.id == "sorted")
                  or (isinstance(func, ast.Attribute) and func.attr == "sort"))
         if sorts:
@@ -625,6 +665,8 @@ def function_builtins(host_open: Callable[[Any, Any], Any]) -> dict[str, Any]:
         "round": py2_round,
         "cmp": py2_cmp,
         _PREFIX + "div": div,
+        _PREFIX + "mod": py2_mod,
+        _PREFIX + "format": py2_format,
         _PREFIX + "idiv": idiv,
         _PREFIX + "message": message,
         _PREFIX + "cmp_to_key": _cmp_to_key,
