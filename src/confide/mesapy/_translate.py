@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["MAX_SOURCE_BYTES", "Translation", "TranslationError", "translate"]
 
-#: Largest payload translated. fissix translates ~150 KB a second (bench/mesapy.py); one
+#: Largest payload translated. fissix translates 120-150 KB a second (bench/mesapy.py); one
 #: translation runs at a time, so the cap bounds how long a registration can
 #: hold the translator (Teaclave's own MesaPy payloads are a few KB).
 MAX_SOURCE_BYTES = 256 * 1024
