@@ -252,3 +252,15 @@ def test_python3_functions_get_no_python2_help(source: str) -> None:
 def test_a_python3_payload_that_looks_staged_still_fails_as_before() -> None:
     # the scheduler stages such a payload behind one more NUL (confide.mesapy.staged_payload)
     assert EX.run(invocation(b"\x00" + MAGIC + b"division=floor\nx = 1\n")) == MESAPY_EXEC_ERROR
+
+
+def test_a_prestarted_sandbox_runs_a_mesapy_function() -> None:
+    """Hardened and numpy imported before the job: the runtime still loads under seccomp."""
+    with executor(prestart=1) as pooled:
+        assert pooled.wait_prestarted(30.0)
+        (waiting,) = pooled.prestarted_pids()
+        data, a = table()
+        io = MemoryTaskIO({"table": data})
+        result = pooled.run(invocation(staged(payload("column_stats")), {"buckets": "3"}, io))
+        assert result.startswith(f"col0 mean={a[:, 0].mean():.6f}")
+        assert waiting not in pooled.prestarted_pids()  # the job went to the waiting sandbox
