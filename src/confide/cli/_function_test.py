@@ -138,13 +138,13 @@ def test(
 
 def _as_registered(payload: bytes, mesapy: bool) -> bytes:
     """What registration stages for this Python payload (its translation in MesaPy mode)."""
-    from ..mesapy import PYTHON2, PYTHON3, TranslationError, resolve
+    from ..mesapy import PYTHON2, PYTHON3, TranslationError, resolve, staged_payload
 
     try:
         resolved = resolve(payload, PYTHON2 if mesapy else PYTHON3)
     except TranslationError as e:
         raise UsageError(str(e)) from None
-    return resolved.translation if resolved.dialect == PYTHON2 else payload
+    return staged_payload(resolved.dialect, payload, resolved.translation)
 
 
 def translate(
