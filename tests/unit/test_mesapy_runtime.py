@@ -113,6 +113,27 @@ def test_floats_formatted_into_strings_are_python2s() -> None:
     assert isinstance(rt.Py2Float(0.5), float) and repr(rt.Py2Float(0.1 + 0.2)) == repr(0.1 + 0.2)
 
 
+def test_encode_and_decode_of_byte_strings_and_the_string_module() -> None:
+    import hashlib
+
+    src = ("# -*- coding: utf-8 -*-\n"
+           "import string, hashlib\n"
+           "def entrypoint(argv):\n"
+           "    u = u'caf\\xe9'\n"
+           "    b = u.encode('utf-8')\n"
+           "    h = 'ab'.encode('hex')\n"
+           "    return repr((len(b), b.decode('utf-8') == u, h, h.decode('hex'),\n"
+           "                 'x'.encode('base64'), string.join(['a', 'b'], '-'),\n"
+           "                 string.atoi('ff', 16), string.letters[:3], string.split('a b'),\n"
+           "                 hashlib.md5(b).hexdigest()[:6], argv[1].decode('utf-8') == u))\n")
+    digest = hashlib.md5("café".encode()).hexdigest()[:6]
+    assert run(src, ["k", "café"]) == (f"(5, True, '6162', 'ab', 'eA==\\n', 'a-b', 255, 'abc', "
+                                       f"['a', 'b'], '{digest}', True)")
+    with pytest.raises(UnicodeEncodeError):
+        rt.py2_encode("é")  # Python 2's default codec is ASCII
+    assert rt.py2_decode(b"\xc3\xa9", "utf-8") == "é"  # a real bytes object: Python 3's rule
+
+
 def test_str_subclasses_of_the_function_stay_subclasses() -> None:
     src = ("class Name(str):\n"
            "    def shout(self): return self.upper() + '!'\n"

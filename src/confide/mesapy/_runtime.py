@@ -206,6 +206,70 @@ def py2_format(template: Any, *args: Any, **kwargs: Any) -> Any:
     return template.format(*args, **kwargs)
 
 
+#: Python 2's str-to-str codecs (``s.encode('hex')``), which Python 3 keeps for bytes only.
+_BYTES_CODECS = frozenset({"hex", "hex_codec", "base64", "base_64", "base64_codec", "zlib",
+                           "zip", "zlib_codec", "bz2", "bz2_codec", "uu", "uu_codec",
+                           "quopri", "quotedprintable", "quopri_codec"})
+
+
+def _codec(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    name = kwargs.get("encoding", args[0] if args else "ascii")
+    return _str(name).lower().replace("-", "_")
+
+
+def py2_encode(value: Any, *args: Any, **kwargs: Any) -> Any:
+    """``s.encode(...)``: a byte string (the bytes as code points), as in Python 2."""
+    if not isinstance(value, _str):
+        return value.encode(*args, **kwargs)
+    import codecs
+
+    if _codec(args, kwargs) in _BYTES_CODECS:
+        return to_str(codecs.encode(to_bytes(value), _codec(args, kwargs)))
+    if not args and "encoding" not in kwargs:
+        args = ("ascii",)  # Python 2's default encoding
+    return to_str(value.encode(*args, **kwargs))
+
+
+def py2_decode(value: Any, *args: Any, **kwargs: Any) -> Any:
+    """``s.decode(...)`` of a byte string: its bytes decoded to text, as in Python 2."""
+    if not isinstance(value, _str):
+        return value.decode(*args, **kwargs)
+    import codecs
+
+    if _codec(args, kwargs) in _BYTES_CODECS:
+        return to_str(codecs.decode(value.encode("latin-1"), _codec(args, kwargs)))
+    if not args and "encoding" not in kwargs:
+        args = ("ascii",)
+    return value.encode("latin-1").decode(*args, **kwargs)
+
+
+def string_module() -> types.ModuleType:
+    """``string`` with Python 2's functions and constants beside Python 3's."""
+    real = _import("string")
+    module = types.ModuleType("string")
+    module.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+    extra: dict[str, Any] = {
+        "letters": real.ascii_letters, "lowercase": real.ascii_lowercase,
+        "uppercase": real.ascii_uppercase, "maketrans": _str.maketrans,
+        "atoi": lambda s, base=10: int(s, base), "atol": lambda s, base=10: int(s, base),
+        "atof": float, "join": lambda words, sep=" ": sep.join(words),
+        "joinfields": lambda words, sep=" ": sep.join(words),
+        "split": lambda s, sep=None, maxsplit=-1: s.split(sep, maxsplit),
+        "splitfields": lambda s, sep=None, maxsplit=-1: s.split(sep, maxsplit),
+        "strip": lambda s, chars=None: s.strip(chars),
+        "lstrip": lambda s, chars=None: s.lstrip(chars),
+        "rstrip": lambda s, chars=None: s.rstrip(chars),
+        "lower": _str.lower, "upper": _str.upper, "capitalize": _str.capitalize,
+        "swapcase": _str.swapcase, "find": _str.find, "rfind": _str.rfind,
+        "index": _str.index, "rindex": _str.rindex, "count": _str.count,
+        "replace": lambda s, old, new, count=-1: s.replace(old, new, count),
+        "zfill": lambda s, width: _str(s).zfill(width),
+        "ljust": _str.ljust, "rjust": _str.rjust, "center": _str.center,
+    }
+    module.__dict__.update(extra)
+    return module
+
+
 def py2_print(*args: Any, **kwargs: Any) -> None:
     _print(*(py2_float_str(a) if type(a) is float else a for a in args), **kwargs)
 
@@ -311,9 +375,9 @@ class Py2Semantics(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr == "format" \
+        if isinstance(func, ast.Attribute) and func.attr in ("format", "encode", "decode") \
                 and isinstance(func.ctx, ast.Load):
-            call = ast.Call(_helper("format"), [func.value, *node.args], node.keywords)
+            call = ast.Call(_helper(func.attr), [func.value, *node.args], node.keywords)
             return ast.copy_location(call, node)
         sorts = ((isinstance(func, ast.Name) and func.id == "sorted")
                  or (isinstance(func, ast.Attribute) and func.attr == "sort"))
@@ -641,6 +705,9 @@ def _importer(modules: dict[str, types.ModuleType]) -> Callable[..., Any]:
             if name in BYTES_MODULES:
                 modules[name] = bytes_module(name)
                 return modules[name]
+            if name == "string":
+                modules[name] = string_module()
+                return modules[name]
             if name == "_numpypy" or name.startswith("_numpypy."):
                 found = numpypy()
                 if name not in found:
@@ -667,6 +734,8 @@ def function_builtins(host_open: Callable[[Any, Any], Any]) -> dict[str, Any]:
         _PREFIX + "div": div,
         _PREFIX + "mod": py2_mod,
         _PREFIX + "format": py2_format,
+        _PREFIX + "encode": py2_encode,
+        _PREFIX + "decode": py2_decode,
         _PREFIX + "idiv": idiv,
         _PREFIX + "message": message,
         _PREFIX + "cmp_to_key": _cmp_to_key,
