@@ -224,7 +224,9 @@ def py2_encode(value: Any, *args: Any, **kwargs: Any) -> Any:
     import codecs
 
     if _codec(args, kwargs) in _BYTES_CODECS:
-        return to_str(codecs.encode(to_bytes(value), _codec(args, kwargs)))
+        raw: Any = to_bytes(value)
+        encoded: Any = codecs.encode(raw, _codec(args, kwargs))
+        return to_str(encoded)
     if not args and "encoding" not in kwargs:
         args = ("ascii",)  # Python 2's default encoding
     return to_str(value.encode(*args, **kwargs))
@@ -237,7 +239,8 @@ def py2_decode(value: Any, *args: Any, **kwargs: Any) -> Any:
     import codecs
 
     if _codec(args, kwargs) in _BYTES_CODECS:
-        return to_str(codecs.decode(value.encode("latin-1"), _codec(args, kwargs)))
+        decoded: Any = codecs.decode(value.encode("latin-1"), _codec(args, kwargs))
+        return to_str(decoded)
     if not args and "encoding" not in kwargs:
         args = ("ascii",)
     return value.encode("latin-1").decode(*args, **kwargs)
