@@ -40,7 +40,7 @@ class TranslationError(ValueError):
 class Translation:
     """The Python 3 text of a Python 2 payload."""
 
-    source: bytes  # UTF-8 Python 3 source; line numbers match the payload's
+    source: bytes  # UTF-8 Python 3 source; the payload's lines (2to3 joins a few continued ones)
     true_division: bool  # the payload has ``from __future__ import division``
 
 
