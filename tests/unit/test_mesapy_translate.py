@@ -98,6 +98,16 @@ def test_oversized_or_too_deeply_nested_payloads_are_refused_not_crashing() -> N
     assert resolve(big, PYTHON2).dialect == PYTHON3
 
 
+def test_tabs_mixed_with_spaces_indent_as_in_python2() -> None:
+    src = b'def f():\n        x = """a\n\tb"""\n\treturn x\n'
+    text = translate(src).source.decode()
+    # the code line's tab becomes 8 spaces; the string keeps its tab
+    assert text == 'def f():\n        x = """a\n\tb"""\n        return x\n'
+    namespace: dict[str, object] = {}
+    exec(compile(text, "<f>", "exec"), namespace)
+    assert namespace["f"]() == "a\n\tb"  # type: ignore[operator]
+
+
 def test_coding_cookie_is_honoured() -> None:
     src = "# -*- coding: latin-1 -*-\ns = 'caf\xe9'\n".encode("latin-1")
     assert "café" in translate(src).source.decode()

@@ -103,6 +103,54 @@ def _parse_error_line(exc: BaseException) -> int | None:
     return int(lineno) if isinstance(lineno, int) else None
 
 
+def _expand_indentation_tabs(source: str) -> str:
+    """Tabs in the indentation of code lines as Python 2 read them (to columns of 8).
+
+    Python 2 accepted tabs and spaces mixed; Python 3 refuses them (TabError).
+    Only a line where a token starts after nothing but whitespace changes, so a
+    line inside a multi-line string keeps its text.
+    """
+    import io
+    import tokenize
+
+    rows: set[int] = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in (tokenize.INDENT, tokenize.DEDENT, tokenize.NL, tokenize.NEWLINE,
+                              tokenize.ENDMARKER):
+            rows.add(token.start[0])
+    lines = source.splitlines(True)
+    for row in rows:
+        line = lines[row - 1]
+        body = line.lstrip(" \t\f")
+        indent = line[: len(line) - len(body)]
+        if "\t" in indent:
+            lines[row - 1] = indent.expandtabs(8) + body
+    return "".join(lines)
+
+
+def _compile_check(source: str) -> str:
+    """``source`` if it compiles as Python 3 (tabs in indentation read as Python 2 did).
+
+    Raises:
+        TranslationError: it does not compile.
+    """
+    try:
+        compile(source, "<function>", "exec", dont_inherit=True)
+        return source
+    except TabError:
+        try:
+            expanded = _expand_indentation_tabs(source)
+        except (SyntaxError, ValueError, IndentationError, RecursionError, MemoryError):
+            expanded = source
+        if expanded != source:
+            return _compile_check(expanded)
+        raise TranslationError(None, "inconsistent use of tabs and spaces") from None
+    except SyntaxError as e:
+        raise TranslationError(e.lineno, f"{e.msg} (after translation)") from None
+    except (ValueError, RecursionError, MemoryError) as e:  # nesting too deep for the compiler
+        raise TranslationError(None, f"{type(e).__name__} compiling the translation") from None
+
+
 def translate(payload: bytes) -> Translation:
     """Translate a Python 2 payload to Python 3.
 
@@ -132,10 +180,5 @@ def translate(payload: bytes) -> Translation:
     source = str(tree)
     if source.endswith("\n") and not payload.endswith(b"\n"):
         source = source[:-1]
-    try:
-        compile(source, "<function>", "exec", dont_inherit=True)
-    except SyntaxError as e:
-        raise TranslationError(e.lineno, f"{e.msg} (after translation)") from None
-    except (ValueError, RecursionError, MemoryError) as e:  # nesting too deep for the compiler
-        raise TranslationError(None, f"{type(e).__name__} compiling the translation") from None
+    source = _compile_check(source)
     return Translation(source.encode("utf-8"), true_division)
