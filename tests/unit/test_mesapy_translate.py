@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from confide.mesapy import (
     MAGIC,
@@ -66,6 +68,8 @@ def test_future_print_function_payload_translates() -> None:
     (b"def entrypoint(argv):\n    return 1\nprint('a', end='')\n", 3, "'='"),
     (b"x = 1\ny = (\n", 3, "EOF"),
     (b"def f():\n  x = 1\n    y = 2\n", 3, ""),
+    (b"def f():\n  x = 1\n y = 2\n", 3, "unindent does not match"),
+    (b"if x:\nreturn 1\n", 2, "invalid Python 2 syntax"),
     (b"x = 1\ny = 2 +* 3\n", 2, "'*'"),
     (b"x = 1\n\xff\xfe = 2\n", 2, "utf-8"),
     (b"x = 1\ny = '\x00'\n", 2, "null bytes"),
@@ -185,3 +189,26 @@ def test_grammar_is_built_in_memory(tmp_path: Path) -> None:
             "assert b'print(1)' in translate(b'print 1\\n').source\n")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_payload_translates_or_is_refused_with_a_translation_error(data: st.DataObject) -> None:
+    """Registration never fails with anything but TranslationError (no internal errors)."""
+    base = (PAYLOADS / "ledger.py2").read_bytes()
+    kind = data.draw(st.sampled_from(["mutate", "text", "bytes"]))
+    if kind == "mutate":
+        pos = data.draw(st.integers(0, len(base)))
+        cut = data.draw(st.integers(0, 20))
+        insert = data.draw(st.sampled_from([b"", b"\t", b" ", b"\n", b"(", b")", b"'", b'"""',
+                                            b":", b",", b"\\", b"\x00", b"\xff", b"#", b"`"]))
+        payload = base[:pos] + insert + base[pos + cut:]
+    elif kind == "text":
+        payload = data.draw(st.text(max_size=200)).encode("utf-8", "surrogatepass")
+    else:
+        payload = data.draw(st.binary(max_size=200))
+    try:
+        t = translate(payload)
+    except TranslationError:
+        return
+    compile(t.source, "<function>", "exec")

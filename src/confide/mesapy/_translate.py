@@ -92,15 +92,19 @@ def _decode(payload: bytes) -> str:
 
 
 def _parse_error_line(exc: BaseException) -> int | None:
-    """The line fissix's parser or tokenizer names in ``exc``."""
+    """The line fissix's parser or tokenizer names in ``exc`` (None if it names none)."""
+    lineno = getattr(exc, "lineno", None)  # IndentationError from the tokenizer
+    if isinstance(lineno, int):
+        return lineno
     context = getattr(exc, "context", None)  # ParseError: (prefix, (line, column))
-    if isinstance(context, tuple) and len(context) == 2 and isinstance(context[1], tuple):
-        return int(context[1][0])
+    if isinstance(context, tuple) and len(context) == 2 and isinstance(context[1], tuple) \
+            and context[1] and isinstance(context[1][0], int):
+        return context[1][0]
     args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
-    if len(args) == 2 and isinstance(args[1], tuple) and args[1]:  # TokenError
-        return int(args[1][0])
-    lineno = getattr(exc, "lineno", None)  # IndentationError
-    return int(lineno) if isinstance(lineno, int) else None
+    if len(args) == 2 and isinstance(args[1], tuple) and args[1] \
+            and isinstance(args[1][0], int):  # TokenError: (message, (line, column))
+        return args[1][0]
+    return None
 
 
 def _expand_indentation_tabs(source: str) -> str:
@@ -175,6 +179,10 @@ def translate(payload: bytes) -> Translation:
                 detail = f"invalid Python 2 syntax near {value.strip()[:40]!r}"
             elif type(e).__name__ == "TokenError" and getattr(e, "args", None):
                 detail = str(e.args[0])[:80]
+            elif type(e).__name__ == "ParseError":
+                detail = "invalid Python 2 syntax (indentation or an unfinished statement)"
+            elif isinstance(e, SyntaxError) and e.msg:  # IndentationError from the tokenizer
+                detail = e.msg[:80]
             raise TranslationError(_parse_error_line(e), detail) from None
         true_division = "division" in _future_features(text)
     source = str(tree)
