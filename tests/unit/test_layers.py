@@ -39,14 +39,17 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "keys": _FOUNDATION,
     "rpc": _FOUNDATION,
     "functions": _FOUNDATION,  # builtins: the contract, never the executors
+    # MesaPy mode: Python 2 translation (services) and its sandbox runtime (executors).
+    "mesapy": _FOUNDATION,
     # The operator's configuration (TOML + environment over Limits).
     "settings": _FOUNDATION,
     # What builds on one core.
     "storage": _FOUNDATION | {"crypto", "telemetry"},
-    "executors": _FOUNDATION | {"functions"},
+    "executors": _FOUNDATION | {"functions", "mesapy"},
     # Business rules (no grpc; the attestation report service verifies quotes, the key
     # service uses keys/), the worker, the SDK.
-    "services": _FOUNDATION | {"attestation", "crypto", "keys", "storage", "telemetry"},
+    "services": _FOUNDATION | {"attestation", "crypto", "keys", "mesapy", "storage",
+                               "telemetry"},
     "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors",
                                 "settings", "telemetry"},
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side
@@ -61,7 +64,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # storage and the audit service for `audit verify`, the executors for `function test`,
     # the web console for `console`.
     "cli": _FOUNDATION | {"attestation", "client", "console", "crypto", "executors", "keys",
-                          "node", "services", "settings", "storage", "telemetry"},
+                          "mesapy", "node", "services", "settings", "storage", "telemetry"},
     "__main__": frozenset({"cli"}),
 }
 

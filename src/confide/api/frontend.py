@@ -59,7 +59,7 @@ def _crypto(msg: common.FileCryptoInfo, present: bool) -> CryptoInfo | None:
     return CryptoInfo(msg.schema, msg.key, msg.iv) if present else None
 
 
-def _spec(r: Any) -> FunctionSpecInput:
+def _spec(r: Any, *, teaclave_api: bool = False) -> FunctionSpecInput:
     return FunctionSpecInput(
         name=r.name, description=r.description, executor_type=r.executor_type, public=r.public,
         payload=r.payload,
@@ -67,6 +67,7 @@ def _spec(r: Any) -> FunctionSpecInput:
         inputs=[DataSpec(i.name, i.description, i.optional) for i in r.inputs],
         outputs=[DataSpec(o.name, o.description, o.optional) for o in r.outputs],
         user_allowlist=list(r.user_allowlist), usage_quota=r.usage_quota,
+        teaclave_api=teaclave_api,
     )
 
 
@@ -276,14 +277,16 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
     def RegisterFunction(self, r: pb.RegisterFunctionRequest, c: grpc.aio.ServicerContext
                          ) -> pb.RegisterFunctionResponse:
         fid = self._create("register_function", c, r,
-                           lambda who, key: self._m.functions.register(who, _spec(r), idem=key),
+                           lambda who, key: self._m.functions.register(
+                               who, _spec(r, teaclave_api=True), idem=key),
                            created="function")
         return pb.RegisterFunctionResponse(function_id=fid)
 
     def UpdateFunction(self, r: pb.UpdateFunctionRequest, c: grpc.aio.ServicerContext
                        ) -> pb.UpdateFunctionResponse:
         fid = self._run("update_function", c,
-                        lambda who: self._m.functions.update(who, r.function_id, _spec(r)),
+                        lambda who: self._m.functions.update(
+                            who, r.function_id, _spec(r, teaclave_api=True)),
                         _about(functions=[r.function_id]))
         return pb.UpdateFunctionResponse(function_id=fid)
 

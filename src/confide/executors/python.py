@@ -31,6 +31,7 @@ from types import TracebackType
 from ..config import Limits
 from ..executor_registry import MESAPY, function_not_available
 from ..invocation import FunctionError, Invocation
+from ..mesapy import sandbox_program
 from ._args import flatten_arguments
 from ._sandbox import (
     Prestarted,
@@ -242,9 +243,13 @@ class PythonExecutor:
         if spec.executor_type != MESAPY.function_type:
             raise FunctionError(function_not_available(spec.executor_type, MESAPY.executor))
         save_log = self._always_log or invocation.arguments.get("save_log") == "true"
+        try:  # a MesaPy-mode function: its translation, under the Python 2 runtime
+            payload = sandbox_program(spec.payload) or spec.payload
+        except ValueError:
+            return MESAPY_EXEC_ERROR
         job = SandboxJob(
             # With the log captured, an exception's traceback goes into it too.
-            payload=with_traceback(spec.payload) if save_log else spec.payload,
+            payload=with_traceback(payload) if save_log else payload,
             argv=flatten_arguments(invocation.arguments),
             save_log=save_log,
         )

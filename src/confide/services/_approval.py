@@ -54,7 +54,7 @@ def build_statement(task: TaskRecord, function: FunctionRecord,
                for name, fid in task.assigned_outputs.items()]
     return ApprovalStatement(
         task_id=task.id, function_id=function.id,
-        code_sha256=hashlib.sha256(function.payload).digest(),
+        code_sha256=hashlib.sha256(function.program()).digest(),
         executor_type=function.executor_type, executor=task.executor,
         function_arguments=task.function_arguments, inputs=tuple(inputs),
         outputs=tuple(outputs), participants=tuple(task.participants), signers=tuple(keys),

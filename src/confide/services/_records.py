@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .._status import TaskStatus
+from ..executor_registry import MESAPY
+from ..mesapy import staged_payload
 from ..storage import Record, Txn
 
 __all__ = [
@@ -139,6 +141,18 @@ class FunctionRecord:
     code_review: str = "confidential"
     # Tasks created from this function require signed approvals (confide.v1).
     require_signed: bool = False
+    # A python function's dialect (confide.mesapy): "python3" or "python2" (MesaPy mode,
+    # whose translation, staged instead of the payload, is made once at registration).
+    # Records written before these fields existed read as Python 3.
+    dialect: str = "python3"
+    translation: bytes = b""
+
+    def program(self) -> bytes:
+        """What a worker runs: the payload, or for a MesaPy-mode function its translation
+        (confide.mesapy); signed approvals hash exactly this (docs/signed-approvals.md)."""
+        if self.executor_type != MESAPY.function_type:
+            return self.payload
+        return staged_payload(self.dialect, self.payload, self.translation)
 
     def to_dict(self) -> Record:
         return dict(self.__dict__)  # CBOR writes the named tuples as arrays

@@ -99,7 +99,7 @@ class Scheduler:
             task_id=task.id,
             function_id=function.id,
             function_name=function.name,
-            function_payload=function.payload,
+            function_payload=function.program(),
             executor_type=function.executor_type,
             executor=task.executor,
             function_arguments=task.function_arguments,
