@@ -1,6 +1,6 @@
 # expect: result ModuleNotFoundError ModuleNotFoundError numpy,onnxruntime
-"""Import worker-side packages (cryptography, grpc): only numpy (and ONNX Runtime, installed with the
-inference extra) is mounted."""
+"""Import worker-side packages (cryptography, grpc): only numpy (and ONNX Runtime,
+installed with the inference extra) is mounted."""
 
 
 def entrypoint(argv):
