@@ -18,6 +18,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 
 import numpy as np
 import numpy.typing as npt
@@ -118,6 +119,10 @@ def run_scenario(connect_as: ConnectAs, say: Say, *, holdout: int = 400,
     unknown = set(engines) - set(ENGINES)
     if unknown:
         raise InferenceError(f"unknown engines {sorted(unknown)}; known: {', '.join(ENGINES)}")
+    missing = [m for m in ("sklearn", "skl2onnx", "onnxruntime") if find_spec(m) is None]
+    if missing:
+        raise InferenceError(f"{', '.join(missing)} missing here: pip install "
+                             f"'confide[inference]' (the server's workers need it too)")
     model_owner, engine_owner, business = (connect_as(p) for p in
                                            (MODEL_OWNER, ENGINE_OWNER, BUSINESS))
     try:
