@@ -201,3 +201,17 @@ def entrypoint(argv):
 '''
     io = MemoryTaskIO()
     assert sandbox.run(invocation(source, {}, io)).split()[1:] == ["no-socket", "no-passwd"]
+
+
+def test_public_names_are_pinned() -> None:
+    import confide.inference as inference
+
+    assert inference.__all__ == [
+        "BUSINESS", "ENGINES", "ENGINE_OWNER", "IMAGE_FEATURES", "LINEAR_MAGIC", "MODEL_OWNER",
+        "ONNX_ENGINE_SOURCE", "ONNX_SESSION_OPTIONS", "WASM_ENGINE_WAT", "WASM_ERRORS",
+        "DigitsSplit", "EngineRun", "InferenceError", "InferenceOutcome", "LinearModel", "Party",
+        "TrainedModels", "decode_images", "decode_labels", "encode_images", "load_digits_split",
+        "plain_onnx_predict", "register_parties", "run_scenario", "train_models", "wasm_engine",
+    ]
+    for name in inference.__all__:
+        assert hasattr(inference, name)

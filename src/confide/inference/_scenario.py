@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..client import Client, FunctionFile
+from ..executor_registry import MESAPY, WAMR
 from ._engines import ONNX_ENGINE_SOURCE, WASM_ERRORS, plain_onnx_predict, wasm_engine
 from ._errors import InferenceError
 from ._model import (
@@ -62,8 +63,8 @@ ENGINE_OWNER = Party("engineco", "engineco-pw", "FunctionOwner", "engineco")  # 
 BUSINESS = Party("shop", "shop-pw", "DataOwner", "shop")  # D
 
 #: engine name -> (function name, function executor type, task executor)
-ENGINES = {"onnx": ("digits-onnxruntime", "python", "mesapy"),
-           "wasm": ("digits-linear-wasm", "wamr", "wamr")}
+ENGINES = {"onnx": ("digits-onnxruntime", MESAPY.function_type, MESAPY.executor),
+           "wasm": ("digits-linear-wasm", WAMR.function_type, WAMR.executor)}
 
 #: Logs in as a party and returns its session.
 ConnectAs = Callable[[Party], Client]
