@@ -209,7 +209,8 @@ def test_public_names_are_pinned() -> None:
     assert inference.__all__ == [
         "BUSINESS", "ENGINES", "ENGINE_OWNER", "IMAGE_FEATURES", "LINEAR_MAGIC", "MODEL_OWNER",
         "ONNX_ENGINE_SOURCE", "ONNX_SESSION_OPTIONS", "WASM_ENGINE_WAT", "WASM_ERRORS",
-        "DigitsSplit", "EngineRun", "InferenceError", "InferenceOutcome", "LinearModel", "Party",
+        "DigitsSplit", "EngineRun", "InferenceError", "InferenceOutcome", "LinearModel", "Parties",
+        "Party",
         "TrainedModels", "decode_images", "decode_labels", "encode_images", "load_digits_split",
         "plain_onnx_predict", "register_parties", "run_scenario", "train_models", "wasm_engine",
     ]

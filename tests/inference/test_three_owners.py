@@ -188,3 +188,30 @@ def test_the_stored_ciphertext_is_not_the_plaintext(world: World, tmp_path: Path
 
 def _executor(engine: str) -> str:
     return {"onnx": "mesapy", "wasm": "wamr"}[engine]
+
+
+def test_the_demo_runs_on_a_running_server_with_parties_of_its_own(world: World) -> None:
+    """``confide demo --scenario inference --server DIR``: the same flow against a server
+    that already runs (here the one above, which already has modelco, engineco and shop),
+    attested with its trust files, twice in a row."""
+    import os
+    import subprocess
+    import sys
+
+    server = world.server
+    args = [sys.executable, "-m", "confide", "demo", "--scenario", "inference",
+            "--server", str(server.data_dir), "--host", "127.0.0.1",
+            "--authentication-port", str(server.ports["authentication"]),
+            "--frontend-port", str(server.ports["frontend"])]
+    env = {**os.environ, "COLUMNS": "200", "CONFIDE_ADMIN_PASSWORD": "teaclave"}
+    for _ in range(2):
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=240, env=env)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "using the running server" in proc.stdout
+        assert "registered modelco-" in proc.stdout
+        assert proc.stdout.count("equal to a plain local run") == 2
+        assert "demo finished" in proc.stdout
+    env["CONFIDE_ADMIN_PASSWORD"] = "wrong"
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    assert "the scenario failed" in proc.stdout and "Traceback" not in proc.stderr

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 
@@ -44,6 +44,7 @@ __all__ = [
     "MODEL_OWNER",
     "EngineRun",
     "InferenceOutcome",
+    "Parties",
     "Party",
     "register_parties",
     "run_scenario",
@@ -61,6 +62,24 @@ class Party:
 MODEL_OWNER = Party("modelco", "modelco-pw", "DataOwner", "modelco")  # B
 ENGINE_OWNER = Party("engineco", "engineco-pw", "FunctionOwner", "engineco")  # C
 BUSINESS = Party("shop", "shop-pw", "DataOwner", "shop")  # D
+
+
+@dataclass(frozen=True)
+class Parties:
+    """B, C and D of one run (the module's constants by default)."""
+
+    model_owner: Party = MODEL_OWNER
+    engine_owner: Party = ENGINE_OWNER
+    business: Party = BUSINESS
+
+    @classmethod
+    def named(cls, suffix: str, password: str) -> Parties:
+        """Parties of their own (``modelco-<suffix>``, ...), for a server that already has users."""
+        return cls(*(Party(f"{p.user_id}-{suffix}", password, p.role, f"{p.attribute}-{suffix}")
+                     for p in (MODEL_OWNER, ENGINE_OWNER, BUSINESS)))
+
+    def __iter__(self) -> Iterator[Party]:
+        return iter((self.model_owner, self.engine_owner, self.business))
 
 #: engine name -> (function name, function executor type, task executor)
 ENGINES = {"onnx": ("digits-onnxruntime", MESAPY.function_type, MESAPY.executor),
@@ -102,15 +121,15 @@ class InferenceOutcome:
         return len(self.runs) == len(ENGINES) and all(r.matches_plain for r in self.runs)
 
 
-def register_parties(admin: Client) -> None:
+def register_parties(admin: Client, parties: Parties = Parties()) -> None:
     """The platform administrator (cloud A) registers B, C and D."""
-    for party in (MODEL_OWNER, ENGINE_OWNER, BUSINESS):
+    for party in parties:
         admin.register_user(party.user_id, party.password, party.role, party.attribute)
 
 
 def run_scenario(connect_as: ConnectAs, say: Say, *, holdout: int = 400,
-                 engines: tuple[str, ...] = tuple(ENGINES), timeout: float = 120.0
-                 ) -> InferenceOutcome:
+                 engines: tuple[str, ...] = tuple(ENGINES), timeout: float = 120.0,
+                 parties: Parties = Parties()) -> InferenceOutcome:
     """Run the three-owner flow with the parties already registered; report through ``say``.
 
     Raises:
@@ -124,13 +143,13 @@ def run_scenario(connect_as: ConnectAs, say: Say, *, holdout: int = 400,
     if missing:
         raise InferenceError(f"{', '.join(missing)} missing here: pip install "
                              f"'confide[inference]' (the server's workers need it too)")
-    model_owner, engine_owner, business = (connect_as(p) for p in
-                                           (MODEL_OWNER, ENGINE_OWNER, BUSINESS))
+    b, c, d = parties
+    model_owner, engine_owner, business = (connect_as(p) for p in parties)
     try:
         split = load_digits_split(holdout)
         started = time.monotonic()
         models = train_models(split)
-        say(f"B ({MODEL_OWNER.user_id}) trained on {len(split.train_images)} of scikit-learn's "
+        say(f"B ({b.user_id}) trained on {len(split.train_images)} of scikit-learn's "
             f"bundled digits in {time.monotonic() - started:.1f} s: an MLP exported as ONNX "
             f"({len(models.onnx)} bytes) and a logistic regression in fixed point for the "
             f"wasm engine")
@@ -147,24 +166,24 @@ def run_scenario(connect_as: ConnectAs, say: Say, *, holdout: int = 400,
             name, executor_type, _ = ENGINES[engine]
             function_ids[engine] = engine_owner.register_function(
                 name, executor_type=executor_type, public=False,
-                user_allowlist=[BUSINESS.attribute], payload=payloads[engine],
+                user_allowlist=[d.attribute], payload=payloads[engine],
                 description=f"classifies 8x8 digit images ({engine})",
                 inputs=[FunctionFile("model"), FunctionFile("images")],
                 outputs=[FunctionFile("labels")], code_review="confidential")
             digest = hashlib.sha256(payloads[engine]).hexdigest()
-            say(f"C ({ENGINE_OWNER.user_id}) registered the private engine {name} "
+            say(f"C ({c.user_id}) registered the private engine {name} "
                 f"({executor_type}) as {function_ids[engine]}: code confidential, "
                 f"participants see SHA-256 {digest[:16]}…")
         images = encode_images(split.images)
         images_id = business.register_upload(
             business.upload_encrypted(images, file_name="images"))
-        say(f"D ({BUSINESS.user_id}) encrypted {len(split.images)} images ({len(images)} bytes) "
+        say(f"D ({d.user_id}) encrypted {len(split.images)} images ({len(images)} bytes) "
             f"and uploaded them as {images_id}")
         outcome = InferenceOutcome(split, models)
         for engine in engines:
             run = _one_task(engine, function_ids[engine], model_ids[engine], images_id,
                             exports[engine], split, model_owner, engine_owner, business,
-                            say, timeout)
+                            say, timeout, parties)
             outcome.runs.append(run)
         return outcome
     finally:
@@ -174,13 +193,14 @@ def run_scenario(connect_as: ConnectAs, say: Say, *, holdout: int = 400,
 
 def _one_task(engine: str, function_id: str, model_id: str, images_id: str, model: bytes,
               split: DigitsSplit, model_owner: Client, engine_owner: Client,
-              business: Client, say: Say, timeout: float) -> EngineRun:
+              business: Client, say: Say, timeout: float, parties: Parties) -> EngineRun:
     executor = ENGINES[engine][2]
     output = business.new_output(file_name=f"labels-{engine}")
     task_id = business.create_task(
         function_id, {}, executor=executor,
-        inputs_ownership={"model": [MODEL_OWNER.user_id], "images": [BUSINESS.user_id]},
-        outputs_ownership={"labels": [BUSINESS.user_id]})
+        inputs_ownership={"model": [parties.model_owner.user_id],
+                          "images": [parties.business.user_id]},
+        outputs_ownership={"labels": [parties.business.user_id]})
     business.assign_data(task_id, inputs={"images": images_id},
                          outputs={"labels": output.data_id})
     model_owner.assign_data(task_id, inputs={"model": model_id})
