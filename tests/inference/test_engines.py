@@ -111,7 +111,7 @@ def test_wasm_engine_flushes_labels_past_its_buffer(trained: tuple[DigitsSplit, 
                                                     ) -> None:
     """More images than the engine's 4,096-label buffer: every label is still written."""
     split, models = trained
-    images = np.tile(split.images, (25, 1))  # 5,000 images
+    images = np.tile(split.images, (25, 1))  # 5,000 images, read in blocks of 1,024
     result, io = _wasm(models.linear.to_bytes(), encode_images(images))
     assert result == "5000"
     assert np.array_equal(np.frombuffer(io.written["labels"], np.uint8),
@@ -125,6 +125,7 @@ def test_wasm_engine_flushes_labels_past_its_buffer(trained: tuple[DigitsSplit, 
     (LINEAR_MAGIC + struct.pack("<II", 10, 1 << 20), b"", -3),  # would overrun its memory
     (LINEAR_MAGIC + struct.pack("<II", 10, 64) + bytes(100), b"", -4),
     (None, bytes(IMAGE_FEATURES + 1), -5),  # not whole images
+    (None, bytes(65536 + 10), -5),  # a whole block of images, then a ragged one
 ])
 def test_wasm_engine_refuses_hostile_files(trained: tuple[DigitsSplit, TrainedModels],
                                            model: bytes | None, images: bytes, code: int

@@ -71,8 +71,9 @@ WASM_ERRORS = {
     -6: "cannot write labels",
 }
 
-# Memory: names at 16/32/48, header at 64, weights+bias at 1024 (<= 16*4096*4 + 64 bytes),
-# one image at 300000 (<= 4096 bytes), the label buffer at 310000 (4096 labels).
+# Memory (7 pages): names at 16/32/48, header at 64, weights+bias at 1024 (<= 16*4096*4 + 64
+# bytes), a block of whole images at 320000 (<= 65536 bytes: one read per block, not per
+# image), the label buffer at 393216 (4096 labels).
 WASM_ENGINE_WAT = """\
 (module
   (import "env" "teaclave_open_input" (func $open_input (param i32) (result i32)))
@@ -80,13 +81,14 @@ WASM_ENGINE_WAT = """\
   (import "env" "teaclave_read_file" (func $read (param i32 i32 i32) (result i32)))
   (import "env" "teaclave_write_file" (func $write (param i32 i32 i32) (result i32)))
   (import "env" "teaclave_close_file" (func $close (param i32) (result i32)))
-  (memory (export "memory") 6)
+  (memory (export "memory") 7)
   (data (i32.const 16) "model\\00")
   (data (i32.const 32) "images\\00")
   (data (i32.const 48) "labels\\00")
   (global $W i32 (i32.const 1024))
-  (global $IMG i32 (i32.const 300000))
-  (global $OUT i32 (i32.const 310000))
+  (global $IMG i32 (i32.const 320000))
+  (global $IMG_CAP i32 (i32.const 65536))
+  (global $OUT i32 (i32.const 393216))
   (global $OUT_CAP i32 (i32.const 4096))
 
   ;; read exactly len bytes unless the file ends first; the count read
@@ -104,7 +106,7 @@ WASM_ENGINE_WAT = """\
     (local.get $got))
 
   ;; argmax over classes of bias[c] + sum_f w[c][f] * pixel[f] (int64, first maximum)
-  (func $classify (param $classes i32) (param $feats i32) (result i32)
+  (func $classify (param $classes i32) (param $feats i32) (param $img i32) (result i32)
     (local $c i32) (local $f i32) (local $row i32) (local $acc i64) (local $best i64)
     (local $label i32)
     (local.set $best (i64.const 0x8000000000000000))
@@ -124,7 +126,7 @@ WASM_ENGINE_WAT = """\
               (i64.mul
                 (i64.extend_i32_s (i32.load (i32.add (local.get $row)
                   (i32.shl (local.get $f) (i32.const 2)))))
-                (i64.extend_i32_u (i32.load8_u (i32.add (global.get $IMG) (local.get $f)))))))
+                (i64.extend_i32_u (i32.load8_u (i32.add (local.get $img) (local.get $f)))))))
             (local.set $f (i32.add (local.get $f) (i32.const 1)))
             (br $feat)))
         (if (i64.gt_s (local.get $acc) (local.get $best))
@@ -136,6 +138,7 @@ WASM_ENGINE_WAT = """\
   (func (export "entrypoint") (param $argc i32) (param $argv i32) (result i32)
     (local $model i32) (local $images i32) (local $labels i32) (local $classes i32)
     (local $feats i32) (local $size i32) (local $n i32) (local $count i32) (local $pending i32)
+    (local $block i32) (local $img i32) (local $end i32)
     (local.set $model (call $open_input (i32.const 16)))
     (local.set $images (call $open_input (i32.const 32)))
     (local.set $labels (call $create_output (i32.const 48)))
@@ -161,22 +164,34 @@ WASM_ENGINE_WAT = """\
                 (local.get $size))
       (then (return (i32.const -4))))
     (drop (call $close (local.get $model)))
+    ;; images are read a block of whole images at a time
+    (local.set $block (i32.mul (local.get $feats) (i32.div_u (global.get $IMG_CAP)
+                                                            (local.get $feats))))
     (block $eof
-      (loop $image
-        (local.set $n (call $read_full (local.get $images) (global.get $IMG) (local.get $feats)))
+      (loop $read_block
+        (local.set $n (call $read_full (local.get $images) (global.get $IMG) (local.get $block)))
         (br_if $eof (i32.eqz (local.get $n)))
-        (if (i32.ne (local.get $n) (local.get $feats)) (then (return (i32.const -5))))
-        (i32.store8 (i32.add (global.get $OUT) (local.get $pending))
-                    (call $classify (local.get $classes) (local.get $feats)))
-        (local.set $pending (i32.add (local.get $pending) (i32.const 1)))
-        (local.set $count (i32.add (local.get $count) (i32.const 1)))
-        (if (i32.eq (local.get $pending) (global.get $OUT_CAP))
-          (then
-            (if (i32.ne (call $write (local.get $labels) (global.get $OUT) (local.get $pending))
-                        (local.get $pending))
-              (then (return (i32.const -6))))
-            (local.set $pending (i32.const 0))))
-        (br $image)))
+        (if (i32.rem_u (local.get $n) (local.get $feats)) (then (return (i32.const -5))))
+        (local.set $img (global.get $IMG))
+        (local.set $end (i32.add (global.get $IMG) (local.get $n)))
+        (block $block_done
+          (loop $image
+            (br_if $block_done (i32.ge_u (local.get $img) (local.get $end)))
+            (i32.store8 (i32.add (global.get $OUT) (local.get $pending))
+                        (call $classify (local.get $classes) (local.get $feats) (local.get $img)))
+            (local.set $img (i32.add (local.get $img) (local.get $feats)))
+            (local.set $pending (i32.add (local.get $pending) (i32.const 1)))
+            (local.set $count (i32.add (local.get $count) (i32.const 1)))
+            (if (i32.eq (local.get $pending) (global.get $OUT_CAP))
+              (then
+                (if (i32.ne (call $write (local.get $labels) (global.get $OUT)
+                                         (local.get $pending))
+                            (local.get $pending))
+                  (then (return (i32.const -6))))
+                (local.set $pending (i32.const 0))))
+            (br $image)))
+        (br_if $eof (i32.lt_u (local.get $n) (local.get $block)))
+        (br $read_block)))
     (if (i32.gt_u (local.get $pending) (i32.const 0))
       (then
         (if (i32.ne (call $write (local.get $labels) (global.get $OUT) (local.get $pending))
