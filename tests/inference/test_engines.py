@@ -217,3 +217,22 @@ def test_public_names_are_pinned() -> None:
     ]
     for name in inference.__all__:
         assert hasattr(inference, name)
+
+
+def test_without_the_inference_extra_the_flow_names_what_is_missing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing is sent to any server: the check comes before the first connection."""
+    import confide.inference._scenario as scenario
+
+    real = scenario.find_spec
+    monkeypatch.setattr(scenario, "find_spec",
+                        lambda name: None if name == "onnxruntime" else real(name))
+
+    def connect_as(_party: object) -> object:
+        raise AssertionError("must not connect")
+
+    with pytest.raises(InferenceError, match=r"onnxruntime missing here: pip install "
+                                             r"'confide\[inference\]'"):
+        scenario.run_scenario(connect_as, print)  # type: ignore[arg-type]
+    with pytest.raises(InferenceError, match="unknown engines"):
+        scenario.run_scenario(connect_as, print, engines=("tvm",))  # type: ignore[arg-type]
