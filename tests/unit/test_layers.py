@@ -55,6 +55,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side
     # The user's local web console: pages over the SDK, nothing of the server side.
     "console": _FOUNDATION | {"client"},
+    # Confidential inference (issue 17): the three owners' steps and their flow, over the SDK.
+    "inference": _FOUNDATION | {"client"},
     # The services over gRPC: adapters, their interceptor and serving loop.
     "api": _FOUNDATION | {"attestation", "keys", "rpc", "services", "telemetry"},
     # The composition root: wires the services a node hosts.
@@ -63,8 +65,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The command line: the SDK for client commands, the node for serve/demo,
     # storage and the audit service for `audit verify`, the executors for `function test`,
     # the web console for `console`.
-    "cli": _FOUNDATION | {"attestation", "client", "console", "crypto", "executors", "keys",
-                          "mesapy", "node", "services", "settings", "storage", "telemetry"},
+    "cli": _FOUNDATION | {"attestation", "client", "console", "crypto", "executors",
+                          "inference", "keys", "mesapy", "node", "services", "settings",
+                          "storage", "telemetry"},
     "__main__": frozenset({"cli"}),
 }
 

@@ -41,6 +41,7 @@ from ._sandbox import (
     address_space_bytes,
     check_sandbox,
     discover,
+    installed_packages,
     run_sandbox,
 )
 
@@ -166,7 +167,8 @@ class PythonExecutor:
             SandboxUnavailable: the sandbox cannot run, fully isolated, on this host.
         """
         if self._checked is None:
-            config = self._config if self._config is not None else discover()
+            config = (self._config if self._config is not None
+                      else discover(installed_packages()))
             check_sandbox(config, self._limits)
             self._checked = config
         return self._checked
