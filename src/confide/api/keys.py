@@ -30,7 +30,10 @@ _log = logging.getLogger("confide.keys.service")
 
 def _refusal(e: Exception) -> ServiceError:
     reason = getattr(e, "reason", None) or type(e).__name__
-    return ServiceError(Code.PERMISSION_DENIED, f"enrolment refused: {reason}: {e}")
+    text = str(e)
+    if not text.startswith(f"{reason}: "):
+        text = f"{reason}: {text}"
+    return ServiceError(Code.PERMISSION_DENIED, f"enrolment refused: {text}")
 
 
 class _KeyService(v1_grpc.KeyServiceServicer):

@@ -35,6 +35,7 @@ from . import (
     _serve,
     _tasks,
     _users,
+    _worker,
 )
 from ._session import DEFAULT_PROFILE, set_profile
 
@@ -58,6 +59,7 @@ def _root(profile: Annotated[str, typer.Option(
 
 # The platform: run it, or try it.
 app.command("serve")(_serve.serve)
+app.command("worker")(_worker.worker)
 app.command("demo")(_demo.demo)
 app.command("attestation-service")(_attestation_service.attestation_service)
 app.add_typer(_config.app, name="config")

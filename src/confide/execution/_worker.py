@@ -67,7 +67,7 @@ class WorkerConfig:
     scheduler: str
     key_service: str
     executor_id: str
-    ca_pem: bytes
+    ca_pem: bytes | None  # None: trust the CA of the attested key service's grant
     sim_state_dir: str
     server_name: str = "localhost"
     slots: int = 4  # tasks one worker runs at the same time

@@ -1,5 +1,7 @@
-"""The all-in-one node: every control-plane service in one process, the
-database, the gRPC endpoints and the supervised worker pool."""
+"""A confide node: the control-plane roles it serves (all of them by default:
+the all-in-one server), the database, the gRPC endpoints and the supervised
+worker pool. A node that does not hold the key service joins the platform by
+enrolling with it over the network (docs/operations.md, "Distributed shape")."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import ipaddress
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -25,10 +28,13 @@ from ..api.keys import add_key_servicer
 from ..api.scheduler import add_scheduler_servicer
 from ..attestation import AttestedCertificate, renewal_due
 from ..crypto.records import RecordSealer
+from ..execution._enrol import EnrolmentRefused, enrol
 from ..execution._worker import WorkerConfig
 from ..keys import (
+    NODE_ROLES,
     KeysError,
     PlatformCA,
+    RoleMeasurements,
     RootSecret,
     SimSealer,
     load_root_secret,
@@ -56,7 +62,7 @@ from ..telemetry import (
     prepare_worker_metrics_dir,
 )
 from ._attest import SimNode
-from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
+from ._config import ALL_ROLES, DEFAULT_ADMIN_PASSWORD, ServerConfig
 from ._monitor import HealthMonitor
 from ._readiness import RULES
 from ._supervisor import Supervisor
@@ -166,10 +172,34 @@ def _check_operations(config: ServerConfig) -> None:
         raise ConfigError(f"health check interval must be 0.1..300 s: {config.health_check_s}")
 
 
-def _only_execution(_verdict: object, services: Sequence[str]) -> None:
-    """Enrolment over the worker bootstrap grants the ``execution`` service only."""
-    if tuple(services) != ("execution",):
-        raise KeysError("services-not-allowed", f"a worker may host execution only, not {services}")
+def _check_roles(config: ServerConfig) -> None:
+    if not config.services:
+        raise ConfigError(f"give at least one role to serve: {', '.join(ALL_ROLES)}")
+    unknown = sorted(set(config.services) - set(ALL_ROLES))
+    if unknown:
+        raise ConfigError(f"unknown role {', '.join(unknown)}; roles are {', '.join(ALL_ROLES)}")
+    if "keys" not in config.services and config.key_service_address is None:
+        raise ConfigError("a node without the keys role joins through a key service: give "
+                          "--keys HOST:PORT")
+    if "keys" in config.services and config.key_service_address is not None:
+        raise ConfigError("this node serves the keys role itself: drop --keys")
+    if config.key_service_address is not None:
+        host, sep, port = config.key_service_address.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"--keys must be HOST:PORT, not {config.key_service_address!r}")
+
+
+def _dial_host(bind_host: str) -> str:
+    """The address local processes dial for a server bound to ``bind_host``."""
+    if bind_host in ("0.0.0.0", ""):  # noqa: S104 - recognising a wildcard, not binding one
+        return "127.0.0.1"
+    if bind_host == "::":
+        return "::1"
+    return bind_host
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Platform:
@@ -193,10 +223,19 @@ class Platform:
         if prestart is not None and not 0 <= prestart <= cap:
             raise ConfigError(f"python prestart must be between 0 and {cap}: {prestart}")
         _check_operations(config)
+        _check_roles(config)
+        self.roles = frozenset(config.services)
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
-        secret = open_root_secret(data, create=True)
+        self.node = SimNode(data, clock=lambda: dt.datetime.now(dt.UTC), limits=config.limits,
+                            attester_dir=config.sim_attester_dir)
+        self.node_id = f"{socket.gethostname()}/{'+'.join(sorted(self.roles))}"
+        self.identity: PemPair | None = None  # the certificate enrolment gave this node
+        if "keys" in self.roles:
+            secret = open_root_secret(data, create=True)
+        else:
+            secret = self._join(config)
         clock = time.time
         self.db = Database(config.db_url, RecordSealer(secret.derive("record-seal", 32)),
                            synchronous=config.sqlite_synchronous)
@@ -205,17 +244,8 @@ class Platform:
         self.auth = AuthenticationService(
             self.db, TokenSigner(secret.derive("token-sign", 64), config.token_lifetime_s),
             clock=clock, limits=limits, audit=self.audit)
-        self.auth.index_user_names()
-        password = config.admin_password
-        if password is None:
-            password = DEFAULT_ADMIN_PASSWORD
-            _log.warning("the administrator %r has the documented default password (sim "
-                         "only); set --admin-password / CONFIDE_ADMIN_PASSWORD",
-                         config.admin_user)
-        try:
-            self.auth.ensure_admin(config.admin_user, password)
-        except ValueError as e:
-            raise ConfigError(str(e)) from e
+        if "authentication" in self.roles:
+            self._ensure_admin(config)
         self.notifier = Notifier()
         self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
                                    executor_timeout_s=config.executor_timeout_s)
@@ -223,17 +253,19 @@ class Platform:
                                      role_of=self.auth.role_of)
         self.frontend = Frontend(self.auth, AccessControl(), self.audit)
         self.ca = PlatformCA.from_root_secret(secret)
-        self.node = SimNode(data, clock=lambda: dt.datetime.now(dt.UTC), limits=limits)
         self._attested = self.node.issue_certificate(config.server_names)
         self._api_creds = _RotatingCredentials(_pem_pair(self._attested))
+        self.role_measurements = RoleMeasurements(self.node.role_tables())
         self.keys = KeyService(secret, self.node.enrolment_appraiser(),
-                               authorize_services=_only_execution,
+                               authorize_services=self._authorize_roles,
                                node_certificate_lifetime=dt.timedelta(hours=24), limits=limits)
         self.fusion_dir = data / "fusion"
         self.fusion_dir.mkdir(mode=0o700, exist_ok=True)
-        self.blobs = None if config.blob_port is None else BlobStore(
+        # The blob store runs with the frontend role (it signs the upload URLs).
+        blob_port = config.blob_port if "frontend" in self.roles else None
+        self.blobs = None if blob_port is None else BlobStore(
             data, secret.derive("blob-presign", 32), limits=limits, host=config.host,
-            port=config.blob_port)
+            port=blob_port)
         self._servers: list[grpc.aio.Server] = []
         self._rpc: RpcLoop | None = None
         self._stopping = threading.Event()
@@ -245,6 +277,56 @@ class Platform:
         self.supervisor = Supervisor(config.workers, self._worker_config,
                                      self._executor_lost, metrics_dir=metrics_dir)
         self.ports: dict[str, int] = {}
+
+    def _ensure_admin(self, config: ServerConfig) -> None:
+        self.auth.index_user_names()
+        password = config.admin_password
+        if password is None:
+            password = DEFAULT_ADMIN_PASSWORD
+            _log.warning("the administrator %r has the documented default password (sim "
+                         "only); set --admin-password / CONFIDE_ADMIN_PASSWORD",
+                         config.admin_user)
+        try:
+            self.auth.ensure_admin(config.admin_user, password)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+
+    def _join(self, config: ServerConfig, deadline_s: float = 60.0) -> RootSecret:
+        """Enrol with the key service of another node: prove this node's evidence,
+        receive its identity (a certificate naming its roles) and the platform secret."""
+        address = config.key_service_address
+        assert address is not None  # _check_roles
+        roles = tuple(sorted(self.roles))
+        deadline = time.monotonic() + deadline_s
+        delay = 0.2
+        while True:
+            try:
+                creds = enrol(key_service=address, node_id=self.node_id,
+                              attester=self.node.attester, ca_pem=None,
+                              clock=lambda: dt.datetime.now(dt.UTC), services=roles)
+            except EnrolmentRefused as e:
+                raise ConfigError(f"cannot join the platform: {e}") from e
+            except (grpc.RpcError, OSError) as e:
+                if time.monotonic() + delay > deadline:
+                    raise ConfigError(f"cannot join the platform: key service {address} "
+                                      f"unreachable: {e}") from e
+                _log.warning("joining through %s failed (%s); retrying", address, e)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            _log.info("joined the platform through %s as %s (%s)", address, self.node_id,
+                      ",".join(roles))
+            self.identity = PemPair(creds.key_pem, creds.cert_pem)
+            return creds.root_secret
+
+    def _authorize_roles(self, verdict: object, services: Sequence[str]) -> None:
+        """The key service grants a role only to a node whose verified measurement
+        its enclave_info table lists (``RoleMeasurements``)."""
+        unknown = sorted(set(services) - set(NODE_ROLES))
+        if unknown:
+            raise KeysError("unknown-role", f"no such role {', '.join(unknown)}")
+        measurements = getattr(verdict, "measurements", None) or {}
+        self.role_measurements.check(services, measurements)
 
     def _executor_lost(self, executor_id: str, reason: str) -> None:
         self.scheduler.executor_lost(executor_id, reason)
@@ -264,11 +346,13 @@ class Platform:
 
     def _worker_config(self, executor_id: str) -> WorkerConfig:
         """Non-secret bootstrap data: the worker enrols to get its keys (no secret here)."""
+        host = _dial_host(self.config.internal_host)
+        key_service = self.config.key_service_address or _address(host, self.ports["keys"])
         return WorkerConfig(
-            scheduler=f"127.0.0.1:{self.ports['scheduler']}",
-            key_service=f"127.0.0.1:{self.ports['keys']}", executor_id=executor_id,
+            scheduler=_address(host, self.ports["scheduler"]),
+            key_service=key_service, executor_id=executor_id,
             ca_pem=self.ca.certificate_pem(),
-            sim_state_dir=str(self.config.data_dir / "sim-attester"),
+            sim_state_dir=str(self.node.attester_dir),
             server_name=service_dns_name("scheduler"), slots=self.config.worker_slots,
             python_prestart=self.config.worker_python_prestart,
             log_level=self.config.worker_log_level, log_format=self.config.log_format,
@@ -290,41 +374,46 @@ class Platform:
         self._rpc = rpc = RpcLoop()
         metrics = cfg.metrics_address is not None
         served: dict[str, tuple[grpc.aio.Server, tuple[str, ...]]] = {}
-        auth_server = build_server(rpc, max_message_bytes=limits.max_message_bytes,
-                                   metrics=metrics)
-        served["authentication"] = (auth_server, add_authentication_servicers(
-            self.auth, auth_server, internal=False))
-        self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
-                                                  self._api_creds.credentials(), cfg.host)
         # Inline handlers only with the embedded SQLite: a PostgreSQL round trip
         # on the event loop would stall every other RPC of the process.
         inline_db = not self.db.postgres
-        front = build_server(rpc, max_message_bytes=limits.max_message_bytes,
-                             allow_inline=inline_db, metrics=metrics)
-        if self.blobs is not None:
-            self.blobs.start()
-            self.ports["blobs"] = self.blobs.port
-        served["frontend"] = (front, add_frontend_servicers(
-            self.frontend, self.management, self.scheduler, self.audit, self.blobs, front))
-        self.ports["frontend"] = self._bind(front, cfg.frontend_port,
-                                            self._api_creds.credentials(), cfg.host)
-        sched_pair = self._node_certificate("scheduler", ["scheduler"])
-        sched_creds = grpc.ssl_server_credentials(
-            [(sched_pair.key_pem, sched_pair.cert_pem)],
-            root_certificates=self.ca.certificate_pem(), require_client_auth=True)
-        sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
-                             allow_inline=inline_db, metrics=metrics)
-        served["scheduler"] = (sched, add_scheduler_servicer(self.scheduler, limits, sched))
-        self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds, "127.0.0.1")
-        # The key service: server-authenticated TLS with the attested certificate
-        # (enrolling nodes have no client certificate yet), on its own port so the
-        # scheduler port can keep refusing every handshake without one.
-        keys = build_server(rpc, max_message_bytes=limits.max_message_bytes, max_workers=16,
-                            metrics=metrics)
-        served["keys"] = (keys, add_key_servicer(self.keys, keys,
-                                                 clock=lambda: dt.datetime.now(dt.UTC)))
-        self.ports["keys"] = self._bind(keys, cfg.key_service_port,
-                                        self._api_creds.credentials(), "127.0.0.1")
+        if "authentication" in self.roles:
+            auth_server = build_server(rpc, max_message_bytes=limits.max_message_bytes,
+                                       metrics=metrics)
+            served["authentication"] = (auth_server, add_authentication_servicers(
+                self.auth, auth_server, internal=False))
+            self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
+                                                      self._api_creds.credentials(), cfg.host)
+        if "frontend" in self.roles:
+            front = build_server(rpc, max_message_bytes=limits.max_message_bytes,
+                                 allow_inline=inline_db, metrics=metrics)
+            if self.blobs is not None:
+                self.blobs.start()
+                self.ports["blobs"] = self.blobs.port
+            served["frontend"] = (front, add_frontend_servicers(
+                self.frontend, self.management, self.scheduler, self.audit, self.blobs, front))
+            self.ports["frontend"] = self._bind(front, cfg.frontend_port,
+                                                self._api_creds.credentials(), cfg.host)
+        if "scheduler" in self.roles:
+            sched_pair = self.identity or self._node_certificate(self.node_id, ["scheduler"])
+            sched_creds = grpc.ssl_server_credentials(
+                [(sched_pair.key_pem, sched_pair.cert_pem)],
+                root_certificates=self.ca.certificate_pem(), require_client_auth=True)
+            sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
+                                 allow_inline=inline_db, metrics=metrics)
+            served["scheduler"] = (sched, add_scheduler_servicer(self.scheduler, limits, sched))
+            self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds,
+                                                 cfg.internal_host)
+        if "keys" in self.roles:
+            # The key service: server-authenticated TLS with the attested certificate
+            # (enrolling nodes have no client certificate yet), on its own port so the
+            # scheduler port can keep refusing every handshake without one.
+            keys = build_server(rpc, max_message_bytes=limits.max_message_bytes,
+                                max_workers=16, metrics=metrics)
+            served["keys"] = (keys, add_key_servicer(self.keys, keys,
+                                                     clock=lambda: dt.datetime.now(dt.UTC)))
+            self.ports["keys"] = self._bind(keys, cfg.key_service_port,
+                                            self._api_creds.credentials(), cfg.internal_host)
         self.monitor = HealthMonitor(
             rpc, self.db, self.scheduler, certificate=lambda: self._attested.certificate_der,
             max_evidence_age=2 * dt.timedelta(seconds=cfg.attestation_validity_s),
@@ -337,13 +426,17 @@ class Platform:
             self._servers.append(server)
         if metrics:
             self._start_metrics()
-        self.node.write_client_files(self.api_cert.cert_pem)
-        threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
+        if self.roles & {"authentication", "frontend", "keys"}:
+            self.node.write_client_files(self.api_cert.cert_pem)
         threading.Thread(target=self._renew_loop, name="attest-renew", daemon=True).start()
-        if cfg.workers > 0:
-            self.supervisor.start()
-        _log.info("confide is serving: authentication %s:%d, frontend %s:%d", cfg.host,
-                  self.ports["authentication"], cfg.host, self.ports["frontend"])
+        if "scheduler" in self.roles:
+            threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
+            if cfg.workers > 0:
+                self.supervisor.start()
+        internal = ("scheduler", "keys")
+        _log.info("confide is serving %s: %s", ",".join(sorted(self.roles)), ", ".join(
+            f"{role} {cfg.internal_host if role in internal else cfg.host}:{port}"
+            for role, port in self.ports.items()))
 
     def _start_metrics(self) -> None:
         address = self.config.metrics_address

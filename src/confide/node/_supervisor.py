@@ -35,9 +35,12 @@ _MAX_BACKOFF_S = 30.0  # after an exponentially growing pause, up to this long
 
 class Supervisor:
     def __init__(self, count: int, make_config: Callable[[str], WorkerConfig],
-                 on_lost: Callable[[str, str], None], *, metrics_dir: Path | None = None
-                 ) -> None:
+                 on_lost: Callable[[str, str], None], *, metrics_dir: Path | None = None,
+                 id_prefix: str = "") -> None:
+        """``id_prefix``: put before each executor id (``confide worker --name``'s
+        ``<name>/``, so that revoking the name revokes its every worker)."""
         self._count = count
+        self._id_prefix = id_prefix
         self.metrics_dir = metrics_dir
         self._make_config = make_config
         self._on_lost = on_lost
@@ -58,7 +61,7 @@ class Supervisor:
         self._thread.start()
 
     def _spawn(self) -> None:
-        executor_id = f"executor-{uuid.uuid4()}"
+        executor_id = f"{self._id_prefix}executor-{uuid.uuid4()}"
         cfg = self._make_config(executor_id)
         env = None
         if self.metrics_dir is not None:
