@@ -31,6 +31,7 @@ from . import (
     _files,
     _functions,
     _measure,
+    _nodes,
     _profiles,
     _serve,
     _tasks,
@@ -60,6 +61,7 @@ def _root(profile: Annotated[str, typer.Option(
 # The platform: run it, or try it.
 app.command("serve")(_serve.serve)
 app.command("worker")(_worker.worker)
+app.add_typer(_nodes.app, name="node")
 app.command("demo")(_demo.demo)
 app.command("attestation-service")(_attestation_service.attestation_service)
 app.add_typer(_config.app, name="config")

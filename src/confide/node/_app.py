@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -47,8 +47,8 @@ from ..services.access_control import AccessControl
 from ..services.audit import AuditLog
 from ..services.authentication import AuthenticationService, TokenSigner
 from ..services.blobstore import BlobStore
-from ..services.frontend import Frontend
-from ..services.keys import KeyService
+from ..services.frontend import Frontend, peer_ip
+from ..services.keys import KeyService, NodeRevocations
 from ..services.management import Context, Management
 from ..services.scheduler import Scheduler
 from ..storage import Database
@@ -256,8 +256,10 @@ class Platform:
         self._attested = self.node.issue_certificate(config.server_names)
         self._api_creds = _RotatingCredentials(_pem_pair(self._attested))
         self.role_measurements = RoleMeasurements(self.node.role_tables())
+        self.revocations = NodeRevocations(self.db)
         self.keys = KeyService(secret, self.node.enrolment_appraiser(),
                                authorize_services=self._authorize_roles,
+                               check_node=self._not_revoked,
                                node_certificate_lifetime=dt.timedelta(hours=24), limits=limits)
         self.fusion_dir = data / "fusion"
         self.fusion_dir.mkdir(mode=0o700, exist_ok=True)
@@ -327,6 +329,19 @@ class Platform:
             raise KeysError("unknown-role", f"no such role {', '.join(unknown)}")
         measurements = getattr(verdict, "measurements", None) or {}
         self.role_measurements.check(services, measurements)
+
+    def _not_revoked(self, node_id: str) -> None:
+        revoked = self.revocations.covering(node_id)
+        if revoked is not None:
+            raise KeysError("node-revoked", f"node {node_id} is revoked ({revoked.node_id}: "
+                            f"{revoked.reason or 'no reason given'})")
+
+    def _audit_refusal(self, what: str) -> Callable[[str, str, str], None]:
+        """An audit entry per refused node: ``node:<id>``, what was refused and why."""
+        def record(node_id: str, peer: str, message: str) -> None:
+            self.audit.append(user=f"node:{node_id}", message=f"{what} refused: {message}",
+                              result=False, ip=peer_ip(peer))
+        return record
 
     def _executor_lost(self, executor_id: str, reason: str) -> None:
         self.scheduler.executor_lost(executor_id, reason)
@@ -401,7 +416,9 @@ class Platform:
                 root_certificates=self.ca.certificate_pem(), require_client_auth=True)
             sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
                                  allow_inline=inline_db, metrics=metrics)
-            served["scheduler"] = (sched, add_scheduler_servicer(self.scheduler, limits, sched))
+            served["scheduler"] = (sched, add_scheduler_servicer(
+                self.scheduler, limits, sched, revoked=self.revocations,
+                audit=self._audit_refusal("internal call")))
             self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds,
                                                  cfg.internal_host)
         if "keys" in self.roles:
@@ -410,8 +427,9 @@ class Platform:
             # scheduler port can keep refusing every handshake without one.
             keys = build_server(rpc, max_message_bytes=limits.max_message_bytes,
                                 max_workers=16, metrics=metrics)
-            served["keys"] = (keys, add_key_servicer(self.keys, keys,
-                                                     clock=lambda: dt.datetime.now(dt.UTC)))
+            served["keys"] = (keys, add_key_servicer(
+                self.keys, keys, clock=lambda: dt.datetime.now(dt.UTC),
+                audit=self._audit_refusal("enrolment")))
             self.ports["keys"] = self._bind(keys, cfg.key_service_port,
                                             self._api_creds.credentials(), cfg.internal_host)
         self.monitor = HealthMonitor(
