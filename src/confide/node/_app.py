@@ -51,7 +51,7 @@ from ..services.frontend import Frontend, peer_ip
 from ..services.keys import KeyService, NodeRevocations
 from ..services.management import Context, Management
 from ..services.scheduler import Scheduler
-from ..storage import Database
+from ..storage import Database, StorageError
 from ..telemetry import (
     LOG_FORMATS,
     REGISTRY,
@@ -237,8 +237,11 @@ class Platform:
         else:
             secret = self._join(config)
         clock = time.time
-        self.db = Database(config.db_url, RecordSealer(secret.derive("record-seal", 32)),
-                           synchronous=config.sqlite_synchronous)
+        try:
+            self.db = Database(config.db_url, RecordSealer(secret.derive("record-seal", 32)),
+                               synchronous=config.sqlite_synchronous)
+        except StorageError as e:
+            raise ConfigError(str(e)) from e
         limits = config.limits
         self.audit = AuditLog(self.db, secret.derive("audit-chain", 32), clock=clock)
         self.auth = AuthenticationService(
