@@ -127,6 +127,15 @@ def test_worker_host_enrols_over_the_network_and_pulls(
         procs.append(host)
         host.wait_for(lambda: "enrolled as host-w/executor-" in host.text())
         _run_echo(server)
+        # Revoking the host: its worker is refused, exits, and its successor cannot enrol.
+        out = subprocess.run([sys.executable, "-m", "confide", "node", "revoke", "host-w",
+                              "--data-dir", str(server.data_dir)], capture_output=True,
+                             text=True, env=_env(), timeout=60)
+        assert out.returncode == 0, out
+        host.wait_for(lambda: "the scheduler refused this executor (UNAUTHENTICATED: node "
+                              "host-w/executor-" in host.text())
+        host.wait_for(lambda: "enrolment refused: node-revoked" in host.text())
+        assert host.proc.poll() is None  # the host keeps supervising (with backoff)
     finally:
         server.stop()
 
@@ -198,3 +207,49 @@ def test_worker_without_sim_state_is_told_what_to_copy(tmp_path: Path) -> None:
                          capture_output=True, text=True, env=_env(), timeout=60)
     assert out.returncode == 2
     assert "copy the platform's <data>/sim-attester" in " ".join(out.stderr.split())
+
+
+def test_the_scheduler_certificate_is_renewed_before_it_expires(tmp_path: Path) -> None:
+    """Mutual TLS keeps working across the renewal of the scheduler's node certificate."""
+    import datetime as dt
+
+    import grpc
+
+    from confide.attestation.sim import SimAttester
+    from confide.execution._enrol import enrol
+    from confide.node import Platform, ServerConfig
+    from confide.rpc._gen import confide_v1_pb2 as v1
+
+    from .test_roles_policy import _scheduler
+
+    platform = Platform(ServerConfig(data_dir=tmp_path / "data", authentication_port=0,
+                                     frontend_port=0, scheduler_port=0, key_service_port=0,
+                                     blob_port=None, workers=0))
+    platform.start()
+    try:
+        now = dt.datetime.now(dt.UTC)
+        assert not platform._scheduler_renewal_due(now)
+        assert platform._scheduler_renewal_due(now + dt.timedelta(days=4))  # half of 7 days
+        node = enrol(key_service=f"127.0.0.1:{platform.ports['keys']}", node_id="w-renew",
+                     attester=SimAttester(tmp_path / "data" / "sim-attester", "sgx"),
+                     ca_pem=None, clock=lambda: dt.datetime.now(dt.UTC))
+        server = Server(tmp_path / "data", ports=dict(platform.ports))
+        request = v1.PullTaskRequest(executor_id="w-renew", wait_ms=0)
+        assert _scheduler(server, node).PullTask(request, timeout=10).has_task is False
+        assert platform._sched_creds is not None
+        before = platform._sched_creds.pair.cert_pem
+        platform.renew_scheduler_certificate()
+        assert platform._sched_creds.pair.cert_pem != before
+        # A new connection gets the new certificate and is still mutually authenticated.
+        assert _scheduler(server, node).PullTask(request, timeout=10).has_task is False
+        creds = grpc.ssl_channel_credentials(root_certificates=node.ca_pem)  # no client cert
+        with grpc.secure_channel(f"127.0.0.1:{platform.ports['scheduler']}", creds, options=[
+                ("grpc.ssl_target_name_override", "scheduler.svc.confide.internal"),
+                ("grpc.use_local_subchannel_pool", 1)]) as channel:
+            from confide.rpc._gen import confide_v1_pb2_grpc as v1_grpc
+
+            with pytest.raises(grpc.RpcError) as e:
+                v1_grpc.SchedulerStub(channel).PullTask(request, timeout=5)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE  # the handshake is refused
+    finally:
+        platform.stop()

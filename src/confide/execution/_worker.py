@@ -54,8 +54,10 @@ _PULL_WAIT_MS = 5000
 _FIRST_HEARTBEAT_S = 0.5
 _ENROL_DEADLINE_S = 60.0  # keep retrying an unreachable key service this long
 _RENEW_BEFORE = dt.timedelta(hours=1)  # re-enrol this long before the node certificate expires
-#: Exit status of a worker whose enrolment was refused (the supervisor backs off).
+#: Exit status of a worker whose enrolment, or whose calls, were refused (the
+#: supervisor backs off).
 EXIT_ENROLMENT_REFUSED = 3
+_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 #: Exit status of a worker given bootstrap data it refuses (e.g. invalid limits).
 EXIT_BAD_BOOTSTRAP = 4
 
@@ -126,6 +128,7 @@ class Worker:
         self._renew = renew
         self._renew_lock = threading.Lock()
         self.stopping = threading.Event()
+        self.refused: str | None = None  # why the scheduler refused this executor, if it did
         self._pulls: set[grpc.Future] = set()
         self._pulls_lock = threading.Lock()
         self._busy = WORKER_SLOTS.labels("busy")
@@ -191,6 +194,14 @@ class Worker:
                     # Reporting twice is harmless: the scheduler ignores a result
                     # for a task no longer leased to this executor.
                     self._report(report)
+                if isinstance(e, grpc.RpcError) and e.code() in _REFUSED:
+                    # Revoked, or not allowed: retrying cannot help; the supervisor
+                    # re-enrols a new worker (which a revoked host cannot pass).
+                    self.refused = f"{e.code().name}: {e.details()}"
+                    _log.error("the scheduler refused this executor (%s); exiting",
+                               self.refused)
+                    self.stop()
+                    return
                 if isinstance(e, grpc.RpcError) and not self.stopping.is_set():
                     _log.warning("pull failed: %s", e.code())
                     self.stopping.wait(0.5)
@@ -394,7 +405,7 @@ def main() -> int:
         worker.serve_forever()
     finally:
         runner.close()  # kills the idle pre-started sandboxes
-    return 0
+    return EXIT_ENROLMENT_REFUSED if worker.refused is not None else 0
 
 
 if __name__ == "__main__":

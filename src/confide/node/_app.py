@@ -103,9 +103,11 @@ class _RotatingCredentials:
     fetcher returns the new configuration once after each :meth:`rotate`.
     """
 
-    def __init__(self, pair: PemPair) -> None:
+    def __init__(self, pair: PemPair, *, client_ca: bytes | None = None) -> None:
+        """``client_ca``: require a client certificate issued by this CA (mutual TLS)."""
         self._lock = threading.Lock()
         self._pair = pair
+        self._client_ca = client_ca
         self._version = 0
 
     @property
@@ -118,7 +120,8 @@ class _RotatingCredentials:
             self._pair, self._version = pair, self._version + 1
 
     def _config(self, pair: PemPair) -> grpc.ServerCertificateConfiguration:
-        return grpc.ssl_server_certificate_configuration([(pair.key_pem, pair.cert_pem)])
+        return grpc.ssl_server_certificate_configuration([(pair.key_pem, pair.cert_pem)],
+                                                         root_certificates=self._client_ca)
 
     def credentials(self) -> grpc.ServerCredentials:
         with self._lock:
@@ -132,8 +135,12 @@ class _RotatingCredentials:
                 seen[0] = self._version
                 return self._config(self._pair)
 
-        return grpc.dynamic_ssl_server_credentials(initial, fetch)
+        return grpc.dynamic_ssl_server_credentials(
+            initial, fetch, require_client_authentication=self._client_ca is not None)
 
+
+_AUDIT_REPEAT_S = 60.0
+_AUDIT_REPEAT_KEYS = 10_000
 
 _DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DNS_NAME = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
@@ -272,6 +279,7 @@ class Platform:
             data, secret.derive("blob-presign", 32), limits=limits, host=config.host,
             port=blob_port)
         self._servers: list[grpc.aio.Server] = []
+        self._sched_creds: _RotatingCredentials | None = None
         self._rpc: RpcLoop | None = None
         self._stopping = threading.Event()
         self.monitor: HealthMonitor | None = None
@@ -340,8 +348,22 @@ class Platform:
                             f"{revoked.reason or 'no reason given'})")
 
     def _audit_refusal(self, what: str) -> Callable[[str, str, str], None]:
-        """An audit entry per refused node: ``node:<id>``, what was refused and why."""
+        """An audit entry per refused node: ``node:<id>``, what was refused and why.
+
+        The same refusal of the same node is recorded once per ``_AUDIT_REPEAT_S``:
+        a refused node that keeps calling cannot flood the audit log."""
+        seen: dict[tuple[str, str], float] = {}
+        lock = threading.Lock()
+
         def record(node_id: str, peer: str, message: str) -> None:
+            now = time.monotonic()
+            with lock:
+                last = seen.get((node_id, message))
+                if last is not None and now - last < _AUDIT_REPEAT_S:
+                    return
+                if len(seen) >= _AUDIT_REPEAT_KEYS:
+                    seen.clear()
+                seen[(node_id, message)] = now
             self.audit.append(user=f"node:{node_id}", message=f"{what} refused: {message}",
                               result=False, ip=peer_ip(peer))
         return record
@@ -413,10 +435,10 @@ class Platform:
             self.ports["frontend"] = self._bind(front, cfg.frontend_port,
                                                 self._api_creds.credentials(), cfg.host)
         if "scheduler" in self.roles:
-            sched_pair = self.identity or self._node_certificate(self.node_id, ["scheduler"])
-            sched_creds = grpc.ssl_server_credentials(
-                [(sched_pair.key_pem, sched_pair.cert_pem)],
-                root_certificates=self.ca.certificate_pem(), require_client_auth=True)
+            self._sched_creds = _RotatingCredentials(
+                self.identity or self._node_certificate(self.node_id, ["scheduler"]),
+                client_ca=self.ca.certificate_pem())
+            sched_creds = self._sched_creds.credentials()
             sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
                                  allow_inline=inline_db, metrics=metrics)
             served["scheduler"] = (sched, add_scheduler_servicer(
@@ -482,13 +504,29 @@ class Platform:
         self.node.write_api_certificate(attested.certificate_pem())
         _log.info("re-attested: new API certificate issued")
 
+    def renew_scheduler_certificate(self) -> None:
+        """A new platform-CA certificate for the scheduler's mutual-TLS endpoint."""
+        if self._sched_creds is not None:
+            self._sched_creds.rotate(self._node_certificate(self.node_id, ["scheduler"]))
+            _log.info("renewed the scheduler's node certificate")
+
+    def _scheduler_renewal_due(self, now: dt.datetime) -> bool:
+        if self._sched_creds is None:
+            return False
+        cert = x509.load_pem_x509_certificate(self._sched_creds.pair.cert_pem)
+        lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+        return now >= cert.not_valid_after_utc - lifetime / 2
+
     def _renew_loop(self) -> None:
         validity = dt.timedelta(seconds=self.config.attestation_validity_s)
         while not self._stopping.wait(self.config.renewal_check_s):
             try:
-                if renewal_due(self._attested.certificate_der, dt.datetime.now(dt.UTC),
+                now = dt.datetime.now(dt.UTC)
+                if renewal_due(self._attested.certificate_der, now,
                                attestation_validity=validity):
                     self.renew_certificate()
+                if self._scheduler_renewal_due(now):
+                    self.renew_scheduler_certificate()
             except Exception:  # noqa: BLE001 - keep renewing; the next round retries
                 _log.exception("re-attestation failed")
 
