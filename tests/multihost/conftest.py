@@ -112,10 +112,11 @@ class Cluster:
         return f"{self.cp.address}:{PORTS[role]}"
 
     def start_worker_host(self, host: Host, name: str, workers: int = 1,
-                          extra_env: dict[str, str] | None = None) -> Path:
+                          extra_env: dict[str, str] | None = None,
+                          scheduler: str | None = None) -> Path:
         log = self.work / f"worker-{name}.log"
         host.popen([sys.executable, "-m", "confide", "worker", "--scheduler",
-                    self.address("scheduler"), "--keys", self.address("keys"),
+                    scheduler or self.address("scheduler"), "--keys", self.address("keys"),
                     "--sim-attester", str(self.sim_copy), "--name", name,
                     "--workers", str(workers)], log, env={**env(), **(extra_env or {})})
         return log
@@ -141,7 +142,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                   "--services", "keys,authentication,frontend,scheduler",
                   "--host", cp.address, "--internal-host", cp.address,
                   "--database-url", postgres.url, "--workers", "0",
-                  "--executor-timeout", "5",
+                  # Long: each scheduler's reaper knows only the executors that call
+                  # it until leases live in the database (docs/operations.md).
+                  "--executor-timeout", "60",
                   *(x for role, port in PORTS.items() for x in (FLAGS[role], str(port)))],
                  cp_log, env=env())
         wait_for("the control plane", lambda: "confide is serving" in text(cp_log), log=cp_log)

@@ -53,3 +53,27 @@ def test_a_node_with_a_wrong_measurement_is_refused_when_it_joins(
     assert any(e["user"].endswith("/scheduler") and e["user"].startswith("node:")
                and "not listed for role scheduler" in e["message"] and e["ok"] is False
                for e in entries), entries
+
+
+def test_the_scheduler_runs_on_a_host_of_its_own(cluster: Cluster) -> None:
+    """Roles split further: a scheduler host joins through the key service; a second
+    worker host pulls from it; the control plane's frontend still takes the task."""
+    cluster.w1.stop_all()  # from here on only the new host's workers run tasks
+    sc, w2 = cluster.topology.add_host("sc"), cluster.topology.add_host("w2")
+    sc_log = cluster.work / "sc.log"
+    sc.popen([sys.executable, "-m", "confide", "serve", "--data-dir", str(cluster.work / "sc"),
+              "--services", "scheduler", "--keys", cluster.address("keys"),
+              "--internal-host", sc.address, "--sim-attester", str(cluster.sim_copy),
+              "--database-url", cluster.postgres.url, "--workers", "0",
+              "--executor-timeout", "60"], sc_log, env=env())
+    wait_for("the scheduler host", lambda: "confide is serving scheduler" in text(sc_log),
+             log=sc_log)
+    assert "joined the platform through" in text(sc_log)
+    assert "enrolled node" in text(cluster.cp_log) and "for scheduler" in text(cluster.cp_log)
+    log = cluster.start_worker_host(w2, "w2", scheduler=f"{sc.address}:17780")
+    wait_for("the second worker host", lambda: "enrolled as w2/executor-" in text(log), log=log)
+    out = cluster.client("three-party")
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout)
+    assert (result["ok"], result["return_value"]) == (True, "true"), result["reason"]
+    assert "task ok on builtin" in text(log)  # it ran on w2, pulled through the sc host

@@ -165,3 +165,26 @@ def test_a_node_asking_for_an_unknown_role_is_refused(server: Server) -> None:
     with pytest.raises(EnrolmentRefused, match="unknown-role"):
         _enrol(server, "odd-node", ("execution", "storage"))
     _audited(server, "odd-node", "unknown role")
+
+
+def test_a_worker_refuses_a_scheduler_whose_certificate_names_another_role(
+        server: Server) -> None:
+    """The other direction: a node enrolled as frontend cannot pose as the scheduler."""
+    from concurrent import futures
+
+    impostor = _enrol(server, "impostor", ("frontend",))
+    fake = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    v1_grpc.add_SchedulerServicer_to_server(v1_grpc.SchedulerServicer(), fake)
+    port = fake.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
+        [(impostor.key_pem, impostor.cert_pem)], root_certificates=impostor.ca_pem,
+        require_client_auth=True))
+    fake.start()
+    try:
+        worker = _enrol(server, "honest-worker", ("execution",))
+        impostor_server = Server(server.data_dir, ports={**server.ports, "scheduler": port})
+        message = _refused(lambda: _pull(_scheduler(impostor_server, worker), "honest-worker"),
+                           grpc.StatusCode.UNAVAILABLE)  # the TLS handshake fails
+        assert "ssl" in message.lower() or "handshake" in message.lower() or \
+            "failed to connect" in message.lower(), message
+    finally:
+        fake.stop(None)
