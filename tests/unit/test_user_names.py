@@ -125,6 +125,7 @@ def _legacy_db(tmp_path: Path) -> str:
     db.close()
     with sqlite3.connect(tmp_path / "legacy.db") as c:  # back to v1 before Alembic
         c.execute("drop table user_names")
+        c.execute("drop table if exists revoked_nodes")  # newer than v1 too (0003)
         c.execute("drop table alembic_version")
         c.execute("update meta set value = ? where key = 'schema_version'", (b"1",))
     return url
