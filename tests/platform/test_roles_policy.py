@@ -37,7 +37,7 @@ def _now() -> dt.datetime:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = Server(tmp_path_factory.mktemp("roles-policy") / "data", workers=0).start()
+    s = Server(tmp_path_factory.mktemp("roles-policy") / "data", workers=0).start(timeout=90)
     yield s
     s.stop()
 
