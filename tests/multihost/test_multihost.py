@@ -77,3 +77,23 @@ def test_the_scheduler_runs_on_a_host_of_its_own(cluster: Cluster) -> None:
     result = json.loads(out.stdout)
     assert (result["ok"], result["return_value"]) == (True, "true"), result["reason"]
     assert "task ok on builtin" in text(log)  # it ran on w2, pulled through the sc host
+
+
+def test_a_revoked_worker_host_is_refused_across_hosts(cluster: Cluster) -> None:
+    """The operator revokes a host on the control plane; the scheduler on another host
+    refuses its workers (the revocation is in the shared database) and it cannot re-enrol."""
+    log = cluster.work / "worker-w2.log"
+    assert "enrolled as w2/executor-" in text(log)  # from the previous test
+    out = cluster.cp.run([sys.executable, "-m", "confide", "node", "revoke", "w2", "--reason",
+                          "lost", "--data-dir", str(cluster.cp_dir), "--database-url",
+                          cluster.postgres.url], env=env())
+    assert out.returncode == 0, out.stderr[-3000:]
+    wait_for("the scheduler host to refuse w2", lambda: (
+        "the scheduler refused this executor (UNAUTHENTICATED: node w2/executor-"
+        in text(log)), log=log)
+    wait_for("w2's next worker to be refused", lambda: (
+        "enrolment refused: node-revoked" in text(log)), log=log)
+    audit = cluster.client("audit", 'message:"is revoked"')
+    assert audit.returncode == 0, audit.stderr[-3000:]
+    assert any(e["user"].startswith("node:w2/executor-") and e["ok"] is False
+               for e in json.loads(audit.stdout))
