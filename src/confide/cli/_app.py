@@ -32,11 +32,13 @@ from . import (
     _functions,
     _keys,
     _measure,
+    _nodes,
     _profiles,
     _serve,
     _signing,
     _tasks,
     _users,
+    _worker,
 )
 from ._session import DEFAULT_PROFILE, set_profile
 
@@ -60,6 +62,8 @@ def _root(profile: Annotated[str, typer.Option(
 
 # The platform: run it, or try it.
 app.command("serve")(_serve.serve)
+app.command("worker")(_worker.worker)
+app.add_typer(_nodes.app, name="node")
 app.command("demo")(_demo.demo)
 app.command("attestation-service")(_attestation_service.attestation_service)
 app.add_typer(_config.app, name="config")

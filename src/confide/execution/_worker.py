@@ -66,8 +66,10 @@ _RETRIED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCE
                       grpc.StatusCode.CANCELLED})
 _ENROL_DEADLINE_S = 60.0  # keep retrying an unreachable key service this long
 _RENEW_BEFORE = dt.timedelta(hours=1)  # re-enrol this long before the node certificate expires
-#: Exit status of a worker whose enrolment was refused (the supervisor backs off).
+#: Exit status of a worker whose enrolment, or whose calls, were refused (the
+#: supervisor backs off).
 EXIT_ENROLMENT_REFUSED = 3
+_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 #: Exit status of a worker given bootstrap data it refuses (e.g. invalid limits).
 EXIT_BAD_BOOTSTRAP = 4
 #: The scheduler refused this worker (of an earlier server generation).
@@ -83,7 +85,7 @@ class WorkerConfig:
     scheduler: str
     key_service: str
     executor_id: str
-    ca_pem: bytes
+    ca_pem: bytes | None  # None: trust the CA of the attested key service's grant
     sim_state_dir: str
     server_name: str = "localhost"
     slots: int = 4  # tasks one worker runs at the same time
@@ -142,7 +144,8 @@ class Worker:
         self._renew = renew
         self._renew_lock = threading.Lock()
         self.stopping = threading.Event()
-        self.refused = False
+        self.refused: str | None = None  # why the scheduler refused this executor, if it did
+        self.exit_status = 0  # EXIT_REFUSED (stale generation) or EXIT_ENROLMENT_REFUSED
         self._pulls: set[grpc.Future] = set()
         self._pulls_lock = threading.Lock()
         self._cancels: set[threading.Event] = set()  # of the tasks running here
@@ -218,13 +221,23 @@ class Worker:
                     # A worker of an earlier server generation (its supervisor died):
                     # the scheduler will never serve it again.
                     _log.error("the scheduler refused this worker (%s); exiting", e.details())
-                    self.refused = True
+                    self.refused = f"{e.code().name}: {e.details()}"
+                    self.exit_status = EXIT_REFUSED
                     self.stop()
                     return
                 if report is not None:
                     # Reporting twice is harmless: the scheduler ignores a result
                     # for a task no longer leased to this executor.
                     self._report(report)
+                if isinstance(e, grpc.RpcError) and e.code() in _REFUSED:
+                    # Revoked, or not allowed: retrying cannot help; the supervisor
+                    # re-enrols a new worker (which a revoked host cannot pass).
+                    self.refused = f"{e.code().name}: {e.details()}"
+                    self.exit_status = EXIT_ENROLMENT_REFUSED
+                    _log.error("the scheduler refused this executor (%s); exiting",
+                               self.refused)
+                    self.stop()
+                    return
                 if isinstance(e, grpc.RpcError) and not self.stopping.is_set():
                     _log.warning("pull failed: %s", e.code())
                     self.stopping.wait(0.5)
@@ -510,7 +523,7 @@ def main() -> int:
         worker.serve_forever()
     finally:
         runner.close()  # kills the idle pre-started sandboxes
-    return EXIT_REFUSED if worker.refused else 0
+    return worker.exit_status
 
 
 if __name__ == "__main__":

@@ -34,6 +34,14 @@ from confide.keys._platform_ca import (
     service_dns_name,
     services_of,
 )
+from confide.keys._roles import (
+    INTERNAL_RPC_POLICY,
+    NODE_ROLES,
+    ROLE_TABLES,
+    RoleMeasurements,
+    check_rpc,
+    is_revoked_id,
+)
 from confide.keys._root_secret import (
     DERIVATION_LABELS,
     ROOT_SECRET_BYTES,
@@ -48,7 +56,10 @@ from confide.keys._root_secret import (
 __all__ = [
     "DEFAULT_INBOUND_POLICY",
     "DERIVATION_LABELS",
+    "INTERNAL_RPC_POLICY",
     "KEY_KINDS",
+    "NODE_ROLES",
+    "ROLE_TABLES",
     "ROOT_SECRET_BYTES",
     "SERVICE_URI_PREFIX",
     "EnrolmentChallenge",
@@ -64,12 +75,15 @@ __all__ = [
     "LiveKeys",
     "PeerNotAllowedError",
     "PlatformCA",
+    "RoleMeasurements",
     "RootSecret",
     "Sealer",
     "SealingError",
     "SimSealer",
     "UnsafeSimSealerWarning",
+    "check_rpc",
     "enrolment_report_data",
+    "is_revoked_id",
     "load_root_secret",
     "make_enrolment_request",
     "open_enrolment_grant",

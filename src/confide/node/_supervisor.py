@@ -40,8 +40,12 @@ class Supervisor:
     def __init__(self, count: int, make_config: Callable[[str], WorkerConfig],
                  on_lost: Callable[[str, str], None], *, metrics_dir: Path | None = None,
                  id_prefix: str = "executor-") -> None:
+        """``id_prefix``: put before each executor's uuid: ``executor-<generation>-`` for
+        ``confide serve``'s workers (Scheduler.admit refuses other generations),
+        ``<name>/executor-`` for ``confide worker --name`` (revoking the name revokes
+        its every worker)."""
         self._count = count
-        self._id_prefix = id_prefix  # carries the server generation (Scheduler.admit)
+        self._id_prefix = id_prefix
         self.metrics_dir = metrics_dir
         self._make_config = make_config
         self._on_lost = on_lost

@@ -51,8 +51,15 @@ class ServerSettings:
         health_check_s: how often the readiness checks run.
         shutdown_grace_s: on SIGTERM, how long running tasks may take to
             finish before they are failed (``--shutdown-grace``).
+        services: the roles this node serves (``--services``); all of them by default.
+        internal_host: where the scheduler and key service listen (``--internal-host``).
+        key_service: ``HOST:PORT`` of another node's key service to join through
+            (``--keys``); only for a node without the ``keys`` role.
     """
 
+    services: tuple[str, ...] = ("authentication", "frontend", "scheduler", "keys")
+    internal_host: str = "127.0.0.1"
+    key_service: str | None = None
     server_names: tuple[str, ...] = ("localhost",)
     metrics_address: str | None = None
     log_format: str = "human"

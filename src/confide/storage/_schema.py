@@ -93,6 +93,15 @@ idempotency = Table(
     Column("body", LargeBinary, nullable=False),
 )
 
+# Revoked node ids (``confide node revoke``): an id also covers ``<id>/…``, the
+# executors of a worker host. The body is sealed like every other row.
+revoked_nodes = Table(
+    "revoked_nodes",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
 audit = Table(
     "audit",
     metadata,
@@ -104,4 +113,4 @@ tables: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}
 
 #: The number of the head migration (``migrations/versions``), which builds
 #: exactly these tables (tests/unit/test_migrations.py compares them).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
