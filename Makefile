@@ -29,3 +29,4 @@ bench:
 	.venv/bin/python bench/datapath.py
 	.venv/bin/python bench/attest.py
 	.venv/bin/python bench/executors.py
+	.venv/bin/python bench/inference.py

@@ -25,13 +25,19 @@ recorded; the endpoint scraped every 5 s meanwhile), alternating off/on and
 on/off (ABBA) for ``--ab-rounds`` rounds in one run so both see the same
 machine; the medians and their difference are printed.
 
-Run: ``python bench/echo.py [--tasks 2000] [--procs 4] [--threads 8] [--ab-rounds 3]``
+Each configuration runs on SQLite (the default) and on PostgreSQL (a database of
+its own, created on ``--pg-admin-url``'s server and dropped afterwards) in the
+same run, and the ratio of their task rates is printed (``--databases`` picks).
+
+Run: ``python bench/echo.py [--tasks 2000] [--procs 4] [--threads 8] [--ab-rounds 3]
+[--databases sqlite,postgresql] [--workers 1,2]``
 (``--ab-only`` skips everything but the A/B). Prints one figure per line with its unit.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import multiprocessing as mp
 import os
@@ -40,7 +46,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -264,9 +271,10 @@ def metrics_ab(workers: int, tasks: int, procs: int, threads: int, rounds: int) 
 
 
 def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,
-          empty_rps: float) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp) / "data", workers=workers).start()
+          empty_rps: float, database: str = "sqlite") -> float:
+    """One configuration; prints its figures and returns its tasks/s."""
+    with tempfile.TemporaryDirectory() as tmp, _database(database) as url:
+        server = Server(Path(tmp) / "data", workers=workers, database_url=url).start()
         try:
             cert = server.data_dir / "api-cert.pem"
             c = _client(server.ports, cert)
@@ -295,7 +303,7 @@ def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,
         finally:
             server.stop()
     rate = done / elapsed
-    print(f"workers {workers}")
+    print(f"{database}, workers {workers}")
     print(f"  GetTask round trip p50 {statistics.median(rpc):.2f} ms")
     print(f"  create→result p50 {_pct(lat, 0.5):.1f} ms")
     print(f"  create→result p95 {_pct(lat, 0.95):.1f} ms")
@@ -307,6 +315,31 @@ def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,
     total = sum(cpu.values()) * 1000 / max(done, 1)
     print(f"  CPU all {total:.2f} ms/task ({sum(cpu.values()) / elapsed:.2f} of "
           f"{os.cpu_count()} cores busy)")
+    return rate
+
+
+@contextlib.contextmanager
+def _database(kind: str) -> Iterator[str | None]:
+    """``sqlite``: the server's default (None); ``postgresql``: a fresh database of its own
+    on the local server (``--pg-admin-url``), dropped afterwards."""
+    if kind == "sqlite":
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+
+    name = f"confide_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(_PG_ADMIN_URL[0], isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _PG_ADMIN_URL[0].rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+_PG_ADMIN_URL = ["postgresql+psycopg://postgres@127.0.0.1:5432/test"]
 
 
 def main() -> None:
@@ -317,7 +350,13 @@ def main() -> None:
     ap.add_argument("--latency", type=int, default=200)
     ap.add_argument("--ab-rounds", type=int, default=3)
     ap.add_argument("--ab-only", action="store_true")
+    ap.add_argument("--databases", default="sqlite,postgresql",
+                    help="comma-separated: sqlite, postgresql (each benched in this run)")
+    ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    ap.add_argument("--pg-admin-url", default=_PG_ADMIN_URL[0],
+                    help="a PostgreSQL database to create the bench's own database from")
     args = ap.parse_args()
+    _PG_ADMIN_URL[0] = args.pg_admin_url
     if args.ab_only:
         print(f"  {speed_line()}")
         metrics_ab(2, args.tasks, args.procs, args.threads, args.ab_rounds)
@@ -328,8 +367,18 @@ def main() -> None:
     print(f"  empty RPC {empty_rps:.0f} RPC/s (confide's gRPC server stack, same clients)")
     print(f"  empty RPC server CPU {empty_cpu:.2f} ms/RPC")
     print(f"  ceiling at 4 RPCs per task {empty_rps / 4:.0f} tasks/s")
-    for workers in (1, 2):
-        bench(workers, args.tasks, args.procs, args.threads, args.latency, empty_rps)
+    databases = [d for d in args.databases.split(",") if d]
+    rates: dict[tuple[str, int], float] = {}
+    for workers in (int(w) for w in args.workers.split(",")):
+        for database in databases:
+            rates[database, workers] = bench(workers, args.tasks, args.procs, args.threads,
+                                             args.latency, empty_rps, database)
+    if "sqlite" in databases and "postgresql" in databases:
+        print("postgresql / sqlite")
+        for (database, workers), rate in rates.items():
+            if database == "postgresql" and ("sqlite", workers) in rates:
+                print(f"  workers {workers}: {rate / rates['sqlite', workers]:.2f} x "
+                      "the tasks/s of SQLite")
     if args.ab_rounds > 0:
         metrics_ab(2, args.tasks, args.procs, args.threads, args.ab_rounds)
 

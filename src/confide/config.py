@@ -30,6 +30,9 @@ class Limits:
     max_wait_ms: int = 60_000  # confide.v1 WaitTask
     max_pull_wait_ms: int = 30_000  # scheduler long-poll
     max_rejection_reason_chars: int = 4096  # confide.v1 RejectTask
+    # --- retries (services/_idempotency.py): a create's idempotency-key header ---
+    max_idempotency_key_chars: int = 128
+    idempotency_ttl_s: float = 86_400.0  # a key answers its retries this long
     # --- logins (services/authentication/_throttle.py; docs/security.md) ---
     # Failed logins a user id may have before each further one locks it for
     # login_backoff_base_s, doubled per failure, at most login_max_lockout_s.

@@ -202,6 +202,13 @@ def test_three_parties_approve_run_and_download_through_their_consoles(
             # The audit log is the platform administrator's: alice is told so.
             alice.goto(consoles["alice"].base + "/audit?q=task")
             expect(alice.locator("#audit-refused")).to_contain_text("administrators only")
+            # ... and shown, verified, her own entries: those of the task she took part in.
+            alice.goto(f"{consoles['alice'].base}/audit?task={tid}")
+            expect(alice.locator("#audit-tree-head")).to_contain_text("Verified against")
+            expect(alice.locator("#participant-audit")).to_contain_text("invoke_task")
+            expect(alice.locator("#participant-audit")).to_contain_text(tid)
+            expect(alice.locator("#participant-audit")).to_contain_text("Z")  # RFC 3339 UTC
+            alice.screenshot(path=str(shots / "console-audit.png"))
             browser.close()
     finally:
         for c in consoles.values():

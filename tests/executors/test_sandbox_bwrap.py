@@ -12,7 +12,7 @@ import confide
 from confide.executors import _sandbox
 from confide.executors import python as python_executor
 from confide.executors._sandbox import SandboxUnavailable, discover
-from confide.executors._sandbox._bwrap import HARNESS_PATH, bwrap_argv
+from confide.executors._sandbox._bwrap import HARNESS_PATH, SANDBOX_LIB, bwrap_argv
 
 CONFIG = discover()
 ARGV = bwrap_argv(CONFIG, tmp_bytes=1234, fds=[5, 6, 7])
@@ -86,6 +86,23 @@ def test_missing_package_makes_the_sandbox_unavailable() -> None:
         discover(packages=("numpy", "no_such_package_xyz"))
 
 
+def test_onnx_runtime_is_mounted_only_when_the_worker_has_it() -> None:
+    """The inference extra's ONNX Runtime is the one optional package (docs/inference.md)."""
+    import importlib.util
+
+    from confide.executors._sandbox._bwrap import OPTIONAL_PACKAGES
+
+    assert OPTIONAL_PACKAGES == ("onnxruntime",)
+    have = importlib.util.find_spec("onnxruntime") is not None
+    assert _sandbox.installed_packages() == (("numpy", "onnxruntime") if have else ("numpy",))
+    if have:
+        config = python_executor.PythonExecutor().sandbox_config()
+        assert config.packages == ("numpy", "onnxruntime")
+        targets = [dst for _src, dst in config.ro_binds]
+        assert f"{SANDBOX_LIB}/onnxruntime" in targets
+        assert not any(dst.endswith(("sklearn", "skl2onnx", "onnx")) for dst in targets)
+
+
 def test_public_names_are_pinned() -> None:
     assert _sandbox.__all__ == sorted(_sandbox.__all__)
     assert _sandbox.__all__ == [
@@ -100,6 +117,7 @@ def test_public_names_are_pinned() -> None:
         "address_space_bytes",
         "check_sandbox",
         "discover",
+        "installed_packages",
         "run_sandbox",
     ]
     assert python_executor.__all__ == [

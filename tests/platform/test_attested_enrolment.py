@@ -128,13 +128,19 @@ def test_enrolled_node_receives_its_certificate_and_secret_and_may_pull(
     stub = _scheduler(node_server, key_pem=node.key_pem, cert_pem=node.cert_pem)
     reply = stub.PullTask(v1.PullTaskRequest(executor_id="executor-test", wait_ms=0), timeout=10)
     assert reply.has_task is False
+    # The same node posing as a supervised worker of an earlier server generation.
+    stale = "executor-0000000000000000-01234567-89ab-cdef-0123-456789abcdef"
+    with pytest.raises(grpc.RpcError) as e:
+        stub.PullTask(v1.PullTaskRequest(executor_id=stale, wait_ms=0), timeout=10)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "earlier server generation" in str(e.value.details())
 
 
 def test_rejects_worker_with_unlisted_measurement(node_server: Server, other_code: Path) -> None:
     attester = _attester(node_server, package_root=other_code)
     raw = _RawEnrolment(node_server, attester)
     reason = raw.refused(raw.request())
-    assert "MeasurementNotAccepted" in reason or "not the one listed" in reason
+    assert "measurement-not-listed" in reason and "not listed for role execution" in reason
     # and the node's own client gives up for good
     with pytest.raises(EnrolmentRefused, match="refused enrolment"):
         enrol(key_service=_key_service(node_server), node_id="executor-x", attester=attester,
@@ -184,7 +190,8 @@ def test_rejects_evidence_bound_to_other_keys(node_server: Server) -> None:
 
 def test_rejects_a_worker_asking_for_other_services(node_server: Server) -> None:
     raw = _RawEnrolment(node_server, _attester(node_server))
-    assert "services-not-allowed" in raw.refused(raw.request(services=("execution", "storage")))
+    assert "unknown-role: no such role storage" in raw.refused(
+        raw.request(services=("execution", "storage")))
 
 
 def test_worker_refuses_a_key_service_running_other_code(node_server: Server) -> None:

@@ -105,8 +105,10 @@ class Platform:
         self.scheduler.report(executor_id, task_id, result)
 
 
-def platform(directory: Path, *, limits: Limits | None = None) -> Platform:
-    db = sqlite_database(directory)
+def platform(directory: Path, *, limits: Limits | None = None,
+             db: Database | None = None) -> Platform:
+    """The services on ``db`` (default: a fresh SQLite database in ``directory``)."""
+    db = db if db is not None else sqlite_database(directory)
     clock = Clock()
     notifier = Notifier()
     management = Management(Context(db, notifier, limits or Limits(), clock),

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 
-from confide.api import RpcLoop, build_server, inline
+from confide.api import RpcLoop, ServerHealth, ServingGate, build_server, inline
 from confide.errors import Code, ServiceError
 from confide.rpc import api_certificate
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
@@ -84,10 +84,12 @@ def no_inline_channel(probe: _Probe) -> Iterator[grpc.Channel]:
     yield from _serve(probe, allow_inline=False)
 
 
-def _serve(probe: _Probe, *, allow_inline: bool) -> Iterator[grpc.Channel]:
+def _serve(probe: _Probe, *, allow_inline: bool, gate: ServingGate | None = None
+           ) -> Iterator[grpc.Channel]:
     pair = api_certificate(dt.datetime.now(dt.UTC))
     rpc = RpcLoop()
-    server = build_server(rpc, max_message_bytes=1024, allow_inline=allow_inline)
+    server = build_server(rpc, max_message_bytes=1024, allow_inline=allow_inline, gate=gate)
+    health = ServerHealth(server, ["t.Probe"])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.Probe", {
         name: grpc.unary_unary_rpc_method_handler(
             fn, request_deserializer=pb.GetTaskRequest.FromString,
@@ -96,6 +98,7 @@ def _serve(probe: _Probe, *, allow_inline: bool) -> Iterator[grpc.Channel]:
     port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
         [(pair.key_pem, pair.cert_pem)]))
     rpc.run(server.start())
+    rpc.run(health.update({"": True, "t.Probe": True}))
     ch = grpc.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials(pair.cert_pem),
                              options=[("grpc.ssl_target_name_override", "CN=Teaclave")])
     yield ch
@@ -152,3 +155,25 @@ def test_a_caller_that_gives_up_cancels_the_awaiting_handler(channel: grpc.Chann
     assert probe.waiting.is_set()
     assert probe.canceled.wait(5)  # its finally blocks run: no waiter is left behind
     assert _call(channel, "OnLoop") == "rpc-loop"  # and the loop serves on
+
+
+def test_a_closed_gate_refuses_new_rpcs_but_health_still_answers(probe: _Probe) -> None:
+    """What a client meets while the server shuts down: UNAVAILABLE naming it, no hang."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    gate = ServingGate()
+    serving = _serve(probe, allow_inline=True, gate=gate)
+    channel = next(serving)
+    try:
+        assert _call(channel, "OnLoop") == "rpc-loop"
+        gate.close("the server is shutting down; retry once it is back")
+        for method in ("OnLoop", "Pooled", "Awaiting"):
+            with pytest.raises(grpc.RpcError) as e:
+                _call(channel, method, timeout=5)
+            assert e.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert e.value.details() == "the server is shutting down; retry once it is back"
+        check = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=5)
+        assert check.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        next(serving, None)

@@ -39,19 +39,24 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "keys": _FOUNDATION,
     "rpc": _FOUNDATION,
     "functions": _FOUNDATION,  # builtins: the contract, never the executors
+    # MesaPy mode: Python 2 translation (services) and its sandbox runtime (executors).
+    "mesapy": _FOUNDATION,
     # The operator's configuration (TOML + environment over Limits).
     "settings": _FOUNDATION,
     # What builds on one core.
     "storage": _FOUNDATION | {"crypto", "telemetry"},
-    "executors": _FOUNDATION | {"functions"},
+    "executors": _FOUNDATION | {"functions", "mesapy"},
     # Business rules (no grpc; the attestation report service verifies quotes, the key
     # service uses keys/), the worker, the SDK.
-    "services": _FOUNDATION | {"attestation", "crypto", "keys", "storage", "telemetry"},
+    "services": _FOUNDATION | {"attestation", "crypto", "keys", "mesapy", "storage",
+                               "telemetry"},
     "execution": _FOUNDATION | {"attestation", "crypto", "keys", "rpc", "executors",
                                 "settings", "telemetry"},
     "client": _FOUNDATION | {"attestation", "crypto", "rpc"},  # the SDK: no server side
     # The user's local web console: pages over the SDK, nothing of the server side.
     "console": _FOUNDATION | {"client"},
+    # Confidential inference (issue 17): the three owners' steps and their flow, over the SDK.
+    "inference": _FOUNDATION | {"client"},
     # The services over gRPC: adapters, their interceptor and serving loop.
     "api": _FOUNDATION | {"attestation", "keys", "rpc", "services", "telemetry"},
     # The composition root: wires the services a node hosts.
@@ -60,8 +65,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The command line: the SDK for client commands, the node for serve/demo,
     # storage and the audit service for `audit verify`, the executors for `function test`,
     # the web console for `console`.
-    "cli": _FOUNDATION | {"attestation", "client", "console", "crypto", "executors", "keys",
-                          "node", "services", "settings", "storage", "telemetry"},
+    "cli": _FOUNDATION | {"attestation", "client", "console", "crypto", "executors",
+                          "inference", "keys", "mesapy", "node", "services", "settings",
+                          "storage", "telemetry"},
     "__main__": frozenset({"cli"}),
 }
 

@@ -26,7 +26,7 @@ from confide.cli import _app
 from confide.storage import SCHEMA_VERSION, Schema, StorageError, history
 from confide.storage._schema import metadata
 
-from ._migration_support import check_round_trip, check_upgrade_from_v1, open_db
+from ._migration_support import HEAD, check_round_trip, check_upgrade_from_v1, open_db
 
 
 def _url(tmp_path: Path, name: str = "confide.db") -> str:
@@ -87,9 +87,9 @@ def test_head_builds_exactly_the_tables_the_code_uses(tmp_path: Path) -> None:
 
 def test_schema_version_is_the_head_revision() -> None:
     revisions = history()
-    assert [r.id for r in revisions] == ["0001", "0002"]
-    assert int(revisions[-1].id) == SCHEMA_VERSION
-    assert [r.down for r in revisions] == [None, "0001"]
+    ids = [f"{n:04d}" for n in range(1, SCHEMA_VERSION + 1)]  # one chain, numbered in order
+    assert [r.id for r in revisions] == ids
+    assert [r.down for r in revisions] == [None, *ids[:-1]]
 
 
 # -- upgrades and downgrades keep every record ---------------------------------
@@ -107,13 +107,13 @@ def test_downgrade_to_base_drops_every_table_and_upgrade_rebuilds(tmp_path: Path
     url = _url(tmp_path)
     open_db(url).close()
     schema = Schema(url)
-    assert schema.downgrade("base") == "0002"
+    assert schema.downgrade("base") == HEAD
     assert schema.current() is None
     engine = create_engine(url)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     assert schema.upgrade() is None
-    assert schema.current() == "0002"
+    assert schema.current() == HEAD
     schema.close()
 
 
@@ -143,14 +143,14 @@ def test_unknown_and_wrong_direction_targets_are_refused(tmp_path: Path) -> None
     url = _url(tmp_path)
     open_db(url, "0001").close()
     schema = Schema(url)
-    with pytest.raises(StorageError, match="unknown revision '0007'"):
-        schema.upgrade("0007")
+    with pytest.raises(StorageError, match="unknown revision '0099'"):
+        schema.upgrade("0099")
     with pytest.raises(StorageError, match="newer than the database's 0001"):
         schema.downgrade("0002")
     schema.upgrade()
-    with pytest.raises(StorageError, match="older than the database's 0002"):
+    with pytest.raises(StorageError, match=f"older than the database's {HEAD}"):
         schema.upgrade("0001")
-    assert schema.current() == "0002"
+    assert schema.current() == HEAD
     schema.close()
 
 
@@ -178,10 +178,10 @@ def test_db_commands_show_upgrade_and_downgrade(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         return result.output
 
-    assert "0001 (head is 0002" in run("current")
-    assert "schema 0001 -> 0002" in run("upgrade")
+    assert f"0001 (head is {HEAD}" in run("current")
+    assert f"schema 0001 -> {HEAD}" in run("upgrade")
     assert '"up_to_date": true' in run("current", "--json")
-    assert "schema 0002 -> 0001" in run("downgrade", "0001")
+    assert f"schema {HEAD} -> 0001" in run("downgrade", "0001")
     refused = runner.invoke(_app.app, ["db", "downgrade", "base", "--data-dir", str(tmp_path)])
     assert refused.exit_code == 1 and "--yes" in refused.output
     assert "schema 0001 -> empty" in run("downgrade", "base", "--yes")

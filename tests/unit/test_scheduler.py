@@ -8,6 +8,7 @@ the queue in the database is refused.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -212,3 +213,43 @@ def test_invoking_wakes_an_idle_executor(p: Platform) -> None:
     seq = p.notifier.work_seq()
     p.invoke(ALICE, t.task_id)
     assert p.notifier.work_seq() != seq
+
+
+# -- shutdown (docs/operations.md, "Stopping and restarting") --------------------------------
+def test_a_draining_scheduler_leases_nothing_and_staged_tasks_stay_queued(p: Platform) -> None:
+    running, queued = staged_task(p), staged_task(p)
+    assert p.pull("executor-1") is not None
+    p.scheduler.drain()
+    assert p.scheduler.draining
+    assert p.pull("executor-2") is None
+    assert p.task(queued.task_id).status is TaskStatus.STAGED
+    assert p.scheduler.running() == 1
+    # A task running at the drain still reports; its result is committed.
+    p.report("executor-1", running.task_id, TaskResult(ok=True, return_value=b"done",
+                                                       tags_map={"out": TAG}))
+    assert p.task(running.task_id).status is TaskStatus.FINISHED
+    assert p.scheduler.running() == 0
+    # A scheduler of the next start leases the queued task.
+    again = Scheduler(p.db, p.notifier, clock=p.clock, executor_timeout_s=EXECUTOR_TIMEOUT_S)
+    staged = asyncio.run(again.pull("executor-3", 0.0))
+    assert staged is not None and staged.task_id == queued.task_id
+
+
+def test_fail_running_fails_only_leased_tasks_with_the_reason(p: Platform) -> None:
+    first, second, queued = staged_task(p), staged_task(p), staged_task(p)
+    assert p.pull("executor-1") is not None
+    assert p.pull("executor-2") is not None
+    p.scheduler.drain()
+    failed = p.scheduler.fail_running("Runtime Error: Server Shutdown (test)")
+    assert sorted(failed) == sorted([first.task_id, second.task_id])
+    for t in (first, second):
+        task = p.task(t.task_id)
+        assert task.status is TaskStatus.FAILED
+        assert task.result is not None and task.result.reason == (
+            "Runtime Error: Server Shutdown (test)")
+    assert p.task(queued.task_id).status is TaskStatus.STAGED
+    assert p.scheduler.running() == 0
+    # A late result of a failed task is dropped.
+    p.report("executor-1", first.task_id, TaskResult(ok=True, return_value=b"late",
+                                                     tags_map={"out": TAG}))
+    assert p.task(first.task_id).status is TaskStatus.FAILED

@@ -14,6 +14,7 @@ def test_sdk_all_is_pinned_and_sorted() -> None:
     assert sdk.__all__ == [
         "AttestedEndpoint",
         "AuditEntry",
+        "AuditProofError",
         "BlobUrls",
         "Client",
         "ClientError",
@@ -21,15 +22,21 @@ def test_sdk_all_is_pinned_and_sorted() -> None:
         "FunctionArgument",
         "FunctionFile",
         "OutputLocation",
+        "ParticipantAudit",
+        "ParticipantAuditEntry",
         "PendingTask",
+        "ReceiptError",
         "Rejection",
         "ReviewedFile",
         "ReviewedFunction",
         "ServerAttestationError",
+        "SignedTreeHead",
+        "SigningKeyInfo",
         "Task",
         "TaskReview",
         "TaskStatus",
         "Violation",
+        "verify_receipt",
     ]
     assert sdk.__all__ == sorted(sdk.__all__)
     for name in sdk.__all__:

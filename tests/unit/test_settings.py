@@ -225,7 +225,10 @@ def test_shown_toml_loads_back_to_the_same_settings(values: dict[str, Any]) -> N
     assert settings_from(tomllib.loads(render_toml(settings)), {}) == settings
     assert json.loads(render_json(settings)) == {
         "limits": dataclasses.asdict(settings.limits),
-        "server": {"server_names": ["localhost"], "log_format": "human", "health_check_s": 2.0}}
+        "server": {"services": ["authentication", "frontend", "scheduler", "keys"],
+                   "internal_host": "127.0.0.1", "server_names": ["localhost"],
+                   "log_format": "human", "health_check_s": 2.0, "shutdown_grace_s": 30.0},
+        "keys": {"rotate_after": "off", "check_interval_s": 10.0}}
 
 
 def test_toml_shows_sizes_in_binary_units() -> None:

@@ -124,8 +124,10 @@ def _legacy_db(tmp_path: Path) -> str:
             txn.insert("users", uid, {"hash": "x", "role": "PlatformAdmin", "gen": 0})
     db.close()
     with sqlite3.connect(tmp_path / "legacy.db") as c:  # back to v1 before Alembic
-        c.execute("drop table user_names")
-        c.execute("drop table alembic_version")
+        v1 = {"meta", "users", "functions", "files", "tasks", "queue", "audit"}
+        tables = [r[0] for r in c.execute("select name from sqlite_master where type = 'table'")]
+        for table in set(tables) - v1:  # user_names, alembic_version and every later table
+            c.execute(f'drop table "{table}"')
         c.execute("update meta set value = ? where key = 'schema_version'", (b"1",))
     return url
 

@@ -5,7 +5,8 @@
 * ``_serving``: the event loop every server of a process runs on
   (:class:`RpcLoop`), :func:`build_server`, where each handler runs
   (:func:`inline`), and :class:`ErrorInterceptor`, the one place where domain
-  errors become gRPC statuses;
+  errors become gRPC statuses (and, through a :class:`ServingGate`, where a
+  stopping server refuses new RPCs);
 * ``_health``: ``grpc.health.v1`` and server reflection on every server
   (:class:`ServerHealth`).
 
@@ -16,7 +17,14 @@ message conversions, certificates) is ``confide.rpc``. The composition root
 """
 
 from ._health import ServerHealth
-from ._serving import ErrorInterceptor, RpcLoop, build_server, inline, metadata_value
+from ._serving import (
+    ErrorInterceptor,
+    RpcLoop,
+    ServingGate,
+    build_server,
+    inline,
+    metadata_value,
+)
 
-__all__ = ["ErrorInterceptor", "RpcLoop", "ServerHealth", "build_server", "inline",
-           "metadata_value"]
+__all__ = ["ErrorInterceptor", "RpcLoop", "ServerHealth", "ServingGate", "build_server",
+           "inline", "metadata_value"]

@@ -21,6 +21,10 @@ the request names a task, its task id, as logging context
 (``confide.telemetry``); with ``metrics=True`` it counts each RPC by method and
 status code and times it (``confide_grpc_server_*``). Streaming RPCs (health
 Watch, reflection) pass through untouched.
+
+A server built with a :class:`ServingGate` refuses new unary RPCs with
+UNAVAILABLE and the gate's reason once the gate is closed (the server is
+shutting down), except health checks, which keep answering (NOT_SERVING).
 """
 
 from __future__ import annotations
@@ -44,12 +48,14 @@ from ..rpc._rich_status import status_trailer
 from ..telemetry import REQUEST_ID, TASK_ID, new_request_id, valid_request_id
 from ..telemetry._metrics import RPC_HANDLED, RPC_HANDLING_SECONDS
 
-__all__ = ["ErrorInterceptor", "RpcLoop", "build_server", "inline", "metadata_value"]
+__all__ = ["ErrorInterceptor", "RpcLoop", "ServingGate", "build_server", "inline",
+           "metadata_value"]
 
 _log = logging.getLogger(__name__)
 _STATUS = {sc.value[0]: sc for sc in grpc.StatusCode}
 _INLINE = "__confide_inline__"
 _TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_HEALTH_PREFIX = "/grpc.health.v1.Health/"
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
@@ -85,6 +91,22 @@ class RpcLoop:
         self.loop.close()
 
 
+class ServingGate:
+    """Open until :meth:`close`; then the servers built with it refuse new RPCs."""
+
+    def __init__(self) -> None:
+        self._reason: str | None = None
+
+    def close(self, reason: str) -> None:
+        """Refuse every later RPC with UNAVAILABLE and ``reason`` (a plain store)."""
+        self._reason = reason
+
+    @property
+    def reason(self) -> str | None:
+        """None while open, else why RPCs are refused."""
+        return self._reason
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Maps :class:`ServiceError` to its status; anything unexpected to INTERNAL.
 
@@ -95,9 +117,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """
 
     def __init__(self, max_message_bytes: int, pool: futures.Executor, *,
-                 allow_inline: bool = True, metrics: bool = False) -> None:
+                 allow_inline: bool = True, metrics: bool = False,
+                 gate: ServingGate | None = None) -> None:
         self._max = max_message_bytes
         self._pool = pool
+        self._gate = gate
         self._allow_inline = allow_inline
         self._metrics = metrics
         self._wrapped: dict[str, Any] = {}  # method path -> wrapped handler, built once
@@ -131,10 +155,15 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     pool, contextvars.copy_context().run, inner, request, context)
 
         record = _Recorder(method) if self._metrics else None
+        gate = None if method.startswith(_HEALTH_PREFIX) else self._gate
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = time.perf_counter()
             code = "OK"
+            if gate is not None and gate.reason is not None:
+                if record is not None:
+                    record("UNAVAILABLE", time.perf_counter() - start)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, gate.reason)
             REQUEST_ID.set(valid_request_id(metadata_value(context, "x-request-id"))
                            or new_request_id())
             if "task_id" in request.DESCRIPTOR.fields_by_name:
@@ -221,12 +250,14 @@ def build_server(
     max_workers: int = 256,
     allow_inline: bool = True,
     metrics: bool = False,
+    gate: ServingGate | None = None,
 ) -> grpc.aio.Server:
     """A ``grpc.aio`` server on ``loop`` with its own pool for blocking handlers.
 
     ``allow_inline=False`` sends :func:`inline` handlers to the pool too: for a
     database across the network, whose round trips would stall the loop.
     ``metrics=True`` records every unary RPC (``confide_grpc_server_*``).
+    ``gate``: once closed, new RPCs (but health checks) get UNAVAILABLE.
     Add handlers and ports from any thread, then ``loop.run(server.start())``.
     """
     hard_cap = max_message_bytes * 2 + 1024 * 1024
@@ -235,7 +266,7 @@ def build_server(
     async def make() -> grpc.aio.Server:
         return grpc.aio.server(
             interceptors=[ErrorInterceptor(max_message_bytes, pool, allow_inline=allow_inline,
-                                           metrics=metrics)],
+                                           metrics=metrics, gate=gate)],
             options=[
                 ("grpc.max_receive_message_length", hard_cap),
                 ("grpc.max_send_message_length", hard_cap),

@@ -9,15 +9,32 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import empty_pb2
 
+from ..attestation.tls import AttestedCertificate
 from ..errors import Code, ServiceError
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
 from ..rpc._gen import teaclave_frontend_service_pb2 as pb
 from ..rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
+from ..services._idempotency import METADATA_KEY, IdempotencyKey, parse_idempotency_key
 from ..services._identity import Principal, RoleKind
-from ..services._records import ArgumentSpec, CryptoInfo, DataSpec, FunctionRecord, TaskRecord
-from ..services.audit import AuditEntry, AuditLog, QuerySyntaxError
+from ..services._records import (
+    ArgumentSpec,
+    CryptoInfo,
+    DataSpec,
+    FunctionRecord,
+    TaskRecord,
+    parse_id,
+)
+from ..services.audit import (
+    AuditChainBroken,
+    AuditEntry,
+    AuditLog,
+    QuerySyntaxError,
+    Subjects,
+    TreeHead,
+    rfc3339,
+)
 from ..services.blobstore import BlobStore, BlobStoreError, validate_object_name
 from ..services.frontend import Frontend, peer_ip
 from ..services.management import (
@@ -27,6 +44,7 @@ from ..services.management import (
     FunctionSpecInput,
     Management,
     ReviewedFile,
+    SigningKey,
     TaskReview,
 )
 from ..services.scheduler import Scheduler
@@ -41,7 +59,7 @@ def _crypto(msg: common.FileCryptoInfo, present: bool) -> CryptoInfo | None:
     return CryptoInfo(msg.schema, msg.key, msg.iv) if present else None
 
 
-def _spec(r: Any) -> FunctionSpecInput:
+def _spec(r: Any, *, teaclave_api: bool = False) -> FunctionSpecInput:
     return FunctionSpecInput(
         name=r.name, description=r.description, executor_type=r.executor_type, public=r.public,
         payload=r.payload,
@@ -49,6 +67,7 @@ def _spec(r: Any) -> FunctionSpecInput:
         inputs=[DataSpec(i.name, i.description, i.optional) for i in r.inputs],
         outputs=[DataSpec(o.name, o.description, o.optional) for o in r.outputs],
         user_allowlist=list(r.user_allowlist), usage_quota=r.usage_quota,
+        teaclave_api=teaclave_api,
     )
 
 
@@ -154,13 +173,40 @@ def _caller(context: grpc.aio.ServicerContext) -> tuple[str | None, str | None, 
     return metadata_value(context, "id"), metadata_value(context, "token"), peer_ip(context.peer())
 
 
+def _about(*, tasks: Iterable[str] = (), functions: Iterable[str] = (),
+           files: Iterable[str] = ()) -> Subjects:
+    """The ids a request names, canonical; ids that do not parse name no record."""
+    def canon(ids: Iterable[str]) -> list[str]:
+        return [c for c in (parse_id(i) for i in ids) if c is not None]
+    return Subjects.of(tasks=canon(tasks), functions=canon(functions), files=canon(files))
+
+
 class _Base:
     def __init__(self, frontend: Frontend, management: Management) -> None:
         self._f = frontend
         self._m = management
 
-    def _run(self, api: str, context: grpc.aio.ServicerContext, fn: Callable[[Principal], T]) -> T:
-        return self._f.run(api, *_caller(context), fn)
+    def _run(self, api: str, context: grpc.aio.ServicerContext, fn: Callable[[Principal], T],
+             about: Subjects | None = None, created: str | None = None) -> T:
+        return self._f.run(api, *_caller(context), fn, about, created)
+
+    def _create(self, api: str, context: grpc.aio.ServicerContext, request: Any,
+                make: Callable[[Principal, IdempotencyKey | None], str], created: str,
+                about: Subjects | None = None) -> str:
+        """A create: with an ``idempotency-key`` header, a retry returns the first id."""
+        ctx = self._m.ctx
+
+        def run(who: Principal) -> str:
+            header = parse_idempotency_key(metadata_value(context, METADATA_KEY), ctx.limits)
+            if header is None:
+                return make(who, None)
+            key = IdempotencyKey.of(who.user_id, header, api,
+                                    request.SerializeToString(deterministic=True), ctx.limits,
+                                    ctx.clock)
+            prior = key.lookup(ctx.db)  # before validating again what was done already
+            return prior if prior is not None else make(who, key)
+
+        return self._run(api, context, run, about, created)
 
 
 class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
@@ -173,75 +219,88 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
     # -- files -------------------------------------------------------------
     def RegisterInputFile(self, r: pb.RegisterInputFileRequest, c: grpc.aio.ServicerContext
                           ) -> pb.RegisterInputFileResponse:
-        data_id = self._run("register_input_file", c, lambda who: self._m.files.register_input(
-            who, r.url, r.cmac, _crypto(r.crypto_info, r.HasField("crypto_info"))))
+        data_id = self._create("register_input_file", c, r, lambda who, key: (
+            self._m.files.register_input(
+                who, r.url, r.cmac, _crypto(r.crypto_info, r.HasField("crypto_info")),
+                idem=key)), created="file")
         return pb.RegisterInputFileResponse(data_id=data_id)
 
     def RegisterOutputFile(self, r: pb.RegisterOutputFileRequest, c: grpc.aio.ServicerContext
                            ) -> pb.RegisterOutputFileResponse:
-        data_id = self._run("register_output_file", c, lambda who: self._m.files.register_output(
-            who, r.url, _crypto(r.crypto_info, r.HasField("crypto_info"))))
+        data_id = self._create("register_output_file", c, r, lambda who, key: (
+            self._m.files.register_output(
+                who, r.url, _crypto(r.crypto_info, r.HasField("crypto_info")), idem=key)),
+            created="file")
         return pb.RegisterOutputFileResponse(data_id=data_id)
 
     def UpdateInputFile(self, r: pb.UpdateInputFileRequest, c: grpc.aio.ServicerContext
                         ) -> pb.UpdateInputFileResponse:
         data_id = self._run("update_input_file", c, lambda who: self._m.files.update(
-            who, r.data_id, r.url, kind="input"))
+            who, r.data_id, r.url, kind="input"), _about(files=[r.data_id]), "file")
         return pb.UpdateInputFileResponse(data_id=data_id)
 
     def UpdateOutputFile(self, r: pb.UpdateOutputFileRequest, c: grpc.aio.ServicerContext
                          ) -> pb.UpdateOutputFileResponse:
         data_id = self._run("update_output_file", c, lambda who: self._m.files.update(
-            who, r.data_id, r.url, kind="output"))
+            who, r.data_id, r.url, kind="output"), _about(files=[r.data_id]), "file")
         return pb.UpdateOutputFileResponse(data_id=data_id)
 
     def RegisterFusionOutput(self, r: pb.RegisterFusionOutputRequest, c: grpc.aio.ServicerContext
                              ) -> pb.RegisterFusionOutputResponse:
-        data_id = self._run("register_fusion_output", c,
-                            lambda who: self._m.files.register_fusion_output(
-                                who, list(r.owner_list)))
+        data_id = self._create("register_fusion_output", c, r,
+                               lambda who, key: self._m.files.register_fusion_output(
+                                   who, list(r.owner_list), idem=key), created="file")
         return pb.RegisterFusionOutputResponse(data_id=data_id)
 
     def RegisterInputFromOutput(self, r: pb.RegisterInputFromOutputRequest,
                                 c: grpc.aio.ServicerContext) -> pb.RegisterInputFromOutputResponse:
         data_id = self._run("register_input_from_output", c,
-                            lambda who: self._m.files.register_input_from_output(who, r.data_id))
+                            lambda who: self._m.files.register_input_from_output(who, r.data_id),
+                            _about(files=[r.data_id]), "file")
         return pb.RegisterInputFromOutputResponse(data_id=data_id)
 
     def GetOutputFile(self, r: pb.GetOutputFileRequest, c: grpc.aio.ServicerContext
                       ) -> pb.GetOutputFileResponse:
         f = self._run("get_output_file", c,
-                      lambda who: self._m.files.get(who, r.data_id, kind="output"))
+                      lambda who: self._m.files.get(who, r.data_id, kind="output"),
+                      _about(files=[r.data_id]))
         return pb.GetOutputFileResponse(owner=sorted(f.owners), cmac=f.cmac or b"")
 
     def GetInputFile(self, r: pb.GetInputFileRequest, c: grpc.aio.ServicerContext
                      ) -> pb.GetInputFileResponse:
         f = self._run("get_input_file", c,
-                      lambda who: self._m.files.get(who, r.data_id, kind="input"))
+                      lambda who: self._m.files.get(who, r.data_id, kind="input"),
+                      _about(files=[r.data_id]))
         return pb.GetInputFileResponse(owner=sorted(f.owners), cmac=f.cmac or b"")
 
     # -- functions ---------------------------------------------------------
     def RegisterFunction(self, r: pb.RegisterFunctionRequest, c: grpc.aio.ServicerContext
                          ) -> pb.RegisterFunctionResponse:
-        fid = self._run("register_function", c,
-                        lambda who: self._m.functions.register(who, _spec(r)))
+        fid = self._create("register_function", c, r,
+                           lambda who, key: self._m.functions.register(
+                               who, _spec(r, teaclave_api=True), idem=key),
+                           created="function")
         return pb.RegisterFunctionResponse(function_id=fid)
 
     def UpdateFunction(self, r: pb.UpdateFunctionRequest, c: grpc.aio.ServicerContext
                        ) -> pb.UpdateFunctionResponse:
         fid = self._run("update_function", c,
-                        lambda who: self._m.functions.update(who, r.function_id, _spec(r)))
+                        lambda who: self._m.functions.update(
+                            who, r.function_id, _spec(r, teaclave_api=True)),
+                        _about(functions=[r.function_id]))
         return pb.UpdateFunctionResponse(function_id=fid)
 
     def GetFunction(self, r: pb.GetFunctionRequest, c: grpc.aio.ServicerContext
                     ) -> pb.GetFunctionResponse:
-        f = self._run("get_function", c, lambda who: self._m.functions.get(who, r.function_id))
+        f = self._run("get_function", c, lambda who: self._m.functions.get(who, r.function_id),
+                      _about(functions=[r.function_id]))
         return _function_response(f)
 
     def GetFunctionUsageStats(self, r: pb.GetFunctionUsageStatsRequest,
                               c: grpc.aio.ServicerContext) -> pb.GetFunctionUsageStatsResponse:
         quota, usage = self._run("get_function_usage_stats", c,
-                                 lambda who: self._m.functions.usage_stats(who, r.function_id))
+                                 lambda who: self._m.functions.usage_stats(who, r.function_id),
+                                 _about(functions=[r.function_id]))
         return pb.GetFunctionUsageStatsResponse(function_quota=quota, current_usage=usage)
 
     def ListFunctions(self, r: pb.ListFunctionsRequest, c: grpc.aio.ServicerContext
@@ -257,50 +316,58 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
 
     def DeleteFunction(self, r: pb.DeleteFunctionRequest, c: grpc.aio.ServicerContext
                        ) -> empty_pb2.Empty:
-        self._run("delete_function", c, lambda who: self._m.functions.delete(who, r.function_id))
+        self._run("delete_function", c, lambda who: self._m.functions.delete(who, r.function_id),
+                  _about(functions=[r.function_id]))
         return empty_pb2.Empty()
 
     def DisableFunction(self, r: pb.DisableFunctionRequest, c: grpc.aio.ServicerContext
                         ) -> empty_pb2.Empty:
         self._run("disable_function", c,
-                  lambda who: self._m.functions.disable(who, r.function_id))
+                  lambda who: self._m.functions.disable(who, r.function_id),
+                  _about(functions=[r.function_id]))
         return empty_pb2.Empty()
 
     # -- tasks -------------------------------------------------------------
     @inline
     def CreateTask(self, r: pb.CreateTaskRequest, c: grpc.aio.ServicerContext
                    ) -> pb.CreateTaskResponse:
-        tid = self._run("create_task", c, lambda who: self._m.tasks.create(
+        tid = self._create("create_task", c, r, lambda who, key: self._m.tasks.create(
             who, r.function_id, r.function_arguments, r.executor,
-            _owner_lists(r.inputs_ownership), _owner_lists(r.outputs_ownership)))
+            _owner_lists(r.inputs_ownership), _owner_lists(r.outputs_ownership), idem=key),
+            "task", _about(functions=[r.function_id]))
         return pb.CreateTaskResponse(task_id=tid)
 
     @inline
     def GetTask(self, r: pb.GetTaskRequest, c: grpc.aio.ServicerContext) -> pb.GetTaskResponse:
         return task_response(self._run("get_task", c,
-                                       lambda who: self._m.tasks.get(who, r.task_id)))
+                                       lambda who: self._m.tasks.get(who, r.task_id),
+                                       _about(tasks=[r.task_id])))
 
     @inline
     def AssignData(self, r: pb.AssignDataRequest, c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         self._run("assign_data", c, lambda who: self._m.tasks.assign(
-            who, r.task_id, _data_maps(r.inputs), _data_maps(r.outputs)))
+            who, r.task_id, _data_maps(r.inputs), _data_maps(r.outputs)), _about(
+            tasks=[r.task_id], files=[d.data_id for d in (*r.inputs, *r.outputs)]))
         return empty_pb2.Empty()
 
     @inline
     def ApproveTask(self, r: pb.ApproveTaskRequest, c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
-        self._run("approve_task", c, lambda who: self._m.tasks.approve(who, r.task_id))
+        self._run("approve_task", c, lambda who: self._m.tasks.approve(who, r.task_id),
+                  _about(tasks=[r.task_id]))
         return empty_pb2.Empty()
 
     @inline
     def InvokeTask(self, r: pb.InvokeTaskRequest, c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         self._run("invoke_task", c,
-                  lambda who: self._m.tasks.invoke(who, r.task_id, self._sched.stage))
+                  lambda who: self._m.tasks.invoke(who, r.task_id, self._sched.stage),
+                  _about(tasks=[r.task_id]))
         return empty_pb2.Empty()
 
     @inline
     def CancelTask(self, r: pb.CancelTaskRequest, c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         self._run("cancel_task", c,
-                  lambda who: self._m.tasks.cancel(who, r.task_id, self._sched.unstage))
+                  lambda who: self._m.tasks.cancel(who, r.task_id, self._sched.unstage),
+                  _about(tasks=[r.task_id]))
         return empty_pb2.Empty()
 
     # -- audit -------------------------------------------------------------
@@ -325,9 +392,47 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
 
 class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
     def __init__(self, frontend: Frontend, management: Management,
-                 blobs: BlobStore | None) -> None:
+                 blobs: BlobStore | None, audit: AuditLog,
+                 audit_signer: Callable[[], AttestedCertificate] | None) -> None:
         super().__init__(frontend, management)
         self._blobs = blobs
+        self._audit = audit
+        self._audit_signer = audit_signer
+
+    def QueryParticipantAudit(self, r: v1.ParticipantAuditRequest, c: grpc.aio.ServicerContext
+                              ) -> v1.ParticipantAuditResponse:
+        limits = self._m.ctx.limits
+        limit = min(r.limit or 100, limits.max_audit_limit)
+
+        def run(who: Principal) -> v1.ParticipantAuditResponse:
+            if self._audit_signer is None:
+                raise ServiceError(Code.UNIMPLEMENTED, "this server signs no audit tree heads")
+            task = None
+            if r.task_id:
+                task = parse_id(r.task_id)
+                if task is None:
+                    raise ServiceError(Code.INVALID_ARGUMENT, "invalid task id")
+            try:
+                view = self._audit.participant_view(self._m.audit_visibility(who), limit,
+                                                    task=task, known_size=r.known_tree_size)
+            except AuditChainBroken as e:
+                raise ServiceError(Code.DATA_LOSS, f"the audit log does not verify: {e}") from e
+            signer = self._audit_signer()  # one certificate for both the key and the answer
+            head = TreeHead(view.size, view.root, int(self._m.ctx.clock() * 1_000_000))
+            return v1.ParticipantAuditResponse(
+                entries=[v1.ParticipantAuditEntry(
+                    seq=e.seq, microsecond=e.microsecond, time=rfc3339(e.microsecond), ip=e.ip,
+                    user=e.user, message=e.message, result=e.result, actor=e.actor,
+                    task_ids=e.subjects.tasks, function_ids=e.subjects.functions,
+                    file_ids=e.subjects.files, salt=e.salt, inclusion_proof=proof)
+                    for e, proof in view.entries],
+                tree_head=v1.AuditTreeHead(
+                    tree_size=head.size, root=head.root, issued_microsecond=head.issued_us,
+                    signature=head.sign(signer.private_key),
+                    certificate=signer.certificate_der),
+                consistency_proof=view.consistency)
+
+        return self._run("query_participant_audit", c, run, _about(tasks=[r.task_id]))
 
     def CreateBlobUrls(self, r: v1.CreateBlobUrlsRequest, c: grpc.aio.ServicerContext
                        ) -> v1.CreateBlobUrlsResponse:
@@ -352,23 +457,27 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
     def RegisterFunction(self, r: v1.RegisterFunctionRequest, c: grpc.aio.ServicerContext
                          ) -> pb.RegisterFunctionResponse:
         mode = _code_review(r.code_review, default="open")
-        fid = self._run("register_function", c,
-                        lambda who: self._m.functions.register(who, _spec(r.function), mode))
+        fid = self._create("register_function", c, r, lambda who, key: (
+            self._m.functions.register(who, _spec(r.function), mode, idem=key)),
+            created="function")
         return pb.RegisterFunctionResponse(function_id=fid)
 
     def SetCodeReview(self, r: v1.SetCodeReviewRequest, c: grpc.aio.ServicerContext
                       ) -> empty_pb2.Empty:
         mode = _code_review(r.code_review, default=None)
         self._run("set_code_review", c,
-                  lambda who: self._m.functions.set_code_review(who, r.function_id, mode))
+                  lambda who: self._m.functions.set_code_review(who, r.function_id, mode),
+                  _about(functions=[r.function_id]))
         return empty_pb2.Empty()
 
     def RegisterInputFile(self, r: v1.RegisterInputFileRequest, c: grpc.aio.ServicerContext
                           ) -> pb.RegisterInputFileResponse:
         f = r.file
         size = r.plaintext_size or None
-        data_id = self._run("register_input_file", c, lambda who: self._m.files.register_input(
-            who, f.url, f.cmac, _crypto(f.crypto_info, f.HasField("crypto_info")), size))
+        data_id = self._create("register_input_file", c, r, lambda who, key: (
+            self._m.files.register_input(
+                who, f.url, f.cmac, _crypto(f.crypto_info, f.HasField("crypto_info")), size,
+                idem=key)), created="file")
         return pb.RegisterInputFileResponse(data_id=data_id)
 
     def ListPendingTasks(self, r: v1.ListPendingTasksRequest, c: grpc.aio.ServicerContext
@@ -384,19 +493,67 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
     def ReviewTask(self, r: v1.ReviewTaskRequest, c: grpc.aio.ServicerContext
                    ) -> v1.TaskReview:
         review = self._run("review_task", c, lambda who: self._m.reviews.review(
-            who, self._m.tasks.get(who, r.task_id)))
+            who, self._m.tasks.get(who, r.task_id)), _about(tasks=[r.task_id]))
         return review_response(review)
 
     def RejectTask(self, r: v1.RejectTaskRequest, c: grpc.aio.ServicerContext
                    ) -> empty_pb2.Empty:
-        self._run("reject_task", c, lambda who: self._m.tasks.reject(who, r.task_id, r.reason))
+        self._run("reject_task", c, lambda who: self._m.tasks.reject(who, r.task_id, r.reason),
+                  _about(tasks=[r.task_id]))
         return empty_pb2.Empty()
+
+    def RegisterSigningKey(self, r: v1.RegisterSigningKeyRequest, c: grpc.aio.ServicerContext
+                           ) -> v1.SigningKeyInfo:
+        key = self._run("register_signing_key", c,
+                        lambda who: self._m.signed.register_key(who, r.public_key))
+        return _key_info(key)
+
+    def GetSigningKeys(self, r: v1.GetSigningKeysRequest, c: grpc.aio.ServicerContext
+                       ) -> v1.GetSigningKeysResponse:
+        keys = self._run("get_signing_keys", c, lambda who: self._m.signed.keys(who, r.task_id))
+        return v1.GetSigningKeysResponse(keys=[_key_info(k) for k in keys])
+
+    def SetApprovalPolicy(self, r: v1.SetApprovalPolicyRequest, c: grpc.aio.ServicerContext
+                          ) -> empty_pb2.Empty:
+        groups = [(g.name, g.k, list(g.members)) for g in r.groups]
+        self._run("set_approval_policy", c, lambda who: self._m.signed.set_task_policy(
+            who, r.task_id, groups, r.not_after, list(r.measurements)))
+        return empty_pb2.Empty()
+
+    def SetFunctionApprovalPolicy(self, r: v1.SetFunctionApprovalPolicyRequest,
+                                  c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+        self._run("set_function_approval_policy", c, lambda who: self._m.signed.
+                  set_function_policy(who, r.function_id, r.require_signed))
+        return empty_pb2.Empty()
+
+    def GetApprovalStatement(self, r: v1.ApprovalStatementRequest, c: grpc.aio.ServicerContext
+                             ) -> v1.ApprovalStatementResponse:
+        statement, signed = self._run("get_approval_statement", c,
+                                      lambda who: self._m.signed.statement(who, r.task_id))
+        return v1.ApprovalStatementResponse(statement=statement.encode(), signed_by=signed)
+
+    def SignApproval(self, r: v1.SignApprovalRequest, c: grpc.aio.ServicerContext
+                     ) -> empty_pb2.Empty:
+        self._run("sign_approval", c, lambda who: self._m.signed.sign(
+            who, r.task_id, r.digest, r.signature))
+        return empty_pb2.Empty()
+
+    def RevokeApproval(self, r: v1.RevokeApprovalRequest, c: grpc.aio.ServicerContext
+                       ) -> empty_pb2.Empty:
+        self._run("revoke_approval", c, lambda who: self._m.signed.revoke(who, r.task_id))
+        return empty_pb2.Empty()
+
+    def GetReceipt(self, r: v1.GetReceiptRequest, c: grpc.aio.ServicerContext
+                   ) -> v1.GetReceiptResponse:
+        return v1.GetReceiptResponse(receipt=self._run(
+            "get_receipt", c, lambda who: self._m.signed.receipt(who, r.task_id)))
 
     async def WaitTask(self, r: v1.WaitTaskRequest, c: grpc.aio.ServicerContext
                        ) -> pb.GetTaskResponse:
         timeout = min(r.timeout_ms, self._m.ctx.limits.max_wait_ms) / 1000
         task = await self._f.run_async(
-            "wait_task", *_caller(c), lambda who: self._m.tasks.wait(who, r.task_id, timeout))
+            "wait_task", *_caller(c), lambda who: self._m.tasks.wait(who, r.task_id, timeout),
+            _about(tasks=[r.task_id]))
         return task_response(task)
 
     def ListTasks(self, r: v1.ListTasksRequest, c: grpc.aio.ServicerContext
@@ -406,12 +563,23 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
             "list_tasks", c, lambda who: self._m.tasks.list_for(who, limit)))
 
 
+def _key_info(key: SigningKey) -> v1.SigningKeyInfo:
+    return v1.SigningKeyInfo(user_id=key.user_id, public_key=key.public_key,
+                             fingerprint=key.fingerprint, registered_at=key.registered_at)
+
+
 def add_frontend_servicers(frontend: Frontend, management: Management, scheduler: Scheduler,
-                           audit: AuditLog, blobs: BlobStore | None, server: grpc.aio.Server
+                           audit: AuditLog, blobs: BlobStore | None, server: grpc.aio.Server,
+                           audit_signer: Callable[[], AttestedCertificate] | None = None
                            ) -> tuple[str, ...]:
-    """Serve Teaclave's frontend and confide.v1's extensions; their full service names."""
+    """Serve Teaclave's frontend and confide.v1's extensions; their full service names.
+
+    ``audit_signer`` gives the attested certificate (and key) whose key signs
+    participant audit tree heads; without it QueryParticipantAudit is UNIMPLEMENTED.
+    """
     pb_grpc.add_TeaclaveFrontendServicer_to_server(
         _Teaclave(frontend, management, scheduler, audit), server)
-    v1_grpc.add_ConfideFrontendServicer_to_server(_Confide(frontend, management, blobs), server)
+    v1_grpc.add_ConfideFrontendServicer_to_server(
+        _Confide(frontend, management, blobs, audit, audit_signer), server)
     return (pb.DESCRIPTOR.services_by_name["TeaclaveFrontend"].full_name,
             v1.DESCRIPTOR.services_by_name["ConfideFrontend"].full_name)

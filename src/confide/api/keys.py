@@ -30,13 +30,22 @@ _log = logging.getLogger("confide.keys.service")
 
 def _refusal(e: Exception) -> ServiceError:
     reason = getattr(e, "reason", None) or type(e).__name__
-    return ServiceError(Code.PERMISSION_DENIED, f"enrolment refused: {reason}: {e}")
+    text = str(e)
+    if not text.startswith(f"{reason}: "):
+        text = f"{reason}: {text}"
+    return ServiceError(Code.PERMISSION_DENIED, f"enrolment refused: {text}")
+
+
+#: ``(node id, peer, refusal)``: records a refused enrolment (the audit log).
+RefusalAudit = Callable[[str, str, str], None]
 
 
 class _KeyService(v1_grpc.KeyServiceServicer):
-    def __init__(self, keys: KeyService, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(self, keys: KeyService, clock: Callable[[], dt.datetime],
+                 audit: RefusalAudit | None) -> None:
         self._keys = keys
         self._clock = clock
+        self._audit = audit
 
     def Challenge(self, r: v1.EnrolChallengeRequest, c: grpc.aio.ServicerContext
                   ) -> v1.EnrolChallengeResponse:
@@ -58,7 +67,10 @@ class _KeyService(v1_grpc.KeyServiceServicer):
             ATTESTATION_APPRAISALS.labels("enrolment", "refused").inc()
             ATTESTATION_FAILURES.labels("enrolment", reason_label(reason_of(e))).inc()
             _log.warning("enrolment of %r from %s refused: %s", r.node_id[:128], c.peer(), e)
-            raise _refusal(e) from e
+            refusal = _refusal(e)
+            if self._audit is not None:
+                self._audit(r.node_id[:128], c.peer(), refusal.message)
+            raise refusal from e
         ATTESTATION_APPRAISALS.labels("enrolment", "ok").inc()
         _log.info("enrolled node %r for %s", r.node_id[:128], ",".join(request.services))
         return v1.EnrolResponse(node_certificate_der=grant.node_certificate_der,
@@ -67,7 +79,10 @@ class _KeyService(v1_grpc.KeyServiceServicer):
 
 
 def add_key_servicer(keys: KeyService, server: grpc.aio.Server, *,
-                     clock: Callable[[], dt.datetime]) -> tuple[str, ...]:
-    """Serve ``keys`` on ``server`` (which must use server-authenticated TLS); its full name."""
-    v1_grpc.add_KeyServiceServicer_to_server(_KeyService(keys, clock), server)
+                     clock: Callable[[], dt.datetime],
+                     audit: RefusalAudit | None = None) -> tuple[str, ...]:
+    """Serve ``keys`` on ``server`` (which must use server-authenticated TLS); its full name.
+
+    ``audit``: called for every refused enrolment (node id, peer, reason)."""
+    v1_grpc.add_KeyServiceServicer_to_server(_KeyService(keys, clock, audit), server)
     return (v1.DESCRIPTOR.services_by_name["KeyService"].full_name,)

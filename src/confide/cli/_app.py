@@ -30,12 +30,16 @@ from . import (
     _exit,
     _files,
     _functions,
+    _keys,
     _measure,
+    _nodes,
     _probe,
     _profiles,
     _serve,
+    _signing,
     _tasks,
     _users,
+    _worker,
 )
 from ._session import DEFAULT_PROFILE, set_profile
 
@@ -59,10 +63,13 @@ def _root(profile: Annotated[str, typer.Option(
 
 # The platform: run it, or try it.
 app.command("serve")(_serve.serve)
+app.command("worker")(_worker.worker)
+app.add_typer(_nodes.app, name="node")
 app.command("demo")(_demo.demo)
 app.command("attestation-service")(_attestation_service.attestation_service)
 app.add_typer(_config.app, name="config")
 app.add_typer(_db.app, name="db")
+app.add_typer(_keys.app, name="keys")
 app.command("backup")(_backup.backup)
 app.command("restore")(_backup.restore)
 app.command("probe")(_probe.probe)
@@ -74,6 +81,7 @@ app.add_typer(_files.app, name="file")
 app.add_typer(_tasks.app, name="task")
 app.add_typer(_audit.app, name="audit")
 app.add_typer(_profiles.app, name="profile")
+app.add_typer(_signing.app, name="key")  # also task policy|sign|revoke|receipt, function
 app.command("console")(_console.console)
 app.command("attest")(_attest.attest)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -13,7 +16,7 @@ from ..client import Client, ClientError, FunctionArgument, FunctionFile
 from ..keys import UnsafeSimSealerWarning
 from ..node import Platform, ServerConfig
 
-__all__ = ["run_demo"]
+__all__ = ["DemoServer", "demo_server", "run_demo"]
 
 #: Each bank's customers and amounts (``id : amount``), as in Teaclave's example data.
 BANK_A = b"a : 100\nb : 200\nc : 300000\ne : 33000\n"
@@ -22,11 +25,27 @@ BANK_B = b"c : 170000\nd : 50\ne : 5000000\nf : 7\n"
 JOINED = {"c, 470000", "e, 5033000"}
 
 
-def run_demo(console: Console, data_dir: Path | None = None) -> int:
-    """Run the scenario against a new server in ``data_dir`` (default: a temporary one).
+@dataclass(frozen=True)
+class DemoServer:
+    """A throw-away all-in-one server: the platform and a way to log in to it."""
 
-    Returns the exit status: 0 when every party got what it should, 1 otherwise.
-    """
+    platform: Platform
+    data_dir: Path
+
+    def connect(self, user: str, password: str) -> Client:
+        """A new session, attested (auditor-signed enclave_info, report chain,
+        measurements, RA-TLS quote) before anything is sent, then logged in."""
+        ports = self.platform.ports
+        c = Client.connect_data_dir(self.data_dir, "127.0.0.1",
+                                    authentication_port=ports["authentication"],
+                                    frontend_port=ports["frontend"])
+        c.login(user, password)
+        return c
+
+
+@contextmanager
+def demo_server(console: Console, data_dir: Path | None, title: str) -> Iterator[DemoServer]:
+    """Start a server in ``data_dir`` (default: a temporary one), attest it, stop it after."""
     logging.getLogger("confide").setLevel(logging.ERROR)
     # The banner below says it once; the sealer's per-use warning would repeat it.
     warnings.filterwarnings("ignore", category=UnsafeSimSealerWarning)
@@ -34,33 +53,38 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="confide-demo-")
         data_dir = Path(tmp.name)
-    console.rule("[bold]confide demo[/bold]")
+    console.rule(f"[bold]{title}[/bold]")
     console.print("[yellow]sim TEE: no protection against the operator (development only)[/]")
     platform = Platform(ServerConfig(data_dir=data_dir, authentication_port=0, frontend_port=0,
                                      scheduler_port=0, key_service_port=0, blob_port=0,
                                      workers=2, worker_log_level="ERROR"))
     platform.start()
-    ports = platform.ports
-    console.print(f"1. started an all-in-one server in {data_dir} "
-                  f"(authentication :{ports['authentication']}, frontend :{ports['frontend']}, "
-                  f"2 workers)")
-    with Client.connect_data_dir(data_dir, "127.0.0.1",
-                                 authentication_port=ports["authentication"],
-                                 frontend_port=ports["frontend"]) as probe:
-        peer = probe.attested[1].peer
-    console.print(f"   attested it before sending anything: MRENCLAVE "
-                  f"{peer.mr_enclave.hex()[:16]}…, quote status {peer.status}, "
-                  f"enclave_info signed by the (sim) auditor")
-
-    def connect(user: str, password: str) -> Client:
-        # Attested: auditor-signed enclave_info, report chain, measurements, RA-TLS quote.
-        c = Client.connect_data_dir(data_dir, "127.0.0.1",
-                                    authentication_port=ports["authentication"],
-                                    frontend_port=ports["frontend"])
-        c.login(user, password)
-        return c
-
     try:
+        ports = platform.ports
+        console.print(f"1. started an all-in-one server in {data_dir} "
+                      f"(authentication :{ports['authentication']}, "
+                      f"frontend :{ports['frontend']}, 2 workers)")
+        with Client.connect_data_dir(data_dir, "127.0.0.1",
+                                     authentication_port=ports["authentication"],
+                                     frontend_port=ports["frontend"]) as probe:
+            peer = probe.attested[1].peer
+        console.print(f"   attested it before sending anything: MRENCLAVE "
+                      f"{peer.mr_enclave.hex()[:16]}…, quote status {peer.status}, "
+                      f"enclave_info signed by the (sim) auditor")
+        yield DemoServer(platform, data_dir)
+    finally:
+        platform.stop()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def run_demo(console: Console, data_dir: Path | None = None) -> int:
+    """Run the scenario against a new server in ``data_dir`` (default: a temporary one).
+
+    Returns the exit status: 0 when every party got what it should, 1 otherwise.
+    """
+    with demo_server(console, data_dir, "confide demo") as server:
+        platform, connect = server.platform, server.connect
         admin = connect("admin", "teaclave")
         admin.register_user("acme", "acme-pw", "FunctionOwner")
         admin.register_user("alice", "alice-pw", "DataOwner", "bank-a")
@@ -107,10 +131,6 @@ def run_demo(console: Console, data_dir: Path | None = None) -> int:
             console.print(f"    {entry.user or '-'} {entry.message} "
                           f"{'ok' if entry.result else 'denied'}")
         console.print(f"16. audit chain verified: {platform.audit.verify_chain()} entries")
-    finally:
-        platform.stop()
-        if tmp is not None:
-            tmp.cleanup()
     console.rule("[green]demo finished[/]" if ok else "[red]demo failed[/]")
     return 0 if ok else 1
 

@@ -21,7 +21,7 @@ from . import _exit
 from ._common import Json, emit, err, fail, run
 from ._input import UsageError, parse_json_object, parse_pairs
 
-__all__ = ["LocalFiles", "test"]
+__all__ = ["LocalFiles", "test", "translate"]
 
 
 class LocalFiles:
@@ -81,6 +81,10 @@ def test(
     executor_type: Annotated[str | None, typer.Option(
         help=f"{MESAPY.function_type} or {WAMR.function_type}; default by the file's "
              "suffix.")] = None,
+    mesapy: Annotated[bool, typer.Option(
+        "--mesapy", help="Python 2.7 for MesaPy, as Teaclave's RegisterFunction takes a "
+                         "payload that declares no dialect (docs/compatibility-mesapy.md).")
+    ] = False,
     json_out: Json = False,
 ) -> None:
     """Run a function locally in the platform's sandbox; prints its result and its log."""
@@ -93,6 +97,8 @@ def test(
             raise UsageError(f"--executor-type must be {MESAPY.function_type} or "
                              f"{WAMR.function_type}, not {kind!r}")
         payload = file.read_bytes()
+        if kind == MESAPY.function_type:
+            payload = _as_registered(payload, mesapy)
         inputs = {n: Path(p) for n, p in parse_pairs(input, "--input", "name=path").items()}
         outputs = {n: Path(p) for n, p in parse_pairs(output, "--output", "name=path").items()}
         if arguments is not None and arg:
@@ -127,6 +133,37 @@ def test(
         if missing:
             raise fail(f"outputs not written: {', '.join(missing)} (on the platform the task "
                        "would fail)", _exit.TASK_FAILED)
+    run(go)
+
+
+def _as_registered(payload: bytes, mesapy: bool) -> bytes:
+    """What registration stages for this Python payload (its translation in MesaPy mode)."""
+    from ..mesapy import PYTHON2, PYTHON3, TranslationError, resolve, staged_payload
+
+    try:
+        resolved = resolve(payload, PYTHON2 if mesapy else PYTHON3)
+    except TranslationError as e:
+        raise UsageError(str(e)) from None
+    return staged_payload(resolved.dialect, payload, resolved.translation)
+
+
+def translate(
+    file: Annotated[Path, typer.Argument(help="A Python 2.7 (MesaPy) function.")],
+) -> None:
+    """Print the Python 3 text a MesaPy-mode function runs as (registration makes the same)."""
+    from ..mesapy import TranslationError
+    from ..mesapy import translate as to_python3
+
+    def go() -> None:
+        try:
+            translation = to_python3(file.read_bytes())
+        except TranslationError as e:
+            raise UsageError(str(e)) from None
+        except OSError as e:
+            raise UsageError(f"{file}: {e.strerror}") from None
+        division = "true" if translation.true_division else "Python 2 (floor for integers)"
+        err.print(f"# division: {division}", markup=False, highlight=False)
+        typer.echo(translation.source.decode("utf-8"), nl=False)
     run(go)
 
 

@@ -11,12 +11,14 @@ import typer
 from ..executor_registry import function_types
 from ._common import Json, emit, run, session_client
 from ._function_test import test as test_command
+from ._function_test import translate as translate_command
 from ._input import UsageError
 
 __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True, help="Functions.")
 app.command("test")(test_command)
+app.command("translate")(translate_command)
 
 CodeReview = Annotated[str, typer.Option(
     help="open: participants of a task using the function may read its code before approving;"

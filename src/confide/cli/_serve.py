@@ -22,7 +22,19 @@ def serve(
     frontend_port: int = 7777,
     scheduler_port: int = 17780,
     key_service_port: Annotated[int, typer.Option(
-        help="Key service (worker enrolment), loopback.")] = 17781,
+        help="Key service (node and worker enrolment), on the internal host.")] = 17781,
+    services: Annotated[str | None, typer.Option(
+        help="Comma-separated roles this node serves: authentication, frontend, scheduler, "
+             "keys. Default: all of them ([server] services).")] = None,
+    internal_host: Annotated[str | None, typer.Option(
+        help="Address the scheduler and key service listen on (other hosts' workers dial "
+             "it). Default: 127.0.0.1 ([server] internal_host).")] = None,
+    keys: Annotated[str | None, typer.Option(
+        help="HOST:PORT of the key service to join through, for a node without the keys "
+             "role ([server] key_service).")] = None,
+    sim_attester: Annotated[Path | None, typer.Option(
+        help="Sim attester state (default <data-dir>/sim-attester); on a node that joins, a "
+             "copy of the keys node's (sim only).")] = None,
     blob_port: Annotated[int, typer.Option(help="Blob store port (0: any free port).")] = 7778,
     workers: Annotated[int, typer.Option(help="Execution worker processes.")] = 2,
     worker_slots: Annotated[int, typer.Option(help="Tasks each worker runs at once.")] = 4,
@@ -52,6 +64,9 @@ def serve(
     server_name: Annotated[list[str] | None, typer.Option(
         help="DNS name clients reach the APIs by (the API certificate names it). Repeatable; "
              "default: localhost ([server] server_names).")] = None,
+    shutdown_grace: Annotated[float | None, typer.Option(
+        help="Seconds running tasks may take to finish after SIGTERM before they fail. "
+             "Default: 30 ([server] shutdown_grace_s).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the all-in-one server (every service, the database, the worker pool)."""
@@ -74,6 +89,11 @@ def serve(
     try:
         platform = Platform(ServerConfig(
             data_dir=data_dir, host=host, authentication_port=authentication_port,
+            services=ops.services if services is None else tuple(
+                r.strip() for r in services.split(",") if r.strip()),
+            internal_host=ops.internal_host if internal_host is None else internal_host,
+            key_service_address=ops.key_service if keys is None else keys,
+            sim_attester_dir=sim_attester,
             frontend_port=frontend_port, scheduler_port=scheduler_port,
             key_service_port=key_service_port, blob_port=blob_port,
             workers=workers, worker_slots=worker_slots, worker_python_prestart=python_prestart,
@@ -85,7 +105,16 @@ def serve(
             log_format=log_format,
             server_names=tuple(server_name) if server_name else ops.server_names,
             health_check_s=ops.health_check_s,
+            shutdown_grace_s=ops.shutdown_grace_s if shutdown_grace is None else shutdown_grace,
+            key_rotate_after=settings.keys.rotate_after,
+            key_check_s=settings.keys.check_interval_s,
             limits=settings.limits))
+        # The handlers only count the signal: the drain runs below, on the main
+        # thread, and a second signal during it ends the grace period
+        # (Platform.stop). Installed before the workers start, so a SIGTERM that
+        # comes during the start-up drains too instead of orphaning them.
+        signal.signal(signal.SIGTERM, lambda *_: platform.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: platform.request_stop())
         platform.start()
     except ConfigError as e:
         if human:
@@ -93,9 +122,10 @@ def serve(
         else:
             logging.getLogger("confide.server").error("cannot start: %s", e)
         raise typer.Exit(2) from e
-    signal.signal(signal.SIGTERM, lambda *_: platform.stop())
-    signal.signal(signal.SIGINT, lambda *_: platform.stop())
-    if human:
+    if human and not platform.roles & {"authentication", "frontend"}:
+        err.print(f"serving {', '.join(sorted(platform.roles))}")
+    elif human:
         err.print(f"serving; clients attest with the trust files in {data_dir} "
                   f"(confide user login -d {data_dir}) or pin {data_dir / 'api-cert.pem'}")
     platform.wait()
+    platform.stop(platform.config.shutdown_grace_s)

@@ -75,6 +75,10 @@ class Session:
     user_id: str = ""
     token: str = ""
     data_dir: str = ""  # trust files (enclave_info, auditors, AS root) to attest with
+    # The newest audit tree head `confide audit` verified (size, root hex): the next
+    # answer must prove it extends it.
+    audit_tree_size: int = 0
+    audit_tree_root: str = ""
 
     def save(self, name: str | None = None) -> None:
         directory = _private_dir(profile_dir(name))

@@ -1,6 +1,7 @@
 """confide's Python SDK: attest a server, then call it (the CLI is ``confide.cli``)."""
 
 from ._attested import AttestedEndpoint, ServerAttestationError
+from ._audit import AuditProofError, ParticipantAudit, ParticipantAuditEntry, SignedTreeHead
 from ._errors import ClientError, Violation
 from ._probe import ProbeError, health_status
 from ._review import PendingTask, Rejection, ReviewedFile, ReviewedFunction, TaskReview
@@ -15,10 +16,12 @@ from ._sdk import (
     Task,
     TaskStatus,
 )
+from ._signed import ReceiptError, SigningKeyInfo, verify_receipt
 
 __all__ = [
     "AttestedEndpoint",
     "AuditEntry",
+    "AuditProofError",
     "BlobUrls",
     "Client",
     "ClientError",
@@ -26,15 +29,21 @@ __all__ = [
     "FunctionArgument",
     "FunctionFile",
     "OutputLocation",
+    "ParticipantAudit",
+    "ParticipantAuditEntry",
     "PendingTask",
     "ProbeError",
+    "ReceiptError",
     "Rejection",
     "ReviewedFile",
     "ReviewedFunction",
     "ServerAttestationError",
+    "SignedTreeHead",
+    "SigningKeyInfo",
     "Task",
     "TaskReview",
     "TaskStatus",
     "Violation",
     "health_status",
+    "verify_receipt",
 ]

@@ -17,7 +17,10 @@ import datetime as dt
 import io
 import json
 import os
+import random
 import tempfile
+import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,10 +48,13 @@ from ._attested import (
     TrustInputs,
     TrustRoot,
     attest_endpoint,
+    load_der_certificate,
     trust_from_bundle,
 )
+from ._audit import ParticipantAudit, check_extends, verify_participant_audit
 from ._errors import ClientError, from_rpc_error
 from ._review import CODE_REVIEW, PendingTask, TaskReview
+from ._signed import SignedApprovalsMixin
 from ._transfer import Progress, download_decrypt, put_file, upload_encrypt
 
 __all__ = [
@@ -176,6 +182,12 @@ class AuditEntry:
     result: bool
 
 
+#: Pauses between attempts of a retried call (each scaled by a random 0.5-1.5).
+RETRY_DELAYS_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+_CREATES = ("Register", "CreateTask", "CreateBlobUrls")  # request type name prefixes
+_READS = ("Get", "List", "Query", "Review")
+
+
 def _channel(host: str, port: int, server_cert: bytes) -> grpc.Channel:
     try:
         # The certificate is pinned; its name check (and SNI) uses a name it carries.
@@ -191,7 +203,7 @@ def _channel(host: str, port: int, server_cert: bytes) -> grpc.Channel:
     ])
 
 
-class Client:
+class Client(SignedApprovalsMixin):
     """One user's session with a confide (or Teaclave) server."""
 
     def __init__(self, auth_channel: grpc.Channel, frontend_channel: grpc.Channel,
@@ -205,6 +217,11 @@ class Client:
         self._token: str | None = None
         #: The endpoints appraised by ``connect_attested`` (empty when pinned by hand).
         self.attested: tuple[AttestedEndpoint, ...] = ()
+        #: The frontend's pinned certificate (DER): what signs audit tree heads.
+        self.frontend_certificate_der: bytes | None = None
+        #: The newest audit tree head this session verified: (size, root). Set it to
+        #: one verified earlier (saved) to have the next answer proven to extend it.
+        self.audit_head: tuple[int, bytes] | None = None
 
     @classmethod
     def connect(cls, host: str = "localhost", *, server_cert: bytes | Path,
@@ -212,8 +229,10 @@ class Client:
                 timeout: float = 30.0) -> Client:
         """Connect to a server whose API certificate is ``server_cert`` (PEM bytes or file)."""
         pem = server_cert.read_bytes() if isinstance(server_cert, Path) else server_cert
-        return cls(_channel(host, authentication_port, pem), _channel(host, frontend_port, pem),
-                   timeout=timeout)
+        client = cls(_channel(host, authentication_port, pem),
+                     _channel(host, frontend_port, pem), timeout=timeout)
+        client.frontend_certificate_der = load_der_certificate(pem)
+        return client
 
     @classmethod
     def connect_attested(
@@ -313,6 +332,7 @@ class Client:
         client = cls(_channel(host, authentication_port, auth.certificate_pem),
                      _channel(host, frontend_port, front.certificate_pem), timeout=timeout)
         client.attested = (auth, front)
+        client.frontend_certificate_der = front.peer.certificate_der
         return client
 
     def close(self) -> None:
@@ -333,11 +353,35 @@ class Client:
 
     def _call(self, method: Callable[..., T], request: Any, *, auth: bool = True,
               timeout: float | None = None) -> T:
-        try:
-            return method(request, metadata=self._metadata() if auth else None,
-                          timeout=timeout or self._timeout)
-        except grpc.RpcError as e:
-            raise from_rpc_error(e) from None
+        """One RPC; reads and creates are retried when the server could not answer.
+
+        A create (``Register…``, ``CreateTask``, ``CreateBlobUrls``) carries a fresh
+        ``idempotency-key``, the same on each attempt, so a retry after a lost answer
+        returns what the first attempt made instead of making it twice: it is retried
+        on UNAVAILABLE and DEADLINE_EXCEEDED (the first attempt may have committed). A
+        read (``Get…``, ``List…``, ``Query…``, ``Review…``) is retried on UNAVAILABLE.
+        Attempts are ``RETRY_DELAYS_S`` apart. Everything else (approve, invoke,
+        cancel, logins, ...) is sent once.
+        """
+        metadata = self._metadata() if auth else []
+        kind = type(request).__name__
+        codes: frozenset[str] = frozenset()
+        if kind.startswith(_CREATES):
+            metadata = [*metadata, ("idempotency-key", uuid.uuid4().hex)]
+            codes = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+        elif kind.startswith(_READS):
+            codes = frozenset({"UNAVAILABLE"})
+        delays = RETRY_DELAYS_S if codes else ()
+        for attempt in range(len(delays) + 1):
+            try:
+                return method(request, metadata=metadata or None,
+                              timeout=timeout or self._timeout)
+            except grpc.RpcError as e:
+                error = from_rpc_error(e)
+                if attempt == len(delays) or error.code not in codes:
+                    raise error from None
+                time.sleep(delays[attempt] * (0.5 + random.random()))  # noqa: S311 - jitter
+        raise AssertionError("unreachable")
 
     # -- users -------------------------------------------------------------
     def login(self, user_id: str, password: str) -> str:
@@ -644,3 +688,26 @@ class Client:
                        pb.QueryAuditLogsRequest(query=query, limit=limit))
         return [AuditEntry(e.microsecond, bytes(e.ip), e.user, e.message, e.result)
                 for e in r.logs]
+
+    def participant_audit(self, task_id: str | None = None, limit: int = 100
+                          ) -> ParticipantAudit:
+        """The audit entries you may see (newest first), verified here.
+
+        Your own calls and logins, and the entries of tasks you take part in and
+        of your functions and files; ``task_id`` keeps one task's. Every entry
+        is checked to be in the audit tree the server signed with the
+        certificate this session pinned (see docs/security.md).
+
+        Raises:
+            AuditProofError: the answer does not verify (``DATA_LOSS``).
+            ClientError: the call failed.
+        """
+        known = self.audit_head
+        r = self._call(self._ext.QueryParticipantAudit, v1.ParticipantAuditRequest(
+            task_id=task_id or "", limit=limit, known_tree_size=known[0] if known else 0))
+        view = verify_participant_audit(r, self.frontend_certificate_der)
+        head = (view.tree_head.tree_size, view.tree_head.root)
+        if known is not None:
+            check_extends(known, head, [bytes(p) for p in r.consistency_proof])
+        self.audit_head = head
+        return view

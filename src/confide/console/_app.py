@@ -24,11 +24,11 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import jinja2
 
-from ..client import Client, ClientError
+from ..client import AuditProofError, Client, ClientError
 from ..config import Limits
 from ._guard import Guard, Refusal, Session
 from ._keyring import KeptFile, Keyring
-from ._views import audit_rows, pending_rows, review_view, task_row
+from ._views import audit_rows, participant_rows, pending_rows, review_view, task_row
 
 __all__ = ["Console", "HttpError"]
 
@@ -136,9 +136,21 @@ class Console:
                            notice=_NOTICES.get(notice, ""),
                            max_upload=self.limits.console_max_upload_bytes)
 
-    def page_audit(self, session: Session, query: str) -> bytes:
+    def page_audit(self, session: Session, query: str, task: str = "") -> bytes:
         rows: list[dict[str, Any]] = []
         refused = ""
+        mine: list[dict[str, Any]] = []
+        head: dict[str, Any] = {}
+        unverified = ""
+        if task and not _TASK_ID.match(task):
+            raise HttpError(400, "not a task id")
+        try:  # the caller's own entries, verified against the signed tree head
+            view = self.client.participant_audit(task or None, 100)
+            mine = participant_rows(view.entries)
+            head = {"size": view.tree_head.tree_size, "root": view.tree_head.root.hex(),
+                    "issued": view.tree_head.issued}
+        except AuditProofError as e:
+            unverified = e.message
         if query:
             if len(query) > self.limits.max_audit_query_chars:
                 raise HttpError(400, f"the query is longer than "
@@ -151,7 +163,8 @@ class Console:
                 refused = ("The platform shows the audit log to platform administrators only; "
                            f"{self.user} is not one.")
         return self.render("audit.html", session, page="audit", query=query, rows=rows,
-                           refused=refused)
+                           refused=refused, task=task, mine=mine, head=head,
+                           unverified=unverified)
 
     # -- actions -----------------------------------------------------------
     def decide(self, task_id: str, action: str, form: dict[str, str]) -> str:
@@ -311,7 +324,8 @@ class _Handler(BaseHTTPRequestHandler):
               and _DATA_ID.match(parts[1])):
             self._download(parts[1])
         elif parts == ["audit"]:
-            self._send(200, console.page_audit(session, query.get("q", "")))
+            self._send(200, console.page_audit(session, query.get("q", ""),
+                                               query.get("task", "")))
         elif parts == ["api", "tasks"]:
             self._json(console.my_tasks())
         elif len(parts) == 3 and parts[:2] == ["api", "tasks"] and _TASK_ID.match(parts[2]):

@@ -6,9 +6,17 @@ import datetime as dt
 import json
 from typing import Any
 
-from ..client import AuditEntry, PendingTask, Task, TaskReview, TaskStatus
+from ..client import (
+    AuditEntry,
+    ParticipantAuditEntry,
+    PendingTask,
+    Task,
+    TaskReview,
+    TaskStatus,
+)
 
-__all__ = ["audit_rows", "pending_rows", "review_view", "status_label", "task_row"]
+__all__ = ["audit_rows", "participant_rows", "pending_rows", "review_view", "status_label",
+           "task_row"]
 
 
 def status_label(status: int) -> str:
@@ -77,3 +85,10 @@ def audit_rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:
     return [{"time": dt.datetime.fromtimestamp(e.microsecond / 1e6, dt.UTC)
              .strftime("%Y-%m-%d %H:%M:%S UTC"),
              "user": e.user or "-", "message": e.message, "ok": e.result} for e in entries]
+
+
+def participant_rows(entries: list[ParticipantAuditEntry]) -> list[dict[str, Any]]:
+    """A participant's verified entries: RFC 3339 time, who, call, result, subjects."""
+    return [{"seq": e.seq, "time": e.time, "actor": e.actor or "-", "message": e.message,
+             "ok": e.result, "tasks": list(e.task_ids),
+             "others": [*e.function_ids, *e.file_ids]} for e in entries]

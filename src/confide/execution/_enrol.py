@@ -121,12 +121,17 @@ def enrol(
     key_service: str,
     node_id: str,
     attester: SimAttester,
-    ca_pem: bytes,
+    ca_pem: bytes | None,
     clock: Callable[[], dt.datetime],
     policy: AppraisalPolicy | None = None,
     timeout: float = 30.0,
+    services: tuple[str, ...] = ("execution",),
 ) -> NodeCredentials:
     """Run the enrolment (module docstring) and return the node's credentials.
+
+    ``ca_pem``: the platform CA this node was told to expect, or None for a
+    node that joins by address only (it then trusts the CA the attested key
+    service's secret derives). ``services``: the roles this node asks for.
 
     Raises:
         EnrolmentRefused: the key service was not trusted or refused this node.
@@ -141,7 +146,7 @@ def enrol(
         challenge = EnrolmentChallenge(
             nonce=answer.nonce, expires_at=dt.datetime.fromtimestamp(answer.expires_at, dt.UTC))
         request = make_enrolment_request(
-            challenge, keys, node_id=node_id, services=("execution",),
+            challenge, keys, node_id=node_id, services=services,
             get_quote=lambda rd: attester.evidence(rd, now=clock()).quote)
         try:
             reply = stub.Enrol(v1.EnrolRequest(
@@ -159,8 +164,9 @@ def enrol(
         secret, ca = open_enrolment_grant(grant, keys, request, clock())
     except (EnrolmentError, KeysError) as e:
         raise EnrolmentRefused(f"the enrolment grant does not check out: {e}") from e
-    if ca.certificate_pem() != ca_pem:
+    if ca_pem is not None and ca.certificate_pem() != ca_pem:
         raise EnrolmentRefused("the granted CA is not the platform CA this worker was given")
+    ca_pem = ca.certificate_pem()
     certificate = x509.load_der_x509_certificate(grant.node_certificate_der)
     _log.info("enrolled as %s (certificate valid until %s)", node_id,
               certificate.not_valid_after_utc.isoformat())

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..config import Limits
+from ..crypto.approvals import ApprovalError
 from ..executor_registry import executor_kind, function_not_available
 from ..executors import (
     CancelledError,
@@ -25,6 +27,7 @@ from ..executors import (
 )
 from ..executors.python import MESAPY_EXEC_ERROR
 from ..staged import StagedTask
+from ._approval import ApprovalGate, Approved, ReceiptSigner, refusal_reason
 from ._staging import Stager
 
 __all__ = ["Outcome", "TaskRunner"]
@@ -43,13 +46,20 @@ class Outcome:
     reason: str = ""
     detail: str = ""  # a failure's cause beyond ``reason`` (confide.v1 ReviewTask)
     cancelled: bool = False
+    receipt: bytes = b""  # signed by the worker's attested key (crypto/receipts.py)
 
 
 class TaskRunner:
-    def __init__(self, executors: Mapping[str, Executor], stager: Stager, limits: Limits) -> None:
+    def __init__(self, executors: Mapping[str, Executor], stager: Stager, limits: Limits, *,
+                 gate: ApprovalGate | None = None,
+                 receipts: ReceiptSigner | None = None) -> None:
+        """``gate``: checks signed approvals (without one, a task that carries
+        approvals is refused); ``receipts``: signs a receipt for every task."""
         self._executors = dict(executors)
         self._stager = stager
         self._limits = limits
+        self._gate = gate
+        self._receipts = receipts
 
     def close(self) -> None:
         """Release what executors keep between tasks (pre-started sandboxes)."""
@@ -59,6 +69,37 @@ class TaskRunner:
                 close()
 
     def run(self, staged: StagedTask, cancel: threading.Event) -> Outcome:
+        started = time.time()
+        approved: Approved | None = None
+        try:
+            approved = self._check_approvals(staged)
+        except ApprovalError as e:
+            # Nothing was fetched or decrypted: the gate runs before staging.
+            _log.warning("task %s refused: %s", staged.task_id, e)
+            outcome = Outcome(ok=False, reason=refusal_reason(e),
+                              detail="the task differs from what its signers approved, or "
+                                     "the approvals expired or are missing")
+            return self._signed(staged, approved, outcome, started, consumed=False)
+        outcome = self._run_checked(staged, cancel)
+        return self._signed(staged, approved, outcome, started, consumed=True)
+
+    def _check_approvals(self, staged: StagedTask) -> Approved | None:
+        if self._gate is not None:
+            return self._gate.check(staged)
+        if staged.approval is not None:
+            raise ApprovalError("no-gate", "this worker cannot check signed approvals")
+        return None
+
+    def _signed(self, staged: StagedTask, approved: Approved | None, outcome: Outcome,
+                started: float, *, consumed: bool) -> Outcome:
+        if self._receipts is not None and not outcome.cancelled:
+            outcome.receipt = self._receipts.sign(
+                staged, approved, ok=outcome.ok, reason=outcome.reason, consumed=consumed,
+                return_value=outcome.return_value, tags=outcome.tags_map, started=started,
+                ended=time.time())
+        return outcome
+
+    def _run_checked(self, staged: StagedTask, cancel: threading.Event) -> Outcome:
         log: list[str] = []  # what the function logged, kept when the task fails
         returned: list[str] = []  # the function's result, when it returned one
         try:

@@ -14,6 +14,7 @@ reach the server's endpoint when the supervisor enabled that.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import logging
 import os
@@ -21,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,12 +54,28 @@ __all__ = ["Worker", "WorkerConfig", "main"]
 _log = logging.getLogger("confide.worker")
 _PULL_WAIT_MS = 5000
 _FIRST_HEARTBEAT_S = 0.5
+_STOP_TASKS_S = 4.0  # on SIGTERM, how long the stopped tasks may take to end (the
+# supervisor kills the worker after 5 s)
+_MAX_REPORT_PAUSE_S = 5.0
+_ORPHAN_CHECK_S = 0.5
+_PR_SET_PDEATHSIG = 1
+#: Codes after which a report is sent again (anything else is a final refusal).
+_RETRIED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                      grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
+                      grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
+                      grpc.StatusCode.CANCELLED})
 _ENROL_DEADLINE_S = 60.0  # keep retrying an unreachable key service this long
 _RENEW_BEFORE = dt.timedelta(hours=1)  # re-enrol this long before the node certificate expires
-#: Exit status of a worker whose enrolment was refused (the supervisor backs off).
+#: Exit status of a worker whose enrolment, or whose calls, were refused (the
+#: supervisor backs off).
 EXIT_ENROLMENT_REFUSED = 3
+_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 #: Exit status of a worker given bootstrap data it refuses (e.g. invalid limits).
 EXIT_BAD_BOOTSTRAP = 4
+#: The scheduler refused this worker (of an earlier server generation).
+EXIT_REFUSED = 5
+#: The supervising process died before this worker was running.
+EXIT_ORPHANED = 6
 
 
 @dataclass(frozen=True)
@@ -67,7 +85,7 @@ class WorkerConfig:
     scheduler: str
     key_service: str
     executor_id: str
-    ca_pem: bytes
+    ca_pem: bytes | None  # None: trust the CA of the attested key service's grant
     sim_state_dir: str
     server_name: str = "localhost"
     slots: int = 4  # tasks one worker runs at the same time
@@ -126,18 +144,29 @@ class Worker:
         self._renew = renew
         self._renew_lock = threading.Lock()
         self.stopping = threading.Event()
+        self.refused: str | None = None  # why the scheduler refused this executor, if it did
+        self.exit_status = 0  # EXIT_REFUSED (stale generation) or EXIT_ENROLMENT_REFUSED
         self._pulls: set[grpc.Future] = set()
         self._pulls_lock = threading.Lock()
+        self._cancels: set[threading.Event] = set()  # of the tasks running here
         self._busy = WORKER_SLOTS.labels("busy")
         self._free = WORKER_SLOTS.labels("free")
 
     def stop(self) -> None:
-        """Stop pulling; idle slots' long polls are cancelled at once."""
+        """Stop pulling and stop the running tasks; idle slots' long polls are cancelled.
+
+        The server fails (or has already failed) the tasks it leased here when
+        it stops this worker (docs/operations.md, "Stopping and restarting"),
+        so a task stopped here reports nothing.
+        """
         self.stopping.set()
         with self._pulls_lock:
             pulls = list(self._pulls)
+            cancels = list(self._cancels)
         for pull in pulls:
             pull.cancel()
+        for cancel in cancels:
+            cancel.set()
 
     def _maybe_renew(self) -> None:
         """Swap to a channel with a renewed node certificate when one is due.
@@ -161,11 +190,12 @@ class Worker:
         self._busy.set(0)
         for t in loops:
             t.start()
-        # stop() (SIGTERM) cancels the idle polls; tasks still running are
-        # abandoned and fail over through the scheduler's lease handling.
+        # stop() (SIGTERM) cancels the idle polls and the running tasks; their
+        # sandboxes are killed and their private areas removed before we return.
         self.stopping.wait()
+        deadline = time.monotonic() + _STOP_TASKS_S
         for t in loops:
-            t.join(timeout=1.0)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
         report: v1.UpdateTaskResultRequest | None = None
@@ -187,10 +217,27 @@ class Worker:
             try:
                 resp = call.result()
             except (grpc.FutureCancelledError, grpc.RpcError) as e:
+                if isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    # A worker of an earlier server generation (its supervisor died):
+                    # the scheduler will never serve it again.
+                    _log.error("the scheduler refused this worker (%s); exiting", e.details())
+                    self.refused = f"{e.code().name}: {e.details()}"
+                    self.exit_status = EXIT_REFUSED
+                    self.stop()
+                    return
                 if report is not None:
                     # Reporting twice is harmless: the scheduler ignores a result
                     # for a task no longer leased to this executor.
                     self._report(report)
+                if isinstance(e, grpc.RpcError) and e.code() in _REFUSED:
+                    # Revoked, or not allowed: retrying cannot help; the supervisor
+                    # re-enrols a new worker (which a revoked host cannot pass).
+                    self.refused = f"{e.code().name}: {e.details()}"
+                    self.exit_status = EXIT_ENROLMENT_REFUSED
+                    _log.error("the scheduler refused this executor (%s); exiting",
+                               self.refused)
+                    self.stop()
+                    return
                 if isinstance(e, grpc.RpcError) and not self.stopping.is_set():
                     _log.warning("pull failed: %s", e.code())
                     self.stopping.wait(0.5)
@@ -200,6 +247,8 @@ class Worker:
                 with self._pulls_lock:
                     self._pulls.discard(call)
             report = self._run_slot(staged_from_proto(resp.task)) if resp.has_task else None
+        if report is not None:  # finished as the worker was told to stop: still report it
+            self._report(report)
 
     def _run_slot(self, staged: StagedTask) -> v1.UpdateTaskResultRequest | None:
         """:meth:`_execute` with the slot counted busy and the task id in the logs."""
@@ -225,8 +274,21 @@ class Worker:
 
     def _execute(self, staged: StagedTask) -> v1.UpdateTaskResultRequest | None:
         """Run one task, heart-beating meanwhile; its report (None if canceled)."""
-        task_id = staged.task_id
         cancel = threading.Event()
+        with self._pulls_lock:
+            self._cancels.add(cancel)
+            if self.stopping.is_set():
+                cancel.set()
+        try:
+            return self._supervise(staged, cancel)
+        finally:
+            with self._pulls_lock:
+                self._cancels.discard(cancel)
+
+    def _supervise(self, staged: StagedTask, cancel: threading.Event
+                   ) -> v1.UpdateTaskResultRequest | None:
+        """Run ``staged`` on a thread of its own and heart-beat until it ends."""
+        task_id = staged.task_id
         done = threading.Event()
         wake = threading.Event()
         outcome: list[Outcome] = []
@@ -252,6 +314,10 @@ class Worker:
                 pending.add_done_callback(lambda _f: wake.set())
             wake.wait()
             wake.clear()
+            if cancel.is_set():  # the worker is stopping
+                pending.cancel()
+                done.wait()
+                return None
             if pending.done():
                 try:
                     stop = pending.result().command == common.Stop
@@ -273,16 +339,34 @@ class Worker:
         return v1.UpdateTaskResultRequest(
             executor_id=self._id, task_id=task_id, result=_result_proto(result),
             failure_log=[] if result.ok else result.log,
-            failure_detail="" if result.ok else result.detail)
+            failure_detail="" if result.ok else result.detail, receipt=result.receipt)
 
     def _report(self, report: v1.UpdateTaskResultRequest) -> None:
-        for attempt in range(5):
+        """Deliver a result until the scheduler acknowledges it.
+
+        Reports are idempotent: the scheduler records a result once and answers
+        OK without recording anything when the lease is gone (reported before,
+        canceled, expired), so retrying is always safe. Storage trouble on the
+        scheduler's side (disk full, database locked or down) is retried with a
+        growing pause for as long as this worker runs; meanwhile the lease, no
+        longer renewed, runs out and the scheduler ends the task by itself.
+        """
+        pause = 0.2
+        while True:
             try:
                 self._stub.UpdateTaskResult(report, timeout=30)
                 return
             except grpc.RpcError as e:
-                _log.warning("reporting %s failed (%s), retrying", report.task_id, e.code())
-                self.stopping.wait(0.2 * (attempt + 1))
+                code = e.code()
+                if code not in _RETRIED:
+                    _log.error("the scheduler refused the result of %s (%s): %s",
+                               report.task_id, code, e.details())
+                    return
+                _log.warning("reporting %s failed (%s), retrying in %.1f s",
+                             report.task_id, code, pause)
+            if self.stopping.wait(pause):
+                return
+            pause = min(pause * 2, _MAX_REPORT_PAUSE_S)
 
 
 def _check_python_sandbox(python: Any) -> None:
@@ -300,7 +384,8 @@ def _check_python_sandbox(python: Any) -> None:
         _log.error("Python tasks will be refused: %s", e.reason)
 
 
-def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = False) -> TaskRunner:
+def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = False,
+                 attester: Any = None) -> TaskRunner:
     """The worker's executors and stager.
 
     ``check_python``: run the Python sandbox's start-up check now (on a thread
@@ -323,7 +408,15 @@ def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = Fals
     policy = UrlPolicy.embedded(blob_store_port=cfg.blob_store_port, fusion_dir=cfg.fusion_dir,
                                 file_roots=cfg.file_roots,
                                 extra_loopback_ports=cfg.extra_loopback_ports)
-    return TaskRunner(executors, Stager(FileAgent(policy, limits), limits), limits)
+    gate, receipts = None, None
+    if attester is not None:  # the worker's own measurement and attested receipt key
+        from ._approval import ApprovalGate, ReceiptSigner
+        measured = attester.measurements
+        gate = ApprovalGate(bytes.fromhex(measured.get("mr_enclave") or measured["mrtd"]),
+                            time.time)
+        receipts = ReceiptSigner.attested(lambda rd: attester.evidence(rd, now=_utcnow()))
+    return TaskRunner(executors, Stager(FileAgent(policy, limits), limits), limits,
+                      gate=gate, receipts=receipts)
 
 
 def _utcnow() -> dt.datetime:
@@ -357,9 +450,44 @@ def enrol_with_retry(cfg: WorkerConfig, attester: Any, *,
             return node
 
 
+def _die_with_parent(on_orphaned: Callable[[], None]) -> None:
+    """Exit when the supervising process dies (a kill -9 of the server left its
+    workers running, and they joined the next server).
+
+    The kernel sends SIGTERM when the parent dies (``PR_SET_PDEATHSIG``); a
+    thread also watches the parent pid, since that signal follows the parent
+    *thread* and is not sent on every platform.
+    """
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent or parent == 1:  # it died before the signal was armed
+        on_orphaned()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_ORPHAN_CHECK_S)
+        on_orphaned()
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 def main() -> int:
     from ..attestation.sim import node_sim_attester
 
+    stopping: list[Callable[[], None]] = []
+
+    def orphaned() -> None:
+        _log.error("the supervising process is gone; exiting")
+        for stop in stopping:
+            stop()
+        if not stopping:
+            os._exit(EXIT_ORPHANED)
+
+    _die_with_parent(orphaned)
     try:
         cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
     except SettingsError as e:  # the server validated them: only a broken bootstrap gets here
@@ -385,16 +513,17 @@ def main() -> int:
             return None
         return secure_channel(cfg, current[0])
 
-    runner = build_runner(cfg, cfg.limits, check_python=True)
+    runner = build_runner(cfg, cfg.limits, check_python=True, attester=attester)
     worker = Worker(secure_channel(cfg, node), cfg.executor_id, runner, slots=cfg.slots,
                     renew=renew)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    stopping.append(worker.stop)
     _log.info("executor %s pulling from %s", cfg.executor_id, cfg.scheduler)
     try:
         worker.serve_forever()
     finally:
         runner.close()  # kills the idle pre-started sandboxes
-    return 0
+    return worker.exit_status
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from types import TracebackType
 from ..config import Limits
 from ..executor_registry import MESAPY, function_not_available
 from ..invocation import FunctionError, Invocation
+from ..mesapy import sandbox_program
 from ._args import flatten_arguments
 from ._sandbox import (
     Prestarted,
@@ -40,6 +41,7 @@ from ._sandbox import (
     address_space_bytes,
     check_sandbox,
     discover,
+    installed_packages,
     run_sandbox,
 )
 
@@ -165,7 +167,8 @@ class PythonExecutor:
             SandboxUnavailable: the sandbox cannot run, fully isolated, on this host.
         """
         if self._checked is None:
-            config = self._config if self._config is not None else discover()
+            config = (self._config if self._config is not None
+                      else discover(installed_packages()))
             check_sandbox(config, self._limits)
             self._checked = config
         return self._checked
@@ -242,9 +245,13 @@ class PythonExecutor:
         if spec.executor_type != MESAPY.function_type:
             raise FunctionError(function_not_available(spec.executor_type, MESAPY.executor))
         save_log = self._always_log or invocation.arguments.get("save_log") == "true"
+        try:  # a MesaPy-mode function: its translation, under the Python 2 runtime
+            payload = sandbox_program(spec.payload) or spec.payload
+        except ValueError:
+            return MESAPY_EXEC_ERROR
         job = SandboxJob(
             # With the log captured, an exception's traceback goes into it too.
-            payload=with_traceback(spec.payload) if save_log else spec.payload,
+            payload=with_traceback(payload) if save_log else payload,
             argv=flatten_arguments(invocation.arguments),
             save_log=save_log,
         )

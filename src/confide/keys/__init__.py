@@ -18,6 +18,14 @@ from confide.keys._enrol import (
     seal_root_secret,
 )
 from confide.keys._errors import EnrolmentError, KeysError, PeerNotAllowedError, SealingError
+from confide.keys._keyring import (
+    KEY_KINDS,
+    KeyRing,
+    KeyVersion,
+    KindKeys,
+    LiveKeys,
+    parse_kid,
+)
 from confide.keys._platform_ca import (
     DEFAULT_INBOUND_POLICY,
     SERVICE_URI_PREFIX,
@@ -25,6 +33,14 @@ from confide.keys._platform_ca import (
     PlatformCA,
     service_dns_name,
     services_of,
+)
+from confide.keys._roles import (
+    INTERNAL_RPC_POLICY,
+    NODE_ROLES,
+    ROLE_TABLES,
+    RoleMeasurements,
+    check_rpc,
+    is_revoked_id,
 )
 from confide.keys._root_secret import (
     DERIVATION_LABELS,
@@ -40,6 +56,10 @@ from confide.keys._root_secret import (
 __all__ = [
     "DEFAULT_INBOUND_POLICY",
     "DERIVATION_LABELS",
+    "INTERNAL_RPC_POLICY",
+    "KEY_KINDS",
+    "NODE_ROLES",
+    "ROLE_TABLES",
     "ROOT_SECRET_BYTES",
     "SERVICE_URI_PREFIX",
     "EnrolmentChallenge",
@@ -48,18 +68,26 @@ __all__ = [
     "EnrolmentKeys",
     "EnrolmentRequest",
     "InboundPolicy",
+    "KeyRing",
+    "KeyVersion",
     "KeysError",
+    "KindKeys",
+    "LiveKeys",
     "PeerNotAllowedError",
     "PlatformCA",
+    "RoleMeasurements",
     "RootSecret",
     "Sealer",
     "SealingError",
     "SimSealer",
     "UnsafeSimSealerWarning",
+    "check_rpc",
     "enrolment_report_data",
+    "is_revoked_id",
     "load_root_secret",
     "make_enrolment_request",
     "open_enrolment_grant",
+    "parse_kid",
     "seal_root_secret",
     "service_dns_name",
     "services_of",

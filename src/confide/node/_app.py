@@ -1,5 +1,7 @@
-"""The all-in-one node: every control-plane service in one process, the
-database, the gRPC endpoints and the supervised worker pool."""
+"""A confide node: the control-plane roles it serves (all of them by default:
+the all-in-one server), the database, the gRPC endpoints and the supervised
+worker pool. A node that does not hold the key service joins the platform by
+enrolling with it over the network (docs/operations.md, "Distributed shape")."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ import ipaddress
 import logging
 import os
 import re
+import secrets
+import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -18,17 +22,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..api import RpcLoop, ServerHealth, build_server
+from .._units import parse_duration
+from ..api import RpcLoop, ServerHealth, ServingGate, build_server
 from ..api.authentication import add_authentication_servicers
 from ..api.frontend import add_frontend_servicers
 from ..api.keys import add_key_servicer
 from ..api.scheduler import add_scheduler_servicer
 from ..attestation import AttestedCertificate, renewal_due
-from ..crypto.records import RecordSealer
+from ..execution._enrol import EnrolmentRefused, enrol
 from ..execution._worker import WorkerConfig
 from ..keys import (
+    NODE_ROLES,
     KeysError,
     PlatformCA,
+    RoleMeasurements,
     RootSecret,
     SimSealer,
     load_root_secret,
@@ -38,14 +45,13 @@ from ..keys import (
 from ..rpc import PemPair, key_pem
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
-from ..services.audit import AuditLog
 from ..services.authentication import AuthenticationService, TokenSigner
 from ..services.blobstore import BlobStore
-from ..services.frontend import Frontend
-from ..services.keys import KeyService
+from ..services.frontend import Frontend, peer_ip
+from ..services.keys import KeyService, NodeRevocations
 from ..services.management import Context, Management
 from ..services.scheduler import Scheduler
-from ..storage import Database
+from ..storage import StorageError
 from ..telemetry import (
     LOG_FORMATS,
     REGISTRY,
@@ -56,16 +62,32 @@ from ..telemetry import (
     prepare_worker_metrics_dir,
 )
 from ._attest import SimNode
-from ._config import DEFAULT_ADMIN_PASSWORD, ServerConfig
+from ._config import ALL_ROLES, DEFAULT_ADMIN_PASSWORD, ServerConfig
+from ._keys import open_platform_keys
 from ._monitor import HealthMonitor
 from ._readiness import RULES
 from ._supervisor import Supervisor
 
-__all__ = ["ConfigError", "Platform", "open_root_secret"]
+__all__ = ["SHUTTING_DOWN", "ConfigError", "Platform", "open_root_secret", "shutdown_reason"]
 
 _log = logging.getLogger("confide.server")
 SIM_WARNING = ("sim TEE: NO protection against the operator — keys are in plain files and "
                "evidence is signed by a local test root. For development only.")
+
+
+#: What a client RPC gets (UNAVAILABLE) once the server is shutting down.
+SHUTTING_DOWN = "the server is shutting down; retry once it is back"
+_MAX_GRACE_S = 3600.0
+_DRAIN_POLL_S = 0.2
+
+
+def shutdown_reason(grace_s: float, *, cut_short: bool) -> str:
+    """The reason a task still running at the end of a shutdown's grace period fails with."""
+    if cut_short:
+        return ("Runtime Error: Server Shutdown (still running when a second stop signal "
+                "ended the shutdown grace period)")
+    return (f"Runtime Error: Server Shutdown (still running after the {grace_s:g} s "
+            "shutdown grace period)")
 
 
 class ConfigError(Exception):
@@ -97,9 +119,11 @@ class _RotatingCredentials:
     fetcher returns the new configuration once after each :meth:`rotate`.
     """
 
-    def __init__(self, pair: PemPair) -> None:
+    def __init__(self, pair: PemPair, *, client_ca: bytes | None = None) -> None:
+        """``client_ca``: require a client certificate issued by this CA (mutual TLS)."""
         self._lock = threading.Lock()
         self._pair = pair
+        self._client_ca = client_ca
         self._version = 0
 
     @property
@@ -112,7 +136,8 @@ class _RotatingCredentials:
             self._pair, self._version = pair, self._version + 1
 
     def _config(self, pair: PemPair) -> grpc.ServerCertificateConfiguration:
-        return grpc.ssl_server_certificate_configuration([(pair.key_pem, pair.cert_pem)])
+        return grpc.ssl_server_certificate_configuration([(pair.key_pem, pair.cert_pem)],
+                                                         root_certificates=self._client_ca)
 
     def credentials(self) -> grpc.ServerCredentials:
         with self._lock:
@@ -126,8 +151,12 @@ class _RotatingCredentials:
                 seen[0] = self._version
                 return self._config(self._pair)
 
-        return grpc.dynamic_ssl_server_credentials(initial, fetch)
+        return grpc.dynamic_ssl_server_credentials(
+            initial, fetch, require_client_authentication=self._client_ca is not None)
 
+
+_AUDIT_REPEAT_S = 60.0
+_AUDIT_REPEAT_KEYS = 10_000
 
 _DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DNS_NAME = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
@@ -164,12 +193,45 @@ def _check_operations(config: ServerConfig) -> None:
             raise ConfigError(str(e)) from e
     if not 0.1 <= config.health_check_s <= 300:
         raise ConfigError(f"health check interval must be 0.1..300 s: {config.health_check_s}")
+    if not 0 <= config.shutdown_grace_s <= _MAX_GRACE_S:
+        raise ConfigError(f"shutdown grace must be 0..{_MAX_GRACE_S:g} s: "
+                          f"{config.shutdown_grace_s:g}")
+    try:
+        parse_duration(config.key_rotate_after)
+    except ValueError as e:
+        raise ConfigError(f"keys.rotate_after: {e}") from e
+    if not 0.1 <= config.key_check_s <= 3600:
+        raise ConfigError(f"keys.check_interval_s must be 0.1..3600 s: {config.key_check_s}")
 
 
-def _only_execution(_verdict: object, services: Sequence[str]) -> None:
-    """Enrolment over the worker bootstrap grants the ``execution`` service only."""
-    if tuple(services) != ("execution",):
-        raise KeysError("services-not-allowed", f"a worker may host execution only, not {services}")
+def _check_roles(config: ServerConfig) -> None:
+    if not config.services:
+        raise ConfigError(f"give at least one role to serve: {', '.join(ALL_ROLES)}")
+    unknown = sorted(set(config.services) - set(ALL_ROLES))
+    if unknown:
+        raise ConfigError(f"unknown role {', '.join(unknown)}; roles are {', '.join(ALL_ROLES)}")
+    if "keys" not in config.services and config.key_service_address is None:
+        raise ConfigError("a node without the keys role joins through a key service: give "
+                          "--keys HOST:PORT")
+    if "keys" in config.services and config.key_service_address is not None:
+        raise ConfigError("this node serves the keys role itself: drop --keys")
+    if config.key_service_address is not None:
+        host, sep, port = config.key_service_address.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"--keys must be HOST:PORT, not {config.key_service_address!r}")
+
+
+def _dial_host(bind_host: str) -> str:
+    """The address local processes dial for a server bound to ``bind_host``."""
+    if bind_host in ("0.0.0.0", ""):  # noqa: S104 - recognising a wildcard, not binding one
+        return "127.0.0.1"
+    if bind_host == "::":
+        return "::1"
+    return bind_host
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Platform:
@@ -193,18 +255,88 @@ class Platform:
         if prestart is not None and not 0 <= prestart <= cap:
             raise ConfigError(f"python prestart must be between 0 and {cap}: {prestart}")
         _check_operations(config)
+        _check_roles(config)
+        self.roles = frozenset(config.services)
         data = config.data_dir
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
-        secret = open_root_secret(data, create=True)
+        self.node = SimNode(data, clock=lambda: dt.datetime.now(dt.UTC), limits=config.limits,
+                            attester_dir=config.sim_attester_dir)
+        self.node_id = f"{socket.gethostname()}/{'+'.join(sorted(self.roles))}"
+        self.identity: PemPair | None = None  # the certificate enrolment gave this node
+        if "keys" in self.roles:
+            secret = open_root_secret(data, create=True)
+        else:
+            secret = self._join(config)
         clock = time.time
-        self.db = Database(config.db_url, RecordSealer(secret.derive("record-seal", 32)),
-                           synchronous=config.sqlite_synchronous)
+        try:
+            keys = open_platform_keys(secret, config.db_url, clock=clock,
+                                      synchronous=config.sqlite_synchronous)
+        except KeysError as e:
+            raise ConfigError(f"cannot open the keyring: {e}") from e
+        except StorageError as e:
+            raise ConfigError(f"cannot open the database: {e}") from e
+        self.db, self.audit, self.key_rotation = keys.db, keys.audit, keys.rotation
+        self._rotate_after_s = parse_duration(config.key_rotate_after)
         limits = config.limits
-        self.audit = AuditLog(self.db, secret.derive("audit-chain", 32), clock=clock)
         self.auth = AuthenticationService(
-            self.db, TokenSigner(secret.derive("token-sign", 64), config.token_lifetime_s),
+            self.db, TokenSigner(keys.live.view("token"), config.token_lifetime_s),
             clock=clock, limits=limits, audit=self.audit)
+        if "authentication" in self.roles:
+            self._ensure_admin(config)
+        # A node serving only some roles shares the work with other processes: on
+        # PostgreSQL it announces new work and ended tasks to them (LISTEN/NOTIFY).
+        shared = self.db.postgres and self.roles != frozenset(ALL_ROLES)
+        self.notifier = Notifier(publish=self.db.notify if shared else None)
+        # Each start is a generation: workers left over by an earlier one are refused.
+        self.generation = secrets.token_hex(8)
+        self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
+                                   executor_timeout_s=config.executor_timeout_s,
+                                   generation=self.generation)
+        if self.db.postgres:
+            # Another process or host sharing the database (a frontend role) wakes
+            # this scheduler's idle pulls and WaitTask callers through it.
+            self.db.listen("work", lambda _payload: self.notifier.work_available(local=True))
+            self.db.listen("task_ended", lambda task_id: self.notifier.task_ended(
+                task_id, local=True) if task_id else None)
+        self.management = Management(Context(self.db, self.notifier, limits, clock),
+                                     role_of=self.auth.role_of)
+        self.frontend = Frontend(self.auth, AccessControl(), self.audit)
+        self.ca = PlatformCA.from_root_secret(secret)
+        self._attested = self.node.issue_certificate(config.server_names)
+        self._api_creds = _RotatingCredentials(_pem_pair(self._attested))
+        self.role_measurements = RoleMeasurements(self.node.role_tables())
+        self.revocations = NodeRevocations(self.db)
+        self.keys = KeyService(secret, self.node.enrolment_appraiser(),
+                               authorize_services=self._authorize_roles,
+                               check_node=self._not_revoked,
+                               node_certificate_lifetime=dt.timedelta(hours=24), limits=limits)
+        self.fusion_dir = data / "fusion"
+        self.fusion_dir.mkdir(mode=0o700, exist_ok=True)
+        # The blob store runs with the frontend role (it signs the upload URLs).
+        blob_port = config.blob_port if "frontend" in self.roles else None
+        self.blobs = None if blob_port is None else BlobStore(
+            data, keys.live.view("presign"), limits=limits, host=config.host,
+            port=blob_port)
+        self._servers: list[grpc.aio.Server] = []
+        self._sched_creds: _RotatingCredentials | None = None
+        self._rpc: RpcLoop | None = None
+        self._stopping = threading.Event()
+        self._stop_requests = 0  # stop signals received (request_stop; a plain int)
+        self._stopped = False
+        # Closed at shutdown: the client APIs refuse new RPCs (the scheduler does not).
+        self._gate = ServingGate()
+        self.monitor: HealthMonitor | None = None
+        self.metrics: MetricsEndpoint | None = None
+        self._worker_metrics: WorkerMetrics | None = None
+        # Workers record their metrics in files here only when metrics are served.
+        metrics_dir = data / "worker-metrics" if config.metrics_address is not None else None
+        self.supervisor = Supervisor(config.workers, self._worker_config,
+                                     self._executor_lost, metrics_dir=metrics_dir,
+                                     id_prefix=f"executor-{self.generation}-")
+        self.ports: dict[str, int] = {}
+
+    def _ensure_admin(self, config: ServerConfig) -> None:
         self.auth.index_user_names()
         password = config.admin_password
         if password is None:
@@ -216,35 +348,70 @@ class Platform:
             self.auth.ensure_admin(config.admin_user, password)
         except ValueError as e:
             raise ConfigError(str(e)) from e
-        self.notifier = Notifier()
-        self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
-                                   executor_timeout_s=config.executor_timeout_s)
-        self.management = Management(Context(self.db, self.notifier, limits, clock),
-                                     role_of=self.auth.role_of)
-        self.frontend = Frontend(self.auth, AccessControl(), self.audit)
-        self.ca = PlatformCA.from_root_secret(secret)
-        self.node = SimNode(data, clock=lambda: dt.datetime.now(dt.UTC), limits=limits)
-        self._attested = self.node.issue_certificate(config.server_names)
-        self._api_creds = _RotatingCredentials(_pem_pair(self._attested))
-        self.keys = KeyService(secret, self.node.enrolment_appraiser(),
-                               authorize_services=_only_execution,
-                               node_certificate_lifetime=dt.timedelta(hours=24), limits=limits)
-        self.fusion_dir = data / "fusion"
-        self.fusion_dir.mkdir(mode=0o700, exist_ok=True)
-        self.blobs = None if config.blob_port is None else BlobStore(
-            data, secret.derive("blob-presign", 32), limits=limits, host=config.host,
-            port=config.blob_port)
-        self._servers: list[grpc.aio.Server] = []
-        self._rpc: RpcLoop | None = None
-        self._stopping = threading.Event()
-        self.monitor: HealthMonitor | None = None
-        self.metrics: MetricsEndpoint | None = None
-        self._worker_metrics: WorkerMetrics | None = None
-        # Workers record their metrics in files here only when metrics are served.
-        metrics_dir = data / "worker-metrics" if config.metrics_address is not None else None
-        self.supervisor = Supervisor(config.workers, self._worker_config,
-                                     self._executor_lost, metrics_dir=metrics_dir)
-        self.ports: dict[str, int] = {}
+
+    def _join(self, config: ServerConfig, deadline_s: float = 60.0) -> RootSecret:
+        """Enrol with the key service of another node: prove this node's evidence,
+        receive its identity (a certificate naming its roles) and the platform secret."""
+        address = config.key_service_address
+        assert address is not None  # _check_roles
+        roles = tuple(sorted(self.roles))
+        deadline = time.monotonic() + deadline_s
+        delay = 0.2
+        while True:
+            try:
+                creds = enrol(key_service=address, node_id=self.node_id,
+                              attester=self.node.attester, ca_pem=None,
+                              clock=lambda: dt.datetime.now(dt.UTC), services=roles)
+            except EnrolmentRefused as e:
+                raise ConfigError(f"cannot join the platform: {e}") from e
+            except (grpc.RpcError, OSError) as e:
+                if time.monotonic() + delay > deadline:
+                    raise ConfigError(f"cannot join the platform: key service {address} "
+                                      f"unreachable: {e}") from e
+                _log.warning("joining through %s failed (%s); retrying", address, e)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            _log.info("joined the platform through %s as %s (%s)", address, self.node_id,
+                      ",".join(roles))
+            self.identity = PemPair(creds.key_pem, creds.cert_pem)
+            return creds.root_secret
+
+    def _authorize_roles(self, verdict: object, services: Sequence[str]) -> None:
+        """The key service grants a role only to a node whose verified measurement
+        its enclave_info table lists (``RoleMeasurements``)."""
+        unknown = sorted(set(services) - set(NODE_ROLES))
+        if unknown:
+            raise KeysError("unknown-role", f"no such role {', '.join(unknown)}")
+        measurements = getattr(verdict, "measurements", None) or {}
+        self.role_measurements.check(services, measurements)
+
+    def _not_revoked(self, node_id: str) -> None:
+        revoked = self.revocations.covering(node_id)
+        if revoked is not None:
+            raise KeysError("node-revoked", f"node {node_id} is revoked ({revoked.node_id}: "
+                            f"{revoked.reason or 'no reason given'})")
+
+    def _audit_refusal(self, what: str) -> Callable[[str, str, str], None]:
+        """An audit entry per refused node: ``node:<id>``, what was refused and why.
+
+        The same refusal of the same node is recorded once per ``_AUDIT_REPEAT_S``:
+        a refused node that keeps calling cannot flood the audit log."""
+        seen: dict[tuple[str, str], float] = {}
+        lock = threading.Lock()
+
+        def record(node_id: str, peer: str, message: str) -> None:
+            now = time.monotonic()
+            with lock:
+                last = seen.get((node_id, message))
+                if last is not None and now - last < _AUDIT_REPEAT_S:
+                    return
+                if len(seen) >= _AUDIT_REPEAT_KEYS:
+                    seen.clear()
+                seen[(node_id, message)] = now
+            self.audit.append(user=f"node:{node_id}", message=f"{what} refused: {message}",
+                              result=False, ip=peer_ip(peer))
+        return record
 
     def _executor_lost(self, executor_id: str, reason: str) -> None:
         self.scheduler.executor_lost(executor_id, reason)
@@ -264,11 +431,13 @@ class Platform:
 
     def _worker_config(self, executor_id: str) -> WorkerConfig:
         """Non-secret bootstrap data: the worker enrols to get its keys (no secret here)."""
+        host = _dial_host(self.config.internal_host)
+        key_service = self.config.key_service_address or _address(host, self.ports["keys"])
         return WorkerConfig(
-            scheduler=f"127.0.0.1:{self.ports['scheduler']}",
-            key_service=f"127.0.0.1:{self.ports['keys']}", executor_id=executor_id,
+            scheduler=_address(host, self.ports["scheduler"]),
+            key_service=key_service, executor_id=executor_id,
             ca_pem=self.ca.certificate_pem(),
-            sim_state_dir=str(self.config.data_dir / "sim-attester"),
+            sim_state_dir=str(self.node.attester_dir),
             server_name=service_dns_name("scheduler"), slots=self.config.worker_slots,
             python_prestart=self.config.worker_python_prestart,
             log_level=self.config.worker_log_level, log_format=self.config.log_format,
@@ -290,41 +459,50 @@ class Platform:
         self._rpc = rpc = RpcLoop()
         metrics = cfg.metrics_address is not None
         served: dict[str, tuple[grpc.aio.Server, tuple[str, ...]]] = {}
-        auth_server = build_server(rpc, max_message_bytes=limits.max_message_bytes,
-                                   metrics=metrics)
-        served["authentication"] = (auth_server, add_authentication_servicers(
-            self.auth, auth_server, internal=False))
-        self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
-                                                  self._api_creds.credentials(), cfg.host)
         # Inline handlers only with the embedded SQLite: a PostgreSQL round trip
         # on the event loop would stall every other RPC of the process.
         inline_db = not self.db.postgres
-        front = build_server(rpc, max_message_bytes=limits.max_message_bytes,
-                             allow_inline=inline_db, metrics=metrics)
-        if self.blobs is not None:
-            self.blobs.start()
-            self.ports["blobs"] = self.blobs.port
-        served["frontend"] = (front, add_frontend_servicers(
-            self.frontend, self.management, self.scheduler, self.audit, self.blobs, front))
-        self.ports["frontend"] = self._bind(front, cfg.frontend_port,
-                                            self._api_creds.credentials(), cfg.host)
-        sched_pair = self._node_certificate("scheduler", ["scheduler"])
-        sched_creds = grpc.ssl_server_credentials(
-            [(sched_pair.key_pem, sched_pair.cert_pem)],
-            root_certificates=self.ca.certificate_pem(), require_client_auth=True)
-        sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
-                             allow_inline=inline_db, metrics=metrics)
-        served["scheduler"] = (sched, add_scheduler_servicer(self.scheduler, limits, sched))
-        self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds, "127.0.0.1")
-        # The key service: server-authenticated TLS with the attested certificate
-        # (enrolling nodes have no client certificate yet), on its own port so the
-        # scheduler port can keep refusing every handshake without one.
-        keys = build_server(rpc, max_message_bytes=limits.max_message_bytes, max_workers=16,
-                            metrics=metrics)
-        served["keys"] = (keys, add_key_servicer(self.keys, keys,
-                                                 clock=lambda: dt.datetime.now(dt.UTC)))
-        self.ports["keys"] = self._bind(keys, cfg.key_service_port,
-                                        self._api_creds.credentials(), "127.0.0.1")
+        if "authentication" in self.roles:
+            auth_server = build_server(rpc, max_message_bytes=limits.max_message_bytes,
+                                       metrics=metrics, gate=self._gate)
+            served["authentication"] = (auth_server, add_authentication_servicers(
+                self.auth, auth_server, internal=False))
+            self.ports["authentication"] = self._bind(auth_server, cfg.authentication_port,
+                                                      self._api_creds.credentials(), cfg.host)
+        if "frontend" in self.roles:
+            front = build_server(rpc, max_message_bytes=limits.max_message_bytes,
+                                 allow_inline=inline_db, metrics=metrics, gate=self._gate)
+            if self.blobs is not None:
+                self.blobs.start()
+                self.ports["blobs"] = self.blobs.port
+            served["frontend"] = (front, add_frontend_servicers(
+                self.frontend, self.management, self.scheduler, self.audit, self.blobs, front,
+                audit_signer=lambda: self._attested))
+            self.ports["frontend"] = self._bind(front, cfg.frontend_port,
+                                                self._api_creds.credentials(), cfg.host)
+        if "scheduler" in self.roles:
+            self._sched_creds = _RotatingCredentials(
+                self.identity or self._node_certificate(self.node_id, ["scheduler"]),
+                client_ca=self.ca.certificate_pem())
+            sched_creds = self._sched_creds.credentials()
+            sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
+                                 allow_inline=inline_db, metrics=metrics)
+            served["scheduler"] = (sched, add_scheduler_servicer(
+                self.scheduler, limits, sched, revoked=self.revocations,
+                audit=self._audit_refusal("internal call")))
+            self.ports["scheduler"] = self._bind(sched, cfg.scheduler_port, sched_creds,
+                                                 cfg.internal_host)
+        if "keys" in self.roles:
+            # The key service: server-authenticated TLS with the attested certificate
+            # (enrolling nodes have no client certificate yet), on its own port so the
+            # scheduler port can keep refusing every handshake without one.
+            keys = build_server(rpc, max_message_bytes=limits.max_message_bytes,
+                                max_workers=16, metrics=metrics)
+            served["keys"] = (keys, add_key_servicer(
+                self.keys, keys, clock=lambda: dt.datetime.now(dt.UTC),
+                audit=self._audit_refusal("enrolment")))
+            self.ports["keys"] = self._bind(keys, cfg.key_service_port,
+                                            self._api_creds.credentials(), cfg.internal_host)
         self.monitor = HealthMonitor(
             rpc, self.db, self.scheduler, certificate=lambda: self._attested.certificate_der,
             max_evidence_age=2 * dt.timedelta(seconds=cfg.attestation_validity_s),
@@ -337,13 +515,18 @@ class Platform:
             self._servers.append(server)
         if metrics:
             self._start_metrics()
-        self.node.write_client_files(self.api_cert.cert_pem)
-        threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
+        if self.roles & {"authentication", "frontend", "keys"}:
+            self.node.write_client_files(self.api_cert.cert_pem)
         threading.Thread(target=self._renew_loop, name="attest-renew", daemon=True).start()
-        if cfg.workers > 0:
-            self.supervisor.start()
-        _log.info("confide is serving: authentication %s:%d, frontend %s:%d", cfg.host,
-                  self.ports["authentication"], cfg.host, self.ports["frontend"])
+        threading.Thread(target=self._keys_loop, name="keyring", daemon=True).start()
+        if "scheduler" in self.roles:
+            threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
+            if cfg.workers > 0:
+                self.supervisor.start()
+        internal = ("scheduler", "keys")
+        _log.info("confide is serving %s: %s", ",".join(sorted(self.roles)), ", ".join(
+            f"{role} {cfg.internal_host if role in internal else cfg.host}:{port}"
+            for role, port in self.ports.items()))
 
     def _start_metrics(self) -> None:
         address = self.config.metrics_address
@@ -368,15 +551,39 @@ class Platform:
         self.node.write_api_certificate(attested.certificate_pem())
         _log.info("re-attested: new API certificate issued")
 
+    def renew_scheduler_certificate(self) -> None:
+        """A new platform-CA certificate for the scheduler's mutual-TLS endpoint."""
+        if self._sched_creds is not None:
+            self._sched_creds.rotate(self._node_certificate(self.node_id, ["scheduler"]))
+            _log.info("renewed the scheduler's node certificate")
+
+    def _scheduler_renewal_due(self, now: dt.datetime) -> bool:
+        if self._sched_creds is None:
+            return False
+        cert = x509.load_pem_x509_certificate(self._sched_creds.pair.cert_pem)
+        lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+        return now >= cert.not_valid_after_utc - lifetime / 2
+
     def _renew_loop(self) -> None:
         validity = dt.timedelta(seconds=self.config.attestation_validity_s)
         while not self._stopping.wait(self.config.renewal_check_s):
             try:
-                if renewal_due(self._attested.certificate_der, dt.datetime.now(dt.UTC),
+                now = dt.datetime.now(dt.UTC)
+                if renewal_due(self._attested.certificate_der, now,
                                attestation_validity=validity):
                     self.renew_certificate()
+                if self._scheduler_renewal_due(now):
+                    self.renew_scheduler_certificate()
             except Exception:  # noqa: BLE001 - keep renewing; the next round retries
                 _log.exception("re-attestation failed")
+
+    def _keys_loop(self) -> None:
+        """Pick up rotations made elsewhere; rotate what ``[keys] rotate_after`` says is due."""
+        while not self._stopping.wait(self.config.key_check_s):
+            try:
+                self.key_rotation.check(self._rotate_after_s)
+            except Exception:  # noqa: BLE001 - keep the current keys; the next round retries
+                _log.exception("keyring check failed")
 
     def _reap_loop(self) -> None:
         while not self._stopping.wait(1.0):
@@ -385,13 +592,39 @@ class Platform:
             except Exception:  # noqa: BLE001 - keep the reaper alive; the next round retries
                 _log.exception("reaper round failed")
 
-    def wait(self) -> None:
-        self._stopping.wait()
+    def request_stop(self) -> None:
+        """Ask :meth:`wait` to return (safe in a signal handler: no lock is taken).
 
-    def stop(self) -> None:
-        self._stopping.set()
+        The first request starts the shutdown; a later one, during the drain of
+        :meth:`stop`, ends its grace period at once.
+        """
+        self._stop_requests += 1
+
+    def wait(self) -> None:
+        """Until :meth:`request_stop` (or :meth:`stop`)."""
+        while self._stop_requests == 0 and not self._stopping.is_set():
+            time.sleep(_DRAIN_POLL_S)
+
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Drain, then stop everything (docs/operations.md, "Stopping and restarting").
+
+        Readiness goes NOT_SERVING first; the client APIs then refuse new RPCs
+        (UNAVAILABLE, :data:`SHUTTING_DOWN`) and the scheduler leases no more
+        tasks (staged ones stay queued for the next start). Running tasks get
+        up to ``grace_s`` to finish and report; those still running then fail
+        with :func:`shutdown_reason`. Then the workers are stopped and reaped,
+        and the servers close.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         if self.monitor is not None:  # readiness goes first: NOT_SERVING everywhere
             self.monitor.shutdown()
+        self._gate.close(SHUTTING_DOWN)
+        self.scheduler.drain()
+        self.supervisor.drain()
+        self._drain(grace_s)
+        self._stopping.set()
         self.supervisor.stop()
         if self.blobs is not None:
             self.blobs.stop()
@@ -404,3 +637,27 @@ class Platform:
         if self._worker_metrics is not None:
             REGISTRY.unregister(self._worker_metrics)
         self.db.close()
+        _log.info("confide stopped")
+
+    def _drain(self, grace_s: float) -> None:
+        """Wait for the running tasks (up to ``grace_s``), then fail the rest."""
+        deadline = time.monotonic() + grace_s
+        requests = self._stop_requests  # one more cuts the wait short
+        try:
+            running = self.scheduler.running()
+            if running:
+                _log.warning("shutting down: waiting up to %g s for %d running task(s); "
+                             "queued tasks stay queued (another SIGTERM ends the wait)",
+                             grace_s, running)
+            else:
+                _log.info("shutting down: no task is running")
+            while running and time.monotonic() < deadline and self._stop_requests == requests:
+                time.sleep(min(_DRAIN_POLL_S, max(0.0, deadline - time.monotonic())))
+                running = self.scheduler.running()
+            if running:
+                reason = shutdown_reason(grace_s, cut_short=self._stop_requests != requests)
+                failed = self.scheduler.fail_running(reason)
+                _log.warning("shutting down: %d task(s) failed: %s", len(failed), reason)
+        except Exception:  # noqa: BLE001 - the database is gone: stop anyway (the reaper
+            # of the next start fails what is left once its lease is stale)
+            _log.exception("shutting down: the running tasks could not be drained")

@@ -98,11 +98,12 @@ class SimNode:
     """
 
     def __init__(self, data_dir: Path, *, clock: Callable[[], dt.datetime],
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, attester_dir: Path | None = None) -> None:
         self._data = data_dir
         self._clock = clock
         self._limits = limits if limits is not None else Limits()
-        self.attester = node_sim_attester(data_dir / "sim-attester")
+        self.attester_dir = attester_dir if attester_dir is not None else data_dir / "sim-attester"
+        self.attester = node_sim_attester(self.attester_dir)
         self.sim_root = UnsafeTrustSimRoot(self.attester.root_certificate_der)
         self.authority = ReportAuthority.load_or_create(
             data_dir / "attestation-service", SimSealer(data_dir / "sim-sealing.key"), clock())
@@ -145,30 +146,40 @@ class SimNode:
             get_quote, endorse, now, get_collateral=lambda _q: self.attester.collateral(now),
             dns_names=dns_names)
 
-    def enrolment_policy(self, services: Sequence[str] = ("execution",)) -> AppraisalPolicy:
-        """What the key service accepts: sim root, this build's measurement for ``services``.
+    def role_tables(self) -> dict[str, dict[str, str]]:
+        """The enclave_info tables the key service grants roles by (this build's, sim).
 
-        Freshness comes from the key service's single-use nonce bound into
-        REPORTDATA, so the evidence-age check (an unbound claim) is off.
+        The same tables the auditor-signed ``enclave_info.toml`` of the data
+        dir lists (``write_client_files``): one per Teaclave service.
         """
-        entry = self.measurements
-        info = EnclaveInfo({f"teaclave_{s}_service": dict(entry) for s in services})
-        return AppraisalPolicy([self.sim_root], info, max_evidence_age=None, limits=self._limits)
+        return {f"teaclave_{s}_service": dict(self.measurements) for s in TEACLAVE_SERVICES}
 
     def enrolment_appraiser(self) -> Callable[[bytes, dt.datetime], DcapVerdict]:
-        """``KeyService``'s ``appraise``: policy appraisal of an ``execution`` node's quote.
+        """``KeyService``'s ``appraise``: verify a joining node's quote (sim root only).
 
-        The expected REPORTDATA passed to the policy is the quote's own (the
-        policy then checks the signature over it); ``KeyService.enrol`` compares
-        the verified REPORTDATA with the request's binding, in constant time.
+        This checks the evidence (signatures, collateral, TCB status) and
+        returns the *verified* measurements; which role they may hold is the
+        key service's ``authorize_services`` (``RoleMeasurements``), so a node
+        refused for a role is told which role. The expected REPORTDATA passed
+        to the policy is the quote's own (the policy then checks the signature
+        over it); ``KeyService.enrol`` compares the verified REPORTDATA with the
+        request's binding, in constant time. Freshness comes from the key
+        service's single-use nonce bound into REPORTDATA, so the evidence-age
+        check (an unbound claim) is off.
         """
-        policy = self.enrolment_policy()
 
         def appraise(quote: bytes, now: dt.datetime) -> DcapVerdict:
             unverified = parse_quote(quote, self._limits)
+            body = unverified.body
+            claimed = {"mr_enclave": bytes(getattr(body, "mr_enclave", b"")).hex(),
+                       "mr_signer": bytes(getattr(body, "mr_signer", b"")).hex()}
+            # Signatures and TCB here; the measurement is compared per role afterwards.
+            policy = AppraisalPolicy([self.sim_root],
+                                     EnclaveInfo({"teaclave_node_service": claimed}),
+                                     max_evidence_age=None, limits=self._limits)
             evidence = Evidence(tee="sgx", quote=quote, collateral=self.attester.collateral(now))
-            result = policy.appraise(evidence, expected_report_data=unverified.body.report_data,
-                                     service="execution", now=now)
+            result = policy.appraise(evidence, expected_report_data=body.report_data,
+                                     service="node", now=now)
             m = result.measurements
             return DcapVerdict(status=result.tcb_status, advisories=result.advisory_ids,
                                mr_enclave=bytes.fromhex(m.get("mr_enclave", "")),

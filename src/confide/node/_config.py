@@ -7,7 +7,13 @@ from pathlib import Path
 
 from ..config import Limits
 
-__all__ = ["DEFAULT_ADMIN_PASSWORD", "ServerConfig"]
+__all__ = ["ALL_ROLES", "DEFAULT_ADMIN_PASSWORD", "ServerConfig"]
+
+#: The roles ``confide serve --services`` can start (docs/operations.md,
+#: "Distributed shape"). ``frontend`` includes the management API and the blob
+#: store; ``scheduler`` includes the reaper and any local workers; ``keys`` is
+#: the key service (node enrolment) and holds the platform root secret.
+ALL_ROLES = ("authentication", "frontend", "scheduler", "keys")
 
 #: What Teaclave's examples log in with. Accepted only with the sim TEE.
 DEFAULT_ADMIN_PASSWORD = "teaclave"  # noqa: S105 - documented development default
@@ -17,6 +23,18 @@ DEFAULT_ADMIN_PASSWORD = "teaclave"  # noqa: S105 - documented development defau
 class ServerConfig:
     data_dir: Path
     host: str = "127.0.0.1"
+    # The roles this process serves (ALL_ROLES: the all-in-one server).
+    services: tuple[str, ...] = ALL_ROLES
+    # Where the internal endpoints (scheduler, key service) listen; other hosts'
+    # workers and nodes dial it (docs/operations.md, "Distributed shape").
+    internal_host: str = "127.0.0.1"
+    # HOST:PORT of a key service on another node. A node that does not serve
+    # ``keys`` enrols there with its attested evidence to receive its identity
+    # (a certificate naming its roles) and the platform secret.
+    key_service_address: str | None = None
+    # The sim attester's state (stands in for the hardware vendor's PKI: every
+    # node of a sim deployment holds a copy of the same one). Default: <data>/sim-attester.
+    sim_attester_dir: Path | None = None
     authentication_port: int = 7776
     frontend_port: int = 7777
     scheduler_port: int = 17780
@@ -48,12 +66,19 @@ class ServerConfig:
     metrics_address: str | None = None  # HOST:PORT of the Prometheus endpoint; None: off
     log_format: str = "human"  # the workers' log lines: human or json
     health_check_s: float = 2.0  # how often readiness is checked
+    shutdown_grace_s: float = 30.0  # SIGTERM: running tasks may finish this long
+    # Key rotation ([keys], docs/operations.md): rotate a key once the active one is
+    # this old ("90d"; "off": only on command); reload the keyring this often.
+    key_rotate_after: str = "off"
+    key_check_s: float = 10.0
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         # Workers run with another working directory: every path they are
         # given must be absolute (a relative --data-dir once broke them).
         self.data_dir = Path(self.data_dir).resolve()
+        if self.sim_attester_dir is not None:
+            self.sim_attester_dir = Path(self.sim_attester_dir).resolve()
 
     @property
     def db_url(self) -> str:

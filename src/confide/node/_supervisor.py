@@ -3,7 +3,10 @@
 A worker that exits unexpectedly is reported to the scheduler at once, so its
 task fails with a reason instead of waiting for the heartbeat timeout, its
 private staging area (decrypted inputs) is removed, and a new worker (with a
-new executor id) takes its place.
+new executor id) takes its place, unless the server is shutting down
+(:meth:`Supervisor.drain`). Workers exit by themselves when the
+supervising process dies (``execution._worker``), and their executor ids carry
+this server's generation, so a worker left over by a killed server is refused.
 
 With ``metrics_dir``, each worker records its ``confide_worker_*`` metrics in
 files there (``confide.telemetry``), and a dead worker's live gauges are dropped.
@@ -35,9 +38,14 @@ _MAX_BACKOFF_S = 30.0  # after an exponentially growing pause, up to this long
 
 class Supervisor:
     def __init__(self, count: int, make_config: Callable[[str], WorkerConfig],
-                 on_lost: Callable[[str, str], None], *, metrics_dir: Path | None = None
-                 ) -> None:
+                 on_lost: Callable[[str, str], None], *, metrics_dir: Path | None = None,
+                 id_prefix: str = "executor-") -> None:
+        """``id_prefix``: put before each executor's uuid: ``executor-<generation>-`` for
+        ``confide serve``'s workers (Scheduler.admit refuses other generations),
+        ``<name>/executor-`` for ``confide worker --name`` (revoking the name revokes
+        its every worker)."""
         self._count = count
+        self._id_prefix = id_prefix
         self.metrics_dir = metrics_dir
         self._make_config = make_config
         self._on_lost = on_lost
@@ -47,6 +55,7 @@ class Supervisor:
         self._respawn_at: list[float] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._draining = threading.Event()  # the server is stopping: no more respawns
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
 
     def start(self) -> None:
@@ -58,7 +67,7 @@ class Supervisor:
         self._thread.start()
 
     def _spawn(self) -> None:
-        executor_id = f"executor-{uuid.uuid4()}"
+        executor_id = f"{self._id_prefix}{uuid.uuid4()}"
         cfg = self._make_config(executor_id)
         env = None
         if self.metrics_dir is not None:
@@ -74,6 +83,10 @@ class Supervisor:
             self._started[executor_id] = time.monotonic()
             SUPERVISOR_WORKER_PROCESSES.set(len(self._procs))
         _log.info("started worker pid %d as %s", proc.pid, executor_id)
+
+    def drain(self) -> None:
+        """Replace no dead worker from now on (the server is shutting down)."""
+        self._draining.set()
 
     def pids(self) -> dict[str, int]:
         with self._lock:
@@ -105,6 +118,9 @@ class Supervisor:
                 else:
                     self._backoff = 0.0
                 self._respawn_at.append(time.monotonic() + self._backoff)
+            if self._draining.is_set():
+                self._respawn_at.clear()
+                continue
             now = time.monotonic()
             due = [t for t in self._respawn_at if t <= now]
             self._respawn_at = [t for t in self._respawn_at if t > now]

@@ -15,12 +15,16 @@ the RPC event loop, an :class:`AsyncWaker`. Either may be woken from any thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["AsyncWaker", "Notifier", "Waker"]
 
+
+_log = logging.getLogger(__name__)
 
 class Waker(Protocol):
     def set(self) -> None: ...
@@ -53,7 +57,13 @@ class AsyncWaker:
 
 
 class Notifier:
-    def __init__(self) -> None:
+    """Wakes this process's waiters; with ``publish``, also other processes' (a node
+    of the distributed shape passes ``Database.notify``: PostgreSQL NOTIFY on the
+    ``work`` and ``task_ended`` channels, whose listeners call back with
+    ``local=True``)."""
+
+    def __init__(self, publish: Callable[[str, str], None] | None = None) -> None:
+        self._publish = publish
         self._lock = threading.Lock()
         self._task_waiters: defaultdict[str, set[Waker]] = defaultdict(set)
         self._idle: deque[Waker] = deque()  # executors' long-polls waiting for work
@@ -73,25 +83,38 @@ class Notifier:
                 if not waiters:
                     del self._task_waiters[task_id]
 
-    def task_ended(self, task_id: str) -> None:
+    def task_ended(self, task_id: str, *, local: bool = False) -> None:
         """Announce that ``task_id`` reached a final state."""
         with self._lock:
             waiters = list(self._task_waiters.get(task_id, ()))
         for waker in waiters:
             waker.set()
+        if self._publish is not None and not local:
+            self._announce("task_ended", task_id)
 
     # -- queue -------------------------------------------------------------
     def work_seq(self) -> int:
         with self._lock:
             return self._work_seq
 
-    def work_available(self, count: int = 1) -> None:
+    def work_available(self, count: int = 1, *, local: bool = False) -> None:
         """Announce new work; wake up to ``count`` idle long-polls."""
         with self._lock:
             self._work_seq += 1
             woken = [self._idle.popleft() for _ in range(min(count, len(self._idle)))]
         for waker in woken:
             waker.set()
+        if self._publish is not None and not local:
+            self._announce("work", "")
+
+    def _announce(self, channel: str, payload: str) -> None:
+        """Tell other processes; a lost announcement costs them latency only (they
+        re-read the database at least every second), so a failure is logged, not raised."""
+        assert self._publish is not None
+        try:
+            self._publish(channel, payload)
+        except Exception as e:  # noqa: BLE001 - a hint; the rows are the truth
+            _log.warning("could not announce %s to other nodes: %s", channel, e)
 
     def idle(self, seen_seq: int, waker: Waker) -> bool:
         """Queue ``waker`` for the next announcement, unless work was announced

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .._status import TaskStatus
+from ..executor_registry import MESAPY
+from ..mesapy import staged_payload
 from ..storage import Record, Txn
 
 __all__ = [
+    "ApprovalPolicy",
     "ArgumentSpec",
     "CryptoInfo",
     "DataSpec",
@@ -27,6 +30,7 @@ __all__ = [
     "TaskStatus",
     "new_id",
     "parse_id",
+    "signing_key_of",
 ]
 
 
@@ -135,6 +139,20 @@ class FunctionRecord:
     # using it) or "confidential" (its hash and owner only). Records written
     # before this field existed read as confidential, Teaclave's behaviour.
     code_review: str = "confidential"
+    # Tasks created from this function require signed approvals (confide.v1).
+    require_signed: bool = False
+    # A python function's dialect (confide.mesapy): "python3" or "python2" (MesaPy mode,
+    # whose translation, staged instead of the payload, is made once at registration).
+    # Records written before these fields existed read as Python 3.
+    dialect: str = "python3"
+    translation: bytes = b""
+
+    def program(self) -> bytes:
+        """What a worker runs: the payload, or for a MesaPy-mode function its translation
+        (confide.mesapy); signed approvals hash exactly this (docs/signed-approvals.md)."""
+        if self.executor_type != MESAPY.function_type:
+            return self.payload
+        return staged_payload(self.dialect, self.payload, self.translation)
 
     def to_dict(self) -> Record:
         return dict(self.__dict__)  # CBOR writes the named tuples as arrays
@@ -160,6 +178,62 @@ class FunctionRecord:
 
 
 @dataclass
+class ApprovalPolicy:
+    """A task's signed-approval policy (docs/signed-approvals.md).
+
+    Every participant signs, except a participant named by a group, for whom
+    ``k`` of its members sign. ``not_after`` bounds when a worker may run it;
+    ``measurements`` are the worker measurements allowed to.
+    """
+
+    groups: list[tuple[str, int, list[str]]] = field(default_factory=list)
+    not_after: int = 0
+    measurements: list[bytes] = field(default_factory=list)
+
+    def to_dict(self) -> Record:
+        return {"groups": [[n, k, list(m)] for n, k, m in self.groups],
+                "not_after": self.not_after, "measurements": list(self.measurements)}
+
+    @classmethod
+    def from_dict(cls, d: Record) -> ApprovalPolicy:
+        return cls([(str(n), int(k), [str(x) for x in m]) for n, k, m in d["groups"]],
+                   int(d["not_after"]), [bytes(m) for m in d["measurements"]])
+
+    def signers(self, participants: list[str]) -> list[str]:
+        """Who signs: participants not named by a group, and every group's members."""
+        named = {n for n, _k, _m in self.groups}
+        out = {p for p in participants if p not in named}
+        for _n, _k, members in self.groups:
+            out.update(members)
+        return sorted(out)
+
+    def missing(self, participants: list[str], signatures: dict[str, bytes]) -> list[str]:
+        """Participants (or ``group (k of n)``) whose signed approval is missing."""
+        groups = {n: (k, m) for n, k, m in self.groups}
+        out: list[str] = []
+        for p in sorted(participants):
+            if p in groups:
+                k, members = groups[p]
+                if sum(1 for m in members if m in signatures) < k:
+                    out.append(f"{p} ({k} of {', '.join(members)})")
+            elif p not in signatures:
+                out.append(p)
+        return out
+
+    def satisfied_by(self, participants: list[str], signatures: dict[str, bytes]) -> bool:
+        return not self.missing(participants, signatures)
+
+
+def signing_key_of(txn: Txn, user_id: str) -> bytes | None:
+    """The user's registered Ed25519 public key (raw), from their MAC-protected row."""
+    row = txn.get("users", user_id)
+    if row is None:
+        return None
+    key = row.body.get("signing_key")
+    return bytes(key) if isinstance(key, bytes) else None
+
+
+@dataclass
 class TaskResult:
     ok: bool
     return_value: bytes = b""
@@ -167,6 +241,7 @@ class TaskResult:
     log: list[str] = field(default_factory=list)
     reason: str = ""
     detail: str = ""  # a failure's cause beyond ``reason`` (confide.v1 ReviewTask only)
+    receipt: bytes = b""  # the worker's signed receipt (crypto/receipts.py)
 
     @classmethod
     def err(cls, reason: str, *, log: list[str] | None = None, detail: str = "") -> TaskResult:
@@ -193,11 +268,16 @@ class TaskRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     rejections: dict[str, str] = field(default_factory=dict)  # participant -> reason
+    # Signed approvals (docs/signed-approvals.md): None = an unsigned (Teaclave) task.
+    approval_policy: ApprovalPolicy | None = None
+    signatures: dict[str, bytes] = field(default_factory=dict)  # signer -> Ed25519 signature
 
     def to_dict(self) -> Record:
         d = dict(self.__dict__)
         d["status"] = int(self.status)
         d["result"] = None if self.result is None else dict(self.result.__dict__)
+        d["approval_policy"] = None if self.approval_policy is None \
+            else self.approval_policy.to_dict()
         return d
 
     @classmethod
@@ -206,6 +286,8 @@ class TaskRecord:
         d["status"] = TaskStatus(d["status"])
         if d["result"] is not None:
             d["result"] = TaskResult(**d["result"])
+        if d.get("approval_policy") is not None:
+            d["approval_policy"] = ApprovalPolicy.from_dict(d["approval_policy"])
         return cls(**d)
 
     @classmethod
@@ -226,12 +308,16 @@ class TaskRecord:
         ) == set(self.assigned_outputs)
 
     def everyone_approved(self) -> bool:
+        if self.approval_policy is not None:
+            return self.approval_policy.satisfied_by(self.participants, self.signatures)
         return len(self.participants) == 1 or set(self.approved_users) == set(self.participants)
 
     def waiting_for(self) -> list[str]:
         """Participants whose approval is still missing (sorted)."""
         if self.everyone_approved():
             return []
+        if self.approval_policy is not None:
+            return self.approval_policy.missing(self.participants, self.signatures)
         return sorted(set(self.participants) - set(self.approved_users))
 
     def unassigned(self) -> list[str]:

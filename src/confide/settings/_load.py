@@ -94,6 +94,9 @@ def _build(cls: type[Any], section: str, raw: dict[str, tuple[Any, str, bool]],
             continue
         try:
             values[key] = coerce(value, hints[key], key=key, from_env=from_env)
+            check = getattr(cls, "check_value", None)  # a section's own rules, if any
+            if check is not None:
+                check(key, values[key])
         except ValueRefused as e:
             problems.append(f"{where}: {e}")
     return cls(**values)

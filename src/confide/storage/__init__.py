@@ -3,10 +3,21 @@
 The database is untrusted: every row is sealed and authenticated (see ``_schema``).
 """
 
-from ._db import Conflict, Database, Schema, StorageError, Tampered
+from ._channels import Listener
+from ._db import (
+    Conflict,
+    Database,
+    ResealBatch,
+    Schema,
+    StorageError,
+    StorageFull,
+    StorageUnavailable,
+    Tampered,
+)
 from ._migrate import BASE, HEAD, Revision, history
 from ._schema import SCHEMA_VERSION
 from ._txn import Column, Record, Row, Txn
 
-__all__ = ["BASE", "HEAD", "SCHEMA_VERSION", "Column", "Conflict", "Database", "Record",
-           "Revision", "Row", "Schema", "StorageError", "Tampered", "Txn", "history"]
+__all__ = ["BASE", "HEAD", "SCHEMA_VERSION", "Column", "Conflict", "Database", "Listener", "Record",
+           "ResealBatch", "Revision", "Row", "Schema", "StorageError", "StorageFull",
+           "StorageUnavailable", "Tampered", "Txn", "history"]

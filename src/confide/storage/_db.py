@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import cbor2
@@ -25,26 +26,32 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from ..crypto.records import RecordSealer, TamperedRecord
+from ..crypto.records import RecordSealer, TamperedRecord, row_prefix
 from ..telemetry._metrics import DB_TRANSACTION_SECONDS
 from . import _migrate
+from ._channels import Listener, LocalChannels, PostgresListener, check_channel, check_payload
 from ._migrate import MigrationError
 from ._schema import tables
 from ._txn import Column, Record, Row, Txn
 
-__all__ = ["Conflict", "Database", "Schema", "StorageError", "Tampered"]
+__all__ = ["Conflict", "Database", "ResealBatch", "Schema", "StorageError", "Tampered"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
 _DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
 _CONFLICTS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError)
+#: Errors after which a PostgreSQL connection is not reused.
+_BROKEN: tuple[type[Exception], ...] = (SQLAlchemyError,)
 try:  # the DB-API errors of the PostgreSQL driver, when it is installed
     from psycopg import Error as _PsycopgError
     from psycopg import IntegrityError as _PsycopgIntegrityError
+    from psycopg import InterfaceError as _PsycopgInterfaceError
+    from psycopg import OperationalError as _PsycopgOperationalError
 
     _DB_ERRORS += (_PsycopgError,)
     _CONFLICTS += (_PsycopgIntegrityError,)
+    _BROKEN += (_PsycopgOperationalError, _PsycopgInterfaceError)
 except ImportError:  # pragma: no cover - the postgres extra is optional
     pass
 
@@ -62,6 +69,42 @@ class Conflict(StorageError):
 
 class Tampered(StorageError):
     """A row failed authentication: somebody changed the database."""
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached now, or stayed locked past its timeout: retry later."""
+
+
+class StorageFull(StorageError):
+    """The database (or the disk under it) has no space left."""
+
+
+#: SQLSTATE classes and codes (PostgreSQL) and SQLite texts, by what they mean to a caller.
+_FULL_SQLSTATES = ("53",)  # insufficient resources: disk full, out of memory, too many connections
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "55P03", "40P01", "HV")  # connection, shutdown, lock
+_FULL_TEXTS = ("database or disk is full", "no space left on device")
+_UNAVAILABLE_TEXTS = ("database is locked", "unable to open database", "disk i/o error",
+                      "connection", "could not connect", "server closed", "timeout")
+
+
+def _classify(e: BaseException) -> type[StorageError]:
+    """Which StorageError ``e`` (a driver's or SQLAlchemy's exception) is to a caller."""
+    cause = getattr(e, "orig", None) or e  # SQLAlchemy wraps the driver's exception
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or ""
+    text = str(cause).lower()
+    if sqlstate.startswith(_FULL_SQLSTATES) or any(t in text for t in _FULL_TEXTS):
+        return StorageFull
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATES) or any(t in text for t in _UNAVAILABLE_TEXTS):
+        return StorageUnavailable
+    return StorageError
+
+@dataclass(frozen=True)
+class ResealBatch:
+    """One step of :meth:`Database.reseal_batch`: where to go on from, what it did."""
+
+    after: str | None  # the last row id looked at; None: the table is done
+    resealed: int
+
 
 
 def _columns(row_id: str, table: str, cols: Mapping[str, Column]) -> list[Column]:
@@ -100,15 +143,38 @@ class _SqlTxn(Txn):
     """One SQL transaction on a DB-API cursor (the :class:`Txn` of :class:`Database`)."""
 
     def __init__(self, cursor: Any, sealer: RecordSealer, postgres: bool,
-                 sql: Mapping[str, _TableSql]) -> None:
+                 sql: Mapping[str, _TableSql], pipeline: Any = None) -> None:
         self._cursor = cursor
         self._sealer = sealer
         self._postgres = postgres
         self._sql = sql
+        # PostgreSQL writes run in psycopg's pipeline mode: a statement whose
+        # result nobody reads (insert, delete, update) is sent without waiting,
+        # and goes to the server with the next read or the commit.
+        self._pipeline = pipeline
+        self._updates: list[tuple[Any, str]] = []
 
     def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         self._cursor.execute(statement, tuple(params))
         return self._cursor
+
+    def _send(self, statement: str, params: Sequence[Any]) -> Any:
+        """A statement whose result is not read now (pipelined when possible)."""
+        if self._pipeline is None:
+            return self._execute(statement, params)
+        cursor = self._cursor.connection.cursor()
+        cursor.execute(statement, tuple(params))
+        return cursor
+
+    def check_updates(self) -> None:
+        """Before commit: each pipelined update changed exactly one row."""
+        if not self._updates:
+            return
+        self._pipeline.sync()
+        for cursor, what in self._updates:
+            if cursor.rowcount != 1:
+                raise StorageError(f"{what}: update hit {cursor.rowcount} rows")
+        self._updates.clear()
 
     # -- sealing ----------------------------------------------------------
     def _seal(self, table: str, row_id: str, cols: Mapping[str, Column], body: Record) -> bytes:
@@ -146,22 +212,24 @@ class _SqlTxn(Txn):
         self._check_columns(sql, cols)
         names = [sql.pk, "body", *cols]
         values = [sql.key(row_id), self._seal(table, row_id, cols, body), *cols.values()]
-        self._execute(sql.insert_prefix.format(", ".join(names),
-                                               ", ".join([sql.mark] * len(names))), values)
+        self._send(sql.insert_prefix.format(", ".join(names),
+                                            ", ".join([sql.mark] * len(names))), values)
 
     def update(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
         sql = self._sql[table]
         self._check_columns(sql, cols)
         sets = ", ".join(f"{name} = {sql.mark}" for name in ["body", *cols])
         values = [self._seal(table, row_id, cols, body), *cols.values(), sql.key(row_id)]
-        cursor = self._execute(f"UPDATE {sql.name} SET {sets} WHERE {sql.pk} = {sql.mark}",
-                               values)
-        if cursor.rowcount != 1:
+        cursor = self._send(f"UPDATE {sql.name} SET {sets} WHERE {sql.pk} = {sql.mark}",
+                            values)
+        if self._pipeline is not None:
+            self._updates.append((cursor, f"{table}/{row_id}"))
+        elif cursor.rowcount != 1:
             raise StorageError(f"{table}/{row_id}: update hit {cursor.rowcount} rows")
 
     def delete(self, table: str, row_id: str) -> None:
         sql = self._sql[table]
-        self._execute(sql.delete, (sql.key(row_id),))
+        self._send(sql.delete, (sql.key(row_id),))
 
     def scan(
         self,
@@ -209,7 +277,7 @@ class _SqlTxn(Txn):
         """
         if self._postgres:
             key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-            self._execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            self._send("SELECT pg_advisory_xact_lock(%s)", (key,))
 
     def count_by(self, table: str, column: str) -> dict[Any, int]:
         """Row counts per value of a plain ``column`` (unauthenticated: metrics only)."""
@@ -288,7 +356,18 @@ class Schema:
         self._engine.dispose()
 
 
-_SQLITE_IDLE = 16  # idle SQLite connections kept by Database._checkout/_checkin
+#: How long a PostgreSQL statement waits for a lock (a table locked by somebody
+#: else) before its transaction fails with ``StorageError``.
+LOCK_TIMEOUT_MS = 10_000
+_SQLITE_IDLE = 16  # idle connections kept by Database._checkout/_checkin
+_POSTGRES_IDLE = 32
+
+
+def _close_quietly(raw: Any) -> None:
+    try:
+        raw.close()
+    except _DB_ERRORS:
+        pass
 
 
 class Database:
@@ -304,9 +383,13 @@ class Database:
         self._sealer = sealer
         self.postgres = url.startswith("postgresql")
         self._write_lock = threading.RLock() if not self.postgres else None
-        # SQLite connections never go stale, so the hot path keeps its own LIFO of
-        # them instead of a SQLAlchemy pool round trip per transaction.
+        # The hot path keeps its own LIFO of connections instead of a SQLAlchemy
+        # pool checkout per transaction (which, for PostgreSQL, pinged the server:
+        # one more round trip per transaction). A broken one is dropped at once.
         self._idle: list[Any] = []
+        self._idle_cap = _POSTGRES_IDLE if self.postgres else _SQLITE_IDLE
+        self._local = LocalChannels()
+        self._listeners: list[PostgresListener] = []
         mark = "%s" if self.postgres else "?"
         self._table_sql = {name: _TableSql(name, mark) for name in tables}
         kwargs: dict[str, Any] = {}
@@ -316,8 +399,16 @@ class Database:
             kwargs["max_overflow"] = 64
         else:
             kwargs["pool_size"] = 16
-            kwargs["max_overflow"] = 32
-            kwargs["pool_pre_ping"] = True
+            kwargs["max_overflow"] = 48
+            if synchronous not in ("NORMAL", "FULL"):
+                raise StorageError(f"invalid synchronous mode {synchronous!r}")
+            # NORMAL: as SQLite's WAL NORMAL, a commit does not wait for the log to
+            # reach the disk (a crash of the database host may lose the last commits,
+            # never corrupt); FULL waits. Locks are waited for LOCK_TIMEOUT_MS at most.
+            kwargs["connect_args"] = {"options": " ".join((
+                f"-c synchronous_commit={'off' if synchronous == 'NORMAL' else 'on'}",
+                f"-c lock_timeout={LOCK_TIMEOUT_MS}"))}
+            kwargs["pool_pre_ping"] = True  # connections outside the hot path (migrations)
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except SQLAlchemyError as e:
@@ -362,22 +453,37 @@ class Database:
             raw = self._checkout()
             reusable = True
             try:
+                if self.postgres:
+                    # A read runs in autocommit: under READ COMMITTED every statement
+                    # has its own snapshot anyway, and it saves BEGIN and COMMIT.
+                    raw.driver_connection.autocommit = not write
                 cursor = raw.cursor()
                 if not self.postgres:  # autocommit driver: open the transaction ourselves
                     cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                yield _SqlTxn(cursor, self._sealer, self.postgres, self._table_sql)
-                raw.commit()
-            except BaseException:
-                reusable = False
-                raw.rollback()
-                reusable = True
+                    yield _SqlTxn(cursor, self._sealer, False, self._table_sql)
+                    raw.commit()
+                elif not write:
+                    yield _SqlTxn(cursor, self._sealer, True, self._table_sql)
+                else:
+                    with raw.driver_connection.pipeline() as pipeline:
+                        txn = _SqlTxn(cursor, self._sealer, True, self._table_sql, pipeline)
+                        yield txn
+                        txn.check_updates()
+                        raw.commit()
+            except BaseException as e:
+                reusable = not (self.postgres and isinstance(e, _BROKEN))
+                try:
+                    raw.rollback()
+                except _DB_ERRORS:
+                    reusable = False
                 raise
             finally:
                 self._checkin(raw, reusable)
         except _CONFLICTS as e:
             raise Conflict(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
         except _DB_ERRORS as e:
-            raise StorageError(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
+            text = (str(e).splitlines() or [""])[0]
+            raise _classify(e)(f"{e.__class__.__name__}: {text}") from e
         finally:
             _SECONDS[write].observe(time.perf_counter() - start)
             if lock is not None:
@@ -390,8 +496,18 @@ class Database:
             return self.engine.raw_connection()
 
     def _checkin(self, raw: Any, reusable: bool) -> None:
-        if self.postgres or not reusable or len(self._idle) >= _SQLITE_IDLE:
-            raw.close()  # back to SQLAlchemy's pool (which pings PostgreSQL on checkout)
+        """Keep a healthy connection for the next transaction (no ping round trip).
+
+        A PostgreSQL connection that failed is closed, and so is every idle one:
+        the server may have restarted, and the next transactions open new ones.
+        """
+        if not reusable:
+            raw.close()
+            if self.postgres:
+                while self._idle:
+                    _close_quietly(self._idle.pop())
+        elif len(self._idle) >= self._idle_cap:
+            raw.close()
         else:
             self._idle.append(raw)
 
@@ -407,6 +523,43 @@ class Database:
             return await asyncio.to_thread(fn, *args, **kwargs)
         return fn(*args, **kwargs)
 
+    # -- wake-ups between processes (``_channels``) --------------------------
+    def notify(self, channel: str, payload: str = "") -> None:
+        """Wake every listener of ``channel``, in any process on this database
+        (PostgreSQL ``NOTIFY``; in-process on SQLite). A hint, not a fact:
+        listeners re-read the sealed rows. ``StorageError`` if it cannot be sent."""
+        name, payload = check_channel(channel), check_payload(payload)
+        if not self.postgres:
+            self._local.notify(name, payload)
+            return
+        with self._txn(False) as txn:
+            assert isinstance(txn, _SqlTxn)
+            txn._execute("SELECT pg_notify(%s, %s)", (name, payload))
+
+    def listen(self, channel: str, callback: Callable[[str], None]) -> Listener:
+        """Call ``callback(payload)`` on every notification of ``channel`` (on a
+        thread of its own with PostgreSQL), and once with ``""`` each time it
+        (re)connects, since notifications sent meanwhile are lost."""
+        name = check_channel(channel)
+        if not self.postgres:
+            return self._local.listen(name, callback)
+        listener = PostgresListener(self._listen_connection, name, callback)
+        self._listeners.append(listener)
+
+        def close() -> None:
+            listener.close()
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return Listener(close)
+
+    def _listen_connection(self) -> Any:
+        """A connection of its own for LISTEN (never pooled: it stays subscribed)."""
+        import psycopg
+
+        url = self.engine.url.set(drivername="postgresql")
+        return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+
     def read(self) -> AbstractContextManager[Txn]:
         """A read-only transaction: ``with db.read() as txn: ...``."""
         return self._txn(False)
@@ -416,7 +569,93 @@ class Database:
         and rolled back otherwise; serialised with other writers on SQLite."""
         return self._txn(True)
 
+    # -- the keyring row and re-sealing (confide.keys, docs/security.md) -----------
+    def read_meta(self, key: str) -> bytes | None:
+        """The value of ``meta`` row ``key`` (unauthenticated: the caller checks it)."""
+        mark = "%s" if self.postgres else "?"
+        with self._txn(False) as txn:
+            assert isinstance(txn, _SqlTxn)
+            raw = txn._execute(f"SELECT value FROM meta WHERE key = {mark}", (key,)).fetchone()
+        return None if raw is None else bytes(raw[0])
+
+    def swap_meta(self, key: str, expected: bytes | None, value: bytes) -> bool:
+        """Set ``meta`` row ``key`` to ``value`` if it still holds ``expected``
+        (``None``: absent); ``False`` when another writer changed it first."""
+        mark = "%s" if self.postgres else "?"
+        try:
+            with self._txn(True) as txn:
+                assert isinstance(txn, _SqlTxn)
+                lock = " FOR UPDATE" if self.postgres else ""
+                raw = txn._execute(f"SELECT value FROM meta WHERE key = {mark}{lock}",
+                                   (key,)).fetchone()
+                current = None if raw is None else bytes(raw[0])
+                if current != expected:
+                    return False
+                if current is None:
+                    txn._execute(f"INSERT INTO meta (key, value) VALUES ({mark}, {mark})",
+                                 (key, value))
+                else:
+                    txn._execute(f"UPDATE meta SET value = {mark} WHERE key = {mark}",
+                                 (value, key))
+        except Conflict:
+            return False
+        return True
+
+    @property
+    def sealed_tables(self) -> list[str]:
+        """The tables whose rows are sealed (every one but ``meta``)."""
+        return [name for name, sql in self._table_sql.items() if "body" in sql.columns]
+
+    def _prefix_sql(self, n: int) -> str:
+        return f"substring(body from 1 for {n})" if self.postgres else f"substr(body, 1, {n})"
+
+    def count_by_key(self, table: str) -> dict[int, int]:
+        """Rows of ``table`` per record-key version (from row headers, unauthenticated)."""
+        sql = self._table_sql[table]
+        header = (f"CASE WHEN {self._prefix_sql(1)} = {sql.mark} THEN {self._prefix_sql(5)} "
+                  f"ELSE {self._prefix_sql(1)} END")
+        statement = f"SELECT {header}, COUNT(*) FROM {sql.name} GROUP BY 1"
+        counts: dict[int, int] = {}
+        with self._txn(False) as txn:
+            assert isinstance(txn, _SqlTxn)
+            for prefix, n in txn._execute(statement, (row_prefix(1)[:1],)).fetchall():
+                version = RecordSealer.version_of(bytes(prefix) + bytes(33))
+                key = -1 if version is None else version
+                counts[key] = counts.get(key, 0) + int(n)
+        return counts
+
+    def reseal_batch(self, table: str, *, after: str | None, limit: int) -> ResealBatch:
+        """Re-seal, under the active record key, up to ``limit`` rows of ``table``
+        sealed by another, in primary-key order after ``after``; one transaction.
+
+        Each row is opened (so a tampered row stops the reseal) and written
+        back with its columns unchanged. Rows already under the active key are
+        skipped by the query, so running again after an interruption only does
+        what is left.
+        """
+        sql = self._table_sql[table]
+        if "body" not in sql.columns:
+            raise StorageError(f"{table} has no sealed rows")
+        mark = sql.mark
+        with self._txn(True) as txn:
+            assert isinstance(txn, _SqlTxn)
+            active = self._sealer.active_version()
+            clauses = [f"{self._prefix_sql(5)} <> {mark}"]
+            params: list[Any] = [row_prefix(active)]
+            if after is not None:
+                clauses.append(f"{sql.pk} > {mark}")
+                params.append(sql.key(after))
+            statement = (f"{sql.select} WHERE {' AND '.join(clauses)} ORDER BY {sql.pk} "
+                         f"LIMIT {int(limit)}" + (" FOR UPDATE" if self.postgres else ""))
+            rows = [txn._row(sql, raw) for raw in txn._execute(statement, params).fetchall()]
+            for row in rows:
+                txn.update(table, row.id, row.body, **row.columns)
+        return ResealBatch(rows[-1].id if len(rows) == limit else None, len(rows))
+
     def close(self) -> None:
+        for listener in list(self._listeners):
+            listener.close()
+        self._listeners.clear()
         while self._idle:
             self._idle.pop().close()
         self.engine.dispose()

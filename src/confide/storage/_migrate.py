@@ -74,8 +74,9 @@ def head() -> str:
 
 
 def revision_number(revision: str | None) -> int:
-    """The hand-written mechanism's version of ``revision`` (``None`` is 0)."""
-    return 0 if revision is None else int(revision)
+    """The hand-written mechanism's version of ``revision`` (``None`` is 0): its
+    leading number (``"0004"`` is 4, ``"0004_x"`` too)."""
+    return 0 if revision is None else int(revision.split("_", 1)[0])
 
 
 def _legacy_marker(conn: Connection) -> int | None:

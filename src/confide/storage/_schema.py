@@ -83,6 +83,25 @@ queue = Table(
     Column("body", LargeBinary, nullable=False),
 )
 
+# A create's idempotency key (services/_idempotency.py): the row id is a digest of
+# user and key; ``created_at`` orders the purge of expired keys.
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False, index=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
+# Revoked node ids (``confide node revoke``): an id also covers ``<id>/…``, the
+# executors of a worker host. The body is sealed like every other row.
+revoked_nodes = Table(
+    "revoked_nodes",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
 audit = Table(
     "audit",
     metadata,
@@ -94,4 +113,4 @@ tables: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}
 
 #: The number of the head migration (``migrations/versions``), which builds
 #: exactly these tables (tests/unit/test_migrations.py compares them).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4

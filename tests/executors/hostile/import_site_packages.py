@@ -1,5 +1,6 @@
-# expect: result ModuleNotFoundError ModuleNotFoundError numpy
-"""Import worker-side packages (cryptography, grpc): only numpy is mounted."""
+# expect: result ModuleNotFoundError ModuleNotFoundError numpy,onnxruntime
+"""Import worker-side packages (cryptography, grpc): only numpy (and ONNX Runtime,
+installed with the inference extra) is mounted."""
 
 
 def entrypoint(argv):

@@ -4,7 +4,7 @@ Private to :mod:`confide.executors`; :mod:`confide.executors.python` is its
 only user. See ``docs/sandbox.md`` for the layers and what each one stops.
 """
 
-from ._bwrap import SandboxConfig, discover
+from ._bwrap import SandboxConfig, discover, installed_packages
 from ._errors import ProtocolViolation, SandboxFailure, SandboxUnavailable
 from ._launch import Prestarted, address_space_bytes
 from ._pool import SandboxPool
@@ -24,5 +24,6 @@ __all__ = [
     "address_space_bytes",
     "check_sandbox",
     "discover",
+    "installed_packages",
     "run_sandbox",
 ]

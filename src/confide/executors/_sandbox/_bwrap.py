@@ -34,6 +34,7 @@ __all__ = [
     "bind_sources",
     "bwrap_argv",
     "discover",
+    "installed_packages",
 ]
 
 HARNESS_PATH = "/sandbox/harness.py"
@@ -48,6 +49,13 @@ _HARNESS_SOURCE = Path(__file__).with_name("_harness.py")
 #: Host environment variables copied into the sandbox when set (OpenBLAS needs
 #: them on some CPUs, see NOTES.md); nothing else of the worker's environment is.
 PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+#: Packages every Python sandbox gets.
+REQUIRED_PACKAGES = ("numpy",)
+#: Packages mounted (and pre-imported) only when the worker has them installed:
+#: ONNX Runtime, from the ``inference`` extra (docs/inference.md). It imports
+#: nothing but numpy and the standard library, and its threads and memory are
+#: held by the same rlimits as any function's.
+OPTIONAL_PACKAGES = ("onnxruntime",)
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,18 @@ def discover(
         blas_threads=threads,
         packages=tuple(packages),
     )
+
+
+def installed_packages() -> tuple[str, ...]:
+    """The packages a worker's sandboxes get: numpy, plus each optional one installed."""
+    optional = []
+    for name in OPTIONAL_PACKAGES:
+        try:
+            _find_package(name)
+        except SandboxUnavailable:
+            continue
+        optional.append(name)
+    return (*REQUIRED_PACKAGES, *optional)
 
 
 def _find_package(name: str) -> str:

@@ -544,6 +544,481 @@ class RejectTaskRequest(_message.Message):
 Global___RejectTaskRequest: _TypeAlias = RejectTaskRequest  # noqa: Y015
 
 @_typing.final
+class ParticipantAuditRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    KNOWN_TREE_SIZE_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """Only entries naming this task (empty: every entry the caller may see)."""
+    limit: _builtins.int
+    """At most this many entries, newest first; 0 = server default (capped)."""
+    known_tree_size: _builtins.int
+    """The size of a tree head the caller verified before (0: none): the answer
+    then proves its tree extends that one (consistency_proof).
+    """
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        known_tree_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["known_tree_size", b"known_tree_size", "limit", b"limit", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParticipantAuditRequest: _TypeAlias = ParticipantAuditRequest  # noqa: Y015
+
+@_typing.final
+class ParticipantAuditEntry(_message.Message):
+    """One audit entry as a participant sees it, with what its Merkle leaf commits
+    to (docs/security.md, "Audit for participants").
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    MICROSECOND_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    IP_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    TASK_IDS_FIELD_NUMBER: _builtins.int
+    FUNCTION_IDS_FIELD_NUMBER: _builtins.int
+    FILE_IDS_FIELD_NUMBER: _builtins.int
+    SALT_FIELD_NUMBER: _builtins.int
+    INCLUSION_PROOF_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    """1-based position in the log (the leaf is seq-1)"""
+    microsecond: _builtins.int
+    """as in Teaclave's Entry"""
+    time: _builtins.str
+    """the same instant, RFC 3339 UTC (not in the leaf)"""
+    ip: _builtins.bytes
+    user: _builtins.str
+    message: _builtins.str
+    result: _builtins.bool
+    actor: _builtins.str
+    """the user the entry is about ("" when none)"""
+    salt: _builtins.bytes
+    @_builtins.property
+    def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def function_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def file_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def inclusion_proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 9162 audit path, bottom first"""
+
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        microsecond: _builtins.int = ...,
+        time: _builtins.str = ...,
+        ip: _builtins.bytes = ...,
+        user: _builtins.str = ...,
+        message: _builtins.str = ...,
+        result: _builtins.bool = ...,
+        actor: _builtins.str = ...,
+        task_ids: _abc.Iterable[_builtins.str] | None = ...,
+        function_ids: _abc.Iterable[_builtins.str] | None = ...,
+        file_ids: _abc.Iterable[_builtins.str] | None = ...,
+        salt: _builtins.bytes = ...,
+        inclusion_proof: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "file_ids", b"file_ids", "function_ids", b"function_ids", "inclusion_proof", b"inclusion_proof", "ip", b"ip", "message", b"message", "microsecond", b"microsecond", "result", b"result", "salt", b"salt", "seq", b"seq", "task_ids", b"task_ids", "time", b"time", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParticipantAuditEntry: _TypeAlias = ParticipantAuditEntry  # noqa: Y015
+
+@_typing.final
+class AuditTreeHead(_message.Message):
+    """The tree over the first tree_size entries, signed by the server's attested
+    TLS key (ECDSA P-256, SHA-256) over
+    "confide audit tree head v1\\0" || CBOR([tree_size, root, issued_microsecond]).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    ROOT_FIELD_NUMBER: _builtins.int
+    ISSUED_MICROSECOND_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    tree_size: _builtins.int
+    root: _builtins.bytes
+    issued_microsecond: _builtins.int
+    signature: _builtins.bytes
+    certificate: _builtins.bytes
+    """DER: the attested certificate whose key signed"""
+    def __init__(
+        self,
+        *,
+        tree_size: _builtins.int = ...,
+        root: _builtins.bytes = ...,
+        issued_microsecond: _builtins.int = ...,
+        signature: _builtins.bytes = ...,
+        certificate: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "issued_microsecond", b"issued_microsecond", "root", b"root", "signature", b"signature", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditTreeHead: _TypeAlias = AuditTreeHead  # noqa: Y015
+
+@_typing.final
+class ParticipantAuditResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    TREE_HEAD_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_PROOF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ParticipantAuditEntry]: ...
+    @_builtins.property
+    def tree_head(self) -> Global___AuditTreeHead: ...
+    @_builtins.property
+    def consistency_proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 9162 consistency proof from known_tree_size to tree_head.tree_size
+        (empty when known_tree_size is 0, equal, or larger than the tree).
+        """
+
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___ParticipantAuditEntry] | None = ...,
+        tree_head: Global___AuditTreeHead | None = ...,
+        consistency_proof: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tree_head", b"tree_head"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency_proof", b"consistency_proof", "entries", b"entries", "tree_head", b"tree_head"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParticipantAuditResponse: _TypeAlias = ParticipantAuditResponse  # noqa: Y015
+
+@_typing.final
+class RegisterSigningKeyRequest(_message.Message):
+    """---- signed approvals and receipts (docs/signed-approvals.md) --------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    public_key: _builtins.bytes
+    """raw Ed25519 (32 bytes); replaces an earlier one. Audited."""
+    def __init__(
+        self,
+        *,
+        public_key: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["public_key", b"public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterSigningKeyRequest: _TypeAlias = RegisterSigningKeyRequest  # noqa: Y015
+
+@_typing.final
+class SigningKeyInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_FIELD_NUMBER: _builtins.int
+    REGISTERED_AT_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    public_key: _builtins.bytes
+    fingerprint: _builtins.str
+    """compare out of band"""
+    registered_at: _builtins.int
+    """unix seconds"""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        public_key: _builtins.bytes = ...,
+        fingerprint: _builtins.str = ...,
+        registered_at: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingerprint", b"fingerprint", "public_key", b"public_key", "registered_at", b"registered_at", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SigningKeyInfo: _TypeAlias = SigningKeyInfo  # noqa: Y015
+
+@_typing.final
+class GetSigningKeysRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """The keys of this task's participants and group members (participants
+    only), or the caller's own key when empty.
+    """
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSigningKeysRequest: _TypeAlias = GetSigningKeysRequest  # noqa: Y015
+
+@_typing.final
+class GetSigningKeysResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___SigningKeyInfo]: ...
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[Global___SigningKeyInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSigningKeysResponse: _TypeAlias = GetSigningKeysResponse  # noqa: Y015
+
+@_typing.final
+class ApprovalGroup(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    K_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """the participant the group signs for"""
+    k: _builtins.int
+    @_builtins.property
+    def members(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        k: _builtins.int = ...,
+        members: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["k", b"k", "members", b"members", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalGroup: _TypeAlias = ApprovalGroup  # noqa: Y015
+
+@_typing.final
+class SetApprovalPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_FIELD_NUMBER: _builtins.int
+    MEASUREMENTS_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    not_after: _builtins.int
+    """unix seconds; 0 = a day after now"""
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalGroup]:
+        """Every participant (or, for a participant named by a group, k of its
+        members) must sign; Teaclave's unsigned ApproveTask is refused.
+        """
+
+    @_builtins.property
+    def measurements(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """allowed worker measurements (MRENCLAVE/MRTD); required"""
+
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        groups: _abc.Iterable[Global___ApprovalGroup] | None = ...,
+        not_after: _builtins.int = ...,
+        measurements: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "measurements", b"measurements", "not_after", b"not_after", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetApprovalPolicyRequest: _TypeAlias = SetApprovalPolicyRequest  # noqa: Y015
+
+@_typing.final
+class SetFunctionApprovalPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FUNCTION_ID_FIELD_NUMBER: _builtins.int
+    REQUIRE_SIGNED_FIELD_NUMBER: _builtins.int
+    function_id: _builtins.str
+    require_signed: _builtins.bool
+    """tasks created from now on need signed approvals"""
+    def __init__(
+        self,
+        *,
+        function_id: _builtins.str = ...,
+        require_signed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["function_id", b"function_id", "require_signed", b"require_signed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFunctionApprovalPolicyRequest: _TypeAlias = SetFunctionApprovalPolicyRequest  # noqa: Y015
+
+@_typing.final
+class ApprovalStatementRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalStatementRequest: _TypeAlias = ApprovalStatementRequest  # noqa: Y015
+
+@_typing.final
+class ApprovalStatementResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATEMENT_FIELD_NUMBER: _builtins.int
+    SIGNED_BY_FIELD_NUMBER: _builtins.int
+    statement: _builtins.bytes
+    """canonical bytes; digest = SHA-256(statement)"""
+    @_builtins.property
+    def signed_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        statement: _builtins.bytes = ...,
+        signed_by: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signed_by", b"signed_by", "statement", b"statement"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalStatementResponse: _TypeAlias = ApprovalStatementResponse  # noqa: Y015
+
+@_typing.final
+class SignApprovalRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    digest: _builtins.bytes
+    """of the statement the caller signed"""
+    signature: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        digest: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "signature", b"signature", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignApprovalRequest: _TypeAlias = SignApprovalRequest  # noqa: Y015
+
+@_typing.final
+class RevokeApprovalRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeApprovalRequest: _TypeAlias = RevokeApprovalRequest  # noqa: Y015
+
+@_typing.final
+class GetReceiptRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReceiptRequest: _TypeAlias = GetReceiptRequest  # noqa: Y015
+
+@_typing.final
+class GetReceiptResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    receipt: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        receipt: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReceiptResponse: _TypeAlias = GetReceiptResponse  # noqa: Y015
+
+@_typing.final
 class StagedFile(_message.Message):
     """---- internal: scheduler <-> execution workers ----------------------------"""
 
@@ -553,11 +1028,18 @@ class StagedFile(_message.Message):
     URL_FIELD_NUMBER: _builtins.int
     CMAC_FIELD_NUMBER: _builtins.int
     CRYPTO_INFO_FIELD_NUMBER: _builtins.int
+    FILE_ID_FIELD_NUMBER: _builtins.int
+    OWNERS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     url: _builtins.str
     cmac: _builtins.bytes
+    file_id: _builtins.str
     @_builtins.property
     def crypto_info(self) -> _teaclave_common_pb2.FileCryptoInfo: ...
+    @_builtins.property
+    def owners(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """outputs"""
+
     def __init__(
         self,
         *,
@@ -565,14 +1047,99 @@ class StagedFile(_message.Message):
         url: _builtins.str = ...,
         cmac: _builtins.bytes = ...,
         crypto_info: _teaclave_common_pb2.FileCryptoInfo | None = ...,
+        file_id: _builtins.str = ...,
+        owners: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["crypto_info", b"crypto_info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cmac", b"cmac", "crypto_info", b"crypto_info", "name", b"name", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cmac", b"cmac", "crypto_info", b"crypto_info", "file_id", b"file_id", "name", b"name", "owners", b"owners", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StagedFile: _TypeAlias = StagedFile  # noqa: Y015
+
+@_typing.final
+class StagedSigner(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    public_key: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        public_key: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["public_key", b"public_key", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StagedSigner: _TypeAlias = StagedSigner  # noqa: Y015
+
+@_typing.final
+class StagedApproval(_message.Message):
+    """What the worker needs to recompute and check the approval statement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SignaturesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bytes
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bytes = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    PARTICIPANTS_FIELD_NUMBER: _builtins.int
+    SIGNERS_FIELD_NUMBER: _builtins.int
+    GROUPS_FIELD_NUMBER: _builtins.int
+    MEASUREMENTS_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_FIELD_NUMBER: _builtins.int
+    SIGNATURES_FIELD_NUMBER: _builtins.int
+    not_after: _builtins.int
+    @_builtins.property
+    def participants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def signers(self) -> _containers.RepeatedCompositeFieldContainer[Global___StagedSigner]: ...
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalGroup]: ...
+    @_builtins.property
+    def measurements(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    @_builtins.property
+    def signatures(self) -> _containers.ScalarMap[_builtins.str, _builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        participants: _abc.Iterable[_builtins.str] | None = ...,
+        signers: _abc.Iterable[Global___StagedSigner] | None = ...,
+        groups: _abc.Iterable[Global___ApprovalGroup] | None = ...,
+        measurements: _abc.Iterable[_builtins.bytes] | None = ...,
+        not_after: _builtins.int = ...,
+        signatures: _abc.Mapping[_builtins.str, _builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "measurements", b"measurements", "not_after", b"not_after", "participants", b"participants", "signatures", b"signatures", "signers", b"signers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StagedApproval: _TypeAlias = StagedApproval  # noqa: Y015
 
 @_typing.final
 class StagedTask(_message.Message):
@@ -587,6 +1154,7 @@ class StagedTask(_message.Message):
     FUNCTION_ARGUMENTS_FIELD_NUMBER: _builtins.int
     INPUTS_FIELD_NUMBER: _builtins.int
     OUTPUTS_FIELD_NUMBER: _builtins.int
+    APPROVAL_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     function_id: _builtins.str
     function_name: _builtins.str
@@ -599,6 +1167,10 @@ class StagedTask(_message.Message):
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___StagedFile]: ...
     @_builtins.property
     def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___StagedFile]: ...
+    @_builtins.property
+    def approval(self) -> Global___StagedApproval:
+        """set: the worker runs it only if the approvals verify"""
+
     def __init__(
         self,
         *,
@@ -611,10 +1183,11 @@ class StagedTask(_message.Message):
         function_arguments: _builtins.str = ...,
         inputs: _abc.Iterable[Global___StagedFile] | None = ...,
         outputs: _abc.Iterable[Global___StagedFile] | None = ...,
+        approval: Global___StagedApproval | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["executor", b"executor", "executor_type", b"executor_type", "function_arguments", b"function_arguments", "function_id", b"function_id", "function_name", b"function_name", "function_payload", b"function_payload", "inputs", b"inputs", "outputs", b"outputs", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "executor", b"executor", "executor_type", b"executor_type", "function_arguments", b"function_arguments", "function_id", b"function_id", "function_name", b"function_name", "function_payload", b"function_payload", "inputs", b"inputs", "outputs", b"outputs", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -719,9 +1292,12 @@ class UpdateTaskResultRequest(_message.Message):
     RESULT_FIELD_NUMBER: _builtins.int
     FAILURE_LOG_FIELD_NUMBER: _builtins.int
     FAILURE_DETAIL_FIELD_NUMBER: _builtins.int
+    RECEIPT_FIELD_NUMBER: _builtins.int
     executor_id: _builtins.str
     task_id: _builtins.str
     failure_detail: _builtins.str
+    receipt: _builtins.bytes
+    """the worker's signed receipt (crypto/receipts.py)"""
     @_builtins.property
     def result(self) -> _teaclave_common_pb2.TaskResult: ...
     @_builtins.property
@@ -738,10 +1314,11 @@ class UpdateTaskResultRequest(_message.Message):
         result: _teaclave_common_pb2.TaskResult | None = ...,
         failure_log: _abc.Iterable[_builtins.str] | None = ...,
         failure_detail: _builtins.str = ...,
+        receipt: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["executor_id", b"executor_id", "failure_detail", b"failure_detail", "failure_log", b"failure_log", "result", b"result", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executor_id", b"executor_id", "failure_detail", b"failure_detail", "failure_log", b"failure_log", "receipt", b"receipt", "result", b"result", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -81,6 +81,51 @@ class ConfideFrontendStub:
                 request_serializer=confide__v1__pb2.RejectTaskRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.QueryParticipantAudit = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/QueryParticipantAudit',
+                request_serializer=confide__v1__pb2.ParticipantAuditRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.ParticipantAuditResponse.FromString,
+                _registered_method=True)
+        self.RegisterSigningKey = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/RegisterSigningKey',
+                request_serializer=confide__v1__pb2.RegisterSigningKeyRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.SigningKeyInfo.FromString,
+                _registered_method=True)
+        self.GetSigningKeys = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/GetSigningKeys',
+                request_serializer=confide__v1__pb2.GetSigningKeysRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.GetSigningKeysResponse.FromString,
+                _registered_method=True)
+        self.SetApprovalPolicy = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/SetApprovalPolicy',
+                request_serializer=confide__v1__pb2.SetApprovalPolicyRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.SetFunctionApprovalPolicy = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/SetFunctionApprovalPolicy',
+                request_serializer=confide__v1__pb2.SetFunctionApprovalPolicyRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.GetApprovalStatement = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/GetApprovalStatement',
+                request_serializer=confide__v1__pb2.ApprovalStatementRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.ApprovalStatementResponse.FromString,
+                _registered_method=True)
+        self.SignApproval = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/SignApproval',
+                request_serializer=confide__v1__pb2.SignApprovalRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.RevokeApproval = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/RevokeApproval',
+                request_serializer=confide__v1__pb2.RevokeApprovalRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.GetReceipt = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/GetReceipt',
+                request_serializer=confide__v1__pb2.GetReceiptRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.GetReceiptResponse.FromString,
+                _registered_method=True)
 
 
 class ConfideFrontendServicer:
@@ -151,6 +196,65 @@ class ConfideFrontendServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QueryParticipantAudit(self, request, context):
+        """The audit entries the caller may see (their own calls and logins; the
+        tasks they take part in; their functions and files), with inclusion
+        proofs in a signed tree head. Audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterSigningKey(self, request, context):
+        """Signed approvals (docs/signed-approvals.md). All audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSigningKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetApprovalPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetFunctionApprovalPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApprovalStatement(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignApproval(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApproval(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReceipt(self, request, context):
+        """The receipt the worker signed when the task ended (participants only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConfideFrontendServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -198,6 +302,51 @@ def add_ConfideFrontendServicer_to_server(servicer, server):
                     servicer.RejectTask,
                     request_deserializer=confide__v1__pb2.RejectTaskRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'QueryParticipantAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryParticipantAudit,
+                    request_deserializer=confide__v1__pb2.ParticipantAuditRequest.FromString,
+                    response_serializer=confide__v1__pb2.ParticipantAuditResponse.SerializeToString,
+            ),
+            'RegisterSigningKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterSigningKey,
+                    request_deserializer=confide__v1__pb2.RegisterSigningKeyRequest.FromString,
+                    response_serializer=confide__v1__pb2.SigningKeyInfo.SerializeToString,
+            ),
+            'GetSigningKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSigningKeys,
+                    request_deserializer=confide__v1__pb2.GetSigningKeysRequest.FromString,
+                    response_serializer=confide__v1__pb2.GetSigningKeysResponse.SerializeToString,
+            ),
+            'SetApprovalPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetApprovalPolicy,
+                    request_deserializer=confide__v1__pb2.SetApprovalPolicyRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'SetFunctionApprovalPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFunctionApprovalPolicy,
+                    request_deserializer=confide__v1__pb2.SetFunctionApprovalPolicyRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'GetApprovalStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApprovalStatement,
+                    request_deserializer=confide__v1__pb2.ApprovalStatementRequest.FromString,
+                    response_serializer=confide__v1__pb2.ApprovalStatementResponse.SerializeToString,
+            ),
+            'SignApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignApproval,
+                    request_deserializer=confide__v1__pb2.SignApprovalRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'RevokeApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApproval,
+                    request_deserializer=confide__v1__pb2.RevokeApprovalRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'GetReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReceipt,
+                    request_deserializer=confide__v1__pb2.GetReceiptRequest.FromString,
+                    response_serializer=confide__v1__pb2.GetReceiptResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -443,6 +592,249 @@ class ConfideFrontend:
             '/confide.v1.ConfideFrontend/RejectTask',
             confide__v1__pb2.RejectTaskRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryParticipantAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/QueryParticipantAudit',
+            confide__v1__pb2.ParticipantAuditRequest.SerializeToString,
+            confide__v1__pb2.ParticipantAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterSigningKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/RegisterSigningKey',
+            confide__v1__pb2.RegisterSigningKeyRequest.SerializeToString,
+            confide__v1__pb2.SigningKeyInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSigningKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/GetSigningKeys',
+            confide__v1__pb2.GetSigningKeysRequest.SerializeToString,
+            confide__v1__pb2.GetSigningKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetApprovalPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/SetApprovalPolicy',
+            confide__v1__pb2.SetApprovalPolicyRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFunctionApprovalPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/SetFunctionApprovalPolicy',
+            confide__v1__pb2.SetFunctionApprovalPolicyRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApprovalStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/GetApprovalStatement',
+            confide__v1__pb2.ApprovalStatementRequest.SerializeToString,
+            confide__v1__pb2.ApprovalStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/SignApproval',
+            confide__v1__pb2.SignApprovalRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/RevokeApproval',
+            confide__v1__pb2.RevokeApprovalRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/GetReceipt',
+            confide__v1__pb2.GetReceiptRequest.SerializeToString,
+            confide__v1__pb2.GetReceiptResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,21 @@ class ConfideFrontendStub:
     """Record a participant's rejection: the task cannot be invoked while it stands
     (the participant's later ApproveTask withdraws it). Audited.
     """
+    QueryParticipantAudit: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.ParticipantAuditRequest, _confide_v1_pb2.ParticipantAuditResponse]
+    """The audit entries the caller may see (their own calls and logins; the
+    tasks they take part in; their functions and files), with inclusion
+    proofs in a signed tree head. Audited.
+    """
+    RegisterSigningKey: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.RegisterSigningKeyRequest, _confide_v1_pb2.SigningKeyInfo]
+    """Signed approvals (docs/signed-approvals.md). All audited."""
+    GetSigningKeys: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.GetSigningKeysRequest, _confide_v1_pb2.GetSigningKeysResponse]
+    SetApprovalPolicy: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.SetApprovalPolicyRequest, _empty_pb2.Empty]
+    SetFunctionApprovalPolicy: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.SetFunctionApprovalPolicyRequest, _empty_pb2.Empty]
+    GetApprovalStatement: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.ApprovalStatementRequest, _confide_v1_pb2.ApprovalStatementResponse]
+    SignApproval: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.SignApprovalRequest, _empty_pb2.Empty]
+    RevokeApproval: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.RevokeApprovalRequest, _empty_pb2.Empty]
+    GetReceipt: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.GetReceiptRequest, _confide_v1_pb2.GetReceiptResponse]
+    """The receipt the worker signed when the task ended (participants only)."""
 
 @_typing.type_check_only
 class ConfideFrontendAsyncStub(ConfideFrontendStub):
@@ -84,6 +99,21 @@ class ConfideFrontendAsyncStub(ConfideFrontendStub):
     """Record a participant's rejection: the task cannot be invoked while it stands
     (the participant's later ApproveTask withdraws it). Audited.
     """
+    QueryParticipantAudit: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.ParticipantAuditRequest, _confide_v1_pb2.ParticipantAuditResponse]  # type: ignore[assignment]
+    """The audit entries the caller may see (their own calls and logins; the
+    tasks they take part in; their functions and files), with inclusion
+    proofs in a signed tree head. Audited.
+    """
+    RegisterSigningKey: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.RegisterSigningKeyRequest, _confide_v1_pb2.SigningKeyInfo]  # type: ignore[assignment]
+    """Signed approvals (docs/signed-approvals.md). All audited."""
+    GetSigningKeys: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.GetSigningKeysRequest, _confide_v1_pb2.GetSigningKeysResponse]  # type: ignore[assignment]
+    SetApprovalPolicy: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.SetApprovalPolicyRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    SetFunctionApprovalPolicy: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.SetFunctionApprovalPolicyRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    GetApprovalStatement: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.ApprovalStatementRequest, _confide_v1_pb2.ApprovalStatementResponse]  # type: ignore[assignment]
+    SignApproval: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.SignApprovalRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    RevokeApproval: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.RevokeApprovalRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    GetReceipt: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.GetReceiptRequest, _confide_v1_pb2.GetReceiptResponse]  # type: ignore[assignment]
+    """The receipt the worker signed when the task ended (participants only)."""
 
 class ConfideFrontendServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -161,6 +191,75 @@ class ConfideFrontendServicer(metaclass=_abc_1.ABCMeta):
         """Record a participant's rejection: the task cannot be invoked while it stands
         (the participant's later ApproveTask withdraws it). Audited.
         """
+
+    @_abc_1.abstractmethod
+    def QueryParticipantAudit(
+        self,
+        request: _confide_v1_pb2.ParticipantAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.ParticipantAuditResponse, _abc.Awaitable[_confide_v1_pb2.ParticipantAuditResponse]]:
+        """The audit entries the caller may see (their own calls and logins; the
+        tasks they take part in; their functions and files), with inclusion
+        proofs in a signed tree head. Audited.
+        """
+
+    @_abc_1.abstractmethod
+    def RegisterSigningKey(
+        self,
+        request: _confide_v1_pb2.RegisterSigningKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.SigningKeyInfo, _abc.Awaitable[_confide_v1_pb2.SigningKeyInfo]]:
+        """Signed approvals (docs/signed-approvals.md). All audited."""
+
+    @_abc_1.abstractmethod
+    def GetSigningKeys(
+        self,
+        request: _confide_v1_pb2.GetSigningKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.GetSigningKeysResponse, _abc.Awaitable[_confide_v1_pb2.GetSigningKeysResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetApprovalPolicy(
+        self,
+        request: _confide_v1_pb2.SetApprovalPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def SetFunctionApprovalPolicy(
+        self,
+        request: _confide_v1_pb2.SetFunctionApprovalPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def GetApprovalStatement(
+        self,
+        request: _confide_v1_pb2.ApprovalStatementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.ApprovalStatementResponse, _abc.Awaitable[_confide_v1_pb2.ApprovalStatementResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SignApproval(
+        self,
+        request: _confide_v1_pb2.SignApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeApproval(
+        self,
+        request: _confide_v1_pb2.RevokeApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def GetReceipt(
+        self,
+        request: _confide_v1_pb2.GetReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.GetReceiptResponse, _abc.Awaitable[_confide_v1_pb2.GetReceiptResponse]]:
+        """The receipt the worker signed when the task ended (participants only)."""
 
 def add_ConfideFrontendServicer_to_server(servicer: ConfideFrontendServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -21,10 +21,19 @@ from argon2.exceptions import Argon2Error, InvalidHashError
 
 from ...config import Limits
 from ...errors import Code, ServiceError
-from ...storage import Conflict, Database, Row, StorageError, Txn
+from ...storage import (
+    Conflict,
+    Database,
+    Row,
+    StorageError,
+    StorageFull,
+    StorageUnavailable,
+    Txn,
+)
 from ...telemetry._metrics import LOGIN_FAILURES
 from .._identity import Principal, Role, RoleKind, parse_role, role_from_request
 from .._names import name_key, name_problem
+from .._outage import storage_failure
 from ..audit import AuditChainBroken, AuditLog
 from ._throttle import LoginThrottle, Throttled, address_key
 from ._tokens import TokenError, TokenSigner
@@ -114,6 +123,8 @@ class AuthenticationService:
         try:
             with self._db.read() as txn:
                 row = txn.get(_TABLE, user_id)
+        except (StorageUnavailable, StorageFull) as e:
+            raise storage_failure(e, "authentication") from e
         except StorageError as e:
             raise _auth_error("service internal error") from e
         return None if row is None else row.body
@@ -173,7 +184,9 @@ class AuthenticationService:
             attempt = self._throttle.admit(name_key(user_id).encode(), address_key(ip))
         except Throttled as e:
             LOGIN_FAILURES.labels("throttled").inc()
-            self._record_login("", f"throttled for {self._audit_target(user_id)}: {e}", ip)
+            known = self._load_cached(user_id) is not None
+            self._record_login("", f"throttled for {self._audit_target(user_id)}: {e}", ip,
+                               actor=user_id if known else "")
             raise _auth_error(f"{_FAILED}: {e}") from e
         with attempt:
             record = self._load(user_id)
@@ -184,11 +197,13 @@ class AuthenticationService:
                 attempt.failed()
                 LOGIN_FAILURES.labels("unknown_user" if record is None else "bad_password").inc()
                 target = "an unknown user id" if record is None else f"{user_id!r}"
-                self._record_login("", f"authentication failed for {target}", ip)
+                self._record_login("", f"authentication failed for {target}", ip,
+                                   actor="" if record is None else user_id)
                 raise _auth_error(_FAILED)
             attempt.succeeded()
         role = parse_role(str(record["role"]))
-        self._record_login(f"{{ user: {user_id}, role: {role.debug()} }}", None, ip)
+        self._record_login(f"{{ user: {user_id}, role: {role.debug()} }}", None, ip,
+                           actor=user_id)
         return self._tokens.issue(user_id, str(record["role"]), int(str(record["gen"])),
                                   now=self._clock())
 
@@ -204,11 +219,14 @@ class AuthenticationService:
         which may be a password typed into the wrong field."""
         return f"{user_id!r}" if self._load_cached(user_id) is not None else "an unknown user id"
 
-    def _record_login(self, user: str, failure: str | None, ip: bytes) -> None:
-        """Audit a login: ``failure`` is None on success."""
+    def _record_login(self, user: str, failure: str | None, ip: bytes, *,
+                      actor: str = "") -> None:
+        """Audit a login: ``failure`` is None on success; ``actor`` the known account it named
+        (the entry is then that user's to see)."""
         message = "user_login" if failure is None else f"user_login: {failure}"
         try:
-            self._audit.append(user=user, message=message, result=failure is None, ip=ip)
+            self._audit.append(user=user, message=message, result=failure is None, ip=ip,
+                               actor=actor)
         except (StorageError, AuditChainBroken) as e:
             _log.error("cannot audit a login: %s", e)
             raise _auth_error("service internal error") from e
@@ -291,7 +309,9 @@ class AuthenticationService:
             new_role = self._requested_role(role, attribute, current=target)
             if not _may_update(caller.role, target, new_role):
                 raise _auth_error("permission denied")
-            txn.update(_TABLE, user_id, {"hash": self._hash(password), "role": new_role.canonical,
+            # Other fields (a registered signing key) are kept.
+            txn.update(_TABLE, user_id, {**row.body, "hash": self._hash(password),
+                                         "role": new_role.canonical,
                                          "gen": int(str(row.body["gen"])) + 1})
         self._forget(user_id)
 

@@ -10,6 +10,12 @@ checks, and clients send the same token on every call, so a token whose
 signature verified is remembered (by its SHA-256) with its claims. Expiry and
 subject are still checked on every call, and the caller still compares
 ``gen`` with the stored user, so revocation is as immediate as without the cache.
+
+Key rotation (``confide.keys``): a token's header names the key that signed it
+(``kid``: ``token-<version>``), and a token without one (issued before the
+keyring) was signed by version 1. Tokens are issued under the active key; one
+signed by an older key verifies until it expires, since older keys stay in the
+ring. The ``kid`` is covered by the signature: a changed one fails.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import threading
 from dataclasses import dataclass
 
 import jwt
+
+from ...crypto.records import VersionedKey, as_versioned
+from ...keys import KeysError, parse_kid
 
 __all__ = ["Claims", "TokenError", "TokenSigner"]
 
@@ -40,10 +49,10 @@ class Claims:
 
 
 class TokenSigner:
-    def __init__(self, key: bytes, lifetime_s: int) -> None:
-        if len(key) < 64:
+    def __init__(self, key: bytes | VersionedKey, lifetime_s: int) -> None:
+        self._keys = as_versioned(key)
+        if len(self._keys.active()[1]) < 64:
             raise ValueError("HS512 token key must be at least 64 bytes")
-        self._key = key
         self.lifetime_s = lifetime_s
         self._verified: dict[bytes, Claims] = {}
         self._lock = threading.Lock()
@@ -51,7 +60,9 @@ class TokenSigner:
     def issue(self, user_id: str, role: str, gen: int, *, now: float) -> str:
         claims = {"sub": user_id, "role": role, "iss": ISSUER, "exp": int(now) + self.lifetime_s,
                   "gen": gen}
-        return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
+        version, key = self._keys.active()
+        return jwt.encode(claims, key, algorithm=_ALGORITHM,
+                          headers={"kid": f"token-{version}"})
 
     def verify(self, token: str, user_id: str, *, now: float) -> Claims:
         """Check signature, algorithm, issuer, subject and expiry at ``now``."""
@@ -72,9 +83,17 @@ class TokenSigner:
     def _decode(self, token: str) -> Claims:
         """Signature, algorithm, issuer and claim types; not expiry or subject."""
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            version = 1 if kid is None else parse_kid(kid, "token")
+        except (jwt.PyJWTError, KeysError) as e:
+            raise TokenError(f"invalid token: {e}") from e
+        key = self._keys.key(version)
+        if key is None:
+            raise TokenError(f"invalid token: signed by an unknown key (token-{version})")
+        try:
             raw = jwt.decode(
                 token,
-                self._key,
+                key,
                 algorithms=[_ALGORITHM],
                 issuer=ISSUER,
                 options={"verify_exp": False, "require": ["sub", "role", "iss", "exp", "gen"]},

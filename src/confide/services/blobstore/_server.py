@@ -27,10 +27,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from confide.config import Limits
 
-from ._errors import BlobStoreError, InvalidObjectName, SignatureExpired
+from ...crypto.records import VersionedKey, as_versioned
+from ._errors import BlobStoreError, InvalidObjectName, SignatureExpired, SignatureInvalid
 from ._presign import (
     BLOB_PATH_PREFIX,
     MIN_KEY_BYTES,
+    parse_kid_param,
     presign_url,
     validate_object_name,
     verify_presigned,
@@ -131,11 +133,18 @@ class _Handler(BaseHTTPRequestHandler):
             query = parse_qs(parts.query, strict_parsing=True, max_num_fields=4)
         except ValueError as e:
             raise _Refused(403, "signature invalid: malformed query") from e
-        if set(query) != {"expires", "sig"} or any(len(v) != 1 for v in query.values()):
-            raise _Refused(403, "signature invalid: need exactly one expires and one sig")
+        if set(query) - {"kid"} != {"expires", "sig"} or any(len(v) != 1
+                                                               for v in query.values()):
+            raise _Refused(403, "signature invalid: need exactly one expires and one sig "
+                           "(and at most one kid)")
         try:
+            kid = parse_kid_param(query["kid"][0]) if "kid" in query else None
+            key = store.keys.key(1 if kid is None else kid)
+            if key is None:
+                raise SignatureInvalid(f"signed by an unknown key (presign-{kid})")
             verify_presigned(
-                store.key, method, name, query["expires"][0], query["sig"][0], now=store.clock()
+                key, method, name, query["expires"][0], query["sig"][0], now=store.clock(),
+                kid=kid,
             )
         except SignatureExpired as e:
             raise _Refused(403, f"signature expired: {e}") from e
@@ -260,8 +269,9 @@ class BlobStore:
 
     Args:
         data_dir: the platform's data directory; objects go to ``<data_dir>/blobs``.
-        key: HMAC-SHA256 key for presigned URLs (>= 32 bytes, derived by the
-            platform from its root secret).
+        key: HMAC-SHA256 key for presigned URLs (>= 32 bytes), or the platform's
+            versioned presign keys (``confide.keys``): URLs are signed by the
+            active one and name it; those of older versions verify until they expire.
         limits: ``max_blob_bytes``, ``max_blob_name_chars``, ``max_url_chars``,
             ``blob_read_timeout_s``, ``max_blob_connections``.
         host: address to bind (``127.0.0.1`` for the embedded default).
@@ -274,7 +284,7 @@ class BlobStore:
     def __init__(
         self,
         data_dir: str | os.PathLike[str],
-        key: bytes,
+        key: bytes | VersionedKey,
         *,
         limits: Limits,
         host: str = "127.0.0.1",
@@ -283,10 +293,10 @@ class BlobStore:
         clock: Callable[[], float] = time.time,
         public_host: str | None = None,
     ) -> None:
-        if len(key) < MIN_KEY_BYTES:
+        self.keys = as_versioned(key)
+        if len(self.keys.active()[1]) < MIN_KEY_BYTES:
             raise ValueError(f"blob store key must have at least {MIN_KEY_BYTES} bytes")
         self.blob_dir = Path(data_dir) / "blobs"
-        self.key = key
         self.limits = limits
         self.clock = clock
         self._host = host
@@ -322,13 +332,15 @@ class BlobStore:
             InvalidObjectName: bad name.
             ValueError: bad method or expiry.
         """
+        version, key = self.keys.active()
         return presign_url(
             self.base_url,
-            self.key,
+            key,
             object_name,
             method,
             expires_at,
             max_name_chars=self.limits.max_blob_name_chars,
+            kid=version,
         )
 
     def start(self) -> None:

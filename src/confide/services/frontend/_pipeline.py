@@ -7,7 +7,6 @@ Pure Python: the gRPC servicer only converts messages and calls :meth:`run`.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -16,13 +15,13 @@ from typing import TypeVar
 from ...errors import Code, ServiceError
 from ...storage import StorageError
 from .._identity import Principal
+from .._outage import storage_failure
 from ..access_control import AccessControl
-from ..audit import AuditLog
+from ..audit import AuditLog, Subjects
 from ..authentication import AuthenticationService
 
 __all__ = ["Frontend", "peer_ip"]
 
-_log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -59,18 +58,39 @@ class Frontend:
         self._audit = audit
 
     def run(self, api: str, user_id: str | None, token: str | None, ip: bytes,
-            forward: Callable[[Principal], T]) -> T:
-        """Run ``forward`` for an authenticated, authorized caller, auditing the outcome."""
+            forward: Callable[[Principal], T], about: Subjects | None = None,
+            created: str | None = None) -> T:
+        """Run ``forward`` for an authenticated, authorized caller, auditing the outcome.
+
+        The entry records ``about`` (the ids the request names) and, when
+        ``created`` is "task", "function" or "file", the id ``forward`` returned.
+        """
         who = self._admit(api, user_id, token, ip)
-        with self._audited(api, who, ip):
-            return forward(who)
+        outcome = _Outcome(about or Subjects(), created)
+        with self._audited(api, who, ip, outcome):
+            return outcome.note(forward(who))
 
     async def run_async(self, api: str, user_id: str | None, token: str | None, ip: bytes,
-                        forward: Callable[[Principal], Awaitable[T]]) -> T:
-        """:meth:`run` for a ``forward`` that awaits (it runs on the RPC event loop)."""
-        who = self._admit(api, user_id, token, ip)
-        with self._audited(api, who, ip):
-            return await forward(who)
+                        forward: Callable[[Principal], Awaitable[T]],
+                        about: Subjects | None = None) -> T:
+        """:meth:`run` for a ``forward`` that awaits (it runs on the RPC event loop).
+
+        Authentication and the audit entry touch the database: through
+        ``Database.run`` (in place on SQLite, in a thread on PostgreSQL, whose
+        round trips, or a wait for the audit group commit, would stall the loop)."""
+        run = self._audit.db.run
+        who = await run(self._admit, api, user_id, token, ip)
+        subjects = about or Subjects()
+        user = f"{{ user: {who.user_id}, role: {who.role.debug()} }}"
+        try:
+            result = await forward(who)
+        except (ServiceError, StorageError) as e:
+            error = _failure(e, api)
+            await run(self._record, user, f"{api}:{_render(error)}", False, ip, who.user_id,
+                      subjects)
+            raise error from (None if error is e else e)
+        await run(self._record, user, api, True, ip, who.user_id, subjects)
+        return result
 
     def _admit(self, api: str, user_id: str | None, token: str | None, ip: bytes) -> Principal:
         """Authenticate and authorize the caller; audit a refusal."""
@@ -83,6 +103,8 @@ class Frontend:
         try:
             who = self._auth.authenticate(user_id, token)
         except ServiceError as e:
+            if e.code in (Code.UNAVAILABLE, Code.RESOURCE_EXHAUSTED):  # an outage, not a refusal
+                raise
             self._record("", f"authenticate to {api}: incorrent credential", False, ip)
             raise ServiceError(Code.UNAUTHENTICATED, "incorrent credential") from e
         if not self._acl.authorize_api(who.role.api_role, api):
@@ -91,19 +113,48 @@ class Frontend:
         return who
 
     @contextmanager
-    def _audited(self, api: str, who: Principal, ip: bytes) -> Iterator[None]:
+    def _audited(self, api: str, who: Principal, ip: bytes, outcome: _Outcome
+                 ) -> Iterator[None]:
         """Audit the outcome of the forwarded call; storage failures become INTERNAL."""
         user = f"{{ user: {who.user_id}, role: {who.role.debug()} }}"
         try:
             yield
         except ServiceError as e:
-            self._record(user, f"{api}:{_render(e)}", False, ip)
+            self._record(user, f"{api}:{_render(e)}", False, ip, who.user_id, outcome.subjects)
             raise
         except StorageError as e:
-            _log.exception("storage failure in %s", api)
-            self._record(user, f"{api}:{_render(ServiceError.internal())}", False, ip)
-            raise ServiceError.internal() from e
-        self._record(user, api, True, ip)
+            error = storage_failure(e, api)
+            self._record(user, f"{api}:{_render(error)}", False, ip, who.user_id,
+                         outcome.subjects)
+            raise error from e
+        self._record(user, api, True, ip, who.user_id, outcome.subjects)
 
-    def _record(self, user: str, message: str, result: bool, ip: bytes) -> None:
-        self._audit.append(user=user, message=message, result=result, ip=ip)
+    def _record(self, user: str, message: str, result: bool, ip: bytes, actor: str = "",
+                subjects: Subjects | None = None) -> None:
+        try:
+            self._audit.append(user=user, message=message, result=result, ip=ip, actor=actor,
+                               subjects=subjects)
+        except StorageError as e:  # the outage that failed the call fails its audit entry too
+            raise storage_failure(e, "the audit log") from e
+
+
+def _failure(e: ServiceError | StorageError, api: str) -> ServiceError:
+    """The error a failed call answers: its own, or the storage outage's status."""
+    return e if isinstance(e, ServiceError) else storage_failure(e, api)
+
+
+class _Outcome:
+    """The subjects of one call: those the request named, plus the id it created."""
+
+    def __init__(self, about: Subjects, created: str | None) -> None:
+        self.subjects = about
+        self._created = created
+
+    def note(self, result: T) -> T:
+        if self._created is not None and isinstance(result, str):
+            s = self.subjects
+            self.subjects = Subjects.of(
+                tasks=(*s.tasks, *([result] if self._created == "task" else [])),
+                functions=(*s.functions, *([result] if self._created == "function" else [])),
+                files=(*s.files, *([result] if self._created == "file" else [])))
+        return result

@@ -103,6 +103,7 @@ class KeyService:
         *,
         nonces: NonceBook | None = None,
         authorize_services: Callable[[_Verdict, Sequence[str]], None] | None = None,
+        check_node: Callable[[str], None] | None = None,
         node_certificate_lifetime: dt.timedelta = dt.timedelta(hours=24),
         limits: Limits | None = None,
     ) -> None:
@@ -114,6 +115,8 @@ class KeyService:
             nonces: the challenge book (a fresh in-memory one by default).
             authorize_services: optional, raises when a verified node may not
                 host the services it asks for (e.g. by measurement).
+            check_node: optional, raises when this node id may not join at all
+                (e.g. the operator revoked it).
             node_certificate_lifetime: lifetime of issued node certificates.
             limits: size caps.
         """
@@ -122,6 +125,7 @@ class KeyService:
         self._appraise = appraise
         self._nonces = nonces if nonces is not None else NonceBook()
         self._authorize_services = authorize_services
+        self._check_node = check_node
         self._lifetime = node_certificate_lifetime
         self._limits = limits if limits is not None else Limits()
 
@@ -163,6 +167,8 @@ class KeyService:
         tls_key, hpke_key = self._parse_keys(request)
         # Consume first: a refused or replayed request burns its nonce either way.
         self._nonces.consume(request.nonce, now)
+        if self._check_node is not None:
+            self._check_node(request.node_id)
         verdict = self._appraise(request.quote, now)
         expected = request.report_data()
         if not hmac.compare_digest(bytes(verdict.report_data), expected):

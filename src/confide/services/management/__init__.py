@@ -5,6 +5,7 @@ from ._files import FUSION_BASE, validate_crypto_info
 from ._functions import CODE_REVIEW_MODES, FunctionLists, FunctionSpecInput, UsageStats
 from ._review import PendingTask, ReviewedFile, TaskReview
 from ._service import Management
+from ._signed import SignedApprovals, SigningKey
 from ._tasks import CANCELED_EARLY, CANCELED_LATE, DataAssignment, DataOwners, Stage, Unstage
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "Management",
     "PendingTask",
     "ReviewedFile",
+    "SignedApprovals",
+    "SigningKey",
     "Stage",
     "TaskReview",
     "Unstage",

@@ -8,6 +8,8 @@ import uuid
 
 from ... import crypto
 from ...errors import Code, ServiceError
+from ...storage import Txn
+from .._idempotency import IdempotencyKey, run_idempotent
 from .._identity import Principal
 from .._records import CryptoInfo, FileRecord, IdKind, new_id, parse_id
 from ._common import Context, check_len, internal
@@ -41,7 +43,8 @@ class Files:
         return url
 
     def register_input(self, who: Principal, url: str, cmac: bytes,
-                       crypto: CryptoInfo | None, plaintext_size: int | None = None) -> str:
+                       crypto: CryptoInfo | None, plaintext_size: int | None = None,
+                       idem: IdempotencyKey | None = None) -> str:
         """Register an input; ``plaintext_size`` is the owner's declaration (confide.v1)."""
         self._check_url(url)
         if len(cmac) != 16:
@@ -51,19 +54,23 @@ class Files:
         validate_crypto_info(crypto.schema, crypto.key, crypto.iv)
         record = FileRecord(new_id(IdKind.INPUT), url, crypto, [who.user_id], cmac,
                             plaintext_size)
-        with self._ctx.db.write() as txn:
-            record.insert(txn)
-        return record.id
+        return self._insert(record, idem)
 
-    def register_output(self, who: Principal, url: str, crypto: CryptoInfo | None) -> str:
+    def _insert(self, record: FileRecord, idem: IdempotencyKey | None) -> str:
+        def insert(txn: Txn) -> str:
+            record.insert(txn)
+            return record.id
+
+        return run_idempotent(self._ctx.db, idem, insert)
+
+    def register_output(self, who: Principal, url: str, crypto: CryptoInfo | None,
+                        idem: IdempotencyKey | None = None) -> str:
         self._check_url(url)
         if crypto is None:
             raise internal('"missing crypto_info"')
         validate_crypto_info(crypto.schema, crypto.key, crypto.iv)
         record = FileRecord(new_id(IdKind.OUTPUT), url, crypto, [who.user_id], None)
-        with self._ctx.db.write() as txn:
-            record.insert(txn)
-        return record.id
+        return self._insert(record, idem)
 
     def update(self, who: Principal, data_id: str, url: str, *, kind: str) -> str:
         fid = parse_id(data_id)
@@ -94,7 +101,8 @@ class Files:
             raise ServiceError.permission_denied()
         return record
 
-    def register_fusion_output(self, who: Principal, owners: list[str]) -> str:
+    def register_fusion_output(self, who: Principal, owners: list[str],
+                               idem: IdempotencyKey | None = None) -> str:
         if len(owners) > self._ctx.limits.max_list_items:
             raise ServiceError(Code.OUT_OF_RANGE, "too many owners")
         for uid in owners:
@@ -105,9 +113,7 @@ class Files:
         url = f"{FUSION_BASE}{uuid.uuid4()}.fusion"
         crypto = CryptoInfo("teaclave-file-128", secrets.token_bytes(16), b"")
         record = FileRecord(new_id(IdKind.OUTPUT), url, crypto, distinct, None)
-        with self._ctx.db.write() as txn:
-            record.insert(txn)
-        return record.id
+        return self._insert(record, idem)
 
     def register_input_from_output(self, who: Principal, data_id: str) -> str:
         fid = parse_id(data_id)

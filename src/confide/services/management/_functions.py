@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ...errors import Code, ServiceError, Violation
-from ...executor_registry import is_function_type
+from ...executor_registry import MESAPY, is_function_type
+from ...mesapy import PYTHON2, PYTHON3, TranslationError, resolve
+from ...storage import Txn
+from .._idempotency import IdempotencyKey, run_idempotent
 from .._identity import Principal
 from .._names import name_problem
 from .._records import ArgumentSpec, DataSpec, FunctionRecord, IdKind, new_id, parse_id
@@ -33,6 +36,9 @@ class FunctionSpecInput:
     outputs: list[DataSpec]
     user_allowlist: list[str]
     usage_quota: int
+    #: Came through Teaclave's API: a python payload is MesaPy's Python 2.7 unless it
+    #: declares otherwise (confide.mesapy); confide.v1 means Python 3.
+    teaclave_api: bool = False
 
 
 class UsageStats(NamedTuple):
@@ -56,6 +62,18 @@ def _invalid_function() -> ServiceError:
 def _check_mode(mode: str) -> None:
     if mode not in CODE_REVIEW_MODES:
         raise ServiceError(Code.INVALID_ARGUMENT, f"invalid code review mode: {mode[:40]}")
+
+
+def _dialect(spec: FunctionSpecInput, max_bytes: int) -> tuple[str, bytes]:
+    """(dialect, staged translation) of a python function; (PYTHON3, b"") otherwise."""
+    if spec.executor_type != MESAPY.function_type:
+        return PYTHON3, b""
+    try:
+        resolved = resolve(spec.payload, PYTHON2 if spec.teaclave_api else PYTHON3)
+    except TranslationError as e:
+        raise ServiceError(Code.INVALID_ARGUMENT, str(e)) from None
+    check_len(resolved.translation, max_bytes, "translated function payload")
+    return resolved.dialect, resolved.translation
 
 
 class Functions:
@@ -98,12 +116,14 @@ class Functions:
         return record
 
     def register(self, who: Principal, spec: FunctionSpecInput,
-                 code_review: str = "confidential") -> str:
+                 code_review: str = "confidential", idem: IdempotencyKey | None = None) -> str:
         """Register; Teaclave's RPC keeps the code confidential, confide.v1's opens it."""
         self._validate(spec, new_name=True)
         _check_mode(code_review)
+        dialect, translation = _dialect(spec, 2 * self._ctx.limits.max_function_payload_bytes)
         fid = new_id(IdKind.FUNCTION)
-        with self._ctx.db.write() as txn:
+
+        def insert(txn: Txn) -> str:
             record = FunctionRecord(
                 id=fid, seq=txn.next_seq("functions"), name=spec.name,
                 description=spec.description, executor_type=spec.executor_type,
@@ -111,10 +131,12 @@ class Functions:
                 inputs=spec.inputs, outputs=spec.outputs, owner=who.user_id,
                 user_allowlist=list(dict.fromkeys(spec.user_allowlist)),
                 usage_quota=spec.usage_quota if spec.usage_quota >= 0 else None,
-                code_review=code_review,
+                code_review=code_review, dialect=dialect, translation=translation,
             )
             record.insert(txn)
-        return fid
+            return fid
+
+        return run_idempotent(self._ctx.db, idem, insert)
 
     def set_code_review(self, who: Principal, function_id: str, mode: str) -> None:
         """The owner decides whether task participants may read the code (owner only)."""
@@ -137,6 +159,8 @@ class Functions:
         fid = parse_id(function_id)
         if fid is None or not fid.startswith(IdKind.FUNCTION + "-"):
             raise _invalid_function()
+        # translated before the write transaction, which a translation must not hold open
+        dialect, translation = _dialect(spec, 2 * self._ctx.limits.max_function_payload_bytes)
         with self._ctx.db.write() as txn:
             record = FunctionRecord.load(txn, fid, lock=True)
             if record is None:
@@ -144,6 +168,7 @@ class Functions:
             if record.owner != who.user_id:  # PlatformAdmin not exempt (Q8, replicated)
                 raise ServiceError.permission_denied()
             self._validate(spec, new_name=spec.name != record.name)
+            record.dialect, record.translation = dialect, translation
             record.name, record.description = spec.name, spec.description
             record.executor_type, record.public = spec.executor_type, spec.public
             record.payload, record.arguments = spec.payload, spec.arguments

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._identity import Role
+from .._identity import Principal, Role
+from ..audit import Subjects
+from ._audit import audit_visibility
 from ._common import Context
 from ._files import Files
 from ._functions import Functions
 from ._review import Reviews
+from ._signed import SignedApprovals
 from ._tasks import Tasks
 
 __all__ = ["Management"]
@@ -23,4 +26,9 @@ class Management:
         self.files = Files(ctx)
         self.tasks = Tasks(ctx)
         self.reviews = Reviews(ctx)
+        self.signed = SignedApprovals(ctx)
         self.role_of = role_of
+
+    def audit_visibility(self, who: Principal) -> Callable[[str, Subjects], bool]:
+        """Which audit entries ``who`` may see as a participant (``_audit``)."""
+        return audit_visibility(self.ctx, who)

@@ -10,9 +10,11 @@ from ... import _json
 from ...errors import Code, ServiceError, Violation
 from ...executor_registry import executor_kind
 from ...storage import Txn
+from .._idempotency import IdempotencyKey, run_idempotent
 from .._identity import Principal, RoleKind
 from .._notify import AsyncWaker
 from .._records import (
+    ApprovalPolicy,
     FileRecord,
     FunctionRecord,
     IdKind,
@@ -93,7 +95,8 @@ class Tasks:
     # -- create ------------------------------------------------------------
     def create(self, who: Principal, function_id: str, arguments_json: str, executor: str,
                inputs_ownership: Sequence[DataOwners],
-               outputs_ownership: Sequence[DataOwners]) -> str:
+               outputs_ownership: Sequence[DataOwners],
+               idem: IdempotencyKey | None = None) -> str:
         lim = self._ctx.limits
         check_len(arguments_json, lim.max_function_arguments_bytes, "function_arguments")
         if len(inputs_ownership) + len(outputs_ownership) > lim.max_list_items:
@@ -150,16 +153,22 @@ class Tasks:
         except (ValueError, TypeError) as e:
             raise internal(f"invalid function_arguments: {e}") from e
         now = self._ctx.clock()
-        with self._ctx.db.write() as txn:
+
+        def insert(txn: Txn) -> str:
             task = TaskRecord(
                 id=new_id(IdKind.TASK), seq=txn.next_seq("tasks"), creator=who.user_id,
                 function_id=function.id, function_owner=function.owner,
                 function_arguments=arguments_text, executor=executor,
                 inputs_ownership=inputs, outputs_ownership=outputs,
                 participants=sorted(participants), created_at=now, updated_at=now,
+                # The function's owner requires signed approvals: the creator
+                # completes the policy (SetApprovalPolicy) before anyone signs.
+                approval_policy=ApprovalPolicy() if function.require_signed else None,
             )
             task.insert(txn)
-        return task.id
+            return task.id
+
+        return run_idempotent(self._ctx.db, idem, insert)
 
     # -- read --------------------------------------------------------------
     def get(self, who: Principal, task_id: str) -> TaskRecord:
@@ -259,6 +268,11 @@ class Tasks:
     def approve(self, who: Principal, task_id: str) -> None:
         with self._ctx.db.write() as txn:
             task = self._load(txn, task_id)
+            if task.approval_policy is not None and who.user_id in task.participants:
+                raise ServiceError(Code.FAILED_PRECONDITION, "failed to approve task").with_detail(
+                    "SIGNED_APPROVAL_REQUIRED", Violation(
+                        "task", "this task requires signed approvals: confide task approve "
+                        "--sign (an unsigned approval does not count)"))
             approvable = task.status is TaskStatus.DATA_ASSIGNED or (
                 task.status is TaskStatus.CREATED and task.all_data_assigned())
             if not approvable:
@@ -291,6 +305,7 @@ class Tasks:
                     "WRONG_STATE", Violation("task", f"the task is {task.status.label}: "
                                              "rejections are given before it runs"))
             task.rejections[who.user_id] = reason
+            task.signatures.pop(who.user_id, None)
             task.approved_users = [u for u in task.approved_users if u != who.user_id]
             if task.status is TaskStatus.APPROVED:
                 task.status = TaskStatus.DATA_ASSIGNED

@@ -1,5 +1,5 @@
 """The scheduler service: staged-task queue, executor liveness, cancel, timeouts."""
 
-from ._scheduler import EXECUTOR_TIMEOUT_REASON, Command, Scheduler
+from ._scheduler import EXECUTOR_TIMEOUT_REASON, STALE_EXECUTOR, Command, Scheduler
 
-__all__ = ["EXECUTOR_TIMEOUT_REASON", "Command", "Scheduler"]
+__all__ = ["EXECUTOR_TIMEOUT_REASON", "STALE_EXECUTOR", "Command", "Scheduler"]

@@ -3,18 +3,33 @@
 Executors long-poll :meth:`Scheduler.pull` and are woken the moment work is
 staged; the task becomes Running in the same transaction that leases it.
 While running, the executor's heartbeat long-polls too and is answered
-``Stop`` as soon as the task is canceled. An executor that stops
-heart-beating (or whose process the supervisor saw die) loses its task to
-Failed with a reason. Staged tasks live in the database: a crash loses nothing.
+``Stop`` as soon as the task is canceled. Staged tasks live in the database: a
+crash loses nothing.
+
+Leases: a leased queue row carries its deadline (``lease_until``, in the sealed
+body, so the untrusted database cannot extend it). Each heartbeat of the
+executor renews it; the reaper fails every task whose lease ran out, whatever
+the cause (a dead, partitioned, orphaned or stale worker, a lost report), with
+Teaclave's executor-timeout text. A lease committed after its caller gave up
+(the pull was canceled while the database was slow or locked) is handed back to
+the queue at once: that task never started. A process the supervisor saw die
+loses its tasks at once. With a ``generation``, only executors whose id carries
+it (workers of this server's supervisor) are served.
+
+While the server shuts down (:meth:`Scheduler.drain`), nothing more is leased:
+staged tasks stay queued for the next start, running ones may still report.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ...errors import Code, ServiceError
 from ...staged import StagedFile, StagedTask
 from ...storage import Database, Row, Txn
 from ...telemetry._metrics import (
@@ -23,14 +38,18 @@ from ...telemetry._metrics import (
     TASKS_COMPLETED,
     executor_label,
 )
+from .._approval import staged_approval
 from .._notify import AsyncWaker, Notifier
 from .._records import FileRecord, FunctionRecord, TaskRecord, TaskResult, TaskStatus
 
-__all__ = ["EXECUTOR_TIMEOUT_REASON", "Command", "Scheduler"]
+__all__ = ["EXECUTOR_TIMEOUT_REASON", "STALE_EXECUTOR", "Command", "Scheduler"]
 
 _log = logging.getLogger(__name__)
 EXECUTOR_TIMEOUT_REASON = "Runtime Error: Executor Timeout"
+STALE_EXECUTOR = "executor of an earlier server generation"
 _QUEUE = "queue"
+_SUPERVISED_ID = re.compile(r"executor-([0-9a-f]{16})-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+_LEASE_UNTIL = "lease_until"  # queue body: when the lease ends unless renewed (epoch s)
 
 
 class Command:
@@ -48,21 +67,30 @@ def _leased_by(row: Row) -> str:
     return str(row.columns["leased_by"])
 
 
+def _without_lease(body: Row | dict[str, object]) -> dict[str, object]:
+    data = body.body if isinstance(body, Row) else body
+    return {k: v for k, v in data.items() if k != _LEASE_UNTIL}
+
+
 def _staged_file(name: str, record: FileRecord) -> StagedFile:
     return StagedFile(name=name, url=record.url, cmac=record.cmac or b"",
-                      schema=record.crypto.schema, key=record.crypto.key, iv=record.crypto.iv)
+                      schema=record.crypto.schema, key=record.crypto.key, iv=record.crypto.iv,
+                      file_id=record.id, owners=tuple(record.owners))
 
 
 class Scheduler:
     def __init__(self, db: Database, notifier: Notifier, *, clock: Callable[[], float],
-                 executor_timeout_s: float) -> None:
+                 executor_timeout_s: float, generation: str | None = None) -> None:
         self._db = db
+        self.generation = generation
+        self._releasing: set[asyncio.Future[None]] = set()
         self._notifier = notifier
         self._clock = clock
         self.executor_timeout_s = executor_timeout_s
         self._executors: dict[str, _Executor] = {}
         self._lock = threading.Lock()
         self._started = clock()
+        self._draining = threading.Event()
 
     # -- staging (called by management inside its transaction) -------------
     def stage(self, txn: Txn, task: TaskRecord, function: FunctionRecord,
@@ -71,7 +99,7 @@ class Scheduler:
             task_id=task.id,
             function_id=function.id,
             function_name=function.name,
-            function_payload=function.payload,
+            function_payload=function.program(),
             executor_type=function.executor_type,
             executor=task.executor,
             function_arguments=task.function_arguments,
@@ -79,6 +107,7 @@ class Scheduler:
                          for n, i in sorted(task.assigned_inputs.items())),
             outputs=tuple(_staged_file(n, files[i])
                           for n, i in sorted(task.assigned_outputs.items())),
+            approval=staged_approval(txn, task),
         )
         txn.insert(_QUEUE, task.id, staged.to_dict(), seq=task.seq, leased_by="")
 
@@ -86,6 +115,17 @@ class Scheduler:
         txn.delete(_QUEUE, task_id)
 
     # -- executors ---------------------------------------------------------
+    def admit(self, executor_id: str) -> None:
+        """Refuse an executor of an earlier server generation (an orphaned worker
+        of a server that was killed: it must not take this server's tasks).
+
+        Supervised workers are ``executor-<generation>-<uuid>``; other ids (a
+        worker enrolled under a node id of its own) are not generation-bound."""
+        match = _SUPERVISED_ID.fullmatch(executor_id)
+        if self.generation is not None and match is not None and \
+                match.group(1) != self.generation:
+            raise ServiceError(Code.FAILED_PRECONDITION, STALE_EXECUTOR)
+
     def _seen(self, executor_id: str) -> None:
         with self._lock:
             self._executors[executor_id] = _Executor(self._clock())
@@ -111,7 +151,8 @@ class Scheduler:
                 return None
             self._seen(executor_id)
             seq = self._notifier.work_seq()
-            staged = await self._db.run(self._lease, executor_id)
+            # Draining: the poll just waits out its time (no busy re-polling).
+            staged = None if self.draining else await self._lease_for(executor_id, active)
             if staged is not None:
                 return staged
             remaining = deadline - self._clock()
@@ -131,6 +172,56 @@ class Scheduler:
         await self._db.run(self.report, executor_id, task_id, result)
         return await self.pull(executor_id, wait_s, active)
 
+    async def _lease_for(self, executor_id: str, active: Callable[[], bool]
+                         ) -> StagedTask | None:
+        """:meth:`_lease`; a lease whose caller went away meanwhile goes back to the queue."""
+        leasing = asyncio.ensure_future(self._db.run(self._lease, executor_id))
+        try:
+            staged = await asyncio.shield(leasing)
+        except asyncio.CancelledError:
+            # The caller gave up while the transaction ran (slow or locked database):
+            # whatever it leases when it commits, nobody will run it.
+            leasing.add_done_callback(lambda f: self._release_later(f, executor_id))
+            raise
+        if staged is not None and not active():
+            await self._db.run(self.release, executor_id, staged.task_id)
+            return None
+        return staged
+
+    def _release_later(self, leased: asyncio.Future[StagedTask | None],
+                       executor_id: str) -> None:
+        if leased.cancelled() or leased.exception() is not None or leased.result() is None:
+            return
+        staged = leased.result()
+        assert staged is not None
+        release = asyncio.ensure_future(self._db.run(self.release, executor_id, staged.task_id))
+        self._releasing.add(release)
+        release.add_done_callback(self._released)
+
+    def _released(self, release: asyncio.Future[None]) -> None:
+        self._releasing.discard(release)
+        if not release.cancelled() and release.exception() is not None:
+            # The lease runs out by itself; the reaper ends the task then.
+            _log.warning("could not hand back an undelivered lease: %s", release.exception())
+
+    def release(self, executor_id: str, task_id: str) -> None:
+        """Hand a lease its executor never received back to the queue (Running → Staged)."""
+        with self._db.write() as txn:
+            row = txn.get(_QUEUE, task_id, lock=True)
+            if row is None or _leased_by(row) != executor_id:
+                return
+            task = TaskRecord.load(txn, task_id, lock=True)
+            if task is None or task.status is not TaskStatus.RUNNING:
+                return
+            txn.update(_QUEUE, task_id, _without_lease(row), seq=row.columns["seq"],
+                       leased_by="")
+            task.status = TaskStatus.STAGED
+            task.updated_at = self._clock()
+            task.save(txn)
+        _log.info("task %s handed back to the queue: its pull was gone", task_id,
+                  extra={"task_id": task_id})
+        self._notifier.work_available()
+
     def _lease(self, executor_id: str) -> StagedTask | None:
         with self._db.write() as txn:
             for row in txn.scan(_QUEUE, where={"leased_by": ""}, order_by="seq", limit=1,
@@ -139,23 +230,28 @@ class Scheduler:
                 if task is None or task.status is not TaskStatus.STAGED:
                     txn.delete(_QUEUE, row.id)  # canceled or gone meanwhile
                     continue
-                txn.update(_QUEUE, row.id, row.body, seq=row.columns["seq"],
-                           leased_by=executor_id)
+                now = self._clock()
+                txn.update(_QUEUE, row.id,
+                           {**row.body, _LEASE_UNTIL: now + self.executor_timeout_s},
+                           seq=row.columns["seq"], leased_by=executor_id)
                 task.status = TaskStatus.RUNNING
-                staged_at, task.updated_at = task.updated_at, self._clock()
+                staged_at, task.updated_at = task.updated_at, now
                 task.save(txn)
                 break
             else:
                 return None
         SCHEDULER_QUEUE_WAIT_SECONDS.labels(executor_label(task.executor)).observe(
             max(0.0, task.updated_at - staged_at))
-        return StagedTask.from_dict(row.body)
+        return StagedTask.from_dict(_without_lease(row))
 
     def heartbeat(self, executor_id: str, task_id: str, wait_s: float) -> int:
-        """Liveness; answers STOP when ``task_id`` is no longer this executor's to run."""
+        """Renew the lease on ``task_id``; answers STOP when it is no longer this
+        executor's to run (canceled, failed, expired)."""
         self._seen(executor_id)
         if not task_id:
             return Command.NO_ACTION
+        if not self.renew(executor_id, task_id):
+            return Command.STOP
         event = threading.Event()
         self._notifier.watch(task_id, event)
         try:
@@ -171,6 +267,17 @@ class Scheduler:
                 self._seen(executor_id)
         finally:
             self._notifier.unwatch(task_id, event)
+
+    def renew(self, executor_id: str, task_id: str) -> bool:
+        """Extend the lease by the executor timeout; False when it is not this executor's."""
+        with self._db.write() as txn:
+            row = txn.get(_QUEUE, task_id, lock=True)
+            if row is None or _leased_by(row) != executor_id:
+                return False
+            txn.update(_QUEUE, task_id,
+                       {**row.body, _LEASE_UNTIL: self._clock() + self.executor_timeout_s},
+                       seq=row.columns["seq"], leased_by=executor_id)
+        return True
 
     def _still_leased(self, executor_id: str, task_id: str) -> bool:
         with self._db.read() as txn:
@@ -216,38 +323,56 @@ class Scheduler:
             record.save(txn)
         return result
 
+    # -- shutdown ------------------------------------------------------------
+    def drain(self) -> None:
+        """Lease no more tasks (the server is stopping); staged ones stay queued."""
+        self._draining.set()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining.is_set()
+
+    def running(self) -> int:
+        """Tasks leased to an executor (Running) right now."""
+        with self._db.read() as txn:
+            return sum(1 for _ in txn.scan(_QUEUE, exclude={"leased_by": ""}))
+
+    def fail_running(self, reason: str) -> list[str]:
+        """Fail every task leased to any executor with ``reason``; returns their ids."""
+        return self._fail_leases(lambda _holder: True, reason)
+
     # -- failure detection -------------------------------------------------
     def executor_lost(self, executor_id: str, reason: str = EXECUTOR_TIMEOUT_REASON) -> list[str]:
         """Fail every task leased to ``executor_id``; returns their ids."""
         with self._lock:
             self._executors.pop(executor_id, None)
-        return self._fail_leases(lambda holder: holder == executor_id, reason)
+        return self._fail_leases(lambda row: _leased_by(row) == executor_id, reason)
 
     def reap(self) -> list[str]:
-        """Fail tasks of executors not heard from within the timeout (run periodically)."""
+        """Fail the tasks whose lease ran out (run periodically); returns their ids."""
         now = self._clock()
-        with self._lock:
-            seen = {k: v.last_seen for k, v in self._executors.items()}
-        limit = self.executor_timeout_s
+        # A lease from before the lease deadline existed ends a timeout after this start.
+        legacy = self._started + self.executor_timeout_s
 
-        def dead(holder: str) -> bool:
-            return now - seen.get(holder, self._started) > limit
+        def expired(row: Row) -> bool:
+            until = row.body.get(_LEASE_UNTIL, legacy)
+            return not isinstance(until, int | float) or until < now
 
-        return self._fail_leases(dead, EXECUTOR_TIMEOUT_REASON)
+        return self._fail_leases(expired, EXECUTOR_TIMEOUT_REASON)
 
-    def _fail_leases(self, is_dead: Callable[[str], bool], reason: str) -> list[str]:
+    def _fail_leases(self, is_dead: Callable[[Row], bool], reason: str) -> list[str]:
         failed: list[TaskRecord] = []
         ran: list[float] = []
         with self._db.read() as txn:
             leased = [row for row in txn.scan(_QUEUE, exclude={"leased_by": ""})
-                      if is_dead(_leased_by(row))]
+                      if is_dead(row)]
         if not leased:
             return []
         with self._db.write() as txn:
             for stale in leased:
                 row = txn.get(_QUEUE, stale.id, lock=True)
-                if row is None or _leased_by(row) != _leased_by(stale):
-                    continue
+                if row is None or _leased_by(row) != _leased_by(stale) or not is_dead(row):
+                    continue  # reported, or renewed, meanwhile
                 txn.delete(_QUEUE, row.id)
                 task = TaskRecord.load(txn, row.id, lock=True)
                 if task is not None and not task.status.final:

@@ -1,0 +1,110 @@
+"""PostgreSQL transactions as the hot path runs them: pipelined writes, autocommit
+reads, connections kept without a ping, a lock timeout, the durability setting."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from confide.crypto.records import RecordSealer
+from confide.storage import Conflict, Database, StorageError
+from confide.storage import _db as storage_db
+
+pytestmark = pytest.mark.postgres
+
+
+def _db(url: str, **kwargs: object) -> Database:
+    return Database(url, RecordSealer(os.urandom(32)), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_pipelined_update_of_a_missing_row_fails_and_rolls_back(pg_url: str) -> None:
+    db = _db(pg_url)
+    with pytest.raises(StorageError, match="update hit 0 rows"), db.write() as t:
+        t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+        t.update("tasks", "task-missing", {"n": 2}, seq=2, status=0)
+    with db.read() as t:
+        assert t.get("tasks", "task-1") is None  # the insert before it was rolled back
+    db.close()
+
+
+def test_a_pipelined_duplicate_insert_is_a_conflict_and_the_connection_stays_usable(
+        pg_url: str) -> None:
+    db = _db(pg_url)
+    with db.write() as t:
+        t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+    with pytest.raises(Conflict), db.write() as t:
+        t.insert("tasks", "task-1", {"n": 2}, seq=2, status=0)
+    with db.write() as t:
+        row = t.get("tasks", "task-1", lock=True)
+        assert row is not None and row.body == {"n": 1}
+        t.update("tasks", "task-1", {"n": 3}, seq=1, status=1)
+        t.delete("tasks", "task-gone")
+        t.insert("tasks", "task-2", {"n": 4}, seq=2, status=0)
+    with db.read() as t:
+        assert [r.body["n"] for r in t.scan("tasks", order_by="seq")] == [3, 4]
+    db.close()
+
+
+def test_reads_see_writes_committed_by_another_connection(pg_url: str) -> None:
+    sealer = RecordSealer(os.urandom(32))
+    a, b = Database(pg_url, sealer), Database(pg_url, sealer)
+    with a.read() as t:  # a keeps this connection for its next transaction
+        assert t.get("tasks", "task-1") is None
+    with b.write() as t:
+        t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+    with a.read() as t:
+        assert t.get("tasks", "task-1") is not None
+    a.close()
+    b.close()
+
+
+def test_a_killed_connection_costs_one_failed_transaction_then_reconnects(pg_url: str) -> None:
+    db = _db(pg_url)
+    with db.read() as t:
+        t.get("tasks", "x")
+    engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:  # what a database restart does to every open connection
+        c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    with pytest.raises(StorageError), db.read() as t:
+        t.get("tasks", "x")
+    with db.write() as t:  # a fresh connection, no error
+        t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+    engine.dispose()
+    db.close()
+
+
+def test_a_locked_table_fails_the_transaction_after_the_lock_timeout(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage_db, "LOCK_TIMEOUT_MS", 300)
+    db = _db(pg_url)
+    engine = create_engine(pg_url)
+    with engine.connect() as c, c.begin():
+        c.execute(text("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"))
+        start = time.monotonic()
+        with pytest.raises(StorageError, match=r"LockNotAvailable|lock timeout"), db.write() as t:
+            t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+        assert time.monotonic() - start < 5
+    with db.write() as t:  # the lock is gone: the same database works again
+        t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+    engine.dispose()
+    db.close()
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("NORMAL", "off"), ("FULL", "on")])
+def test_the_durability_setting_maps_to_synchronous_commit(pg_url: str, mode: str,
+                                                           expected: str) -> None:
+    db = _db(pg_url, synchronous=mode)
+    with db.read() as t:
+        cursor = t._cursor  # type: ignore[attr-defined]
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == expected
+    db.close()
+
+
+def test_an_unknown_durability_setting_is_refused(pg_url: str) -> None:
+    with pytest.raises(StorageError, match="synchronous"):
+        _db(pg_url, synchronous="OFF")

@@ -1,0 +1,53 @@
+"""Signed approvals on PostgreSQL: keys on the users' rows, the policy and signatures on the
+task row, the staged approval in the queue row, round-trip and verify in the worker's gate."""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from confide.config import Limits
+from confide.crypto.approvals import public_key_bytes, sign_digest
+from confide.crypto.records import RecordSealer
+from confide.execution._approval import ApprovalGate, statement_of
+from confide.services._identity import Principal
+from confide.services._notify import Notifier
+from confide.services._records import TaskStatus
+from confide.services.management import Context, Management
+from confide.services.scheduler import Scheduler
+from confide.storage import Database
+from tests.unit._auth_support import Clock
+from tests.unit._services import ALICE, BOB, FUNCTION_OWNER, Platform, three_party_task
+
+MEASUREMENT = b"\x05" * 32
+
+
+def test_signed_task_round_trips_through_postgres(pg_url: str) -> None:
+    db = Database(pg_url, RecordSealer(os.urandom(32)))
+    try:
+        clock, notifier = Clock(), Notifier()
+        p = Platform(db, clock, notifier,
+                     Management(Context(db, notifier, Limits(), clock), role_of=lambda _u: None),
+                     Scheduler(db, notifier, clock=clock, executor_timeout_s=30.0))
+        keys = {u: Ed25519PrivateKey.generate() for u in ("alice", "bob", "fo")}
+        with db.write() as txn:
+            for uid in keys:
+                txn.insert("users", uid, {"hash": "", "role": "DataOwner", "gen": 0})
+        for uid, key in keys.items():
+            p.management.signed.register_key(Principal(uid, ALICE.role),
+                                             public_key_bytes(key.public_key()))
+        t = three_party_task(p)
+        p.management.signed.set_task_policy(ALICE, t.task_id, [], 0, [MEASUREMENT])
+        for who in (ALICE, BOB, FUNCTION_OWNER):
+            statement, _ = p.management.signed.statement(who, t.task_id)
+            p.management.signed.sign(who, t.task_id, statement.digest(),
+                                     sign_digest(keys[who.user_id], statement.digest()))
+        assert p.task(t.task_id).status is TaskStatus.APPROVED
+        p.invoke(ALICE, t.task_id)
+        staged = p.pull("worker-pg")
+        assert staged is not None and staged.approval is not None
+        assert statement_of(staged) == statement
+        assert ApprovalGate(MEASUREMENT, clock).check(staged) is not None
+    finally:
+        db.close()
