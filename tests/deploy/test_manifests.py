@@ -26,8 +26,6 @@ CONFIDE = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "confide"
 K8S_VERSION = "1.31.0"  # the oldest release with user namespaces (hostUsers) on by default is 1.33;
 # 1.31's schema has every field used here, so the manifests work from there on.
 
-ROLE_PORTS = {"authentication": 7776, "frontend": 7777, "blobstore": 7778, "scheduler": 17781}
-
 
 def _confide_cli() -> str:
     found = shutil.which("confide")
@@ -84,14 +82,29 @@ def test_every_object_is_valid_for_kubernetes(overlay: str, request: pytest.Fixt
 
 def test_each_role_is_its_own_workload(base: list[dict[str, Any]]) -> None:
     workloads = _workloads(base)
-    assert set(workloads) == {"authentication", "frontend", "scheduler", "blobstore", "worker",
+    assert set(workloads) == {"authentication", "frontend", "scheduler", "keys", "worker",
                               "postgres"}
-    # client-facing and internal roles are replicated: only the database (and the blob store's
-    # volume, documented) is single
+    # client-facing roles, the scheduler and the workers are replicated; the key service is one
+    # replica (its volume holds the sealed root secret; running nodes do not need it), and so is
+    # the database
     for name in ("authentication", "frontend", "scheduler", "worker"):
         assert workloads[name]["spec"]["replicas"] >= 2, name
         assert any(d["kind"] == "PodDisruptionBudget" and d["metadata"]["name"] == name
                    for d in base) or name == "worker"
+    keys = workloads["keys"]
+    assert keys["kind"] == "StatefulSet" and keys["spec"]["volumeClaimTemplates"]
+    # every other control-plane node joins through the key service
+    for name in ("authentication", "frontend", "scheduler"):
+        args = _main_container(workloads[name])["args"]
+        assert args[args.index("--keys") + 1] == "keys:17781", name
+        assert args[args.index("--services") + 1] == name
+    # the frontend replicas share the blob store's volume
+    claims = [v["persistentVolumeClaim"]["claimName"]
+              for v in workloads["frontend"]["spec"]["template"]["spec"]["volumes"]
+              if "persistentVolumeClaim" in v]
+    pvc = next(d for d in base if d["kind"] == "PersistentVolumeClaim" and
+               d["metadata"]["name"] == claims[0])
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
 def test_every_command_line_is_one_the_cli_accepts(base: list[dict[str, Any]]) -> None:
@@ -145,7 +158,7 @@ def test_the_configuration_is_one_confide_accepts(tmp_path: Path) -> None:
     out = subprocess.run([_confide_cli(), "config", "show", "--config", str(toml), "--format",
                           "json"], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
-    assert "frontend.confide.svc" in out.stdout
+    assert "frontend.confide.svc" in out.stdout and "keys.confide.svc" in out.stdout
 
 
 def test_coco_overlay_puts_every_confide_pod_in_a_tee(coco: list[dict[str, Any]]) -> None:
@@ -161,11 +174,21 @@ def test_coco_overlay_puts_every_confide_pod_in_a_tee(coco: list[dict[str, Any]]
 def test_internal_ports_are_closed_to_clients(base: list[dict[str, Any]]) -> None:
     policies = {d["metadata"]["name"]: d for d in base if d["kind"] == "NetworkPolicy"}
     assert policies["default-deny-ingress"]["spec"]["podSelector"] == {}
+    internal = policies["scheduler"]["spec"]["podSelector"]["matchExpressions"][0]["values"]
+    assert sorted(internal) == ["keys", "scheduler"]
     sources = policies["scheduler"]["spec"]["ingress"][0]["from"]
     selectors = [s["podSelector"]["matchLabels"] for s in sources]
     assert {"app.kubernetes.io/name": "worker"} in selectors
     pg = policies["postgres"]["spec"]["ingress"][0]["from"]
     assert [s["podSelector"]["matchLabels"] for s in pg] == [{"confide.dev/tier": "control-plane"}]
+
+
+def _without_name(args: list[str]) -> list[str]:
+    """A worker's arguments without ``--name`` (the pod's name; compose uses the container's)."""
+    if "--name" not in args:
+        return args
+    i = args.index("--name")
+    return args[:i] + args[i + 2:]
 
 
 # ---- compose -------------------------------------------------------------------------------
@@ -184,7 +207,7 @@ def test_compose_runs_the_same_roles_as_kubernetes(compose: dict[str, Any],
         assert name in workloads, name
         if name == "postgres":
             continue
-        assert service["command"] == _main_container(workloads[name])["args"], name
+        assert service["command"] == _without_name(_main_container(workloads[name])["args"]), name
         assert service["image"].startswith("confide:")
         health = service.get("healthcheck", {}).get("test")
         if health:
@@ -201,7 +224,7 @@ def test_compose_references_only_what_exists(compose: dict[str, Any]) -> None:
         for dep in service.get("depends_on", {}):
             assert dep in compose["services"], f"{name} depends on unknown {dep}"
         for mount in service.get("volumes", []):
-            source = mount.split(":", 1)[0]
+            source = mount["source"] if isinstance(mount, dict) else mount.split(":", 1)[0]
             if source.startswith("."):
                 assert (DEPLOY / "compose" / source).resolve().exists(), f"{name}: {source}"
             else:
