@@ -9,8 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
@@ -24,31 +22,17 @@ from confide.storage import Tampered
 
 from ..platform._helpers import echo_function
 from ..platform._server import ADMIN_PASSWORD, Server
-from .conftest import ADMIN_URL
 
 pytestmark = pytest.mark.postgres
 ROOT = RootSecret(b"p" * 32)
-
-
-@pytest.fixture
-def keyrot_pg() -> Iterator[str]:
-    """A database of this test's own (named after the branch), dropped afterwards."""
-    name = f"confide_keyrot_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _open(url: str) -> PlatformKeys:
     return open_platform_keys(ROOT, url)
 
 
-def test_rotate_and_reseal_on_postgres(keyrot_pg: str) -> None:
-    keys = _open(keyrot_pg)
+def test_rotate_and_reseal_on_postgres(pg_url: str) -> None:
+    keys = _open(pg_url)
     try:
         with keys.db.write() as txn:
             for i in range(12):
@@ -66,12 +50,12 @@ def test_rotate_and_reseal_on_postgres(keyrot_pg: str) -> None:
         assert keys.audit.verify_chain() == 4  # before, two rotations, the reseal
     finally:
         keys.close()
-    again = _open(keyrot_pg)  # a restart: the ring is in the database
+    again = _open(pg_url)  # a restart: the ring is in the database
     try:
         assert again.live.ring.active("record").kid == "record-2"
         assert again.audit.verify_chain() == 4
         # A changed kid in a row header is refused.
-        engine = create_engine(keyrot_pg)
+        engine = create_engine(pg_url)
         with engine.begin() as c:
             c.execute(text("update tasks set body = overlay(body placing '\\x00000001'::bytea "
                            "from 2 for 4) where id = 'task-00'"))
@@ -82,8 +66,8 @@ def test_rotate_and_reseal_on_postgres(keyrot_pg: str) -> None:
         again.close()
 
 
-def test_concurrent_rotations_from_several_nodes_all_land(keyrot_pg: str) -> None:
-    nodes = [_open(keyrot_pg) for _ in range(3)]
+def test_concurrent_rotations_from_several_nodes_all_land(pg_url: str) -> None:
+    nodes = [_open(pg_url) for _ in range(3)]
     errors: list[BaseException] = []
 
     def rotate(node: PlatformKeys) -> None:
@@ -116,8 +100,8 @@ def _confide(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
-def test_a_server_on_postgres_picks_up_a_rotation(tmp_path: Path, keyrot_pg: str) -> None:
-    s = Server(tmp_path / "data", database_url=keyrot_pg, workers=1,
+def test_a_server_on_postgres_picks_up_a_rotation(tmp_path: Path, pg_url: str) -> None:
+    s = Server(tmp_path / "data", database_url=pg_url, workers=1,
                extra_env={"CONFIDE_KEYS__CHECK_INTERVAL_S": "0.5"}).start()
     try:
         admin = s.admin()
@@ -126,7 +110,7 @@ def test_a_server_on_postgres_picks_up_a_rotation(tmp_path: Path, keyrot_pg: str
         before = admin.create_task(fid, {"message": "before"}, executor="builtin")
         admin.invoke_task(before)
         assert admin.wait(before, 30).return_value == b"before"
-        db = ["--data-dir", str(s.data_dir), "--database-url", keyrot_pg]
+        db = ["--data-dir", str(s.data_dir), "--database-url", pg_url]
         rotate = _confide("keys", "rotate", *db)
         assert rotate.returncode == 0, rotate.stdout + rotate.stderr
         deadline = time.monotonic() + 20
@@ -151,5 +135,5 @@ def test_a_server_on_postgres_picks_up_a_rotation(tmp_path: Path, keyrot_pg: str
     finally:
         s.stop()
     verify = _confide("audit", "verify", "--data-dir", str(s.data_dir), "--database-url",
-                      keyrot_pg)
+                      pg_url)
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -3,8 +3,6 @@ its proofs, and a server answering QueryParticipantAudit from PostgreSQL."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,27 +14,11 @@ from confide.storage import Database
 from tests.platform._helpers import input_file
 from tests.platform._server import Server
 
-from .conftest import ADMIN_URL
 
-
-@pytest.fixture
-def pg_partaudit() -> Iterator[str]:
+def test_participant_view_and_tamper_on_postgres(pg_url: str) -> None:
     from sqlalchemy import create_engine, text
 
-    name = f"confide_partaudit_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def test_participant_view_and_tamper_on_postgres(pg_partaudit: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    db = Database(pg_partaudit, RecordSealer(b"s" * 32))
+    db = Database(pg_url, RecordSealer(b"s" * 32))
     try:
         log = AuditLog(db, b"k" * 32, clock=lambda: 5.0)
         for i in range(6):
@@ -48,7 +30,7 @@ def test_participant_view_and_tamper_on_postgres(pg_partaudit: str) -> None:
             assert verify_inclusion(e.leaf_fields().hash(), e.seq - 1, view.size, proof,
                                     view.root)
         assert log.verify_chain() == 6
-        engine = create_engine(pg_partaudit)
+        engine = create_engine(pg_url)
         with engine.begin() as c:
             body = bytearray(c.execute(text("select body from audit where seq = 4")).scalar_one())
             body[len(body) // 2] ^= 1
@@ -60,8 +42,8 @@ def test_participant_view_and_tamper_on_postgres(pg_partaudit: str) -> None:
         db.close()
 
 
-def test_a_server_on_postgres_answers_participants(pg_partaudit: str, tmp_path: Path) -> None:
-    server = Server(tmp_path / "data", database_url=pg_partaudit).start()
+def test_a_server_on_postgres_answers_participants(pg_url: str, tmp_path: Path) -> None:
+    server = Server(tmp_path / "data", database_url=pg_url).start()
     try:
         alice_id, alice = server.new_user("DataOwner", "a", prefix="alice")
         _, bob = server.new_user("DataOwner", "b", prefix="bob")

@@ -5,37 +5,18 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-from sqlalchemy import create_engine, text
 
 from confide.client import TaskStatus
 
 from ..platform._drain import PY_SLEEP, exit_code, health_channel, wait_not_serving
 from ..platform._helpers import echo_function, start_endless_task, wait_for_status
 from ..platform._server import Server
-from .conftest import ADMIN_URL
-
-
-@pytest.fixture
-def drain_pg_url() -> Iterator[str]:
-    """A database of this test's own, named after the branch that added it."""
-    name = f"confide_drain_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_the_drain_on_postgres_keeps_results_queues_and_fails_the_overdue(
-        drain_pg_url: str, tmp_path: Path) -> None:
-    s = Server(tmp_path / "data", workers=2, database_url=drain_pg_url,
+        pg_url: str, tmp_path: Path) -> None:
+    s = Server(tmp_path / "data", workers=2, database_url=pg_url,
                extra_args=["--worker-slots", "1", "--shutdown-grace", "8"]).start()
     try:
         admin = s.admin()

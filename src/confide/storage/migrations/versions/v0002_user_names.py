@@ -12,15 +12,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from confide.storage.migrations._marker import set_schema_version
+
 revision = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | None = None
 depends_on: str | None = None
-
-
-def _marker(version: int) -> None:
-    op.execute(sa.text("UPDATE meta SET value = :v WHERE key = 'schema_version'")
-               .bindparams(sa.bindparam("v", str(version).encode(), type_=sa.LargeBinary)))
 
 
 def upgrade() -> None:
@@ -29,9 +26,9 @@ def upgrade() -> None:
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("body", sa.LargeBinary, nullable=False),
     )
-    _marker(2)
+    set_schema_version(2)
 
 
 def downgrade() -> None:
     op.drop_table("user_names")
-    _marker(1)
+    set_schema_version(1)

@@ -12,15 +12,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from confide.storage.migrations._marker import set_schema_version
+
 revision = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | None = None
 depends_on: str | None = None
-
-
-def _marker(version: int) -> None:
-    op.execute(sa.text("UPDATE meta SET value = :v WHERE key = 'schema_version'")
-               .bindparams(sa.bindparam("v", str(version).encode(), type_=sa.LargeBinary)))
 
 
 def upgrade() -> None:
@@ -31,10 +28,10 @@ def upgrade() -> None:
         sa.Column("body", sa.LargeBinary, nullable=False),
     )
     op.create_index("ix_idempotency_created_at", "idempotency", ["created_at"])
-    _marker(3)
+    set_schema_version(3)
 
 
 def downgrade() -> None:
     op.drop_index("ix_idempotency_created_at", table_name="idempotency")
     op.drop_table("idempotency")
-    _marker(2)
+    set_schema_version(2)

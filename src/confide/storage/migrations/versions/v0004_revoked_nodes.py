@@ -14,15 +14,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from confide.storage.migrations._marker import set_schema_version
+
 revision = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | None = None
 depends_on: str | None = None
-
-
-def _marker(version: int) -> None:
-    op.execute(sa.text("UPDATE meta SET value = :v WHERE key = 'schema_version'")
-               .bindparams(sa.bindparam("v", str(version).encode(), type_=sa.LargeBinary)))
 
 
 def upgrade() -> None:
@@ -31,9 +28,9 @@ def upgrade() -> None:
         sa.Column("id", sa.String(128), primary_key=True),
         sa.Column("body", sa.LargeBinary, nullable=False),
     )
-    _marker(4)
+    set_schema_version(4)
 
 
 def downgrade() -> None:
     op.drop_table("revoked_nodes")
-    _marker(3)
+    set_schema_version(3)
