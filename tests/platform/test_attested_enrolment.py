@@ -128,10 +128,17 @@ def test_enrolled_node_receives_its_certificate_and_secret_and_may_pull(
     stub = _scheduler(node_server, key_pem=node.key_pem, cert_pem=node.cert_pem)
     reply = stub.PullTask(v1.PullTaskRequest(executor_id="executor-test", wait_ms=0), timeout=10)
     assert reply.has_task is False
-    # The same node posing as a supervised worker of an earlier server generation.
-    stale = "executor-0000000000000000-01234567-89ab-cdef-0123-456789abcdef"
+    # Another executor's id is refused: the id must be the caller's own node id.
     with pytest.raises(grpc.RpcError) as e:
-        stub.PullTask(v1.PullTaskRequest(executor_id=stale, wait_ms=0), timeout=10)
+        stub.PullTask(v1.PullTaskRequest(executor_id="executor-other", wait_ms=0), timeout=10)
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A supervised worker of an earlier server generation (enrolled under that id) is refused.
+    stale_id = "executor-0000000000000000-01234567-89ab-cdef-0123-456789abcdef"
+    stale = enrol(key_service=_key_service(node_server), node_id=stale_id,
+                  attester=_attester(node_server), ca_pem=_ca_pem(node_server), clock=_now)
+    stale_stub = _scheduler(node_server, key_pem=stale.key_pem, cert_pem=stale.cert_pem)
+    with pytest.raises(grpc.RpcError) as e:
+        stale_stub.PullTask(v1.PullTaskRequest(executor_id=stale_id, wait_ms=0), timeout=10)
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "earlier server generation" in str(e.value.details())
 

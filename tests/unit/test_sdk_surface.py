@@ -25,6 +25,7 @@ def test_sdk_all_is_pinned_and_sorted() -> None:
         "ParticipantAudit",
         "ParticipantAuditEntry",
         "PendingTask",
+        "ProbeError",
         "ReceiptError",
         "Rejection",
         "ReviewedFile",
@@ -36,6 +37,7 @@ def test_sdk_all_is_pinned_and_sorted() -> None:
         "TaskReview",
         "TaskStatus",
         "Violation",
+        "health_status",
         "verify_receipt",
     ]
     assert sdk.__all__ == sorted(sdk.__all__)
