@@ -97,3 +97,25 @@ def test_a_revoked_worker_host_is_refused_across_hosts(cluster: Cluster) -> None
     assert audit.returncode == 0, audit.stderr[-3000:]
     assert any(e["user"].startswith("node:w2/executor-") and e["ok"] is False
                for e in json.loads(audit.stdout))
+
+
+def test_postgresql_restarts_and_later_tasks_finish(cluster: Cluster) -> None:
+    """Issue 12 item 8: the database host restarts PostgreSQL (pg_ctl restart); the
+    services on the other hosts reconnect, a task created afterwards finishes, and
+    the audit chain in the shared database is still intact."""
+    w3 = cluster.topology.add_host("w3")
+    log = cluster.start_worker_host(w3, "w3")
+    wait_for("the third worker host", lambda: "enrolled as w3/executor-" in text(log), log=log)
+    pg = cluster.postgres  # -l: without it the server would hold pg_ctl's output pipe
+    out = cluster.db.run([str(pg.bin / "pg_ctl"), "-D", str(pg.data), "-l", str(pg.log), "-m",
+                          "fast", "-w", "-t", "60", "restart"], user="postgres", timeout=90)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = cluster.client("three-party")
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout)
+    assert (result["ok"], result["return_value"]) == (True, "true"), result["reason"]
+    verify = cluster.cp.run([sys.executable, "-m", "confide", "audit", "verify",
+                             "--data-dir", str(cluster.cp_dir), "--database-url",
+                             pg.url], env=env(), timeout=60)
+    said = " ".join((verify.stdout + verify.stderr).split())
+    assert verify.returncode == 0, said[-3000:]
