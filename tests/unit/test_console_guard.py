@@ -39,6 +39,11 @@ class _NoKeys:
         return []
 
 
+
+def _flip_last(token: str) -> str:
+    """The token with its last character changed (never to itself)."""
+    return token[:-1] + ("B" if token.endswith("A") else "A")
+
 def _nowhere_certificate() -> bytes:
     """A self-signed certificate for a server that does not exist."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -106,7 +111,7 @@ def test_forged_or_foreign_cookie_is_refused(console: Console) -> None:
         cookie, _csrf = _login(console, http)
         name, value = cookie.split("=", 1)
         assert name == f"confide_console_{console.port}"
-        for forged in (f"{name}={value[:-1]}A", f"{name}=", "confide_console_1=" + value,
+        for forged in (f"{name}={_flip_last(value)}", f"{name}=", "confide_console_1=" + value,
                        f"{name}={'z' * len(value)}"):
             r = http.get(_base(console) + "/files", headers={"Cookie": forged})
             assert r.status_code == 403, forged
@@ -133,7 +138,7 @@ def test_post_without_or_with_wrong_csrf_token_is_refused(console: Console) -> N
     with httpx.Client() as http:
         cookie, csrf = _login(console, http)
         url = f"{_base(console)}/tasks/task-1/approve"
-        for form in ({}, {"csrf": ""}, {"csrf": csrf[:-1] + "A"}):
+        for form in ({}, {"csrf": ""}, {"csrf": _flip_last(csrf)}):
             r = http.post(url, data=form, headers={"Cookie": cookie})
             assert r.status_code == 403, form
             assert "CSRF" in r.text
