@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from cryptography import x509
@@ -54,9 +56,12 @@ from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 __all__ = [
     "KEY_SERVICE_TABLE",
     "EnrolmentRefused",
+    "KeyServicesUnreachable",
     "NodeCredentials",
     "attest_key_service",
     "enrol",
+    "enrol_through_any",
+    "key_service_addresses",
     "key_service_policy",
 ]
 
@@ -69,6 +74,30 @@ _EVIDENCE_MAX_AGE = dt.timedelta(hours=2)  # the certificate is re-attested hour
 
 class EnrolmentRefused(Exception):
     """Enrolment failed for good (the key service refused, or was not trusted)."""
+
+
+class KeyServicesUnreachable(EnrolmentRefused):
+    """No listed key service answered before the deadline."""
+
+
+_MAX_KEY_SERVICES = 16
+
+
+def key_service_addresses(text: str) -> tuple[str, ...]:
+    """The key services of ``HOST:PORT[,HOST:PORT...]``, in the order given.
+
+    Raises:
+        ValueError: an entry is not ``HOST:PORT`` (the message names it), the list is
+            empty or longer than 16.
+    """
+    entries = tuple(e.strip() for e in text.split(","))
+    if not 1 <= len(entries) <= _MAX_KEY_SERVICES:
+        raise ValueError(f"give 1 to {_MAX_KEY_SERVICES} key services, not {len(entries)}")
+    for entry in entries:
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"HOST:PORT[,HOST:PORT...], not {entry!r}")
+    return entries
 
 
 @dataclass(frozen=True)
@@ -174,3 +203,46 @@ def enrol(
         key_pem=key_pem(keys.tls_private_key),
         cert_pem=certificate.public_bytes(serialization.Encoding.PEM), ca_pem=ca_pem,
         not_after=certificate.not_valid_after_utc, root_secret=secret)
+
+
+def enrol_through_any(
+    key_services: Sequence[str],
+    *,
+    deadline_s: float,
+    **enrol_args: Any,
+) -> tuple[str, NodeCredentials]:
+    """Enrol through the first of ``key_services`` that answers (``enrol`` for the rest
+    of the arguments); returns which one it was and the credentials.
+
+    A key service that cannot be reached (or fails in transport) passes the turn to
+    the next one; after a round with no answer, rounds repeat with a growing pause
+    until ``deadline_s`` (0: one round). A refusal is final: every key service of a
+    platform shares one database, policy and revocation list, so another would
+    refuse too.
+
+    Raises:
+        EnrolmentRefused: refused, or not trusted.
+        KeyServicesUnreachable: no key service answered before the deadline.
+    """
+    deadline = time.monotonic() + deadline_s
+    delay = 0.2
+    while True:
+        failures = []
+        for address in key_services:
+            try:
+                return address, enrol(key_service=address, **enrol_args)
+            except (grpc.RpcError, OSError) as e:
+                failures.append(f"{address}: {_transport_error(e)}")
+        if time.monotonic() + delay > deadline:
+            raise KeyServicesUnreachable(
+                f"no key service answered ({'; '.join(failures)})")
+        _log.warning("no key service answered (%s); retrying in %.1f s",
+                     "; ".join(failures), delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def _transport_error(e: Exception) -> str:
+    if isinstance(e, grpc.RpcError):
+        return f"{e.code().name}: {e.details()}"
+    return str(e) or type(e).__name__
