@@ -9,9 +9,10 @@
 2. ``Challenge`` → nonce; generate the P-256 TLS key and X25519 HPKE key in
    memory; get a sim quote whose REPORTDATA binds nonce, node id, services and
    both public keys (``enrolment_report_data``); ``Enrol``.
-3. Open the grant: decrypt the root secret, check that the CA it derives is
-   the grant's CA *and* the CA certificate the supervisor handed over, and that
-   the node certificate is for this key and services.
+3. Open the grant: for a control-plane role, decrypt the root secret and check
+   that the CA it derives is the grant's CA (an execution worker receives no
+   secret); check the CA against the one the supervisor handed over, if any,
+   and that the node certificate is from that CA, for this key and services.
 
 Nothing of this touches the disk; the keys live in this process only.
 """
@@ -108,7 +109,7 @@ class NodeCredentials:
     cert_pem: bytes
     ca_pem: bytes
     not_after: dt.datetime
-    root_secret: RootSecret
+    root_secret: RootSecret | None  # only for the roles that open the database
 
 
 def key_service_policy(attester: SimAttester) -> AppraisalPolicy:
@@ -160,7 +161,9 @@ def enrol(
 
     ``ca_pem``: the platform CA this node was told to expect, or None for a
     node that joins by address only (it then trusts the CA the attested key
-    service's secret derives). ``services``: the roles this node asks for.
+    service grants over the pinned channel; for a role that receives the root
+    secret, the CA that secret derives). ``services``: the roles this node asks
+    for; an ``execution`` node receives no root secret.
 
     Raises:
         EnrolmentRefused: the key service was not trusted or refused this node.
@@ -190,12 +193,14 @@ def enrol(
                            ca_certificate_der=reply.ca_certificate_der,
                            encrypted_root_secret=reply.encrypted_root_secret)
     try:
-        secret, ca = open_enrolment_grant(grant, keys, request, clock())
+        secret, ca_der = open_enrolment_grant(grant, keys, request, clock())
     except (EnrolmentError, KeysError) as e:
         raise EnrolmentRefused(f"the enrolment grant does not check out: {e}") from e
-    if ca_pem is not None and ca.certificate_pem() != ca_pem:
+    granted_ca_pem = x509.load_der_x509_certificate(ca_der).public_bytes(
+        serialization.Encoding.PEM)
+    if ca_pem is not None and granted_ca_pem != ca_pem:
         raise EnrolmentRefused("the granted CA is not the platform CA this worker was given")
-    ca_pem = ca.certificate_pem()
+    ca_pem = granted_ca_pem
     certificate = x509.load_der_x509_certificate(grant.node_certificate_der)
     _log.info("enrolled as %s (certificate valid until %s)", node_id,
               certificate.not_valid_after_utc.isoformat())

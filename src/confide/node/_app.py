@@ -391,6 +391,8 @@ class Platform:
                 clock=lambda: dt.datetime.now(dt.UTC), services=roles)
         except EnrolmentRefused as e:
             raise ConfigError(f"cannot join the platform: {e}") from e
+        if creds.root_secret is None:  # every role of a serve node receives it
+            raise ConfigError(f"cannot join the platform: {address} granted no platform secret")
         _log.info("joined the platform through %s as %s (%s)", address, self.node_id,
                   ",".join(roles))
         self.identity = PemPair(creds.key_pem, creds.cert_pem)
