@@ -9,10 +9,14 @@ from collections.abc import Callable
 import pytest
 
 from confide.keys import (
+    NODE_ROLES,
+    ROOT_SECRET_ROLES,
     EnrolmentError,
     EnrolmentKeys,
     EnrolmentRequest,
+    PlatformCA,
     RootSecret,
+    grants_root_secret,
     make_enrolment_request,
     open_enrolment_grant,
 )
@@ -20,7 +24,7 @@ from confide.services.keys import KeyService
 
 from ._fakes import NOW, FakeQuoteRefused, FakeVerifier, make_fake_quote
 
-SERVICES = ("execution",)
+SERVICES = ("scheduler",)  # a control-plane role: it receives the root secret
 
 
 def _service(appraise: Callable[..., object] | None = None) -> tuple[KeyService, RootSecret]:
@@ -28,10 +32,11 @@ def _service(appraise: Callable[..., object] | None = None) -> tuple[KeyService,
     return KeyService(secret, appraise or FakeVerifier()), secret  # type: ignore[arg-type]
 
 
-def _request(service: KeyService, keys: EnrolmentKeys, now: dt.datetime = NOW) -> EnrolmentRequest:
+def _request(service: KeyService, keys: EnrolmentKeys, now: dt.datetime = NOW,
+             services: tuple[str, ...] = SERVICES) -> EnrolmentRequest:
     challenge = service.challenge(now)
     return make_enrolment_request(
-        challenge, keys, node_id="worker-1", services=SERVICES, get_quote=make_fake_quote
+        challenge, keys, node_id="worker-1", services=services, get_quote=make_fake_quote
     )
 
 
@@ -40,10 +45,49 @@ def test_enrolment_delivers_root_secret_and_node_certificate() -> None:
     keys = EnrolmentKeys.generate()
     request = _request(service, keys)
     grant = service.enrol(request, NOW)
-    received, ca = open_enrolment_grant(grant, keys, request, NOW)
+    received, ca_der = open_enrolment_grant(grant, keys, request, NOW)
     assert received == secret
+    ca = PlatformCA.from_root_secret(secret)
+    assert ca_der == ca.certificate_der
     assert ca.verify_node_certificate(grant.node_certificate_der, NOW) == set(SERVICES)
     assert secret.expose_secret_bytes() not in grant.encrypted_root_secret
+
+
+@pytest.mark.parametrize("services", [("authentication",), ("frontend",), ("scheduler",),
+                                      ("keys",), ("execution", "frontend")])
+def test_every_control_plane_role_receives_the_secret(services: tuple[str, ...]) -> None:
+    assert grants_root_secret(services)
+
+
+def test_an_execution_worker_receives_no_root_secret() -> None:
+    """Secrets reach only the nodes that need them: a worker never opens the
+    database or the keyring, so its grant carries nothing secret."""
+    service, secret = _service()
+    keys = EnrolmentKeys.generate()
+    request = _request(service, keys, services=("execution",))
+    grant = service.enrol(request, NOW)
+    assert grant.encrypted_root_secret == b""
+    received, ca_der = open_enrolment_grant(grant, keys, request, NOW)
+    assert received is None
+    assert ca_der == PlatformCA.from_root_secret(secret).certificate_der
+    assert ROOT_SECRET_ROLES == set(NODE_ROLES) - {"execution"}
+
+
+def test_an_execution_worker_checks_its_certificate_against_the_granted_ca() -> None:
+    service, _ = _service()
+    keys = EnrolmentKeys.generate()
+    request = _request(service, keys, services=("execution",))
+    grant = service.enrol(request, NOW)
+    rogue, _ = _service()
+    rogue_grant = rogue.enrol(_request(rogue, keys, services=("execution",)), NOW)
+    mixed = dataclasses.replace(grant, ca_certificate_der=rogue_grant.ca_certificate_der)
+    with pytest.raises(EnrolmentError) as e:
+        open_enrolment_grant(mixed, keys, request, NOW)
+    assert e.value.reason == "grant-certificate-mismatch"
+    garbage = dataclasses.replace(grant, ca_certificate_der=b"not a certificate")
+    with pytest.raises(EnrolmentError) as e:
+        open_enrolment_grant(garbage, keys, request, NOW)
+    assert e.value.reason == "grant-ca-mismatch"
 
 
 def test_rejects_replayed_enrolment_evidence() -> None:

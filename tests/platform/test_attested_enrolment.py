@@ -116,13 +116,14 @@ class _RawEnrolment:
         return str(e.value.details())
 
 
-def test_enrolled_node_receives_its_certificate_and_secret_and_may_pull(
+def test_enrolled_worker_receives_its_certificate_and_no_secret_and_may_pull(
         node_server: Server) -> None:
     node = enrol(key_service=_key_service(node_server), node_id="executor-test",
                  attester=_attester(node_server), ca_pem=_ca_pem(node_server), clock=_now)
-    assert node.root_secret == open_root_secret(node_server.data_dir, create=False)
+    assert node.root_secret is None  # a worker opens no database: it gets no root secret
     der = x509.load_pem_x509_certificate(node.cert_pem).public_bytes(serialization.Encoding.DER)
-    ca = PlatformCA.from_root_secret(node.root_secret)
+    ca = PlatformCA.from_root_secret(open_root_secret(node_server.data_dir, create=False))
+    assert node.ca_pem == ca.certificate_pem()
     assert ca.verify_node_certificate(der, _now()) == {"execution"}
     assert node.not_after - _now() <= dt.timedelta(hours=24)  # short-lived
     stub = _scheduler(node_server, key_pem=node.key_pem, cert_pem=node.cert_pem)
@@ -182,10 +183,12 @@ def test_rejects_pull_with_a_self_made_certificate(node_server: Server) -> None:
 
 def test_rejects_replayed_enrolment_evidence(node_server: Server) -> None:
     raw = _RawEnrolment(node_server, _attester(node_server))
-    request = raw.request()
+    request = raw.request(services=("scheduler",))  # a role that receives the secret
     first = raw.stub.Enrol(request, timeout=10)
     assert first.encrypted_root_secret
     assert "nonce-unknown-or-used" in raw.refused(request)
+    worker = raw.stub.Enrol(raw.request(), timeout=10)
+    assert worker.node_certificate_der and not worker.encrypted_root_secret
 
 
 def test_rejects_evidence_bound_to_other_keys(node_server: Server) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,12 @@ from typing import Any
 import grpc
 import pytest
 
-from confide.client import Client, ClientError
+from confide.client import Client, ClientError, TaskStatus
 from confide.client._sdk import _channel
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 from confide.rpc._gen import teaclave_frontend_service_pb2_grpc as pb_grpc
 
-from ._helpers import echo_function
+from ._helpers import echo_function, start_endless_task
 from ._server import Server
 
 
@@ -214,3 +215,32 @@ def test_a_full_disk_answers_resource_exhausted_and_recovers(small_disk: Path) -
     log = s.log_path.read_text()
     assert "Traceback" not in log and "INTERNAL" not in log
     assert 1 <= log.count("StorageFull") <= 3  # one line per 10 s, not one per call
+
+
+def test_a_task_running_while_the_disk_is_full_ends_once_space_returns(
+        small_disk: Path) -> None:
+    """Issue 12's full-disk case: while nothing can be written, the worker's lease
+    renewals fail; once space returns, a lease that lapsed meanwhile is not renewed
+    again: the task ends (Executor Timeout) within the lease timeout, not left Running."""
+    lease_s = 3.0
+    s = Server(small_disk / "data", workers=1, executor_timeout=lease_s).start()
+    try:
+        admin = s.admin()
+        tid = start_endless_task(admin)  # Running, renewing its lease
+        filler = _fill(small_disk)
+        time.sleep(lease_s + 3)  # the lease lapses while no write can land
+        filler.unlink()
+        freed = time.monotonic()
+        task = admin.wait(tid, 30)
+        ended = time.monotonic() - freed
+        assert (task.status, task.reason) == (TaskStatus.FAILED,
+                                              "Runtime Error: Executor Timeout"), task
+        assert ended < lease_s + 3.0, ended  # a reaper round or two, not minutes
+        fid = echo_function(admin)  # and the platform works on
+        t2 = admin.create_task(fid, {"message": "after"}, executor="builtin")
+        admin.invoke_task(t2)
+        assert admin.wait(t2, 30).return_value == b"after"
+    finally:
+        s.stop()
+    assert s.log_path is not None
+    assert "Traceback" not in s.log_path.read_text()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -79,7 +80,11 @@ def procs() -> Iterator[list[_Proc]]:
 
 def _sim_copy(server: Server, dest: Path) -> Path:
     """What an operator copies to another sim host: the sim PKI stand-in."""
-    shutil.copytree(server.data_dir / "sim-attester", dest)
+    return _sim_copy_dir(server.data_dir, dest)
+
+
+def _sim_copy_dir(data_dir: Path, dest: Path) -> Path:
+    shutil.copytree(data_dir / "sim-attester", dest)
     return dest
 
 
@@ -140,6 +145,94 @@ def test_worker_host_enrols_over_the_network_and_pulls(
         server.stop()
 
 
+def _keys_node(tmp_path: Path, name: str, port: int, *extra: str) -> _Proc:
+    return _Proc(["serve", "--data-dir", str(tmp_path / name), "--services", "keys",
+                  "--key-service-port", str(port), "--workers", "0", *extra],
+                 tmp_path / f"{name}.log")
+
+
+def test_a_further_key_service_serves_enrolment_when_the_first_is_gone(
+        tmp_path: Path, procs: list[_Proc]) -> None:
+    """No single key service: a second one joins through the first and keeps the
+    platform secret sealed to its own data dir; nodes and workers given both
+    addresses enrol through whichever answers, and it restarts alone."""
+    first_port, second_port = free_port(), free_port()
+    first = _keys_node(tmp_path, "keys-a", first_port)
+    procs.append(first)
+    first.wait_for(lambda: _listening(first_port))
+    db = f"sqlite:///{tmp_path / 'keys-a' / 'confide.db'}"
+    sim = _sim_copy_dir(tmp_path / "keys-a", tmp_path / "sim")
+    replica_args = ("--keys", f"127.0.0.1:{first_port}", "--database-url", db,
+                    "--sim-attester", str(sim))
+    second = _keys_node(tmp_path, "keys-b", second_port, *replica_args)
+    procs.append(second)
+    second.wait_for(lambda: _listening(second_port))
+    assert f"joined the platform through 127.0.0.1:{first_port}" in second.text()
+    assert (tmp_path / "keys-b" / "root-secret.sealed").exists()
+
+    first.proc.kill()  # kill -9: the first key service is gone for good
+    first.proc.wait()
+    both = f"127.0.0.1:{first_port},127.0.0.1:{second_port}"
+    front = Server(tmp_path / "front", workers=0, extra_args=[
+        "--services", "authentication,frontend,scheduler", "--keys", both,
+        "--database-url", db, "--sim-attester", str(sim)]).start(timeout=90)
+    try:
+        assert f"joined the platform through 127.0.0.1:{second_port}" in " ".join(
+            front.log_path.read_text().split())  # type: ignore[union-attr]
+        host = _Proc(["worker", "--scheduler", f"127.0.0.1:{front.ports['scheduler']}",
+                      "--keys", both, "--sim-attester", str(sim), "--name", "host-w",
+                      "--workers", "1"], tmp_path / "worker.log")
+        procs.append(host)
+        host.wait_for(lambda: "enrolled as host-w/executor-" in host.text())
+        _run_echo(front, "through the second key service")
+
+        # Alone: no listed key service answers, so it starts from its sealed secret
+        # and still serves enrolments.
+        second.stop()
+        again = _keys_node(tmp_path, "keys-b", second_port, *replica_args)
+        procs.append(again)
+        again.wait_for(lambda: _listening(second_port))
+        assert "serving the keys role with the platform secret sealed in" in again.text()
+        late = _Proc(["worker", "--scheduler", f"127.0.0.1:{front.ports['scheduler']}",
+                      "--keys", both, "--sim-attester", str(sim), "--name", "host-late",
+                      "--workers", "1"], tmp_path / "late.log")
+        procs.append(late)
+        late.wait_for(lambda: "enrolled as host-late/executor-" in late.text())
+
+        # Revoked while alone: with no peer to check it, it checks the list itself.
+        again.stop()
+        out = subprocess.run([sys.executable, "-m", "confide", "node", "revoke",
+                              f"{socket.gethostname()}/keys", "--data-dir",
+                              str(tmp_path / "keys-b"), "--database-url", db],
+                             capture_output=True, text=True, env=_env(), timeout=60)
+        assert out.returncode == 0, out
+        revoked = _keys_node(tmp_path, "keys-b", second_port, *replica_args)
+        assert revoked.exit_code() == 2
+        assert "cannot serve the keys role" in revoked.text()
+        assert "is revoked" in revoked.text()
+    finally:
+        front.stop()
+
+
+def test_a_key_service_of_another_platform_cannot_become_a_replica(
+        tmp_path: Path, procs: list[_Proc]) -> None:
+    first_port = free_port()
+    first = _keys_node(tmp_path, "keys-a", first_port)
+    procs.append(first)
+    first.wait_for(lambda: _listening(first_port))
+    other_port = free_port()
+    other = _keys_node(tmp_path, "keys-other", other_port)  # a platform of its own
+    procs.append(other)
+    other.wait_for(lambda: _listening(other_port))
+    other.stop()
+    joining = _keys_node(tmp_path, "keys-other", other_port, "--keys",
+                         f"127.0.0.1:{first_port}", "--database-url",
+                         f"sqlite:///{tmp_path / 'keys-a' / 'confide.db'}", "--sim-attester",
+                         str(_sim_copy_dir(tmp_path / "keys-a", tmp_path / "sim")))
+    assert joining.exit_code() == 2
+    assert "belongs to another platform" in joining.text()
+
+
 def test_node_with_an_unlisted_measurement_cannot_join(
         tmp_path: Path, procs: list[_Proc]) -> None:
     server = Server(tmp_path / "data", workers=0).start()
@@ -174,8 +267,9 @@ def test_node_with_an_unlisted_measurement_cannot_join(
 @pytest.mark.parametrize(("args", "message"), [
     (["--services", "frontend,bogus"], "unknown role bogus"),
     (["--services", "scheduler"], "give --keys HOST:PORT"),
-    (["--services", "keys", "--keys", "127.0.0.1:1"], "serves the keys role itself"),
     (["--services", "scheduler", "--keys", "nowhere"], "--keys must be HOST:PORT"),
+    (["--services", "keys", "--keys", "127.0.0.1:1,nowhere"],
+     "--keys must be HOST:PORT[,HOST:PORT...], not 'nowhere'"),
 ])
 def test_role_options_are_checked(tmp_path: Path, args: list[str], message: str) -> None:
     out = subprocess.run([sys.executable, "-m", "confide", "serve", "--data-dir",
@@ -189,6 +283,7 @@ def test_role_options_are_checked(tmp_path: Path, args: list[str], message: str)
     (["--scheduler", "x", "--keys", "h:1"], "--scheduler must be HOST:PORT"),
     (["--scheduler", "h:1", "--keys", "h:1", "--name", "a b"], "--name must be"),
     (["--scheduler", "h:1", "--keys", "h:1", "--workers", "0"], "--workers must be"),
+    (["--scheduler", "h:1", "--keys", "h:1,h"], "--keys must be HOST:PORT[,HOST:PORT...]"),
 ])
 def test_worker_options_are_checked(tmp_path: Path, args: list[str], message: str) -> None:
     sim = tmp_path / "sim"

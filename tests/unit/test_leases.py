@@ -62,6 +62,20 @@ def test_a_renewed_lease_ends_one_timeout_after_the_last_renewal(p: Platform) ->
     assert p.task(t.task_id).status is TaskStatus.FAILED
 
 
+def test_a_lapsed_lease_is_not_renewed_before_the_reaper_runs(p: Platform) -> None:
+    """A full disk or a stalled reaper: the lease ran out, nothing failed the task yet,
+    and the worker's next heartbeat gets through first. It must not bring the lease
+    back (the task would run on past its timeout): it is told to stop, and the
+    reaper ends the task."""
+    t = staged_task(p)
+    assert p.pull("executor-1") is not None
+    p.clock.advance(EXECUTOR_TIMEOUT_S + 0.5)
+    assert p.scheduler.renew("executor-1", t.task_id) is False
+    assert p.scheduler.heartbeat("executor-1", t.task_id, 0.0) == Command.STOP
+    assert p.scheduler.reap() == [t.task_id]
+    assert p.task(t.task_id).status is TaskStatus.FAILED
+
+
 def test_another_executor_cannot_renew_a_lease(p: Platform) -> None:
     t = staged_task(p)
     assert p.pull("executor-1") is not None

@@ -45,6 +45,7 @@ import grpc.aio
 
 from ..errors import ServiceError
 from ..rpc._rich_status import status_trailer
+from ..services._outage import outage_status
 from ..telemetry import REQUEST_ID, TASK_ID, new_request_id, valid_request_id
 from ..telemetry._metrics import RPC_HANDLED, RPC_HANDLING_SECONDS
 
@@ -179,7 +180,13 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         f"the limit is: {limit} bytes",
                     )
                 try:
-                    return await call(request, context)
+                    try:
+                        return await call(request, context)
+                    except Exception as e:  # an outage no service mapped (internal RPCs)
+                        outage = outage_status(e, method)
+                        if outage is None:
+                            raise
+                        raise outage from e
                 except ServiceError as e:
                     status = _STATUS[int(e.code)]
                     code = status.name

@@ -30,8 +30,9 @@ def serve(
         help="Address the scheduler and key service listen on (other hosts' workers dial "
              "it). Default: 127.0.0.1 ([server] internal_host).")] = None,
     keys: Annotated[str | None, typer.Option(
-        help="HOST:PORT of the key service to join through, for a node without the keys "
-             "role ([server] key_service).")] = None,
+        help="HOST:PORT[,HOST:PORT...] of the key services to join through, tried in "
+             "order; with the keys role, this node becomes a further key service "
+             "([server] key_service).")] = None,
     sim_attester: Annotated[Path | None, typer.Option(
         help="Sim attester state (default <data-dir>/sim-attester); on a node that joins, a "
              "copy of the keys node's (sim only).")] = None,

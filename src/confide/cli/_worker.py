@@ -18,7 +18,9 @@ __all__ = ["worker"]
 def worker(
     scheduler: Annotated[str, typer.Option(
         help="HOST:PORT of the scheduler's worker endpoint.")],
-    keys: Annotated[str, typer.Option(help="HOST:PORT of the key service to enrol with.")],
+    keys: Annotated[str, typer.Option(
+        help="HOST:PORT[,HOST:PORT...] of the key services to enrol through, tried in "
+             "order.")],
     sim_attester: Annotated[Path, typer.Option(
         help="A copy of the platform's <data-dir>/sim-attester (sim only: it stands in for "
              "the hardware vendor's PKI).")],

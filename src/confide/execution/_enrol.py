@@ -9,9 +9,10 @@
 2. ``Challenge`` → nonce; generate the P-256 TLS key and X25519 HPKE key in
    memory; get a sim quote whose REPORTDATA binds nonce, node id, services and
    both public keys (``enrolment_report_data``); ``Enrol``.
-3. Open the grant: decrypt the root secret, check that the CA it derives is
-   the grant's CA *and* the CA certificate the supervisor handed over, and that
-   the node certificate is for this key and services.
+3. Open the grant: for a control-plane role, decrypt the root secret and check
+   that the CA it derives is the grant's CA (an execution worker receives no
+   secret); check the CA against the one the supervisor handed over, if any,
+   and that the node certificate is from that CA, for this key and services.
 
 Nothing of this touches the disk; the keys live in this process only.
 """
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from cryptography import x509
@@ -54,9 +57,12 @@ from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 __all__ = [
     "KEY_SERVICE_TABLE",
     "EnrolmentRefused",
+    "KeyServicesUnreachable",
     "NodeCredentials",
     "attest_key_service",
     "enrol",
+    "enrol_through_any",
+    "key_service_addresses",
     "key_service_policy",
 ]
 
@@ -71,6 +77,30 @@ class EnrolmentRefused(Exception):
     """Enrolment failed for good (the key service refused, or was not trusted)."""
 
 
+class KeyServicesUnreachable(EnrolmentRefused):
+    """No listed key service answered before the deadline."""
+
+
+_MAX_KEY_SERVICES = 16
+
+
+def key_service_addresses(text: str) -> tuple[str, ...]:
+    """The key services of ``HOST:PORT[,HOST:PORT...]``, in the order given.
+
+    Raises:
+        ValueError: an entry is not ``HOST:PORT`` (the message names it), the list is
+            empty or longer than 16.
+    """
+    entries = tuple(e.strip() for e in text.split(","))
+    if not 1 <= len(entries) <= _MAX_KEY_SERVICES:
+        raise ValueError(f"give 1 to {_MAX_KEY_SERVICES} key services, not {len(entries)}")
+    for entry in entries:
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"HOST:PORT[,HOST:PORT...], not {entry!r}")
+    return entries
+
+
 @dataclass(frozen=True)
 class NodeCredentials:
     """What enrolment gives a node: its mTLS key/certificate, the CA, the root secret."""
@@ -79,7 +109,7 @@ class NodeCredentials:
     cert_pem: bytes
     ca_pem: bytes
     not_after: dt.datetime
-    root_secret: RootSecret
+    root_secret: RootSecret | None  # only for the roles that open the database
 
 
 def key_service_policy(attester: SimAttester) -> AppraisalPolicy:
@@ -131,7 +161,9 @@ def enrol(
 
     ``ca_pem``: the platform CA this node was told to expect, or None for a
     node that joins by address only (it then trusts the CA the attested key
-    service's secret derives). ``services``: the roles this node asks for.
+    service grants over the pinned channel; for a role that receives the root
+    secret, the CA that secret derives). ``services``: the roles this node asks
+    for; an ``execution`` node receives no root secret.
 
     Raises:
         EnrolmentRefused: the key service was not trusted or refused this node.
@@ -161,12 +193,14 @@ def enrol(
                            ca_certificate_der=reply.ca_certificate_der,
                            encrypted_root_secret=reply.encrypted_root_secret)
     try:
-        secret, ca = open_enrolment_grant(grant, keys, request, clock())
+        secret, ca_der = open_enrolment_grant(grant, keys, request, clock())
     except (EnrolmentError, KeysError) as e:
         raise EnrolmentRefused(f"the enrolment grant does not check out: {e}") from e
-    if ca_pem is not None and ca.certificate_pem() != ca_pem:
+    granted_ca_pem = x509.load_der_x509_certificate(ca_der).public_bytes(
+        serialization.Encoding.PEM)
+    if ca_pem is not None and granted_ca_pem != ca_pem:
         raise EnrolmentRefused("the granted CA is not the platform CA this worker was given")
-    ca_pem = ca.certificate_pem()
+    ca_pem = granted_ca_pem
     certificate = x509.load_der_x509_certificate(grant.node_certificate_der)
     _log.info("enrolled as %s (certificate valid until %s)", node_id,
               certificate.not_valid_after_utc.isoformat())
@@ -174,3 +208,46 @@ def enrol(
         key_pem=key_pem(keys.tls_private_key),
         cert_pem=certificate.public_bytes(serialization.Encoding.PEM), ca_pem=ca_pem,
         not_after=certificate.not_valid_after_utc, root_secret=secret)
+
+
+def enrol_through_any(
+    key_services: Sequence[str],
+    *,
+    deadline_s: float,
+    **enrol_args: Any,
+) -> tuple[str, NodeCredentials]:
+    """Enrol through the first of ``key_services`` that answers (``enrol`` for the rest
+    of the arguments); returns which one it was and the credentials.
+
+    A key service that cannot be reached (or fails in transport) passes the turn to
+    the next one; after a round with no answer, rounds repeat with a growing pause
+    until ``deadline_s`` (0: one round). A refusal is final: every key service of a
+    platform shares one database, policy and revocation list, so another would
+    refuse too.
+
+    Raises:
+        EnrolmentRefused: refused, or not trusted.
+        KeyServicesUnreachable: no key service answered before the deadline.
+    """
+    deadline = time.monotonic() + deadline_s
+    delay = 0.2
+    while True:
+        failures = []
+        for address in key_services:
+            try:
+                return address, enrol(key_service=address, **enrol_args)
+            except (grpc.RpcError, OSError) as e:
+                failures.append(f"{address}: {_transport_error(e)}")
+        if time.monotonic() + delay > deadline:
+            raise KeyServicesUnreachable(
+                f"no key service answered ({'; '.join(failures)})")
+        _log.warning("no key service answered (%s); retrying in %.1f s",
+                     "; ".join(failures), delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def _transport_error(e: Exception) -> str:
+    if isinstance(e, grpc.RpcError):
+        return f"{e.code().name}: {e.details()}"
+    return str(e) or type(e).__name__

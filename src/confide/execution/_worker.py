@@ -46,7 +46,13 @@ from ..telemetry._metrics import (
     WORKER_TASKS,
     executor_label,
 )
-from ._enrol import EnrolmentRefused, NodeCredentials, enrol
+from ._enrol import (
+    EnrolmentRefused,
+    KeyServicesUnreachable,
+    NodeCredentials,
+    enrol_through_any,
+    key_service_addresses,
+)
 from ._runner import Outcome, TaskRunner
 
 __all__ = ["Worker", "WorkerConfig", "main"]
@@ -425,29 +431,23 @@ def _utcnow() -> dt.datetime:
 
 def enrol_with_retry(cfg: WorkerConfig, attester: Any, *,
                      deadline_s: float = _ENROL_DEADLINE_S) -> NodeCredentials:
-    """Enrol, retrying transport failures until ``deadline_s``; refusals are final.
+    """Enrol through the first key service of ``cfg.key_service`` that answers,
+    retrying transport failures until ``deadline_s``; refusals are final.
 
     Raises:
-        EnrolmentRefused: refused, or the key service stayed unreachable.
+        EnrolmentRefused: refused, or no key service was reachable.
     """
-    deadline = time.monotonic() + deadline_s
-    delay = 0.2
-    while True:
-        try:
-            node = enrol(key_service=cfg.key_service, node_id=cfg.executor_id,
-                         attester=attester, ca_pem=cfg.ca_pem, clock=_utcnow)
-        except EnrolmentRefused:
-            WORKER_ENROLMENTS.labels("refused").inc()
-            raise
-        except (grpc.RpcError, OSError) as e:
-            if time.monotonic() + delay > deadline:
-                raise EnrolmentRefused(f"key service {cfg.key_service} unreachable: {e}") from e
-            _log.warning("enrolment attempt failed (%s); retrying", e)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        else:
-            WORKER_ENROLMENTS.labels("ok").inc()
-            return node
+    try:
+        _, node = enrol_through_any(
+            key_service_addresses(cfg.key_service), deadline_s=deadline_s,
+            node_id=cfg.executor_id, attester=attester, ca_pem=cfg.ca_pem, clock=_utcnow)
+    except KeyServicesUnreachable:
+        raise
+    except EnrolmentRefused:
+        WORKER_ENROLMENTS.labels("refused").inc()
+        raise
+    WORKER_ENROLMENTS.labels("ok").inc()
+    return node
 
 
 def _die_with_parent(on_orphaned: Callable[[], None]) -> None:

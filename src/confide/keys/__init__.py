@@ -8,11 +8,13 @@ Every error is a :class:`KeysError`.
 """
 
 from confide.keys._enrol import (
+    ROOT_SECRET_ROLES,
     EnrolmentChallenge,
     EnrolmentGrant,
     EnrolmentKeys,
     EnrolmentRequest,
     enrolment_report_data,
+    grants_root_secret,
     make_enrolment_request,
     open_enrolment_grant,
     seal_root_secret,
@@ -61,6 +63,7 @@ __all__ = [
     "NODE_ROLES",
     "ROLE_TABLES",
     "ROOT_SECRET_BYTES",
+    "ROOT_SECRET_ROLES",
     "SERVICE_URI_PREFIX",
     "EnrolmentChallenge",
     "EnrolmentError",
@@ -83,6 +86,7 @@ __all__ = [
     "UnsafeSimSealerWarning",
     "check_rpc",
     "enrolment_report_data",
+    "grants_root_secret",
     "is_revoked_id",
     "load_root_secret",
     "make_enrolment_request",

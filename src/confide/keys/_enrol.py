@@ -30,6 +30,12 @@ Protocol (messages are plain objects; the RPC layer carries them):
 5. The node decrypts, derives the platform CA from the secret and checks the
    grant's CA certificate and its node certificate against it.
 
+The root secret goes only to nodes whose roles open the platform's database and
+keyring (:data:`ROOT_SECRET_ROLES`). An execution worker needs none of it: its
+grant carries no secret, and it checks its node certificate against the grant's
+CA certificate, which it received over the channel pinned to the attested key
+service (and, when its supervisor handed one over, against that CA too).
+
 Nothing secret is returned unless every step of 4 passed.
 """
 
@@ -48,10 +54,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
 from confide.keys._errors import EnrolmentError, KeysError
-from confide.keys._platform_ca import PlatformCA
+from confide.keys._platform_ca import PlatformCA, verify_node_certificate
 from confide.keys._root_secret import RootSecret
 
 __all__ = [
+    "ROOT_SECRET_ROLES",
     "EnrolmentChallenge",
     "EnrolmentGrant",
     "EnrolmentKeys",
@@ -201,37 +208,53 @@ def seal_root_secret(
     )
 
 
+#: The roles whose nodes receive the root secret at enrolment: those that open
+#: the database and the keyring. A node of the ``execution`` role alone gets none.
+ROOT_SECRET_ROLES = frozenset({"authentication", "frontend", "scheduler", "keys"})
+
+
+def grants_root_secret(services: Sequence[str]) -> bool:
+    """Whether a node enrolling for ``services`` receives the root secret."""
+    return not ROOT_SECRET_ROLES.isdisjoint(services)
+
+
 def open_enrolment_grant(
     grant: EnrolmentGrant,
     keys: EnrolmentKeys,
     request: EnrolmentRequest,
     now: dt.datetime,
-) -> tuple[RootSecret, PlatformCA]:
-    """Node side, step 5: recover the root secret and check the grant against it.
+) -> tuple[RootSecret | None, bytes]:
+    """Node side, step 5: recover the root secret (for the roles that receive it,
+    else None) and check the grant; returns it with the CA certificate (DER).
 
     Raises:
         EnrolmentError: ``grant-decrypt-failed``, ``grant-ca-mismatch``,
             ``grant-certificate-mismatch``.
     """
-    if len(grant.encrypted_root_secret) > _MAX_GRANT_CIPHERTEXT:
-        raise EnrolmentError("grant-decrypt-failed", "sealed root secret too large")
+    secret: RootSecret | None = None
+    if grants_root_secret(request.services):
+        if len(grant.encrypted_root_secret) > _MAX_GRANT_CIPHERTEXT:
+            raise EnrolmentError("grant-decrypt-failed", "sealed root secret too large")
+        try:
+            secret_bytes = _SUITE.decrypt(
+                grant.encrypted_root_secret,
+                keys.hpke_private_key,
+                info=_hpke_info(request.report_data()),
+            )
+        except (InvalidTag, ValueError) as e:
+            raise EnrolmentError("grant-decrypt-failed", "cannot open the root secret") from e
+        secret = RootSecret(secret_bytes)
+        if not hmac.compare_digest(PlatformCA.from_root_secret(secret).certificate_der,
+                                   grant.ca_certificate_der):
+            raise EnrolmentError("grant-ca-mismatch", "the CA is not the one the secret derives")
     try:
-        secret_bytes = _SUITE.decrypt(
-            grant.encrypted_root_secret,
-            keys.hpke_private_key,
-            info=_hpke_info(request.report_data()),
-        )
-    except (InvalidTag, ValueError) as e:
-        raise EnrolmentError("grant-decrypt-failed", "cannot open the root secret") from e
-    secret = RootSecret(secret_bytes)
-    ca = PlatformCA.from_root_secret(secret)
-    if not hmac.compare_digest(ca.certificate_der, grant.ca_certificate_der):
-        raise EnrolmentError("grant-ca-mismatch", "the CA is not the one the secret derives")
-    try:
-        services = ca.verify_node_certificate(grant.node_certificate_der, now)
+        ca_certificate = x509.load_der_x509_certificate(grant.ca_certificate_der)
+        services = verify_node_certificate(ca_certificate, grant.node_certificate_der, now)
+    except ValueError as e:
+        raise EnrolmentError("grant-ca-mismatch", "the CA certificate does not parse") from e
     except KeysError as e:
         raise EnrolmentError("grant-certificate-mismatch", str(e)) from e
     node_key = x509.load_der_x509_certificate(grant.node_certificate_der).public_key()
     if node_key != keys.tls_private_key.public_key() or services != frozenset(request.services):
         raise EnrolmentError("grant-certificate-mismatch", "certificate is not for this request")
-    return secret, ca
+    return secret, grant.ca_certificate_der

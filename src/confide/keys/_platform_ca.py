@@ -228,30 +228,38 @@ class PlatformCA:
     def verify_node_certificate(
         self, cert_der: bytes, now: dt.datetime, limits: Limits | None = None
     ) -> frozenset[str]:
-        """Check a node certificate was issued by this CA and is valid at ``now``.
+        """:func:`verify_node_certificate` against this CA."""
+        return verify_node_certificate(self.certificate, cert_der, now, limits)
 
-        Returns:
-            The services it names.
 
-        Raises:
-            KeysError: ``certificate-invalid``, ``certificate-untrusted``,
-                ``certificate-expired``, ``certificate-not-yet-valid``.
-        """
-        limits = limits if limits is not None else Limits()
-        if len(cert_der) > limits.max_certificate_bytes:
-            raise KeysError("certificate-too-large", f"certificate is {len(cert_der)} bytes")
-        try:
-            certificate = x509.load_der_x509_certificate(cert_der)
-            certificate.verify_directly_issued_by(self.certificate)
-        except InvalidSignature as e:
-            raise KeysError("certificate-untrusted", "not issued by the platform CA") from e
-        except (ValueError, TypeError) as e:
-            raise KeysError("certificate-untrusted", "not issued by the platform CA") from e
-        if now < certificate.not_valid_before_utc:
-            raise KeysError("certificate-not-yet-valid", "node certificate not yet valid")
-        if now > certificate.not_valid_after_utc:
-            raise KeysError("certificate-expired", "node certificate expired")
-        return services_of(cert_der, limits)
+def verify_node_certificate(
+    ca_certificate: x509.Certificate, cert_der: bytes, now: dt.datetime,
+    limits: Limits | None = None,
+) -> frozenset[str]:
+    """Check a node certificate was issued by ``ca_certificate`` and is valid at ``now``.
+
+    Returns:
+        The services it names.
+
+    Raises:
+        KeysError: ``certificate-too-large``, ``certificate-untrusted``,
+            ``certificate-expired``, ``certificate-not-yet-valid``.
+    """
+    limits = limits if limits is not None else Limits()
+    if len(cert_der) > limits.max_certificate_bytes:
+        raise KeysError("certificate-too-large", f"certificate is {len(cert_der)} bytes")
+    try:
+        certificate = x509.load_der_x509_certificate(cert_der)
+        certificate.verify_directly_issued_by(ca_certificate)
+    except InvalidSignature as e:
+        raise KeysError("certificate-untrusted", "not issued by the platform CA") from e
+    except (ValueError, TypeError) as e:
+        raise KeysError("certificate-untrusted", "not issued by the platform CA") from e
+    if now < certificate.not_valid_before_utc:
+        raise KeysError("certificate-not-yet-valid", "node certificate not yet valid")
+    if now > certificate.not_valid_after_utc:
+        raise KeysError("certificate-expired", "node certificate expired")
+    return services_of(cert_der, limits)
 
 
 class InboundPolicy:

@@ -29,7 +29,12 @@ from ..api.frontend import add_frontend_servicers
 from ..api.keys import add_key_servicer
 from ..api.scheduler import add_scheduler_servicer
 from ..attestation import AttestedCertificate, renewal_due
-from ..execution._enrol import EnrolmentRefused, enrol
+from ..execution._enrol import (
+    EnrolmentRefused,
+    KeyServicesUnreachable,
+    enrol_through_any,
+    key_service_addresses,
+)
 from ..execution._worker import WorkerConfig
 from ..keys import (
     NODE_ROLES,
@@ -94,16 +99,28 @@ class ConfigError(Exception):
     """The server cannot start with this configuration."""
 
 
+_ROOT_SECRET_FILE = "root-secret.sealed"  # noqa: S105 - a file name
+
+
+def _has_root_secret(data_dir: Path) -> bool:
+    return (data_dir / _ROOT_SECRET_FILE).exists()
+
+
+def seal_root_secret(data_dir: Path, secret: RootSecret) -> None:
+    """Keep ``secret`` in ``data_dir``, sealed to this node."""
+    store_root_secret(data_dir / _ROOT_SECRET_FILE, secret,
+                      SimSealer(data_dir / "sim-sealing.key"))
+
+
 def open_root_secret(data_dir: Path, *, create: bool) -> RootSecret:
     """Unseal the platform root secret kept in ``data_dir``, creating it if asked."""
-    sealer = SimSealer(data_dir / "sim-sealing.key")
-    path = data_dir / "root-secret.sealed"
-    if path.exists():
-        return load_root_secret(path, sealer)
+    if _has_root_secret(data_dir):
+        return load_root_secret(data_dir / _ROOT_SECRET_FILE,
+                                SimSealer(data_dir / "sim-sealing.key"))
     if not create:
         raise ConfigError(f"no platform secret in {data_dir}")
     secret = RootSecret.generate()
-    store_root_secret(path, secret, sealer)
+    seal_root_secret(data_dir, secret)
     _log.info("created a new platform root secret")
     return secret
 
@@ -213,12 +230,11 @@ def _check_roles(config: ServerConfig) -> None:
     if "keys" not in config.services and config.key_service_address is None:
         raise ConfigError("a node without the keys role joins through a key service: give "
                           "--keys HOST:PORT")
-    if "keys" in config.services and config.key_service_address is not None:
-        raise ConfigError("this node serves the keys role itself: drop --keys")
     if config.key_service_address is not None:
-        host, sep, port = config.key_service_address.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"--keys must be HOST:PORT, not {config.key_service_address!r}")
+        try:
+            key_service_addresses(config.key_service_address)
+        except ValueError as e:
+            raise ConfigError(f"--keys must be {e}") from None
 
 
 def _dial_host(bind_host: str) -> str:
@@ -264,10 +280,15 @@ class Platform:
                             attester_dir=config.sim_attester_dir)
         self.node_id = f"{socket.gethostname()}/{'+'.join(sorted(self.roles))}"
         self.identity: PemPair | None = None  # the certificate enrolment gave this node
-        if "keys" in self.roles:
+        # A further key service that started from its sealed secret, no peer having
+        # checked its evidence and revocation: it checks the revocation list itself.
+        self._unchecked_by_peers = False
+        if "keys" not in self.roles:
+            secret = self._join(config)
+        elif config.key_service_address is None:
             secret = open_root_secret(data, create=True)
         else:
-            secret = self._join(config)
+            secret = self._join_as_key_replica(config)
         clock = time.time
         try:
             keys = open_platform_keys(secret, config.db_url, clock=clock,
@@ -307,6 +328,11 @@ class Platform:
         self._api_creds = _RotatingCredentials(_pem_pair(self._attested))
         self.role_measurements = RoleMeasurements(self.node.role_tables())
         self.revocations = NodeRevocations(self.db)
+        if self._unchecked_by_peers:
+            try:
+                self._not_revoked(self.node_id)
+            except KeysError as e:
+                raise ConfigError(f"cannot serve the keys role: {e}") from e
         self.keys = KeyService(secret, self.node.enrolment_appraiser(),
                                authorize_services=self._authorize_roles,
                                check_node=self._not_revoked,
@@ -351,31 +377,57 @@ class Platform:
 
     def _join(self, config: ServerConfig, deadline_s: float = 60.0) -> RootSecret:
         """Enrol with the key service of another node: prove this node's evidence,
-        receive its identity (a certificate naming its roles) and the platform secret."""
-        address = config.key_service_address
-        assert address is not None  # _check_roles
+        receive its identity (a certificate naming its roles) and the platform secret.
+
+        Raises:
+            ConfigError: refused, or no listed key service answered in ``deadline_s``.
+        """
+        assert config.key_service_address is not None  # _check_roles
         roles = tuple(sorted(self.roles))
-        deadline = time.monotonic() + deadline_s
-        delay = 0.2
-        while True:
-            try:
-                creds = enrol(key_service=address, node_id=self.node_id,
-                              attester=self.node.attester, ca_pem=None,
-                              clock=lambda: dt.datetime.now(dt.UTC), services=roles)
-            except EnrolmentRefused as e:
-                raise ConfigError(f"cannot join the platform: {e}") from e
-            except (grpc.RpcError, OSError) as e:
-                if time.monotonic() + delay > deadline:
-                    raise ConfigError(f"cannot join the platform: key service {address} "
-                                      f"unreachable: {e}") from e
-                _log.warning("joining through %s failed (%s); retrying", address, e)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            _log.info("joined the platform through %s as %s (%s)", address, self.node_id,
-                      ",".join(roles))
-            self.identity = PemPair(creds.key_pem, creds.cert_pem)
-            return creds.root_secret
+        try:
+            address, creds = enrol_through_any(
+                key_service_addresses(config.key_service_address), deadline_s=deadline_s,
+                node_id=self.node_id, attester=self.node.attester, ca_pem=None,
+                clock=lambda: dt.datetime.now(dt.UTC), services=roles)
+        except EnrolmentRefused as e:
+            raise ConfigError(f"cannot join the platform: {e}") from e
+        if creds.root_secret is None:  # every role of a serve node receives it
+            raise ConfigError(f"cannot join the platform: {address} granted no platform secret")
+        _log.info("joined the platform through %s as %s (%s)", address, self.node_id,
+                  ",".join(roles))
+        self.identity = PemPair(creds.key_pem, creds.cert_pem)
+        return creds.root_secret
+
+    def _join_as_key_replica(self, config: ServerConfig) -> RootSecret:
+        """A further key service: it joins through a listed one and keeps the platform
+        secret sealed to its own data dir, so it can serve enrolments alone later.
+
+        With a sealed copy it tries each listed key service once and starts from the
+        copy if none answers; the copy must equal what a key service grants (else this
+        data dir belongs to another platform).
+
+        Raises:
+            ConfigError: refused, no key service answered and no sealed copy, or the
+                sealed copy is another platform's.
+        """
+        data = config.data_dir
+        sealed = open_root_secret(data, create=False) if _has_root_secret(data) else None
+        try:
+            granted = self._join(config, deadline_s=60.0 if sealed is None else 0.0)
+        except ConfigError as e:
+            if sealed is None or not isinstance(e.__cause__, KeyServicesUnreachable):
+                raise
+            _log.warning("%s; serving the keys role with the platform secret sealed in %s",
+                         e, data)
+            self._unchecked_by_peers = True
+            return sealed
+        if sealed is None:
+            seal_root_secret(data, granted)
+            _log.info("sealed the platform secret to %s (a further key service)", data)
+        elif sealed != granted:
+            raise ConfigError(f"the platform secret sealed in {data} is not the one the key "
+                              "service granted: this data dir belongs to another platform")
+        return granted
 
     def _authorize_roles(self, verdict: object, services: Sequence[str]) -> None:
         """The key service grants a role only to a node whose verified measurement
@@ -432,7 +484,10 @@ class Platform:
     def _worker_config(self, executor_id: str) -> WorkerConfig:
         """Non-secret bootstrap data: the worker enrols to get its keys (no secret here)."""
         host = _dial_host(self.config.internal_host)
-        key_service = self.config.key_service_address or _address(host, self.ports["keys"])
+        # Workers enrol through this node's own key service first when it has one.
+        listed = [self.config.key_service_address] if self.config.key_service_address else []
+        local = [_address(host, self.ports["keys"])] if "keys" in self.roles else []
+        key_service = ",".join(local + listed)
         return WorkerConfig(
             scheduler=_address(host, self.ports["scheduler"]),
             key_service=key_service, executor_id=executor_id,

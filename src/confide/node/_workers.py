@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Limits
+from ..execution._enrol import key_service_addresses
 from ..execution._worker import WorkerConfig
 from ..keys import service_dns_name
 from ._supervisor import Supervisor
@@ -63,7 +64,10 @@ class WorkerHost:
 
     def __init__(self, config: WorkerHostConfig) -> None:
         _check_address("--scheduler", config.scheduler)
-        _check_address("--keys", config.key_service)
+        try:
+            key_service_addresses(config.key_service)
+        except ValueError as e:
+            raise WorkerHostError(f"--keys must be {e}") from None
         if not _NAME.fullmatch(config.name):
             raise WorkerHostError(f"--name must be 1-63 letters, digits, '.', '_' or '-', "
                                   f"not {config.name!r}")

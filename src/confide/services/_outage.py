@@ -18,7 +18,7 @@ import time
 from ..errors import Code, ServiceError
 from ..storage import StorageError, StorageFull, StorageUnavailable
 
-__all__ = ["storage_failure"]
+__all__ = ["outage_status", "storage_failure"]
 
 _log = logging.getLogger("confide.storage")
 _WINDOW_S = 10.0
@@ -68,3 +68,11 @@ def storage_failure(e: StorageError, where: str) -> ServiceError:
         else:
             _log.error("storage failure in %s: %s%s", where, e, more, exc_info=e)
     return error
+
+
+def outage_status(e: BaseException, where: str) -> ServiceError | None:
+    """:func:`storage_failure` for a storage outage that reached the RPC layer
+    unmapped (internal RPCs such as a worker's heartbeat); None for anything else."""
+    if isinstance(e, StorageUnavailable | StorageFull):
+        return storage_failure(e, where)
+    return None

@@ -53,8 +53,9 @@ class ServerSettings:
             finish before they are failed (``--shutdown-grace``).
         services: the roles this node serves (``--services``); all of them by default.
         internal_host: where the scheduler and key service listen (``--internal-host``).
-        key_service: ``HOST:PORT`` of another node's key service to join through
-            (``--keys``); only for a node without the ``keys`` role.
+        key_service: ``HOST:PORT[,HOST:PORT...]``: the key services to join through
+            (``--keys``), tried in order; on a node with the ``keys`` role it makes a
+            further key service.
     """
 
     services: tuple[str, ...] = ("authentication", "frontend", "scheduler", "keys")

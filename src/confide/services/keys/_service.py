@@ -28,6 +28,7 @@ from ...keys import (
     KeysError,
     PlatformCA,
     RootSecret,
+    grants_root_secret,
     seal_root_secret,
 )
 
@@ -185,7 +186,9 @@ class KeyService:
             lifetime=self._lifetime,
             limits=self._limits,
         )
-        encrypted = seal_root_secret(self._root_secret, hpke_key, expected)
+        # Only the roles that open the database and keyring get the secret.
+        encrypted = (seal_root_secret(self._root_secret, hpke_key, expected)
+                     if grants_root_secret(request.services) else b"")
         return EnrolmentGrant(
             node_certificate_der=node_certificate,
             ca_certificate_der=self._ca.certificate_der,

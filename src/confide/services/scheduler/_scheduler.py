@@ -269,13 +269,19 @@ class Scheduler:
             self._notifier.unwatch(task_id, event)
 
     def renew(self, executor_id: str, task_id: str) -> bool:
-        """Extend the lease by the executor timeout; False when it is not this executor's."""
+        """Extend the lease by the executor timeout; False when it is not this
+        executor's, or when it already ran out (the reaper ends that task: a lease
+        that lapsed while nothing could be written is not brought back)."""
         with self._db.write() as txn:
             row = txn.get(_QUEUE, task_id, lock=True)
             if row is None or _leased_by(row) != executor_id:
                 return False
+            now = self._clock()
+            until = row.body.get(_LEASE_UNTIL)
+            if isinstance(until, int | float) and until < now:
+                return False
             txn.update(_QUEUE, task_id,
-                       {**row.body, _LEASE_UNTIL: self._clock() + self.executor_timeout_s},
+                       {**row.body, _LEASE_UNTIL: now + self.executor_timeout_s},
                        seq=row.columns["seq"], leased_by=executor_id)
         return True
 
