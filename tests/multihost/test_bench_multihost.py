@@ -23,8 +23,12 @@ import pytest
 from .conftest import _skip_unless_possible, env
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-ROWS = ("db", "keys", "authentication", "frontend (2 replicas)", "scheduler",
-        "workers (2 hosts, children)", "clients", "total")
+SPLIT, AIO = ("multi-host (every role on its own host)",
+              "baseline: all-in-one confide serve (2 local workers)")
+SPLIT_ROWS = ("db", "keys", "authentication", "frontend (2 replicas)", "scheduler",
+              "workers (2 hosts, children)", "clients", "platform (every row but clients)")
+AIO_ROWS = ("db", "all-in-one (every role, 2 workers)", "clients",
+            "platform (every row but clients)")
 
 
 def _bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
@@ -91,7 +95,7 @@ def test_tree_cpu_counts_grandchildren_and_reaped_children(
 
 
 @pytest.mark.multihost
-def test_a_small_run_prints_the_table_with_sane_numbers(tmp_path: Path) -> None:
+def test_a_small_run_prints_the_tables_with_sane_numbers(tmp_path: Path) -> None:
     _skip_unless_possible()
     out_json = tmp_path / "runs.json"
     out = subprocess.run([sys.executable, str(BENCH / "multihost.py"), "--tasks", "40",
@@ -100,32 +104,42 @@ def test_a_small_run_prints_the_table_with_sane_numbers(tmp_path: Path) -> None:
                          env=env(), timeout=900)
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     lines = out.stdout.splitlines()
-    for title in ("run 1: 40 builtin-echo tasks, 4 clients", "run 2: 40 builtin-echo tasks",
-                  "median of 2 runs"):
-        start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    tables = [(f"run {i}, {SPLIT}: 40 builtin-echo tasks, 4 clients", SPLIT_ROWS)
+              for i in (1, 2)]
+    tables += [(f"run {i}, {AIO}: 40 builtin-echo tasks, 4 clients", AIO_ROWS) for i in (1, 2)]
+    tables += [(f"{SPLIT}: median of 2 runs", SPLIT_ROWS), (f"{AIO}: median of 2 runs", AIO_ROWS)]
+    for title, names in tables:
+        start = lines.index(title)
         assert "tasks/s" in lines[start + 1] and "(40 ok, 0 failed)" in lines[start + 1]
         assert "cores per 1,000 tasks/s (LINEAR PROJECTION)" in lines[start + 2]
-        rows = lines[start + 3:start + 3 + len(ROWS)]
-        assert [r.strip().rsplit(None, 4)[0] for r in rows] == list(ROWS)
-        for row in rows:
-            cpu_s, ms, idle, cores = (float(x) for x in row.split()[-4:])
+        rows = lines[start + 3:start + 3 + len(names)]
+        assert [r.strip().rsplit(None, 4)[0] for r in rows] == list(names), rows
+        cells = [[float(x) for x in row.split()[-4:]] for row in rows]
+        for cpu_s, ms, idle, cores in cells:
             assert min(cpu_s, ms, idle, cores) >= 0
             assert cores == ms  # the projection is CPU s per task times 1,000, linear
+        # The platform row sums every row but the load generator (rounded to 0.01 each).
+        assert cells[-1][0] == pytest.approx(sum(c[0] for c in cells[:-2]), abs=0.05)
+    assert any(line.startswith("multi-host vs all-in-one (medians): tasks/s ")
+               for line in lines)
     assert "is a LINEAR PROJECTION" in out.stdout
-    runs = json.loads(out_json.read_text())["runs"]
-    assert len(runs) == 2
-    for run in runs:
-        assert (run["tasks"], run["failed"]) == (40, 0)
-        assert run["tasks_per_s"] > 0 and 0 < run["p50_ms"] <= run["p95_ms"]
-        ms = run["cpu_ms_per_task"]
-        # Roles that must work for every task; keys and authentication may measure 0
-        # (enrolment and login happen before the timed window).
-        for role in ("db", "frontend", "scheduler", "workers", "clients"):
-            assert ms[role] > 0, (role, ms)
-        assert ms["keys"] >= 0 and ms["authentication"] >= 0
-        # Everything ran on this machine within the window: no role used more
-        # CPU than all cores for the whole window.
-        assert sum(run["cpu_s"].values()) <= (os.cpu_count() or 1) * run["seconds"] * 1.2
+    split, aio = json.loads(out_json.read_text())["targets"]
+    assert (split["title"], aio["title"]) == (SPLIT, AIO)
+    for target, busy in ((split, ("db", "frontend (2 replicas)", "scheduler",
+                                  "workers (2 hosts, children)", "clients")),
+                         (aio, AIO_ROWS[:-1])):
+        assert len(target["runs"]) == 2
+        for run in target["runs"]:
+            assert (run["tasks"], run["failed"]) == (40, 0)
+            assert run["tasks_per_s"] > 0 and 0 < run["p50_ms"] <= run["p95_ms"]
+            ms = run["cpu_ms_per_task"]
+            assert list(ms) == list((SPLIT_ROWS if target is split else AIO_ROWS)[:-1])
+            # Rows that work for every task; keys and authentication may measure 0
+            # (enrolment and login happen before the timed window).
+            for row in busy:
+                assert ms[row] > 0, (row, ms)
+            # Everything shares this machine: no more CPU than all cores for the window.
+            assert sum(run["cpu_s"].values()) <= (os.cpu_count() or 1) * run["seconds"] * 1.2
 
 
 def test_the_bench_refuses_to_start_without_root_or_iproute2(
