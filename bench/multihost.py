@@ -161,7 +161,7 @@ def start_split(platform: Platform, frontends: int, worker_procs: int) -> Target
     shutil.copytree(platform.work / "keys" / "sim-attester", sim)
     keys = platform.hosts["keys"]
     rows["authentication"] = [_role(platform, "auth", "authentication", keys, sim)]
-    rows[f"frontend ({frontends} replicas)"] = [
+    rows[f"frontend ({frontends} replica{'s' if frontends != 1 else ''})"] = [
         _role(platform, f"fe{i + 1}", "frontend", keys, sim) for i in range(frontends)]
     rows["scheduler"] = [_role(platform, "sched", "scheduler", keys, sim)]
     sched = platform.hosts["sched"]
