@@ -121,6 +121,41 @@ def test_scheduler_node_joins_through_the_key_service_and_runs_tasks(
         front.stop()
 
 
+def test_a_worker_host_moves_to_another_scheduler_node_when_its_own_dies(
+        tmp_path: Path, procs: list[_Proc]) -> None:
+    """Several scheduler nodes: a worker host given both uses the first that answers
+    and, after a kill -9 of that node, the other (leases live in the database)."""
+    front = Server(tmp_path / "front", workers=0,
+                   extra_args=["--services", "keys,authentication,frontend"]).start()
+    try:
+        sim = _sim_copy(front, tmp_path / "sim")
+        nodes, ports = [], []
+        for name in ("sched-a", "sched-b"):
+            port = free_port()
+            node = _Proc(["serve", "--data-dir", str(tmp_path / name), "--services", "scheduler",
+                          "--keys", f"127.0.0.1:{front.ports['keys']}",
+                          "--database-url", f"sqlite:///{front.data_dir / 'confide.db'}",
+                          "--sim-attester", str(sim), "--scheduler-port", str(port),
+                          "--workers", "0", "--authentication-port", str(free_port()),
+                          "--frontend-port", str(free_port())], tmp_path / f"{name}.log")
+            procs.append(node)
+            node.wait_for(lambda port=port: _listening(port))
+            nodes.append(node)
+            ports.append(port)
+        host = _Proc(["worker", "--scheduler", ",".join(f"127.0.0.1:{p}" for p in ports),
+                      "--keys", f"127.0.0.1:{front.ports['keys']}", "--sim-attester", str(sim),
+                      "--name", "host-w", "--workers", "1"], tmp_path / "worker.log")
+        procs.append(host)
+        host.wait_for(lambda: "enrolled as host-w/executor-" in host.text())
+        _run_echo(front, "through the first scheduler node")
+        nodes[0].proc.kill()  # kill -9 of the node the worker pulls from
+        nodes[0].proc.wait()
+        _run_echo(front, "through the second scheduler node")
+        assert host.proc.poll() is None
+    finally:
+        front.stop()
+
+
 def test_worker_host_enrols_over_the_network_and_pulls(
         tmp_path: Path, procs: list[_Proc]) -> None:
     server = Server(tmp_path / "data", workers=0).start()
@@ -281,6 +316,7 @@ def test_role_options_are_checked(tmp_path: Path, args: list[str], message: str)
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--scheduler", "x", "--keys", "h:1"], "--scheduler must be HOST:PORT"),
+    (["--scheduler", "a:1,b:1", "--keys", "h:1"], "--scheduler: several addresses must be IP"),
     (["--scheduler", "h:1", "--keys", "h:1", "--name", "a b"], "--name must be"),
     (["--scheduler", "h:1", "--keys", "h:1", "--workers", "0"], "--workers must be"),
     (["--scheduler", "h:1", "--keys", "h:1,h"], "--keys must be HOST:PORT[,HOST:PORT...]"),

@@ -17,7 +17,9 @@ __all__ = ["worker"]
 
 def worker(
     scheduler: Annotated[str, typer.Option(
-        help="HOST:PORT of the scheduler's worker endpoint.")],
+        help="HOST:PORT of the scheduler's worker endpoint; several scheduler nodes as "
+             "IP:PORT,IP:PORT (the worker uses the first that answers and moves on when "
+             "it goes away).")],
     keys: Annotated[str, typer.Option(
         help="HOST:PORT[,HOST:PORT...] of the key services to enrol through, tried in "
              "order.")],

@@ -50,7 +50,7 @@ from ..keys import (
     make_enrolment_request,
     open_enrolment_grant,
 )
-from ..rpc import key_pem, pin_target_name
+from ..rpc import address_list, key_pem, pin_target_name
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 
@@ -81,24 +81,13 @@ class KeyServicesUnreachable(EnrolmentRefused):
     """No listed key service answered before the deadline."""
 
 
-_MAX_KEY_SERVICES = 16
-
-
 def key_service_addresses(text: str) -> tuple[str, ...]:
-    """The key services of ``HOST:PORT[,HOST:PORT...]``, in the order given.
+    """The key services of ``HOST:PORT[,HOST:PORT...]`` (``--keys``), in order.
 
     Raises:
-        ValueError: an entry is not ``HOST:PORT`` (the message names it), the list is
-            empty or longer than 16.
+        ValueError: a bad entry (named), or an empty or too long list.
     """
-    entries = tuple(e.strip() for e in text.split(","))
-    if not 1 <= len(entries) <= _MAX_KEY_SERVICES:
-        raise ValueError(f"give 1 to {_MAX_KEY_SERVICES} key services, not {len(entries)}")
-    for entry in entries:
-        host, sep, port = entry.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"HOST:PORT[,HOST:PORT...], not {entry!r}")
-    return entries
+    return address_list(text)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import grpc
 
 from ..config import Limits
 from ..executor_registry import MESAPY
-from ..rpc import staged_from_proto
+from ..rpc import address_list, failover_target, staged_from_proto
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
@@ -120,10 +120,14 @@ class WorkerConfig:
 
 
 def secure_channel(cfg: WorkerConfig, node: NodeCredentials) -> grpc.Channel:
-    """Mutual TLS to the scheduler: the platform CA is the only root."""
+    """Mutual TLS to the scheduler: the platform CA is the only root. With several
+    scheduler nodes (``--scheduler A,B``) gRPC connects to the first that answers
+    and moves on when it goes away (leases live in the database, so any scheduler
+    node takes the reports and heartbeats of a task another one leased)."""
     creds = grpc.ssl_channel_credentials(root_certificates=node.ca_pem,
                                          private_key=node.key_pem, certificate_chain=node.cert_pem)
-    return grpc.secure_channel(cfg.scheduler, creds, options=[
+    target = failover_target(address_list(cfg.scheduler))
+    return grpc.secure_channel(target, creds, options=[
         ("grpc.ssl_target_name_override", cfg.server_name),
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),

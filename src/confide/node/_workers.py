@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Limits
-from ..execution._enrol import key_service_addresses
 from ..execution._worker import WorkerConfig
 from ..keys import service_dns_name
+from ..rpc import address_list, failover_target
 from ._supervisor import Supervisor
 
 __all__ = ["WorkerHost", "WorkerHostConfig", "WorkerHostError"]
@@ -38,11 +38,11 @@ class WorkerHostError(Exception):
     """The worker host cannot start with this configuration."""
 
 
-def _check_address(flag: str, address: str) -> str:
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise WorkerHostError(f"{flag} must be HOST:PORT, not {address!r}")
-    return address
+def _check_addresses(flag: str, text: str) -> tuple[str, ...]:
+    try:
+        return address_list(text)
+    except ValueError as e:
+        raise WorkerHostError(f"{flag} must be {e}") from None
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,11 @@ class WorkerHost:
     """Supervises ``workers`` worker processes that enrol with a remote key service."""
 
     def __init__(self, config: WorkerHostConfig) -> None:
-        _check_address("--scheduler", config.scheduler)
         try:
-            key_service_addresses(config.key_service)
+            failover_target(_check_addresses("--scheduler", config.scheduler))
         except ValueError as e:
-            raise WorkerHostError(f"--keys must be {e}") from None
+            raise WorkerHostError(f"--scheduler: {e}") from None
+        _check_addresses("--keys", config.key_service)
         if not _NAME.fullmatch(config.name):
             raise WorkerHostError(f"--name must be 1-63 letters, digits, '.', '_' or '-', "
                                   f"not {config.name!r}")
