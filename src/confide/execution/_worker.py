@@ -36,6 +36,7 @@ from ..rpc import staged_from_proto
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
+from ..rpc._keepalive import client_options as keepalive_client_options
 from ..settings import SettingsError, section_from
 from ..staged import StagedTask
 from ..telemetry import configure_logging, task_context
@@ -114,13 +115,15 @@ class WorkerConfig:
 
 
 def secure_channel(cfg: WorkerConfig, node: NodeCredentials) -> grpc.Channel:
-    """Mutual TLS to the scheduler: the platform CA is the only root."""
+    """Mutual TLS to the scheduler: the platform CA is the only root; keepalive
+    pings notice a lost link within seconds (``rpc._keepalive``)."""
     creds = grpc.ssl_channel_credentials(root_certificates=node.ca_pem,
                                          private_key=node.key_pem, certificate_chain=node.cert_pem)
     return grpc.secure_channel(cfg.scheduler, creds, options=[
         ("grpc.ssl_target_name_override", cfg.server_name),
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        *keepalive_client_options(),
     ])
 
 
