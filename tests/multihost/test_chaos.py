@@ -14,6 +14,7 @@ new work. Measured numbers are printed (``-s``) as ``chaos: {...}``.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -72,14 +73,15 @@ def _start_workers(cluster: Cluster, host: Host, scheduler: str | None = None) -
     return log
 
 
-def _outcome(done: dict[str, Any], fault_at: float, n: int) -> dict[str, Any]:
+def _outcome(done: dict[str, Any], fault_at: float, n: int,
+             reason: str = EXECUTOR_TIMEOUT) -> dict[str, Any]:
     """Assert the scenario's invariants; the measured numbers."""
     tasks: dict[str, dict[str, Any]] = done["tasks"]
     assert done["stuck"] == {}, f"tasks never final: {done['stuck']}"
     assert len(tasks) == n  # none lost
-    timed_out = [t for t in tasks.values() if t["reason"] == EXECUTOR_TIMEOUT]
+    timed_out = [t for t in tasks.values() if t["reason"] == reason]
     for task in tasks.values():
-        if task["reason"] != EXECUTOR_TIMEOUT:
+        if task["reason"] != reason:
             assert task["ok"] is True, task
             assert task["return_value"] == ("slept" if task["kind"] == "sleep"
                                             else task["return_value"]), task
@@ -120,14 +122,15 @@ def _report(scenario: str, numbers: dict[str, Any]) -> None:
     print(f"\nchaos: {json.dumps({'scenario': scenario, **numbers})}")
 
 
-def _under_load(cluster: Cluster, name: str, fault: Any) -> tuple[dict[str, Any], float]:
+def _under_load(cluster: Cluster, name: str, fault: Any, reason: str = EXECUTOR_TIMEOUT
+                ) -> tuple[dict[str, Any], float]:
     sleepers = 2 * SLOTS  # two worker hosts: one sleeper per slot
     load = Load(cluster, name, sleepers + ECHOES, sleepers)
     load.event("running", timeout=90)
     fault_at = time.time()
     fault()
     done = load.event("done", timeout=LEASE_S + SLACK_S + 120)
-    return _outcome(done, fault_at, sleepers + ECHOES), fault_at
+    return _outcome(done, fault_at, sleepers + ECHOES, reason), fault_at
 
 
 def test_a_worker_hosts_link_is_cut_under_load(cluster: Cluster) -> None:
@@ -165,14 +168,14 @@ def test_kill_9_of_a_worker_host_under_load(cluster: Cluster) -> None:
     _report("kill -9 of a worker host", numbers)
 
 
-def _start_scheduler_host(cluster: Cluster, sc: Host) -> Path:
+def _start_scheduler_host(cluster: Cluster, sc: Host, *extra: str) -> Path:
     log = cluster.work / "sc.log"
     before = text(log).count("confide is serving scheduler")
     sc.popen([sys.executable, "-m", "confide", "serve", "--data-dir", str(cluster.work / "sc"),
               "--services", "scheduler", "--keys", cluster.address("keys"),
               "--internal-host", sc.address, "--sim-attester", str(cluster.sim_copy),
               "--database-url", cluster.postgres.url, "--workers", "0",
-              "--executor-timeout", str(LEASE_S)], log, env=env())
+              "--executor-timeout", str(LEASE_S), *extra], log, env=env())
     wait_for("the scheduler host", lambda: text(log).count(
         "confide is serving scheduler") > before, log=log, timeout=60)
     return log
@@ -193,3 +196,24 @@ def test_kill_9_of_a_scheduler_host_under_load(cluster: Cluster) -> None:
     _start_scheduler_host(cluster, sc)
     numbers["restart_to_new_task_final_s"] = _runs_new_work(cluster, w2_log, "w2", restarted)
     _report("kill -9 of a scheduler host", numbers)
+
+
+def test_sigterm_of_one_scheduler_node_fails_only_the_tasks_leased_through_it(
+        cluster: Cluster) -> None:
+    """A rolling restart of a scheduler node under load: after its grace period it
+    fails the tasks its own worker host runs, never those the other node leased
+    (each lease names its node: before, every Running task on the shared database
+    failed with the stopping node's reason)."""
+    sc, w2 = cluster.topology.hosts["sc"], cluster.topology.hosts["w2"]
+    sc.stop_all()
+    _start_scheduler_host(cluster, sc, "--shutdown-grace", "1")
+    _start_workers(cluster, cluster.w1)  # stopped by the previous test
+    reason = "Runtime Error: Server Shutdown (still running after the 1 s shutdown grace period)"
+    numbers, _ = _under_load(cluster, "sigterm-scheduler",
+                             lambda: sc.procs[-1].send_signal(signal.SIGTERM), reason)
+    assert sc.procs[-1].wait(30) == 0
+    _audit_chain_verifies(cluster)
+    assert "task ok on mesapy" in text(cluster.work / "worker-w1.log")
+    numbers["failed_with_shutdown_reason"] = numbers.pop("executor_timeout")
+    _report("SIGTERM of one of two scheduler nodes", numbers)
+    w2.stop_all()
