@@ -1,5 +1,6 @@
 """Issue 12 item 8, the faults under load: a worker host's link is cut, a worker
-host and a scheduler host are killed (kill -9 of every process on it).
+host and a scheduler host are killed (kill -9 of every process on it), and one
+of two scheduler nodes is stopped (SIGTERM, a rolling restart).
 
 Each scenario runs the same load from the client host (Python tasks that
 sleep :data:`SLEEP_S`, one per worker slot, then echo tasks queued behind
