@@ -167,7 +167,7 @@ def test_without_server_keepalive_a_dead_workers_poll_stays_open(
     call.cancel()
 
 
-@pytest.mark.parametrize("stack", [(server_options(), client_options(), 7.0)], indirect=True)
+@pytest.mark.parametrize("stack", [(server_options(), client_options(), 5.0)], indirect=True)
 def test_a_quiet_long_poll_with_pings_every_two_seconds_is_not_refused(
         stack: tuple[_Hang, _Relay, grpc.Channel]) -> None:
     """Pings every two seconds on a call that sends no data for several ping
