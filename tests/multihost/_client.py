@@ -3,7 +3,12 @@
 ``python _client.py three-party HOST CERT`` runs a three-party task (a function
 owner's private ``builtin-password-check``; one data owner holds the password,
 another the exposed list) and prints a JSON summary. ``python _client.py audit
-HOST CERT QUERY`` prints the matching audit entries as JSON.
+HOST CERT QUERY`` prints the matching audit entries as JSON. ``python
+_client.py load HOST CERT N SLEEPERS SLEEP_S`` is load for the fault scenarios:
+SLEEPERS Python tasks that sleep SLEEP_S, then the rest of N echo tasks; it
+prints one JSON line when all are invoked, one when every sleeper is Running
+(the moment to inject a fault), and one with every task's final state and when
+it was first seen final (epoch seconds; hosts share the clock).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import base64
 import json
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -79,8 +85,66 @@ def audit(host: str, cert: Path, query: str) -> list[dict[str, object]]:
             for e in admin.query_audit_logs(query, 100)]
 
 
+PY_SLEEP = """
+import time
+
+def entrypoint(argv):
+    time.sleep(float(argv[1]))
+    return 'slept'
+"""
+
+
+def _say(event: str, **fields: object) -> None:
+    print(json.dumps({"event": event, "at": time.time(), **fields}), flush=True)
+
+
+def load(host: str, cert: Path, n: int, sleepers: int, sleep_s: float,
+         deadline_s: float = 150.0) -> None:
+    from confide.client import FunctionArgument, TaskStatus
+
+    admin = _client(host, cert, "admin", "teaclave")
+    sleep = admin.register_function("sleep", executor_type="python", payload=PY_SLEEP.encode(),
+                                    arguments=[FunctionArgument("sleep")])
+    echo = admin.register_function("builtin-echo", executor_type="builtin",
+                                   arguments=[FunctionArgument("message")])
+    kinds: dict[str, str] = {}
+    for i in range(n):
+        if i < sleepers:
+            tid = admin.create_task(sleep, {"sleep": str(sleep_s)}, executor="mesapy")
+        else:
+            tid = admin.create_task(echo, {"message": f"m{i}"}, executor="builtin")
+        admin.invoke_task(tid)
+        kinds[tid] = "sleep" if i < sleepers else "echo"
+    _say("invoked", tasks=kinds)
+    final: dict[str, dict[str, object]] = {}
+    running_said = False
+    end = time.monotonic() + deadline_s
+    while len(final) < n and time.monotonic() < end:
+        statuses = {}
+        for tid in kinds:
+            if tid in final:
+                continue
+            task = admin.get_task(tid)
+            statuses[tid] = task.status
+            if task.final:
+                final[tid] = {"kind": kinds[tid], "status": int(task.status),
+                              "reason": task.reason, "ok": task.ok, "final_at": time.time(),
+                              "return_value": (task.return_value or b"").decode()}
+        if not running_said and all(
+                kinds[t] != "sleep" or t in final or statuses.get(t) == TaskStatus.RUNNING
+                for t in kinds):
+            running_said = True
+            _say("running")
+        time.sleep(0.1)
+    stuck = {tid: int(admin.get_task(tid).status) for tid in kinds if tid not in final}
+    _say("done", tasks=final, stuck=stuck)
+
+
 def main() -> None:
     mode, host, cert = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    if mode == "load":
+        load(host, cert, int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
+        return
     out: object = three_party(host, cert) if mode == "three-party" else audit(
         host, cert, sys.argv[4])
     print(json.dumps(out))

@@ -67,6 +67,51 @@ class Host:
             except subprocess.TimeoutExpired:
                 pass
 
+    def netns_pids(self) -> set[int]:
+        """Every process in this host's network namespace (``ip netns pids``)."""
+        out = subprocess.run(["ip", "netns", "pids", self.netns], capture_output=True,
+                             text=True, timeout=30)
+        return {int(p) for p in out.stdout.split()}
+
+    def descendants(self) -> set[int]:
+        """Every live process started here and everything under them, from /proc
+        (sandboxes in network namespaces of their own included)."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(
+                    int(entry.name))
+        found: set[int] = set()
+        todo = [p.pid for p in self.procs if p.poll() is None]
+        while todo:
+            pid = todo.pop()
+            if pid not in found:
+                found.add(pid)
+                todo += children.get(pid, [])
+        return found
+
+    def kill_9(self) -> int:
+        """SIGKILL every process of this host at once (a machine lost under load):
+        its namespace's and everything started here, with their children. Returns
+        how many were killed; the host's processes are forgotten."""
+        pids = self.netns_pids() | self.descendants()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.procs.clear()
+        return len(pids)
+
     def stop_all(self, grace: float = 10.0) -> None:
         """SIGTERM every process group, then SIGKILL what is left after ``grace``."""
         for proc in self.procs:
@@ -123,6 +168,11 @@ class Topology:
         """Take ``host``'s link down (a partition)."""
         index = list(self.hosts).index(host.name) + 1
         _ip("-n", self.switch, "link", "set", f"cf{self.run_id}{index}s", "down")
+
+    def mend(self, host: Host) -> None:
+        """Bring ``host``'s link back up (the partition heals)."""
+        index = list(self.hosts).index(host.name) + 1
+        _ip("-n", self.switch, "link", "set", f"cf{self.run_id}{index}s", "up")
 
     def close(self) -> None:
         """Stop every host's processes (last added first), delete namespaces and veths."""

@@ -28,6 +28,10 @@ from ._netns import Host, Topology
 
 PORTS = {"authentication": 7776, "frontend": 7777, "blobs": 7778, "scheduler": 17780,
          "keys": 17781}
+#: The suite's lease (``--executor-timeout``): a task whose worker stops renewing it
+#: ends this long after the last renewal (the sealed per-task ``lease_until``, the
+#: same on every scheduler node).
+LEASE_S = 6
 FLAGS = {"authentication": "--authentication-port", "frontend": "--frontend-port",
          "blobs": "--blob-port", "scheduler": "--scheduler-port", "keys": "--key-service-port"}
 
@@ -113,12 +117,14 @@ class Cluster:
 
     def start_worker_host(self, host: Host, name: str, workers: int = 1,
                           extra_env: dict[str, str] | None = None,
-                          scheduler: str | None = None) -> Path:
+                          scheduler: str | None = None, slots: int | None = None) -> Path:
         log = self.work / f"worker-{name}.log"
+        more = ["--slots", str(slots)] if slots is not None else []
         host.popen([sys.executable, "-m", "confide", "worker", "--scheduler",
                     scheduler or self.address("scheduler"), "--keys", self.address("keys"),
                     "--sim-attester", str(self.sim_copy), "--name", name,
-                    "--workers", str(workers)], log, env={**env(), **(extra_env or {})})
+                    "--workers", str(workers), *more], log,
+                   env={**env(), **(extra_env or {})})
         return log
 
     def client(self, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
@@ -142,9 +148,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                   "--services", "keys,authentication,frontend,scheduler",
                   "--host", cp.address, "--internal-host", cp.address,
                   "--database-url", postgres.url, "--workers", "0",
-                  # Long: each scheduler's reaper knows only the executors that call
-                  # it until leases live in the database (docs/operations.md).
-                  "--executor-timeout", "60",
+                  "--executor-timeout", str(LEASE_S),
                   *(x for role, port in PORTS.items() for x in (FLAGS[role], str(port)))],
                  cp_log, env=env())
         wait_for("the control plane", lambda: "confide is serving" in text(cp_log), log=cp_log)

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from .conftest import Cluster, env, text, wait_for
+from .conftest import LEASE_S, Cluster, env, text, wait_for
 
 pytestmark = pytest.mark.multihost
 
@@ -65,7 +65,7 @@ def test_the_scheduler_runs_on_a_host_of_its_own(cluster: Cluster) -> None:
               "--services", "scheduler", "--keys", cluster.address("keys"),
               "--internal-host", sc.address, "--sim-attester", str(cluster.sim_copy),
               "--database-url", cluster.postgres.url, "--workers", "0",
-              "--executor-timeout", "60"], sc_log, env=env())
+              "--executor-timeout", str(LEASE_S)], sc_log, env=env())
     wait_for("the scheduler host", lambda: "confide is serving scheduler" in text(sc_log),
              log=sc_log)
     assert "joined the platform through" in text(sc_log)

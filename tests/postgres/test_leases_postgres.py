@@ -115,3 +115,22 @@ def test_a_report_that_never_gets_through_ends_in_the_lease_timeout(
     engine.dispose()
     assert p.scheduler.reap() == [t.task_id]  # the first round after the database is back
     assert p.task(t.task_id).result == TaskResult.err(EXECUTOR_TIMEOUT_REASON)
+
+
+def test_two_scheduler_nodes_on_postgres_stop_and_reap_only_what_they_must(
+        p: Platform) -> None:
+    """Several scheduler nodes share PostgreSQL: a node that stops fails only the
+    tasks leased through it, and a lease of a node that died is reaped by another."""
+    from ..unit.test_leases import SHUTDOWN, other_node
+
+    b = other_node(p)
+    staged_task(p), staged_task(p)
+    mine = asyncio.run(p.scheduler.pull("executor-a", 0.0))
+    theirs = asyncio.run(b.pull("executor-b", 0.0))
+    assert mine is not None and theirs is not None
+    assert (p.scheduler.running(), b.running()) == (1, 1)
+    assert p.scheduler.fail_running(SHUTDOWN) == [mine.task_id]
+    assert p.task(theirs.task_id).status is TaskStatus.RUNNING
+    p.clock.advance(EXECUTOR_TIMEOUT_S + 1)  # node b died: nobody renews its lease
+    assert p.scheduler.reap() == [theirs.task_id]
+    assert p.task(theirs.task_id).result == TaskResult.err(EXECUTOR_TIMEOUT_REASON)

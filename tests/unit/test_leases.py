@@ -147,3 +147,71 @@ def test_a_lease_survives_a_restart_with_its_own_deadline(p: Platform) -> None:
     assert p.scheduler.reap() == []
     p.clock.advance(EXECUTOR_TIMEOUT_S * 0.5)  # past the deadline set before the restart
     assert p.scheduler.reap() == [t.task_id]
+
+
+# -- several scheduler nodes on one database (issue 12 item 8) ------------------
+SHUTDOWN = "Runtime Error: Server Shutdown (test)"
+
+
+def other_node(p: Platform, generation: str = "b" * 16) -> Scheduler:
+    """A second scheduler node on the same database (another host's ``confide serve``)."""
+    from confide.services._notify import Notifier
+
+    return Scheduler(p.db, Notifier(), clock=p.clock, executor_timeout_s=EXECUTOR_TIMEOUT_S,
+                     generation=generation)
+
+
+def _pull(scheduler: Scheduler, executor_id: str) -> str:
+    staged = asyncio.run(scheduler.pull(executor_id, 0.0))
+    assert staged is not None
+    return staged.task_id
+
+
+def test_a_stopping_scheduler_node_fails_only_the_tasks_leased_through_it(p: Platform) -> None:
+    """A rolling restart of one node must not end the tasks another node's workers run."""
+    b = other_node(p)
+    staged_task(p), staged_task(p)
+    mine, theirs = _pull(p.scheduler, "executor-a"), _pull(b, "executor-b")
+    assert (p.scheduler.running(), b.running()) == (1, 1)
+    assert p.scheduler.fail_running(SHUTDOWN) == [mine]
+    assert p.task(mine).status is TaskStatus.FAILED
+    assert p.task(theirs).status is TaskStatus.RUNNING
+    b.report("executor-b", theirs, TaskResult(ok=True, tags_map={"out": TAG}))
+    assert p.task(theirs).status is TaskStatus.FINISHED
+
+
+def test_a_node_without_leases_fails_nothing_when_it_stops(p: Platform) -> None:
+    """A frontend-only node drains too: it has no running task of its own."""
+    staged_task(p)
+    tid = _pull(p.scheduler, "executor-a")
+    frontend = other_node(p, "c" * 16)
+    assert frontend.running() == 0
+    assert frontend.fail_running(SHUTDOWN) == []
+    assert p.task(tid).status is TaskStatus.RUNNING
+
+
+def test_a_renewal_through_another_node_makes_the_lease_that_nodes(p: Platform) -> None:
+    """A worker behind a balancer may renew through another node: that node now
+    holds the lease, the one that granted it no longer waits for it."""
+    b = other_node(p)
+    staged_task(p)
+    tid = _pull(p.scheduler, "executor-a")
+    assert b.heartbeat("executor-a", tid, 0.0) == Command.NO_ACTION
+    assert (p.scheduler.running(), b.running()) == (0, 1)
+    assert p.scheduler.fail_running(SHUTDOWN) == []
+    assert b.fail_running(SHUTDOWN) == [tid]
+
+
+def test_a_lease_granted_by_a_killed_node_is_reaped_by_another(p: Platform) -> None:
+    """kill -9 of a scheduler host: nobody renews its leases; any node's reaper ends them."""
+    b = other_node(p)
+    staged_task(p)
+    tid = _pull(b, "executor-b")
+    del b  # the node is gone
+    p.clock.advance(EXECUTOR_TIMEOUT_S - 0.5)
+    assert p.scheduler.reap() == []
+    p.clock.advance(1.0)
+    assert p.scheduler.reap() == [tid]
+    task = p.task(tid)
+    assert (task.status, task.result) == (TaskStatus.FAILED,
+                                          TaskResult.err(EXECUTOR_TIMEOUT_REASON))

@@ -36,7 +36,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent import futures
 from typing import Any, TypeVar
 
@@ -258,6 +258,7 @@ def build_server(
     allow_inline: bool = True,
     metrics: bool = False,
     gate: ServingGate | None = None,
+    options: Sequence[tuple[str, int]] = (),
 ) -> grpc.aio.Server:
     """A ``grpc.aio`` server on ``loop`` with its own pool for blocking handlers.
 
@@ -265,6 +266,7 @@ def build_server(
     database across the network, whose round trips would stall the loop.
     ``metrics=True`` records every unary RPC (``confide_grpc_server_*``).
     ``gate``: once closed, new RPCs (but health checks) get UNAVAILABLE.
+    ``options``: more gRPC server options (the scheduler's keepalive, rpc._keepalive).
     Add handlers and ports from any thread, then ``loop.run(server.start())``.
     """
     hard_cap = max_message_bytes * 2 + 1024 * 1024
@@ -278,6 +280,7 @@ def build_server(
                 ("grpc.max_receive_message_length", hard_cap),
                 ("grpc.max_send_message_length", hard_cap),
                 ("grpc.so_reuseport", 0),
+                *options,
             ],
         )
 

@@ -36,6 +36,7 @@ from ..rpc import address_list, failover_target, staged_from_proto
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from ..rpc._gen import teaclave_common_pb2 as common
+from ..rpc._keepalive import client_options as keepalive_client_options
 from ..settings import SettingsError, section_from
 from ..staged import StagedTask
 from ..telemetry import configure_logging, task_context
@@ -120,7 +121,8 @@ class WorkerConfig:
 
 
 def secure_channel(cfg: WorkerConfig, node: NodeCredentials) -> grpc.Channel:
-    """Mutual TLS to the scheduler: the platform CA is the only root. With several
+    """Mutual TLS to the scheduler: the platform CA is the only root; keepalive
+    pings notice a lost link within seconds (``rpc._keepalive``). With several
     scheduler nodes (``--scheduler A,B``) gRPC connects to the first that answers
     and moves on when it goes away (leases live in the database, so any scheduler
     node takes the reports and heartbeats of a task another one leased)."""
@@ -131,6 +133,7 @@ def secure_channel(cfg: WorkerConfig, node: NodeCredentials) -> grpc.Channel:
         ("grpc.ssl_target_name_override", cfg.server_name),
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        *keepalive_client_options(),
     ])
 
 

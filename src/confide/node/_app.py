@@ -48,6 +48,7 @@ from ..keys import (
     store_root_secret,
 )
 from ..rpc import PemPair, key_pem
+from ..rpc._keepalive import server_options as keepalive_server_options
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.authentication import AuthenticationService, TokenSigner
@@ -541,7 +542,8 @@ class Platform:
                 client_ca=self.ca.certificate_pem())
             sched_creds = self._sched_creds.credentials()
             sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
-                                 allow_inline=inline_db, metrics=metrics)
+                                 allow_inline=inline_db, metrics=metrics,
+                                 options=keepalive_server_options())
             served["scheduler"] = (sched, add_scheduler_servicer(
                 self.scheduler, limits, sched, revoked=self.revocations,
                 audit=self._audit_refusal("internal call")))

@@ -18,6 +18,10 @@ it (workers of this server's supervisor) are served.
 
 While the server shuts down (:meth:`Scheduler.drain`), nothing more is leased:
 staged tasks stay queued for the next start, running ones may still report.
+Several scheduler nodes share one database: each lease also names the node
+that granted or last renewed it (``leased_via``, sealed too), so a node that
+shuts down waits for, and then fails, only the tasks its own executors hold;
+expiry (:meth:`Scheduler.reap`) is the same on every node.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,6 +55,8 @@ STALE_EXECUTOR = "executor of an earlier server generation"
 _QUEUE = "queue"
 _SUPERVISED_ID = re.compile(r"executor-([0-9a-f]{16})-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 _LEASE_UNTIL = "lease_until"  # queue body: when the lease ends unless renewed (epoch s)
+_LEASED_VIA = "leased_via"  # queue body: the scheduler node that granted or renewed it
+_LEASE_KEYS = frozenset({_LEASE_UNTIL, _LEASED_VIA})
 
 
 class Command:
@@ -69,7 +76,7 @@ def _leased_by(row: Row) -> str:
 
 def _without_lease(body: Row | dict[str, object]) -> dict[str, object]:
     data = body.body if isinstance(body, Row) else body
-    return {k: v for k, v in data.items() if k != _LEASE_UNTIL}
+    return {k: v for k, v in data.items() if k not in _LEASE_KEYS}
 
 
 def _staged_file(name: str, record: FileRecord) -> StagedFile:
@@ -83,6 +90,8 @@ class Scheduler:
                  executor_timeout_s: float, generation: str | None = None) -> None:
         self._db = db
         self.generation = generation
+        # This node's name in the leases it grants (each start is a node of its own).
+        self._via = generation or secrets.token_hex(8)
         self._releasing: set[asyncio.Future[None]] = set()
         self._notifier = notifier
         self._clock = clock
@@ -232,7 +241,8 @@ class Scheduler:
                     continue
                 now = self._clock()
                 txn.update(_QUEUE, row.id,
-                           {**row.body, _LEASE_UNTIL: now + self.executor_timeout_s},
+                           {**row.body, _LEASE_UNTIL: now + self.executor_timeout_s,
+                            _LEASED_VIA: self._via},
                            seq=row.columns["seq"], leased_by=executor_id)
                 task.status = TaskStatus.RUNNING
                 staged_at, task.updated_at = task.updated_at, now
@@ -281,7 +291,8 @@ class Scheduler:
             if isinstance(until, int | float) and until < now:
                 return False
             txn.update(_QUEUE, task_id,
-                       {**row.body, _LEASE_UNTIL: now + self.executor_timeout_s},
+                       {**row.body, _LEASE_UNTIL: now + self.executor_timeout_s,
+                        _LEASED_VIA: self._via},
                        seq=row.columns["seq"], leased_by=executor_id)
         return True
 
@@ -338,14 +349,23 @@ class Scheduler:
     def draining(self) -> bool:
         return self._draining.is_set()
 
+    def _ours(self, row: Row) -> bool:
+        """Leased through this node (a lease from before ``leased_via`` counts as ours)."""
+        return bool(row.body.get(_LEASED_VIA, self._via) == self._via)
+
     def running(self) -> int:
-        """Tasks leased to an executor (Running) right now."""
+        """Tasks leased through this node (Running) right now; other scheduler
+        nodes' leases are theirs to wait for."""
         with self._db.read() as txn:
-            return sum(1 for _ in txn.scan(_QUEUE, exclude={"leased_by": ""}))
+            return sum(1 for row in txn.scan(_QUEUE, exclude={"leased_by": ""})
+                       if self._ours(row))
 
     def fail_running(self, reason: str) -> list[str]:
-        """Fail every task leased to any executor with ``reason``; returns their ids."""
-        return self._fail_leases(lambda _holder: True, reason)
+        """Fail every task leased through this node with ``reason``; returns their ids.
+
+        Tasks that other scheduler nodes leased or renewed keep running: a node
+        that stops (or serves no scheduler role at all) must not end them."""
+        return self._fail_leases(self._ours, reason)
 
     # -- failure detection -------------------------------------------------
     def executor_lost(self, executor_id: str, reason: str = EXECUTOR_TIMEOUT_REASON) -> list[str]:
