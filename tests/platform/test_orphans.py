@@ -35,13 +35,15 @@ def test_kill_9_of_the_server_ends_its_workers_and_their_tasks(fresh_server: Ser
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in workers), "orphaned workers kept running"
+    restarting = time.monotonic()
     s.start()
+    restart_s = time.monotonic() - restarting  # grows with the machine's load, not the lease
     admin = s.admin()
     task = admin.wait(tid, 20)
-    ended = time.monotonic() - killed
+    ended = time.monotonic() - killed - restart_s
     assert (task.status, task.reason) == (TaskStatus.FAILED, "Runtime Error: Executor Timeout")
-    # The lease timeout after the last renewal, plus a reaper round and the restart.
-    assert ended < 3.0 + 1.0 + 5.0, ended
+    # The lease timeout after the last renewal, plus a reaper round and some slack.
+    assert ended < 3.0 + 1.0 + 4.0, (ended, restart_s)
     fid = echo_function(admin)
     t2 = admin.create_task(fid, {"message": "after"}, executor="builtin")
     admin.invoke_task(t2)
