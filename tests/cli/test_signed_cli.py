@@ -47,9 +47,12 @@ def test_two_parties_sign_and_the_receipt_verifies_offline(cli: Cli, tmp_path: P
     assert {r["user_id"] for r in shown} == {acme, alice}
     # An unsigned approval does not count on this task.
     assert cli("task", "approve", tid, profile=acme).returncode == 4
-    for uid in (alice, acme):
-        cli.ok("task", "sign", tid, profile=uid)
-    cli.ok("task", "invoke", tid, profile=alice)
+    # Signing and invoking at once is the creator's, and only once the task is ready.
+    assert cli("task", "sign", tid, "--invoke", profile=acme).returncode == 2  # not creator
+    assert cli("task", "sign", tid, "--invoke", profile=alice).returncode == 4  # acme missing
+    cli.ok("task", "sign", tid, profile=acme)
+    out = json.loads(cli.ok("task", "sign", tid, "--invoke", "--json", profile=alice))
+    assert out["invoked"] is True
     cli.ok("task", "wait", tid, profile=alice)
     receipt = tmp_path / "r.receipt"
     cli.ok("task", "receipt", "get", tid, "-o", receipt, profile=alice)

@@ -206,16 +206,23 @@ def _digest_path(task_id: str) -> Path:
 
 
 @task_app.command("sign")
-def sign(task_id: str, json_out: Json = False) -> None:
+def sign(task_id: str,
+         invoke: Annotated[bool, typer.Option(
+             "--invoke", help="Also invoke the task in the same call (its creator, as the "
+                              "last signer); if it is not ready then, nothing is recorded.")
+         ] = False,
+         json_out: Json = False) -> None:
     """Check the task's statement here and sign it with your key (a signed approval)."""
     def go() -> None:
         key = load_private_key()
         trust = _trust()
         allowed = _worker_measurements(trust) if trust is not None else None
-        digest = session_client().sign_approval(task_id, key, allowed_measurements=allowed)
+        digest = session_client().sign_approval(task_id, key, allowed_measurements=allowed,
+                                                invoke=invoke)
         write_atomic(_digest_path(task_id), digest.hex().encode() + b"\n")
-        emit({"task_id": task_id, "digest": digest.hex()}, json_out,
-             f"signed {task_id}: statement digest {digest.hex()}")
+        emit({"task_id": task_id, "digest": digest.hex(), "invoked": invoke}, json_out,
+             f"signed {task_id}{' and invoked it' if invoke else ''}: statement digest "
+             f"{digest.hex()}")
     run(go)
 
 
