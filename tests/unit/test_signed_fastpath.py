@@ -99,17 +99,19 @@ def test_create_returns_the_statement_a_signer_would_fetch(p: Platform) -> None:
                                       ("fo", public_key_bytes(KEYS["fo"].public_key())))
 
 
-@pytest.mark.parametrize("policy", [
-    PolicyRequest([("alice", 1, ["nobody"])], 0, [MEASUREMENT]),  # no such user
-    PolicyRequest([("mallory", 1, ["bob"])], 0, [MEASUREMENT]),  # not a participant
-    PolicyRequest([("alice", 2, ["bob"])], 0, [MEASUREMENT]),  # k > members
-    PolicyRequest([], 0, []),  # no measurement
-    PolicyRequest([], 1, [MEASUREMENT]),  # expired
+@pytest.mark.parametrize(("policy", "why"), [
+    (PolicyRequest([("alice", 1, ["nobody"])], 0, [MEASUREMENT]), "no user"),
+    (PolicyRequest([("mallory", 1, ["bob"])], 0, [MEASUREMENT]), "names no participant"),
+    (PolicyRequest([("alice", 2, ["bob"])], 0, [MEASUREMENT]), "k must be"),
+    (PolicyRequest([], 0, []), "measurements"),
+    (PolicyRequest([], 1, [MEASUREMENT]), "expiry is in the past"),
 ])
-def test_a_refused_policy_leaves_no_task_behind(p: Platform, policy: PolicyRequest) -> None:
+def test_a_refused_policy_leaves_no_task_behind(p: Platform, policy: PolicyRequest,
+                                                why: str) -> None:
     fid = _echo(p)
-    with refused(Code.INVALID_ARGUMENT):
+    with pytest.raises(ServiceError, match=why) as info:
         _create(p, fid, policy)
+    assert info.value.code is Code.INVALID_ARGUMENT
     assert _task_ids(p) == []
     assert p.management.tasks.list_for(ALICE, 10) == []
 
