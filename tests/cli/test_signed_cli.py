@@ -72,6 +72,25 @@ def test_two_parties_sign_and_the_receipt_verifies_offline(cli: Cli, tmp_path: P
     assert proc.returncode == 3 and "another statement" in proc.stderr, proc.stderr
 
 
+def test_create_requiring_signatures_then_sign_and_invoke(cli: Cli) -> None:  # noqa: F811
+    """Two commands for a creator who is the only signer: create with the policy, sign+invoke."""
+    acme = _signer(cli, "acme2", "FunctionOwner")
+    alice = _signer(cli, "alice2", "DataOwner", "org-t")
+    fid = cli.ok("function", "register", "builtin-echo", "--executor-type", "builtin",
+                 "--argument", "message", profile=acme)
+    made = json.loads(cli.ok("task", "create", fid, "--executor", "builtin", "--arguments",
+                             '{"message": "two steps"}', "--require-signed", "--json",
+                             profile=alice))
+    tid = made["task_id"]
+    assert made["require_signed"] is True
+    assert cli("task", "approve", tid, profile=alice).returncode == 4  # a signature it needs
+    cli.ok("task", "sign", tid, "--invoke", profile=alice)
+    cli.ok("task", "wait", tid, profile=alice)
+    plain = cli.ok("task", "create", fid, "--executor", "builtin", "--arguments",
+                   '{"message": "plain"}', profile=alice)
+    assert cli("task", "sign", plain, profile=alice).returncode == 4  # nothing to sign
+
+
 def test_wrong_passphrase_is_a_clear_error(cli: Cli, monkeypatch: pytest.MonkeyPatch  # noqa: F811
                                            ) -> None:
     uid = _signer(cli, "carol", "DataOwner", "org-c")

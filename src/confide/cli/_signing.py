@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from ..client._attested import TrustInputs
 
-__all__ = ["app"]
+__all__ = ["app", "session_measurements"]
 
 app = typer.Typer(no_args_is_help=True, help="Your signing key (signed approvals).")
 receipt_app = typer.Typer(no_args_is_help=True, help="Task receipts signed by the worker.")
@@ -155,6 +155,17 @@ def _worker_measurements(trust: TrustInputs | None) -> list[bytes]:
     if entry is None:
         return []
     return [bytes.fromhex(entry.get("mr_enclave") or entry["mrtd"])]
+
+
+def session_measurements() -> list[bytes]:
+    """The worker measurement the session's verified enclave_info allows (a usage error
+    when the session pins a certificate instead)."""
+    measurements = _worker_measurements(_trust())
+    if not measurements:
+        raise UsageError("no verified enclave_info to take the worker measurement from "
+                         "(the session pins a certificate): use `confide task policy "
+                         "--measurement HEX`")
+    return measurements
 
 
 def _parse_groups(items: list[str] | None) -> list[tuple[str, int, list[str]]]:
