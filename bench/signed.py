@@ -1,18 +1,24 @@
 """What signed approvals and receipts cost on the echo task (issue 15).
 
 One ``confide serve`` (2 workers); one client runs builtin-echo tasks end to end,
-alternating A (an unsigned task, Teaclave's flow) and B (the same task requiring a
-signed approval: SetApprovalPolicy, GetApprovalStatement, SignApproval) so both see
-the same machine. Every task, A and B, gets a receipt signed by the worker. Printed:
+rotating three flows so all see the same machine:
 
-* create→result p50/p95 of A and B, and B - A: the whole flow, which for B includes
-  the three extra RPCs a signer makes (in practice spread over people and hours);
-* invoke→result p50/p95 of A and B, and B - A: what the platform adds when the task
-  runs (staging the approval, the worker's statement rebuild and signature checks,
-  the larger staged task and result);
+* A: an unsigned task, Teaclave's flow (CreateTask, InvokeTask, WaitTask);
+* B: the same task requiring a signed approval, in two calls: confide.v1 CreateTask
+  with the policy (it returns the statement), then SignApproval with ``invoke``
+  (the statement checked and its digest computed on the client), then WaitTask;
+* B-old: the same signed task the long way: CreateTask, SetApprovalPolicy,
+  GetApprovalStatement, SignApproval, InvokeTask, WaitTask.
+
+Every task gets a receipt signed by the worker. Printed:
+
+* create→result p50/p95 of each, and B - A, B-old - A: the whole flow;
+* invoke→result p50/p95 of each (for B from the SignApproval-with-invoke call): what
+  the platform adds when the task runs (staging the approval, the worker's statement
+  rebuild and signature checks, the larger staged task and result);
 * in-process: the worker's gate check and its receipt signature, per task.
 
-Run: ``python bench/signed.py [--tasks 200]``.
+Run: ``python bench/signed.py [--tasks 200]`` (tasks per flow).
 """
 
 from __future__ import annotations
@@ -47,19 +53,29 @@ def _row(name: str, values: list[float]) -> None:
           f"p95 {_pct(values, 0.95):7.2f} ms   (n={len(values)})")
 
 
-def _task(client: Client, fid: str, key: Ed25519PrivateKey | None,
-          measurement: bytes) -> tuple[float, float]:
+FLOWS = ("A", "B", "B-old")
+
+
+def _task(client: Client, fid: str, key: Ed25519PrivateKey, measurement: bytes,
+          flow: str) -> tuple[float, float]:
     t0 = time.perf_counter()
-    tid = client.create_task(fid, {"message": "hi"}, executor="builtin")
-    if key is not None:
-        client.set_approval_policy(tid, measurements=[measurement])
-        client.sign_approval(tid, key)
-    t1 = time.perf_counter()
-    client.invoke_task(tid)
+    if flow == "B":
+        tid, statement = client.create_signed_task(fid, {"message": "hi"}, executor="builtin",
+                                                   measurements=[measurement])
+        t1 = time.perf_counter()
+        client.sign_approval(tid, key, statement=statement, invoke=True,
+                             allowed_measurements=[measurement])
+    else:
+        tid = client.create_task(fid, {"message": "hi"}, executor="builtin")
+        if flow == "B-old":
+            client.set_approval_policy(tid, measurements=[measurement])
+            client.sign_approval(tid, key, allowed_measurements=[measurement])
+        t1 = time.perf_counter()
+        client.invoke_task(tid)
     task = client.wait(tid, 30)
     t2 = time.perf_counter()
     if task.return_value != b"hi":
-        raise SystemExit(f"task failed: {task.reason}")
+        raise SystemExit(f"{flow} task {tid} failed: {task.status.name} {task.reason!r}")
     return (t2 - t0) * 1000, (t2 - t1) * 1000
 
 
@@ -107,28 +123,32 @@ def main() -> None:
             entry = trust.enclave_info.for_service("teaclave_execution_service")
             assert entry is not None
             measurement = bytes.fromhex(entry["mr_enclave"])
-            for _ in range(10):  # warm up both paths
-                _task(client, fid, None, measurement)
-                _task(client, fid, key, measurement)
-            a_all, a_run, b_all, b_run = [], [], [], []
+            for _ in range(10):  # warm up every path
+                for flow in FLOWS:
+                    _task(client, fid, key, measurement, flow)
+            total: dict[str, list[float]] = {f: [] for f in FLOWS}
+            run: dict[str, list[float]] = {f: [] for f in FLOWS}
             for i in range(args.tasks):
-                for signed in ((False, True) if i % 2 == 0 else (True, False)):  # ABBA
-                    total, run = _task(client, fid, key if signed else None, measurement)
-                    (b_all if signed else a_all).append(total)
-                    (b_run if signed else a_run).append(run)
+                for j in range(len(FLOWS)):  # each flow first, second and third in turn
+                    flow = FLOWS[(i + j) % len(FLOWS)]
+                    t_all, t_run = _task(client, fid, key, measurement, flow)
+                    total[flow].append(t_all)
+                    run[flow].append(t_run)
             last = client.list_tasks(1)[0]
             receipt_bytes = len(client.get_receipt(last))
             client.close()
         finally:
             server.stop()
-    print("echo task, one client, 2 workers; A = unsigned (baseline), B = signed approval")
-    _row("A create→result", a_all)
-    _row("B create→result (+3 signer RPCs)", b_all)
-    _row("A invoke→result", a_run)
-    _row("B invoke→result", b_run)
-    for name, b, a in (("create→result", b_all, a_all), ("invoke→result", b_run, a_run)):
-        diff = statistics.median(b) - statistics.median(a)
-        print(f"{'B - A ' + name + ' p50':<34} {diff:+.2f} ms")
+    print("echo task, one client, 2 workers; A = unsigned (baseline), B = signed approval "
+          "in two calls, B-old = signed the long way")
+    for name, data in (("create→result", total), ("invoke→result", run)):
+        for flow in FLOWS:
+            _row(f"{flow} {name}", data[flow])
+    for name, data in (("create→result", total), ("invoke→result", run)):
+        for flow in FLOWS[1:]:
+            p50 = statistics.median(data[flow]) - statistics.median(data["A"])
+            p95 = _pct(data[flow], 0.95) - _pct(data["A"], 0.95)
+            print(f"{flow + ' - A ' + name:<34} p50 {p50:+7.2f} ms   p95 {p95:+7.2f} ms")
     print(f"{'receipt size (sim SGX evidence)':<34} {receipt_bytes} bytes")
     _in_process(2000)
 

@@ -47,9 +47,12 @@ def test_two_parties_sign_and_the_receipt_verifies_offline(cli: Cli, tmp_path: P
     assert {r["user_id"] for r in shown} == {acme, alice}
     # An unsigned approval does not count on this task.
     assert cli("task", "approve", tid, profile=acme).returncode == 4
-    for uid in (alice, acme):
-        cli.ok("task", "sign", tid, profile=uid)
-    cli.ok("task", "invoke", tid, profile=alice)
+    # Signing and invoking at once is the creator's, and only once the task is ready.
+    assert cli("task", "sign", tid, "--invoke", profile=acme).returncode == 2  # not creator
+    assert cli("task", "sign", tid, "--invoke", profile=alice).returncode == 4  # acme missing
+    cli.ok("task", "sign", tid, profile=acme)
+    out = json.loads(cli.ok("task", "sign", tid, "--invoke", "--json", profile=alice))
+    assert out["invoked"] is True
     cli.ok("task", "wait", tid, profile=alice)
     receipt = tmp_path / "r.receipt"
     cli.ok("task", "receipt", "get", tid, "-o", receipt, profile=alice)
@@ -67,6 +70,25 @@ def test_two_parties_sign_and_the_receipt_verifies_offline(cli: Cli, tmp_path: P
     proc = cli("task", "receipt", "verify", receipt, "-d", cli.server.data_dir,
                "--approved-digest", "00" * 32, profile=alice)
     assert proc.returncode == 3 and "another statement" in proc.stderr, proc.stderr
+
+
+def test_create_requiring_signatures_then_sign_and_invoke(cli: Cli) -> None:  # noqa: F811
+    """Two commands for a creator who is the only signer: create with the policy, sign+invoke."""
+    acme = _signer(cli, "acme2", "FunctionOwner")
+    alice = _signer(cli, "alice2", "DataOwner", "org-t")
+    fid = cli.ok("function", "register", "builtin-echo", "--executor-type", "builtin",
+                 "--argument", "message", profile=acme)
+    made = json.loads(cli.ok("task", "create", fid, "--executor", "builtin", "--arguments",
+                             '{"message": "two steps"}', "--require-signed", "--json",
+                             profile=alice))
+    tid = made["task_id"]
+    assert made["require_signed"] is True
+    assert cli("task", "approve", tid, profile=alice).returncode == 4  # a signature it needs
+    cli.ok("task", "sign", tid, "--invoke", profile=alice)
+    cli.ok("task", "wait", tid, profile=alice)
+    plain = cli.ok("task", "create", fid, "--executor", "builtin", "--arguments",
+                   '{"message": "plain"}', profile=alice)
+    assert cli("task", "sign", plain, profile=alice).returncode == 4  # nothing to sign
 
 
 def test_wrong_passphrase_is_a_clear_error(cli: Cli, monkeypatch: pytest.MonkeyPatch  # noqa: F811

@@ -51,3 +51,44 @@ def test_signed_task_round_trips_through_postgres(pg_url: str) -> None:
         assert ApprovalGate(MEASUREMENT, clock).check(staged) is not None
     finally:
         db.close()
+
+
+def test_create_with_policy_and_sign_and_invoke_on_postgres(pg_url: str) -> None:
+    """The two-call flow's transactions (create+policy, sign+invoke) on PostgreSQL's locks;
+    a refused policy rolls the create back there too."""
+    import pytest
+
+    from confide.errors import ServiceError
+    from confide.services.management import PolicyRequest
+    from tests.unit.test_signed_fastpath import KEYS, _echo
+
+    db = Database(pg_url, RecordSealer(os.urandom(32)))
+    try:
+        clock, notifier = Clock(), Notifier()
+        p = Platform(db, clock, notifier,
+                     Management(Context(db, notifier, Limits(), clock), role_of=lambda _u: None),
+                     Scheduler(db, notifier, clock=clock, executor_timeout_s=30.0))
+        with db.write() as txn:
+            for uid in KEYS:
+                txn.insert("users", uid, {"hash": "", "role": "DataOwner", "gen": 0})
+        for uid, key in KEYS.items():
+            p.management.signed.register_key(Principal(uid, ALICE.role),
+                                             public_key_bytes(key.public_key()))
+        fid = _echo(p, public=True)
+        args = '{"message": "hi"}'
+        with pytest.raises(ServiceError, match="no user"):
+            p.management.signed.create_task(ALICE, fid, args, "builtin", [], [], PolicyRequest(
+                [("alice", 1, ["nobody"])], 0, [MEASUREMENT]))
+        assert p.management.tasks.list_for(ALICE, 10) == []
+        made = p.management.signed.create_task(ALICE, fid, args, "builtin", [], [],
+                                               PolicyRequest([], 0, [MEASUREMENT]))
+        assert made.statement is not None
+        digest = made.statement.digest()
+        p.management.signed.sign(ALICE, made.task_id, digest,
+                                 sign_digest(KEYS["alice"], digest), invoke=p.scheduler.stage)
+        assert p.task(made.task_id).status is TaskStatus.STAGED
+        staged = p.pull("worker-pg")
+        assert staged is not None and statement_of(staged) == made.statement
+        assert ApprovalGate(MEASUREMENT, clock).check(staged) is not None
+    finally:
+        db.close()

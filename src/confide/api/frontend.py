@@ -38,11 +38,13 @@ from ..services.audit import (
 from ..services.blobstore import BlobStore, BlobStoreError, validate_object_name
 from ..services.frontend import Frontend, peer_ip
 from ..services.management import (
+    CreatedTask,
     DataAssignment,
     DataOwners,
     FunctionLists,
     FunctionSpecInput,
     Management,
+    PolicyRequest,
     ReviewedFile,
     SigningKey,
     TaskReview,
@@ -192,8 +194,10 @@ class _Base:
 
     def _create(self, api: str, context: grpc.aio.ServicerContext, request: Any,
                 make: Callable[[Principal, IdempotencyKey | None], str], created: str,
-                about: Subjects | None = None) -> str:
-        """A create: with an ``idempotency-key`` header, a retry returns the first id."""
+                about: Subjects | None = None,
+                replayed: Callable[[Principal, str], None] | None = None) -> str:
+        """A create: with an ``idempotency-key`` header, a retry returns the first id
+        (after ``replayed(who, id)``, when given, instead of ``make``)."""
         ctx = self._m.ctx
 
         def run(who: Principal) -> str:
@@ -204,7 +208,11 @@ class _Base:
                                     request.SerializeToString(deterministic=True), ctx.limits,
                                     ctx.clock)
             prior = key.lookup(ctx.db)  # before validating again what was done already
-            return prior if prior is not None else make(who, key)
+            if prior is None:
+                return make(who, key)
+            if replayed is not None:
+                replayed(who, prior)
+            return prior
 
         return self._run(api, context, run, about, created)
 
@@ -391,10 +399,11 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
 
 
 class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
-    def __init__(self, frontend: Frontend, management: Management,
+    def __init__(self, frontend: Frontend, management: Management, scheduler: Scheduler,
                  blobs: BlobStore | None, audit: AuditLog,
                  audit_signer: Callable[[], AttestedCertificate] | None) -> None:
         super().__init__(frontend, management)
+        self._sched = scheduler
         self._blobs = blobs
         self._audit = audit
         self._audit_signer = audit_signer
@@ -502,17 +511,46 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
                   _about(tasks=[r.task_id]))
         return empty_pb2.Empty()
 
+    # Signed approvals: a few short statements each (one Ed25519 verification at
+    # most), so they run on the loop like the task RPCs (module _serving).
+    @inline
     def RegisterSigningKey(self, r: v1.RegisterSigningKeyRequest, c: grpc.aio.ServicerContext
                            ) -> v1.SigningKeyInfo:
         key = self._run("register_signing_key", c,
                         lambda who: self._m.signed.register_key(who, r.public_key))
         return _key_info(key)
 
+    @inline
     def GetSigningKeys(self, r: v1.GetSigningKeysRequest, c: grpc.aio.ServicerContext
                        ) -> v1.GetSigningKeysResponse:
         keys = self._run("get_signing_keys", c, lambda who: self._m.signed.keys(who, r.task_id))
         return v1.GetSigningKeysResponse(keys=[_key_info(k) for k in keys])
 
+    @inline
+    def CreateTask(self, r: v1.CreateTaskRequest, c: grpc.aio.ServicerContext
+                   ) -> v1.CreateTaskResponse:
+        t = r.task
+        policy = _policy(r.approval_policy) if r.HasField("approval_policy") else None
+        made: list[CreatedTask] = []
+
+        def make(who: Principal, key: IdempotencyKey | None) -> str:
+            made.append(self._m.signed.create_task(
+                who, t.function_id, t.function_arguments, t.executor,
+                _owner_lists(t.inputs_ownership), _owner_lists(t.outputs_ownership), policy,
+                idem=key))
+            return made[-1].task_id
+
+        def replayed(who: Principal, tid: str) -> None:  # the first attempt's task
+            made.append(self._m.signed.created(who, tid))
+
+        tid = self._create("create_signed_task" if policy is not None else "create_task", c,
+                           r, make, "task", _about(functions=[t.function_id]), replayed)
+        done = made[-1]
+        return v1.CreateTaskResponse(
+            task_id=tid, statement=done.statement.encode() if done.statement else b"",
+            statement_pending=done.pending)
+
+    @inline
     def SetApprovalPolicy(self, r: v1.SetApprovalPolicyRequest, c: grpc.aio.ServicerContext
                           ) -> empty_pb2.Empty:
         groups = [(g.name, g.k, list(g.members)) for g in r.groups]
@@ -520,29 +558,39 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
             who, r.task_id, groups, r.not_after, list(r.measurements)))
         return empty_pb2.Empty()
 
+    @inline
     def SetFunctionApprovalPolicy(self, r: v1.SetFunctionApprovalPolicyRequest,
                                   c: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         self._run("set_function_approval_policy", c, lambda who: self._m.signed.
                   set_function_policy(who, r.function_id, r.require_signed))
         return empty_pb2.Empty()
 
+    @inline
     def GetApprovalStatement(self, r: v1.ApprovalStatementRequest, c: grpc.aio.ServicerContext
                              ) -> v1.ApprovalStatementResponse:
         statement, signed = self._run("get_approval_statement", c,
                                       lambda who: self._m.signed.statement(who, r.task_id))
         return v1.ApprovalStatementResponse(statement=statement.encode(), signed_by=signed)
 
+    @inline
     def SignApproval(self, r: v1.SignApprovalRequest, c: grpc.aio.ServicerContext
                      ) -> empty_pb2.Empty:
-        self._run("sign_approval", c, lambda who: self._m.signed.sign(
-            who, r.task_id, r.digest, r.signature))
+        if r.invoke:
+            self._run("sign_and_invoke_task", c, lambda who: self._m.signed.sign(
+                who, r.task_id, r.digest, r.signature, invoke=self._sched.stage),
+                _about(tasks=[r.task_id]))
+        else:
+            self._run("sign_approval", c, lambda who: self._m.signed.sign(
+                who, r.task_id, r.digest, r.signature))
         return empty_pb2.Empty()
 
+    @inline
     def RevokeApproval(self, r: v1.RevokeApprovalRequest, c: grpc.aio.ServicerContext
                        ) -> empty_pb2.Empty:
         self._run("revoke_approval", c, lambda who: self._m.signed.revoke(who, r.task_id))
         return empty_pb2.Empty()
 
+    @inline
     def GetReceipt(self, r: v1.GetReceiptRequest, c: grpc.aio.ServicerContext
                    ) -> v1.GetReceiptResponse:
         return v1.GetReceiptResponse(receipt=self._run(
@@ -563,6 +611,11 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
             "list_tasks", c, lambda who: self._m.tasks.list_for(who, limit)))
 
 
+def _policy(p: v1.ApprovalPolicy) -> PolicyRequest:
+    return PolicyRequest([(g.name, g.k, list(g.members)) for g in p.groups], p.not_after,
+                         list(p.measurements))
+
+
 def _key_info(key: SigningKey) -> v1.SigningKeyInfo:
     return v1.SigningKeyInfo(user_id=key.user_id, public_key=key.public_key,
                              fingerprint=key.fingerprint, registered_at=key.registered_at)
@@ -580,6 +633,6 @@ def add_frontend_servicers(frontend: Frontend, management: Management, scheduler
     pb_grpc.add_TeaclaveFrontendServicer_to_server(
         _Teaclave(frontend, management, scheduler, audit), server)
     v1_grpc.add_ConfideFrontendServicer_to_server(
-        _Confide(frontend, management, blobs, audit, audit_signer), server)
+        _Confide(frontend, management, scheduler, blobs, audit, audit_signer), server)
     return (pb.DESCRIPTOR.services_by_name["TeaclaveFrontend"].full_name,
             v1.DESCRIPTOR.services_by_name["ConfideFrontend"].full_name)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from ..client._attested import TrustInputs
 
-__all__ = ["app"]
+__all__ = ["app", "session_measurements"]
 
 app = typer.Typer(no_args_is_help=True, help="Your signing key (signed approvals).")
 receipt_app = typer.Typer(no_args_is_help=True, help="Task receipts signed by the worker.")
@@ -157,6 +157,17 @@ def _worker_measurements(trust: TrustInputs | None) -> list[bytes]:
     return [bytes.fromhex(entry.get("mr_enclave") or entry["mrtd"])]
 
 
+def session_measurements() -> list[bytes]:
+    """The worker measurement the session's verified enclave_info allows (a usage error
+    when the session pins a certificate instead)."""
+    measurements = _worker_measurements(_trust())
+    if not measurements:
+        raise UsageError("no verified enclave_info to take the worker measurement from "
+                         "(the session pins a certificate): use `confide task policy "
+                         "--measurement HEX`")
+    return measurements
+
+
 def _parse_groups(items: list[str] | None) -> list[tuple[str, int, list[str]]]:
     groups = []
     for name, spec in parse_pairs(items, "--group", "participant=K:u1,u2,u3").items():
@@ -206,16 +217,23 @@ def _digest_path(task_id: str) -> Path:
 
 
 @task_app.command("sign")
-def sign(task_id: str, json_out: Json = False) -> None:
+def sign(task_id: str,
+         invoke: Annotated[bool, typer.Option(
+             "--invoke", help="Also invoke the task in the same call (its creator, as the "
+                              "last signer); if it is not ready then, nothing is recorded.")
+         ] = False,
+         json_out: Json = False) -> None:
     """Check the task's statement here and sign it with your key (a signed approval)."""
     def go() -> None:
         key = load_private_key()
         trust = _trust()
         allowed = _worker_measurements(trust) if trust is not None else None
-        digest = session_client().sign_approval(task_id, key, allowed_measurements=allowed)
+        digest = session_client().sign_approval(task_id, key, allowed_measurements=allowed,
+                                                invoke=invoke)
         write_atomic(_digest_path(task_id), digest.hex().encode() + b"\n")
-        emit({"task_id": task_id, "digest": digest.hex()}, json_out,
-             f"signed {task_id}: statement digest {digest.hex()}")
+        emit({"task_id": task_id, "digest": digest.hex(), "invoked": invoke}, json_out,
+             f"signed {task_id}{' and invoked it' if invoke else ''}: statement digest "
+             f"{digest.hex()}")
     run(go)
 
 

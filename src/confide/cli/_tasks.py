@@ -42,6 +42,10 @@ def create(
     arguments: Annotated[str, typer.Option(help="JSON object, e.g. '{\"num_user\": 2}'")] = "{}",
     input_owner: Annotated[list[str] | None, typer.Option(help="name=uid1,uid2")] = None,
     output_owner: Annotated[list[str] | None, typer.Option(help="name=uid1,uid2")] = None,
+    require_signed: Annotated[bool, typer.Option(
+        "--require-signed", help="Require signed approvals, set in the same call: every "
+        "participant signs, for a day, on the execution service's measurement in the "
+        "verified enclave_info (`task policy` for groups or another expiry).")] = False,
     json_out: Json = False,
 ) -> None:
     """Create a task; prints its id."""
@@ -49,9 +53,17 @@ def create(
         args = parse_json_object(arguments, "--arguments")
         inputs = _ownership(input_owner, "--input-owner")
         outputs = _ownership(output_owner, "--output-owner")
-        tid = session_client().create_task(function_id, args, executor=executor,
-                                           inputs_ownership=inputs, outputs_ownership=outputs)
-        emit({"task_id": tid}, json_out, tid)
+        if require_signed:
+            from ._signing import session_measurements
+
+            tid, _statement = session_client().create_signed_task(
+                function_id, args, executor=executor, measurements=session_measurements(),
+                inputs_ownership=inputs, outputs_ownership=outputs)
+        else:
+            tid = session_client().create_task(function_id, args, executor=executor,
+                                               inputs_ownership=inputs,
+                                               outputs_ownership=outputs)
+        emit({"task_id": tid, "require_signed": require_signed}, json_out, tid)
     run(go)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -27,6 +28,7 @@ from ..crypto.approvals import (
 from ..crypto.receipts import Receipt, decode_receipt, receipt_report_data
 from ..rpc._gen import confide_v1_pb2 as v1
 from ..rpc._gen import confide_v1_pb2_grpc as v1_grpc
+from ..rpc._gen import teaclave_frontend_service_pb2 as pb
 from ._attested import TrustInputs
 from ._errors import ClientError
 
@@ -52,6 +54,14 @@ class ReceiptError(ClientError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__("RECEIPT_INVALID", message)
         self.reason = reason
+
+
+def _decoded(unverified_statement: bytes) -> ApprovalStatement:
+    """The server's statement bytes, decoded (canonical form only: not yet checked)."""
+    try:
+        return decode_statement(unverified_statement)
+    except ApprovalError as e:
+        raise ClientError("STATEMENT_INVALID", f"the server's statement: {e}") from e
 
 
 def _key_info(k: v1.SigningKeyInfo) -> SigningKeyInfo:
@@ -92,29 +102,66 @@ class SignedApprovalsMixin:
         self._call(self._ext.SetFunctionApprovalPolicy, v1.SetFunctionApprovalPolicyRequest(
             function_id=function_id, require_signed=require_signed))
 
+    def create_signed_task(
+            self, function_id: str, arguments: Mapping[str, Any], *, executor: str,
+            measurements: Sequence[bytes],
+            inputs_ownership: Mapping[str, Sequence[str]] | None = None,
+            outputs_ownership: Mapping[str, Sequence[str]] | None = None,
+            groups: Sequence[tuple[str, int, Sequence[str]]] = (), not_after: int = 0,
+    ) -> tuple[str, ApprovalStatement | None]:
+        """Create a task that requires signed approvals, in one call (confide.v1 CreateTask).
+
+        The policy (as :meth:`set_approval_policy` takes it) is set in the same
+        transaction as the create. Returns the task id and, when it can be built
+        at once (no data to assign, every signer registered a key), the statement
+        to sign, decoded but *not yet checked*: pass it to :meth:`sign_approval`
+        (``statement=``), which checks it here before signing. None otherwise:
+        :meth:`sign_approval` fetches it later.
+
+        Raises:
+            ClientError: ``STATEMENT_INVALID`` when the server's bytes do not decode.
+        """
+        task = pb.CreateTaskRequest(
+            function_id=function_id, function_arguments=json.dumps(dict(arguments)),
+            executor=executor,
+            inputs_ownership=[pb.OwnerList(data_name=n, uids=list(u))
+                              for n, u in (inputs_ownership or {}).items()],
+            outputs_ownership=[pb.OwnerList(data_name=n, uids=list(u))
+                               for n, u in (outputs_ownership or {}).items()])
+        policy = v1.ApprovalPolicy(
+            measurements=list(measurements), not_after=not_after,
+            groups=[v1.ApprovalGroup(name=n, k=k, members=list(m)) for n, k, m in groups])
+        r = self._call(self._ext.CreateTask,
+                       v1.CreateTaskRequest(task=task, approval_policy=policy))
+        return str(r.task_id), _decoded(r.statement) if r.statement else None
+
     def approval_statement(self, task_id: str) -> tuple[ApprovalStatement, list[str]]:
         """The statement to sign, decoded (not yet checked), and who signed it so far."""
         r = self._call(self._ext.GetApprovalStatement,
                        v1.ApprovalStatementRequest(task_id=task_id))
-        try:
-            return decode_statement(r.statement), list(r.signed_by)
-        except ApprovalError as e:
-            raise ClientError("STATEMENT_INVALID", f"the server's statement: {e}") from e
+        return _decoded(r.statement), list(r.signed_by)
 
     def sign_approval(self, task_id: str, private_key: Ed25519PrivateKey, *,
                       allowed_measurements: Sequence[bytes] | None = None,
                       now: dt.datetime | None = None,
-                      check: Callable[[ApprovalStatement], None] | None = None) -> bytes:
+                      check: Callable[[ApprovalStatement], None] | None = None,
+                      statement: ApprovalStatement | None = None,
+                      invoke: bool = False) -> bytes:
         """Check the task's statement here, sign it, send the signature; returns the digest.
 
         ``allowed_measurements``: refuse a statement that lets any other worker
         measurement run the task (e.g. the verified enclave_info's). ``check``
-        may refuse anything else by raising.
+        may refuse anything else by raising. ``statement``: the one
+        :meth:`create_signed_task` returned (saves fetching it; checked all the
+        same). ``invoke``: the task's creator also invokes the task in the
+        same call; if it is not ready to run then, nothing is recorded.
 
         Raises:
-            ClientError: ``STATEMENT_REFUSED`` naming what is wrong with the statement.
+            ClientError: ``STATEMENT_REFUSED`` naming what is wrong with the statement;
+                the server's ``STALE_STATEMENT`` when the task changed since.
         """
-        statement, _ = self.approval_statement(task_id)
+        if statement is None:
+            statement, _ = self.approval_statement(task_id)
         when = int((now or dt.datetime.now(dt.UTC)).timestamp())
         mine = public_key_bytes(private_key.public_key())
         problems = []
@@ -136,7 +183,8 @@ class SignedApprovalsMixin:
             check(statement)
         digest = statement.digest()
         self._call(self._ext.SignApproval, v1.SignApprovalRequest(
-            task_id=task_id, digest=digest, signature=sign_digest(private_key, digest)))
+            task_id=task_id, digest=digest, signature=sign_digest(private_key, digest),
+            invoke=invoke))
         return digest
 
     def revoke_approval(self, task_id: str) -> None:

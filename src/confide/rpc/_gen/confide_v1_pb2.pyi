@@ -870,6 +870,98 @@ class SetApprovalPolicyRequest(_message.Message):
 Global___SetApprovalPolicyRequest: _TypeAlias = SetApprovalPolicyRequest  # noqa: Y015
 
 @_typing.final
+class ApprovalPolicy(_message.Message):
+    """A task's policy as confide.v1 CreateTask takes it (SetApprovalPolicy's fields)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GROUPS_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_FIELD_NUMBER: _builtins.int
+    MEASUREMENTS_FIELD_NUMBER: _builtins.int
+    not_after: _builtins.int
+    """unix seconds; 0 = a day after now"""
+    @_builtins.property
+    def groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalGroup]: ...
+    @_builtins.property
+    def measurements(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """allowed worker measurements; required"""
+
+    def __init__(
+        self,
+        *,
+        groups: _abc.Iterable[Global___ApprovalGroup] | None = ...,
+        not_after: _builtins.int = ...,
+        measurements: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "measurements", b"measurements", "not_after", b"not_after"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalPolicy: _TypeAlias = ApprovalPolicy  # noqa: Y015
+
+@_typing.final
+class CreateTaskRequest(_message.Message):
+    """Teaclave's CreateTask, and the task's approval policy set in the same
+    transaction: a refused policy leaves no task.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_FIELD_NUMBER: _builtins.int
+    APPROVAL_POLICY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task(self) -> _teaclave_frontend_service_pb2.CreateTaskRequest: ...
+    @_builtins.property
+    def approval_policy(self) -> Global___ApprovalPolicy:
+        """absent: exactly Teaclave's CreateTask"""
+
+    def __init__(
+        self,
+        *,
+        task: _teaclave_frontend_service_pb2.CreateTaskRequest | None = ...,
+        approval_policy: Global___ApprovalPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_policy", b"approval_policy", "task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_policy", b"approval_policy", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTaskRequest: _TypeAlias = CreateTaskRequest  # noqa: Y015
+
+@_typing.final
+class CreateTaskResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    STATEMENT_FIELD_NUMBER: _builtins.int
+    STATEMENT_PENDING_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    statement: _builtins.bytes
+    """The canonical statement to sign, when it can be built at once (the task
+    has no data to assign and every signer registered a key); the signer
+    decodes and checks it and computes the digest on their side. Empty
+    otherwise, and statement_pending says why ("REASON: what is missing").
+    """
+    statement_pending: _builtins.str
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        statement: _builtins.bytes = ...,
+        statement_pending: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["statement", b"statement", "statement_pending", b"statement_pending", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTaskResponse: _TypeAlias = CreateTaskResponse  # noqa: Y015
+
+@_typing.final
 class SetFunctionApprovalPolicyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -942,20 +1034,26 @@ class SignApprovalRequest(_message.Message):
     TASK_ID_FIELD_NUMBER: _builtins.int
     DIGEST_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    INVOKE_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     digest: _builtins.bytes
     """of the statement the caller signed"""
     signature: _builtins.bytes
+    invoke: _builtins.bool
+    """Also invoke the task in the same transaction (its creator only): refused,
+    and nothing recorded, unless the task is then ready to run.
+    """
     def __init__(
         self,
         *,
         task_id: _builtins.str = ...,
         digest: _builtins.bytes = ...,
         signature: _builtins.bytes = ...,
+        invoke: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "signature", b"signature", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "invoke", b"invoke", "signature", b"signature", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

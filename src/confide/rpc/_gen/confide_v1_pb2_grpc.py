@@ -96,6 +96,11 @@ class ConfideFrontendStub:
                 request_serializer=confide__v1__pb2.GetSigningKeysRequest.SerializeToString,
                 response_deserializer=confide__v1__pb2.GetSigningKeysResponse.FromString,
                 _registered_method=True)
+        self.CreateTask = channel.unary_unary(
+                '/confide.v1.ConfideFrontend/CreateTask',
+                request_serializer=confide__v1__pb2.CreateTaskRequest.SerializeToString,
+                response_deserializer=confide__v1__pb2.CreateTaskResponse.FromString,
+                _registered_method=True)
         self.SetApprovalPolicy = channel.unary_unary(
                 '/confide.v1.ConfideFrontend/SetApprovalPolicy',
                 request_serializer=confide__v1__pb2.SetApprovalPolicyRequest.SerializeToString,
@@ -218,6 +223,13 @@ class ConfideFrontendServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateTask(self, request, context):
+        """Teaclave's CreateTask plus SetApprovalPolicy, and the statement to sign.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetApprovalPolicy(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -317,6 +329,11 @@ def add_ConfideFrontendServicer_to_server(servicer, server):
                     servicer.GetSigningKeys,
                     request_deserializer=confide__v1__pb2.GetSigningKeysRequest.FromString,
                     response_serializer=confide__v1__pb2.GetSigningKeysResponse.SerializeToString,
+            ),
+            'CreateTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTask,
+                    request_deserializer=confide__v1__pb2.CreateTaskRequest.FromString,
+                    response_serializer=confide__v1__pb2.CreateTaskResponse.SerializeToString,
             ),
             'SetApprovalPolicy': grpc.unary_unary_rpc_method_handler(
                     servicer.SetApprovalPolicy,
@@ -673,6 +690,33 @@ class ConfideFrontend:
             '/confide.v1.ConfideFrontend/GetSigningKeys',
             confide__v1__pb2.GetSigningKeysRequest.SerializeToString,
             confide__v1__pb2.GetSigningKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/confide.v1.ConfideFrontend/CreateTask',
+            confide__v1__pb2.CreateTaskRequest.SerializeToString,
+            confide__v1__pb2.CreateTaskResponse.FromString,
             options,
             channel_credentials,
             insecure,

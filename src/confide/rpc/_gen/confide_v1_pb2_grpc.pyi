@@ -66,6 +66,8 @@ class ConfideFrontendStub:
     RegisterSigningKey: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.RegisterSigningKeyRequest, _confide_v1_pb2.SigningKeyInfo]
     """Signed approvals (docs/signed-approvals.md). All audited."""
     GetSigningKeys: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.GetSigningKeysRequest, _confide_v1_pb2.GetSigningKeysResponse]
+    CreateTask: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.CreateTaskRequest, _confide_v1_pb2.CreateTaskResponse]
+    """Teaclave's CreateTask plus SetApprovalPolicy, and the statement to sign."""
     SetApprovalPolicy: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.SetApprovalPolicyRequest, _empty_pb2.Empty]
     SetFunctionApprovalPolicy: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.SetFunctionApprovalPolicyRequest, _empty_pb2.Empty]
     GetApprovalStatement: _grpc.UnaryUnaryMultiCallable[_confide_v1_pb2.ApprovalStatementRequest, _confide_v1_pb2.ApprovalStatementResponse]
@@ -107,6 +109,8 @@ class ConfideFrontendAsyncStub(ConfideFrontendStub):
     RegisterSigningKey: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.RegisterSigningKeyRequest, _confide_v1_pb2.SigningKeyInfo]  # type: ignore[assignment]
     """Signed approvals (docs/signed-approvals.md). All audited."""
     GetSigningKeys: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.GetSigningKeysRequest, _confide_v1_pb2.GetSigningKeysResponse]  # type: ignore[assignment]
+    CreateTask: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.CreateTaskRequest, _confide_v1_pb2.CreateTaskResponse]  # type: ignore[assignment]
+    """Teaclave's CreateTask plus SetApprovalPolicy, and the statement to sign."""
     SetApprovalPolicy: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.SetApprovalPolicyRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     SetFunctionApprovalPolicy: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.SetFunctionApprovalPolicyRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     GetApprovalStatement: _aio.UnaryUnaryMultiCallable[_confide_v1_pb2.ApprovalStatementRequest, _confide_v1_pb2.ApprovalStatementResponse]  # type: ignore[assignment]
@@ -217,6 +221,14 @@ class ConfideFrontendServicer(metaclass=_abc_1.ABCMeta):
         request: _confide_v1_pb2.GetSigningKeysRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_confide_v1_pb2.GetSigningKeysResponse, _abc.Awaitable[_confide_v1_pb2.GetSigningKeysResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateTask(
+        self,
+        request: _confide_v1_pb2.CreateTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_confide_v1_pb2.CreateTaskResponse, _abc.Awaitable[_confide_v1_pb2.CreateTaskResponse]]:
+        """Teaclave's CreateTask plus SetApprovalPolicy, and the statement to sign."""
 
     @_abc_1.abstractmethod
     def SetApprovalPolicy(

@@ -5,7 +5,7 @@ from ._files import FUSION_BASE, validate_crypto_info
 from ._functions import CODE_REVIEW_MODES, FunctionLists, FunctionSpecInput, UsageStats
 from ._review import PendingTask, ReviewedFile, TaskReview
 from ._service import Management
-from ._signed import SignedApprovals, SigningKey
+from ._signed import CreatedTask, PolicyRequest, SignedApprovals, SigningKey
 from ._tasks import CANCELED_EARLY, CANCELED_LATE, DataAssignment, DataOwners, Stage, Unstage
 
 __all__ = [
@@ -14,12 +14,14 @@ __all__ = [
     "CODE_REVIEW_MODES",
     "FUSION_BASE",
     "Context",
+    "CreatedTask",
     "DataAssignment",
     "DataOwners",
     "FunctionLists",
     "FunctionSpecInput",
     "Management",
     "PendingTask",
+    "PolicyRequest",
     "ReviewedFile",
     "SignedApprovals",
     "SigningKey",

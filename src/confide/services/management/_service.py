@@ -26,7 +26,7 @@ class Management:
         self.files = Files(ctx)
         self.tasks = Tasks(ctx)
         self.reviews = Reviews(ctx)
-        self.signed = SignedApprovals(ctx)
+        self.signed = SignedApprovals(ctx, self.tasks)
         self.role_of = role_of
 
     def audit_visibility(self, who: Principal) -> Callable[[str, Subjects], bool]:

@@ -20,6 +20,7 @@ from ...crypto.approvals import (
 from ...errors import Code, ServiceError, Violation
 from ...storage import Txn
 from .._approval import build_statement, signer_keys
+from .._idempotency import IdempotencyKey
 from .._identity import Principal
 from .._records import (
     ApprovalPolicy,
@@ -31,8 +32,10 @@ from .._records import (
     signing_key_of,
 )
 from ._common import Context
+from ._tasks import DataOwners, Stage, Tasks, not_creator
 
-__all__ = ["DEFAULT_VALIDITY_S", "SignedApprovals", "SigningKey"]
+__all__ = ["DEFAULT_VALIDITY_S", "CreatedTask", "PolicyRequest", "SignedApprovals",
+           "SigningKey"]
 
 #: Default lifetime of a task's approvals when its policy names no expiry.
 DEFAULT_VALIDITY_S = 24 * 3600
@@ -52,14 +55,41 @@ class SigningKey:
         return fingerprint(self.public_key)
 
 
+@dataclass(frozen=True)
+class PolicyRequest:
+    """A task's signed-approval policy as a creator asks for it (SetApprovalPolicy).
+
+    ``groups``: (participant, k, members); ``not_after`` 0 means a day from now;
+    ``measurements``: the worker measurements allowed to run the task (required).
+    """
+
+    groups: Sequence[tuple[str, int, Sequence[str]]]
+    not_after: int
+    measurements: Sequence[bytes]
+
+
+@dataclass(frozen=True)
+class CreatedTask:
+    """confide.v1 CreateTask's answer: the task, and its statement if it can be built now.
+
+    ``statement`` is None while something is missing (data to assign, a signer's
+    key, a policy); ``pending`` then says what (a reason and a sentence).
+    """
+
+    task_id: str
+    statement: ApprovalStatement | None
+    pending: str = ""
+
+
 def _precondition(reason: str, field: str, text: str, message: str) -> ServiceError:
     return ServiceError(Code.FAILED_PRECONDITION, message).with_detail(reason,
                                                                        Violation(field, text))
 
 
 class SignedApprovals:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, tasks: Tasks) -> None:
         self._ctx = ctx
+        self._tasks = tasks
 
     # -- keys --------------------------------------------------------------
     def register_key(self, who: Principal, public_key: bytes) -> SigningKey:
@@ -109,18 +139,7 @@ class SignedApprovals:
                         groups: Sequence[tuple[str, int, Sequence[str]]], not_after: int,
                         measurements: Sequence[bytes]) -> None:
         """The creator sets the policy before anyone approved; it binds every signer."""
-        lim = self._ctx.limits
-        if len(groups) > lim.max_list_items or len(measurements) > lim.max_list_items:
-            raise ServiceError(Code.OUT_OF_RANGE, "too many groups or measurements")
-        if not measurements:
-            raise ServiceError(Code.INVALID_ARGUMENT, "list the worker measurements allowed to "
-                               "run the task (enclave_info's MRENCLAVE)")
-        if any(not 0 < len(m) <= _MAX_MEASUREMENT for m in measurements):
-            raise ServiceError(Code.INVALID_ARGUMENT, "a measurement is 1-64 bytes")
-        now = int(self._ctx.clock())
-        not_after = not_after or now + DEFAULT_VALIDITY_S
-        if not_after <= now:
-            raise ServiceError(Code.INVALID_ARGUMENT, "the expiry is in the past")
+        policy = self._checked(PolicyRequest(groups, not_after, measurements))
         with self._ctx.db.write() as txn:
             task = self._task(txn, who, task_id, lock=True)
             if task.creator != who.user_id:
@@ -129,26 +148,84 @@ class SignedApprovals:
                     or task.signatures:
                 raise _precondition("WRONG_STATE", "task", "the policy is set before anyone "
                                     "approves", "task policy cannot change")
-            clean: list[tuple[str, int, list[str]]] = []
-            for name, k, members in groups:
-                members = sorted(set(members))
-                if name not in task.participants:
-                    raise ServiceError(Code.INVALID_ARGUMENT, f"group {name[:80]!r} names no "
-                                       "participant of the task")
-                if len(members) > lim.max_list_items or not 1 <= k <= len(members):
-                    raise ServiceError(Code.INVALID_ARGUMENT, f"group {name[:80]}: k must be "
-                                       f"1..{len(members)}")
-                for m in members:
-                    if txn.get("users", m) is None:
-                        raise ServiceError(Code.INVALID_ARGUMENT, f"group {name[:80]}: no user "
-                                           f"{m[:80]!r}")
-                clean.append((name, int(k), members))
-            if len({n for n, _k, _m in clean}) != len(clean):
-                raise ServiceError(Code.INVALID_ARGUMENT, "a participant has two groups")
-            task.approval_policy = ApprovalPolicy(clean, not_after,
-                                                  sorted({bytes(m) for m in measurements}))
+            self._apply(txn, task, policy)
             task.updated_at = self._ctx.clock()
             task.save(txn)
+
+    def create_task(self, who: Principal, function_id: str, arguments_json: str,
+                    executor: str, inputs_ownership: Sequence[DataOwners],
+                    outputs_ownership: Sequence[DataOwners], policy: PolicyRequest | None,
+                    idem: IdempotencyKey | None = None) -> CreatedTask:
+        """Teaclave's CreateTask and SetApprovalPolicy in one transaction (confide.v1).
+
+        A policy that is refused leaves no task. The statement to sign comes
+        back when it can be built at once (no data to assign, every signer has a
+        key); the signer still checks it on their side before signing it.
+        """
+        checked = None if policy is None else self._checked(policy)
+        made: list[CreatedTask] = []
+
+        def extend(txn: Txn, task: TaskRecord) -> None:
+            if checked is not None:
+                self._apply(txn, task, checked)
+            made.append(self._created(txn, task))
+
+        tid = self._tasks.create(who, function_id, arguments_json, executor, inputs_ownership,
+                                 outputs_ownership, idem=idem, extend=extend)
+        return made[0] if made else self.created(who, tid)
+
+    def created(self, who: Principal, task_id: str) -> CreatedTask:
+        """What :meth:`create_task` answers, for a task made already (an idempotent retry)."""
+        with self._ctx.db.read() as txn:
+            return self._created(txn, self._task(txn, who, task_id))
+
+    def _created(self, txn: Txn, task: TaskRecord) -> CreatedTask:
+        try:
+            return CreatedTask(task.id, self._statement(txn, task))
+        except ServiceError as e:
+            if e.code is not Code.FAILED_PRECONDITION:
+                raise
+            reason = e.detail.reason if e.detail is not None else "NOT_READY"
+            why = "; ".join(v.description for v in e.detail.violations) if e.detail else ""
+            return CreatedTask(task.id, None, f"{reason}: {why or e.message}")
+
+    def _checked(self, policy: PolicyRequest) -> ApprovalPolicy:
+        """The request's policy, checked as far as it can be without the task."""
+        lim = self._ctx.limits
+        groups, measurements = policy.groups, policy.measurements
+        if len(groups) > lim.max_list_items or len(measurements) > lim.max_list_items:
+            raise ServiceError(Code.OUT_OF_RANGE, "too many groups or measurements")
+        if not measurements:
+            raise ServiceError(Code.INVALID_ARGUMENT, "list the worker measurements allowed to "
+                               "run the task (enclave_info's MRENCLAVE)")
+        if any(not 0 < len(m) <= _MAX_MEASUREMENT for m in measurements):
+            raise ServiceError(Code.INVALID_ARGUMENT, "a measurement is 1-64 bytes")
+        now = int(self._ctx.clock())
+        not_after = policy.not_after or now + DEFAULT_VALIDITY_S
+        if not_after <= now:
+            raise ServiceError(Code.INVALID_ARGUMENT, "the expiry is in the past")
+        clean: list[tuple[str, int, list[str]]] = []
+        for name, k, members in groups:
+            members = sorted(set(members))
+            if len(members) > lim.max_list_items or not 1 <= k <= len(members):
+                raise ServiceError(Code.INVALID_ARGUMENT, f"group {name[:80]}: k must be "
+                                   f"1..{len(members)}")
+            clean.append((name, int(k), members))
+        if len({n for n, _k, _m in clean}) != len(clean):
+            raise ServiceError(Code.INVALID_ARGUMENT, "a participant has two groups")
+        return ApprovalPolicy(clean, not_after, sorted({bytes(m) for m in measurements}))
+
+    def _apply(self, txn: Txn, task: TaskRecord, policy: ApprovalPolicy) -> None:
+        """Set ``policy`` on ``task``: each group names a participant and existing users."""
+        for name, _k, members in policy.groups:
+            if name not in task.participants:
+                raise ServiceError(Code.INVALID_ARGUMENT, f"group {name[:80]!r} names no "
+                                   "participant of the task")
+            for m in members:
+                if txn.get("users", m) is None:
+                    raise ServiceError(Code.INVALID_ARGUMENT, f"group {name[:80]}: no user "
+                                       f"{m[:80]!r}")
+        task.approval_policy = policy
 
     # -- statement, signing, revoking -----------------------------------------
     def statement(self, who: Principal, task_id: str) -> tuple[ApprovalStatement, list[str]]:
@@ -157,12 +234,21 @@ class SignedApprovals:
             task = self._task(txn, who, task_id)
             return self._statement(txn, task), sorted(task.signatures)
 
-    def sign(self, who: Principal, task_id: str, digest: bytes, signature: bytes) -> None:
+    def sign(self, who: Principal, task_id: str, digest: bytes, signature: bytes, *,
+             invoke: Stage | None = None) -> None:
+        """Record the caller's signature over the task's statement ``digest``.
+
+        With ``invoke`` (the scheduler's stage; the creator only) the task is
+        invoked in the same transaction: if it cannot be (another signature
+        is missing, a rejection stands), nothing is recorded.
+        """
         if len(signature) != _SIG_LEN or len(digest) != 32:
             raise ServiceError(Code.INVALID_ARGUMENT, "a signature is 64 bytes over a 32-byte "
                                "digest")
         with self._ctx.db.write() as txn:
             task = self._task(txn, who, task_id, lock=True)
+            if invoke is not None and task.creator != who.user_id:
+                raise not_creator()
             policy = task.approval_policy
             if policy is None or who.user_id not in policy.signers(task.participants):
                 raise ServiceError.permission_denied()
@@ -191,7 +277,12 @@ class SignedApprovals:
             if who.user_id in task.participants and who.user_id not in task.approved_users:
                 task.approved_users = sorted({*task.approved_users, who.user_id})
             self._advance(task)
-            task.save(txn)
+            if invoke is None:
+                task.save(txn)
+            else:
+                self._tasks.invoke_loaded(txn, who, task, invoke)
+        if invoke is not None:
+            self._ctx.notifier.work_available()
 
     def revoke(self, who: Principal, task_id: str) -> None:
         """Withdraw the caller's approval (signed or not) before the task is staged."""

@@ -35,7 +35,7 @@ from ._explain import (
     ownership_violations,
 )
 
-__all__ = ["DataAssignment", "DataOwners", "Stage", "Tasks", "Unstage"]
+__all__ = ["DataAssignment", "DataOwners", "Stage", "Tasks", "Unstage", "not_creator"]
 
 CANCELED_EARLY = "Task canceled"
 CANCELED_LATE = "Task Canceled by the user"
@@ -71,6 +71,11 @@ def _denied(reason: str, field: str, description: str) -> ServiceError:
     return ServiceError.permission_denied().with_detail(reason, Violation(field, description))
 
 
+def not_creator() -> ServiceError:
+    """Invoking is the creator's: PERMISSION_DENIED, ``NOT_CREATOR``."""
+    return _denied("NOT_CREATOR", "task", "only the task's creator may invoke it")
+
+
 class Tasks:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -96,7 +101,15 @@ class Tasks:
     def create(self, who: Principal, function_id: str, arguments_json: str, executor: str,
                inputs_ownership: Sequence[DataOwners],
                outputs_ownership: Sequence[DataOwners],
-               idem: IdempotencyKey | None = None) -> str:
+               idem: IdempotencyKey | None = None,
+               extend: Callable[[Txn, TaskRecord], None] | None = None) -> str:
+        """Create a task; its id.
+
+        ``extend(txn, task)`` runs in the inserting transaction just before the
+        insert (confide.v1 CreateTask sets the approval policy there): if it
+        raises, no task is left. It does not run when ``idem`` replays an
+        earlier attempt's id.
+        """
         lim = self._ctx.limits
         check_len(arguments_json, lim.max_function_arguments_bytes, "function_arguments")
         if len(inputs_ownership) + len(outputs_ownership) > lim.max_list_items:
@@ -165,6 +178,8 @@ class Tasks:
                 # completes the policy (SetApprovalPolicy) before anyone signs.
                 approval_policy=ApprovalPolicy() if function.require_signed else None,
             )
+            if extend is not None:
+                extend(txn, task)
             task.insert(txn)
             return task.id
 
@@ -315,34 +330,38 @@ class Tasks:
     def invoke(self, who: Principal, task_id: str, stage: Stage) -> None:
         """Stage the task for execution; ``stage(txn, task, function, files)`` queues it."""
         with self._ctx.db.write() as txn:
-            task = self._load(txn, task_id)
-            if task.creator != who.user_id:
-                raise _denied("NOT_CREATOR", "task", "only the task's creator may invoke it")
-            function = FunctionRecord.load(txn, task.function_id, lock=True)
-            if function is None:
-                raise ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
-            if function.usage_quota is not None and function.usage_quota <= function.usage:
-                raise ServiceError.unknown("function quota has been used up")
-            ready = not task.rejections and (task.status is TaskStatus.APPROVED or (
-                task.status in (TaskStatus.CREATED, TaskStatus.DATA_ASSIGNED)
-                and task.all_data_assigned() and task.everyone_approved()))
-            if not ready:
-                raise not_invocable(task)
-            if function.disabled:  # Q5 fix
-                raise ServiceError.permission_denied()
-            files: dict[str, FileRecord] = {}
-            for data_id in [*task.assigned_inputs.values(), *task.assigned_outputs.values()]:
-                record = FileRecord.load(txn, data_id)
-                if record is None:
-                    raise ServiceError(Code.INVALID_ARGUMENT, "invalid data id")
-                files[data_id] = record
-            check_input_sizes(task, files, self._ctx.limits)
-            function.usage += 1
-            function.save(txn)
-            task.status = TaskStatus.STAGED
-            self._save(txn, task)
-            stage(txn, task, function, files)
+            self.invoke_loaded(txn, who, self._load(txn, task_id), stage)
         self._ctx.notifier.work_available()
+
+    def invoke_loaded(self, txn: Txn, who: Principal, task: TaskRecord, stage: Stage) -> None:
+        """:meth:`invoke` of ``task``, loaded (locked) in ``txn`` and maybe changed there
+        (SignApproval with ``invoke``); the caller wakes the workers after the commit."""
+        if task.creator != who.user_id:
+            raise not_creator()
+        function = FunctionRecord.load(txn, task.function_id, lock=True)
+        if function is None:
+            raise ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
+        if function.usage_quota is not None and function.usage_quota <= function.usage:
+            raise ServiceError.unknown("function quota has been used up")
+        ready = not task.rejections and (task.status is TaskStatus.APPROVED or (
+            task.status in (TaskStatus.CREATED, TaskStatus.DATA_ASSIGNED)
+            and task.all_data_assigned() and task.everyone_approved()))
+        if not ready:
+            raise not_invocable(task)
+        if function.disabled:  # Q5 fix
+            raise ServiceError.permission_denied()
+        files: dict[str, FileRecord] = {}
+        for data_id in [*task.assigned_inputs.values(), *task.assigned_outputs.values()]:
+            record = FileRecord.load(txn, data_id)
+            if record is None:
+                raise ServiceError(Code.INVALID_ARGUMENT, "invalid data id")
+            files[data_id] = record
+        check_input_sizes(task, files, self._ctx.limits)
+        function.usage += 1
+        function.save(txn)
+        task.status = TaskStatus.STAGED
+        self._save(txn, task)
+        stage(txn, task, function, files)
 
     # -- cancel ------------------------------------------------------------
     def cancel(self, who: Principal, task_id: str, unstage: Unstage) -> None:
