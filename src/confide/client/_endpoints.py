@@ -203,7 +203,6 @@ RPC_KINDS: Mapping[str, CallKind] = {
     # A repeated login only issues one more token (and counts once more in the
     # failed-login throttle when the password is wrong).
     _AUTH + "UserLogin": _R,
-    _AUTH + "UserAuthenticate": _R,
     _AUTH + "ListUsers": _R,
     _AUTH + "UserRegister": _O,  # a second one is refused: the user exists
     _AUTH + "UserUpdate": _O,
@@ -213,7 +212,7 @@ RPC_KINDS: Mapping[str, CallKind] = {
     _FRONT + "RegisterInputFile": _C,
     _FRONT + "RegisterOutputFile": _C,
     _FRONT + "RegisterFusionOutput": _C,
-    _FRONT + "RegisterInputFromOutput": _C,
+    _FRONT + "RegisterInputFromOutput": _C,  # its id derives from the output's: same answer
     _FRONT + "RegisterFunction": _C,
     _FRONT + "CreateTask": _C,
     _FRONT + "GetInputFile": _R,
@@ -240,7 +239,7 @@ RPC_KINDS: Mapping[str, CallKind] = {
     _V1 + "GetSigningKeys": _R,
     _V1 + "GetApprovalStatement": _R,
     _V1 + "GetReceipt": _R,
-    _V1 + "CreateBlobUrls": _C,
+    _V1 + "CreateBlobUrls": _R,  # presigns URLs for a fresh name; stores nothing
     _V1 + "RegisterFunction": _C,
     _V1 + "RegisterInputFile": _C,
     _V1 + "RegisterSigningKey": _C,  # registers or replaces my key: the same key twice is one

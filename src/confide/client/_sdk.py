@@ -438,16 +438,15 @@ class Client(SignedApprovalsMixin):
         """One RPC; retried when no endpoint could answer and a retry is safe.
 
         What is safe depends on the RPC (``_endpoints.RPC_KINDS``): a create
-        (``Register…``, ``CreateTask``, ``CreateBlobUrls``, ``RegisterSigningKey``)
-        carries a fresh ``idempotency-key``, the same on each attempt and on each
-        endpoint, so a retry after a lost answer returns what the first attempt made
-        instead of making it twice: it is retried on UNAVAILABLE and
-        DEADLINE_EXCEEDED (the first attempt may have committed). A read (``Get…``,
-        ``List…``, ``Query…``, ``Review…``, ``WaitTask``, logins) is retried on
-        UNAVAILABLE. Every other call (approve, invoke, cancel, ...) is retried only
-        when it provably never left (``never_sent``). Attempts are
-        ``RETRY_DELAYS_S`` apart; within one attempt the endpoint pool already
-        failed over to every other endpoint.
+        (``Register…``, ``CreateTask``) carries a fresh ``idempotency-key``, the
+        same on each attempt and on each endpoint, so a retry after a lost answer
+        returns what the first attempt made instead of making it twice: it is
+        retried on UNAVAILABLE and DEADLINE_EXCEEDED (the first attempt may have
+        committed). A read (``Get…``, ``List…``, ``Query…``, ``Review…``,
+        ``WaitTask``, ``CreateBlobUrls``, logins) is retried on UNAVAILABLE. Every
+        other call (approve, invoke, cancel, ...) is retried only when it provably
+        never left (``never_sent``). Attempts are ``RETRY_DELAYS_S`` apart; within
+        one attempt the endpoint pool already failed over to every other endpoint.
         """
         metadata = self._metadata() if auth else []
         kind = method.kind if isinstance(method, FailoverCall) else CallKind.ONCE
