@@ -1,6 +1,6 @@
 """A TCP forwarder that can die like a host: :meth:`Proxy.drop` resets every open connection
-and refuses new ones (a frontend lost mid-call). TLS passes through untouched, so a client
-behind it attests and pins the real server."""
+and refuses new ones (a frontend lost mid-call); :meth:`Proxy.reset` only resets them. TLS
+passes through untouched, so a client behind it attests and pins the real server."""
 
 from __future__ import annotations
 
@@ -62,8 +62,13 @@ class Proxy:
         """Reset every connection (RST, as a dead host's kernel answers) and stop listening."""
         with self._lock:
             self._dropped = True
-            conns, self._conns = self._conns, []
         self._listener.close()
+        self.reset()
+
+    def reset(self) -> None:
+        """Reset every open connection; new ones are still forwarded (a network blip)."""
+        with self._lock:
+            conns, self._conns = self._conns, []
         for s in conns:
             try:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -224,3 +224,35 @@ def test_the_cli_keeps_every_endpoint_in_the_profile_and_fails_over(
                          env={**env, "CONFIDE_HOST": f"{pair.entry('a')},fe:0"})
     assert bad.returncode == 1, bad.stderr
     assert "'0' is not a port" in bad.stderr
+
+
+def test_a_session_survives_its_server_reattesting(tmp_path: Path) -> None:
+    """The server re-attests (a new key and certificate); the session's connection breaks;
+    the next call attests the server again instead of failing the old pin for good."""
+    from confide.attestation import fetch_unverified_certificate
+    from confide.node import Platform, ServerConfig
+
+    platform = Platform(ServerConfig(data_dir=tmp_path / "data", authentication_port=0,
+                                     frontend_port=0, scheduler_port=0, key_service_port=0,
+                                     blob_port=None, workers=0,
+                                     attestation_validity_s=1.0, renewal_check_s=0.2))
+    platform.start()
+    proxy = Proxy(platform.ports["frontend"])
+    try:
+        client = Client.connect_data_dir(
+            tmp_path / "data", hosts=[f"127.0.0.1:{proxy.port}:{platform.ports['authentication']}"])
+        client.login("admin", ADMIN_PASSWORD)
+        client.list_tasks(1)
+        first = client.frontend_certificate_der
+        deadline = time.monotonic() + 15
+        while fetch_unverified_certificate("127.0.0.1", platform.ports["frontend"]) == first:
+            assert time.monotonic() < deadline, "the server did not re-attest"
+            time.sleep(0.1)
+        proxy.reset()  # the pinned connection is gone: the next one meets the new certificate
+        assert client.list_tasks(1) is not None
+        certificates = client._pool.frontend_certificates_der
+        assert len(certificates) >= 2 and certificates[0] == first  # attested again
+        client.close()
+    finally:
+        proxy.drop()
+        platform.stop()
