@@ -90,6 +90,19 @@ def test_at_most_max_endpoints() -> None:
         parse_endpoints([*hosts, "one-more"])
 
 
+def test_a_profile_saved_before_several_endpoints_reads_as_one() -> None:
+    from confide.cli._session import Session
+
+    old = Session("fe1", 8776, 8777, "", "alice", "t")
+    assert old.endpoint_entries() == ["fe1:8777:8776"]
+    assert Session("::1", 1, 2, "").endpoint_entries() == ["[::1]:2:1"]
+    assert parse_endpoints(Session("::1", 1, 2, "").endpoint_entries()) == (
+        Endpoint("::1", 2, 1),)
+    many = Session("fe1", 7776, 7777, "", hosts=["fe1:7777:7776", "fe2:9:8"])
+    assert many.endpoint_entries() == ["fe1:7777:7776", "fe2:9:8"]
+    assert many.server() == "fe1:7777,fe2:9"
+
+
 # -- resolution -------------------------------------------------------------------------------
 def _resolver(table: dict[str, list[str]]) -> Callable[..., list[tuple[Any, ...]]]:
     def getaddrinfo(host: str, port: int, **_kw: Any) -> list[tuple[Any, ...]]:
