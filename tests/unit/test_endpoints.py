@@ -433,3 +433,25 @@ def test_when_every_endpoint_is_unavailable_the_last_error_is_raised() -> None:
         client.approve_task("t1")
     assert e.value.code == "UNAVAILABLE"
     assert world.sent("ApproveTask")[:2] == ["fe1", "fe2"]
+
+
+def test_a_long_session_remembers_only_the_newest_frontend_certificates() -> None:
+    from confide.client._failover import _KEPT_CERTIFICATES
+
+    made = iter(range(1000))
+
+    def connector(e: Endpoint) -> EndpointChannels:
+        log: list[tuple[str, str, dict[str, str]]] = []
+        return EndpointChannels(e, _FakeChannel("a", log), _FakeChannel("f", log), (),
+                                f"cert-{next(made)}".encode())
+
+    now = [0.0]
+    pool = EndpointPool([Endpoint("fe1")], connector, clock=lambda: now[0])
+    pool.connect_all()
+    for _ in range(_KEPT_CERTIFICATES + 5):  # the replica re-attested, the session followed
+        pool.failed(0, ClientError("UNAVAILABLE", REFUSED))
+        now[0] += 5
+        assert pool.channels(0) is not None
+    kept = pool.frontend_certificates_der
+    assert len(kept) == _KEPT_CERTIFICATES
+    assert kept[-1] == f"cert-{_KEPT_CERTIFICATES + 5}".encode() and b"cert-0" not in kept

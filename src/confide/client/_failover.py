@@ -42,6 +42,8 @@ _log = logging.getLogger(__name__)
 Api = Literal["authentication", "frontend"]
 #: A down endpoint is not tried again (attested again) sooner than this.
 RETRY_DOWN_AFTER_S = 1.0
+#: Frontend certificates a session remembers (whose tree-head signatures it accepts).
+_KEPT_CERTIFICATES = 64
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,8 @@ class EndpointPool:
         slot.channels, slot.down_at, slot.last_error = channels, None, None
         der = channels.frontend_certificate_der
         if der is not None and der not in self._certificates:
-            self._certificates.append(der)
+            # The newest ones: a replica re-attests hourly and signs with its current key.
+            self._certificates = [*self._certificates, der][-_KEPT_CERTIFICATES:]
 
     def _connect(self, slot: _Slot) -> EndpointChannels | None:
         """Make ``slot``'s channels; None when it is down or refused (recorded on it)."""
