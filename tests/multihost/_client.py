@@ -9,6 +9,9 @@ SLEEPERS Python tasks that sleep SLEEP_S, then the rest of N echo tasks; it
 prints one JSON line when all are invoked, one when every sleeper is Running
 (the moment to inject a fault), and one with every task's final state and when
 it was first seen final (epoch seconds; hosts share the clock).
+``python _client.py sessions HOSTS TRUST_DIR STOP_FILE N`` runs N sessions that
+attest every endpoint of HOSTS and create, invoke and wait for tasks until
+STOP_FILE exists, printing ``done`` per task, then a JSON summary.
 """
 
 from __future__ import annotations
@@ -140,10 +143,60 @@ def load(host: str, cert: Path, n: int, sleepers: int, sleep_s: float,
     _say("done", tasks=final, stuck=stuck)
 
 
+def _load_one(hosts: list[str], trust: Path, stop: Path, name: str,
+              admin: Client) -> dict[str, object]:
+    """One user's session: create, invoke and wait for echo tasks until ``stop`` exists."""
+    from confide.client import ClientError, FunctionArgument
+
+    uid = f"{name}-{uuid.uuid4().hex[:6]}"
+    admin.register_user(uid, "pw-" + uid, "PlatformAdmin", "")
+    c = Client.connect_data_dir(trust, hosts=hosts)
+    c.login(uid, "pw-" + uid)
+    fid = c.register_function("builtin-echo", executor_type="builtin",
+                              arguments=[FunctionArgument("message")])
+    made: list[str] = []
+    results: dict[str, list[object]] = {}
+    looked = 0  # invocations whose answer was lost: looked at the task before invoking again
+    while not stop.exists() or not made:
+        message = f"{name}-{len(made)}"
+        tid = c.create_task(fid, {"message": message}, executor="builtin")
+        made.append(tid)
+        try:
+            c.invoke_task(tid)
+        except ClientError as e:
+            if e.code != "UNAVAILABLE":
+                raise
+            looked += 1  # it may have been invoked: look before invoking again
+            if c.get_task(tid).status_name in ("Created", "DataAssigned", "Approved"):
+                c.invoke_task(tid)
+        task = c.wait(tid, 60)
+        results[tid] = [task.status_name, task.ok, task.return_value.decode(), message,
+                        task.reason]
+        print(f"done {name} {len(made)}", flush=True)
+    listed = c.list_tasks(1000)
+    return {"user": uid, "made": made, "results": results, "listed": sorted(listed),
+            "looked": looked, "endpoints": [state for _, state in c.endpoints]}
+
+
+def sessions(hosts: list[str], trust: Path, stop: Path, clients: int) -> dict[str, object]:
+    """``clients`` sessions in parallel (each attests every endpoint, starts on the first)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    admin = Client.connect_data_dir(trust, hosts=hosts)
+    admin.login("admin", "teaclave")
+    with ThreadPoolExecutor(clients) as pool:
+        jobs = [pool.submit(_load_one, hosts, trust, stop, f"c{i}", admin)
+                for i in range(clients)]
+        return {"sessions": [j.result() for j in jobs]}
+
+
 def main() -> None:
     mode, host, cert = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     if mode == "load":
         load(host, cert, int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
+        return
+    if mode == "sessions":  # sessions HOSTS TRUST_DIR STOP_FILE CLIENTS
+        print(json.dumps(sessions(host.split(","), cert, Path(sys.argv[4]), int(sys.argv[5]))))
         return
     out: object = three_party(host, cert) if mode == "three-party" else audit(
         host, cert, sys.argv[4])

@@ -127,6 +127,23 @@ class Cluster:
                    env={**env(), **(extra_env or {})})
         return log
 
+    def start_frontend_host(self, host: Host, name: str) -> Path:
+        """Another replica of the client APIs (authentication, frontend) on ``host``, joined
+        through the key service. Sim: it shares the control plane's attestation report
+        service (its state copied before the first start, as ``sim-attester`` is), so
+        clients attest both replicas with the same trust files."""
+        data, log = self.work / name, self.work / f"{name}.log"
+        data.mkdir(mode=0o700)
+        shutil.copytree(self.cp_dir / "attestation-service", data / "attestation-service")
+        shutil.copy2(self.cp_dir / "sim-sealing.key", data / "sim-sealing.key")
+        host.popen([sys.executable, "-m", "confide", "serve", "--data-dir", str(data),
+                    "--services", "authentication,frontend", "--keys", self.address("keys"),
+                    "--host", host.address, "--internal-host", host.address,
+                    "--sim-attester", str(self.sim_copy), "--database-url", self.postgres.url],
+                   log, env=env())
+        wait_for(f"the frontend host {name}", lambda: "confide is serving" in text(log), log=log)
+        return log
+
     def client(self, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
         script = Path(__file__).with_name("_client.py")
         return self.cl.run([sys.executable, str(script), args[0], self.cp.address,

@@ -136,7 +136,8 @@ def test_oversized_message_is_out_of_range(server: Server) -> None:
 
 def test_unknown_method_is_unimplemented(server: Server) -> None:
     c = server.client()
-    channel = c._channels[1]
+    assert c._pool.current is not None
+    channel = c._pool.current.frontend
     call = channel.unary_unary("/teaclave_frontend_service_proto.TeaclaveFrontend/Nope",
                                request_serializer=lambda x: x, response_deserializer=lambda x: x)
     with pytest.raises(grpc.RpcError) as e:

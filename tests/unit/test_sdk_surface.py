@@ -19,6 +19,7 @@ def test_sdk_all_is_pinned_and_sorted() -> None:
         "Client",
         "ClientError",
         "EncryptedFile",
+        "Endpoint",
         "FunctionArgument",
         "FunctionFile",
         "OutputLocation",

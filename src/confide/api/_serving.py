@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 import grpc
 import grpc.aio
 
-from ..errors import ServiceError
+from ..errors import ErrorDetail, ServiceError
 from ..rpc._rich_status import status_trailer
 from ..services._outage import outage_status
 from ..telemetry import REQUEST_ID, TASK_ID, new_request_id, valid_request_id
@@ -54,6 +54,9 @@ __all__ = ["ErrorInterceptor", "RpcLoop", "ServingGate", "build_server", "inline
 
 _log = logging.getLogger(__name__)
 _STATUS = {sc.value[0]: sc for sc in grpc.StatusCode}
+#: The detail of a refusal by a closed gate: the call was not acted on.
+_GATE_CLOSED = ErrorDetail("SHUTTING_DOWN", (), "retry on another replica, or once this one "
+                                                 "is back")
 _INLINE = "__confide_inline__"
 _TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HEALTH_PREFIX = "/grpc.health.v1.Health/"
@@ -164,7 +167,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             if gate is not None and gate.reason is not None:
                 if record is not None:
                     record("UNAVAILABLE", time.perf_counter() - start)
-                await context.abort(grpc.StatusCode.UNAVAILABLE, gate.reason)
+                # The reason tells a client with several endpoints that nothing
+                # was done, so even a call with an effect may go to another one.
+                await context.abort(grpc.StatusCode.UNAVAILABLE, gate.reason,
+                                    trailing_metadata=status_trailer(
+                                        grpc.StatusCode.UNAVAILABLE.value[0], gate.reason,
+                                        _GATE_CLOSED))
             REQUEST_ID.set(valid_request_id(metadata_value(context, "x-request-id"))
                            or new_request_id())
             if "task_id" in request.DESCRIPTOR.fields_by_name:

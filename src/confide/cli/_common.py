@@ -9,7 +9,7 @@ without it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -50,18 +50,23 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def connect(host: str, authentication_port: int, frontend_port: int, *,
+def connect(hosts: Sequence[str], authentication_port: int, frontend_port: int, *,
             data_dir: Path | None, server_cert: Path | None) -> Client:
-    """Attest with the trust files in ``data_dir``, or pin ``server_cert`` when given."""
+    """Attest with the trust files in ``data_dir``, or pin ``server_cert`` when given.
+
+    ``hosts``: ``HOST[:FRONTEND_PORT[:AUTH_PORT]]`` entries (or comma lists); with
+    several (or a name with several addresses) each is attested and calls fail over.
+    """
     from ..client import Client
 
     if server_cert is not None:
-        return Client.connect(host, server_cert=server_cert,
+        return Client.connect(hosts=hosts, server_cert=server_cert,
                               authentication_port=authentication_port,
                               frontend_port=frontend_port)
     if data_dir is None:
         raise UsageError("give --data-dir (attest) or --server-cert (pin)")
-    return Client.connect_data_dir(data_dir, host, authentication_port=authentication_port,
+    return Client.connect_data_dir(data_dir, hosts=hosts,
+                                   authentication_port=authentication_port,
                                    frontend_port=frontend_port)
 
 
@@ -72,7 +77,8 @@ def session_client() -> Client:
         profile = active_profile()
         raise fail(f"not logged in (profile {profile}): run `confide --profile {profile} "
                    "user login USER -d DATA_DIR`", _exit.DENIED)
-    client = connect(session.host, session.authentication_port, session.frontend_port,
+    client = connect(session.endpoint_entries(), session.authentication_port,
+                     session.frontend_port,
                      data_dir=Path(session.data_dir) if session.data_dir else None,
                      server_cert=Path(session.server_cert) if session.server_cert else None)
     client.use_token(session.user_id, session.token)

@@ -20,7 +20,7 @@ def _describe(name: str) -> dict[str, Any]:
     s = Session.load(name)
     return {"profile": name, "active": name == active_profile(),
             "user_id": s.user_id if s else "", "logged_in": bool(s and s.token),
-            "server": f"{s.host}:{s.frontend_port}" if s else "",
+            "server": s.server() if s else "",
             "verified_by": ("" if s is None else
                             f"attestation ({s.data_dir})" if s.data_dir else
                             f"pinned certificate ({s.server_cert})")}

@@ -1,10 +1,11 @@
 """The CLI's profiles: several users and servers side by side, each with its session.
 
 Everything lives under ``$CONFIDE_HOME`` (default ``~/.config/confide``), in
-``profiles/NAME/`` (mode 0700): ``session.json`` (where the server is, how to
-verify it, the user's token; mode 0600) and ``files/`` (the keys of the files
-this profile encrypted, by data id; mode 0600). The profile is chosen with
-``confide --profile NAME`` or ``CONFIDE_PROFILE`` (default ``default``). A
+``profiles/NAME/`` (mode 0700): ``session.json`` (where the server is: one or
+several endpoints; how to verify it, the user's token; mode 0600) and
+``files/`` (the keys of the files this profile encrypted, by data id; mode
+0600). The profile is chosen with ``confide --profile NAME`` or
+``CONFIDE_PROFILE`` (default ``default``). A
 ``session.json`` directly in ``$CONFIDE_HOME`` (older confide) is read as the
 ``default`` profile's.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,20 @@ class Session:
     # answer must prove it extends it.
     audit_tree_size: int = 0
     audit_tree_root: str = ""
+    # Every replica of the client APIs, ``HOST:FRONTEND_PORT:AUTH_PORT`` each, in order
+    # (empty in sessions saved before confide took several: ``host`` and the ports then).
+    hosts: list[str] = field(default_factory=list)
+
+    def endpoint_entries(self) -> list[str]:
+        """The endpoints every command of this profile connects to (fails over between)."""
+        if self.hosts:
+            return list(self.hosts)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return [f"{host}:{self.frontend_port}:{self.authentication_port}"]
+
+    def server(self) -> str:
+        """The endpoints for people: ``HOST:FRONTEND_PORT`` each, comma-separated."""
+        return ",".join(e.rsplit(":", 1)[0] for e in self.endpoint_entries())
 
     def save(self, name: str | None = None) -> None:
         directory = _private_dir(profile_dir(name))

@@ -35,10 +35,15 @@ def login(
         envvar="CONFIDE_PASSWORD", show_default=False,
         help="Prefer --password-stdin or the prompt: options show up in `ps`.")] = None,
     password_stdin: PasswordStdin = False,
-    host: Annotated[str, typer.Option(envvar="CONFIDE_HOST")] = "localhost",
-    authentication_port: Annotated[int, typer.Option(envvar="CONFIDE_AUTHENTICATION_PORT")
-                                   ] = 7776,
-    frontend_port: Annotated[int, typer.Option(envvar="CONFIDE_FRONTEND_PORT")] = 7777,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", envvar="CONFIDE_HOST", show_default="localhost",
+        help="HOST[:FRONTEND_PORT[:AUTH_PORT]] of the server; repeat it or give a comma list "
+             "for several frontends (each is attested; commands fail over between them). A "
+             "name with several addresses counts as several.")] = None,
+    authentication_port: Annotated[int, typer.Option(
+        envvar="CONFIDE_AUTHENTICATION_PORT", help="For --host entries without one.")] = 7776,
+    frontend_port: Annotated[int, typer.Option(
+        envvar="CONFIDE_FRONTEND_PORT", help="For --host entries without one.")] = 7777,
     data_dir: Annotated[Path, typer.Option(
         "--data-dir", "-d", envvar="CONFIDE_DATA_DIR",
         help="Trust files to attest the server with (enclave_info.toml, auditors/, "
@@ -49,15 +54,23 @@ def login(
 ) -> None:
     """Attest the server, log in and remember the session in the active profile."""
     def go() -> None:
+        from ..client._endpoints import parse_endpoints
+
+        endpoints = parse_endpoints(host or ["localhost"], frontend_port=frontend_port,
+                                    authentication_port=authentication_port)
         secret = _password(password, password_stdin, confirm=False)
-        client = connect(host, authentication_port, frontend_port, data_dir=data_dir,
+        entries = [str(e) for e in endpoints]
+        client = connect(entries, authentication_port, frontend_port, data_dir=data_dir,
                          server_cert=server_cert)
         token = client.login(user_id, secret)
-        Session(host, authentication_port, frontend_port,
+        first = endpoints[0]
+        Session(first.host, first.authentication_port, first.frontend_port,
                 str(server_cert.resolve()) if server_cert is not None else "", user_id, token,
-                data_dir="" if server_cert is not None else str(data_dir.resolve())).save()
+                data_dir="" if server_cert is not None else str(data_dir.resolve()),
+                hosts=entries).save()
         how = "pinned certificate" if server_cert is not None else "attested server"
-        typer.echo(f"logged in as {user_id} ({how}; profile {active_profile()})")
+        many = f"; {len(entries)} endpoints" if len(entries) > 1 else ""
+        typer.echo(f"logged in as {user_id} ({how}{many}; profile {active_profile()})")
     run(go)
 
 
@@ -74,7 +87,7 @@ def whoami(json_out: Json = False) -> None:
     s = Session.load()
     data = {"profile": active_profile(), "user_id": s.user_id if s else "",
             "logged_in": bool(s and s.token),
-            "server": f"{s.host}:{s.frontend_port}" if s else ""}
+            "server": s.server() if s else ""}
     emit(data, json_out, f"{data['user_id'] or '(nobody)'} on {data['server'] or '(no server)'}"
                          f" (profile {data['profile']})")
 

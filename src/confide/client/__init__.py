@@ -2,6 +2,7 @@
 
 from ._attested import AttestedEndpoint, ServerAttestationError
 from ._audit import AuditProofError, ParticipantAudit, ParticipantAuditEntry, SignedTreeHead
+from ._endpoints import Endpoint
 from ._errors import ClientError, Violation
 from ._probe import ProbeError, health_status
 from ._review import PendingTask, Rejection, ReviewedFile, ReviewedFunction, TaskReview
@@ -26,6 +27,7 @@ __all__ = [
     "Client",
     "ClientError",
     "EncryptedFile",
+    "Endpoint",
     "FunctionArgument",
     "FunctionFile",
     "OutputLocation",

@@ -52,7 +52,17 @@ from ._attested import (
     trust_from_bundle,
 )
 from ._audit import ParticipantAudit, check_extends, verify_participant_audit
+from ._endpoints import (
+    DEFAULT_AUTHENTICATION_PORT,
+    DEFAULT_FRONTEND_PORT,
+    CallKind,
+    Endpoint,
+    never_sent,
+    parse_endpoints,
+    resolve_endpoints,
+)
 from ._errors import ClientError, from_rpc_error
+from ._failover import EndpointChannels, EndpointPool, FailoverCall, FailoverChannel
 from ._review import CODE_REVIEW, PendingTask, TaskReview
 from ._signed import SignedApprovalsMixin
 from ._transfer import Progress, download_decrypt, put_file, upload_encrypt
@@ -184,8 +194,7 @@ class AuditEntry:
 
 #: Pauses between attempts of a retried call (each scaled by a random 0.5-1.5).
 RETRY_DELAYS_S: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
-_CREATES = ("Register", "CreateTask", "CreateBlobUrls")  # request type name prefixes
-_READS = ("Get", "List", "Query", "Review")
+Hosts = str | Sequence[str | Endpoint]
 
 
 def _channel(host: str, port: int, server_cert: bytes) -> grpc.Channel:
@@ -196,57 +205,115 @@ def _channel(host: str, port: int, server_cert: bytes) -> grpc.Channel:
         raise ClientError("INVALID_ARGUMENT",
                           f"the server certificate is not a PEM or DER certificate: {e}") from e
     creds = grpc.ssl_channel_credentials(root_certificates=server_cert)
-    return grpc.secure_channel(f"{host}:{port}", creds, options=[
+    return grpc.secure_channel(Endpoint(host).target(port), creds, options=[
         ("grpc.ssl_target_name_override", target_name),
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ])
 
 
+def _endpoints(host: str | None, hosts: Hosts | None, frontend_port: int,
+               authentication_port: int) -> tuple[Endpoint, ...]:
+    """``host`` or ``hosts`` (not both) as endpoints, names resolved to all their addresses."""
+    if host is not None and hosts is not None:
+        raise ClientError("INVALID_ARGUMENT", "give host or hosts, not both")
+    if hosts is None:
+        hosts = [host or "localhost"]
+    entries = [hosts] if isinstance(hosts, str) else list(hosts)
+    parsed = [e for entry in entries for e in (
+        (entry,) if isinstance(entry, Endpoint) else
+        parse_endpoints(entry, frontend_port=frontend_port,
+                        authentication_port=authentication_port))]
+    return resolve_endpoints(list(dict.fromkeys(parsed)))
+
+
+def _connected(pool: EndpointPool) -> EndpointPool:
+    """``pool`` after every endpoint was tried (attested) side by side."""
+    pool.connect_all()
+    return pool
+
+
 class Client(SignedApprovalsMixin):
     """One user's session with a confide (or Teaclave) server."""
 
-    def __init__(self, auth_channel: grpc.Channel, frontend_channel: grpc.Channel,
+    def __init__(self, auth_channel: grpc.Channel | FailoverChannel,
+                 frontend_channel: grpc.Channel | FailoverChannel,
                  *, timeout: float = 30.0) -> None:
-        self._auth = auth_grpc.TeaclaveAuthenticationApiStub(auth_channel)
-        self._front = pb_grpc.TeaclaveFrontendStub(frontend_channel)
-        self._ext = v1_grpc.ConfideFrontendStub(frontend_channel)
-        self._channels = (auth_channel, frontend_channel)
+        if isinstance(auth_channel, FailoverChannel) and \
+                isinstance(frontend_channel, FailoverChannel):
+            self._pool = auth_channel.pool
+        else:  # channels made by the caller: one endpoint, used as it is
+            self._pool = EndpointPool.fixed(EndpointChannels(
+                Endpoint("(given channels)"), auth_channel, frontend_channel, (), None))
+        auth = FailoverChannel(self._pool, "authentication")
+        front = FailoverChannel(self._pool, "frontend")
+        self._auth = auth_grpc.TeaclaveAuthenticationApiStub(auth)
+        self._front = pb_grpc.TeaclaveFrontendStub(front)
+        self._ext = v1_grpc.ConfideFrontendStub(front)
         self._timeout = timeout
         self.user_id: str | None = None
         self._token: str | None = None
-        #: The endpoints appraised by ``connect_attested`` (empty when pinned by hand).
-        self.attested: tuple[AttestedEndpoint, ...] = ()
-        #: The frontend's pinned certificate (DER): what signs audit tree heads.
-        self.frontend_certificate_der: bytes | None = None
+        current = self._pool.current
+        #: The endpoints appraised by ``connect_attested`` (the first endpoint in use;
+        #: empty when pinned by hand).
+        self.attested: tuple[AttestedEndpoint, ...] = current.attested if current else ()
+        #: The frontend's pinned certificate (DER): what signs audit tree heads. With
+        #: several endpoints, the first one's; each endpoint's own is accepted for its answers.
+        self.frontend_certificate_der: bytes | None = \
+            current.frontend_certificate_der if current else None
         #: The newest audit tree head this session verified: (size, root). Set it to
         #: one verified earlier (saved) to have the next answer proven to extend it.
         self.audit_head: tuple[int, bytes] | None = None
 
+    @property
+    def endpoints(self) -> list[tuple[Endpoint, str]]:
+        """Each endpoint of this session and its state (``in use``, ``ready``, ``down``,
+        ``refused``)."""
+        return self._pool.status()
+
     @classmethod
-    def connect(cls, host: str = "localhost", *, server_cert: bytes | Path,
-                authentication_port: int = 7776, frontend_port: int = 7777,
-                timeout: float = 30.0) -> Client:
-        """Connect to a server whose API certificate is ``server_cert`` (PEM bytes or file)."""
+    def connect(cls, host: str | None = None, *, server_cert: bytes | Path,
+                hosts: Hosts | None = None,
+                authentication_port: int = DEFAULT_AUTHENTICATION_PORT,
+                frontend_port: int = DEFAULT_FRONTEND_PORT, timeout: float = 30.0) -> Client:
+        """Connect to a server whose API certificate is ``server_cert`` (PEM bytes or file).
+
+        ``hosts`` (instead of ``host``): several replicas that all serve that
+        certificate, as ``HOST[:FRONTEND_PORT[:AUTH_PORT]]`` entries (or comma
+        lists); calls fail over between them (:meth:`connect_attested`).
+        """
         pem = server_cert.read_bytes() if isinstance(server_cert, Path) else server_cert
-        client = cls(_channel(host, authentication_port, pem),
-                     _channel(host, frontend_port, pem), timeout=timeout)
-        client.frontend_certificate_der = load_der_certificate(pem)
-        return client
+        der = load_der_certificate(pem)
+
+        def pinned(e: Endpoint) -> EndpointChannels:
+            return EndpointChannels(e, _channel(e.host, e.authentication_port, pem),
+                                    _channel(e.host, e.frontend_port, pem), (), der)
+
+        endpoints = _endpoints(host, hosts, frontend_port, authentication_port)
+        pool = EndpointPool(endpoints, pinned)
+        for index in range(len(endpoints)):  # nothing to verify: no connection is made yet
+            pool.channels(index)
+        return cls._with_pool(pool, timeout)
+
+    @classmethod
+    def _with_pool(cls, pool: EndpointPool, timeout: float) -> Client:
+        return cls(FailoverChannel(pool, "authentication"), FailoverChannel(pool, "frontend"),
+                   timeout=timeout)
 
     @classmethod
     def connect_attested(
         cls,
-        host: str = "localhost",
+        host: str | None = None,
         *,
+        hosts: Hosts | None = None,
         as_root: bytes | Path,
         enclave_info: bytes | Path,
         enclave_info_signatures: Sequence[bytes | Path],
         auditor_keys: Sequence[bytes | Path | rsa.RSAPublicKey],
         threshold: int = 1,
         trust: Sequence[TrustRoot] | None = None,
-        authentication_port: int = 7776,
-        frontend_port: int = 7777,
+        authentication_port: int = DEFAULT_AUTHENTICATION_PORT,
+        frontend_port: int = DEFAULT_FRONTEND_PORT,
         timeout: float = 30.0,
         now: dt.datetime | None = None,
     ) -> Client:
@@ -262,38 +329,50 @@ class Client(SignedApprovalsMixin):
         quote is verified with dcap-qvl under an ``AppraisalPolicy`` with those
         roots (``INTEL_SGX_ROOT_CA_DER``, or ``UnsafeTrustSimRoot`` for sim).
 
+        With ``hosts``, several replicas of the client APIs (or a name that
+        resolves to several addresses) are attested side by side, each pinned to
+        its own certificates; calls stay on one and fail over to the next when it
+        is unavailable: reads, and creates (with the same idempotency key), are
+        resent there; other calls only when the request provably never left
+        (docs/cli.md, "Several frontends"). A replica that fails attestation is
+        never used; one that is down is attested when it is first needed.
+
         Args:
-            host: server address.
+            host: server address (default ``localhost``).
+            hosts: instead of ``host``: ``HOST[:FRONTEND_PORT[:AUTH_PORT]]``
+                entries (or comma-separated lists), in order of preference.
             as_root: the attestation report service root (PEM/DER bytes or file).
             enclave_info: the raw ``enclave_info.toml`` (bytes or file).
             enclave_info_signatures: the auditors' signatures (bytes or files).
             auditor_keys: the auditors' RSA public keys (PEM bytes, files or keys).
             threshold: distinct auditors required.
             trust: DCAP roots for the RA-TLS check; None skips that check.
-            authentication_port: the authentication API port.
-            frontend_port: the frontend API port.
+            authentication_port: the authentication API port (entries without one).
+            frontend_port: the frontend API port (entries without one).
             timeout: RPC timeout in seconds.
             now: decision time (default: the clock; this is the API edge).
 
         Raises:
-            ServerAttestationError: a check failed (its ``reason`` names it).
-            ClientError: ``UNAVAILABLE`` when the server cannot be reached.
+            ServerAttestationError: a check failed (its ``reason`` names it), on
+                every endpoint that could be reached.
+            ClientError: ``UNAVAILABLE`` when no endpoint can be reached.
         """
         inputs = TrustInputs.verify(
             as_root=as_root, enclave_info=enclave_info,
             enclave_info_signatures=enclave_info_signatures, auditor_keys=auditor_keys,
             threshold=threshold, trust=trust)
-        return cls._attest_and_connect(host, inputs, authentication_port, frontend_port,
-                                       timeout, now)
+        return cls._attest_and_connect(
+            _endpoints(host, hosts, frontend_port, authentication_port), inputs, timeout, now)
 
     @classmethod
     def connect_data_dir(
         cls,
         data_dir: Path,
-        host: str = "localhost",
+        host: str | None = None,
         *,
-        authentication_port: int = 7776,
-        frontend_port: int = 7777,
+        hosts: Hosts | None = None,
+        authentication_port: int = DEFAULT_AUTHENTICATION_PORT,
+        frontend_port: int = DEFAULT_FRONTEND_PORT,
         threshold: int = 1,
         trust: Sequence[TrustRoot] | None = None,
         timeout: float = 30.0,
@@ -313,31 +392,34 @@ class Client(SignedApprovalsMixin):
         except AttestationError as e:
             raise ServerAttestationError("trust-files-invalid", str(e)) from e
         inputs = trust_from_bundle(bundle, threshold=threshold, trust=trust)
-        return cls._attest_and_connect(host, inputs, authentication_port, frontend_port,
-                                       timeout, now)
+        return cls._attest_and_connect(
+            _endpoints(host, hosts, frontend_port, authentication_port), inputs, timeout, now)
 
     @classmethod
-    def _attest_and_connect(cls, host: str, inputs: TrustInputs, authentication_port: int,
-                            frontend_port: int, timeout: float,
-                            now: dt.datetime | None) -> Client:
-        when = now if now is not None else dt.datetime.now(dt.UTC)
-        # The two endpoints are appraised side by side: most of each is waiting on a
-        # handshake or in native verification code.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            auth_job = pool.submit(attest_endpoint, host, authentication_port,
-                                   API_SERVICE_TABLES["authentication"], inputs, now=when)
-            front = attest_endpoint(host, frontend_port, API_SERVICE_TABLES["frontend"], inputs,
-                                    now=when)
-            auth = auth_job.result()
-        client = cls(_channel(host, authentication_port, auth.certificate_pem),
-                     _channel(host, frontend_port, front.certificate_pem), timeout=timeout)
-        client.attested = (auth, front)
-        client.frontend_certificate_der = front.peer.certificate_der
-        return client
+    def _attest_and_connect(cls, endpoints: Sequence[Endpoint], inputs: TrustInputs,
+                            timeout: float, now: dt.datetime | None) -> Client:
+        fixed_now = now
+
+        def attest(e: Endpoint) -> EndpointChannels:
+            # An endpoint attested again later (it was down) is judged at that time.
+            when = fixed_now if fixed_now is not None else dt.datetime.now(dt.UTC)
+            # The two APIs are appraised side by side: most of each is waiting on a
+            # handshake or in native verification code.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                auth_job = pool.submit(attest_endpoint, e.host, e.authentication_port,
+                                       API_SERVICE_TABLES["authentication"], inputs, now=when)
+                front = attest_endpoint(e.host, e.frontend_port,
+                                        API_SERVICE_TABLES["frontend"], inputs, now=when)
+                auth = auth_job.result()
+            return EndpointChannels(
+                e, _channel(e.host, e.authentication_port, auth.certificate_pem),
+                _channel(e.host, e.frontend_port, front.certificate_pem), (auth, front),
+                front.peer.certificate_der)
+
+        return cls._with_pool(_connected(EndpointPool(endpoints, attest)), timeout)
 
     def close(self) -> None:
-        for ch in self._channels:
-            ch.close()
+        self._pool.close()
 
     def __enter__(self) -> Client:
         return self
@@ -353,34 +435,37 @@ class Client(SignedApprovalsMixin):
 
     def _call(self, method: Callable[..., T], request: Any, *, auth: bool = True,
               timeout: float | None = None) -> T:
-        """One RPC; reads and creates are retried when the server could not answer.
+        """One RPC; retried when no endpoint could answer and a retry is safe.
 
-        A create (``Register…``, ``CreateTask``, ``CreateBlobUrls``) carries a fresh
-        ``idempotency-key``, the same on each attempt, so a retry after a lost answer
-        returns what the first attempt made instead of making it twice: it is retried
-        on UNAVAILABLE and DEADLINE_EXCEEDED (the first attempt may have committed). A
-        read (``Get…``, ``List…``, ``Query…``, ``Review…``) is retried on UNAVAILABLE.
-        Attempts are ``RETRY_DELAYS_S`` apart. Everything else (approve, invoke,
-        cancel, logins, ...) is sent once.
+        What is safe depends on the RPC (``_endpoints.RPC_KINDS``): a create
+        (``Register…``, ``CreateTask``) carries a fresh ``idempotency-key``, the
+        same on each attempt and on each endpoint, so a retry after a lost answer
+        returns what the first attempt made instead of making it twice: it is
+        retried on UNAVAILABLE and DEADLINE_EXCEEDED (the first attempt may have
+        committed). A read (``Get…``, ``List…``, ``Query…``, ``Review…``,
+        ``WaitTask``, ``CreateBlobUrls``, logins) is retried on UNAVAILABLE. Every
+        other call (approve, invoke, cancel, ...) is retried only when it provably
+        never left (``never_sent``). Attempts are ``RETRY_DELAYS_S`` apart; within
+        one attempt the endpoint pool already failed over to every other endpoint.
         """
         metadata = self._metadata() if auth else []
-        kind = type(request).__name__
-        codes: frozenset[str] = frozenset()
-        if kind.startswith(_CREATES):
+        kind = method.kind if isinstance(method, FailoverCall) else CallKind.ONCE
+        codes: frozenset[str] = frozenset({"UNAVAILABLE"})
+        if kind is CallKind.CREATE:
             metadata = [*metadata, ("idempotency-key", uuid.uuid4().hex)]
             codes = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
-        elif kind.startswith(_READS):
-            codes = frozenset({"UNAVAILABLE"})
-        delays = RETRY_DELAYS_S if codes else ()
-        for attempt in range(len(delays) + 1):
+        for attempt in range(len(RETRY_DELAYS_S) + 1):
             try:
                 return method(request, metadata=metadata or None,
                               timeout=timeout or self._timeout)
             except grpc.RpcError as e:
                 error = from_rpc_error(e)
-                if attempt == len(delays) or error.code not in codes:
-                    raise error from None
-                time.sleep(delays[attempt] * (0.5 + random.random()))  # noqa: S311 - jitter
+            except ClientError as e:  # the pool: no endpoint could be connected
+                error = e
+            safe = kind is not CallKind.ONCE or never_sent(error)
+            if attempt == len(RETRY_DELAYS_S) or error.code not in codes or not safe:
+                raise error from None
+            time.sleep(RETRY_DELAYS_S[attempt] * (0.5 + random.random()))  # noqa: S311 - jitter
         raise AssertionError("unreachable")
 
     # -- users -------------------------------------------------------------
@@ -705,7 +790,11 @@ class Client(SignedApprovalsMixin):
         known = self.audit_head
         r = self._call(self._ext.QueryParticipantAudit, v1.ParticipantAuditRequest(
             task_id=task_id or "", limit=limit, known_tree_size=known[0] if known else 0))
-        view = verify_participant_audit(r, self.frontend_certificate_der)
+        # Any frontend this session attested may have answered: each signs with its own key.
+        signer = r.tree_head.certificate
+        pinned = signer if signer in self._pool.frontend_certificates_der \
+            else self.frontend_certificate_der
+        view = verify_participant_audit(r, pinned)
         head = (view.tree_head.tree_size, view.tree_head.root)
         if known is not None:
             check_extends(known, head, [bytes(p) for p in r.consistency_proof])
