@@ -240,6 +240,7 @@ RPC_KINDS: Mapping[str, CallKind] = {
     _V1 + "GetApprovalStatement": _R,
     _V1 + "GetReceipt": _R,
     _V1 + "CreateBlobUrls": _R,  # presigns URLs for a fresh name; stores nothing
+    _V1 + "CreateTask": _C,  # a task with its approval policy, keyed like Teaclave's
     _V1 + "RegisterFunction": _C,
     _V1 + "RegisterInputFile": _C,
     _V1 + "RegisterSigningKey": _C,  # registers or replaces my key: the same key twice is one
