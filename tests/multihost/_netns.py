@@ -61,6 +61,10 @@ class Host:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        self._reap()
+
+    def _reap(self) -> None:
+        """Wait (10 s at most each) for the processes started here once they were killed."""
         for proc in self.procs:
             try:
                 proc.wait(10)
@@ -104,11 +108,7 @@ class Host:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
+        self._reap()
         self.procs.clear()
         return len(pids)
 

@@ -64,7 +64,7 @@ from ._endpoints import (
 from ._errors import ClientError, from_rpc_error
 from ._failover import EndpointChannels, EndpointPool, FailoverCall, FailoverChannel
 from ._review import CODE_REVIEW, PendingTask, TaskReview
-from ._signed import SignedApprovalsMixin
+from ._signed import SignedApprovalsMixin, create_task_request
 from ._transfer import Progress, download_decrypt, put_file, upload_encrypt
 
 __all__ = [
@@ -604,13 +604,9 @@ class Client(SignedApprovalsMixin):
     def create_task(self, function_id: str, arguments: Mapping[str, Any], *, executor: str,
                     inputs_ownership: Mapping[str, Sequence[str]] | None = None,
                     outputs_ownership: Mapping[str, Sequence[str]] | None = None) -> str:
-        req = pb.CreateTaskRequest(
-            function_id=function_id, function_arguments=json.dumps(dict(arguments)),
-            executor=executor,
-            inputs_ownership=[pb.OwnerList(data_name=n, uids=list(u))
-                              for n, u in (inputs_ownership or {}).items()],
-            outputs_ownership=[pb.OwnerList(data_name=n, uids=list(u))
-                               for n, u in (outputs_ownership or {}).items()])
+        req = create_task_request(function_id, arguments, executor=executor,
+                                  inputs_ownership=inputs_ownership,
+                                  outputs_ownership=outputs_ownership)
         return str(self._call(self._front.CreateTask, req).task_id)
 
     def assign_data(self, task_id: str, *, inputs: Mapping[str, str] | None = None,

@@ -68,6 +68,20 @@ def _key_info(k: v1.SigningKeyInfo) -> SigningKeyInfo:
     return SigningKeyInfo(k.user_id, bytes(k.public_key), k.fingerprint, int(k.registered_at))
 
 
+
+def create_task_request(function_id: str, arguments: Mapping[str, Any], *, executor: str,
+                        inputs_ownership: Mapping[str, Sequence[str]] | None = None,
+                        outputs_ownership: Mapping[str, Sequence[str]] | None = None,
+                        ) -> pb.CreateTaskRequest:
+    """Teaclave's CreateTask request (also the task part of confide.v1's)."""
+    return pb.CreateTaskRequest(
+        function_id=function_id, function_arguments=json.dumps(dict(arguments)),
+        executor=executor,
+        inputs_ownership=[pb.OwnerList(data_name=n, uids=list(u))
+                          for n, u in (inputs_ownership or {}).items()],
+        outputs_ownership=[pb.OwnerList(data_name=n, uids=list(u))
+                           for n, u in (outputs_ownership or {}).items()])
+
 class SignedApprovalsMixin:
     """Methods :class:`confide.client.Client` gets for signed approvals."""
 
@@ -121,13 +135,9 @@ class SignedApprovalsMixin:
         Raises:
             ClientError: ``STATEMENT_INVALID`` when the server's bytes do not decode.
         """
-        task = pb.CreateTaskRequest(
-            function_id=function_id, function_arguments=json.dumps(dict(arguments)),
-            executor=executor,
-            inputs_ownership=[pb.OwnerList(data_name=n, uids=list(u))
-                              for n, u in (inputs_ownership or {}).items()],
-            outputs_ownership=[pb.OwnerList(data_name=n, uids=list(u))
-                               for n, u in (outputs_ownership or {}).items()])
+        task = create_task_request(function_id, arguments, executor=executor,
+                                   inputs_ownership=inputs_ownership,
+                                   outputs_ownership=outputs_ownership)
         policy = v1.ApprovalPolicy(
             measurements=list(measurements), not_after=not_after,
             groups=[v1.ApprovalGroup(name=n, k=k, members=list(m)) for n, k, m in groups])
