@@ -216,10 +216,10 @@ def test_https_endpoint_is_trusted_through_the_as_root(authority: ReportAuthorit
 
     from cryptography.hazmat.primitives import serialization
 
-    from confide.services.attestation_report._http import _server_tls_context
+    from confide.services.attestation_report._http import server_tls_context
 
     service = ReportService(authority, FakeVerifier(), clock=lambda: NOW)
-    httpd = make_report_server(service, "127.0.0.1", 0, tls_context=_server_tls_context(authority))
+    httpd = make_report_server(service, "127.0.0.1", 0, tls_context=server_tls_context(authority))
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

@@ -27,13 +27,14 @@ import confide
 from ._netns import Host, Topology
 
 PORTS = {"authentication": 7776, "frontend": 7777, "blobs": 7778, "scheduler": 17780,
-         "keys": 17781}
+         "keys": 17781, "attestation": 17782}
 #: The suite's lease (``--executor-timeout``): a task whose worker stops renewing it
 #: ends this long after the last renewal (the sealed per-task ``lease_until``, the
 #: same on every scheduler node).
 LEASE_S = 6
 FLAGS = {"authentication": "--authentication-port", "frontend": "--frontend-port",
-         "blobs": "--blob-port", "scheduler": "--scheduler-port", "keys": "--key-service-port"}
+         "blobs": "--blob-port", "scheduler": "--scheduler-port", "keys": "--key-service-port",
+         "attestation": "--attestation-service-port"}
 
 
 def _skip_unless_possible() -> None:
@@ -129,17 +130,16 @@ class Cluster:
 
     def start_frontend_host(self, host: Host, name: str) -> Path:
         """Another replica of the client APIs (authentication, frontend) on ``host``, joined
-        through the key service. Sim: it shares the control plane's attestation report
-        service (its state copied before the first start, as ``sim-attester`` is), so
-        clients attest both replicas with the same trust files."""
+        through the key service; its certificates are endorsed by the control plane's
+        attestation report service, so clients attest both replicas with the same trust
+        files."""
         data, log = self.work / name, self.work / f"{name}.log"
-        data.mkdir(mode=0o700)
-        shutil.copytree(self.cp_dir / "attestation-service", data / "attestation-service")
-        shutil.copy2(self.cp_dir / "sim-sealing.key", data / "sim-sealing.key")
         host.popen([sys.executable, "-m", "confide", "serve", "--data-dir", str(data),
                     "--services", "authentication,frontend", "--keys", self.address("keys"),
                     "--host", host.address, "--internal-host", host.address,
-                    "--sim-attester", str(self.sim_copy), "--database-url", self.postgres.url],
+                    "--sim-attester", str(self.sim_copy), "--database-url", self.postgres.url,
+                    "--attestation-service", self.address("attestation"),
+                    "--attestation-service-ca", str(self.cp_dir / "as-root-ca.pem")],
                    log, env=env())
         wait_for(f"the frontend host {name}", lambda: "confide is serving" in text(log), log=log)
         return log

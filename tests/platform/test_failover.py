@@ -38,15 +38,6 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": pythonpath, **extra}
 
 
-def share_report_service(keys_node: Path, node: Path) -> None:
-    """Sim: one attestation report service endorses every frontend (docs/cli.md, "Several
-    frontends"), so clients attest both with one set of trust files. Done before the node's
-    first start, as an operator copies ``sim-attester``."""
-    node.mkdir(mode=0o700)
-    shutil.copytree(keys_node / "attestation-service", node / "attestation-service")
-    shutil.copy2(keys_node / "sim-sealing.key", node / "sim-sealing.key")
-
-
 @dataclass
 class Pair:
     a: Server
@@ -68,11 +59,12 @@ class Pair:
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[Pair]:
-    a = Server(tmp_path / "a", workers=1).start()
+    reports = free_port()  # a's attestation report service endorses b's certificates too
+    a = Server(tmp_path / "a", workers=1,
+               extra_args=["--attestation-service-port", str(reports)]).start()
     b: subprocess.Popen[bytes] | None = None
     try:
         shutil.copytree(a.data_dir / "sim-attester", tmp_path / "sim")
-        share_report_service(a.data_dir, tmp_path / "b")
         ports = {"authentication": free_port(), "frontend": free_port(), "blobs": free_port()}
         log = tmp_path / "b.log"
         with open(log, "ab") as out:
@@ -82,6 +74,8 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
                  "--keys", f"127.0.0.1:{a.ports['keys']}", "--sim-attester",
                  str(tmp_path / "sim"), "--database-url",
                  f"sqlite:///{a.data_dir / 'confide.db'}",
+                 "--attestation-service", f"127.0.0.1:{reports}",
+                 "--attestation-service-ca", str(a.data_dir / "as-root-ca.pem"),
                  "--authentication-port", str(ports["authentication"]),
                  "--frontend-port", str(ports["frontend"]), "--blob-port", str(ports["blobs"]),
                  "--scheduler-port", str(free_port()), "--key-service-port", str(free_port())],

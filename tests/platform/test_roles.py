@@ -268,6 +268,32 @@ def test_a_key_service_of_another_platform_cannot_become_a_replica(
     assert "belongs to another platform" in joining.text()
 
 
+def test_a_node_endorsed_by_a_report_service_it_cannot_verify_does_not_start(
+        tmp_path: Path, procs: list[_Proc]) -> None:
+    """--attestation-service-ca is checked: a report service whose certificate does not
+    chain to the given AS root (here another platform's) endorses nothing."""
+    reports = free_port()
+    front = Server(tmp_path / "front", workers=0, extra_args=[
+        "--services", "keys,authentication,frontend",
+        "--attestation-service-port", str(reports)]).start()
+    other = Server(tmp_path / "other", workers=0).start()
+    other.stop()
+    try:
+        node = _Proc(["serve", "--data-dir", str(tmp_path / "fe2"), "--services", "frontend",
+                      "--keys", f"127.0.0.1:{front.ports['keys']}",
+                      "--database-url", f"sqlite:///{front.data_dir / 'confide.db'}",
+                      "--sim-attester", str(_sim_copy(front, tmp_path / "sim")),
+                      "--attestation-service", f"127.0.0.1:{reports}",
+                      "--attestation-service-ca", str(other.data_dir / "as-root-ca.pem"),
+                      "--frontend-port", str(free_port()), "--blob-port", str(free_port())],
+                     tmp_path / "fe2.log")
+        assert node.exit_code() == 2
+        assert f"the attestation report service at 127.0.0.1:{reports} did not endorse" in \
+            node.text()
+    finally:
+        front.stop()
+
+
 def test_node_with_an_unlisted_measurement_cannot_join(
         tmp_path: Path, procs: list[_Proc]) -> None:
     server = Server(tmp_path / "data", workers=0).start()
@@ -305,6 +331,14 @@ def test_node_with_an_unlisted_measurement_cannot_join(
     (["--services", "scheduler", "--keys", "nowhere"], "--keys must be HOST:PORT"),
     (["--services", "keys", "--keys", "127.0.0.1:1,nowhere"],
      "--keys must be HOST:PORT[,HOST:PORT...], not 'nowhere'"),
+    (["--services", "frontend", "--keys", "127.0.0.1:1", "--attestation-service-port", "1"],
+     "only a node with the keys role serves the attestation report service"),
+    (["--attestation-service", "127.0.0.1:1"],
+     "--attestation-service and --attestation-service-ca go together"),
+    (["--attestation-service", "nowhere", "--attestation-service-ca", "/dev/null"],
+     "--attestation-service must be HOST:PORT"),
+    (["--attestation-service", "127.0.0.1:1", "--attestation-service-ca", "/dev/null"],
+     "not a PEM certificate"),
 ])
 def test_role_options_are_checked(tmp_path: Path, args: list[str], message: str) -> None:
     out = subprocess.run([sys.executable, "-m", "confide", "serve", "--data-dir",

@@ -33,6 +33,16 @@ def serve(
         help="HOST:PORT[,HOST:PORT...] of the key services to join through, tried in "
              "order; with the keys role, this node becomes a further key service "
              "([server] key_service).")] = None,
+    attestation_service_port: Annotated[int | None, typer.Option(
+        help="Serve this keys node's attestation report service on the internal host at "
+             "this port (0: any free port), for other nodes' --attestation-service. Off by "
+             "default.")] = None,
+    attestation_service: Annotated[str | None, typer.Option(
+        help="HOST:PORT of the keys node's attestation report service: this node's "
+             "certificates are endorsed there, so clients attest it with the same trust "
+             "files as the keys node (needs --attestation-service-ca).")] = None,
+    attestation_service_ca: Annotated[Path | None, typer.Option(
+        help="That service's AS root: a copy of the keys node's as-root-ca.pem.")] = None,
     sim_attester: Annotated[Path | None, typer.Option(
         help="Sim attester state (default <data-dir>/sim-attester); on a node that joins, a "
              "copy of the keys node's (sim only).")] = None,
@@ -97,6 +107,9 @@ def serve(
             sim_attester_dir=sim_attester,
             frontend_port=frontend_port, scheduler_port=scheduler_port,
             key_service_port=key_service_port, blob_port=blob_port,
+            attestation_service_port=attestation_service_port,
+            attestation_service_address=attestation_service,
+            attestation_service_ca=attestation_service_ca,
             workers=workers, worker_slots=worker_slots, worker_python_prestart=python_prestart,
             database_url=database_url, admin_password=admin_password, tee=tee,
             executor_timeout_s=executor_timeout,

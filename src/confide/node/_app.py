@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import grpc
@@ -51,6 +52,7 @@ from ..rpc import PemPair, key_pem
 from ..rpc._keepalive import server_options as keepalive_server_options
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
+from ..services.attestation_report import make_report_server, server_tls_context
 from ..services.authentication import AuthenticationService, TokenSigner
 from ..services.blobstore import BlobStore
 from ..services.frontend import Frontend, peer_ip
@@ -67,7 +69,7 @@ from ..telemetry import (
     parse_metrics_address,
     prepare_worker_metrics_dir,
 )
-from ._attest import SimNode
+from ._attest import RemoteReports, SimNode
 from ._config import ALL_ROLES, DEFAULT_ADMIN_PASSWORD, ServerConfig
 from ._keys import open_platform_keys
 from ._monitor import HealthMonitor
@@ -231,11 +233,34 @@ def _check_roles(config: ServerConfig) -> None:
     if "keys" not in config.services and config.key_service_address is None:
         raise ConfigError("a node without the keys role joins through a key service: give "
                           "--keys HOST:PORT")
+    if config.attestation_service_port is not None and "keys" not in config.services:
+        raise ConfigError("--attestation-service-port: only a node with the keys role serves "
+                          "the attestation report service")
     if config.key_service_address is not None:
         try:
             key_service_addresses(config.key_service_address)
         except ValueError as e:
             raise ConfigError(f"--keys must be {e}") from None
+
+
+def _remote_reports(config: ServerConfig) -> RemoteReports | None:
+    """``--attestation-service HOST:PORT`` with ``--attestation-service-ca FILE``."""
+    address, ca = config.attestation_service_address, config.attestation_service_ca
+    if address is None and ca is None:
+        return None
+    if address is None or ca is None:
+        raise ConfigError("--attestation-service and --attestation-service-ca go together: "
+                          "the service's HOST:PORT and its AS root (the keys node's "
+                          "as-root-ca.pem)")
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--attestation-service must be HOST:PORT, not {address!r}")
+    try:
+        root = ca.read_bytes()
+        x509.load_pem_x509_certificate(root)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--attestation-service-ca {ca}: not a PEM certificate ({e})") from e
+    return RemoteReports(host.strip("[]"), int(port), root)
 
 
 def _dial_host(bind_host: str) -> str:
@@ -278,7 +303,8 @@ class Platform:
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
         self.node = SimNode(data, clock=lambda: dt.datetime.now(dt.UTC), limits=config.limits,
-                            attester_dir=config.sim_attester_dir)
+                            attester_dir=config.sim_attester_dir,
+                            reports=_remote_reports(config))
         self.node_id = f"{socket.gethostname()}/{'+'.join(sorted(self.roles))}"
         self.identity: PemPair | None = None  # the certificate enrolment gave this node
         # A further key service that started from its sealed secret, no peer having
@@ -325,7 +351,10 @@ class Platform:
                                      role_of=self.auth.role_of)
         self.frontend = Frontend(self.auth, AccessControl(), self.audit)
         self.ca = PlatformCA.from_root_secret(secret)
-        self._attested = self.node.issue_certificate(config.server_names)
+        try:
+            self._attested = self.node.issue_certificate(config.server_names)
+        except ConnectionError as e:  # --attestation-service unreachable or refusing
+            raise ConfigError(str(e)) from e
         self._api_creds = _RotatingCredentials(_pem_pair(self._attested))
         self.role_measurements = RoleMeasurements(self.node.role_tables())
         self.revocations = NodeRevocations(self.db)
@@ -346,6 +375,7 @@ class Platform:
             data, keys.live.view("presign"), limits=limits, host=config.host,
             port=blob_port)
         self._servers: list[grpc.aio.Server] = []
+        self._report_server: ThreadingHTTPServer | None = None
         self._sched_creds: _RotatingCredentials | None = None
         self._rpc: RpcLoop | None = None
         self._stopping = threading.Event()
@@ -560,6 +590,8 @@ class Platform:
                 audit=self._audit_refusal("enrolment")))
             self.ports["keys"] = self._bind(keys, cfg.key_service_port,
                                             self._api_creds.credentials(), cfg.internal_host)
+            if cfg.attestation_service_port is not None:
+                self._serve_reports(cfg.attestation_service_port)
         self.monitor = HealthMonitor(
             rpc, self.db, self.scheduler, certificate=lambda: self._attested.certificate_der,
             max_evidence_age=2 * dt.timedelta(seconds=cfg.attestation_validity_s),
@@ -580,10 +612,29 @@ class Platform:
             threading.Thread(target=self._reap_loop, name="reaper", daemon=True).start()
             if cfg.workers > 0:
                 self.supervisor.start()
-        internal = ("scheduler", "keys")
+        internal = ("scheduler", "keys", "attestation")
         _log.info("confide is serving %s: %s", ",".join(sorted(self.roles)), ", ".join(
             f"{role} {cfg.internal_host if role in internal else cfg.host}:{port}"
             for role, port in self.ports.items()))
+
+    def _serve_reports(self, port: int) -> None:
+        """The keys node's attestation report service, for the other nodes'
+        certificates (``--attestation-service``): one AS root for the deployment."""
+        cfg, authority = self.config, self.node.authority
+        if authority is None:
+            raise ConfigError("--attestation-service-port: this node's own reports come from "
+                              "--attestation-service; serve them from that node")
+        try:
+            server = make_report_server(
+                self.node.report_service(), cfg.internal_host, port,
+                tls_context=server_tls_context(authority), limits=cfg.limits)
+        except OSError as e:
+            raise ConfigError(f"cannot serve the attestation report service on "
+                              f"{cfg.internal_host}:{port}: {e}") from e
+        self._report_server = server
+        self.ports["attestation"] = int(server.server_address[1])
+        threading.Thread(target=server.serve_forever, name="report-service",
+                         daemon=True).start()
 
     def _start_metrics(self) -> None:
         address = self.config.metrics_address
@@ -685,6 +736,9 @@ class Platform:
         self.supervisor.stop()
         if self.blobs is not None:
             self.blobs.stop()
+        if self._report_server is not None:
+            self._report_server.shutdown()
+            self._report_server.server_close()
         if self._rpc is not None:
             for server in self._servers:
                 self._rpc.run(server.stop(grace=1.0))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -37,6 +38,7 @@ from ..attestation import (
     EnclaveInfo,
     EndorsedReport,
     Evidence,
+    ReportServiceError,
     UnsafeTrustSimRoot,
     dcap_quote_verifier,
     generate_enclave_info,
@@ -56,11 +58,16 @@ from ..attestation.tls import (
 )
 from ..config import Limits
 from ..keys import SimSealer
-from ..services.attestation_report import ReportAuthority
+from ..services.attestation_report import (
+    ReportAuthority,
+    ReportService,
+    client_tls_context,
+    request_report,
+)
 from ..telemetry import reason_of
 from ..telemetry._metrics import ATTESTATION_APPRAISALS, ATTESTATION_FAILURES, reason_label
 
-__all__ = ["SIM_AUDITOR", "TEACLAVE_SERVICES", "SimNode"]
+__all__ = ["SIM_AUDITOR", "TEACLAVE_SERVICES", "RemoteReports", "SimNode"]
 
 _log = logging.getLogger("confide.server.attest")
 
@@ -70,6 +77,33 @@ TEACLAVE_SERVICES = ("access_control", "authentication", "execution", "frontend"
 SIM_AUDITOR = "sim_auditor"
 _AUDITOR_PRIVATE_FILE = "sim-auditor.private.pem"
 _AUDITOR_BITS = 3072
+
+
+@dataclass(frozen=True)
+class RemoteReports:
+    """Another node's report service (``--attestation-service``), and its AS root.
+
+    Every node of a deployment whose API certificates are endorsed by one report
+    service is attested by clients with one set of trust files (one AS root):
+    several frontends behind one client profile need it.
+    """
+
+    host: str
+    port: int
+    root_pem: bytes  # the service's AS root (public: its as-root-ca.pem)
+
+    def endorse(self, quote: bytes, limits: Limits) -> EndorsedReport:
+        """Have the service endorse ``quote`` over HTTPS checked against the AS root.
+
+        Raises:
+            ConnectionError: the service was unreachable or refused the quote.
+        """
+        try:
+            return request_report(self.host, self.port, quote,
+                                  tls_context=client_tls_context(self.root_pem), limits=limits)
+        except (OSError, ReportServiceError) as e:
+            raise ConnectionError(f"the attestation report service at {self.host}:{self.port} "
+                                  f"did not endorse this node: {e}") from e
 
 
 def _sim_auditor_key(data_dir: Path) -> rsa.RSAPrivateKey:
@@ -98,17 +132,25 @@ class SimNode:
     """
 
     def __init__(self, data_dir: Path, *, clock: Callable[[], dt.datetime],
-                 limits: Limits | None = None, attester_dir: Path | None = None) -> None:
+                 limits: Limits | None = None, attester_dir: Path | None = None,
+                 reports: RemoteReports | None = None) -> None:
         self._data = data_dir
         self._clock = clock
         self._limits = limits if limits is not None else Limits()
         self.attester_dir = attester_dir if attester_dir is not None else data_dir / "sim-attester"
         self.attester = node_sim_attester(self.attester_dir)
         self.sim_root = UnsafeTrustSimRoot(self.attester.root_certificate_der)
-        self.authority = ReportAuthority.load_or_create(
+        self._remote = reports
+        # Reports come from another node's report service, or from one of this node's own.
+        self.authority = None if reports is not None else ReportAuthority.load_or_create(
             data_dir / "attestation-service", SimSealer(data_dir / "sim-sealing.key"), clock())
         self._verify_quote = dcap_quote_verifier(
             self.sim_root, lambda _quote, now: self.attester.collateral(now), limits=self._limits)
+
+    def report_service(self) -> ReportService:
+        """This node's report service, for other nodes (``--attestation-service``)."""
+        assert self.authority is not None  # a node with remote reports serves none
+        return ReportService(self.authority, self._verify_quote, self._clock, self._limits)
 
     @property
     def measurements(self) -> dict[str, str]:
@@ -133,6 +175,9 @@ class SimNode:
             return self.attester.evidence(report_data, now=now).quote
 
         def endorse(quote: bytes) -> EndorsedReport:
+            if self._remote is not None:
+                return self._remote.endorse(quote, self._limits)
+            assert self.authority is not None
             try:
                 verdict = self._verify_quote(quote, now)
             except Exception as e:
@@ -198,10 +243,16 @@ class SimNode:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
         write_public_file(adir / f"{SIM_AUDITOR}.sign.sha256", sign_enclave_info(raw, auditor))
         write_public_file(self._data / ENCLAVE_INFO_FILE, raw)
-        write_public_file(self._data / AS_ROOT_FILE, self.authority.root_certificate.public_bytes(
-            serialization.Encoding.PEM))
+        write_public_file(self._data / AS_ROOT_FILE, self.as_root_pem())
         write_public_file(self._data / SIM_DCAP_ROOT_FILE, self.attester.root_certificate_der)
         self.write_api_certificate(api_cert_pem)
+
+    def as_root_pem(self) -> bytes:
+        """The root of the report service that endorses this node (clients' AS root)."""
+        if self._remote is not None:
+            return self._remote.root_pem
+        assert self.authority is not None
+        return self.authority.root_certificate.public_bytes(serialization.Encoding.PEM)
 
     def write_api_certificate(self, api_cert_pem: bytes) -> None:
         """Publish the current API certificate (for clients that pin instead of attest)."""

@@ -39,6 +39,13 @@ class ServerConfig:
     frontend_port: int = 7777
     scheduler_port: int = 17780
     key_service_port: int = 17781  # enrolment of worker nodes (loopback)
+    # Where a keys node serves its attestation report service (internal host), so
+    # other nodes' API certificates carry its reports. None: not served.
+    attestation_service_port: int | None = None
+    # HOST:PORT of that service, and its AS root (PEM file): this node's certificates
+    # are then endorsed there, so clients attest every node with one set of trust files.
+    attestation_service_address: str | None = None
+    attestation_service_ca: Path | None = None
     blob_port: int | None = 7778  # None: no blob store
     workers: int = 2
     worker_slots: int = 4  # tasks each worker runs concurrently

@@ -250,7 +250,7 @@ def request_report(
     return EndorsedReport(report=report, signature=signature, certs=certs)
 
 
-def _server_tls_context(authority: ReportAuthority) -> ssl.SSLContext:
+def server_tls_context(authority: ReportAuthority) -> ssl.SSLContext:
     """HTTPS with the signing certificate, like Teaclave's reference server.
 
     ``ssl`` only loads keys from files: the key is written to a private
@@ -305,7 +305,7 @@ def run_attestation_service(
         service,
         host,
         port,
-        tls_context=_server_tls_context(authority) if tls else None,
+        tls_context=server_tls_context(authority) if tls else None,
         limits=limits,
     )
     _log.warning(
@@ -316,3 +316,13 @@ def run_attestation_service(
     )
     with server:
         server.serve_forever()
+
+
+def client_tls_context(root_pem: bytes) -> ssl.SSLContext:
+    """HTTPS to a report service whose signing certificate chains to ``root_pem``
+    (its AS root): the chain is checked, the host name is not (the service's
+    certificate names the host it was made for, not the address nodes dial)."""
+    context = ssl.create_default_context(cadata=root_pem.decode("ascii"))
+    context.check_hostname = False
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
