@@ -77,9 +77,9 @@ class Host:
                              text=True, timeout=30)
         return {int(p) for p in out.stdout.split()}
 
-    def descendants(self) -> set[int]:
+    def descendants(self) -> list[int]:
         """Every live process started here and everything under them, from /proc
-        (sandboxes in network namespaces of their own included)."""
+        (sandboxes in network namespaces of their own included), parents first."""
         children: dict[int, list[int]] = {}
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
@@ -89,12 +89,12 @@ class Host:
                     continue
                 children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(
                     int(entry.name))
-        found: set[int] = set()
+        found: list[int] = []
         todo = [p.pid for p in self.procs if p.poll() is None]
-        while todo:
-            pid = todo.pop()
+        while todo:  # breadth first: a worker comes before its sandboxes
+            pid = todo.pop(0)
             if pid not in found:
-                found.add(pid)
+                found.append(pid)
                 todo += children.get(pid, [])
         return found
 
@@ -102,7 +102,10 @@ class Host:
         """SIGKILL every process of this host at once (a machine lost under load):
         its namespace's and everything started here, with their children. Returns
         how many were killed; the host's processes are forgotten."""
-        pids = self.netns_pids() | self.descendants()
+        # Parents first: a worker killed after its sandbox could still report the
+        # sandbox's death before it dies itself (a machine lost at once reports nothing).
+        tree = self.descendants()
+        pids = tree + sorted(self.netns_pids() - set(tree))
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)

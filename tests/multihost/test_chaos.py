@@ -207,7 +207,9 @@ def test_sigterm_of_one_scheduler_node_fails_only_the_tasks_leased_through_it(
     failed with the stopping node's reason)."""
     sc, w2 = cluster.topology.hosts["sc"], cluster.topology.hosts["w2"]
     sc.stop_all()
+    w2.stop_all()  # started afresh below: pulling from the new node, not backing off
     _start_scheduler_host(cluster, sc, "--shutdown-grace", "1")
+    _start_workers(cluster, w2, scheduler=f"{sc.address}:17780")
     _start_workers(cluster, cluster.w1)  # stopped by the previous test
     reason = "Runtime Error: Server Shutdown (still running after the 1 s shutdown grace period)"
     numbers, _ = _under_load(cluster, "sigterm-scheduler",
