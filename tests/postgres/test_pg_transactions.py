@@ -3,6 +3,7 @@ reads, connections kept without a ping, a lock timeout, the durability setting."
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
@@ -108,3 +109,89 @@ def test_the_durability_setting_maps_to_synchronous_commit(pg_url: str, mode: st
 def test_an_unknown_durability_setting_is_refused(pg_url: str) -> None:
     with pytest.raises(StorageError, match="synchronous"):
         _db(pg_url, synchronous="OFF")
+
+
+class _RoundTrips:
+    """Counts the times a connection waited for the server (libpq's protocol
+    trace: each turn from messages sent to messages received is one)."""
+
+    def __init__(self, connection: object) -> None:
+        import tempfile
+
+        import psycopg
+
+        self._pgconn = connection.pgconn  # type: ignore[attr-defined]
+        self._file = tempfile.TemporaryFile()
+        self._pgconn.trace(self._file.fileno())
+        self._pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    def stop(self) -> int:
+        self._pgconn.untrace()
+        self._file.seek(0)
+        directions = [line[:1] for line in self._file.read().split(b"\n") if line]
+        self._file.close()
+        return sum(1 for a, b in itertools.pairwise(directions)
+                   if a == b"F" and b == b"B")
+
+
+def _writer_round_trips(db: Database) -> _RoundTrips:
+    writers = db._idle_writers  # type: ignore[attr-defined]
+    assert len(writers) == 1
+    return _RoundTrips(writers[0].raw.driver_connection)
+
+
+def test_a_write_transaction_without_reads_waits_for_the_server_once(pg_url: str) -> None:
+    db = _db(pg_url)
+    with db.write() as t:
+        t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+    trips = _writer_round_trips(db)
+    with db.write() as t:  # BEGIN, three writes, a lock and COMMIT: one round trip
+        t.serialize("chain")
+        t.insert("tasks", "task-2", {"n": 2}, seq=2, status=0)
+        t.update("tasks", "task-1", {"n": 3}, seq=1, status=1)
+        t.delete("tasks", "task-gone")
+    assert trips.stop() == 1
+    trips = _writer_round_trips(db)
+    with db.write() as t:  # each read is one more
+        row = t.get("tasks", "task-2", lock=True)
+        assert row is not None
+        t.update("tasks", "task-2", {"n": 4}, seq=2, status=1)
+    assert trips.stop() == 2
+    trips = _writer_round_trips(db)
+    with db.write():  # nothing sent: nothing to commit
+        pass
+    assert trips.stop() == 0
+    with db.read() as t:
+        assert [r.body["n"] for r in t.scan("tasks", order_by="seq")] == [3, 4]
+    db.close()
+
+
+def test_an_update_of_a_missing_row_among_others_fails_them_all(pg_url: str) -> None:
+    db = _db(pg_url)
+    with db.write() as t:
+        t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+    with pytest.raises(StorageError, match="task-1, tasks/task-missing: update hit 0 rows"), \
+            db.write() as t:
+        t.update("tasks", "task-1", {"n": 2}, seq=1, status=1)
+        t.update("tasks", "task-missing", {"n": 2}, seq=2, status=0)
+        t.insert("tasks", "task-3", {"n": 3}, seq=3, status=0)
+    with db.write() as t:  # the same connection, out of the failed transaction
+        assert len(db._idle_writers) == 0  # type: ignore[attr-defined]
+        row = t.get("tasks", "task-1")
+        assert row is not None and row.body == {"n": 1} and row.columns["status"] == 0
+        assert t.get("tasks", "task-3") is None
+    db.close()
+
+
+def test_an_error_raised_by_the_caller_rolls_back_the_pipelined_writes(pg_url: str) -> None:
+    db = _db(pg_url)
+    with pytest.raises(RuntimeError), db.write() as t:
+        t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+        raise RuntimeError("the service refused")
+    with db.read() as t:
+        assert t.get("tasks", "task-1") is None
+    with db.write() as t:
+        t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+    with db.read() as t:
+        assert t.get("tasks", "task-1") is not None
+    db.close()
