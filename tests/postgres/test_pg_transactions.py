@@ -195,3 +195,19 @@ def test_an_error_raised_by_the_caller_rolls_back_the_pipelined_writes(pg_url: s
     with db.read() as t:
         assert t.get("tasks", "task-1") is not None
     db.close()
+
+
+def test_delete_below_removes_only_rows_under_the_bound_without_a_wait(pg_url: str) -> None:
+    db = _db(pg_url)
+    with db.write() as t:
+        for n, at in enumerate((10, 19, 20, 21)):
+            t.insert("idempotency", f"k{n}", {"n": n}, created_at=at)
+    trips = _writer_round_trips(db)
+    with db.write() as t:
+        t.delete_below("idempotency", "created_at", 20)
+    assert trips.stop() == 1  # the commit's: the delete went with it
+    with db.read() as t:
+        assert sorted(r.id for r in t.scan("idempotency")) == ["k2", "k3"]
+    with pytest.raises(StorageError, match="no column"), db.write() as t:
+        t.delete_below("idempotency", "created_at; DROP TABLE tasks", 20)
+    db.close()

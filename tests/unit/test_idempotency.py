@@ -87,6 +87,22 @@ def test_an_expired_key_creates_again_and_old_keys_are_purged(db: Database) -> N
     assert len(rows) == 1 and rows[0].body["key"] == "old-key-0"  # the other two purged
 
 
+def test_a_key_within_its_ttl_is_not_purged_by_a_newer_create(db: Database) -> None:
+    clock, made = Clock(), []
+    limits = Limits(idempotency_ttl_s=60.0)
+    clock.now = 1_000_000.75  # its column says 1_000_000: the purge must not trust that alone
+    run_idempotent(db, _key("alice", "young-key", b"r", clock, limits), _maker(made))
+    clock.now += 60.0  # still live until 1_000_060.75 (the TTL is exclusive)
+    clock.now -= 0.5
+    run_idempotent(db, _key("alice", "other-key", b"r", clock, limits), _maker(made))
+    assert _key("alice", "young-key", b"r", clock, limits).lookup(db) == "obj-0"
+    clock.now += 1.0  # now past it: the next create removes it
+    run_idempotent(db, _key("alice", "third-key", b"r", clock, limits), _maker(made))
+    with db.read() as txn:
+        keys = sorted(row.body["key"] for row in txn.scan("idempotency"))
+    assert keys == ["other-key", "third-key"]
+
+
 def test_a_failed_create_records_no_key(db: Database) -> None:
     clock = Clock()
 

@@ -262,6 +262,11 @@ class _SqlTxn(Txn):
         sql = self._sql[table]
         self._send(sql.delete, (sql.key(row_id),))
 
+    def delete_below(self, table: str, column: str, bound: int) -> None:
+        sql = self._sql[table]
+        self._send(f"DELETE FROM {sql.name} WHERE {sql.column(column)} < {sql.mark}",
+                   (int(bound),))
+
     def scan(
         self,
         table: str,

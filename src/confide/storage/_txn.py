@@ -59,6 +59,16 @@ class Txn(Protocol):
         """Remove a row if it exists."""
         ...
 
+    def delete_below(self, table: str, column: str, bound: int) -> None:
+        """Remove every row whose plain integer ``column`` is below ``bound``.
+
+        Decided by the database on the plain column, without opening a row: for
+        purging what is stale anyway, where a row removed by a forged column
+        costs no more than the database's owner deleting it (which nothing can
+        prevent). Sent without waiting (pipelined) on PostgreSQL.
+        """
+        ...
+
     def scan(
         self,
         table: str,
