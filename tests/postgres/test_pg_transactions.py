@@ -211,3 +211,33 @@ def test_delete_below_removes_only_rows_under_the_bound_without_a_wait(pg_url: s
     with pytest.raises(StorageError, match="no column"), db.write() as t:
         t.delete_below("idempotency", "created_at; DROP TABLE tasks", 20)
     db.close()
+
+
+def test_get_many_reads_every_row_in_one_round_trip_and_locks_those_asked(
+        pg_url: str) -> None:
+    from confide.storage import Get
+
+    db = _db(pg_url)
+    with db.write() as t:
+        t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+        t.insert("functions", "function-1", {"f": 1}, seq=1, owner="alice")
+    trips = _writer_round_trips(db)
+    with db.write() as t:
+        task, missing, function = t.get_many(
+            Get("tasks", "task-1", lock=True), Get("tasks", "task-2"),
+            Get("functions", "function-1"))
+        assert task is not None and task.body == {"n": 1} and missing is None
+        assert function is not None and function.columns["owner"] == "alice"
+        t.update("tasks", "task-1", {"n": 2}, seq=1, status=1)
+    assert trips.stop() == 2  # the reads, then the commit
+    engine = create_engine(pg_url)
+    with db.write() as t:  # a lock asked for is held: another writer cannot take it
+        t.get_many(Get("tasks", "task-1", lock=True))
+        with engine.connect() as c, pytest.raises(Exception, match="could not obtain lock"):
+            c.execute(text("SET lock_timeout = 100"))
+            c.execute(text("SELECT 1 FROM tasks WHERE id = 'task-1' FOR UPDATE NOWAIT"))
+    engine.dispose()
+    with db.read() as t:  # outside a pipelined write, one after the other
+        assert [r is not None for r in t.get_many(Get("tasks", "task-1"),
+                                                   Get("tasks", "task-9"))] == [True, False]
+    db.close()

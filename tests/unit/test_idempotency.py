@@ -125,3 +125,30 @@ def test_well_formed_keys_pass() -> None:
     assert parse_idempotency_key(None, Limits()) is None
     assert parse_idempotency_key("0f" * 16, Limits()) == "0f" * 16
     assert parse_idempotency_key("req:2026-12-05_a.b", Limits()) == "req:2026-12-05_a.b"
+
+
+def test_a_retry_is_answered_before_the_create_validates_again(db: Database) -> None:
+    """The key's row is read with the create's rows, and checked first: a retry
+    gets the first id even if the request would now be refused."""
+    from confide.services._idempotency import run_idempotent_reading
+    from confide.storage import Get
+
+    clock, made = Clock(), []
+    with db.write() as txn:
+        txn.insert("functions", "function-1", {"ok": True}, seq=1, owner="alice")
+
+    def create(txn: Txn, rows: list) -> str:  # type: ignore[type-arg]
+        function = rows[0]
+        if function is None or not function.body["ok"]:
+            raise ServiceError.permission_denied()
+        return _maker(made)(txn)
+
+    reads = (Get("functions", "function-1"),)
+    key = _key("alice", "k-12345678", b"req", clock)
+    first = run_idempotent_reading(db, key, reads, create)
+    with db.write() as txn:  # the function's owner disables it meanwhile
+        txn.update("functions", "function-1", {"ok": False}, seq=1, owner="alice")
+    assert run_idempotent_reading(db, key, reads, create) == first == "obj-0"
+    with pytest.raises(ServiceError):  # a new key is refused
+        run_idempotent_reading(db, _key("alice", "k-87654321", b"req", clock), reads, create)
+    assert made == ["obj-0"]

@@ -20,14 +20,15 @@ import hashlib
 import hmac
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..config import Limits
 from ..errors import Code, ServiceError, Violation
-from ..storage import Database, Row, Txn
+from ..storage import Database, Get, Row, Txn
 
-__all__ = ["METADATA_KEY", "IdempotencyKey", "parse_idempotency_key", "run_idempotent"]
+__all__ = ["METADATA_KEY", "IdempotencyKey", "parse_idempotency_key", "run_idempotent",
+           "run_idempotent_reading"]
 
 #: The gRPC metadata header (lower case, as gRPC sends it).
 METADATA_KEY = "idempotency-key"
@@ -121,14 +122,26 @@ def run_idempotent(db: Database, key: IdempotencyKey | None,
     ``create`` inserts the object and returns its id; with a key, the key is
     recorded in the same transaction.
     """
-    if key is None:
-        with db.write() as txn:
-            return create(txn)
+    return run_idempotent_reading(db, key, (), lambda txn, _rows: create(txn))
+
+
+def run_idempotent_reading(db: Database, key: IdempotencyKey | None, reads: Sequence[Get],
+                           create: Callable[[Txn, list[Row | None]], str]) -> str:
+    """:func:`run_idempotent` for a ``create`` that needs rows first: ``reads``
+    are read with the key's row (locked) in one round trip and passed to it.
+
+    The key is checked before ``create`` runs, so a retry gets the first
+    attempt's id even if validating the request again would now fail.
+    """
+    gets = [*reads, Get(_TABLE, key._row_id, lock=True)] if key is not None else list(reads)
     with db.write() as txn:
-        stored = txn.get(_TABLE, key._row_id, lock=True)  # read once, held to the end
+        rows = txn.get_many(*gets)
+        if key is None:
+            return create(txn, rows)
+        stored = rows.pop()  # read once, held to the end
         prior = key._replay(stored)
         if prior is not None:
             return prior
-        made = create(txn)
+        made = create(txn, rows)
         key.remember(txn, made, stored=stored)
         return made

@@ -32,7 +32,7 @@ from . import _migrate
 from ._channels import Listener, LocalChannels, PostgresListener, check_channel, check_payload
 from ._migrate import MigrationError
 from ._schema import tables
-from ._txn import Column, Record, Row, Txn
+from ._txn import Column, Get, Record, Row, Txn
 
 __all__ = ["Conflict", "Database", "ResealBatch", "Schema", "StorageError", "Tampered"]
 
@@ -231,6 +231,21 @@ class _SqlTxn(Txn):
         statement = sql.get + (" FOR UPDATE" if lock and self._postgres else "")
         raw = self._execute(statement, (sql.key(row_id),)).fetchone()
         return None if raw is None else self._row(sql, raw)
+
+    def get_many(self, *gets: Get) -> list[Row | None]:
+        if self._pipeline is None:  # one statement after the other
+            return [self.get(g.table, g.row_id, lock=g.lock) for g in gets]
+        # Pipelined: every SELECT is sent before the first result is read.
+        sent = []
+        for g in gets:
+            sql = self._sql[g.table]
+            sent.append((sql, self._send(sql.get + (" FOR UPDATE" if g.lock else ""),
+                                         (sql.key(g.row_id),))))
+        rows: list[Row | None] = []
+        for sql, cursor in sent:
+            raw = cursor.fetchone()
+            rows.append(None if raw is None else self._row(sql, raw))
+        return rows
 
     def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
         sql = self._sql[table]

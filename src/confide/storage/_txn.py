@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Column", "Record", "Row", "Txn"]
+__all__ = ["Column", "Get", "Record", "Row", "Txn"]
 
 #: A record's body: the plain dict that is CBOR-encoded and sealed. The named
 #: record types of the services convert from and to it.
@@ -33,6 +33,15 @@ class Row:
     body: Record
 
 
+@dataclass(frozen=True)
+class Get:
+    """One row to read with :meth:`Txn.get_many` (``lock``: as :meth:`Txn.get`)."""
+
+    table: str
+    row_id: str
+    lock: bool = False
+
+
 class Txn(Protocol):
     """One database transaction. Obtain it from ``Database.read`` / ``write``.
 
@@ -42,6 +51,10 @@ class Txn(Protocol):
 
     def get(self, table: str, row_id: str, *, lock: bool = False) -> Row | None:
         """The row ``row_id`` of ``table``, or None; ``lock`` holds it until the end."""
+        ...
+
+    def get_many(self, *gets: Get) -> list[Row | None]:
+        """:meth:`get` of each, in order; on PostgreSQL all in one round trip."""
         ...
 
     def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
