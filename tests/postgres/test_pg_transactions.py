@@ -241,3 +241,32 @@ def test_get_many_reads_every_row_in_one_round_trip_and_locks_those_asked(
         assert [r is not None for r in t.get_many(Get("tasks", "task-1"),
                                                    Get("tasks", "task-9"))] == [True, False]
     db.close()
+
+
+def test_check_newest_is_checked_by_the_server_and_fails_once_another_row_is_newer(
+        pg_url: str) -> None:
+    from confide.storage import Stale
+
+    db = _db(pg_url)
+    with db.write() as t:
+        first = t.insert("tasks", "task-1", {"n": 1}, seq=1, status=0)
+    trips = _writer_round_trips(db)
+    with db.write() as t:  # the newest, byte for byte: no read, one round trip
+        t.check_newest("tasks", first, "seq")
+        second = t.insert("tasks", "task-2", {"n": 2}, seq=2, status=0)
+    assert trips.stop() == 1
+    with pytest.raises(Stale, match="tasks/task-1"), db.write() as t:
+        t.check_newest("tasks", first, "seq")  # task-2 is newer now
+        t.insert("tasks", "task-3", {"n": 3}, seq=3, status=0)
+    with db.read() as t:
+        assert t.get("tasks", "task-3") is None  # rolled back
+    engine = create_engine(pg_url)
+    with engine.connect() as c, c.begin():  # same id and columns, another (valid) seal
+        c.execute(text("UPDATE tasks SET body = (SELECT body FROM tasks WHERE id = 'task-1') "
+                       "WHERE id = 'task-2'"))
+    engine.dispose()
+    with pytest.raises(Stale), db.write() as t:
+        t.check_newest("tasks", second, "seq")
+    with db.write() as t:  # the connection is fine afterwards
+        t.insert("tasks", "task-4", {"n": 4}, seq=4, status=0)
+    db.close()

@@ -34,7 +34,7 @@ from ._migrate import MigrationError
 from ._schema import tables
 from ._txn import Column, Get, Record, Row, Txn
 
-__all__ = ["Conflict", "Database", "ResealBatch", "Schema", "StorageError", "Tampered"]
+__all__ = ["Conflict", "Database", "ResealBatch", "Schema", "Stale", "StorageError", "Tampered"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -60,6 +60,8 @@ except ImportError:  # pragma: no cover - the postgres extra is optional
 
 #: The SQLSTATE of ``1 / 0``: how a pipelined update tells that it hit no row.
 _NO_ROW_UPDATED = "22012"
+#: The SQLSTATE of ``ln(0)``: how a pipelined ``check_newest`` tells that it failed.
+_NOT_NEWEST = "2201E"
 
 _SECONDS = {False: DB_TRANSACTION_SECONDS.labels("read"),
             True: DB_TRANSACTION_SECONDS.labels("write")}
@@ -75,6 +77,10 @@ class Conflict(StorageError):
 
 class Tampered(StorageError):
     """A row failed authentication: somebody changed the database."""
+
+
+class Stale(StorageError):
+    """A row checked with ``Txn.check_newest`` was not the newest any more: read again."""
 
 
 class StorageUnavailable(StorageError):
@@ -162,6 +168,7 @@ class _SqlTxn(Txn):
         self._pipeline = pipeline
         self._begun = False
         self._updated: list[str] = []
+        self._checked: list[str] = []
 
     def _begin(self) -> None:
         """Open the transaction with its first statement (pipelined writes only)."""
@@ -189,17 +196,21 @@ class _SqlTxn(Txn):
 
         An error of any statement still in flight (a duplicate key, an update
         that hit no row) arrives here, before COMMIT ran: the server skipped
-        it, and the caller rolls back.
+        it, and the caller rolls back (see :meth:`meaning`).
         """
-        if not self._begun:  # nothing was sent: nothing to commit
-            return
-        try:
+        if self._begun:  # else nothing was sent: nothing to commit
             self._send("COMMIT", ())
             self._pipeline.sync()
-        except _DB_ERRORS as e:
-            if getattr(e, "sqlstate", None) == _NO_ROW_UPDATED and self._updated:
-                raise StorageError(f"{', '.join(self._updated)}: update hit 0 rows") from e
-            raise
+
+    def meaning(self, e: BaseException) -> StorageError | None:
+        """What a database error of a pipelined write means to the caller, when
+        it comes from one of our own server-side checks."""
+        state = getattr(e, "sqlstate", None)
+        if state == _NO_ROW_UPDATED and self._updated:
+            return StorageError(f"{', '.join(self._updated)}: update hit 0 rows")
+        if state == _NOT_NEWEST and self._checked:
+            return Stale(f"{', '.join(self._checked)}: not the newest row any more")
+        return None
 
     # -- sealing ----------------------------------------------------------
     def _seal(self, table: str, row_id: str, cols: Mapping[str, Column], body: Record) -> bytes:
@@ -219,7 +230,7 @@ class _SqlTxn(Txn):
         data = dict(zip(sql.columns, raw, strict=True))
         row_id = str(data.pop(sql.pk))
         blob = bytes(data.pop("body"))
-        return Row(row_id, data, self._open(sql.name, row_id, data, blob))
+        return Row(row_id, data, self._open(sql.name, row_id, data, blob), blob)
 
     def _check_columns(self, sql: _TableSql, cols: Mapping[str, Column]) -> None:
         if set(cols) != set(sql.plain):
@@ -247,13 +258,32 @@ class _SqlTxn(Txn):
             rows.append(None if raw is None else self._row(sql, raw))
         return rows
 
-    def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
+    def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> Row:
         sql = self._sql[table]
         self._check_columns(sql, cols)
         names = [sql.pk, "body", *cols]
-        values = [sql.key(row_id), self._seal(table, row_id, cols, body), *cols.values()]
+        seal = self._seal(table, row_id, cols, body)
+        values = [sql.key(row_id), seal, *cols.values()]
         self._send(sql.insert_prefix.format(", ".join(names),
                                             ", ".join([sql.mark] * len(names))), values)
+        return Row(row_id, dict(cols), body, seal)
+
+    def check_newest(self, table: str, row: Row, order_by: str) -> None:
+        sql = self._sql[table]
+        if row.seal is None:
+            raise StorageError(f"{table}/{row.id}: no seal to check")
+        newest = (f"SELECT {sql.pk}, body FROM {sql.name} "
+                  f"ORDER BY {sql.column(order_by)} DESC LIMIT 1")
+        if self._pipeline is None:
+            raw = self._execute(newest).fetchone()
+            if raw is None or str(raw[0]) != row.id or bytes(raw[1]) != row.seal:
+                raise Stale(f"{table}/{row.id}: not the newest row any more")
+            return
+        # ln(0) fails the transaction unless the newest row is this one, byte for byte.
+        self._checked.append(f"{table}/{row.id}")
+        self._send(f"SELECT ln(COUNT(*)) FROM ({newest}) h "
+                   f"WHERE h.{sql.pk} = {sql.mark} AND h.body = {sql.mark}",
+                   (sql.key(row.id), row.seal))
 
     def update(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
         sql = self._sql[table]
@@ -580,6 +610,7 @@ class Database:
         except IndexError:
             writer = _PgWriter(self._checkout())
         reusable = True
+        txn = None
         try:
             txn = _SqlTxn(writer.raw.cursor(), self._sealer, True, self._table_sql,
                           writer.pipeline)
@@ -587,6 +618,9 @@ class Database:
             txn.commit()
         except BaseException as e:
             reusable = not isinstance(e, _BROKEN) and writer.rollback()
+            meaning = None if txn is None else txn.meaning(e)
+            if meaning is not None:
+                raise meaning from e
             raise
         finally:
             if not reusable:

@@ -10,7 +10,7 @@ another backend) can stand in for the SQL one.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = ["Column", "Get", "Record", "Row", "Txn"]
@@ -31,6 +31,8 @@ class Row:
     id: str
     columns: dict[str, Column]
     body: Record
+    #: The sealed body as stored: opaque to services, for :meth:`Txn.check_newest`.
+    seal: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,21 @@ class Txn(Protocol):
         """:meth:`get` of each, in order; on PostgreSQL all in one round trip."""
         ...
 
-    def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
+    def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> Row:
         """Add a row; ``cols`` must be exactly the table's plain columns.
 
         A row whose key exists already makes the transaction fail with
-        ``Conflict`` (raised when it ends, or at once)."""
+        ``Conflict`` (raised when it ends, or at once). Returns the row as
+        written (with its seal)."""
+        ...
+
+    def check_newest(self, table: str, row: Row, order_by: str) -> None:
+        """Fail the transaction with ``Stale`` (raised when it ends, or at once)
+        unless ``row`` (read or written earlier, with its seal) is still the row
+        of ``table`` with the largest ``order_by``, byte for byte.
+
+        Checked by the database on PostgreSQL (no round trip of its own): a
+        writer that knows what it wrote last need not read it back."""
         ...
 
     def update(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
