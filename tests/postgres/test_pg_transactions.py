@@ -270,3 +270,38 @@ def test_check_newest_is_checked_by_the_server_and_fails_once_another_row_is_new
     with db.write() as t:  # the connection is fine afterwards
         t.insert("tasks", "task-4", {"n": 4}, seq=4, status=0)
     db.close()
+
+
+def test_idle_writers_serve_reads_and_every_idle_connection_counts_against_one_cap(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections kept in pipeline mode for writes are not lost to reads: with no
+    other idle one, a read takes a writer's (so the pool is not exhausted by
+    connections parked for the other kind)."""
+    import threading
+
+    monkeypatch.setattr(storage_db, "_POSTGRES_IDLE", 3)
+    db = _db(pg_url)
+    barrier = threading.Barrier(4)
+
+    def write(n: int) -> None:
+        with db.write() as t:
+            t.insert("tasks", f"task-{n}", {"n": n}, seq=n, status=0)
+            barrier.wait(10)  # four writes open at once: four connections
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert len(db._idle_writers) == 3 and db._idle == []  # type: ignore[attr-defined]
+    opened = []
+    real = db.engine.raw_connection
+    monkeypatch.setattr(db.engine, "raw_connection", lambda: opened.append(1) or real())
+    with db.read() as t:
+        assert len(list(t.scan("tasks"))) == 4
+    assert opened == []  # a writer's connection, out of pipeline mode
+    assert len(db._idle_writers) == 2 and len(db._idle) == 1  # type: ignore[attr-defined]
+    with db.write() as t:  # a write takes an idle connection too
+        t.insert("tasks", "task-9", {"n": 9}, seq=9, status=0)
+    assert opened == []
+    db.close()

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import cbor2
 from sqlalchemy import BigInteger, Engine, create_engine, event
@@ -471,12 +471,18 @@ class _PgWriter:
         except _DB_ERRORS:
             return False
 
-    def close(self) -> None:
+    def detach(self) -> Any | None:
+        """The connection out of pipeline mode, for a read; None if that failed (closed)."""
         try:
             self._mode.__exit__(None, None, None)
         except _DB_ERRORS:
-            pass
-        _close_quietly(self.raw)
+            _close_quietly(self.raw)
+            return None
+        return self.raw
+
+    def close(self) -> None:
+        if self.detach() is not None:
+            _close_quietly(self.raw)
 
 
 class Database:
@@ -626,19 +632,32 @@ class Database:
             if not reusable:
                 writer.close()
                 self._close_idle()
-            elif len(self._idle_writers) >= self._idle_cap:
+            elif self._idle_full():
                 writer.close()
             else:
                 self._idle_writers.append(writer)
 
     def _checkout(self) -> Any:
+        """An idle connection (a writer's if no other is idle: every idle one
+        counts against the pool), or a new one."""
         try:
             return self._idle.pop()
         except IndexError:
-            raw: Any = self.engine.raw_connection()
-            if self.postgres:  # transactions are ours (``_plain``, ``_pg_write``)
-                raw.driver_connection.autocommit = True
-            return raw
+            pass
+        while self._idle_writers:
+            try:
+                raw = self._idle_writers.pop().detach()
+            except IndexError:  # another thread took it
+                break
+            if raw is not None:
+                return raw
+        raw = cast(Any, self.engine.raw_connection())
+        if self.postgres:  # transactions are ours (``_plain``, ``_pg_write``)
+            raw.driver_connection.autocommit = True
+        return raw
+
+    def _idle_full(self) -> bool:
+        return len(self._idle) + len(self._idle_writers) >= self._idle_cap
 
     def _checkin(self, raw: Any, reusable: bool) -> None:
         """Keep a healthy connection for the next transaction (no ping round trip).
@@ -650,7 +669,7 @@ class Database:
             raw.close()
             if self.postgres:
                 self._close_idle()
-        elif len(self._idle) >= self._idle_cap:
+        elif self._idle_full():
             raw.close()
         else:
             self._idle.append(raw)
