@@ -134,3 +134,26 @@ def test_a_failed_group_commit_fails_its_callers_and_the_next_ones_proceed(
     _all_return(run, 8)
     assert errors and set(errors) == {"disk full"}
     assert log.verify_chain() == 5 + 8 - len(errors)
+
+
+def test_two_logs_on_one_database_take_turns_and_the_chain_verifies(tmp_path: Path) -> None:
+    """Another process appending makes this one's known head stale: it reads and
+    verifies the newest entry instead of chaining from its own."""
+    db, a = _log(tmp_path)
+    b = AuditLog(db, KEY, clock=lambda: 1.0)
+    for i in range(3):
+        a.append(user="", message=f"a {i}", result=True, ip=bytes(16))
+        b.append(user="", message=f"b {i}", result=True, ip=bytes(16))
+    assert a.verify_chain() == 11
+
+
+def test_the_head_replaced_by_an_older_entry_is_refused(tmp_path: Path) -> None:
+    """A replayed (validly sealed) entry in place of the newest: the database's
+    check fails, and the read that follows finds the chain edited."""
+    _, log = _log(tmp_path)
+    with sqlite3.connect(tmp_path / "a.db") as c:
+        c.execute("delete from audit where seq = 5")
+        b4 = c.execute("select body from audit where seq = 4").fetchone()[0]
+        c.execute("insert into audit (seq, body) values (5, ?)", (b4,))
+    with pytest.raises(Exception):  # noqa: B017 - Tampered (the seal binds the id) or broken
+        log.append(user="", message="x", result=False, ip=bytes(16))

@@ -242,3 +242,29 @@ def test_operator_cannot_make_a_user_administrator_in_the_database(auth: Auth) -
     with refused(Code.UNAUTHENTICATED):
         auth.login("alice", "admin-password")
     assert auth.service.role_of("admin") == Role(RoleKind.PLATFORM_ADMIN)
+
+
+def test_authenticate_cached_never_reads_the_database_and_keeps_every_check(
+        auth: Auth) -> None:
+    auth.add("alice", "PlatformAdmin")
+    token = auth.session("alice")
+    auth.service._forget("alice")  # type: ignore[attr-defined]
+    assert auth.service.authenticate_cached("alice", token) is None  # not cached: ask the DB
+    assert auth.service.authenticate("alice", token).role.kind is RoleKind.PLATFORM_ADMIN
+    loads: list[str] = []
+    real_load = auth.service._load  # type: ignore[attr-defined]
+    auth.service._load = lambda user_id: loads.append(user_id) or real_load(user_id)  # type: ignore[attr-defined]
+    who = auth.service.authenticate_cached("alice", token)
+    assert who is not None and who.user_id == "alice" and loads == []
+    with refused(Code.UNAUTHENTICATED, FAILED):  # another user's token
+        auth.service.authenticate_cached("admin", token)
+    with refused(Code.UNAUTHENTICATED, FAILED):  # a forged token
+        auth.service.authenticate_cached("alice", token[:-2] + ("AA" if token[-2:] != "AA"
+                                                                  else "BB"))
+    assert loads == []
+    auth.service.change_password(Principal("alice", Role(RoleKind.PLATFORM_ADMIN)), "pw2")
+    assert auth.service.authenticate_cached("alice", token) is None  # forgotten: ask the DB
+    with refused(Code.UNAUTHENTICATED, FAILED):  # the session before the change is revoked
+        auth.service.authenticate("alice", token)
+    with refused(Code.UNAUTHENTICATED, FAILED):  # and stays so once cached again
+        auth.service.authenticate_cached("alice", token)

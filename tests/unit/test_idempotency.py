@@ -87,6 +87,22 @@ def test_an_expired_key_creates_again_and_old_keys_are_purged(db: Database) -> N
     assert len(rows) == 1 and rows[0].body["key"] == "old-key-0"  # the other two purged
 
 
+def test_a_key_within_its_ttl_is_not_purged_by_a_newer_create(db: Database) -> None:
+    clock, made = Clock(), []
+    limits = Limits(idempotency_ttl_s=60.0)
+    clock.now = 1_000_000.75  # its column says 1_000_000: the purge must not trust that alone
+    run_idempotent(db, _key("alice", "young-key", b"r", clock, limits), _maker(made))
+    clock.now += 60.0  # still live until 1_000_060.75 (the TTL is exclusive)
+    clock.now -= 0.5
+    run_idempotent(db, _key("alice", "other-key", b"r", clock, limits), _maker(made))
+    assert _key("alice", "young-key", b"r", clock, limits).lookup(db) == "obj-0"
+    clock.now += 1.0  # now past it: the next create removes it
+    run_idempotent(db, _key("alice", "third-key", b"r", clock, limits), _maker(made))
+    with db.read() as txn:
+        keys = sorted(row.body["key"] for row in txn.scan("idempotency"))
+    assert keys == ["other-key", "third-key"]
+
+
 def test_a_failed_create_records_no_key(db: Database) -> None:
     clock = Clock()
 
@@ -109,3 +125,30 @@ def test_well_formed_keys_pass() -> None:
     assert parse_idempotency_key(None, Limits()) is None
     assert parse_idempotency_key("0f" * 16, Limits()) == "0f" * 16
     assert parse_idempotency_key("req:2026-12-05_a.b", Limits()) == "req:2026-12-05_a.b"
+
+
+def test_a_retry_is_answered_before_the_create_validates_again(db: Database) -> None:
+    """The key's row is read with the create's rows, and checked first: a retry
+    gets the first id even if the request would now be refused."""
+    from confide.services._idempotency import run_idempotent_reading
+    from confide.storage import Get
+
+    clock, made = Clock(), []
+    with db.write() as txn:
+        txn.insert("functions", "function-1", {"ok": True}, seq=1, owner="alice")
+
+    def create(txn: Txn, rows: list) -> str:  # type: ignore[type-arg]
+        function = rows[0]
+        if function is None or not function.body["ok"]:
+            raise ServiceError.permission_denied()
+        return _maker(made)(txn)
+
+    reads = (Get("functions", "function-1"),)
+    key = _key("alice", "k-12345678", b"req", clock)
+    first = run_idempotent_reading(db, key, reads, create)
+    with db.write() as txn:  # the function's owner disables it meanwhile
+        txn.update("functions", "function-1", {"ok": False}, seq=1, owner="alice")
+    assert run_idempotent_reading(db, key, reads, create) == first == "obj-0"
+    with pytest.raises(ServiceError):  # a new key is refused
+        run_idempotent_reading(db, _key("alice", "k-87654321", b"req", clock), reads, create)
+    assert made == ["obj-0"]

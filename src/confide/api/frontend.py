@@ -195,9 +195,15 @@ class _Base:
     def _create(self, api: str, context: grpc.aio.ServicerContext, request: Any,
                 make: Callable[[Principal, IdempotencyKey | None], str], created: str,
                 about: Subjects | None = None,
-                replayed: Callable[[Principal, str], None] | None = None) -> str:
+                replayed: Callable[[Principal, str], None] | None = None, *,
+                replays_first: bool = False) -> str:
         """A create: with an ``idempotency-key`` header, a retry returns the first id
-        (after ``replayed(who, id)``, when given, instead of ``make``)."""
+        (after ``replayed(who, id)``, when given, instead of ``make``).
+
+        ``replays_first``: ``make`` checks the key before validating anything that
+        may have changed since the first attempt (in its own transaction), so
+        no read of the key of its own is needed here.
+        """
         ctx = self._m.ctx
 
         def run(who: Principal) -> str:
@@ -207,6 +213,8 @@ class _Base:
             key = IdempotencyKey.of(who.user_id, header, api,
                                     request.SerializeToString(deterministic=True), ctx.limits,
                                     ctx.clock)
+            if replays_first:
+                return make(who, key)
             prior = key.lookup(ctx.db)  # before validating again what was done already
             if prior is None:
                 return make(who, key)
@@ -342,7 +350,7 @@ class _Teaclave(_Base, pb_grpc.TeaclaveFrontendServicer):
         tid = self._create("create_task", c, r, lambda who, key: self._m.tasks.create(
             who, r.function_id, r.function_arguments, r.executor,
             _owner_lists(r.inputs_ownership), _owner_lists(r.outputs_ownership), idem=key),
-            "task", _about(functions=[r.function_id]))
+            "task", _about(functions=[r.function_id]), replays_first=True)
         return pb.CreateTaskResponse(task_id=tid)
 
     @inline

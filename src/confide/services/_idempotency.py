@@ -10,29 +10,30 @@ and the request, in the ``idempotency`` table (MAC-protected like every row),
 in the same transaction as the object it made, so a create and its key commit
 together or not at all. The same key with a different request is refused
 (``IDEMPOTENCY_KEY_REUSED``). Keys are kept ``Limits.idempotency_ttl_s``
-(default one day); an older one counts as unused, and each new key removes a
-few expired ones. Teaclave clients send no key and see no change.
+(default one day); an older one counts as unused, and each new key removes the
+expired ones. Teaclave clients send no key and see no change.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..config import Limits
 from ..errors import Code, ServiceError, Violation
-from ..storage import Database, Txn
+from ..storage import Database, Get, Row, Txn
 
-__all__ = ["METADATA_KEY", "IdempotencyKey", "parse_idempotency_key", "run_idempotent"]
+__all__ = ["METADATA_KEY", "IdempotencyKey", "parse_idempotency_key", "run_idempotent",
+           "run_idempotent_reading"]
 
 #: The gRPC metadata header (lower case, as gRPC sends it).
 METADATA_KEY = "idempotency-key"
 _TABLE = "idempotency"
 _KEY = re.compile(r"[A-Za-z0-9._:-]+")
-_PURGE_BATCH = 16  # expired keys removed per new key
 
 
 def parse_idempotency_key(value: str | None, limits: Limits) -> str | None:
@@ -68,13 +69,15 @@ class IdempotencyKey:
     def _row_id(self) -> str:
         return hashlib.sha256(f"{self.user_id}\0{self.key}".encode()).hexdigest()
 
-    def replay(self, txn: Txn) -> str | None:
+    def replay(self, txn: Txn, *, lock: bool = False) -> str | None:
         """The id an earlier request with this key made, or None (unused or expired).
 
         Raises:
             ServiceError: the key was used for a different request.
         """
-        row = txn.get(_TABLE, self._row_id)
+        return self._replay(txn.get(_TABLE, self._row_id, lock=lock))
+
+    def _replay(self, row: Row | None) -> str | None:
         if row is None or row.body["created_at"] + self.ttl_s <= self.clock():
             return None
         same_owner = row.body["user_id"] == self.user_id and row.body["key"] == self.key
@@ -93,22 +96,23 @@ class IdempotencyKey:
         with db.read() as txn:
             return self.replay(txn)
 
-    def remember(self, txn: Txn, result: str) -> None:
-        """Record that this key made ``result``, in the create's own transaction."""
+    def remember(self, txn: Txn, result: str, *, stored: Row | None) -> None:
+        """Record that this key made ``result``, in the create's own transaction.
+
+        ``stored`` is the key's row as this transaction read (and locked) it: an
+        expired use of the same key, or None. Expired keys are purged by their
+        plain ``created_at`` in the same statement-only round (no row read):
+        whole seconds, so that a key is removed only once its TTL has passed.
+        """
         now = self.clock()
         body = {"user_id": self.user_id, "key": self.key, "digest": self.request_digest.hex(),
                 "result": result, "created_at": now}
-        if txn.get(_TABLE, self._row_id, lock=True) is None:
+        if stored is None:
             txn.insert(_TABLE, self._row_id, body, created_at=int(now))
-        else:  # an expired use of the same key
+        else:
             txn.update(_TABLE, self._row_id, body, created_at=int(now))
-        expired: list[str] = []
-        for row in txn.scan(_TABLE, order_by="created_at", limit=_PURGE_BATCH):
-            if row.body["created_at"] + self.ttl_s > now:
-                break  # oldest first: the rest are younger
-            expired.append(row.id)
-        for row_id in expired:
-            txn.delete(_TABLE, row_id)
+        # int(created) <= created: a column below floor(now - ttl) is a key past its TTL.
+        txn.delete_below(_TABLE, "created_at", math.floor(now - self.ttl_s))
 
 
 def run_idempotent(db: Database, key: IdempotencyKey | None,
@@ -118,13 +122,26 @@ def run_idempotent(db: Database, key: IdempotencyKey | None,
     ``create`` inserts the object and returns its id; with a key, the key is
     recorded in the same transaction.
     """
-    if key is None:
-        with db.write() as txn:
-            return create(txn)
+    return run_idempotent_reading(db, key, (), lambda txn, _rows: create(txn))
+
+
+def run_idempotent_reading(db: Database, key: IdempotencyKey | None, reads: Sequence[Get],
+                           create: Callable[[Txn, list[Row | None]], str]) -> str:
+    """:func:`run_idempotent` for a ``create`` that needs rows first: ``reads``
+    are read with the key's row (locked) in one round trip and passed to it.
+
+    The key is checked before ``create`` runs, so a retry gets the first
+    attempt's id even if validating the request again would now fail.
+    """
+    gets = [*reads, Get(_TABLE, key._row_id, lock=True)] if key is not None else list(reads)
     with db.write() as txn:
-        prior = key.replay(txn)
+        rows = txn.get_many(*gets)
+        if key is None:
+            return create(txn, rows)
+        stored = rows.pop()  # read once, held to the end
+        prior = key._replay(stored)
         if prior is not None:
             return prior
-        made = create(txn)
-        key.remember(txn, made)
+        made = create(txn, rows)
+        key.remember(txn, made, stored=stored)
         return made

@@ -9,6 +9,7 @@ from ._db import (
     Database,
     ResealBatch,
     Schema,
+    Stale,
     StorageError,
     StorageFull,
     StorageUnavailable,
@@ -16,8 +17,8 @@ from ._db import (
 )
 from ._migrate import BASE, HEAD, Revision, history
 from ._schema import SCHEMA_VERSION
-from ._txn import Column, Record, Row, Txn
+from ._txn import Column, Get, Record, Row, Txn
 
-__all__ = ["BASE", "HEAD", "SCHEMA_VERSION", "Column", "Conflict", "Database", "Listener", "Record",
-           "ResealBatch", "Revision", "Row", "Schema", "StorageError", "StorageFull",
-           "StorageUnavailable", "Tampered", "Txn", "history"]
+__all__ = ["BASE", "HEAD", "SCHEMA_VERSION", "Column", "Conflict", "Database", "Get", "Listener",
+           "Record", "ResealBatch", "Revision", "Row", "Schema", "Stale", "StorageError",
+           "StorageFull", "StorageUnavailable", "Tampered", "Txn", "history"]

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import cbor2
 from sqlalchemy import BigInteger, Engine, create_engine, event
@@ -32,9 +32,9 @@ from . import _migrate
 from ._channels import Listener, LocalChannels, PostgresListener, check_channel, check_payload
 from ._migrate import MigrationError
 from ._schema import tables
-from ._txn import Column, Record, Row, Txn
+from ._txn import Column, Get, Record, Row, Txn
 
-__all__ = ["Conflict", "Database", "ResealBatch", "Schema", "StorageError", "Tampered"]
+__all__ = ["Conflict", "Database", "ResealBatch", "Schema", "Stale", "StorageError", "Tampered"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -43,17 +43,25 @@ _DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
 _CONFLICTS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError)
 #: Errors after which a PostgreSQL connection is not reused.
 _BROKEN: tuple[type[Exception], ...] = (SQLAlchemyError,)
+_PG_IDLE: Any = None  # psycopg's TransactionStatus.IDLE
 try:  # the DB-API errors of the PostgreSQL driver, when it is installed
     from psycopg import Error as _PsycopgError
     from psycopg import IntegrityError as _PsycopgIntegrityError
     from psycopg import InterfaceError as _PsycopgInterfaceError
     from psycopg import OperationalError as _PsycopgOperationalError
+    from psycopg.pq import TransactionStatus
 
     _DB_ERRORS += (_PsycopgError,)
     _CONFLICTS += (_PsycopgIntegrityError,)
     _BROKEN += (_PsycopgOperationalError, _PsycopgInterfaceError)
+    _PG_IDLE = TransactionStatus.IDLE
 except ImportError:  # pragma: no cover - the postgres extra is optional
     pass
+
+#: The SQLSTATE of ``1 / 0``: how a pipelined update tells that it hit no row.
+_NO_ROW_UPDATED = "22012"
+#: The SQLSTATE of ``ln(0)``: how a pipelined ``check_newest`` tells that it failed.
+_NOT_NEWEST = "2201E"
 
 _SECONDS = {False: DB_TRANSACTION_SECONDS.labels("read"),
             True: DB_TRANSACTION_SECONDS.labels("write")}
@@ -69,6 +77,10 @@ class Conflict(StorageError):
 
 class Tampered(StorageError):
     """A row failed authentication: somebody changed the database."""
+
+
+class Stale(StorageError):
+    """A row checked with ``Txn.check_newest`` was not the newest any more: read again."""
 
 
 class StorageUnavailable(StorageError):
@@ -148,13 +160,25 @@ class _SqlTxn(Txn):
         self._sealer = sealer
         self._postgres = postgres
         self._sql = sql
-        # PostgreSQL writes run in psycopg's pipeline mode: a statement whose
-        # result nobody reads (insert, delete, update) is sent without waiting,
-        # and goes to the server with the next read or the commit.
+        # PostgreSQL writes run on a connection kept in psycopg's pipeline mode
+        # (autocommit: BEGIN and COMMIT are ours). A statement whose result
+        # nobody reads (BEGIN, insert, delete, update) is sent without waiting
+        # and goes to the server with the next read or the commit, so a write
+        # transaction costs one round trip plus one per read.
         self._pipeline = pipeline
-        self._updates: list[tuple[Any, str]] = []
+        self._begun = False
+        self._updated: list[str] = []
+        self._checked: list[str] = []
+
+    def _begin(self) -> None:
+        """Open the transaction with its first statement (pipelined writes only)."""
+        if not self._begun:
+            self._begun = True
+            self._cursor.connection.cursor().execute("BEGIN")
 
     def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        if self._pipeline is not None:
+            self._begin()
         self._cursor.execute(statement, tuple(params))
         return self._cursor
 
@@ -162,19 +186,31 @@ class _SqlTxn(Txn):
         """A statement whose result is not read now (pipelined when possible)."""
         if self._pipeline is None:
             return self._execute(statement, params)
+        self._begin()
         cursor = self._cursor.connection.cursor()
         cursor.execute(statement, tuple(params))
         return cursor
 
-    def check_updates(self) -> None:
-        """Before commit: each pipelined update changed exactly one row."""
-        if not self._updates:
-            return
-        self._pipeline.sync()
-        for cursor, what in self._updates:
-            if cursor.rowcount != 1:
-                raise StorageError(f"{what}: update hit {cursor.rowcount} rows")
-        self._updates.clear()
+    def commit(self) -> None:
+        """End a pipelined write: COMMIT and the only wait for the server.
+
+        An error of any statement still in flight (a duplicate key, an update
+        that hit no row) arrives here, before COMMIT ran: the server skipped
+        it, and the caller rolls back (see :meth:`meaning`).
+        """
+        if self._begun:  # else nothing was sent: nothing to commit
+            self._send("COMMIT", ())
+            self._pipeline.sync()
+
+    def meaning(self, e: BaseException) -> StorageError | None:
+        """What a database error of a pipelined write means to the caller, when
+        it comes from one of our own server-side checks."""
+        state = getattr(e, "sqlstate", None)
+        if state == _NO_ROW_UPDATED and self._updated:
+            return StorageError(f"{', '.join(self._updated)}: update hit 0 rows")
+        if state == _NOT_NEWEST and self._checked:
+            return Stale(f"{', '.join(self._checked)}: not the newest row any more")
+        return None
 
     # -- sealing ----------------------------------------------------------
     def _seal(self, table: str, row_id: str, cols: Mapping[str, Column], body: Record) -> bytes:
@@ -194,7 +230,7 @@ class _SqlTxn(Txn):
         data = dict(zip(sql.columns, raw, strict=True))
         row_id = str(data.pop(sql.pk))
         blob = bytes(data.pop("body"))
-        return Row(row_id, data, self._open(sql.name, row_id, data, blob))
+        return Row(row_id, data, self._open(sql.name, row_id, data, blob), blob)
 
     def _check_columns(self, sql: _TableSql, cols: Mapping[str, Column]) -> None:
         if set(cols) != set(sql.plain):
@@ -207,29 +243,74 @@ class _SqlTxn(Txn):
         raw = self._execute(statement, (sql.key(row_id),)).fetchone()
         return None if raw is None else self._row(sql, raw)
 
-    def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
+    def get_many(self, *gets: Get) -> list[Row | None]:
+        if self._pipeline is None:  # one statement after the other
+            return [self.get(g.table, g.row_id, lock=g.lock) for g in gets]
+        # Pipelined: every SELECT is sent before the first result is read.
+        sent = []
+        for g in gets:
+            sql = self._sql[g.table]
+            sent.append((sql, self._send(sql.get + (" FOR UPDATE" if g.lock else ""),
+                                         (sql.key(g.row_id),))))
+        rows: list[Row | None] = []
+        for sql, cursor in sent:
+            raw = cursor.fetchone()
+            rows.append(None if raw is None else self._row(sql, raw))
+        return rows
+
+    def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> Row:
         sql = self._sql[table]
         self._check_columns(sql, cols)
         names = [sql.pk, "body", *cols]
-        values = [sql.key(row_id), self._seal(table, row_id, cols, body), *cols.values()]
+        seal = self._seal(table, row_id, cols, body)
+        values = [sql.key(row_id), seal, *cols.values()]
         self._send(sql.insert_prefix.format(", ".join(names),
                                             ", ".join([sql.mark] * len(names))), values)
+        return Row(row_id, dict(cols), body, seal)
+
+    def check_newest(self, table: str, row: Row, order_by: str) -> None:
+        sql = self._sql[table]
+        if row.seal is None:
+            raise StorageError(f"{table}/{row.id}: no seal to check")
+        newest = (f"SELECT {sql.pk}, body FROM {sql.name} "
+                  f"ORDER BY {sql.column(order_by)} DESC LIMIT 1")
+        if self._pipeline is None:
+            raw = self._execute(newest).fetchone()
+            if raw is None or str(raw[0]) != row.id or bytes(raw[1]) != row.seal:
+                raise Stale(f"{table}/{row.id}: not the newest row any more")
+            return
+        # ln(0) fails the transaction unless the newest row is this one, byte for byte.
+        self._checked.append(f"{table}/{row.id}")
+        self._send(f"SELECT ln(COUNT(*)) FROM ({newest}) h "
+                   f"WHERE h.{sql.pk} = {sql.mark} AND h.body = {sql.mark}",
+                   (sql.key(row.id), row.seal))
 
     def update(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
         sql = self._sql[table]
         self._check_columns(sql, cols)
         sets = ", ".join(f"{name} = {sql.mark}" for name in ["body", *cols])
         values = [self._seal(table, row_id, cols, body), *cols.values(), sql.key(row_id)]
-        cursor = self._send(f"UPDATE {sql.name} SET {sets} WHERE {sql.pk} = {sql.mark}",
-                            values)
+        statement = f"UPDATE {sql.name} SET {sets} WHERE {sql.pk} = {sql.mark}"
         if self._pipeline is not None:
-            self._updates.append((cursor, f"{table}/{row_id}"))
-        elif cursor.rowcount != 1:
+            # Pipelined, its row count is known only after the commit was sent:
+            # the server checks it instead, failing the transaction (division by
+            # zero, mapped back in ``commit``) when the update hit no row.
+            self._updated.append(f"{table}/{row_id}")
+            self._send(f"WITH u AS ({statement} RETURNING 1) SELECT 1 / COUNT(*) FROM u",
+                       values)
+            return
+        cursor = self._send(statement, values)
+        if cursor.rowcount != 1:
             raise StorageError(f"{table}/{row_id}: update hit {cursor.rowcount} rows")
 
     def delete(self, table: str, row_id: str) -> None:
         sql = self._sql[table]
         self._send(sql.delete, (sql.key(row_id),))
+
+    def delete_below(self, table: str, column: str, bound: int) -> None:
+        sql = self._sql[table]
+        self._send(f"DELETE FROM {sql.name} WHERE {sql.column(column)} < {sql.mark}",
+                   (int(bound),))
 
     def scan(
         self,
@@ -370,6 +451,40 @@ def _close_quietly(raw: Any) -> None:
         pass
 
 
+class _PgWriter:
+    """A pooled PostgreSQL connection kept in pipeline mode, for write transactions."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self._mode = raw.driver_connection.pipeline()
+        self.pipeline = self._mode.__enter__()
+
+    def rollback(self) -> bool:
+        """Roll back after a failure; whether the connection can be used again."""
+        try:
+            try:
+                self.pipeline.sync()  # out of the aborted state; the failure again, or another
+            except _DB_ERRORS:
+                pass
+            self.raw.driver_connection.rollback()
+            return bool(self.raw.driver_connection.info.transaction_status == _PG_IDLE)
+        except _DB_ERRORS:
+            return False
+
+    def detach(self) -> Any | None:
+        """The connection out of pipeline mode, for a read; None if that failed (closed)."""
+        try:
+            self._mode.__exit__(None, None, None)
+        except _DB_ERRORS:
+            _close_quietly(self.raw)
+            return None
+        return self.raw
+
+    def close(self) -> None:
+        if self.detach() is not None:
+            _close_quietly(self.raw)
+
+
 class Database:
     """Owns the engine, the schema and transactions.
 
@@ -387,6 +502,7 @@ class Database:
         # pool checkout per transaction (which, for PostgreSQL, pinged the server:
         # one more round trip per transaction). A broken one is dropped at once.
         self._idle: list[Any] = []
+        self._idle_writers: list[_PgWriter] = []
         self._idle_cap = _POSTGRES_IDLE if self.postgres else _SQLITE_IDLE
         self._local = LocalChannels()
         self._listeners: list[PostgresListener] = []
@@ -450,35 +566,12 @@ class Database:
             lock.acquire()
         start = time.perf_counter()
         try:
-            raw = self._checkout()
-            reusable = True
-            try:
-                if self.postgres:
-                    # A read runs in autocommit: under READ COMMITTED every statement
-                    # has its own snapshot anyway, and it saves BEGIN and COMMIT.
-                    raw.driver_connection.autocommit = not write
-                cursor = raw.cursor()
-                if not self.postgres:  # autocommit driver: open the transaction ourselves
-                    cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                    yield _SqlTxn(cursor, self._sealer, False, self._table_sql)
-                    raw.commit()
-                elif not write:
-                    yield _SqlTxn(cursor, self._sealer, True, self._table_sql)
-                else:
-                    with raw.driver_connection.pipeline() as pipeline:
-                        txn = _SqlTxn(cursor, self._sealer, True, self._table_sql, pipeline)
-                        yield txn
-                        txn.check_updates()
-                        raw.commit()
-            except BaseException as e:
-                reusable = not (self.postgres and isinstance(e, _BROKEN))
-                try:
-                    raw.rollback()
-                except _DB_ERRORS:
-                    reusable = False
-                raise
-            finally:
-                self._checkin(raw, reusable)
+            if self.postgres and write:
+                with self._pg_write() as txn:
+                    yield txn
+            else:
+                with self._plain(write) as txn:
+                    yield txn
         except _CONFLICTS as e:
             raise Conflict(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
         except _DB_ERRORS as e:
@@ -489,11 +582,82 @@ class Database:
             if lock is not None:
                 lock.release()
 
+    @contextmanager
+    def _plain(self, write: bool) -> Iterator[_SqlTxn]:
+        """Any SQLite transaction, and PostgreSQL reads: those run in autocommit
+        (under READ COMMITTED every statement has its own snapshot anyway), one
+        round trip per statement, no BEGIN or COMMIT."""
+        raw = self._checkout()
+        reusable = True
+        try:
+            cursor = raw.cursor()
+            if not self.postgres:  # autocommit driver: open the transaction ourselves
+                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield _SqlTxn(cursor, self._sealer, False, self._table_sql)
+                raw.commit()
+            else:
+                yield _SqlTxn(cursor, self._sealer, True, self._table_sql)
+        except BaseException as e:
+            reusable = not (self.postgres and isinstance(e, _BROKEN))
+            try:
+                raw.rollback()
+            except _DB_ERRORS:
+                reusable = False
+            raise
+        finally:
+            self._checkin(raw, reusable)
+
+    @contextmanager
+    def _pg_write(self) -> Iterator[_SqlTxn]:
+        """A PostgreSQL write on a connection that stays in pipeline mode: one
+        round trip for BEGIN, every write and COMMIT, plus one per read."""
+        try:
+            writer = self._idle_writers.pop()
+        except IndexError:
+            writer = _PgWriter(self._checkout())
+        reusable = True
+        txn = None
+        try:
+            txn = _SqlTxn(writer.raw.cursor(), self._sealer, True, self._table_sql,
+                          writer.pipeline)
+            yield txn
+            txn.commit()
+        except BaseException as e:
+            reusable = not isinstance(e, _BROKEN) and writer.rollback()
+            meaning = None if txn is None else txn.meaning(e)
+            if meaning is not None:
+                raise meaning from e
+            raise
+        finally:
+            if not reusable:
+                writer.close()
+                self._close_idle()
+            elif self._idle_full():
+                writer.close()
+            else:
+                self._idle_writers.append(writer)
+
     def _checkout(self) -> Any:
+        """An idle connection (a writer's if no other is idle: every idle one
+        counts against the pool), or a new one."""
         try:
             return self._idle.pop()
         except IndexError:
-            return self.engine.raw_connection()
+            pass
+        while self._idle_writers:
+            try:
+                raw = self._idle_writers.pop().detach()
+            except IndexError:  # another thread took it
+                break
+            if raw is not None:
+                return raw
+        raw = cast(Any, self.engine.raw_connection())
+        if self.postgres:  # transactions are ours (``_plain``, ``_pg_write``)
+            raw.driver_connection.autocommit = True
+        return raw
+
+    def _idle_full(self) -> bool:
+        return len(self._idle) + len(self._idle_writers) >= self._idle_cap
 
     def _checkin(self, raw: Any, reusable: bool) -> None:
         """Keep a healthy connection for the next transaction (no ping round trip).
@@ -504,12 +668,17 @@ class Database:
         if not reusable:
             raw.close()
             if self.postgres:
-                while self._idle:
-                    _close_quietly(self._idle.pop())
-        elif len(self._idle) >= self._idle_cap:
+                self._close_idle()
+        elif self._idle_full():
             raw.close()
         else:
             self._idle.append(raw)
+
+    def _close_idle(self) -> None:
+        while self._idle:
+            _close_quietly(self._idle.pop())
+        while self._idle_writers:
+            self._idle_writers.pop().close()
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` (which uses this database) from the RPC event loop.
@@ -656,6 +825,5 @@ class Database:
         for listener in list(self._listeners):
             listener.close()
         self._listeners.clear()
-        while self._idle:
-            self._idle.pop().close()
+        self._close_idle()
         self.engine.dispose()

@@ -10,10 +10,10 @@ another backend) can stand in for the SQL one.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Column", "Record", "Row", "Txn"]
+__all__ = ["Column", "Get", "Record", "Row", "Txn"]
 
 #: A record's body: the plain dict that is CBOR-encoded and sealed. The named
 #: record types of the services convert from and to it.
@@ -31,6 +31,17 @@ class Row:
     id: str
     columns: dict[str, Column]
     body: Record
+    #: The sealed body as stored: opaque to services, for :meth:`Txn.check_newest`.
+    seal: bytes | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Get:
+    """One row to read with :meth:`Txn.get_many` (``lock``: as :meth:`Txn.get`)."""
+
+    table: str
+    row_id: str
+    lock: bool = False
 
 
 class Txn(Protocol):
@@ -44,11 +55,25 @@ class Txn(Protocol):
         """The row ``row_id`` of ``table``, or None; ``lock`` holds it until the end."""
         ...
 
-    def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
+    def get_many(self, *gets: Get) -> list[Row | None]:
+        """:meth:`get` of each, in order; on PostgreSQL all in one round trip."""
+        ...
+
+    def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> Row:
         """Add a row; ``cols`` must be exactly the table's plain columns.
 
         A row whose key exists already makes the transaction fail with
-        ``Conflict`` (raised when it ends, or at once)."""
+        ``Conflict`` (raised when it ends, or at once). Returns the row as
+        written (with its seal)."""
+        ...
+
+    def check_newest(self, table: str, row: Row, order_by: str) -> None:
+        """Fail the transaction with ``Stale`` (raised when it ends, or at once)
+        unless ``row`` (read or written earlier, with its seal) is still the row
+        of ``table`` with the largest ``order_by``, byte for byte.
+
+        Checked by the database on PostgreSQL (no round trip of its own): a
+        writer that knows what it wrote last need not read it back."""
         ...
 
     def update(self, table: str, row_id: str, body: Record, **cols: Column) -> None:
@@ -57,6 +82,16 @@ class Txn(Protocol):
 
     def delete(self, table: str, row_id: str) -> None:
         """Remove a row if it exists."""
+        ...
+
+    def delete_below(self, table: str, column: str, bound: int) -> None:
+        """Remove every row whose plain integer ``column`` is below ``bound``.
+
+        Decided by the database on the plain column, without opening a row: for
+        purging what is stale anyway, where a row removed by a forged column
+        costs no more than the database's owner deleting it (which nothing can
+        prevent). Sent without waiting (pipelined) on PostgreSQL.
+        """
         ...
 
     def scan(

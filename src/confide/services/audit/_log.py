@@ -34,7 +34,7 @@ import cbor2
 
 from ...crypto.audit_proof import SALT_SIZE, AuditLeaf, MerkleTree, legacy_leaf_hash
 from ...crypto.records import VersionedKey, as_versioned
-from ...storage import Database, Row, Tampered, Txn
+from ...storage import Database, Row, Stale, Tampered, Txn
 from ._query import AuditQuery, QuerySyntaxError
 
 __all__ = ["AuditChainBroken", "AuditEntry", "AuditLog", "ParticipantView", "QuerySyntaxError",
@@ -170,17 +170,23 @@ class AuditLog:
         self._queue: list[_Pending] = []
         self._leading = False
         with db.read() as txn:
-            self._head_seq, self._head_mac = self._load_head(txn)
+            self._head_row = self._newest(txn)
+        self._head_seq, self._head_mac = self._head_of(self._head_row)
         # The participant index: every entry verified so far (``_index_more``).
         self._index_lock = threading.Lock()
         self._index: list[_Indexed] = []
         self._index_mac = _GENESIS
         self._tree = MerkleTree()
 
-    def _load_head(self, txn: Txn) -> tuple[int, bytes]:
+    @staticmethod
+    def _newest(txn: Txn) -> Row | None:
         for row in txn.scan(_TABLE, order_by="seq", descending=True, limit=1):
-            return int(row.id), bytes(row.body["mac"])
-        return 0, _GENESIS
+            return row
+        return None
+
+    @staticmethod
+    def _head_of(row: Row | None) -> tuple[int, bytes]:
+        return (0, _GENESIS) if row is None else (int(row.id), bytes(row.body["mac"]))
 
     def append(self, *, user: str, message: str, result: bool, ip: bytes, actor: str = "",
                subjects: Subjects | None = None) -> None:
@@ -211,33 +217,50 @@ class AuditLog:
 
     def _write(self, batch: list[_Pending]) -> Exception | None:
         try:
-            with self._db.write() as txn:
-                txn.serialize("audit-chain")
-                seq, prev = self._load_head(txn)
+            if self._head_row is not None:
+                try:  # the usual case: this process wrote the head, the database checks it
+                    self._append(batch, self._head_row)
+                    return None
+                except Stale:
+                    pass  # another writer appended since (or the head changed): read it
+            self._append(batch, None)
+            return None
+        except Exception as e:  # noqa: BLE001 - handed to every caller of the batch, raised there
+            return e
+
+    def _append(self, batch: list[_Pending], known: Row | None) -> None:
+        """Append ``batch`` after the head: ``known``, the row this process wrote or
+        read last, if it is still the newest byte for byte (``Stale`` otherwise:
+        checked by the database, no read); else the newest row, read and verified."""
+        last: Row | None = None
+        with self._db.write() as txn:
+            txn.serialize("audit-chain")
+            if known is not None:
+                txn.check_newest(_TABLE, known, "seq")
+                seq, prev = self._head_seq, self._head_mac
+            else:
+                seq, prev = self._head_of(self._newest(txn))
                 # Fail closed if the newest entries were cut off or replaced while we ran.
                 if seq < self._head_seq or (
                         seq == self._head_seq and not hmac.compare_digest(prev, self._head_mac)):
                     raise AuditChainBroken(f"audit log head is #{seq}, expected "
                                            f"#{self._head_seq}: truncated or edited")
-                kid, key = self._keys.active()
-                for p in batch:
-                    seq += 1
-                    entry = AuditEntry(seq, p.at_us, p.ip, p.user, p.message, p.result,
-                                       p.actor, p.subjects, os.urandom(SALT_SIZE))
-                    entry = replace(entry, leaf=entry.leaf_fields().hash())
-                    mac = _mac(key, prev, entry, kid)
-                    txn.insert(_TABLE, str(seq), {
-                        "us": entry.microsecond, "ip": p.ip, "user": p.user,
-                        "message": p.message, "result": p.result, "prev": prev, "mac": mac,
-                        "kid": kid, "actor": p.actor, "tasks": list(p.subjects.tasks),
-                        "functions": list(p.subjects.functions),
-                        "files": list(p.subjects.files), "salt": entry.salt,
-                        "leaf": entry.leaf})
-                    prev = mac
-            self._head_seq, self._head_mac = seq, prev
-            return None
-        except Exception as e:  # noqa: BLE001 - handed to every caller of the batch, raised there
-            return e
+            kid, key = self._keys.active()
+            for p in batch:
+                seq += 1
+                entry = AuditEntry(seq, p.at_us, p.ip, p.user, p.message, p.result,
+                                   p.actor, p.subjects, os.urandom(SALT_SIZE))
+                entry = replace(entry, leaf=entry.leaf_fields().hash())
+                mac = _mac(key, prev, entry, kid)
+                last = txn.insert(_TABLE, str(seq), {
+                    "us": entry.microsecond, "ip": p.ip, "user": p.user,
+                    "message": p.message, "result": p.result, "prev": prev, "mac": mac,
+                    "kid": kid, "actor": p.actor, "tasks": list(p.subjects.tasks),
+                    "functions": list(p.subjects.functions),
+                    "files": list(p.subjects.files), "salt": entry.salt,
+                    "leaf": entry.leaf})
+                prev = mac
+        self._head_seq, self._head_mac, self._head_row = seq, prev, last
 
     def query(self, query: str, limit: int) -> list[AuditEntry]:
         """Newest first, at most ``limit`` entries matching ``query``."""

@@ -36,7 +36,7 @@ from .._names import name_key, name_problem
 from .._outage import storage_failure
 from ..audit import AuditChainBroken, AuditLog
 from ._throttle import LoginThrottle, Throttled, address_key
-from ._tokens import TokenError, TokenSigner
+from ._tokens import Claims, TokenError, TokenSigner
 from ._user_names import Claim, claim, index_existing_users, release
 
 __all__ = ["AuthenticationService"]
@@ -99,12 +99,19 @@ class AuthenticationService:
         self._cache_lock = threading.Lock()
 
     # -- helpers -----------------------------------------------------------
-    def _load_cached(self, user_id: str) -> dict[str, object] | None:
-        now = time.monotonic()
+    def _cached(self, user_id: str, now: float) -> dict[str, object] | None:
+        """The cached record of ``user_id`` if it is fresh (no database access)."""
         with self._cache_lock:
             hit = self._cache.get(user_id)
         if hit is not None and now - hit[1] < CACHE_TTL_S:
             return hit[0]
+        return None
+
+    def _load_cached(self, user_id: str) -> dict[str, object] | None:
+        now = time.monotonic()
+        hit = self._cached(user_id, now)
+        if hit is not None:
+            return hit
         record = self._load(user_id)
         with self._cache_lock:
             if record is None:
@@ -239,17 +246,33 @@ class AuthenticationService:
 
     def authenticate(self, user_id: str, token: str) -> Principal:
         """Validate ``token`` for ``user_id``; the principal carries the stored role."""
-        if not user_id or not token or len(user_id) > self._limits.max_id_chars \
-                or len(token) > 8192:
-            raise _auth_error(_FAILED)
-        try:
-            claims = self._tokens.verify(token, user_id, now=self._clock())
-        except TokenError as e:
-            raise _auth_error(_FAILED) from e
+        claims = self._claims(user_id, token)
         record = self._load_cached(user_id)
         if record is None or record.get("gen") != claims.gen:
             raise _auth_error(_FAILED)
         return Principal(user_id, parse_role(str(record["role"])))
+
+    def authenticate_cached(self, user_id: str, token: str) -> Principal | None:
+        """:meth:`authenticate` without touching the database: the principal when
+        the token verifies against the user's cached record, ``None`` when the
+        record is not cached (call :meth:`authenticate`). Raises as it does for
+        a token that does not verify or whose generation is not the cached one."""
+        claims = self._claims(user_id, token)
+        record = self._cached(user_id, time.monotonic())
+        if record is None:
+            return None
+        if record.get("gen") != claims.gen:
+            raise _auth_error(_FAILED)
+        return Principal(user_id, parse_role(str(record["role"])))
+
+    def _claims(self, user_id: str, token: str) -> Claims:
+        if not user_id or not token or len(user_id) > self._limits.max_id_chars \
+                or len(token) > 8192:
+            raise _auth_error(_FAILED)
+        try:
+            return self._tokens.verify(token, user_id, now=self._clock())
+        except TokenError as e:
+            raise _auth_error(_FAILED) from e
 
     def role_of(self, user_id: str) -> Role | None:
         """The stored role of ``user_id``, or None if there is no such user."""

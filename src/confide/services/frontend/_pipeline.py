@@ -79,7 +79,9 @@ class Frontend:
         ``Database.run`` (in place on SQLite, in a thread on PostgreSQL, whose
         round trips, or a wait for the audit group commit, would stall the loop)."""
         run = self._audit.db.run
-        who = await run(self._admit, api, user_id, token, ip)
+        who = self._admit_cached(api, user_id, token)
+        if who is None:  # not cached, or refused: the refusal is audited there
+            who = await run(self._admit, api, user_id, token, ip)
         subjects = about or Subjects()
         user = f"{{ user: {who.user_id}, role: {who.role.debug()} }}"
         try:
@@ -91,6 +93,21 @@ class Frontend:
             raise error from (None if error is e else e)
         await run(self._record, user, api, True, ip, who.user_id, subjects)
         return result
+
+    def _admit_cached(self, api: str, user_id: str | None, token: str | None
+                      ) -> Principal | None:
+        """:meth:`_admit` for a caller whose user record is cached, on the event loop
+        (no database hop); ``None`` for everything else, which :meth:`_admit`
+        decides (and audits, when it refuses)."""
+        if not user_id or not token:
+            return None
+        try:
+            who = self._auth.authenticate_cached(user_id, token)
+        except ServiceError:
+            return None
+        if who is None or not self._acl.authorize_api(who.role.api_role, api):
+            return None
+        return who
 
     def _admit(self, api: str, user_id: str | None, token: str | None, ip: bytes) -> Principal:
         """Authenticate and authorize the caller; audit a refusal."""

@@ -9,8 +9,8 @@ from typing import Any, NamedTuple
 from ... import _json
 from ...errors import Code, ServiceError, Violation
 from ...executor_registry import executor_kind
-from ...storage import Txn
-from .._idempotency import IdempotencyKey, run_idempotent
+from ...storage import Get, Row, Txn
+from .._idempotency import IdempotencyKey, run_idempotent_reading
 from .._identity import Principal, RoleKind
 from .._notify import AsyncWaker
 from .._records import (
@@ -121,8 +121,23 @@ class Tasks:
             for uid in uids:
                 check_len(uid, lim.max_id_chars, "owner id")
         fid = parse_id(function_id)
-        with self._ctx.db.read() as txn:
-            function = FunctionRecord.load(txn, fid) if fid else None
+        if fid is None:
+            raise ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
+
+        def insert(txn: Txn, rows: list[Row | None]) -> str:
+            # The function is read with the idempotency key in one round trip,
+            # and checked in the transaction that creates the task.
+            function = None if rows[0] is None else FunctionRecord.from_dict(rows[0].body)
+            return self._insert(txn, who, function, arguments_json, executor, inputs_ownership,
+                                outputs_ownership, extend)
+
+        return run_idempotent_reading(self._ctx.db, idem, (Get("functions", fid),), insert)
+
+    def _insert(self, txn: Txn, who: Principal, function: FunctionRecord | None,
+                arguments_json: str, executor: str,
+                inputs_ownership: Sequence[DataOwners],
+                outputs_ownership: Sequence[DataOwners],
+                extend: Callable[[Txn, TaskRecord], None] | None) -> str:
         if function is None:
             raise ServiceError(Code.INVALID_ARGUMENT, "invalid function id")
         if who.role.is_data_owner_like:
@@ -166,24 +181,20 @@ class Tasks:
         except (ValueError, TypeError) as e:
             raise internal(f"invalid function_arguments: {e}") from e
         now = self._ctx.clock()
-
-        def insert(txn: Txn) -> str:
-            task = TaskRecord(
-                id=new_id(IdKind.TASK), seq=txn.next_seq("tasks"), creator=who.user_id,
-                function_id=function.id, function_owner=function.owner,
-                function_arguments=arguments_text, executor=executor,
-                inputs_ownership=inputs, outputs_ownership=outputs,
-                participants=sorted(participants), created_at=now, updated_at=now,
-                # The function's owner requires signed approvals: the creator
-                # completes the policy (SetApprovalPolicy) before anyone signs.
-                approval_policy=ApprovalPolicy() if function.require_signed else None,
-            )
-            if extend is not None:
-                extend(txn, task)
-            task.insert(txn)
-            return task.id
-
-        return run_idempotent(self._ctx.db, idem, insert)
+        task = TaskRecord(
+            id=new_id(IdKind.TASK), seq=txn.next_seq("tasks"), creator=who.user_id,
+            function_id=function.id, function_owner=function.owner,
+            function_arguments=arguments_text, executor=executor,
+            inputs_ownership=inputs, outputs_ownership=outputs,
+            participants=sorted(participants), created_at=now, updated_at=now,
+            # The function's owner requires signed approvals: the creator
+            # completes the policy (SetApprovalPolicy) before anyone signs.
+            approval_policy=ApprovalPolicy() if function.require_signed else None,
+        )
+        if extend is not None:
+            extend(txn, task)
+        task.insert(txn)
+        return task.id
 
     # -- read --------------------------------------------------------------
     def get(self, who: Principal, task_id: str) -> TaskRecord:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from ...errors import Code, ServiceError
 from ...staged import StagedFile, StagedTask
-from ...storage import Database, Row, Txn
+from ...storage import Database, Get, Row, Txn
 from ...telemetry._metrics import (
     SCHEDULER_QUEUE_WAIT_SECONDS,
     TASK_RUN_SECONDS,
@@ -305,11 +305,13 @@ class Scheduler:
         """Record the result of a task this executor holds; Running → Finished."""
         self._seen(executor_id)
         with self._db.write() as txn:
-            row = txn.get(_QUEUE, task_id, lock=True)
+            # The queue entry and the task in one round trip, both locked.
+            row, task_row = txn.get_many(Get(_QUEUE, task_id, lock=True),
+                                         Get("tasks", task_id, lock=True))
             if row is None or _leased_by(row) != executor_id:
                 # Canceled or failed meanwhile; the result is dropped.
                 return
-            task = TaskRecord.load(txn, task_id, lock=True)
+            task = None if task_row is None else TaskRecord.from_dict(task_row.body)
             txn.delete(_QUEUE, task_id)
             if task is None or task.status is not TaskStatus.RUNNING:
                 return
