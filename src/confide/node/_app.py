@@ -48,7 +48,7 @@ from ..keys import (
     service_dns_name,
     store_root_secret,
 )
-from ..rpc import PemPair, key_pem
+from ..rpc import PemPair, address_list, key_pem
 from ..rpc._keepalive import server_options as keepalive_server_options
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
@@ -252,9 +252,11 @@ def _remote_reports(config: ServerConfig) -> RemoteReports | None:
         raise ConfigError("--attestation-service and --attestation-service-ca go together: "
                           "the service's HOST:PORT and its AS root (the keys node's "
                           "as-root-ca.pem)")
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"--attestation-service must be HOST:PORT, not {address!r}")
+    try:
+        (address,) = address_list(address)
+    except ValueError:
+        raise ConfigError(f"--attestation-service must be HOST:PORT, not {address!r}") from None
+    host, _, port = address.rpartition(":")
     try:
         root = ca.read_bytes()
         x509.load_pem_x509_certificate(root)
