@@ -165,10 +165,12 @@ def test_report_service_surface_is_pinned() -> None:
     assert confide.services.attestation_report.__all__ == [
         "ReportAuthority",
         "ReportService",
+        "client_tls_context",
         "make_report",
         "make_report_server",
         "request_report",
         "run_attestation_service",
+        "server_tls_context",
     ]
 
 

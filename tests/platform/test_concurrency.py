@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from confide.client import TaskStatus
+from confide.client._sdk import _channel
 from confide.rpc._gen import confide_v1_pb2 as v1
+from confide.rpc._gen import confide_v1_pb2_grpc as v1_grpc
 from confide.rpc._gen import teaclave_common_pb2 as pb
 
 from ._helpers import echo_function
@@ -52,7 +54,10 @@ def test_many_waiting_callers_hold_no_thread_and_block_nothing(server: Server) -
     fid = echo_function(admin)
     idle = admin.create_task(fid, {"message": "never invoked"}, executor="builtin")
     request = v1.WaitTaskRequest(task_id=idle, timeout_ms=4000)
-    waits = [admin._ext.WaitTask.future(request, metadata=admin._metadata(), timeout=30)
+    # A raw stub on one channel: the SDK's calls block, these are sent all at once.
+    pem = (server.data_dir / "api-cert.pem").read_bytes()
+    ext = v1_grpc.ConfideFrontendStub(_channel("127.0.0.1", server.ports["frontend"], pem))
+    waits = [ext.WaitTask.future(request, metadata=admin._metadata(), timeout=30)
              for _ in range(WAITERS)]
     t0 = time.monotonic()
     assert admin.get_task(idle).status == TaskStatus.CREATED
