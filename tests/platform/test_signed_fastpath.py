@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from confide.attestation import TrustBundle
-from confide.client import Client, TaskStatus, verify_receipt
+from confide.client import TaskStatus, verify_receipt
 from confide.client._attested import TrustInputs, trust_from_bundle
 from confide.crypto.approvals import sign_digest
 from confide.rpc._gen import confide_v1_pb2 as v1
@@ -23,39 +23,26 @@ from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
 
 from ._helpers import echo_function, expect_error
 from ._server import Server
-
-
-@dataclass
-class Signer:
-    user_id: str
-    client: Client
-    key: Ed25519PrivateKey
+from .test_signed_approvals import Party, _party
 
 
 @dataclass
 class World:
     server: Server
-    owner: Signer  # owns the private echo (a participant of its tasks)
-    alice: Signer  # creates tasks
-    bob: Signer  # another data owner
+    owner: Party  # owns the private echo (a participant of its tasks)
+    alice: Party  # creates tasks
+    bob: Party  # another data owner
     private_fid: str
     public_fid: str
     measurement: bytes
     trust: TrustInputs
 
 
-def _signer(server: Server, role: str, attribute: str = "") -> Signer:
-    uid, client = server.new_user(role, attribute)
-    key = Ed25519PrivateKey.generate()
-    client.register_signing_key(key)
-    return Signer(uid, client, key)
-
-
 @pytest.fixture(scope="module")
 def world(server: Server) -> Iterator[World]:
-    owner = _signer(server, "FunctionOwner")
-    alice = _signer(server, "DataOwner", "fast-a")
-    bob = _signer(server, "DataOwner", "fast-b")
+    owner = _party(server, "FunctionOwner")
+    alice = _party(server, "DataOwner", "fast-a")
+    bob = _party(server, "DataOwner", "fast-b")
     private = echo_function(owner.client, public=False, user_allowlist=["fast-a"])
     public = echo_function(owner.client)
     trust = trust_from_bundle(TrustBundle.load(server.data_dir))

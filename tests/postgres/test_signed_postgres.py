@@ -23,13 +23,18 @@ from tests.unit._services import ALICE, BOB, FUNCTION_OWNER, Platform, three_par
 MEASUREMENT = b"\x05" * 32
 
 
+def _platform(db: Database, clock: Clock) -> Platform:
+    notifier = Notifier()
+    return Platform(db, clock, notifier,
+                    Management(Context(db, notifier, Limits(), clock), role_of=lambda _u: None),
+                    Scheduler(db, notifier, clock=clock, executor_timeout_s=30.0))
+
+
 def test_signed_task_round_trips_through_postgres(pg_url: str) -> None:
     db = Database(pg_url, RecordSealer(os.urandom(32)))
     try:
-        clock, notifier = Clock(), Notifier()
-        p = Platform(db, clock, notifier,
-                     Management(Context(db, notifier, Limits(), clock), role_of=lambda _u: None),
-                     Scheduler(db, notifier, clock=clock, executor_timeout_s=30.0))
+        clock = Clock()
+        p = _platform(db, clock)
         keys = {u: Ed25519PrivateKey.generate() for u in ("alice", "bob", "fo")}
         with db.write() as txn:
             for uid in keys:
@@ -64,10 +69,8 @@ def test_create_with_policy_and_sign_and_invoke_on_postgres(pg_url: str) -> None
 
     db = Database(pg_url, RecordSealer(os.urandom(32)))
     try:
-        clock, notifier = Clock(), Notifier()
-        p = Platform(db, clock, notifier,
-                     Management(Context(db, notifier, Limits(), clock), role_of=lambda _u: None),
-                     Scheduler(db, notifier, clock=clock, executor_timeout_s=30.0))
+        clock = Clock()
+        p = _platform(db, clock)
         with db.write() as txn:
             for uid in KEYS:
                 txn.insert("users", uid, {"hash": "", "role": "DataOwner", "gen": 0})
