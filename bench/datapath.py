@@ -50,7 +50,10 @@ CASES: dict[str, tuple[bytes, bytes]] = {
     "teaclave-file-128": (bytes(range(16)), b""),
     "confide-stream-256": (bytes(range(32)), b""),
     "raw": (b"", b""),  # copy only: the I/O floor
+    # the same schema with the C extension switched off (confide.crypto._pfs._native)
+    "teaclave-file-128/pure": (bytes(range(16)), b""),
 }
+_PURE = "/pure"
 
 #: schema -> f(encrypted_path, key, iv, cmac) -> seconds for download+verify+decrypt.
 StageHook = Callable[[Path, bytes, bytes, bytes], float]
@@ -68,6 +71,16 @@ class Row:
     dec_rss_kib: int | None
     stage_s: float | None
     cpu: dict[str, float | None]  # the same runs' CPU seconds (user + system): enc, dec, ...
+
+
+def _real_schema(schema: str) -> str:
+    """The schema to pass to confide; ``…/pure`` also forces the pure-Python path here."""
+    if not schema.endswith(_PURE):
+        return schema
+    from confide.crypto import _pfs
+
+    _pfs._native = None
+    return schema.removesuffix(_PURE)
 
 
 def openssl_speed(seconds: int) -> float:
@@ -114,6 +127,7 @@ def _worker(op: str, schema: str, src: str, dst: str, cmac_hex: str, mode: str, 
     from confide.crypto import decrypt_stream, encrypt_stream
 
     key, iv = CASES[schema]
+    schema = _real_schema(schema)
     name = Path(dst if op == "encrypt" else src).name
     expected = bytes.fromhex(cmac_hex) if cmac_hex else None
     data = Path(src).read_bytes() if mode == "mem" else b""
@@ -196,8 +210,14 @@ def _stage_worker(schema: str, url: str, key_hex: str, iv_hex: str, cmac_hex: st
     limits = Limits()
     agent = FileAgent(UrlPolicy.embedded(blob_store_port=port), limits)
     stager = Stager(agent, limits)
-    spec = StagedFile(name="in", url=url, schema=schema, key=bytes.fromhex(key_hex),
-                      iv=bytes.fromhex(iv_hex), cmac=bytes.fromhex(cmac_hex))
+    spec = StagedFile(
+        name="in",
+        url=url,
+        schema=_real_schema(schema),
+        key=bytes.fromhex(key_hex),
+        iv=bytes.fromhex(iv_hex),
+        cmac=bytes.fromhex(cmac_hex),
+    )
     best = float("inf")
     best_cpu = float("inf")
     for _ in range(int(reps)):
@@ -229,20 +249,21 @@ def measure_stage_only(schema: str, plain: Path, work: Path,
     """Encrypt in this process (not timed), then only the stage run."""
     from confide.crypto import encrypt_stream
 
-    enc = work / f"data.{schema}.enc"
+    enc = work / f"data.{schema.replace('/', '-')}.enc"
     key, iv = CASES[schema]
     with open(plain, "rb") as src, open(enc, "wb") as dst:
-        cmac = encrypt_stream(schema, key, iv, src, dst, file_name=enc.name)
+        cmac = encrypt_stream(schema.removesuffix(_PURE), key, iv, src, dst, file_name=enc.name)
     hook = STAGE_HOOKS.get(schema) or stage_hooks.get(schema)
     stage = hook(enc, key, iv, cmac) if hook else None
     enc.unlink()
     return Row(schema, None, None, None, None, None, None, stage, {})
 
 
-def measure(schema: str, plain: Path, work: Path, reps: int,
-            stage_hooks: dict[str, StageHook] | None = None) -> Row:
-    enc = work / f"data.{schema}.enc"
-    back = work / f"data.{schema}.out"
+def measure(
+    schema: str, plain: Path, work: Path, reps: int, stage_hooks: dict[str, StageHook] | None = None
+) -> Row:
+    enc = work / f"data.{schema.replace('/', '-')}.enc"
+    back = work / f"data.{schema.replace('/', '-')}.out"
     r = str(reps)
     e, e_rss = _run_worker("encrypt", schema, str(plain), str(enc), "", "file", r)
     d, d_rss = _run_worker("decrypt", schema, str(enc), str(back), str(e["cmac"]), "file", r)
@@ -323,8 +344,10 @@ def main() -> None:
         f"{'enc':>6} {'dec':>6} {'enc/ossl':>8} {'dec/ossl':>8} │ {'encRSS':>6} {'decRSS':>6} "
         f"│ {'stage':>6} {'stg/ossl':>8} {'stgRSS':>6}"
     )
-    print(f"{'':<19} {'file → file, MB/s':^31} │ {'memory → sink, MB/s':^31} │ {'peak MiB':^13} "
-          f"│ {'blob store → worker':^22}")
+    print(
+        f"{'':<19} {'file → file, MB/s':^31} │ {'memory → sink, MB/s':^31} │ {'peak MiB':^13} "
+        f"│ {'blob store → worker':^22}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -360,6 +383,7 @@ def main() -> None:
     print(cpu_head)
     print("-" * len(cpu_head))
     for r in rows:
+
         def ratio(seconds: float | None) -> str:
             return f"{ossl * seconds / size:7.2f}x" if seconds else f"{'-':>8}"
 

@@ -15,7 +15,7 @@ import random
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from confide.config import Limits
@@ -33,6 +33,9 @@ from confide.crypto._pfs_layout import (
     parse_header,
     unpack_metadata,
 )
+
+# every test on both paths: the C extension and the pure-Python one (conftest.pfs_path)
+pytestmark = pytest.mark.usefixtures("pfs_path")
 
 KEY = bytes(range(16))
 NAME = "batch.bin"
@@ -99,7 +102,10 @@ def test_reference_reader_reads_the_batched_writer(size: int) -> None:
     assert out.getvalue() == data
 
 
-@settings(max_examples=25, deadline=None)
+# pfs_path is set once per test, the same for every example
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.integers(0, MD_DATA_LENGTH + NODE * (2 * BATCH + 3)))
 def test_any_size_round_trips_through_the_reference_reader(size: int) -> None:
     data = random.Random(size).randbytes(size)

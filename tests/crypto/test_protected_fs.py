@@ -13,6 +13,9 @@ from confide.crypto import CryptoError, IntegrityError, compute_cmac, decrypt_st
 
 from .conftest import PFS_FIXTURES, NonSeekable
 
+# every test on both paths: the C extension and the pure-Python one (conftest.pfs_path)
+pytestmark = pytest.mark.usefixtures("pfs_path")
+
 KEY = bytes.fromhex("3fc3fad0fc7fcb1bf7a8474d1b2ffef0")  # README §C output key
 NAME = "output.enc"
 NODE = 4096

@@ -7,12 +7,17 @@ own parent, so memory stays bounded and a node changed between two reads is
 still caught. Writing stores 16 bytes (the gmac) per node until the end, when
 the MHT nodes are built bottom-up: per-node keys are derived from a random
 master key (``derive_node_keys``), so they need no storage.
+
+Data nodes are sealed and opened in rounds of ``_BATCH``: by the optional C
+extension ``_pfs_native`` (one OpenSSL call per round, see ``setup.py``) when it
+was built, else by ``cryptography`` one node at a time. Both write the same bytes;
+tests force the pure path by setting ``_native`` to ``None``.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -53,6 +58,27 @@ _TAG: Final = 16
 _BATCH: Final = 16
 _CHILD_OFFSET: Final = DATA_PER_MHT * _ENTRY  # 3072
 _META_END: Final = HEADER_LENGTH + META_ENCRYPTED_LENGTH  # 3468
+_Bytes = bytes | bytearray | memoryview
+_Out = bytearray | memoryview
+
+
+class _NativeNodes(Protocol):
+    """What ``_pfs_native`` offers (its docstrings give the rules)."""
+
+    def seal_nodes(self, keys: _Bytes, plain: _Bytes, out: _Out, gmacs: _Out, /) -> None: ...
+    def open_nodes(self, entries: _Bytes, ct: _Bytes, out: _Out, /) -> int: ...
+
+
+def _load_native() -> _NativeNodes | None:
+    try:
+        from . import _pfs_native
+    except ImportError:  # built without a C compiler or libssl-dev: the pure path
+        return None
+    return _pfs_native
+
+
+#: The batch functions in use; ``None``: the pure-Python path.
+_native: _NativeNodes | None = _load_native()
 
 
 def encrypt(
@@ -115,6 +141,8 @@ def _encrypt_data(
     plain_in = [view[j * NODE : (j + 1) * NODE] for j in range(_BATCH)]
     sealed_out = [out_view[j * NODE : (j + 1) * NODE + _TAG] for j in range(_BATCH)]
     tags = [out_view[(j + 1) * NODE : (j + 1) * NODE + _TAG] for j in range(_BATCH)]
+    native = _native
+    gmac_view = memoryview(bytearray(_BATCH * _TAG))
     total = 0
     n = 0
     while True:
@@ -126,11 +154,17 @@ def _encrypt_data(
         count = (got + NODE - 1) // NODE
         view[got : count * NODE] = bytes(count * NODE - got)  # zero-pad the last node
         keys = node_keys.block(_KIND_DATA, n, count)
-        for j in range(count):
-            AESGCM(keys[j * 16 : j * 16 + 16]).encrypt_into(
-                ZERO_NONCE, plain_in[j], None, sealed_out[j]
+        if native is not None:
+            native.seal_nodes(
+                keys, view[: count * NODE], out_view[: count * NODE], gmac_view[: count * _TAG]
             )
-            data_gmacs += tags[j]
+            data_gmacs += gmac_view[: count * _TAG]
+        else:
+            for j in range(count):
+                AESGCM(keys[j * 16 : j * 16 + 16]).encrypt_into(
+                    ZERO_NONCE, plain_in[j], None, sealed_out[j]
+                )
+                data_gmacs += tags[j]
         dst.seek(base + data_physical(n) * NODE)
         dst.write(out_view[: count * NODE])
         n += count
@@ -264,13 +298,12 @@ def _decrypt_data(
     block_view = memoryview(block)
     plain = bytearray(_BATCH * NODE)
     plain_view = memoryview(plain)
-    sealed = bytearray(NODE + _TAG)  # one node's ciphertext ‖ tag, as decrypt_into wants
-    sealed_ct = memoryview(sealed)[:NODE]
-    sealed_tag = memoryview(sealed)[NODE:]
     cipher_in = [block_view[j * NODE : (j + 1) * NODE] for j in range(_BATCH)]
     plain_out = [plain_view[j * NODE : (j + 1) * NODE] for j in range(_BATCH)]
+    native = _native
     for m in range((n_data - 1) // DATA_PER_MHT + 1):
         mht = path.get(m)
+        mht_view = memoryview(mht)
         if m:
             counter.add(NODE)
         group = m * DATA_PER_MHT
@@ -281,22 +314,39 @@ def _decrypt_data(
             if read_full(src, block_view[: count * NODE]) != count * NODE:
                 raise IntegrityError("teaclave-file-128: file shrank while being read")
             entry = (first - group) * _ENTRY
-            for j in range(count):
-                sealed_ct[:] = cipher_in[j]
-                sealed_tag[:] = mht[entry + 16 : entry + _ENTRY]
-                try:
-                    AESGCM(mht[entry : entry + 16]).decrypt_into(
-                        ZERO_NONCE, sealed, None, plain_out[j]
-                    )
-                except (InvalidTag, ValueError) as e:
-                    raise IntegrityError(
-                        f"teaclave-file-128: data node {first + j} does not verify"
-                    ) from e
-                entry += _ENTRY
+            if native is not None:
+                bad = native.open_nodes(
+                    mht_view[entry : entry + count * _ENTRY],
+                    block_view[: count * NODE],
+                    plain_view[: count * NODE],
+                )
+            else:
+                bad = _open_round(mht_view[entry : entry + count * _ENTRY], cipher_in, plain_out)
+            if bad >= 0:
+                raise IntegrityError(f"teaclave-file-128: data node {first + bad} does not verify")
             take = min(count * NODE, remaining)
             dst.write(plain_view[:take])
             remaining -= take
             counter.add(count * NODE)
+
+
+def _open_round(
+    entries: memoryview, cipher_in: list[memoryview], plain_out: list[memoryview]
+) -> int:
+    """The pure path of ``_pfs_native.open_nodes``: open ``len(entries) // 32`` nodes;
+    return the index of the first that does not verify, or -1."""
+    sealed = bytearray(NODE + _TAG)  # one node's ciphertext ‖ tag, as decrypt_into wants
+    sealed_ct = memoryview(sealed)[:NODE]
+    sealed_tag = memoryview(sealed)[NODE:]
+    for j in range(len(entries) // _ENTRY):
+        entry = j * _ENTRY
+        sealed_ct[:] = cipher_in[j]
+        sealed_tag[:] = entries[entry + 16 : entry + _ENTRY]
+        try:
+            AESGCM(entries[entry : entry + 16]).decrypt_into(ZERO_NONCE, sealed, None, plain_out[j])
+        except (InvalidTag, ValueError):
+            return j
+    return -1
 
 
 class _MhtPath:
