@@ -1,6 +1,6 @@
 """teaclave-file-128 after batching: the writer's output read by an independent reader.
 
-The writer encrypts ``_BATCH`` nodes per round with keys from one ECB context and
+The writer encrypts ``round_nodes()`` nodes per round with keys from one ECB context and
 builds MHT entries with strided copies; the reader decrypts in rounds and writes a
 round only after it verifies. These tests check both against a plain per-node
 reading of the format (written here from the layout rules, one node at a time) and
@@ -138,16 +138,18 @@ def test_mht_entries_hold_the_derived_node_keys() -> None:
 
 
 def test_a_bad_node_fails_its_round_before_any_of_the_round_is_written() -> None:
-    data = os.urandom(MD_DATA_LENGTH + NODE * (2 * BATCH + 4))
+    batch = _pfs.round_nodes()  # 16 on the pure path, 96 with the C extension
+    data = os.urandom(MD_DATA_LENGTH + NODE * (2 * batch + 4))
     blob, _ = _encrypt(data)
-    bad_node = BATCH + 3  # inside the second round
+    bad_node = batch + 3  # inside the second round
     bad = bytearray(blob)
     bad[data_physical(bad_node) * NODE + 100] ^= 1
     out = io.BytesIO()
     with pytest.raises(IntegrityError, match=f"data node {bad_node} does not verify"):
         decrypt_stream("teaclave-file-128", KEY, b"", io.BytesIO(bytes(bad)), out, file_name=NAME)
-    assert out.getvalue() == data[: MD_DATA_LENGTH + BATCH * NODE]
+    assert out.getvalue() == data[: MD_DATA_LENGTH + batch * NODE]
 
 
 def test_batch_divides_the_mht_fan_out() -> None:
-    assert 96 % BATCH == 0
+    assert 96 % _pfs.round_nodes() == 0
+    assert 96 % _pfs._BATCH == 0 and 96 % _pfs._NATIVE_BATCH == 0
