@@ -60,6 +60,7 @@ from .file_agent import BufferedDestination, FileAgentError, TooLarge
 __all__ = [
     "TRANSFER_FAILED",
     "Allowance",
+    "Fetched",
     "FileTransport",
     "StagedIO",
     "Stager",
@@ -119,6 +120,15 @@ def sweep_private_areas() -> list[int]:
         shutil.rmtree(area, ignore_errors=True)
         swept.append(int(pid))
     return swept
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A teaclave-file-128 input after download: what it cost and, if it failed
+    its integrity check, the error its opening raises."""
+
+    received: int
+    corrupted: CorruptedInput | None
 
 
 @dataclass(frozen=True)
@@ -186,13 +196,13 @@ class StagedIO:
                                                                area=self._area)
                 self._plain[name] = plain
             elif f.schema == "teaclave-file-128":
-                received, corrupted = self._stager.fetch_verified_later(
+                fetched = self._stager.fetch_decrypted_or_corrupt(
                     f, plain, allowance=allowance, area=self._area)
-                self._received += received
-                if corrupted is None:
+                self._received += fetched.received
+                if fetched.corrupted is None:
                     self._plain[name] = plain
                 else:
-                    self._corrupted[name] = corrupted
+                    self._corrupted[name] = fetched.corrupted
             else:
                 self._received += self._stager.fetch(f.url, plain, allowance=allowance,
                                                      area=self._area)
@@ -338,14 +348,13 @@ class Stager:
             raise
         return sink.tell()
 
-    def fetch_verified_later(self, f: StagedFile, plain: Path, *,
-                             allowance: Allowance | None = None,
-                             area: AreaBudget | None = None
-                             ) -> tuple[int, CorruptedInput | None]:  # fmt: skip
+    def fetch_decrypted_or_corrupt(self, f: StagedFile, plain: Path, *,
+                                   allowance: Allowance | None = None,
+                                   area: AreaBudget | None = None) -> Fetched:
         """Download, verify and decrypt a teaclave-file-128 input in one pass; the
-        number of bytes received and, if the file failed its integrity check, the
-        error to raise when the function opens it (spec Q29: Teaclave checks a
-        protected file when it is opened, so an input never opened may be corrupt).
+        bytes received and, if the file failed its integrity check, the error to
+        raise when the function opens it (spec Q29: Teaclave checks a protected
+        file when it is opened, so an input never opened may be corrupt).
 
         Nothing is left at ``plain`` unless the whole file verified.
 
@@ -361,11 +370,11 @@ class Stager:
             sink.discard()
             corrupted = CorruptedInput(f.name, str(plain))
             corrupted.__cause__ = e
-            return sink.tell(), corrupted
+            return Fetched(sink.tell(), corrupted)
         except BaseException:
             sink.discard()
             raise
-        return sink.tell(), None
+        return Fetched(sink.tell(), None)
 
     def seal_and_upload(self, f: StagedFile, plain: Path, sealed: Path, *,
                         area: AreaBudget | None = None) -> bytes:
