@@ -106,6 +106,18 @@ class NonSeekable:
         return self._buf.getvalue()
 
 
+@pytest.fixture(params=["native", "pure"])
+def pfs_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a teaclave-file-128 test on the C extension's path and on the pure-Python one."""
+    from confide.crypto import _pfs
+
+    if request.param == "pure":
+        monkeypatch.setattr(_pfs, "_native", None)
+    elif _pfs._native is None:
+        pytest.skip("confide.crypto._pfs_native is not built (no C compiler or libssl-dev)")
+    return str(request.param)
+
+
 @pytest.fixture
 def tmp_private(tmp_path: Path) -> Iterator[Path]:
     """A private temporary directory, removed afterwards (plaintext may live here)."""

@@ -12,6 +12,9 @@ from confide.crypto import IntegrityError, compute_cmac, decrypt_stream, encrypt
 
 from .conftest import PFS_FIXTURES, PfsFixture, ScriptedRng
 
+# every test on both paths: the C extension and the pure-Python one (conftest.pfs_path)
+pytestmark = pytest.mark.usefixtures("pfs_path")
+
 ZERO16 = bytes(16)
 GBDT_IV = bytes.fromhex("010101010101010101010101")
 GBDT_CMAC = bytes.fromhex("592f1e607649d89ff2aa8a2841a57cad")

@@ -1,6 +1,6 @@
 """teaclave-file-128 after batching: the writer's output read by an independent reader.
 
-The writer encrypts ``_BATCH`` nodes per round with keys from one ECB context and
+The writer encrypts ``round_nodes()`` nodes per round with keys from one ECB context and
 builds MHT entries with strided copies; the reader decrypts in rounds and writes a
 round only after it verifies. These tests check both against a plain per-node
 reading of the format (written here from the layout rules, one node at a time) and
@@ -15,7 +15,7 @@ import random
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from confide.config import Limits
@@ -33,6 +33,9 @@ from confide.crypto._pfs_layout import (
     parse_header,
     unpack_metadata,
 )
+
+# every test on both paths: the C extension and the pure-Python one (conftest.pfs_path)
+pytestmark = pytest.mark.usefixtures("pfs_path")
 
 KEY = bytes(range(16))
 NAME = "batch.bin"
@@ -99,7 +102,10 @@ def test_reference_reader_reads_the_batched_writer(size: int) -> None:
     assert out.getvalue() == data
 
 
-@settings(max_examples=25, deadline=None)
+# pfs_path is set once per test, the same for every example
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.integers(0, MD_DATA_LENGTH + NODE * (2 * BATCH + 3)))
 def test_any_size_round_trips_through_the_reference_reader(size: int) -> None:
     data = random.Random(size).randbytes(size)
@@ -132,16 +138,18 @@ def test_mht_entries_hold_the_derived_node_keys() -> None:
 
 
 def test_a_bad_node_fails_its_round_before_any_of_the_round_is_written() -> None:
-    data = os.urandom(MD_DATA_LENGTH + NODE * (2 * BATCH + 4))
+    batch = _pfs.round_nodes()  # 16 on the pure path, 96 with the C extension
+    data = os.urandom(MD_DATA_LENGTH + NODE * (2 * batch + 4))
     blob, _ = _encrypt(data)
-    bad_node = BATCH + 3  # inside the second round
+    bad_node = batch + 3  # inside the second round
     bad = bytearray(blob)
     bad[data_physical(bad_node) * NODE + 100] ^= 1
     out = io.BytesIO()
     with pytest.raises(IntegrityError, match=f"data node {bad_node} does not verify"):
         decrypt_stream("teaclave-file-128", KEY, b"", io.BytesIO(bytes(bad)), out, file_name=NAME)
-    assert out.getvalue() == data[: MD_DATA_LENGTH + BATCH * NODE]
+    assert out.getvalue() == data[: MD_DATA_LENGTH + batch * NODE]
 
 
 def test_batch_divides_the_mht_fan_out() -> None:
-    assert 96 % BATCH == 0
+    assert 96 % _pfs.round_nodes() == 0
+    assert 96 % _pfs._BATCH == 0 and 96 % _pfs._NATIVE_BATCH == 0

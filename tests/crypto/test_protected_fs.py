@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
 import pytest
 
-from confide.crypto import CryptoError, IntegrityError, compute_cmac, decrypt_stream, encrypt_stream
+from confide.crypto import (
+    CryptoError,
+    IntegrityError,
+    compute_cmac,
+    decrypt_stream,
+    encrypt_stream,
+    new_decryptor,
+)
 
 from .conftest import PFS_FIXTURES, NonSeekable
+
+# every test on both paths: the C extension and the pure-Python one (conftest.pfs_path)
+pytestmark = pytest.mark.usefixtures("pfs_path")
 
 KEY = bytes.fromhex("3fc3fad0fc7fcb1bf7a8474d1b2ffef0")  # README §C output key
 NAME = "output.enc"
@@ -27,11 +38,40 @@ def _enc(data: bytes, name: str = NAME) -> tuple[bytes, bytes]:
     return out.getvalue(), cmac
 
 
+@pytest.fixture(autouse=True, params=["pull", "push"])
+def reader(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every ``_dec`` through the seeking reader (decrypt_stream) and the push one
+    (new_decryptor: file order, as a download arrives)."""
+    global _READER
+    _READER = str(request.param)
+    yield
+    _READER = "pull"
+
+
+_READER = "pull"
+
+
 def _dec(blob: bytes, name: str = NAME, expected: bytes | None = None) -> bytes:
     out = io.BytesIO()
-    decrypt_stream(
-        "teaclave-file-128", KEY, b"", io.BytesIO(blob), out, file_name=name, expected_cmac=expected
+    if _READER == "pull":
+        decrypt_stream(
+            "teaclave-file-128", KEY, b"", io.BytesIO(blob), out, file_name=name,
+            expected_cmac=expected,
+        )  # fmt: skip
+        return out.getvalue()
+    dec = new_decryptor(
+        "teaclave-file-128", KEY, b"", out, expected_cmac=expected, file_name=name
     )
+    view = memoryview(blob)
+    step = 0
+    while view:  # uneven pieces, lent buffers: as recv_into fills them
+        step = step % 7 + 1
+        region = dec.get_buffer()
+        k = min(len(region), len(view), step * 13_001)
+        region[:k] = view[:k]
+        dec.buffer_updated(k)
+        view = view[k:]
+    assert dec.finish() == blob[0x50:0x60]
     return out.getvalue()
 
 

@@ -21,7 +21,7 @@ from test_file_agent_http import LIMITS, make_agent
 from confide.crypto import encrypt_stream
 from confide.execution import Stager, _staging
 from confide.execution._staging import TRANSFER_FAILED
-from confide.executors import FunctionError
+from confide.executors import CorruptedInput, FunctionError
 from confide.staged import StagedFile
 
 KEYS = {
@@ -158,20 +158,64 @@ def test_body_over_the_download_cap_fails_and_leaves_no_plaintext(
     assert os.listdir(area) == []
 
 
-def test_stage_keeps_teaclave_file_as_ciphertext_until_opened(
+def test_stage_decrypts_teaclave_file_while_it_downloads_with_random_access(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_staging, "_private_root", lambda: tmp_path)
-    blob, cmac = _encrypt("teaclave-file-128", b"rows\n" * 100)
+    blob, cmac = _encrypt("teaclave-file-128")  # 3 MiB: 8 MHT nodes, ~770 data nodes
     with scripted(lambda _: [reply(blob)]) as srv:
         stager = Stager(make_agent(), LIMITS)
         spec = _spec("teaclave-file-128", srv.url, cmac)
         with stager.stage("t", [spec], []) as staged:
             work = Path(staged._work)
-            assert [p.split("-")[0] for p in os.listdir(work)] == ["cipher"]
+            assert [p.split("-")[0] for p in os.listdir(work)] == ["plain"]  # no ciphertext
             with staged.open_input("in") as f:
-                assert f.read() == b"rows\n" * 100
+                f.seek(2_000_000)
+                assert f.read(5000) == PLAIN[2_000_000:2_005_000]
+                f.seek(17)
+                assert f.read(100) == PLAIN[17:117]
+                f.seek(0)
+                assert f.read() == PLAIN
         assert not work.exists()
+
+
+@pytest.mark.parametrize(
+    "tamper", ["data node", "MHT node", "metadata", "truncated", "another file's cmac"]
+)
+def test_corrupted_teaclave_input_fails_when_opened_not_when_staged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tamper: str
+) -> None:
+    # spec Q29: Teaclave checks a protected file when the function opens it, so a task
+    # whose function never opens a corrupted input still runs. Its plaintext is gone at once.
+    monkeypatch.setattr(_staging, "_private_root", lambda: tmp_path)
+    blob, cmac = _encrypt("teaclave-file-128")
+    bad = bytearray(blob)
+    if tamper == "data node":
+        bad[(2 + 400 + 4) * 4096 + 33] ^= 1
+    elif tamper == "MHT node":
+        bad[(1 + 97 * 3) * 4096 + 7] ^= 1
+    elif tamper == "metadata":
+        bad[200] ^= 1
+    elif tamper == "truncated":
+        del bad[-4096:]
+    else:
+        _, cmac = _encrypt("teaclave-file-128", b"another file")
+    good, good_cmac = _encrypt("teaclave-file-128", b"rows\n" * 100)
+    with scripted(lambda hit: [reply(bytes(bad) if hit == 1 else good)]) as srv:
+        stager = Stager(make_agent(), LIMITS)
+        spec = _spec("teaclave-file-128", srv.url, cmac)
+        other = StagedFile(name="other", url=srv.url + "/in.enc", schema="teaclave-file-128",
+                           key=spec.key, iv=b"", cmac=good_cmac)  # fmt: skip
+        with stager.stage("t", [spec, other], []) as staged:
+            work = Path(staged._work)
+            assert len(os.listdir(work)) == 1  # the other input only: nothing partial kept
+            with staged.open_input("other") as f:
+                assert f.read() == b"rows\n" * 100
+            with pytest.raises(CorruptedInput, match='Corrupted input file: "') as info:
+                staged.open_input("in")
+            assert info.value.name == "in"
+            with pytest.raises(CorruptedInput):
+                staged.open_input("in")  # and again on every open
 
 
 def test_stage_removes_the_private_area_after_a_failed_input(

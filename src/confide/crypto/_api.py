@@ -9,6 +9,7 @@ from ..config import Limits
 from . import _aes_gcm, _pfs, _stream
 from ._errors import CryptoError
 from ._io import ByteCounter, Decryptor, Progress, Rng
+from ._pfs_push import PfsDecryptor
 from ._schemas import (
     AES_GCM_128,
     AES_GCM_256,
@@ -144,7 +145,9 @@ def decrypt_stream(
     return b""
 
 
-#: Schemas :func:`new_decryptor` can verify as the bytes arrive.
+#: Schemas :func:`new_decryptor` can verify as the bytes arrive. teaclave-file-128 can
+#: be too, given its ``file_name``; it is not listed because Teaclave reports its
+#: integrity failures when the function opens it (spec Q29), not when it is fetched.
 PUSH_SCHEMAS: Final = frozenset({AES_GCM_128, AES_GCM_256, CONFIDE_STREAM_256})
 
 
@@ -155,6 +158,7 @@ def new_decryptor(
     dst: BinaryIO,
     *,
     expected_cmac: bytes | None = None,
+    file_name: str | None = None,
     progress: Progress | None = None,
     limits: Limits = _DEFAULT_LIMITS,
 ) -> Decryptor:
@@ -168,22 +172,30 @@ def new_decryptor(
     exception discard ``dst``.
 
     Args:
-        schema: ``aes-gcm-128``, ``aes-gcm-256`` or ``confide-stream-256``
-            (:data:`PUSH_SCHEMAS`); the protected-file format needs random
-            access and ``raw`` has nothing to verify.
-        key, iv, expected_cmac, progress, limits: as for :func:`decrypt_stream`.
+        schema: ``aes-gcm-128``, ``aes-gcm-256``, ``confide-stream-256``
+            (:data:`PUSH_SCHEMAS`) or ``teaclave-file-128`` (read in file order:
+            each MHT node precedes its data nodes); ``raw`` has nothing to verify.
+        key, iv, expected_cmac, file_name, progress, limits: as for
+            :func:`decrypt_stream`.
 
     Raises:
         CryptoInfoError: invalid schema/key/iv.
-        CryptoError: a schema outside :data:`PUSH_SCHEMAS`, or an
+        CryptoError: ``raw``, teaclave-file-128 without ``file_name``, or an
             ``expected_cmac`` that is not 16 bytes.
     """
     validate_crypto_info(schema, key, iv)
-    if schema not in PUSH_SCHEMAS:
+    if schema not in PUSH_SCHEMAS and schema != TEACLAVE_FILE_128:
         raise CryptoError(f"{schema} cannot be decrypted as a push stream")
     if expected_cmac is not None and len(expected_cmac) != CMAC_LENGTH:
         raise CryptoError(f"expected_cmac must be {CMAC_LENGTH} bytes, got {len(expected_cmac)}")
     counter = ByteCounter(limits.max_encrypted_file_bytes, progress, "encrypted file")
+    if schema == TEACLAVE_FILE_128:
+        if file_name is None:
+            raise CryptoError("teaclave-file-128 needs file_name (the name the file is stored as)")
+        return PfsDecryptor(
+            key, dst, file_name=file_name, expected_cmac=expected_cmac, counter=counter,
+            limits=limits,
+        )  # fmt: skip
     if schema == CONFIDE_STREAM_256:
         return _stream.StreamDecryptor(
             key, dst, expected_cmac=expected_cmac, counter=counter, limits=limits

@@ -7,12 +7,17 @@ own parent, so memory stays bounded and a node changed between two reads is
 still caught. Writing stores 16 bytes (the gmac) per node until the end, when
 the MHT nodes are built bottom-up: per-node keys are derived from a random
 master key (``derive_node_keys``), so they need no storage.
+
+Data nodes are sealed and opened in rounds (:func:`round_nodes`): by the optional
+C extension ``_pfs_native`` (one OpenSSL call per round, see ``setup.py``) when it
+was built, else by ``cryptography`` one node at a time. Both write the same bytes;
+tests force the pure path by setting ``_native`` to ``None``.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -28,6 +33,8 @@ from ._pfs_layout import (
     META_ENCRYPTED_LENGTH,
     NODE,
     ZERO_NONCE,
+    Header,
+    Metadata,
     NodeKeyDeriver,
     build_header,
     check_file_name,
@@ -42,7 +49,14 @@ from ._pfs_layout import (
 )
 from ._schemas import TEACLAVE_FILE_128
 
-__all__ = ["cmac_of", "decrypt", "encrypt"]
+__all__ = [
+    "cmac_of",
+    "decrypt",
+    "encrypt",
+    "open_data_nodes",
+    "open_metadata",
+    "open_mht",
+]
 
 _KIND_DATA: Final = 1
 _KIND_MHT: Final = 2
@@ -51,8 +65,37 @@ _TAG: Final = 16
 #: Nodes per read/encrypt/write round: a divisor of 96, so that a round never crosses an
 #: MHT node, and small enough (64 KiB) that its input and output stay in the CPU cache.
 _BATCH: Final = 16
+#: The same with the C extension: one call per MHT node's 96 data nodes (384 KiB) costs
+#: less in Python and system calls than six rounds of 16 (measured: -5..8 % CPU).
+_NATIVE_BATCH: Final = 96
 _CHILD_OFFSET: Final = DATA_PER_MHT * _ENTRY  # 3072
 _META_END: Final = HEADER_LENGTH + META_ENCRYPTED_LENGTH  # 3468
+_Bytes = bytes | bytearray | memoryview
+_Out = bytearray | memoryview
+
+
+class _NativeNodes(Protocol):
+    """What ``_pfs_native`` offers (its docstrings give the rules)."""
+
+    def seal_nodes(self, keys: _Bytes, plain: _Bytes, out: _Out, gmacs: _Out, /) -> None: ...
+    def open_nodes(self, entries: _Bytes, ct: _Bytes, out: _Out, /) -> int: ...
+
+
+def round_nodes() -> int:
+    """Nodes per round on the path in use."""
+    return _BATCH if _native is None else _NATIVE_BATCH
+
+
+def _load_native() -> _NativeNodes | None:
+    try:
+        from . import _pfs_native
+    except ImportError:  # built without a C compiler or libssl-dev: the pure path
+        return None
+    return _pfs_native
+
+
+#: The batch functions in use; ``None``: the pure-Python path.
+_native: _NativeNodes | None = _load_native()
 
 
 def encrypt(
@@ -102,19 +145,22 @@ def _encrypt_data(
     progress: Progress | None,
     limits: Limits,
 ) -> int:
-    """Encrypt the rest of ``src`` into data nodes, ``_BATCH`` nodes per read and write.
+    """Encrypt the rest of ``src`` into data nodes, :func:`round_nodes` per read and write.
 
     Appends each node's gmac to ``data_gmacs``; returns the plaintext byte count.
     """
-    block = bytearray(_BATCH * NODE)
+    native = _native
+    batch = round_nodes()
+    block = bytearray(batch * NODE)
     view = memoryview(block)
     # encrypt_into writes ciphertext ‖ tag: node j's tag lands on node j+1's first 16
     # bytes (copied out at once, then overwritten); 16 spare bytes take the last tag.
-    out = bytearray(_BATCH * NODE + _TAG)
+    out = bytearray(batch * NODE + _TAG)
     out_view = memoryview(out)
-    plain_in = [view[j * NODE : (j + 1) * NODE] for j in range(_BATCH)]
-    sealed_out = [out_view[j * NODE : (j + 1) * NODE + _TAG] for j in range(_BATCH)]
-    tags = [out_view[(j + 1) * NODE : (j + 1) * NODE + _TAG] for j in range(_BATCH)]
+    plain_in = [view[j * NODE : (j + 1) * NODE] for j in range(batch)]
+    sealed_out = [out_view[j * NODE : (j + 1) * NODE + _TAG] for j in range(batch)]
+    tags = [out_view[(j + 1) * NODE : (j + 1) * NODE + _TAG] for j in range(batch)]
+    gmac_view = memoryview(bytearray(batch * _TAG))
     total = 0
     n = 0
     while True:
@@ -126,11 +172,17 @@ def _encrypt_data(
         count = (got + NODE - 1) // NODE
         view[got : count * NODE] = bytes(count * NODE - got)  # zero-pad the last node
         keys = node_keys.block(_KIND_DATA, n, count)
-        for j in range(count):
-            AESGCM(keys[j * 16 : j * 16 + 16]).encrypt_into(
-                ZERO_NONCE, plain_in[j], None, sealed_out[j]
+        if native is not None:
+            native.seal_nodes(
+                keys, view[: count * NODE], out_view[: count * NODE], gmac_view[: count * _TAG]
             )
-            data_gmacs += tags[j]
+            data_gmacs += gmac_view[: count * _TAG]
+        else:
+            for j in range(count):
+                AESGCM(keys[j * 16 : j * 16 + 16]).encrypt_into(
+                    ZERO_NONCE, plain_in[j], None, sealed_out[j]
+                )
+                data_gmacs += tags[j]
         dst.seek(base + data_physical(n) * NODE)
         dst.write(out_view[: count * NODE])
         n += count
@@ -217,19 +269,7 @@ def decrypt(
             f"teaclave-file-128: file length {length} is not a positive multiple of {NODE}"
         )
     node0 = read_exact(src, NODE)
-    header = parse_header(node0)
-    if any(node0[_META_END:]):
-        raise IntegrityError("teaclave-file-128: non-zero padding in the metadata node")
-    if expected_cmac is not None and not hmac.compare_digest(header.gmac, expected_cmac):
-        raise IntegrityError("teaclave-file-128: metadata gmac differs from the expected cmac")
-    meta_ct = node0[HEADER_LENGTH:_META_END]
-    plain = _open(metadata_key(key, header.key_id), header.gmac, meta_ct, "metadata node")
-    meta = unpack_metadata(plain)
-    if meta.file_name != file_name:
-        raise IntegrityError(
-            f"teaclave-file-128: embedded file name {meta.file_name!r} != {file_name!r}"
-        )
-    _check_plain_size(meta.size, limits)
+    header, meta = open_metadata(key, node0, file_name, expected_cmac, limits)
     if node_count(meta.size) * NODE != length:
         raise IntegrityError(
             f"teaclave-file-128: {length // NODE} nodes, but size {meta.size} needs "
@@ -243,6 +283,62 @@ def decrypt(
     return header.gmac
 
 
+def open_metadata(
+    key: bytes,
+    unverified_node0: bytes | bytearray | memoryview,
+    file_name: str,
+    expected_cmac: bytes | None,
+    limits: Limits,
+) -> tuple[Header, Metadata]:
+    """Check and decrypt the metadata node (node 0).
+
+    Raises:
+        IntegrityError: naming the failed check.
+        CryptoLimitError: the size field is over ``max_teaclave_file_bytes``.
+    """
+    node0 = bytes(unverified_node0)
+    header = parse_header(node0)
+    if any(node0[_META_END:]):
+        raise IntegrityError("teaclave-file-128: non-zero padding in the metadata node")
+    if expected_cmac is not None and not hmac.compare_digest(header.gmac, expected_cmac):
+        raise IntegrityError("teaclave-file-128: metadata gmac differs from the expected cmac")
+    meta_ct = node0[HEADER_LENGTH:_META_END]
+    plain = _open(metadata_key(key, header.key_id), header.gmac, meta_ct, "metadata node")
+    meta = unpack_metadata(plain)
+    if meta.file_name != file_name:
+        raise IntegrityError(
+            f"teaclave-file-128: embedded file name {meta.file_name!r} != {file_name!r}"
+        )
+    _check_plain_size(meta.size, limits)
+    return header, meta
+
+
+def open_mht(key: bytes, gmac: bytes, ct: bytes | bytearray | memoryview, m: int) -> bytes:
+    """Verify and decrypt MHT node ``m`` with the entry its parent (or the metadata) holds."""
+    return _open(key, gmac, bytes(ct), f"MHT node {m}")
+
+
+def open_data_nodes(entries: memoryview, ct: memoryview, out: memoryview, first: int) -> None:
+    """Verify and decrypt ``len(entries) // 32`` data nodes from ``ct`` into ``out``;
+    ``entries`` are their ``key16 ‖ gmac16`` from the MHT node, ``first`` the number
+    of the first (for the error).
+
+    Raises:
+        IntegrityError: naming the first node that does not verify (``out`` is then
+            partly written and must not be used).
+    """
+    count = len(entries) // _ENTRY
+    native = _native
+    if native is not None:
+        bad = native.open_nodes(entries, ct, out)
+    else:
+        cipher_in = [ct[j * NODE : (j + 1) * NODE] for j in range(count)]
+        plain_out = [out[j * NODE : (j + 1) * NODE] for j in range(count)]
+        bad = _open_round(entries, cipher_in, plain_out)
+    if bad >= 0:
+        raise IntegrityError(f"teaclave-file-128: data node {first + bad} does not verify")
+
+
 def _decrypt_data(
     src: BinaryIO,
     dst: BinaryIO,
@@ -252,7 +348,7 @@ def _decrypt_data(
     size: int,
     counter: ByteCounter,
 ) -> None:
-    """Verify and decrypt the data nodes in rounds of ``_BATCH`` (within one MHT node).
+    """Verify and decrypt the data nodes in rounds of :func:`round_nodes` (within one MHT node).
 
     A round's plaintext is written only after all of its nodes verify.
     """
@@ -260,43 +356,60 @@ def _decrypt_data(
     remaining = size - MD_DATA_LENGTH
     path = _MhtPath(src, base, _open(root_key, root_gmac, _read_node(src, base, 1), "MHT node 0"))
     counter.add(NODE)
-    block = bytearray(_BATCH * NODE)
+    native = _native
+    batch = round_nodes()
+    block = bytearray(batch * NODE)
     block_view = memoryview(block)
-    plain = bytearray(_BATCH * NODE)
+    plain = bytearray(batch * NODE)
     plain_view = memoryview(plain)
-    sealed = bytearray(NODE + _TAG)  # one node's ciphertext ‖ tag, as decrypt_into wants
-    sealed_ct = memoryview(sealed)[:NODE]
-    sealed_tag = memoryview(sealed)[NODE:]
-    cipher_in = [block_view[j * NODE : (j + 1) * NODE] for j in range(_BATCH)]
-    plain_out = [plain_view[j * NODE : (j + 1) * NODE] for j in range(_BATCH)]
+    cipher_in = [block_view[j * NODE : (j + 1) * NODE] for j in range(batch)]
+    plain_out = [plain_view[j * NODE : (j + 1) * NODE] for j in range(batch)]
     for m in range((n_data - 1) // DATA_PER_MHT + 1):
         mht = path.get(m)
+        mht_view = memoryview(mht)
         if m:
             counter.add(NODE)
         group = m * DATA_PER_MHT
         group_end = min(group + DATA_PER_MHT, n_data)
         src.seek(base + data_physical(group) * NODE)
-        for first in range(group, group_end, _BATCH):
-            count = min(_BATCH, group_end - first)
+        for first in range(group, group_end, batch):
+            count = min(batch, group_end - first)
             if read_full(src, block_view[: count * NODE]) != count * NODE:
                 raise IntegrityError("teaclave-file-128: file shrank while being read")
             entry = (first - group) * _ENTRY
-            for j in range(count):
-                sealed_ct[:] = cipher_in[j]
-                sealed_tag[:] = mht[entry + 16 : entry + _ENTRY]
-                try:
-                    AESGCM(mht[entry : entry + 16]).decrypt_into(
-                        ZERO_NONCE, sealed, None, plain_out[j]
-                    )
-                except (InvalidTag, ValueError) as e:
-                    raise IntegrityError(
-                        f"teaclave-file-128: data node {first + j} does not verify"
-                    ) from e
-                entry += _ENTRY
+            if native is not None:
+                bad = native.open_nodes(
+                    mht_view[entry : entry + count * _ENTRY],
+                    block_view[: count * NODE],
+                    plain_view[: count * NODE],
+                )
+            else:
+                bad = _open_round(mht_view[entry : entry + count * _ENTRY], cipher_in, plain_out)
+            if bad >= 0:
+                raise IntegrityError(f"teaclave-file-128: data node {first + bad} does not verify")
             take = min(count * NODE, remaining)
             dst.write(plain_view[:take])
             remaining -= take
             counter.add(count * NODE)
+
+
+def _open_round(
+    entries: memoryview, cipher_in: list[memoryview], plain_out: list[memoryview]
+) -> int:
+    """The pure path of ``_pfs_native.open_nodes``: open ``len(entries) // 32`` nodes;
+    return the index of the first that does not verify, or -1."""
+    sealed = bytearray(NODE + _TAG)  # one node's ciphertext ‖ tag, as decrypt_into wants
+    sealed_ct = memoryview(sealed)[:NODE]
+    sealed_tag = memoryview(sealed)[NODE:]
+    for j in range(len(entries) // _ENTRY):
+        entry = j * _ENTRY
+        sealed_ct[:] = cipher_in[j]
+        sealed_tag[:] = entries[entry + 16 : entry + _ENTRY]
+        try:
+            AESGCM(entries[entry : entry + 16]).decrypt_into(ZERO_NONCE, sealed, None, plain_out[j])
+        except (InvalidTag, ValueError):
+            return j
+    return -1
 
 
 class _MhtPath:

@@ -7,9 +7,12 @@ download*, in one pass: the file agent receives the body straight into the
 buffer of a :class:`DecryptingSink`, which verifies and writes plaintext into
 the private area; the file counts only once the whole body arrived, the tag
 or cmac matched the registered one and GCM verified -- otherwise the partial
-plaintext is deleted before anything else happens. teaclave-file-128 (which
-needs random access, and is verified when the function opens it, spec Q29)
-and raw are downloaded to a file as they are.
+plaintext is deleted before anything else happens. teaclave-file-128 is
+decrypted while it downloads too (file order: each MHT node precedes its data
+nodes), but a file that fails its integrity check is reported only when the
+function opens it (spec Q29), as Teaclave does; its plaintext is removed at
+once. raw is downloaded to a file as it is. Every staged plaintext is a
+seekable file: random access works on all of them.
 Outputs are written in plaintext by the function, then encrypted with each
 output's registered crypto info, uploaded, and their cmacs returned.
 
@@ -39,7 +42,6 @@ from ..config import Limits
 from ..crypto import (
     PUSH_SCHEMAS,
     CryptoError,
-    decrypt_stream,
     encrypt_stream,
 )
 from ..executors import (
@@ -58,6 +60,7 @@ from .file_agent import BufferedDestination, FileAgentError, TooLarge
 __all__ = [
     "TRANSFER_FAILED",
     "Allowance",
+    "Fetched",
     "FileTransport",
     "StagedIO",
     "Stager",
@@ -120,6 +123,15 @@ def sweep_private_areas() -> list[int]:
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """A teaclave-file-128 input after download: what it cost and, if it failed
+    its integrity check, the error its opening raises."""
+
+    received: int
+    corrupted: CorruptedInput | None
+
+
+@dataclass(frozen=True)
 class Allowance:
     """How many bytes one download may bring, and the cap that sets it."""
 
@@ -135,7 +147,8 @@ class StagedIO:
         self._work = work
         self._inputs = {f.name: f for f in inputs}
         self._outputs = {f.name: f for f in outputs}
-        self._cipher: dict[str, Path] = {}  # downloaded, decrypted when opened
+        # teaclave-file-128 inputs that failed their check: raised when opened (Q29)
+        self._corrupted: dict[str, CorruptedInput] = {}
         self._stager = stager
         self._area = area
         self._input_cap = stager.limits.max_input_bytes
@@ -168,8 +181,8 @@ class StagedIO:
         return self._work / f"{kind}-{len(self._plain) + len(self._written)}-{os.urandom(4).hex()}"
 
     def prepare(self) -> None:
-        """Fetch every input; aes-gcm and confide-stream-256 are verified and decrypted
-        while they download, teaclave-file-128 and raw are stored as they are.
+        """Fetch every input; all but raw are verified and decrypted while they
+        download (a teaclave-file-128 input that fails is reported when opened).
 
         Raises:
             CapExceeded: the inputs go past ``max_input_bytes`` or the area past
@@ -177,32 +190,31 @@ class StagedIO:
         """
         for name, f in self._inputs.items():
             allowance = self._allowance()
+            plain = self._path("plain", name)
             if f.schema in PUSH_SCHEMAS:
-                plain = self._path("plain", name)
                 self._received += self._stager.fetch_decrypted(f, plain, allowance=allowance,
                                                                area=self._area)
                 self._plain[name] = plain
-                continue
-            cipher = self._path("cipher", name)
-            self._received += self._stager.fetch(f.url, cipher, allowance=allowance,
-                                                 area=self._area)
-            self._cipher[name] = cipher
-            if f.schema == "raw":
-                self._plain[name] = cipher
+            elif f.schema == "teaclave-file-128":
+                fetched = self._stager.fetch_decrypted_or_corrupt(
+                    f, plain, allowance=allowance, area=self._area)
+                self._received += fetched.received
+                if fetched.corrupted is None:
+                    self._plain[name] = plain
+                else:
+                    self._corrupted[name] = fetched.corrupted
+            else:
+                self._received += self._stager.fetch(f.url, plain, allowance=allowance,
+                                                     area=self._area)
+                self._plain[name] = plain
 
     def open_input(self, name: str) -> BinaryIO:
         f = self._inputs.get(name)
         if f is None:
             raise InvalidInputName(name)
-        if name not in self._plain:
-            local = self._cipher[name]
-            try:
-                self._plain[name] = self._stager.decrypt(f, local, self._path("plain", name),
-                                                         area=self._area)
-            except CapExceeded:
-                raise
-            except FunctionError as e:
-                raise CorruptedInput(name, str(local)) from e
+        corrupted = self._corrupted.get(name)
+        if corrupted is not None:
+            raise corrupted
         return open(self._plain[name], "rb")
 
     def create_output(self, name: str) -> BinaryIO:
@@ -242,8 +254,7 @@ class StagedIO:
         return tags
 
     def _remove_inputs(self) -> None:
-        staged = {*self._plain.values(), *self._cipher.values()}
-        for path in staged:
+        for path in self._plain.values():
             remove_file(path, self._area)
         self._plain.clear()
 
@@ -337,23 +348,33 @@ class Stager:
             raise
         return sink.tell()
 
-    def decrypt(self, f: StagedFile, cipher: Path, plain: Path, *,
-                area: AreaBudget | None = None) -> Path:
-        """Decrypt a downloaded teaclave-file-128 input (when the function opens it)."""
-        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    def fetch_decrypted_or_corrupt(self, f: StagedFile, plain: Path, *,
+                                   allowance: Allowance | None = None,
+                                   area: AreaBudget | None = None) -> Fetched:
+        """Download, verify and decrypt a teaclave-file-128 input in one pass; the
+        bytes received and, if the file failed its integrity check, the error to
+        raise when the function opens it (spec Q29: Teaclave checks a protected
+        file when it is opened, so an input never opened may be corrupt).
+
+        Nothing is left at ``plain`` unless the whole file verified.
+
+        Raises:
+            CapExceeded: more than ``allowance`` allows.
+            FunctionError: a transfer failure.
+        """
+        sink = DecryptingSink(f, plain, self._limits, area, file_name=_file_name(f.url))
         try:
-            with open(cipher, "rb") as src, os.fdopen(fd, "wb") as raw:
-                dst: Any = raw if area is None else MeteredFile(raw, area)
-                decrypt_stream(f.schema, f.key, f.iv, src, dst,
-                               expected_cmac=f.cmac, file_name=_file_name(f.url),
-                               limits=self._limits)  # fmt: skip
+            self._download(f.url, sink, allowance)
+            sink.finish()
         except CryptoError as e:
-            remove_file(plain, area)  # nothing partial is ever handed to a function
-            raise FunctionError(f'Corrupted input file: "{cipher}"') from e
+            sink.discard()
+            corrupted = CorruptedInput(f.name, str(plain))
+            corrupted.__cause__ = e
+            return Fetched(sink.tell(), corrupted)
         except BaseException:
-            remove_file(plain, area)
+            sink.discard()
             raise
-        return plain
+        return Fetched(sink.tell(), None)
 
     def seal_and_upload(self, f: StagedFile, plain: Path, sealed: Path, *,
                         area: AreaBudget | None = None) -> bytes:

@@ -1,0 +1,125 @@
+"""teaclave-file-128 read in file order as it arrives (``new_decryptor``, what staging
+uses); the seeking reader's checks are run on it too in test_protected_fs.py."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from confide.config import Limits
+from confide.crypto import (
+    CryptoError,
+    CryptoLimitError,
+    IntegrityError,
+    encrypt_stream,
+    new_decryptor,
+)
+from confide.crypto._pfs_layout import MD_DATA_LENGTH, NODE, data_physical
+
+from .conftest import PFS_FIXTURES, PfsFixture
+
+pytestmark = pytest.mark.usefixtures("pfs_path")
+
+KEY = bytes(range(16))
+NAME = "pushed.bin"
+
+
+def _enc(data: bytes) -> tuple[bytes, bytes]:
+    out = io.BytesIO()
+    cmac = encrypt_stream("teaclave-file-128", KEY, b"", io.BytesIO(data), out, file_name=NAME)
+    return out.getvalue(), cmac
+
+
+@pytest.mark.parametrize("fx", PFS_FIXTURES, ids=lambda f: f.name)
+def test_teaclave_fixture_decrypts_as_it_arrives(vectors: Path, fx: PfsFixture) -> None:
+    base = vectors / "teaclave" / "functions"
+    out = io.BytesIO()
+    dec = new_decryptor("teaclave-file-128", bytes(16), b"", out,
+                        expected_cmac=bytes.fromhex(fx.cmac), file_name=fx.name)  # fmt: skip
+    with open(base / fx.enc, "rb") as src:
+        dec.drain(src)
+    assert dec.finish().hex() == fx.cmac
+    assert out.getvalue() == (base / fx.plain).read_bytes()
+
+
+def test_a_group_is_written_only_after_all_of_its_nodes_verify() -> None:
+    data = os.urandom(MD_DATA_LENGTH + NODE * (96 + 10))
+    blob, cmac = _enc(data)
+    bad = bytearray(blob)
+    bad[data_physical(96 + 4) * NODE + 9] ^= 1  # the second group's fifth data node
+    out = io.BytesIO()
+    dec = new_decryptor("teaclave-file-128", KEY, b"", out, expected_cmac=cmac, file_name=NAME)
+    with pytest.raises(IntegrityError, match="data node 100 does not verify"):
+        dec.write(bytes(bad))
+    assert out.getvalue() == data[: MD_DATA_LENGTH + 96 * NODE]
+
+
+def test_buffers_stay_within_one_group() -> None:
+    blob, cmac = _enc(os.urandom(MD_DATA_LENGTH + NODE * 300))
+    dec = new_decryptor("teaclave-file-128", KEY, b"", io.BytesIO(), file_name=NAME)
+    view = memoryview(blob)
+    while view:
+        region = dec.get_buffer()
+        assert 0 < len(region) <= 97 * NODE
+        k = min(len(region), len(view))
+        region[:k] = view[:k]
+        dec.buffer_updated(k)
+        view = view[k:]
+    assert dec.finish() == cmac
+
+
+def test_rejects_bytes_past_the_end_at_once() -> None:
+    blob, _ = _enc(os.urandom(MD_DATA_LENGTH + NODE * 3))
+    dec = new_decryptor("teaclave-file-128", KEY, b"", io.BytesIO(), file_name=NAME)
+    dec.write(blob)
+    with pytest.raises(IntegrityError, match="longer than its size field"):
+        dec.write(b"\x00")
+
+
+# the file has 5 nodes: metadata, MHT 0, 3 data nodes; the last cut leaves 96 bytes
+@pytest.mark.parametrize("cut", [1, NODE, NODE * 4, NODE * 5 - 96])
+def test_rejects_truncation_at_finish(cut: int) -> None:
+    blob, _ = _enc(os.urandom(MD_DATA_LENGTH + NODE * 3))
+    dec = new_decryptor("teaclave-file-128", KEY, b"", io.BytesIO(), file_name=NAME)
+    dec.write(blob[: len(blob) - cut])
+    with pytest.raises(IntegrityError, match=r"truncated|not a positive multiple"):
+        dec.finish()
+
+
+def test_rejects_empty_input() -> None:
+    dec = new_decryptor("teaclave-file-128", KEY, b"", io.BytesIO(), file_name=NAME)
+    with pytest.raises(IntegrityError, match="shorter than its header"):
+        dec.finish()
+
+
+def test_rejects_a_different_cmac_before_any_plaintext() -> None:
+    blob, _ = _enc(b"balance: 100")
+    out = io.BytesIO()
+    dec = new_decryptor("teaclave-file-128", KEY, b"", out, expected_cmac=bytes(16),
+                        file_name=NAME)  # fmt: skip
+    with pytest.raises(IntegrityError, match="expected cmac"):
+        dec.write(blob)
+    assert out.getvalue() == b""
+
+
+def test_needs_the_file_name() -> None:
+    with pytest.raises(CryptoError, match="needs file_name"):
+        new_decryptor("teaclave-file-128", KEY, b"", io.BytesIO())
+
+
+def test_input_over_the_encrypted_file_cap_is_refused() -> None:
+    dec = new_decryptor("teaclave-file-128", KEY, b"", io.BytesIO(), file_name=NAME,
+                        limits=Limits(max_encrypted_file_bytes=NODE - 1))  # fmt: skip
+    with pytest.raises(CryptoLimitError, match=f"exceeds {NODE - 1} bytes"):
+        dec.write(bytes(NODE))
+
+
+def test_size_field_over_the_plaintext_cap_is_refused() -> None:
+    blob, _ = _enc(os.urandom(MD_DATA_LENGTH + NODE))
+    dec = new_decryptor("teaclave-file-128", KEY, b"", io.BytesIO(), file_name=NAME,
+                        limits=Limits(max_teaclave_file_bytes=MD_DATA_LENGTH))  # fmt: skip
+    with pytest.raises(CryptoLimitError, match="plaintext exceeds"):
+        dec.write(blob)
