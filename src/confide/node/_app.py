@@ -53,7 +53,12 @@ from ..rpc._keepalive import server_options as keepalive_server_options
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.attestation_report import make_report_server, server_tls_context
-from ..services.authentication import AuthenticationService, TokenSigner
+from ..services.authentication import (
+    AuthenticationService,
+    LoginThrottle,
+    SharedFailures,
+    TokenSigner,
+)
 from ..services.blobstore import BlobStore
 from ..services.frontend import Frontend, peer_ip
 from ..services.keys import KeyService, NodeRevocations
@@ -329,9 +334,13 @@ class Platform:
         self.db, self.audit, self.key_rotation = keys.db, keys.audit, keys.rotation
         self._rotate_after_s = parse_duration(config.key_rotate_after)
         limits = config.limits
+        # Failed logins are counted in the database, so that every authentication
+        # replica sharing it sees them (docs/security.md, "logins").
+        throttle = LoginThrottle(limits, time.monotonic, shared=SharedFailures(
+            self.db, secret.derive("login-throttle", 32), limits, clock))
         self.auth = AuthenticationService(
             self.db, TokenSigner(keys.live.view("token"), config.token_lifetime_s),
-            clock=clock, limits=limits, audit=self.audit)
+            clock=clock, limits=limits, audit=self.audit, throttle=throttle)
         if "authentication" in self.roles:
             self._ensure_admin(config)
         # A node serving only some roles shares the work with other processes: on
