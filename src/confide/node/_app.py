@@ -78,7 +78,7 @@ from ._attest import RemoteReports, SimNode
 from ._config import ALL_ROLES, DEFAULT_ADMIN_PASSWORD, ServerConfig
 from ._keys import open_platform_keys
 from ._monitor import HealthMonitor
-from ._readiness import RULES
+from ._readiness import rule_for
 from ._supervisor import Supervisor
 
 __all__ = ["SHUTTING_DOWN", "ConfigError", "Platform", "open_root_secret", "shutdown_reason"]
@@ -608,7 +608,7 @@ class Platform:
             max_evidence_age=2 * dt.timedelta(seconds=cfg.attestation_validity_s),
             interval=cfg.health_check_s, clock=lambda: dt.datetime.now(dt.UTC))
         for role, (server, services) in served.items():
-            self.monitor.watch(ServerHealth(server, services), RULES[role])
+            self.monitor.watch(ServerHealth(server, services), rule_for(role, self.roles))
         self.monitor.start()  # NOT_SERVING until the first round of checks passes
         for server, _services in served.values():
             rpc.run(server.start())

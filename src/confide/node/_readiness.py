@@ -21,6 +21,12 @@ scheduler      database                      the same + workers
 key service    attestation                   the same
 ============== ============================= =============================================
 
+The ``workers`` check counts the executors this process's scheduler heard
+from. A node without the scheduler role (a frontend replica: its workers pull
+from the scheduler nodes) cannot know them, so its frontend's services follow
+the empty name there (:func:`rule_for`); the scheduler nodes' named service
+says whether tasks can run.
+
 This module is pure: check results in, statuses out.
 """
 
@@ -32,7 +38,8 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-__all__ = ["CHECKS", "RULES", "Checks", "ServerReadiness", "evidence_age", "evidence_fresh"]
+__all__ = ["CHECKS", "RULES", "Checks", "ServerReadiness", "evidence_age", "evidence_fresh",
+           "rule_for"]
 
 #: The names of the checks (also the ``check`` label of ``confide_health_check_ok``).
 CHECKS = ("database", "attestation", "workers")
@@ -81,6 +88,14 @@ RULES: Mapping[str, ServerReadiness] = {
     "scheduler": ServerReadiness(frozenset({"database"}), frozenset({"workers"})),
     "keys": ServerReadiness(frozenset({"attestation"})),
 }
+
+
+def rule_for(role: str, roles: Collection[str]) -> ServerReadiness:
+    """The rule of ``role``'s server on a node serving ``roles``."""
+    rule = RULES[role]
+    if "workers" in rule.per_service and role != "scheduler" and "scheduler" not in roles:
+        return ServerReadiness(rule.base, rule.per_service - {"workers"})
+    return rule
 
 
 def evidence_age(certificate_der: bytes, now: dt.datetime) -> dt.timedelta:
