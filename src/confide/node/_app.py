@@ -63,7 +63,7 @@ from ..services.blobstore import BlobStore
 from ..services.frontend import Frontend, peer_ip
 from ..services.keys import KeyService, NodeRevocations
 from ..services.management import Context, Management
-from ..services.scheduler import Scheduler
+from ..services.scheduler import AgreementError, Scheduler, SchedulerAgreement
 from ..storage import StorageError
 from ..telemetry import (
     LOG_FORMATS,
@@ -352,6 +352,8 @@ class Platform:
         self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
                                    executor_timeout_s=config.executor_timeout_s,
                                    generation=self.generation)
+        self.agreement = self._agree(config, clock) \
+            if "scheduler" in self.roles and self.db.postgres else None
         if self.db.postgres:
             # Another process or host sharing the database (a frontend role) wakes
             # this scheduler's idle pulls and WaitTask callers through it.
@@ -544,6 +546,24 @@ class Platform:
             extra_loopback_ports=tuple(self.config.file_agent_loopback_ports),
             limits=self.config.limits)
 
+    def _agree(self, config: ServerConfig, clock: Callable[[], float]) -> SchedulerAgreement:
+        """A scheduler node on a shared database: its clock and executor timeout
+        agree with the database and the other nodes, or it does not start."""
+        try:
+            agreement = SchedulerAgreement(
+                self.db, generation=self.generation, executor_timeout_s=config.executor_timeout_s,
+                max_skew_s=config.limits.max_clock_skew_s,
+                horizon_s=max(10.0, 5 * config.health_check_s), clock=clock)
+            agreement.check_start()
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        except AgreementError as e:
+            raise ConfigError(f"cannot start the scheduler: {e}") from e
+        except StorageError as e:
+            raise ConfigError(f"cannot check the scheduler's clock and executor timeout "
+                              f"against the database: {e}") from e
+        return agreement
+
     def _bind(self, server: grpc.aio.Server, port: int, creds: grpc.ServerCredentials,
               host: str) -> int:
         bound = server.add_secure_port(f"{host}:{port}", creds)
@@ -606,7 +626,8 @@ class Platform:
         self.monitor = HealthMonitor(
             rpc, self.db, self.scheduler, certificate=lambda: self._attested.certificate_der,
             max_evidence_age=2 * dt.timedelta(seconds=cfg.attestation_validity_s),
-            interval=cfg.health_check_s, clock=lambda: dt.datetime.now(dt.UTC))
+            interval=cfg.health_check_s, clock=lambda: dt.datetime.now(dt.UTC),
+            agreement=self.agreement.check if self.agreement is not None else None)
         for role, (server, services) in served.items():
             self.monitor.watch(ServerHealth(server, services), rule_for(role, self.roles))
         self.monitor.start()  # NOT_SERVING until the first round of checks passes
@@ -739,6 +760,8 @@ class Platform:
         self._stopped = True
         if self.monitor is not None:  # readiness goes first: NOT_SERVING everywhere
             self.monitor.shutdown()
+        if self.agreement is not None:  # a node started next may use another timeout
+            self.agreement.leave()
         self._gate.close(SHUTTING_DOWN)
         self.scheduler.drain()
         self.supervisor.drain()

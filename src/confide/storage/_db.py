@@ -765,6 +765,16 @@ class Database:
         return self._txn(True)
 
     # -- the keyring row and re-sealing (confide.keys, docs/security.md) -----------
+    def server_time(self) -> float | None:
+        """The PostgreSQL server's clock (Unix seconds, ``clock_timestamp()``); None on
+        SQLite, whose clock is this host's."""
+        if not self.postgres:
+            return None
+        with self._txn(False) as txn:
+            assert isinstance(txn, _SqlTxn)
+            raw = txn._execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
+        return float(raw[0])
+
     def read_meta(self, key: str) -> bytes | None:
         """The value of ``meta`` row ``key`` (unauthenticated: the caller checks it)."""
         mark = "%s" if self.postgres else "?"
