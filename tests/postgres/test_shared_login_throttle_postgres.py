@@ -16,6 +16,7 @@ from ..unit.test_shared_login_throttle import (
     check_address_lock_is_shared_and_not_cleared_by_success,
     check_concurrent_failures_on_two_replicas_are_all_counted,
     check_failures_on_one_replica_lock_the_user_on_the_other,
+    check_migration_0005,
     check_rows_are_keyed_hashes_forgotten_and_purged,
     check_table_is_bounded_per_scope,
 )
@@ -72,3 +73,7 @@ def test_get_many_of_one_table_reads_in_one_statement_in_order(pg_url: str) -> N
         assert [None if r is None else r.body["n"] for r in rows] == ["c", None, "a", "c"]
     finally:
         db.close()
+
+
+def test_migration_0005_adds_and_drops_the_failure_table(pg_url: str) -> None:
+    check_migration_0005(pg_url)

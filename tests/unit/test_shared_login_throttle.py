@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from confide.config import Limits
 from confide.errors import Code, ServiceError
@@ -18,8 +18,10 @@ from confide.services._names import name_key
 from confide.services.authentication import LoginThrottle, SharedFailures
 from confide.services.authentication._shared_failures import ThrottleUnavailable
 from confide.services.authentication._throttle import Throttled
+from confide.storage import Schema
 
 from ._auth_support import IP_A, IP_B, Auth, Clock, make_auth
+from ._migration_support import HEAD, open_db
 
 FAILED = "authentication failed"
 LOCKED_USER = f"{FAILED}: too many failed logins for this user id, retry after"
@@ -249,3 +251,31 @@ def test_read_failure_is_raised_as_throttle_unavailable(tmp_path: Path) -> None:
     (tmp_path / "a.db").mkdir()  # not a database any more
     with pytest.raises(ThrottleUnavailable, match="cannot read the failed-login counts"):
         store.read(b"alice", IP_A)
+
+
+def check_migration_0005(url: str) -> None:
+    """0004 -> head adds ``login_failures`` (usable); head -> 0004 drops it (the counts
+    are forgotten) and the next upgrade starts it empty."""
+    open_db(url, "0004").close()
+    engine = create_engine(url)
+    assert not inspect(engine).has_table("login_failures")
+    engine.dispose()
+    schema = Schema(url)
+    assert schema.upgrade() == "0004" and schema.current() == HEAD
+    store = SharedFailures(db := open_db(url), KEY, Limits(), Clock())
+    store.record_failure(b"alice", IP_A)
+    assert store.read(b"alice", IP_A)[0] is not None
+    db.close()
+    assert schema.downgrade("0004") == HEAD
+    engine = create_engine(url)
+    assert not inspect(engine).has_table("login_failures")
+    engine.dispose()
+    assert schema.upgrade() == "0004"
+    schema.close()
+    store = SharedFailures(db := open_db(url), KEY, Limits(), Clock())
+    assert store.read(b"alice", IP_A) == (None, None)
+    db.close()
+
+
+def test_migration_0005_adds_and_drops_the_failure_table(tmp_path: Path) -> None:
+    check_migration_0005(f"sqlite:///{tmp_path / 'm.db'}")
