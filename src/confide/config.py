@@ -29,6 +29,10 @@ class Limits:
     max_audit_limit: int = 10_000
     max_wait_ms: int = 60_000  # confide.v1 WaitTask
     max_pull_wait_ms: int = 30_000  # scheduler long-poll
+    # A scheduler node's clock may differ this much from the PostgreSQL server's
+    # (services/scheduler/_agreement.py): beyond it the node does not start, or
+    # its scheduler turns NOT_SERVING.
+    max_clock_skew_s: float = 1.0
     max_rejection_reason_chars: int = 4096  # confide.v1 RejectTask
     # --- retries (services/_idempotency.py): a create's idempotency-key header ---
     max_idempotency_key_chars: int = 128

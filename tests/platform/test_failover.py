@@ -181,6 +181,34 @@ def test_an_invocation_cut_mid_call_is_not_sent_twice(pair: Pair) -> None:
         proxy.drop()
 
 
+def _login_error(client: Client, user: str, password: str) -> str:
+    try:
+        client.login(user, password)
+    except ClientError as e:
+        assert e.code == "UNAUTHENTICATED", e
+        return e.message
+    return ""
+
+
+def test_failed_logins_on_one_authentication_server_lock_the_user_on_the_other(
+        pair: Pair) -> None:
+    """Both nodes serve authentication on one database: a guesser spreading its
+    guesses over them gets the budget of one (issue 12)."""
+    with pair.client(pair.entry("a")) as admin:
+        admin.login("admin", ADMIN_PASSWORD)
+        admin.register_user("victim", "victim-pw", "DataOwner", "org")
+    on_a, on_b = pair.client(pair.entry("a")), pair.client(pair.entry("b"))
+    failed = "authentication failed"
+    assert [_login_error(on_a, "victim", f"guess-{i}") for i in range(3)] == [failed] * 3
+    assert [_login_error(on_b, "victim", f"guess-{i}") for i in range(2)] == [failed] * 2
+    # The fifth failure, on b, locked victim on a as well: the right password waits.
+    locked = f"{failed}: too many failed logins for this user id, retry after "
+    assert _login_error(on_a, "victim", "victim-pw").startswith(locked)
+    assert _login_error(on_b, "victim", "victim-pw").startswith(locked)
+    time.sleep(1.1)  # the first lock lasts 1 s
+    assert _login_error(on_a, "victim", "victim-pw") == ""
+
+
 def test_an_unreachable_endpoint_does_not_stop_the_session(pair: Pair) -> None:
     nothing = free_port()
     client = pair.client(f"127.0.0.1:{nothing}:{nothing}", pair.entry("a"))

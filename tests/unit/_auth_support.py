@@ -14,8 +14,12 @@ from confide.config import Limits
 from confide.crypto.records import RecordSealer
 from confide.services._identity import Principal, Role, RoleKind
 from confide.services.audit import AuditEntry, AuditLog
-from confide.services.authentication import AuthenticationService, TokenSigner
-from confide.services.authentication._throttle import LoginThrottle
+from confide.services.authentication import (
+    AuthenticationService,
+    LoginThrottle,
+    SharedFailures,
+    TokenSigner,
+)
 from confide.storage import Database
 
 ADMIN = Principal("admin", Role(RoleKind.PLATFORM_ADMIN))
@@ -78,15 +82,19 @@ class Auth:
         return list(reversed([e for e in found if needle in e.message]))
 
 
-def make_auth(url: str, *, limits: Limits | None = None, **kw: Any) -> Auth:
+def make_auth(url: str, *, limits: Limits | None = None, clock: Clock | None = None,
+              shared_key: bytes | None = None, **kw: Any) -> Auth:
+    """``shared_key``: count failures in the database (as every server does),
+    with row ids keyed by it; else in this process only."""
     limits = limits or Limits()
     db = Database(url, RecordSealer(b"s" * 32))
-    clock = Clock()
+    clock = clock or Clock()
     hasher = CountingHasher()
     audit = AuditLog(db, b"a" * 32, clock=clock)
+    shared = None if shared_key is None else SharedFailures(db, shared_key, limits, clock)
     service = AuthenticationService(
         db, TokenSigner(b"t" * 64, 3600), clock=clock, limits=limits, audit=audit,
-        hasher=hasher, throttle=LoginThrottle(limits, clock), **kw)
+        hasher=hasher, throttle=LoginThrottle(limits, clock, shared=shared), **kw)
     service.index_user_names()
     service.ensure_admin("admin", "teaclave")
     return Auth(service, audit, db, clock, hasher, limits)

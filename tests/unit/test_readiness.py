@@ -22,6 +22,7 @@ from confide.node._readiness import (
     ServerReadiness,
     evidence_age,
     evidence_fresh,
+    rule_for,
 )
 from confide.rpc import api_certificate, pin_target_name
 
@@ -46,6 +47,19 @@ def test_each_server_reports_its_own_readiness(role: str, checks: Checks, overal
                                                services: bool) -> None:
     statuses = RULES[role].statuses(checks, ["a.Service", "b.Service"])
     assert statuses == {"": overall, "a.Service": services, "b.Service": services}
+
+
+def test_a_frontend_without_the_scheduler_role_does_not_wait_for_workers_it_cannot_see(
+) -> None:
+    """Its workers pull from the scheduler nodes: its named services follow the empty name."""
+    no_workers = Checks(True, True, False)
+    alone = rule_for("frontend", {"authentication", "frontend"})
+    assert alone.statuses(no_workers, ["a.Service"]) == {"": True, "a.Service": True}
+    assert alone.statuses(Checks(False, True, True), ["a.Service"]) == {
+        "": False, "a.Service": False}
+    together = rule_for("frontend", {"frontend", "scheduler"})
+    assert together.statuses(no_workers, ["a.Service"]) == {"": True, "a.Service": False}
+    assert rule_for("scheduler", {"scheduler"}) == RULES["scheduler"]
 
 
 def test_rules_name_only_known_checks() -> None:

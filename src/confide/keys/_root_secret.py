@@ -45,7 +45,7 @@ _log = logging.getLogger(__name__)
 ROOT_SECRET_BYTES = 32
 DERIVATION_LABELS = frozenset(
     {"record-seal", "record-mac", "token-sign", "fusion-keys", "platform-ca", "audit-chain",
-     "blob-presign", "keyring"}
+     "blob-presign", "keyring", "login-throttle"}
 )
 _SALT = b"confide/root-secret/v1"
 _MAX_DERIVED_BYTES = 255 * 32  # HKDF-SHA256 output limit

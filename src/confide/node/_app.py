@@ -53,12 +53,17 @@ from ..rpc._keepalive import server_options as keepalive_server_options
 from ..services._notify import Notifier
 from ..services.access_control import AccessControl
 from ..services.attestation_report import make_report_server, server_tls_context
-from ..services.authentication import AuthenticationService, TokenSigner
+from ..services.authentication import (
+    AuthenticationService,
+    LoginThrottle,
+    SharedFailures,
+    TokenSigner,
+)
 from ..services.blobstore import BlobStore
 from ..services.frontend import Frontend, peer_ip
 from ..services.keys import KeyService, NodeRevocations
 from ..services.management import Context, Management
-from ..services.scheduler import Scheduler
+from ..services.scheduler import AgreementError, Scheduler, SchedulerAgreement
 from ..storage import StorageError
 from ..telemetry import (
     LOG_FORMATS,
@@ -73,7 +78,7 @@ from ._attest import RemoteReports, SimNode
 from ._config import ALL_ROLES, DEFAULT_ADMIN_PASSWORD, ServerConfig
 from ._keys import open_platform_keys
 from ._monitor import HealthMonitor
-from ._readiness import RULES
+from ._readiness import rule_for
 from ._supervisor import Supervisor
 
 __all__ = ["SHUTTING_DOWN", "ConfigError", "Platform", "open_root_secret", "shutdown_reason"]
@@ -329,9 +334,13 @@ class Platform:
         self.db, self.audit, self.key_rotation = keys.db, keys.audit, keys.rotation
         self._rotate_after_s = parse_duration(config.key_rotate_after)
         limits = config.limits
+        # Failed logins are counted in the database, so that every authentication
+        # replica sharing it sees them (docs/security.md, "logins").
+        throttle = LoginThrottle(limits, time.monotonic, shared=SharedFailures(
+            self.db, secret.derive("login-throttle", 32), limits, clock))
         self.auth = AuthenticationService(
             self.db, TokenSigner(keys.live.view("token"), config.token_lifetime_s),
-            clock=clock, limits=limits, audit=self.audit)
+            clock=clock, limits=limits, audit=self.audit, throttle=throttle)
         if "authentication" in self.roles:
             self._ensure_admin(config)
         # A node serving only some roles shares the work with other processes: on
@@ -343,6 +352,8 @@ class Platform:
         self.scheduler = Scheduler(self.db, self.notifier, clock=clock,
                                    executor_timeout_s=config.executor_timeout_s,
                                    generation=self.generation)
+        self.agreement = self._agree(config, clock) \
+            if "scheduler" in self.roles and self.db.postgres else None
         if self.db.postgres:
             # Another process or host sharing the database (a frontend role) wakes
             # this scheduler's idle pulls and WaitTask callers through it.
@@ -535,6 +546,24 @@ class Platform:
             extra_loopback_ports=tuple(self.config.file_agent_loopback_ports),
             limits=self.config.limits)
 
+    def _agree(self, config: ServerConfig, clock: Callable[[], float]) -> SchedulerAgreement:
+        """A scheduler node on a shared database: its clock and executor timeout
+        agree with the database and the other nodes, or it does not start."""
+        try:
+            agreement = SchedulerAgreement(
+                self.db, generation=self.generation, executor_timeout_s=config.executor_timeout_s,
+                max_skew_s=config.limits.max_clock_skew_s,
+                horizon_s=max(10.0, 5 * config.health_check_s), clock=clock)
+            agreement.check_start()
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        except AgreementError as e:
+            raise ConfigError(f"cannot start the scheduler: {e}") from e
+        except StorageError as e:
+            raise ConfigError(f"cannot check the scheduler's clock and executor timeout "
+                              f"against the database: {e}") from e
+        return agreement
+
     def _bind(self, server: grpc.aio.Server, port: int, creds: grpc.ServerCredentials,
               host: str) -> int:
         bound = server.add_secure_port(f"{host}:{port}", creds)
@@ -597,9 +626,10 @@ class Platform:
         self.monitor = HealthMonitor(
             rpc, self.db, self.scheduler, certificate=lambda: self._attested.certificate_der,
             max_evidence_age=2 * dt.timedelta(seconds=cfg.attestation_validity_s),
-            interval=cfg.health_check_s, clock=lambda: dt.datetime.now(dt.UTC))
+            interval=cfg.health_check_s, clock=lambda: dt.datetime.now(dt.UTC),
+            agreement=self.agreement.check if self.agreement is not None else None)
         for role, (server, services) in served.items():
-            self.monitor.watch(ServerHealth(server, services), RULES[role])
+            self.monitor.watch(ServerHealth(server, services), rule_for(role, self.roles))
         self.monitor.start()  # NOT_SERVING until the first round of checks passes
         for server, _services in served.values():
             rpc.run(server.start())
@@ -730,6 +760,8 @@ class Platform:
         self._stopped = True
         if self.monitor is not None:  # readiness goes first: NOT_SERVING everywhere
             self.monitor.shutdown()
+        if self.agreement is not None:  # a node started next may use another timeout
+            self.agreement.leave()
         self._gate.close(SHUTTING_DOWN)
         self.scheduler.drain()
         self.supervisor.drain()

@@ -9,7 +9,10 @@ A change of the checks' results is logged once (not every round).
 The database query runs in a thread of its own and counts as failed when it
 has not answered within ``check_timeout`` (a database host gone silent can
 hold a connection attempt for minutes); while it still hangs, later rounds
-fail at once instead of piling up queries.
+fail at once instead of piling up queries. A scheduler node's ``agreement``
+(its clock and executor timeout against the database and the other nodes)
+runs in the same thread after the query, and keeps its last answer while the
+database does not answer.
 """
 
 from __future__ import annotations
@@ -58,12 +61,15 @@ class HealthMonitor:
         interval: seconds between rounds.
         clock: the current time (the API edge).
         check_timeout: seconds the database may take to answer.
+        agreement: the scheduler node's agreement check (None: not a scheduler
+            node on a shared database: always passes).
     """
 
     def __init__(self, rpc: RpcLoop, db: Database, scheduler: Scheduler, *,
                  certificate: Callable[[], bytes], max_evidence_age: dt.timedelta,
                  interval: float, clock: Callable[[], dt.datetime],
-                 check_timeout: float = 5.0) -> None:
+                 check_timeout: float = 5.0,
+                 agreement: Callable[[], bool] | None = None) -> None:
         self._rpc = rpc
         self._db = db
         self._scheduler = scheduler
@@ -72,8 +78,11 @@ class HealthMonitor:
         self._interval = interval
         self._clock = clock
         self._check_timeout = check_timeout
+        self._agreement = agreement
+        self._agreed = True
         self._db_pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-db")
-        self._db_pending: futures.Future[dict[str, dict[object, int]]] | None = None
+        self._db_pending: futures.Future[tuple[dict[str, dict[object, int]], bool]] | None = \
+            None
         self._servers: list[_Watched] = []
         self._last: Checks | None = None
         self._stopping = threading.Event()
@@ -99,8 +108,9 @@ class HealthMonitor:
 
     def check_once(self) -> Checks:
         """Run the checks, publish them and return them."""
-        checks = Checks(database=self._check_database(), attestation=self._check_attestation(),
-                        workers=self._check_workers())
+        database = self._check_database()
+        checks = Checks(database=database, attestation=self._check_attestation(),
+                        workers=self._check_workers(), agreement=self._agreed)
         for name in CHECKS:
             HEALTH_CHECK_OK.labels(name).set(1 if getattr(checks, name) else 0)
         if checks != self._last:
@@ -116,17 +126,18 @@ class HealthMonitor:
                     watched.rule.statuses(checks, watched.health.services)), _UPDATE_TIMEOUT_S)
         return checks
 
-    def _counts(self) -> dict[str, dict[object, int]]:
+    def _counts(self) -> tuple[dict[str, dict[object, int]], bool]:
         with self._db.read() as txn:
-            return {"tasks": txn.count_by("tasks", "status"),
-                    "queue": txn.count_by("queue", "leased_by")}
+            counts = {"tasks": txn.count_by("tasks", "status"),
+                      "queue": txn.count_by("queue", "leased_by")}
+        return counts, self._agreement() if self._agreement is not None else True
 
     def _check_database(self) -> bool:
         if self._db_pending is not None and not self._db_pending.done():
             return False  # the last query still hangs
         self._db_pending = self._db_pool.submit(self._counts)
         try:
-            counts = self._db_pending.result(self._check_timeout)
+            counts, self._agreed = self._db_pending.result(self._check_timeout)
         except futures.TimeoutError:
             _log.debug("database check: no answer within %.1f s", self._check_timeout)
             return False

@@ -7,7 +7,10 @@ Three checks, run by a background thread of the server every few seconds:
 * ``attestation``: the evidence in the API certificate being served is fresh:
   younger than twice the re-attestation interval (what clients accept; the
   certificate is re-attested every interval) and the certificate is valid;
-* ``workers``: at least one executor was heard from within the executor timeout.
+* ``workers``: at least one executor was heard from within the executor timeout;
+* ``agreement``: a scheduler node on PostgreSQL agrees with the database's clock
+  and with the other scheduler nodes' executor timeout
+  (``services/scheduler/_agreement.py``; passes everywhere else).
 
 Each server reports the empty service name ("can this server answer its RPCs")
 and each service it hosts ("can it do that service's work"):
@@ -17,9 +20,15 @@ server         ``""`` needs                  each hosted service needs
 ============== ============================= =============================================
 authentication database, attestation         the same
 frontend       database, attestation         the same + workers (tasks can run)
-scheduler      database                      the same + workers
+scheduler      database, agreement           the same + workers
 key service    attestation                   the same
 ============== ============================= =============================================
+
+The ``workers`` check counts the executors this process's scheduler heard
+from. A node without the scheduler role (a frontend replica: its workers pull
+from the scheduler nodes) cannot know them, so its frontend's services follow
+the empty name there (:func:`rule_for`); the scheduler nodes' named service
+says whether tasks can run.
 
 This module is pure: check results in, statuses out.
 """
@@ -32,10 +41,11 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-__all__ = ["CHECKS", "RULES", "Checks", "ServerReadiness", "evidence_age", "evidence_fresh"]
+__all__ = ["CHECKS", "RULES", "Checks", "ServerReadiness", "evidence_age", "evidence_fresh",
+           "rule_for"]
 
 #: The names of the checks (also the ``check`` label of ``confide_health_check_ok``).
-CHECKS = ("database", "attestation", "workers")
+CHECKS = ("database", "attestation", "workers", "agreement")
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,7 @@ class Checks:
     database: bool
     attestation: bool
     workers: bool
+    agreement: bool = True
 
     def passed(self, names: Collection[str]) -> bool:
         return all(getattr(self, name) for name in names)
@@ -78,9 +89,17 @@ class ServerReadiness:
 RULES: Mapping[str, ServerReadiness] = {
     "authentication": ServerReadiness(frozenset({"database", "attestation"})),
     "frontend": ServerReadiness(frozenset({"database", "attestation"}), frozenset({"workers"})),
-    "scheduler": ServerReadiness(frozenset({"database"}), frozenset({"workers"})),
+    "scheduler": ServerReadiness(frozenset({"database", "agreement"}), frozenset({"workers"})),
     "keys": ServerReadiness(frozenset({"attestation"})),
 }
+
+
+def rule_for(role: str, roles: Collection[str]) -> ServerReadiness:
+    """The rule of ``role``'s server on a node serving ``roles``."""
+    rule = RULES[role]
+    if "workers" in rule.per_service and role != "scheduler" and "scheduler" not in roles:
+        return ServerReadiness(rule.base, rule.per_service - {"workers"})
+    return rule
 
 
 def evidence_age(certificate_der: bytes, now: dt.datetime) -> dt.timedelta:

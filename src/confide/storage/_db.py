@@ -244,6 +244,9 @@ class _SqlTxn(Txn):
         return None if raw is None else self._row(sql, raw)
 
     def get_many(self, *gets: Get) -> list[Row | None]:
+        if self._pipeline is None and self._postgres and len(gets) > 1 and \
+                len({g.table for g in gets}) == 1 and not any(g.lock for g in gets):
+            return self._get_in(gets[0].table, [g.row_id for g in gets])
         if self._pipeline is None:  # one statement after the other
             return [self.get(g.table, g.row_id, lock=g.lock) for g in gets]
         # Pipelined: every SELECT is sent before the first result is read.
@@ -257,6 +260,17 @@ class _SqlTxn(Txn):
             raw = cursor.fetchone()
             rows.append(None if raw is None else self._row(sql, raw))
         return rows
+
+    def _get_in(self, table: str, row_ids: Sequence[str]) -> list[Row | None]:
+        """Rows of one table in one statement (a PostgreSQL read: one round trip)."""
+        sql = self._sql[table]
+        marks = ", ".join([sql.mark] * len(row_ids))
+        found = {}
+        for raw in self._execute(f"{sql.select} WHERE {sql.pk} IN ({marks})",
+                                 [sql.key(r) for r in row_ids]).fetchall():
+            row = self._row(sql, raw)
+            found[row.id] = row
+        return [found.get(str(sql.key(r))) for r in row_ids]
 
     def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> Row:
         sql = self._sql[table]
@@ -311,6 +325,18 @@ class _SqlTxn(Txn):
         sql = self._sql[table]
         self._send(f"DELETE FROM {sql.name} WHERE {sql.column(column)} < {sql.mark}",
                    (int(bound),))
+
+    def delete_beyond(self, table: str, order_by: str, keep: int,
+                      where: Mapping[str, Column] | None = None) -> None:
+        sql = self._sql[table]
+        order = sql.column(order_by)
+        clauses = [f"{sql.column(name)} = {sql.mark}" for name in (where or {})]
+        params = list((where or {}).values())
+        match = "".join(f" AND {c}" for c in clauses)
+        inner = " WHERE " + " AND ".join(clauses) if clauses else ""
+        self._send(f"DELETE FROM {sql.name} WHERE {order} <= (SELECT {order} FROM {sql.name}"
+                   f"{inner} ORDER BY {order} DESC LIMIT 1 OFFSET {int(keep)}){match}",
+                   [*params, *params])
 
     def scan(
         self,
@@ -739,6 +765,16 @@ class Database:
         return self._txn(True)
 
     # -- the keyring row and re-sealing (confide.keys, docs/security.md) -----------
+    def server_time(self) -> float | None:
+        """The PostgreSQL server's clock (Unix seconds, ``clock_timestamp()``); None on
+        SQLite, whose clock is this host's."""
+        if not self.postgres:
+            return None
+        with self._txn(False) as txn:
+            assert isinstance(txn, _SqlTxn)
+            raw = txn._execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
+        return float(raw[0])
+
     def read_meta(self, key: str) -> bytes | None:
         """The value of ``meta`` row ``key`` (unauthenticated: the caller checks it)."""
         mark = "%s" if self.postgres else "?"

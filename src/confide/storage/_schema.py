@@ -102,6 +102,20 @@ revoked_nodes = Table(
     Column("body", LargeBinary, nullable=False),
 )
 
+# Failed logins per user id or address, shared by every authentication replica
+# (services/authentication/_shared_failures.py). The row id is a keyed hash of
+# the scope and the key (the database never learns a user id or an address);
+# ``scope`` (0 user id, 1 address) and ``expires_at`` (Unix seconds when the
+# failures are forgotten) let one statement purge and bound each scope.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("scope", Integer, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
 audit = Table(
     "audit",
     metadata,
@@ -113,4 +127,4 @@ tables: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}
 
 #: The number of the head migration (``migrations/versions``), which builds
 #: exactly these tables (tests/unit/test_migrations.py compares them).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5

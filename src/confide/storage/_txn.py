@@ -94,6 +94,17 @@ class Txn(Protocol):
         """
         ...
 
+    def delete_beyond(self, table: str, order_by: str, keep: int,
+                      where: Mapping[str, Column] | None = None) -> None:
+        """Remove the rows (whose plain columns equal ``where``) beyond the
+        ``keep`` with the largest plain integer ``order_by`` (rows tied with
+        the first one beyond go too: at most ``keep`` stay). One statement,
+        decided by the database on plain columns like :meth:`delete_below`:
+        for bounding a table of what may be forgotten. Sent without waiting
+        (pipelined) on PostgreSQL.
+        """
+        ...
+
     def scan(
         self,
         table: str,

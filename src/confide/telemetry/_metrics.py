@@ -136,7 +136,8 @@ ATTESTATION_EVIDENCE_AGE = Gauge(
     "Age of the evidence in the API certificate being served.", registry=REGISTRY)
 LOGIN_FAILURES = Counter(
     "confide_login_failures_total",
-    "Refused UserLogin calls by reason (malformed, unknown_user, bad_password, throttled).",
+    "Refused UserLogin calls by reason (malformed, unknown_user, bad_password, throttled, "
+    "throttle_unavailable).",
     ["reason"], registry=REGISTRY)
 DB_TRANSACTION_SECONDS = Histogram(
     "confide_db_transaction_seconds", "Database transactions from BEGIN to COMMIT/ROLLBACK.",

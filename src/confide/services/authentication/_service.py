@@ -35,6 +35,7 @@ from .._identity import Principal, Role, RoleKind, parse_role, role_from_request
 from .._names import name_key, name_problem
 from .._outage import storage_failure
 from ..audit import AuditChainBroken, AuditLog
+from ._shared_failures import ThrottleUnavailable
 from ._throttle import LoginThrottle, Throttled, address_key
 from ._tokens import Claims, TokenError, TokenSigner
 from ._user_names import Claim, claim, index_existing_users, release
@@ -195,6 +196,14 @@ class AuthenticationService:
             self._record_login("", f"throttled for {self._audit_target(user_id)}: {e}", ip,
                                actor=user_id if known else "")
             raise _auth_error(f"{_FAILED}: {e}") from e
+        except ThrottleUnavailable as e:
+            # Fail closed: without the shared counts a guess could not be counted.
+            LOGIN_FAILURES.labels("throttle_unavailable").inc()
+            _log.error("login refused: %s", e)
+            raise ServiceError(Code.UNAVAILABLE, "login throttle unavailable: the failed-login "
+                               "counts cannot be read from the database; retry later").with_detail(
+                "STORAGE_UNAVAILABLE", hint="a retry may succeed once the database is back") \
+                from e
         with attempt:
             record = self._load(user_id)
             if record is None:

@@ -15,8 +15,13 @@ Attempts being checked count as pending failures: at most
 burst of parallel guesses gets no more tries than a sequence of them.
 
 Memory is bounded: each table holds at most ``max_entries`` keys and evicts
-the least recently touched. State is per process (docs/security.md says what
-that means with several frontends). Pure: the clock is injected.
+the least recently touched. Pure: the clock is injected.
+
+This state is per process. Given a ``shared`` store (``_shared_failures``: the
+database, seen by every replica) the throttle also refuses a key that the store
+says is locked, counts the store's failures for the pending rule, and records
+each failure (and a user id's success) there; pending attempts stay per
+process (docs/security.md).
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from ...config import Limits
 
-__all__ = ["Attempt", "LoginThrottle", "Scope", "Throttled", "address_key"]
+__all__ = ["Attempt", "LoginThrottle", "Policy", "Remote", "Scope", "Shared", "Throttled",
+           "address_key"]
 
 
 class Scope(StrEnum):
@@ -50,12 +57,19 @@ class Throttled(Exception):
 
 
 @dataclass(frozen=True)
-class _Policy:
+class Policy:
     free_failures: int
     backoff_base_s: float
     max_lockout_s: float
     forget_after_s: float
     max_entries: int
+
+    @classmethod
+    def of(cls, limits: Limits, free_failures: int) -> Policy:
+        return cls(free_failures=free_failures, backoff_base_s=limits.login_backoff_base_s,
+                   max_lockout_s=limits.login_max_lockout_s,
+                   forget_after_s=limits.login_forget_after_s,
+                   max_entries=limits.login_throttle_max_entries)
 
     def lockout_s(self, failures: int) -> float:
         """How long a key is locked after its ``failures``-th failure."""
@@ -63,6 +77,26 @@ class _Policy:
             return 0.0
         doublings = min(failures - self.free_failures, 64)  # 2**64 s is past any cap
         return min(self.backoff_base_s * 2.0 ** doublings, self.max_lockout_s)
+
+
+@dataclass(frozen=True)
+class Remote:
+    """What the shared store knows of a key: its failures and how long it stays locked."""
+
+    failures: int
+    locked_for_s: float
+
+
+class Shared(Protocol):
+    """Failures kept outside the process (``_shared_failures.SharedFailures``)."""
+
+    def read(self, user: bytes, address: bytes) -> tuple[Remote | None, Remote | None]:
+        """The stored state of both keys; raises when it cannot be read."""
+        ...
+
+    def record_failure(self, user: bytes, address: bytes) -> None: ...
+
+    def clear_user(self, user: bytes) -> None: ...
 
 
 @dataclass
@@ -76,7 +110,7 @@ class _Entry:
 class _Table:
     """Failures of one scope. Not thread-safe: :class:`LoginThrottle` locks."""
 
-    def __init__(self, scope: Scope, policy: _Policy) -> None:
+    def __init__(self, scope: Scope, policy: Policy) -> None:
         self.scope = scope
         self._policy = policy
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
@@ -92,17 +126,21 @@ class _Table:
             return None
         return entry
 
-    def refusal(self, key: bytes, now: float) -> Throttled | None:
-        """Why an attempt for ``key`` may not start now, or None."""
+    def refusal(self, key: bytes, now: float, remote: Remote | None = None) -> Throttled | None:
+        """Why an attempt for ``key`` may not start now, or None (``remote``: what
+        the shared store says of it)."""
         entry = self._entry(key, now)
+        if entry is not None and now < entry.locked_until:
+            return Throttled(self.scope, math.ceil(entry.locked_until - now), entry.failures)
+        if remote is not None and remote.locked_for_s > 0:
+            return Throttled(self.scope, math.ceil(remote.locked_for_s), remote.failures)
         if entry is None:
             return None
-        if now < entry.locked_until:
-            return Throttled(self.scope, math.ceil(entry.locked_until - now), entry.failures)
-        if entry.in_flight >= max(self._policy.free_failures - entry.failures, 1):
+        failures = max(entry.failures, remote.failures if remote is not None else 0)
+        if entry.in_flight >= max(self._policy.free_failures - failures, 1):
             # Another attempt for this key is being checked and could be the
             # last free failure: wait for its outcome.
-            return Throttled(self.scope, math.ceil(self._policy.backoff_base_s), entry.failures)
+            return Throttled(self.scope, math.ceil(self._policy.backoff_base_s), failures)
         return None
 
     def begin(self, key: bytes, now: float) -> None:
@@ -148,10 +186,12 @@ class Attempt:
     :meth:`failed` or :meth:`succeeded` inside it. Left without either (an
     error before the password was judged), it counts as neither."""
 
-    def __init__(self, throttle: LoginThrottle, user: bytes, address: bytes) -> None:
+    def __init__(self, throttle: LoginThrottle, user: bytes, address: bytes, *,
+                 shared_user_failures: bool = False) -> None:
         self._throttle = throttle
         self._user = user
         self._address = address
+        self._shared_user_failures = shared_user_failures
         self._done = False
 
     def __enter__(self) -> Attempt:
@@ -169,16 +209,19 @@ class Attempt:
     def _finish(self, failed: bool | None) -> None:
         if not self._done:
             self._done = True
-            self._throttle._end(self._user, self._address, failed=failed)
+            self._throttle._end(self._user, self._address, failed=failed,
+                                clear_shared=self._shared_user_failures)
 
 
 class LoginThrottle:
     """Admits login attempts, or refuses them with :class:`Throttled`.
 
-    ``clock`` returns seconds (``time.monotonic`` in the server).
+    ``clock`` returns seconds (``time.monotonic`` in the server); ``shared``
+    keeps the failures where every replica sees them (None: this process only).
     """
 
-    def __init__(self, limits: Limits, clock: Callable[[], float]) -> None:
+    def __init__(self, limits: Limits, clock: Callable[[], float], *,
+                 shared: Shared | None = None) -> None:
         if min(limits.login_user_free_failures, limits.login_address_free_failures,
                limits.login_throttle_max_entries) < 1 or limits.login_backoff_base_s <= 0:
             raise ValueError("login throttle: free failures, entries and backoff must be > 0")
@@ -186,40 +229,46 @@ class LoginThrottle:
             raise ValueError("login throttle: failures must be kept at least as long as "
                              "the longest lockout")
         self._clock = clock
+        self._shared = shared
         self._lock = threading.Lock()
-
-        def policy(free_failures: int) -> _Policy:
-            return _Policy(free_failures=free_failures,
-                           backoff_base_s=limits.login_backoff_base_s,
-                           max_lockout_s=limits.login_max_lockout_s,
-                           forget_after_s=limits.login_forget_after_s,
-                           max_entries=limits.login_throttle_max_entries)
-
-        self._users = _Table(Scope.USER, policy(limits.login_user_free_failures))
-        self._addresses = _Table(Scope.ADDRESS, policy(limits.login_address_free_failures))
+        self._users = _Table(Scope.USER, Policy.of(limits, limits.login_user_free_failures))
+        self._addresses = _Table(Scope.ADDRESS,
+                                 Policy.of(limits, limits.login_address_free_failures))
 
     def admit(self, user: bytes, address: bytes) -> Attempt:
         """Start an attempt for ``user`` (a key such as ``name_key``) from ``address``.
 
         Raises:
             Throttled: the user id or the address is locked (the longer wait wins).
+            Exception: whatever ``shared.read`` raises (it cannot be read: refuse).
         """
+        remote_user, remote_address = (None, None) if self._shared is None \
+            else self._shared.read(user, address)
         with self._lock:
             now = self._clock()
-            refusals = [r for r in (self._users.refusal(user, now),
-                                    self._addresses.refusal(address, now)) if r is not None]
+            refusals = [r for r in (self._users.refusal(user, now, remote_user),
+                                    self._addresses.refusal(address, now, remote_address))
+                        if r is not None]
             if refusals:
                 raise max(refusals, key=lambda r: r.retry_after_s)
             self._users.begin(user, now)
             self._addresses.begin(address, now)
-        return Attempt(self, user, address)
+        return Attempt(self, user, address, shared_user_failures=remote_user is not None)
 
-    def _end(self, user: bytes, address: bytes, *, failed: bool | None) -> None:
-        """``failed`` None: the attempt was abandoned before a verdict."""
+    def _end(self, user: bytes, address: bytes, *, failed: bool | None,
+             clear_shared: bool = False) -> None:
+        """``failed`` None: the attempt was abandoned before a verdict;
+        ``clear_shared``: a success clears the user id's shared failures."""
         with self._lock:
             now = self._clock()
             self._users.end(user, now, failed=bool(failed), reset=failed is False)
             self._addresses.end(address, now, failed=bool(failed), reset=False)
+        if self._shared is None:
+            return
+        if failed:
+            self._shared.record_failure(user, address)
+        elif failed is False and clear_shared:
+            self._shared.clear_user(user)
 
     def sizes(self) -> tuple[int, int]:
         """(user ids, addresses) currently tracked."""

@@ -1,0 +1,79 @@
+"""Failed logins shared by authentication replicas, on PostgreSQL (issue 12)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from confide.crypto.records import RecordSealer
+from confide.errors import Code, ServiceError
+from confide.storage import Database, Get
+
+from ..unit._auth_support import IP_A
+from ..unit.test_shared_login_throttle import (
+    _replicas,
+    check_a_changed_row_fails_closed,
+    check_address_lock_is_shared_and_not_cleared_by_success,
+    check_concurrent_failures_on_two_replicas_are_all_counted,
+    check_failures_on_one_replica_lock_the_user_on_the_other,
+    check_migration_0005,
+    check_rows_are_keyed_hashes_forgotten_and_purged,
+    check_table_is_bounded_per_scope,
+)
+from .conftest import ADMIN_URL
+
+
+def test_failures_on_one_replica_lock_the_user_on_the_other(pg_url: str) -> None:
+    check_failures_on_one_replica_lock_the_user_on_the_other(pg_url)
+
+
+def test_address_lock_is_shared_and_not_cleared_by_success(pg_url: str) -> None:
+    check_address_lock_is_shared_and_not_cleared_by_success(pg_url)
+
+
+def test_rows_are_keyed_hashes_forgotten_and_purged(pg_url: str) -> None:
+    check_rows_are_keyed_hashes_forgotten_and_purged(pg_url)
+
+
+def test_table_is_bounded_per_scope(pg_url: str) -> None:
+    check_table_is_bounded_per_scope(pg_url)
+
+
+def test_a_changed_row_fails_closed(pg_url: str) -> None:
+    check_a_changed_row_fails_closed(pg_url)
+
+
+def test_concurrent_failures_on_two_replicas_are_all_counted(pg_url: str) -> None:
+    check_concurrent_failures_on_two_replicas_are_all_counted(pg_url)
+
+
+def test_a_database_outage_refuses_logins_unchecked(pg_url: str) -> None:
+    one, _ = _replicas(pg_url)
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:  # the database goes away under the server
+        c.execute(text(f'DROP DATABASE "{pg_url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+    before = len(one.hasher.verified)
+    with pytest.raises(ServiceError) as e:
+        one.service.login("alice", "alice-pw", ip=IP_A)
+    assert e.value.code is Code.UNAVAILABLE
+    assert e.value.message.startswith("login throttle unavailable")
+    assert len(one.hasher.verified) == before
+
+
+def test_get_many_of_one_table_reads_in_one_statement_in_order(pg_url: str) -> None:
+    db = Database(pg_url, RecordSealer(b"s" * 32))
+    try:
+        with db.write() as txn:
+            for name in ("a", "b", "c"):
+                txn.insert("files", name, {"n": name})
+        with db.read() as txn:
+            rows = txn.get_many(Get("files", "c"), Get("files", "x"), Get("files", "a"),
+                                Get("files", "c"))
+        assert [None if r is None else r.body["n"] for r in rows] == ["c", None, "a", "c"]
+    finally:
+        db.close()
+
+
+def test_migration_0005_adds_and_drops_the_failure_table(pg_url: str) -> None:
+    check_migration_0005(pg_url)
