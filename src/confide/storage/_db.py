@@ -11,11 +11,14 @@ busy-wait sleeps on the hot path); PostgreSQL uses row locks
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import hashlib
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent import futures
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -209,8 +212,8 @@ class _SqlTxn(Txn):
             self._pipe.send("COMMIT")
             self._pipe.sync()
             self._pipe.explicit = False
-        elif self._pipe.pending:
-            self._pipe.sync()
+        else:
+            self._pipe.finish()
 
     def meaning(self, e: BaseException) -> StorageError | None:
         """What a database error of a pipelined write means to the caller, when
@@ -493,6 +496,8 @@ class Database:
         # one more round trip per transaction). A broken one is dropped at once.
         self._idle: list[Any] = []  # SQLite DB-API connections, or _PgConnection
         self._idle_cap = _POSTGRES_IDLE if self.postgres else _SQLITE_IDLE
+        self._threads: futures.ThreadPoolExecutor | None = None  # Database.run on PostgreSQL
+        self._threads_lock = threading.Lock()
         self._local = LocalChannels()
         self._listeners: list[PostgresListener] = []
         mark = "%s" if self.postgres else "?"
@@ -638,12 +643,20 @@ class Database:
 
         With the embedded SQLite it runs right here: a few statements take
         microseconds and a thread hand-off would cost more. With PostgreSQL
-        every statement is a network round trip, so it runs in a thread and
-        the loop serves other RPCs meanwhile.
+        every statement is a network round trip, so it runs on one of the
+        database's own threads (as many as connections are kept idle: asyncio's
+        default pool has cores + 4, and RPCs queued for those while the others
+        waited for the server) and the loop serves other RPCs meanwhile.
         """
-        if self.postgres:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        return fn(*args, **kwargs)
+        if not self.postgres:
+            return fn(*args, **kwargs)
+        if self._threads is None:
+            with self._threads_lock:
+                if self._threads is None:
+                    self._threads = futures.ThreadPoolExecutor(self._idle_cap,
+                                                               thread_name_prefix="db")
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     # -- wake-ups between processes (``_channels``) --------------------------
     def notify(self, channel: str, payload: str = "") -> None:
@@ -775,6 +788,8 @@ class Database:
         return ResealBatch(rows[-1].id if len(rows) == limit else None, len(rows))
 
     def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
         for listener in list(self._listeners):
             listener.close()
         self._listeners.clear()

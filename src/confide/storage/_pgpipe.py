@@ -149,11 +149,6 @@ class Pipe:
         self._failed: BaseException | None = None  # the first error since the last sync
         self.explicit = False  # inside BEGIN … COMMIT (reads wait by flush, not by sync)
 
-    @property
-    def pending(self) -> bool:
-        """Whether statements are in flight (sent, their results not read)."""
-        return bool(self._queue)
-
     # -- sending ------------------------------------------------------------
     def send(self, statement: str, params: Sequence[Any] = ()) -> PipeResult:
         """Queue ``statement`` (``%s`` placeholders) with ``params``; nothing is awaited."""
@@ -209,11 +204,23 @@ class Pipe:
         self._pg.pipeline_sync()
         self._queue.append(_SYNC)
         self._unflushed = False
+        self.drain()
+
+    def drain(self) -> None:
+        """Wait for everything queued (up to a sync already sent); raise the first error."""
         while self._queue:
             self._take()
         failed, self._failed = self._failed, None
         if failed is not None:
             raise failed
+
+    def finish(self) -> None:
+        """The end of a read: wait for what is in flight, syncing only if something
+        was sent since the last sync."""
+        if self._unflushed:
+            self.sync()
+        else:
+            self.drain()
 
     # -- receiving ----------------------------------------------------------
     def collect(self, result: PipeResult) -> None:
