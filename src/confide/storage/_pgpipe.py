@@ -302,11 +302,10 @@ class Pipe:
     def recover(self) -> bool:
         """After a failed transaction: drain, roll back; whether the connection is usable."""
         try:
-            if self._queue or self._unflushed:
-                try:
-                    self.sync()
-                except errors.Error:
-                    pass
+            try:  # a sync ends the server's skipping after an error, and tells the state
+                self.sync()
+            except errors.Error:
+                pass
             self.explicit = False
             if self._pg.transaction_status != TransactionStatus.IDLE:
                 self.send("ROLLBACK")
