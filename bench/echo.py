@@ -83,6 +83,24 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def _postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process on this machine so far, the ones that
+    exited included (their time is in the postmaster's children fields)."""
+    procs: dict[str, list[str]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            comm, rest = stat.read_text().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):  # the process exited meanwhile
+            continue
+        if comm == "postgres":
+            procs[stat.parent.name] = rest.split()
+    total = 0
+    for fields in procs.values():
+        postmaster = fields[1] not in procs  # its parent is not a postgres process
+        total += sum(int(f) for f in fields[11:15 if postmaster else 13])
+    return total / _TICK
+
+
 def _split(n: int, parts: int) -> list[int]:
     return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
 
@@ -120,10 +138,12 @@ def _load(ports: dict[str, int], cert: str, fid: str, n: int, threads: int,
 
 
 def _run_clients(target: Callable[..., None], args: tuple[Any, ...], total: int, procs: int,
-                 threads: int, watched: list[int]) -> tuple[int, float, dict[str, float]]:
+                 threads: int, watched: list[int], *, database: bool = False
+                 ) -> tuple[int, float, dict[str, float]]:
     """Start ``procs`` client processes, time them from when all are ready.
 
-    Returns (completed, seconds, CPU seconds by role over that window).
+    Returns (completed, seconds, CPU seconds by role over that window); with
+    ``database``, the local PostgreSQL server's processes are a role too.
     """
     ready = mp.Barrier(procs + 1)
     q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
@@ -135,14 +155,21 @@ def _run_clients(target: Callable[..., None], args: tuple[Any, ...], total: int,
     pids = {"clients": [p.pid for p in ps if p.pid is not None]}
     if watched:
         pids["server"], pids["workers"] = watched[:1], watched[1:]
-    before = {role: sum(_cpu_seconds(pid) for pid in ids) for role, ids in pids.items()}
+
+    def cpu() -> dict[str, float]:
+        seconds = {role: sum(_cpu_seconds(pid) for pid in ids) for role, ids in pids.items()}
+        if database:
+            seconds["database"] = _postgres_cpu_seconds()
+        return seconds
+
+    before = cpu()
     t0 = time.perf_counter()
     done = sum(q.get() for _ in ps)
     elapsed = time.perf_counter() - t0
-    after = {role: sum(_cpu_seconds(pid) for pid in ids) for role, ids in pids.items()}
+    after = cpu()
     for p in ps:
         p.join()
-    return done, elapsed, {role: after[role] - before[role] for role in pids}
+    return done, elapsed, {role: after[role] - before[role] for role in after}
 
 
 def _floor_server(cert_key: tuple[bytes, bytes], port_out: mp.Queue,  # type: ignore[type-arg]
@@ -299,7 +326,8 @@ def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,
             assert server.proc is not None
             watched = [server.proc.pid, *server.worker_pids()]
             done, elapsed, cpu = _run_clients(_load, (server.ports, str(cert), fid), tasks,
-                                              procs, threads, watched)
+                                              procs, threads, watched,
+                                              database=database == "postgresql")
         finally:
             server.stop()
     rate = done / elapsed

@@ -100,9 +100,7 @@ def test_the_durability_setting_maps_to_synchronous_commit(pg_url: str, mode: st
                                                            expected: str) -> None:
     db = _db(pg_url, synchronous=mode)
     with db.read() as t:
-        cursor = t._cursor  # type: ignore[attr-defined]
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone()[0] == expected
+        assert t._execute("SHOW synchronous_commit").fetchone()[0] == expected  # type: ignore[attr-defined]
     db.close()
 
 
@@ -135,9 +133,9 @@ class _RoundTrips:
 
 
 def _writer_round_trips(db: Database) -> _RoundTrips:
-    writers = db._idle_writers  # type: ignore[attr-defined]
-    assert len(writers) == 1
-    return _RoundTrips(writers[0].raw.driver_connection)
+    idle = db._idle  # type: ignore[attr-defined]
+    assert len(idle) == 1
+    return _RoundTrips(idle[0].raw.driver_connection)
 
 
 def test_a_write_transaction_without_reads_waits_for_the_server_once(pg_url: str) -> None:
@@ -176,7 +174,7 @@ def test_an_update_of_a_missing_row_among_others_fails_them_all(pg_url: str) -> 
         t.update("tasks", "task-missing", {"n": 2}, seq=2, status=0)
         t.insert("tasks", "task-3", {"n": 3}, seq=3, status=0)
     with db.write() as t:  # the same connection, out of the failed transaction
-        assert len(db._idle_writers) == 0  # type: ignore[attr-defined]
+        assert len(db._idle) == 0  # type: ignore[attr-defined]
         row = t.get("tasks", "task-1")
         assert row is not None and row.body == {"n": 1} and row.columns["status"] == 0
         assert t.get("tasks", "task-3") is None
@@ -237,7 +235,7 @@ def test_get_many_reads_every_row_in_one_round_trip_and_locks_those_asked(
             c.execute(text("SET lock_timeout = 100"))
             c.execute(text("SELECT 1 FROM tasks WHERE id = 'task-1' FOR UPDATE NOWAIT"))
     engine.dispose()
-    with db.read() as t:  # outside a pipelined write, one after the other
+    with db.read() as t:  # a read pipelines them too (one sync)
         assert [r is not None for r in t.get_many(Get("tasks", "task-1"),
                                                    Get("tasks", "task-9"))] == [True, False]
     db.close()
@@ -272,11 +270,10 @@ def test_check_newest_is_checked_by_the_server_and_fails_once_another_row_is_new
     db.close()
 
 
-def test_idle_writers_serve_reads_and_every_idle_connection_counts_against_one_cap(
+def test_reads_and_writes_share_the_idle_connections_under_one_cap(
         pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Connections kept in pipeline mode for writes are not lost to reads: with no
-    other idle one, a read takes a writer's (so the pool is not exhausted by
-    connections parked for the other kind)."""
+    """Every PostgreSQL transaction takes an idle connection (in pipeline mode)
+    before opening one, and at most the cap stay idle."""
     import threading
 
     monkeypatch.setattr(storage_db, "_POSTGRES_IDLE", 3)
@@ -293,15 +290,13 @@ def test_idle_writers_serve_reads_and_every_idle_connection_counts_against_one_c
         th.start()
     for th in threads:
         th.join(30)
-    assert len(db._idle_writers) == 3 and db._idle == []  # type: ignore[attr-defined]
+    assert len(db._idle) == 3  # type: ignore[attr-defined]
     opened = []
     real = db.engine.raw_connection
     monkeypatch.setattr(db.engine, "raw_connection", lambda: opened.append(1) or real())
     with db.read() as t:
         assert len(list(t.scan("tasks"))) == 4
-    assert opened == []  # a writer's connection, out of pipeline mode
-    assert len(db._idle_writers) == 2 and len(db._idle) == 1  # type: ignore[attr-defined]
-    with db.write() as t:  # a write takes an idle connection too
+    with db.write() as t:
         t.insert("tasks", "task-9", {"n": 9}, seq=9, status=0)
-    assert opened == []
+    assert opened == [] and len(db._idle) == 3  # type: ignore[attr-defined]
     db.close()

@@ -61,7 +61,7 @@ def test_a_database_outage_refuses_logins_unchecked(pg_url: str) -> None:
     assert len(one.hasher.verified) == before
 
 
-def test_get_many_of_one_table_reads_in_one_statement_in_order(pg_url: str) -> None:
+def test_get_many_in_a_read_returns_the_rows_in_the_order_asked(pg_url: str) -> None:
     db = Database(pg_url, RecordSealer(b"s" * 32))
     try:
         with db.write() as txn:

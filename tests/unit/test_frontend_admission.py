@@ -4,6 +4,7 @@ database hop, and leaves every other case (and every refusal's audit entry) to `
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,13 @@ def auth(tmp_path: Path) -> Auth:
     return make_auth(f"sqlite:///{tmp_path / 'db.sqlite'}")
 
 
-def _call(frontend: Frontend, user_id: str, token: str) -> str:
-    async def forward(who: Principal) -> str:
+def _call(frontend: Frontend, user_id: str, token: str, *, record_in_forward: bool = False,
+          fail: bool = False) -> str:
+    async def forward(who: Principal, record: Callable[[], None]) -> str:
+        if fail:
+            raise ServiceError(Code.NOT_FOUND, "no such task")
+        if record_in_forward:
+            record()  # as WaitTask does, in the hop of its last read
         return who.user_id
     return asyncio.run(frontend.run_async("get_task", user_id, token, IP_A, forward))
 
@@ -49,3 +55,18 @@ def test_a_refused_caller_goes_the_audited_path(auth: Auth, forge) -> None:  # t
     assert e.value.code is Code.UNAUTHENTICATED
     entries = auth.audit.query("authenticate to get_task", 5)
     assert entries and entries[0].result is False
+
+
+@pytest.mark.parametrize("record_in_forward", [False, True])
+def test_an_async_call_is_audited_once_whether_or_not_it_records_itself(
+        auth: Auth, record_in_forward: bool) -> None:
+    frontend = Frontend(auth.service, AccessControl(), auth.audit)
+    token = auth.service.login("admin", "teaclave", ip=IP_A)
+    for _ in range(3):
+        _call(frontend, "admin", token, record_in_forward=record_in_forward)
+    with pytest.raises(ServiceError):
+        _call(frontend, "admin", token, fail=True)
+    messages = [e.message for e in auth.audit.query("get_task", 10)]
+    assert messages.count("get_task") == 3
+    assert [m for m in messages if m != "get_task"] == [
+        'get_task:status: NotFound, message: "no such task"']

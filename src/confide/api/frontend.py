@@ -608,7 +608,8 @@ class _Confide(_Base, v1_grpc.ConfideFrontendServicer):
                        ) -> pb.GetTaskResponse:
         timeout = min(r.timeout_ms, self._m.ctx.limits.max_wait_ms) / 1000
         task = await self._f.run_async(
-            "wait_task", *_caller(c), lambda who: self._m.tasks.wait(who, r.task_id, timeout),
+            "wait_task", *_caller(c),
+            lambda who, record: self._m.tasks.wait(who, r.task_id, timeout, then=record),
             _about(tasks=[r.task_id]))
         return task_response(task)
 

@@ -11,14 +11,17 @@ busy-wait sleeps on the hot path); PostgreSQL uses row locks
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import hashlib
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent import futures
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import cbor2
 from sqlalchemy import BigInteger, Engine, create_engine, event
@@ -34,6 +37,9 @@ from ._migrate import MigrationError
 from ._schema import tables
 from ._txn import Column, Get, Record, Row, Txn
 
+if TYPE_CHECKING:
+    from ._pgpipe import Pipe
+
 __all__ = ["Conflict", "Database", "ResealBatch", "Schema", "Stale", "StorageError", "Tampered"]
 
 T = TypeVar("T")
@@ -43,18 +49,15 @@ _DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
 _CONFLICTS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError)
 #: Errors after which a PostgreSQL connection is not reused.
 _BROKEN: tuple[type[Exception], ...] = (SQLAlchemyError,)
-_PG_IDLE: Any = None  # psycopg's TransactionStatus.IDLE
 try:  # the DB-API errors of the PostgreSQL driver, when it is installed
     from psycopg import Error as _PsycopgError
     from psycopg import IntegrityError as _PsycopgIntegrityError
     from psycopg import InterfaceError as _PsycopgInterfaceError
     from psycopg import OperationalError as _PsycopgOperationalError
-    from psycopg.pq import TransactionStatus
 
     _DB_ERRORS += (_PsycopgError,)
     _CONFLICTS += (_PsycopgIntegrityError,)
     _BROKEN += (_PsycopgOperationalError, _PsycopgInterfaceError)
-    _PG_IDLE = TransactionStatus.IDLE
 except ImportError:  # pragma: no cover - the postgres extra is optional
     pass
 
@@ -152,55 +155,65 @@ class _TableSql:
 
 
 class _SqlTxn(Txn):
-    """One SQL transaction on a DB-API cursor (the :class:`Txn` of :class:`Database`)."""
+    """One SQL transaction (the :class:`Txn` of :class:`Database`): on a SQLite
+    DB-API cursor, or on a PostgreSQL connection in pipeline mode (``_pgpipe``)."""
 
-    def __init__(self, cursor: Any, sealer: RecordSealer, postgres: bool,
-                 sql: Mapping[str, _TableSql], pipeline: Any = None) -> None:
+    def __init__(self, cursor: Any, sealer: RecordSealer, sql: Mapping[str, _TableSql], *,
+                 pipe: Pipe | None = None, write: bool = False) -> None:
         self._cursor = cursor
         self._sealer = sealer
-        self._postgres = postgres
+        self._postgres = pipe is not None
         self._sql = sql
-        # PostgreSQL writes run on a connection kept in psycopg's pipeline mode
-        # (autocommit: BEGIN and COMMIT are ours). A statement whose result
-        # nobody reads (BEGIN, insert, delete, update) is sent without waiting
-        # and goes to the server with the next read or the commit, so a write
-        # transaction costs one round trip plus one per read.
-        self._pipeline = pipeline
+        # On PostgreSQL a statement whose result nobody reads (BEGIN, insert,
+        # delete, update) is sent without waiting and goes to the server with
+        # the next read or the commit, so a write transaction costs one round
+        # trip plus one per read; reads outside a write run in autocommit.
+        self._pipe = pipe
+        self._write = write
         self._begun = False
         self._updated: list[str] = []
         self._checked: list[str] = []
 
     def _begin(self) -> None:
-        """Open the transaction with its first statement (pipelined writes only)."""
-        if not self._begun:
+        """Open a PostgreSQL write transaction with its first statement."""
+        if not self._begun and self._pipe is not None:
             self._begun = True
-            self._cursor.connection.cursor().execute("BEGIN")
+            self._pipe.send("BEGIN")
+            self._pipe.explicit = True
 
     def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
-        if self._pipeline is not None:
-            self._begin()
-        self._cursor.execute(statement, tuple(params))
-        return self._cursor
+        """Run ``statement`` now; the result has ``fetchone``/``fetchall``."""
+        if self._pipe is None:
+            self._cursor.execute(statement, tuple(params))
+            return self._cursor
+        result = self._send(statement, params)
+        result.fetchall()
+        return result
 
     def _send(self, statement: str, params: Sequence[Any]) -> Any:
-        """A statement whose result is not read now (pipelined when possible)."""
-        if self._pipeline is None:
+        """A statement whose result is not read now (pipelined on PostgreSQL)."""
+        if self._pipe is None:
             return self._execute(statement, params)
-        self._begin()
-        cursor = self._cursor.connection.cursor()
-        cursor.execute(statement, tuple(params))
-        return cursor
+        if self._write:
+            self._begin()
+        return self._pipe.send(statement, params)
 
     def commit(self) -> None:
-        """End a pipelined write: COMMIT and the only wait for the server.
+        """End the transaction on PostgreSQL: COMMIT (or, for a read, the end of
+        what is still in flight) and the only wait for the server.
 
         An error of any statement still in flight (a duplicate key, an update
         that hit no row) arrives here, before COMMIT ran: the server skipped
         it, and the caller rolls back (see :meth:`meaning`).
         """
-        if self._begun:  # else nothing was sent: nothing to commit
-            self._send("COMMIT", ())
-            self._pipeline.sync()
+        if self._pipe is None:
+            return
+        if self._begun:
+            self._pipe.send("COMMIT")
+            self._pipe.sync()
+            self._pipe.explicit = False
+        else:
+            self._pipe.finish()
 
     def meaning(self, e: BaseException) -> StorageError | None:
         """What a database error of a pipelined write means to the caller, when
@@ -244,10 +257,7 @@ class _SqlTxn(Txn):
         return None if raw is None else self._row(sql, raw)
 
     def get_many(self, *gets: Get) -> list[Row | None]:
-        if self._pipeline is None and self._postgres and len(gets) > 1 and \
-                len({g.table for g in gets}) == 1 and not any(g.lock for g in gets):
-            return self._get_in(gets[0].table, [g.row_id for g in gets])
-        if self._pipeline is None:  # one statement after the other
+        if self._pipe is None:  # one statement after the other
             return [self.get(g.table, g.row_id, lock=g.lock) for g in gets]
         # Pipelined: every SELECT is sent before the first result is read.
         sent = []
@@ -260,17 +270,6 @@ class _SqlTxn(Txn):
             raw = cursor.fetchone()
             rows.append(None if raw is None else self._row(sql, raw))
         return rows
-
-    def _get_in(self, table: str, row_ids: Sequence[str]) -> list[Row | None]:
-        """Rows of one table in one statement (a PostgreSQL read: one round trip)."""
-        sql = self._sql[table]
-        marks = ", ".join([sql.mark] * len(row_ids))
-        found = {}
-        for raw in self._execute(f"{sql.select} WHERE {sql.pk} IN ({marks})",
-                                 [sql.key(r) for r in row_ids]).fetchall():
-            row = self._row(sql, raw)
-            found[row.id] = row
-        return [found.get(str(sql.key(r))) for r in row_ids]
 
     def insert(self, table: str, row_id: str, body: Record, **cols: Column) -> Row:
         sql = self._sql[table]
@@ -288,7 +287,7 @@ class _SqlTxn(Txn):
             raise StorageError(f"{table}/{row.id}: no seal to check")
         newest = (f"SELECT {sql.pk}, body FROM {sql.name} "
                   f"ORDER BY {sql.column(order_by)} DESC LIMIT 1")
-        if self._pipeline is None:
+        if self._pipe is None:
             raw = self._execute(newest).fetchone()
             if raw is None or str(raw[0]) != row.id or bytes(raw[1]) != row.seal:
                 raise Stale(f"{table}/{row.id}: not the newest row any more")
@@ -305,7 +304,7 @@ class _SqlTxn(Txn):
         sets = ", ".join(f"{name} = {sql.mark}" for name in ["body", *cols])
         values = [self._seal(table, row_id, cols, body), *cols.values(), sql.key(row_id)]
         statement = f"UPDATE {sql.name} SET {sets} WHERE {sql.pk} = {sql.mark}"
-        if self._pipeline is not None:
+        if self._pipe is not None:
             # Pipelined, its row count is known only after the commit was sent:
             # the server checks it instead, failing the transaction (division by
             # zero, mapped back in ``commit``) when the update hit no row.
@@ -466,7 +465,7 @@ class Schema:
 #: How long a PostgreSQL statement waits for a lock (a table locked by somebody
 #: else) before its transaction fails with ``StorageError``.
 LOCK_TIMEOUT_MS = 10_000
-_SQLITE_IDLE = 16  # idle connections kept by Database._checkout/_checkin
+_SQLITE_IDLE = 16  # idle connections kept between transactions (Database._idle)
 _POSTGRES_IDLE = 32
 
 
@@ -477,38 +476,18 @@ def _close_quietly(raw: Any) -> None:
         pass
 
 
-class _PgWriter:
-    """A pooled PostgreSQL connection kept in pipeline mode, for write transactions."""
+class _PgConnection:
+    """A pooled PostgreSQL connection and the pipeline that drives it."""
 
     def __init__(self, raw: Any) -> None:
+        from ._pgpipe import Pipe  # the postgres extra
+
         self.raw = raw
-        self._mode = raw.driver_connection.pipeline()
-        self.pipeline = self._mode.__enter__()
-
-    def rollback(self) -> bool:
-        """Roll back after a failure; whether the connection can be used again."""
-        try:
-            try:
-                self.pipeline.sync()  # out of the aborted state; the failure again, or another
-            except _DB_ERRORS:
-                pass
-            self.raw.driver_connection.rollback()
-            return bool(self.raw.driver_connection.info.transaction_status == _PG_IDLE)
-        except _DB_ERRORS:
-            return False
-
-    def detach(self) -> Any | None:
-        """The connection out of pipeline mode, for a read; None if that failed (closed)."""
-        try:
-            self._mode.__exit__(None, None, None)
-        except _DB_ERRORS:
-            _close_quietly(self.raw)
-            return None
-        return self.raw
+        self.pipe = Pipe(raw.driver_connection)
 
     def close(self) -> None:
-        if self.detach() is not None:
-            _close_quietly(self.raw)
+        self.pipe.release()
+        _close_quietly(self.raw)
 
 
 class Database:
@@ -527,9 +506,10 @@ class Database:
         # The hot path keeps its own LIFO of connections instead of a SQLAlchemy
         # pool checkout per transaction (which, for PostgreSQL, pinged the server:
         # one more round trip per transaction). A broken one is dropped at once.
-        self._idle: list[Any] = []
-        self._idle_writers: list[_PgWriter] = []
+        self._idle: list[Any] = []  # SQLite DB-API connections, or _PgConnection
         self._idle_cap = _POSTGRES_IDLE if self.postgres else _SQLITE_IDLE
+        self._threads: futures.ThreadPoolExecutor | None = None  # Database.run on PostgreSQL
+        self._threads_lock = threading.Lock()
         self._local = LocalChannels()
         self._listeners: list[PostgresListener] = []
         mark = "%s" if self.postgres else "?"
@@ -585,19 +565,15 @@ class Database:
 
     @contextmanager
     def _txn(self, write: bool) -> Iterator[Txn]:
-        """A transaction on a pooled DB-API connection, without SQLAlchemy's
+        """A transaction on a pooled connection, without SQLAlchemy's
         Connection/Transaction layer (most of the per-call CPU on the hot path)."""
         lock = self._write_lock if write else None
         if lock is not None:
             lock.acquire()
         start = time.perf_counter()
         try:
-            if self.postgres and write:
-                with self._pg_write() as txn:
-                    yield txn
-            else:
-                with self._plain(write) as txn:
-                    yield txn
+            with (self._postgres_txn if self.postgres else self._sqlite_txn)(write) as txn:
+                yield txn
         except _CONFLICTS as e:
             raise Conflict(str(e.__class__.__name__) + ": " + str(e).splitlines()[0]) from e
         except _DB_ERRORS as e:
@@ -609,114 +585,90 @@ class Database:
                 lock.release()
 
     @contextmanager
-    def _plain(self, write: bool) -> Iterator[_SqlTxn]:
-        """Any SQLite transaction, and PostgreSQL reads: those run in autocommit
-        (under READ COMMITTED every statement has its own snapshot anyway), one
-        round trip per statement, no BEGIN or COMMIT."""
-        raw = self._checkout()
+    def _sqlite_txn(self, write: bool) -> Iterator[_SqlTxn]:
+        try:
+            raw = self._idle.pop()
+        except IndexError:
+            raw = self.engine.raw_connection()
         reusable = True
         try:
             cursor = raw.cursor()
-            if not self.postgres:  # autocommit driver: open the transaction ourselves
-                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                yield _SqlTxn(cursor, self._sealer, False, self._table_sql)
-                raw.commit()
-            else:
-                yield _SqlTxn(cursor, self._sealer, True, self._table_sql)
-        except BaseException as e:
-            reusable = not (self.postgres and isinstance(e, _BROKEN))
+            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # autocommit driver
+            yield _SqlTxn(cursor, self._sealer, self._table_sql)
+            raw.commit()
+        except BaseException:
             try:
                 raw.rollback()
             except _DB_ERRORS:
                 reusable = False
             raise
         finally:
-            self._checkin(raw, reusable)
+            if reusable and len(self._idle) < self._idle_cap:
+                self._idle.append(raw)
+            else:
+                raw.close()
 
     @contextmanager
-    def _pg_write(self) -> Iterator[_SqlTxn]:
-        """A PostgreSQL write on a connection that stays in pipeline mode: one
-        round trip for BEGIN, every write and COMMIT, plus one per read."""
+    def _postgres_txn(self, write: bool) -> Iterator[_SqlTxn]:
+        """A PostgreSQL transaction on a connection kept in pipeline mode: a write
+        costs one round trip for BEGIN, every write and COMMIT, plus one per read;
+        a read runs in autocommit (under READ COMMITTED every statement has its
+        own snapshot anyway), one round trip per read."""
         try:
-            writer = self._idle_writers.pop()
+            conn = self._idle.pop()
         except IndexError:
-            writer = _PgWriter(self._checkout())
+            raw = cast(Any, self.engine.raw_connection())
+            raw.driver_connection.autocommit = True  # transactions are ours
+            conn = _PgConnection(raw)
         reusable = True
         txn = None
         try:
-            txn = _SqlTxn(writer.raw.cursor(), self._sealer, True, self._table_sql,
-                          writer.pipeline)
+            txn = _SqlTxn(None, self._sealer, self._table_sql, pipe=conn.pipe, write=write)
             yield txn
             txn.commit()
         except BaseException as e:
-            reusable = not isinstance(e, _BROKEN) and writer.rollback()
+            reusable = not isinstance(e, _BROKEN) and conn.pipe.recover()
             meaning = None if txn is None else txn.meaning(e)
             if meaning is not None:
                 raise meaning from e
             raise
         finally:
             if not reusable:
-                writer.close()
+                # The server may have restarted: the next transactions open new ones.
+                conn.close()
                 self._close_idle()
-            elif self._idle_full():
-                writer.close()
+            elif len(self._idle) >= self._idle_cap:
+                conn.close()
             else:
-                self._idle_writers.append(writer)
-
-    def _checkout(self) -> Any:
-        """An idle connection (a writer's if no other is idle: every idle one
-        counts against the pool), or a new one."""
-        try:
-            return self._idle.pop()
-        except IndexError:
-            pass
-        while self._idle_writers:
-            try:
-                raw = self._idle_writers.pop().detach()
-            except IndexError:  # another thread took it
-                break
-            if raw is not None:
-                return raw
-        raw = cast(Any, self.engine.raw_connection())
-        if self.postgres:  # transactions are ours (``_plain``, ``_pg_write``)
-            raw.driver_connection.autocommit = True
-        return raw
-
-    def _idle_full(self) -> bool:
-        return len(self._idle) + len(self._idle_writers) >= self._idle_cap
-
-    def _checkin(self, raw: Any, reusable: bool) -> None:
-        """Keep a healthy connection for the next transaction (no ping round trip).
-
-        A PostgreSQL connection that failed is closed, and so is every idle one:
-        the server may have restarted, and the next transactions open new ones.
-        """
-        if not reusable:
-            raw.close()
-            if self.postgres:
-                self._close_idle()
-        elif self._idle_full():
-            raw.close()
-        else:
-            self._idle.append(raw)
+                self._idle.append(conn)
 
     def _close_idle(self) -> None:
         while self._idle:
-            _close_quietly(self._idle.pop())
-        while self._idle_writers:
-            self._idle_writers.pop().close()
+            conn = self._idle.pop()
+            if isinstance(conn, _PgConnection):
+                conn.close()
+            else:
+                _close_quietly(conn)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` (which uses this database) from the RPC event loop.
 
         With the embedded SQLite it runs right here: a few statements take
         microseconds and a thread hand-off would cost more. With PostgreSQL
-        every statement is a network round trip, so it runs in a thread and
-        the loop serves other RPCs meanwhile.
+        every statement is a network round trip, so it runs on one of the
+        database's own threads (as many as connections are kept idle: asyncio's
+        default pool has cores + 4, and RPCs queued for those while the others
+        waited for the server) and the loop serves other RPCs meanwhile.
         """
-        if self.postgres:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        return fn(*args, **kwargs)
+        if not self.postgres:
+            return fn(*args, **kwargs)
+        if self._threads is None:
+            with self._threads_lock:
+                if self._threads is None:
+                    self._threads = futures.ThreadPoolExecutor(self._idle_cap,
+                                                               thread_name_prefix="db")
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     # -- wake-ups between processes (``_channels``) --------------------------
     def notify(self, channel: str, payload: str = "") -> None:
@@ -729,7 +681,7 @@ class Database:
             return
         with self._txn(False) as txn:
             assert isinstance(txn, _SqlTxn)
-            txn._execute("SELECT pg_notify(%s, %s)", (name, payload))
+            txn._send("SELECT pg_notify(%s, %s)", (name, payload))
 
     def listen(self, channel: str, callback: Callable[[str], None]) -> Listener:
         """Call ``callback(payload)`` on every notification of ``channel`` (on a
@@ -772,7 +724,7 @@ class Database:
             return None
         with self._txn(False) as txn:
             assert isinstance(txn, _SqlTxn)
-            raw = txn._execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
+            raw = txn._execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
         return float(raw[0])
 
     def read_meta(self, key: str) -> bytes | None:
@@ -858,6 +810,8 @@ class Database:
         return ResealBatch(rows[-1].id if len(rows) == limit else None, len(rows))
 
     def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
         for listener in list(self._listeners):
             listener.close()
         self._listeners.clear()

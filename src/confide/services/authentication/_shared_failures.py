@@ -15,8 +15,8 @@ restart forgets nothing. One row per user id or address:
   expired rows and keep at most ``login_throttle_max_entries`` per scope, the
   least recently failed dropped first.
 
-Costs: a login reads both rows in one statement (one round trip on
-PostgreSQL); a failure is one write transaction (two round trips: the locked
+Costs: a login reads both rows in one round trip (``Txn.get_many``); a
+failure is one write transaction (two round trips: the locked
 read, then the writes, the purge and the commit together); a success writes
 only when the user id had failures. A read that fails raises
 :class:`ThrottleUnavailable` (the login is refused, fail closed); a failure that
@@ -83,7 +83,7 @@ class SharedFailures:
         return Remote(failures, max(float(row.body["locked_until"]) - now, 0.0))
 
     def read(self, user: bytes, address: bytes) -> tuple[Remote | None, Remote | None]:
-        """The shared state of ``user`` and ``address`` (one statement).
+        """The shared state of ``user`` and ``address`` (one round trip).
 
         Raises:
             ThrottleUnavailable: the database failed (or a row was tampered with).

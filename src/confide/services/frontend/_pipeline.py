@@ -71,27 +71,40 @@ class Frontend:
             return outcome.note(forward(who))
 
     async def run_async(self, api: str, user_id: str | None, token: str | None, ip: bytes,
-                        forward: Callable[[Principal], Awaitable[T]],
+                        forward: Callable[[Principal, Callable[[], None]], Awaitable[T]],
                         about: Subjects | None = None) -> T:
         """:meth:`run` for a ``forward`` that awaits (it runs on the RPC event loop).
 
         Authentication and the audit entry touch the database: through
         ``Database.run`` (in place on SQLite, in a thread on PostgreSQL, whose
-        round trips, or a wait for the audit group commit, would stall the loop)."""
+        round trips, or a wait for the audit group commit, would stall the loop).
+        ``forward(who, record)`` may call ``record()`` in its last hop to the
+        database, to write the success entry there instead of in a hop of its own.
+        """
         run = self._audit.db.run
         who = self._admit_cached(api, user_id, token)
         if who is None:  # not cached, or refused: the refusal is audited there
             who = await run(self._admit, api, user_id, token, ip)
         subjects = about or Subjects()
         user = f"{{ user: {who.user_id}, role: {who.role.debug()} }}"
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            recorded = True  # set first: a failure to write it is not written again
+            self._record(user, api, True, ip, who.user_id, subjects)
+
         try:
-            result = await forward(who)
+            result = await forward(who, record)
         except (ServiceError, StorageError) as e:
+            if recorded:
+                raise
             error = _failure(e, api)
             await run(self._record, user, f"{api}:{_render(error)}", False, ip, who.user_id,
                       subjects)
             raise error from (None if error is e else e)
-        await run(self._record, user, api, True, ip, who.user_id, subjects)
+        if not recorded:
+            await run(record)
         return result
 
     def _admit_cached(self, api: str, user_id: str | None, token: str | None

@@ -204,11 +204,13 @@ class Tasks:
             raise ServiceError.permission_denied()
         return task
 
-    async def wait(self, who: Principal, task_id: str, timeout_s: float) -> TaskRecord:
+    async def wait(self, who: Principal, task_id: str, timeout_s: float,
+                   then: Callable[[], None] | None = None) -> TaskRecord:
         """The task once it is final, or as it is when ``timeout_s`` elapsed.
 
         Runs on the RPC event loop: it awaits the task's end instead of parking
         a thread; one short database read per wake-up (``Database.run``).
+        ``then()`` runs after the read that is returned, in the same hop.
         """
         tid = self._task_id(task_id)
         waker = AsyncWaker()
@@ -216,13 +218,22 @@ class Tasks:
         try:
             deadline = self._ctx.clock() + timeout_s
             while True:
-                task = await self._ctx.db.run(self.get, who, tid)
-                remaining = deadline - self._ctx.clock()
-                if task.status.final or remaining <= 0:
+                task, last = await self._ctx.db.run(self._get_then, who, tid, deadline, then)
+                if last:
                     return task
-                await waker.pause(min(remaining, 1.0))  # re-check: another node may change it
+                # re-check at least every second: another node may change it
+                await waker.pause(min(deadline - self._ctx.clock(), 1.0))
         finally:
             self._ctx.notifier.unwatch(tid, waker)
+
+    def _get_then(self, who: Principal, task_id: str, deadline: float,
+                  then: Callable[[], None] | None) -> tuple[TaskRecord, bool]:
+        """The task, and whether it is the one to return (then ``then()`` ran)."""
+        task = self.get(who, task_id)
+        last = task.status.final or self._ctx.clock() >= deadline
+        if last and then is not None:
+            then()
+        return task, last
 
     def list_for(self, who: Principal, limit: int) -> list[str]:
         ids: list[str] = []

@@ -153,15 +153,34 @@ class Scheduler:
         away (a stopping worker cancels its poll), no task is leased to it.
         Runs on the RPC event loop, awaiting work instead of parking a thread.
         """
+        return await self._pull(executor_id, wait_s, active, None)
+
+    async def report_and_pull(self, executor_id: str, task_id: str, result: TaskResult,
+                              wait_s: float, active: Callable[[], bool] = lambda: True
+                              ) -> StagedTask | None:
+        """:meth:`report`, then :meth:`pull` the executor's next task (one round trip
+        for the worker; the report and the first lease attempt share a hop to the
+        database, in two transactions)."""
+        return await self._pull(executor_id, wait_s, active, (task_id, result))
+
+    async def _pull(self, executor_id: str, wait_s: float, active: Callable[[], bool],
+                    report: tuple[str, TaskResult] | None) -> StagedTask | None:
         deadline = self._clock() + wait_s
         waker = AsyncWaker()
         while True:
             if not active():
+                if report is not None:
+                    await self._db.run(self.report, executor_id, *report)
                 return None
             self._seen(executor_id)
             seq = self._notifier.work_seq()
-            # Draining: the poll just waits out its time (no busy re-polling).
-            staged = None if self.draining else await self._lease_for(executor_id, active)
+            if self.draining:  # the poll just waits out its time (no busy re-polling)
+                if report is not None:
+                    await self._db.run(self.report, executor_id, *report)
+                staged = None
+            else:
+                staged = await self._lease_for(executor_id, active, report)
+            report = None
             if staged is not None:
                 return staged
             remaining = deadline - self._clock()
@@ -174,17 +193,12 @@ class Scheduler:
                 finally:
                     self._notifier.not_idle(waker)
 
-    async def report_and_pull(self, executor_id: str, task_id: str, result: TaskResult,
-                              wait_s: float, active: Callable[[], bool] = lambda: True
-                              ) -> StagedTask | None:
-        """:meth:`report`, then :meth:`pull` the executor's next task (one round trip)."""
-        await self._db.run(self.report, executor_id, task_id, result)
-        return await self.pull(executor_id, wait_s, active)
-
-    async def _lease_for(self, executor_id: str, active: Callable[[], bool]
-                         ) -> StagedTask | None:
-        """:meth:`_lease`; a lease whose caller went away meanwhile goes back to the queue."""
-        leasing = asyncio.ensure_future(self._db.run(self._lease, executor_id))
+    async def _lease_for(self, executor_id: str, active: Callable[[], bool],
+                         report: tuple[str, TaskResult] | None = None) -> StagedTask | None:
+        """:meth:`_lease` (after :meth:`report` of ``report``, in the same hop); a lease
+        whose caller went away meanwhile goes back to the queue."""
+        leasing = asyncio.ensure_future(self._db.run(self._report_and_lease, executor_id,
+                                                     report))
         try:
             staged = await asyncio.shield(leasing)
         except asyncio.CancelledError:
@@ -196,6 +210,12 @@ class Scheduler:
             await self._db.run(self.release, executor_id, staged.task_id)
             return None
         return staged
+
+    def _report_and_lease(self, executor_id: str, report: tuple[str, TaskResult] | None
+                          ) -> StagedTask | None:
+        if report is not None:
+            self.report(executor_id, *report)
+        return self._lease(executor_id)
 
     def _release_later(self, leased: asyncio.Future[StagedTask | None],
                        executor_id: str) -> None:
