@@ -353,14 +353,15 @@ def _database(kind: str) -> Iterator[str | None]:
     if kind == "sqlite":
         yield None
         return
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine, make_url, text
 
     name = f"confide_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(_PG_ADMIN_URL[0], isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield _PG_ADMIN_URL[0].rsplit("/", 1)[0] + "/" + name
+        yield make_url(_PG_ADMIN_URL[0]).set(database=name).render_as_string(
+            hide_password=False)
     finally:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -72,14 +72,15 @@ def rpc() -> Iterator[RpcLoop]:
 
 
 def _monitor(rpc: RpcLoop, db: _Db, scheduler: _Scheduler, issued: dt.datetime = NOW,
-             timeout: float = 0.5) -> tuple[HealthMonitor, ServerHealth]:
+             timeout: float = 0.5, exports_executors: bool = True
+             ) -> tuple[HealthMonitor, ServerHealth]:
     server = build_server(rpc, max_message_bytes=1024)
     health = ServerHealth(server, ["teaclave_frontend_service_proto.TeaclaveFrontend"])
     der = _certificate(issued)
     monitor = HealthMonitor(rpc, db, scheduler,  # type: ignore[arg-type]
                             certificate=lambda: der, max_evidence_age=dt.timedelta(hours=2),
                             interval=60, clock=lambda: NOW + dt.timedelta(minutes=1),
-                            check_timeout=timeout)
+                            check_timeout=timeout, exports_executors=exports_executors)
     monitor.watch(health, RULES["frontend"])
     return monitor, health
 
@@ -95,6 +96,22 @@ def test_all_checks_pass_and_the_gauges_follow(rpc: RpcLoop) -> None:
         assert REGISTRY.get_sample_value("confide_attestation_evidence_age_seconds") == 60
     finally:
         monitor.shutdown()
+
+
+def test_only_a_scheduler_node_exports_its_executor_count(rpc: RpcLoop) -> None:
+    """Executors pull from scheduler nodes; on any other node the count is 0 for good,
+    and the ConfideNoWorkers alert (confide_scheduler_executors == 0) would page."""
+    scheduler = _Scheduler()
+    scheduler.live = 3
+    monitor, _health = _monitor(rpc, _Db(), scheduler)
+    monitor.check_once()
+    assert REGISTRY.get_sample_value("confide_scheduler_executors") == 3
+    scheduler.live = 0
+    frontend_only, _health = _monitor(rpc, _Db(), scheduler, exports_executors=False)
+    frontend_only.check_once()
+    assert REGISTRY.get_sample_value("confide_scheduler_executors") == 3  # untouched
+    monitor.shutdown()
+    frontend_only.shutdown()
 
 
 def test_a_hanging_database_fails_the_check_within_its_timeout(rpc: RpcLoop) -> None:

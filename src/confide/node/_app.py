@@ -627,7 +627,8 @@ class Platform:
             rpc, self.db, self.scheduler, certificate=lambda: self._attested.certificate_der,
             max_evidence_age=2 * dt.timedelta(seconds=cfg.attestation_validity_s),
             interval=cfg.health_check_s, clock=lambda: dt.datetime.now(dt.UTC),
-            agreement=self.agreement.check if self.agreement is not None else None)
+            agreement=self.agreement.check if self.agreement is not None else None,
+            exports_executors="scheduler" in self.roles)
         for role, (server, services) in served.items():
             self.monitor.watch(ServerHealth(server, services), rule_for(role, self.roles))
         self.monitor.start()  # NOT_SERVING until the first round of checks passes

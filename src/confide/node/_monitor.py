@@ -63,14 +63,19 @@ class HealthMonitor:
         check_timeout: seconds the database may take to answer.
         agreement: the scheduler node's agreement check (None: not a scheduler
             node on a shared database: always passes).
+        exports_executors: whether this node sets ``confide_scheduler_executors``
+            (only a node serving the scheduler role: executors pull from it, so on
+            any other node the count is always 0 and would page for nothing).
     """
 
     def __init__(self, rpc: RpcLoop, db: Database, scheduler: Scheduler, *,
                  certificate: Callable[[], bytes], max_evidence_age: dt.timedelta,
                  interval: float, clock: Callable[[], dt.datetime],
                  check_timeout: float = 5.0,
-                 agreement: Callable[[], bool] | None = None) -> None:
+                 agreement: Callable[[], bool] | None = None,
+                 exports_executors: bool = True) -> None:
         self._rpc = rpc
+        self._exports_executors = exports_executors
         self._db = db
         self._scheduler = scheduler
         self._certificate = certificate
@@ -158,7 +163,8 @@ class HealthMonitor:
 
     def _check_workers(self) -> bool:
         live = self._scheduler.live_executors()
-        SCHEDULER_EXECUTORS.set(live)
+        if self._exports_executors:
+            SCHEDULER_EXECUTORS.set(live)
         return live > 0
 
     def shutdown(self) -> None:
