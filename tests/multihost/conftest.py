@@ -144,6 +144,20 @@ class Cluster:
         wait_for(f"the frontend host {name}", lambda: "confide is serving" in text(log), log=log)
         return log
 
+    def start_scheduler_host(self, host: Host, *extra: str) -> Path:
+        """A scheduler node of its own on ``host`` (data dir and log ``sc``), joined through
+        the key service; returns once it serves (again, when restarted)."""
+        log = self.work / "sc.log"
+        before = text(log).count("confide is serving scheduler")
+        host.popen([sys.executable, "-m", "confide", "serve", "--data-dir", str(self.work / "sc"),
+                    "--services", "scheduler", "--keys", self.address("keys"),
+                    "--internal-host", host.address, "--sim-attester", str(self.sim_copy),
+                    "--database-url", self.postgres.url, "--workers", "0",
+                    "--executor-timeout", str(LEASE_S), *extra], log, env=env())
+        wait_for("the scheduler host", lambda: text(log).count(
+            "confide is serving scheduler") > before, log=log, timeout=60)
+        return log
+
     def client(self, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
         script = Path(__file__).with_name("_client.py")
         return self.cl.run([sys.executable, str(script), args[0], self.cp.address,

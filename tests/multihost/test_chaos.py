@@ -169,32 +169,19 @@ def test_kill_9_of_a_worker_host_under_load(cluster: Cluster) -> None:
     _report("kill -9 of a worker host", numbers)
 
 
-def _start_scheduler_host(cluster: Cluster, sc: Host, *extra: str) -> Path:
-    log = cluster.work / "sc.log"
-    before = text(log).count("confide is serving scheduler")
-    sc.popen([sys.executable, "-m", "confide", "serve", "--data-dir", str(cluster.work / "sc"),
-              "--services", "scheduler", "--keys", cluster.address("keys"),
-              "--internal-host", sc.address, "--sim-attester", str(cluster.sim_copy),
-              "--database-url", cluster.postgres.url, "--workers", "0",
-              "--executor-timeout", str(LEASE_S), *extra], log, env=env())
-    wait_for("the scheduler host", lambda: text(log).count(
-        "confide is serving scheduler") > before, log=log, timeout=60)
-    return log
-
-
 def test_kill_9_of_a_scheduler_host_under_load(cluster: Cluster) -> None:
     """Two scheduler nodes share the database: w1 pulls from the control plane's,
     w2 from the scheduler host's. Killing that host ends w2's tasks (their leases
     run out and the control plane's reaper fails them); the rest finish."""
     w2 = cluster.topology.hosts["w2"]  # stopped by the previous test
     sc = cluster.topology.add_host("sc")
-    _start_scheduler_host(cluster, sc)
+    cluster.start_scheduler_host(sc)
     w2_log = _start_workers(cluster, w2, scheduler=f"{sc.address}:17780")
     numbers, _ = _under_load(cluster, "kill-scheduler", sc.kill_9)
     _audit_chain_verifies(cluster)
     cluster.w1.stop_all()
     restarted = time.time()
-    _start_scheduler_host(cluster, sc)
+    cluster.start_scheduler_host(sc)
     numbers["restart_to_new_task_final_s"] = _runs_new_work(cluster, w2_log, "w2", restarted)
     _report("kill -9 of a scheduler host", numbers)
 
@@ -208,7 +195,7 @@ def test_sigterm_of_one_scheduler_node_fails_only_the_tasks_leased_through_it(
     sc, w2 = cluster.topology.hosts["sc"], cluster.topology.hosts["w2"]
     sc.stop_all()
     w2.stop_all()  # started afresh below: pulling from the new node, not backing off
-    _start_scheduler_host(cluster, sc, "--shutdown-grace", "1")
+    cluster.start_scheduler_host(sc, "--shutdown-grace", "1")
     _start_workers(cluster, w2, scheduler=f"{sc.address}:17780")
     _start_workers(cluster, cluster.w1)  # stopped by the previous test
     reason = "Runtime Error: Server Shutdown (still running after the 1 s shutdown grace period)"

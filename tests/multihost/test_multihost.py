@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from .conftest import LEASE_S, Cluster, env, text, wait_for
+from .conftest import Cluster, env, text, wait_for
 
 pytestmark = pytest.mark.multihost
 
@@ -60,14 +60,7 @@ def test_the_scheduler_runs_on_a_host_of_its_own(cluster: Cluster) -> None:
     worker host pulls from it; the control plane's frontend still takes the task."""
     cluster.w1.stop_all()  # from here on only the new host's workers run tasks
     sc, w2 = cluster.topology.add_host("sc"), cluster.topology.add_host("w2")
-    sc_log = cluster.work / "sc.log"
-    sc.popen([sys.executable, "-m", "confide", "serve", "--data-dir", str(cluster.work / "sc"),
-              "--services", "scheduler", "--keys", cluster.address("keys"),
-              "--internal-host", sc.address, "--sim-attester", str(cluster.sim_copy),
-              "--database-url", cluster.postgres.url, "--workers", "0",
-              "--executor-timeout", str(LEASE_S)], sc_log, env=env())
-    wait_for("the scheduler host", lambda: "confide is serving scheduler" in text(sc_log),
-             log=sc_log)
+    sc_log = cluster.start_scheduler_host(sc)
     assert "joined the platform through" in text(sc_log)
     assert "enrolled node" in text(cluster.cp_log) and "for scheduler" in text(cluster.cp_log)
     log = cluster.start_worker_host(w2, "w2", scheduler=f"{sc.address}:17780")

@@ -27,7 +27,7 @@ from confide.keys import PlatformCA, service_dns_name
 from confide.node import open_root_secret
 from confide.rpc import key_pem
 
-from .conftest import LEASE_S, PORTS, Cluster, env, text, wait_for
+from .conftest import PORTS, Cluster, env, text, wait_for
 
 pytestmark = pytest.mark.multihost
 
@@ -91,14 +91,7 @@ def test_every_role_answers_health_and_reflection_with_its_own_services_only(
     fe = cluster.topology.add_host("fe")
     cluster.start_frontend_host(fe, "fe")
     sc = cluster.topology.add_host("sc")
-    sc_log = cluster.work / "sc.log"
-    sc.popen([sys.executable, "-m", "confide", "serve", "--data-dir", str(cluster.work / "sc"),
-              "--services", "scheduler", "--keys", cluster.address("keys"),
-              "--internal-host", sc.address, "--sim-attester", str(cluster.sim_copy),
-              "--database-url", cluster.postgres.url, "--workers", "0",
-              "--executor-timeout", str(LEASE_S)], sc_log, env=env())
-    wait_for("the scheduler host", lambda: "confide is serving scheduler" in text(sc_log),
-             log=sc_log)
+    cluster.start_scheduler_host(sc)
     # A scheduler's named service says whether workers pull from it: give sc its own.
     w2 = cluster.topology.add_host("w2")
     log = cluster.start_worker_host(w2, "w2", scheduler=f"{sc.address}:{PORTS['scheduler']}")
