@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -23,28 +25,17 @@ from ..unit.test_shared_login_throttle import (
 from .conftest import ADMIN_URL
 
 
-def test_failures_on_one_replica_lock_the_user_on_the_other(pg_url: str) -> None:
-    check_failures_on_one_replica_lock_the_user_on_the_other(pg_url)
-
-
-def test_address_lock_is_shared_and_not_cleared_by_success(pg_url: str) -> None:
-    check_address_lock_is_shared_and_not_cleared_by_success(pg_url)
-
-
-def test_rows_are_keyed_hashes_forgotten_and_purged(pg_url: str) -> None:
-    check_rows_are_keyed_hashes_forgotten_and_purged(pg_url)
-
-
-def test_table_is_bounded_per_scope(pg_url: str) -> None:
-    check_table_is_bounded_per_scope(pg_url)
-
-
-def test_a_changed_row_fails_closed(pg_url: str) -> None:
-    check_a_changed_row_fails_closed(pg_url)
-
-
-def test_concurrent_failures_on_two_replicas_are_all_counted(pg_url: str) -> None:
-    check_concurrent_failures_on_two_replicas_are_all_counted(pg_url)
+@pytest.mark.parametrize("check", [
+    check_failures_on_one_replica_lock_the_user_on_the_other,
+    check_address_lock_is_shared_and_not_cleared_by_success,
+    check_rows_are_keyed_hashes_forgotten_and_purged,
+    check_table_is_bounded_per_scope,
+    check_a_changed_row_fails_closed,
+    check_concurrent_failures_on_two_replicas_are_all_counted,
+], ids=lambda check: check.__name__.removeprefix("check_"))
+def test_the_shared_throttle_on_postgresql(pg_url: str, check: Callable[[str], None]) -> None:
+    """The SQLite tests' checks (tests/unit/test_shared_login_throttle.py), on PostgreSQL."""
+    check(pg_url)
 
 
 def test_a_database_outage_refuses_logins_unchecked(pg_url: str) -> None:
