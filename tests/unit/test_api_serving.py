@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +16,8 @@ from typing import Any
 import grpc
 import pytest
 
-from confide.api import RpcLoop, ServerHealth, ServingGate, build_server, inline
+from confide import _suspend
+from confide.api import Inline, RpcLoop, ServerHealth, ServingGate, build_server, inline
 from confide.errors import Code, ServiceError
 from confide.rpc import api_certificate
 from confide.rpc._gen import teaclave_frontend_service_pb2 as pb
@@ -24,15 +26,19 @@ Handler = Callable[[pb.GetTaskRequest, Any], Any]
 
 
 class _Probe:
-    """Handlers that report the thread they ran on in the response."""
+    """Handlers that report the thread they ran on in the response (and
+    " suspended" when in a greenlet whose waits park)."""
 
     def __init__(self) -> None:
         self.canceled = threading.Event()
         self.waiting = threading.Event()
+        self.parked = threading.Event()
+        self.wake_end, self.wait_end = socket.socketpair()
 
     @staticmethod
     def _answer() -> pb.GetTaskRequest:
-        return pb.GetTaskRequest(task_id=threading.current_thread().name)
+        where = threading.current_thread().name
+        return pb.GetTaskRequest(task_id=where + (" suspended" if _suspend.suspendable() else ""))
 
     def handlers(self) -> dict[str, Handler]:
         def pooled(r: pb.GetTaskRequest, c: Any) -> pb.GetTaskRequest:
@@ -56,6 +62,15 @@ class _Probe:
             return r
 
         @inline
+        def parks(r: pb.GetTaskRequest, c: Any) -> pb.GetTaskRequest:
+            """Waits for a byte on a socket the way the PostgreSQL pipe waits."""
+            self.parked.set()
+            readable, _ = _suspend.wait_socket(self.wait_end.fileno(), write=False)
+            assert readable
+            self.wait_end.recv(1)
+            return self._answer()
+
+        @inline
         def refused(r: pb.GetTaskRequest, c: Any) -> pb.GetTaskRequest:
             raise ServiceError(Code.PERMISSION_DENIED, "not yours")
 
@@ -66,7 +81,7 @@ class _Probe:
             raise ServiceError(Code.NOT_FOUND, "no such task")
 
         return {"Pooled": pooled, "OnLoop": on_loop, "Awaiting": awaiting, "Forever": forever,
-                "Refused": refused, "Broken": broken, "BrokenAsync": broken_async}
+                "Parks": parks, "Refused": refused, "Broken": broken, "BrokenAsync": broken_async}
 
 
 @pytest.fixture(scope="module")
@@ -76,19 +91,19 @@ def probe() -> _Probe:
 
 @pytest.fixture(scope="module")
 def channel(probe: _Probe) -> Iterator[grpc.Channel]:
-    yield from _serve(probe, allow_inline=True)
+    yield from _serve(probe, inline="loop")
 
 
 @pytest.fixture(scope="module")
-def no_inline_channel(probe: _Probe) -> Iterator[grpc.Channel]:
-    yield from _serve(probe, allow_inline=False)
+def suspended_channel(probe: _Probe) -> Iterator[grpc.Channel]:
+    yield from _serve(probe, inline="suspended")
 
 
-def _serve(probe: _Probe, *, allow_inline: bool, gate: ServingGate | None = None
+def _serve(probe: _Probe, *, inline: Inline, gate: ServingGate | None = None
            ) -> Iterator[grpc.Channel]:
     pair = api_certificate(dt.datetime.now(dt.UTC))
     rpc = RpcLoop()
-    server = build_server(rpc, max_message_bytes=1024, allow_inline=allow_inline, gate=gate)
+    server = build_server(rpc, max_message_bytes=1024, inline=inline, gate=gate)
     health = ServerHealth(server, ["t.Probe"])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.Probe", {
         name: grpc.unary_unary_rpc_method_handler(
@@ -116,15 +131,27 @@ def _call(channel: grpc.Channel, method: str, request: pb.GetTaskRequest | None 
 
 
 def test_handlers_run_where_they_are_placed(channel: grpc.Channel) -> None:
-    assert _call(channel, "OnLoop") == "rpc-loop"
+    assert _call(channel, "OnLoop") == "rpc-loop"  # not in a greenlet either
     assert _call(channel, "Awaiting") == "rpc-loop"
     assert _call(channel, "Pooled").startswith("rpc_")  # the server's thread pool
 
 
-def test_without_inline_inline_handlers_go_to_the_pool(no_inline_channel: grpc.Channel) -> None:
-    """The placement for PostgreSQL: its round trips must not stall the loop."""
-    assert _call(no_inline_channel, "OnLoop").startswith("rpc_")
-    assert _call(no_inline_channel, "Awaiting") == "rpc-loop"
+def test_suspended_inline_handlers_run_in_a_greenlet_on_the_loop(
+        suspended_channel: grpc.Channel, probe: _Probe) -> None:
+    """The placement for PostgreSQL: a handler waiting for its socket parks, and
+    the loop serves other RPCs meanwhile (nothing runs on a pool thread)."""
+    assert _call(suspended_channel, "OnLoop") == "rpc-loop suspended"
+    assert _call(suspended_channel, "Awaiting") == "rpc-loop"
+    assert _call(suspended_channel, "Pooled").startswith("rpc_")
+    stub = suspended_channel.unary_unary(
+        "/t.Probe/Parks", request_serializer=pb.GetTaskRequest.SerializeToString,
+        response_deserializer=pb.GetTaskRequest.FromString)
+    parked = stub.future(pb.GetTaskRequest(), timeout=10)
+    assert probe.parked.wait(5)
+    assert _call(suspended_channel, "OnLoop") == "rpc-loop suspended"  # served meanwhile
+    assert not parked.done()
+    probe.wake_end.send(b"x")
+    assert parked.result().task_id == "rpc-loop suspended"
 
 
 @pytest.mark.parametrize(("method", "code", "details"), [
@@ -162,7 +189,7 @@ def test_a_closed_gate_refuses_new_rpcs_but_health_still_answers(probe: _Probe) 
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     gate = ServingGate()
-    serving = _serve(probe, allow_inline=True, gate=gate)
+    serving = _serve(probe, inline="loop", gate=gate)
     channel = next(serving)
     try:
         assert _call(channel, "OnLoop") == "rpc-loop"

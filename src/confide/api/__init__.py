@@ -19,6 +19,7 @@ message conversions, certificates) is ``confide.rpc``. The composition root
 from ._health import ServerHealth
 from ._serving import (
     ErrorInterceptor,
+    Inline,
     RpcLoop,
     ServingGate,
     build_server,
@@ -26,5 +27,5 @@ from ._serving import (
     metadata_value,
 )
 
-__all__ = ["ErrorInterceptor", "RpcLoop", "ServerHealth", "ServingGate", "build_server",
+__all__ = ["ErrorInterceptor", "Inline", "RpcLoop", "ServerHealth", "ServingGate", "build_server",
            "inline", "metadata_value"]

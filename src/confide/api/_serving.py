@@ -5,11 +5,13 @@ Every server of a process is a ``grpc.aio`` server on one event loop thread
 (:class:`RpcLoop`). A handler runs in one of three places:
 
 * **inline** on the loop (marked with :func:`inline`): short, non-blocking
-  work such as the task RPCs' few SQLite statements (with PostgreSQL, whose
-  every statement is a network round trip, these go to the pool instead). No thread hand-off, so
+  work such as the task RPCs' few SQLite statements. No thread hand-off, so
   no wake-up of a pool thread and no GIL ping-pong between threads, which
   measured as most of the server's CPU on the task path (see
-  docs/architecture.md, "Where the server's time goes");
+  docs/architecture.md, "Where the server's time goes"). With PostgreSQL,
+  whose every statement is a network round trip, a server built with
+  ``inline="suspended"`` runs them in a greenlet on the loop instead
+  (``confide._suspend``), parked while the database answers;
 * **async** (``async def`` handlers): waits, such as WaitTask and the
   workers' long-poll, await an event instead of parking a thread;
 * **in the server's thread pool** (the default): everything that may block
@@ -38,18 +40,19 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent import futures
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import grpc
 import grpc.aio
 
+from .. import _suspend
 from ..errors import ErrorDetail, ServiceError
 from ..rpc._rich_status import status_trailer
 from ..services._outage import outage_status
 from ..telemetry import REQUEST_ID, TASK_ID, new_request_id, valid_request_id
 from ..telemetry._metrics import RPC_HANDLED, RPC_HANDLING_SECONDS
 
-__all__ = ["ErrorInterceptor", "RpcLoop", "ServingGate", "build_server", "inline",
+__all__ = ["ErrorInterceptor", "Inline", "RpcLoop", "ServingGate", "build_server", "inline",
            "metadata_value"]
 
 _log = logging.getLogger(__name__)
@@ -62,6 +65,9 @@ _TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HEALTH_PREFIX = "/grpc.health.v1.Health/"
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+#: How :func:`inline` handlers run: on the loop, or in a greenlet on it whose
+#: waits for a socket park (``confide._suspend``: PostgreSQL round trips).
+Inline = Literal["loop", "suspended"]
 
 
 def inline(fn: F) -> F:
@@ -121,12 +127,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """
 
     def __init__(self, max_message_bytes: int, pool: futures.Executor, *,
-                 allow_inline: bool = True, metrics: bool = False,
+                 inline: Inline = "loop", metrics: bool = False,
                  gate: ServingGate | None = None) -> None:
         self._max = max_message_bytes
         self._pool = pool
         self._gate = gate
-        self._allow_inline = allow_inline
+        self._inline = inline
         self._metrics = metrics
         self._wrapped: dict[str, Any] = {}  # method path -> wrapped handler, built once
 
@@ -149,9 +155,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         pool = self._pool
         if inspect.iscoroutinefunction(inner):
             call: Callable[[Any, Any], Awaitable[Any]] = inner
-        elif self._allow_inline and getattr(inner, _INLINE, False):
+        elif getattr(inner, _INLINE, False) and self._inline == "loop":
             async def call(request: Any, context: Any) -> Any:
                 return inner(request, context)
+        elif getattr(inner, _INLINE, False):
+            async def call(request: Any, context: Any) -> Any:
+                return await _suspend.run(inner, request, context)
         else:
             async def call(request: Any, context: Any) -> Any:
                 # The pool thread logs with this RPC's request and task ids.
@@ -263,15 +272,16 @@ def build_server(
     *,
     max_message_bytes: int,
     max_workers: int = 256,
-    allow_inline: bool = True,
+    inline: Inline = "loop",
     metrics: bool = False,
     gate: ServingGate | None = None,
     options: Sequence[tuple[str, int]] = (),
 ) -> grpc.aio.Server:
     """A ``grpc.aio`` server on ``loop`` with its own pool for blocking handlers.
 
-    ``allow_inline=False`` sends :func:`inline` handlers to the pool too: for a
-    database across the network, whose round trips would stall the loop.
+    ``inline="suspended"`` runs :func:`inline` handlers in greenlets parked on
+    their sockets: for a database across the network, whose round trips would
+    otherwise stall the loop.
     ``metrics=True`` records every unary RPC (``confide_grpc_server_*``).
     ``gate``: once closed, new RPCs (but health checks) get UNAVAILABLE.
     ``options``: more gRPC server options (the scheduler's keepalive, rpc._keepalive).
@@ -282,7 +292,7 @@ def build_server(
 
     async def make() -> grpc.aio.Server:
         return grpc.aio.server(
-            interceptors=[ErrorInterceptor(max_message_bytes, pool, allow_inline=allow_inline,
+            interceptors=[ErrorInterceptor(max_message_bytes, pool, inline=inline,
                                            metrics=metrics, gate=gate)],
             options=[
                 ("grpc.max_receive_message_length", hard_cap),

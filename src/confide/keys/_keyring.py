@@ -41,6 +41,7 @@ import cbor2
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from confide._suspend import holding
 from confide.keys._errors import KeysError
 from confide.keys._root_secret import RootSecret
 
@@ -323,7 +324,7 @@ class LiveKeys:
         key = self._ring.key(kind, version)
         if key is not None or self._loader is None or not 1 <= version <= MAX_VERSIONS_PER_KIND:
             return key
-        with self._reloading:
+        with holding(self._reloading):  # held across the read: callers may be greenlets
             key = self._ring.key(kind, version)  # another caller's reload may have found it
             if key is not None:
                 return key

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .._units import parse_duration
-from ..api import RpcLoop, ServerHealth, ServingGate, build_server
+from ..api import Inline, RpcLoop, ServerHealth, ServingGate, build_server
 from ..api.authentication import add_authentication_servicers
 from ..api.frontend import add_frontend_servicers
 from ..api.keys import add_key_servicer
@@ -576,9 +576,9 @@ class Platform:
         self._rpc = rpc = RpcLoop()
         metrics = cfg.metrics_address is not None
         served: dict[str, tuple[grpc.aio.Server, tuple[str, ...]]] = {}
-        # Inline handlers only with the embedded SQLite: a PostgreSQL round trip
-        # on the event loop would stall every other RPC of the process.
-        inline_db = not self.db.postgres
+        # With PostgreSQL an inline handler's round trips park it on the loop
+        # (api._serving, confide._suspend): blocking there would stall every RPC.
+        inline_db: Inline = "suspended" if self.db.postgres else "loop"
         if "authentication" in self.roles:
             auth_server = build_server(rpc, max_message_bytes=limits.max_message_bytes,
                                        metrics=metrics, gate=self._gate)
@@ -588,7 +588,7 @@ class Platform:
                                                       self._api_creds.credentials(), cfg.host)
         if "frontend" in self.roles:
             front = build_server(rpc, max_message_bytes=limits.max_message_bytes,
-                                 allow_inline=inline_db, metrics=metrics, gate=self._gate)
+                                 inline=inline_db, metrics=metrics, gate=self._gate)
             if self.blobs is not None:
                 self.blobs.start()
                 self.ports["blobs"] = self.blobs.port
@@ -603,7 +603,7 @@ class Platform:
                 client_ca=self.ca.certificate_pem())
             sched_creds = self._sched_creds.credentials()
             sched = build_server(rpc, max_message_bytes=limits.max_message_bytes * 4,
-                                 allow_inline=inline_db, metrics=metrics,
+                                 inline=inline_db, metrics=metrics,
                                  options=keepalive_server_options())
             served["scheduler"] = (sched, add_scheduler_servicer(
                 self.scheduler, limits, sched, revoked=self.revocations,

@@ -10,15 +10,11 @@ busy-wait sleeps on the hot path); PostgreSQL uses row locks
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
 import hashlib
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent import futures
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -29,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from .. import _suspend
 from ..crypto.records import RecordSealer, TamperedRecord, row_prefix
 from ..telemetry._metrics import DB_TRANSACTION_SECONDS
 from . import _migrate
@@ -508,8 +505,6 @@ class Database:
         # one more round trip per transaction). A broken one is dropped at once.
         self._idle: list[Any] = []  # SQLite DB-API connections, or _PgConnection
         self._idle_cap = _POSTGRES_IDLE if self.postgres else _SQLITE_IDLE
-        self._threads: futures.ThreadPoolExecutor | None = None  # Database.run on PostgreSQL
-        self._threads_lock = threading.Lock()
         self._local = LocalChannels()
         self._listeners: list[PostgresListener] = []
         mark = "%s" if self.postgres else "?"
@@ -617,7 +612,8 @@ class Database:
         try:
             conn = self._idle.pop()
         except IndexError:
-            raw = cast(Any, self.engine.raw_connection())
+            # Opening one blocks (connect, or a wait for the pool): not on the loop.
+            raw = cast(Any, _suspend.blocking(self.engine.raw_connection))
             raw.driver_connection.autocommit = True  # transactions are ours
             conn = _PgConnection(raw)
         reusable = True
@@ -654,21 +650,15 @@ class Database:
         """Call ``fn(*args, **kwargs)`` (which uses this database) from the RPC event loop.
 
         With the embedded SQLite it runs right here: a few statements take
-        microseconds and a thread hand-off would cost more. With PostgreSQL
-        every statement is a network round trip, so it runs on one of the
-        database's own threads (as many as connections are kept idle: asyncio's
-        default pool has cores + 4, and RPCs queued for those while the others
-        waited for the server) and the loop serves other RPCs meanwhile.
+        microseconds. With PostgreSQL every statement is a network round trip:
+        ``fn`` runs in a greenlet on the loop's thread (``confide._suspend``),
+        parked while it waits for the server, and the loop serves other RPCs
+        meanwhile. No thread hand-off: threads cost a futex wake-up and a GIL
+        fight per hop, most of the server's CPU per task when measured.
         """
         if not self.postgres:
             return fn(*args, **kwargs)
-        if self._threads is None:
-            with self._threads_lock:
-                if self._threads is None:
-                    self._threads = futures.ThreadPoolExecutor(self._idle_cap,
-                                                               thread_name_prefix="db")
-        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+        return await _suspend.run(fn, *args, **kwargs)
 
     # -- wake-ups between processes (``_channels``) --------------------------
     def notify(self, channel: str, payload: str = "") -> None:
@@ -810,8 +800,6 @@ class Database:
         return ResealBatch(rows[-1].id if len(rows) == limit else None, len(rows))
 
     def close(self) -> None:
-        if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
         for listener in list(self._listeners):
             listener.close()
         self._listeners.clear()

@@ -5,8 +5,10 @@ psycopg's cursors each one cost a generator round, a ``poll`` and a GIL
 hand-off even in pipeline mode, and with dozens of RPCs in flight those
 hand-offs, not the database, set the server's CPU per task. Here a statement
 is one ``send_query_prepared`` call on psycopg's libpq wrapper (``psycopg.pq``,
-its public low-level API): libpq buffers it, and the thread waits for the
-server only when a result is read or the transaction commits.
+its public low-level API): libpq buffers it, and the caller waits for the
+server only when a result is read or the transaction commits. A caller on the
+event loop (``confide._suspend``) parks its greenlet on the socket meanwhile;
+a thread polls it.
 
 * A statement is prepared on its connection the first time it is sent (a
   bounded cache per connection; beyond it, statements go unnamed).
@@ -36,6 +38,8 @@ from typing import Any, Final
 
 from psycopg import OperationalError, errors
 from psycopg.pq import ExecStatus, TransactionStatus
+
+from .._suspend import suspendable, wait_socket
 
 __all__ = ["Pipe", "PipeResult"]
 
@@ -130,7 +134,7 @@ _SYNC: Final = _Sync()
 
 
 class Pipe:
-    """One connection in pipeline mode, used by one thread at a time.
+    """One connection in pipeline mode, used by one caller (thread or greenlet) at a time.
 
     ``conn`` is a psycopg connection in autocommit mode (psycopg made it
     non-blocking); its ``pgconn`` is driven here until :meth:`release`.
@@ -285,6 +289,9 @@ class Pipe:
                 pg.consume_input()
 
     def _wait(self, events: int) -> int:
+        if suspendable():  # on the event loop (``_suspend``): park until the socket is ready
+            readable, writable = wait_socket(self._fd, write=bool(events & select.POLLOUT))
+            return (select.POLLIN if readable else 0) | (select.POLLOUT if writable else 0)
         self._poll.register(self._fd, events)
         try:
             while True:

@@ -32,6 +32,7 @@ from typing import Any
 
 import cbor2
 
+from ..._suspend import Wake, holding
 from ...crypto.audit_proof import SALT_SIZE, AuditLeaf, MerkleTree, legacy_leaf_hash
 from ...crypto.records import VersionedKey, as_versioned
 from ...storage import Database, Row, Stale, Tampered, Txn
@@ -147,7 +148,8 @@ class _Pending:
     error: Exception | None = None
     #: Set once: when the entry is committed (``done``) or when this caller
     #: becomes the one that writes the next batch.
-    wake: threading.Event = field(default_factory=threading.Event)
+    #: A ``Wake``: a caller on the event loop (``confide._suspend``) parks on it.
+    wake: Wake = field(default_factory=Wake)
 
 
 class AuditLog:
@@ -363,7 +365,7 @@ class AuditLog:
         Entries written before the structured fields existed are never shown: a
         participant could not recompute their leaves.
         """
-        with self._index_lock:
+        with holding(self._index_lock):
             self._index_more()
             known = len(self._index)
         # The index only grows: read its first ``known`` items without the lock (the
@@ -377,7 +379,7 @@ class AuditLog:
                 continue
             if visible(item.actor, item.subjects):
                 chosen.append(index)
-        with self._index_lock:  # proofs in the tree as it is now (it may have grown)
+        with holding(self._index_lock):  # proofs in the tree as it is now (it may have grown)
             size, root = self._tree.size, self._tree.root
             proved = [(i, self._tree.proof(i), self._tree.leaf(i)) for i in chosen]
             consistency = (self._tree.consistency(known_size) if 0 < known_size < size

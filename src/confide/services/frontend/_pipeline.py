@@ -76,8 +76,8 @@ class Frontend:
         """:meth:`run` for a ``forward`` that awaits (it runs on the RPC event loop).
 
         Authentication and the audit entry touch the database: through
-        ``Database.run`` (in place on SQLite, in a thread on PostgreSQL, whose
-        round trips, or a wait for the audit group commit, would stall the loop).
+        ``Database.run`` (in place on SQLite; on PostgreSQL in a greenlet parked
+        on its round trips and on the audit group commit, ``confide._suspend``).
         ``forward(who, record)`` may call ``record()`` in its last hop to the
         database, to write the success entry there instead of in a hop of its own.
         """
