@@ -18,7 +18,7 @@ test:
 	$(BOOTSTRAP) dev
 	$(RUFF) check src tests bench scripts
 	$(MYPY) --strict src
-	$(PYTHON) -m pytest -n 2
+	$(PYTHON) -m pytest -n 2 --dist loadfile
 
 lint:
 	$(RUFF) check src tests bench scripts

@@ -26,6 +26,8 @@ import pytest
 from ._netns import Host
 from .conftest import LEASE_S, Cluster, env, text, wait_for
 
+# The scenarios run in order on one cluster (each starts from where the last left
+# its hosts): `make test` gives a module to one xdist worker (--dist loadfile).
 pytestmark = pytest.mark.multihost
 
 EXECUTOR_TIMEOUT = "Runtime Error: Executor Timeout"

@@ -15,6 +15,8 @@ import pytest
 
 from .conftest import Cluster, env, text, wait_for
 
+# Later scenarios use hosts an earlier one started: `make test` gives a module to
+# one xdist worker (--dist loadfile).
 pytestmark = pytest.mark.multihost
 
 

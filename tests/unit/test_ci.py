@@ -40,7 +40,7 @@ def test_make_test_runs_ruff_and_strict_mypy_before_the_suite() -> None:
         "scripts/bootstrap.sh dev",
         ".venv/bin/ruff check src tests bench scripts",
         ".venv/bin/mypy --strict src",
-        ".venv/bin/python -m pytest -n 2",
+        ".venv/bin/python -m pytest -n 2 --dist loadfile",
     ]
 
 
