@@ -333,9 +333,13 @@ def bench(workers: int, tasks: int, procs: int, threads: int, latency_n: int,
     rate = done / elapsed
     print(f"{database}, workers {workers}")
     print(f"  GetTask round trip p50 {statistics.median(rpc):.2f} ms")
-    print(f"  create→result p50 {_pct(lat, 0.5):.1f} ms")
-    print(f"  create→result p95 {_pct(lat, 0.95):.1f} ms")
-    print(f"  create→result p50 / GetTask p50 {_pct(lat, 0.5) / statistics.median(rpc):.1f} x")
+    if lat:
+        print(f"  create→result p50 {_pct(lat, 0.5):.1f} ms")
+        print(f"  create→result p95 {_pct(lat, 0.95):.1f} ms")
+        print(f"  create→result p50 / GetTask p50 "
+              f"{_pct(lat, 0.5) / statistics.median(rpc):.1f} x")
+    else:
+        print("  create→result not measured (--latency 0)")
     print(f"  throughput {rate:.0f} tasks/s ({done} tasks, {procs}x{threads} clients)")
     print(f"  throughput / (empty RPC floor / 4) {rate / (empty_rps / 4):.2f}")
     for role, seconds in cpu.items():
