@@ -16,6 +16,23 @@ from confide import _suspend
 _WHO: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
 
 
+class Ticker:
+    """Counts its turns on the running event loop (every 5 ms): the loop was free meanwhile."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task = asyncio.ensure_future(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            self.ticks += 1
+            await asyncio.sleep(0.005)
+
+    def stop(self) -> int:
+        self._task.cancel()
+        return self.ticks
+
+
 @pytest.fixture
 def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     a, b = socket.socketpair()
@@ -175,18 +192,9 @@ def test_blocking_calls_leave_the_loop_free() -> None:
         return threading.current_thread().name
 
     async def main() -> tuple[str, int]:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.005)
-
-        tick = asyncio.ensure_future(ticker())
+        ticker = Ticker()
         where = await _suspend.run(_suspend.blocking, slow)
-        tick.cancel()
-        return where, ticks
+        return where, ticker.stop()
 
     where, ticks = asyncio.run(main())
     assert where != threading.current_thread().name  # it ran on a pool thread
