@@ -4,8 +4,9 @@ In-process ``AuthenticationService.login`` (no RPC), on SQLite and on
 PostgreSQL (a fresh database on ``--pg``), two arms alternating ABAB for
 ``--rounds`` rounds: ``local`` (the per-process tables alone, as before issue
 12's shared throttle) and ``shared`` (also the ``login_failures`` table, as
-``confide serve`` runs now). Each arm times successful logins (the throttle
-reads both rows) and failed ones (it also writes them). The argon2 hasher is
+``confide serve`` runs now). Each arm times successful logins and failed ones
+(the shared throttle takes a place in both rows, then gives it back, counting a
+failure or clearing the user id's count). The argon2 hasher is
 the cheapest (t=1, 8 KiB) so that the throttle's cost is not hidden under the
 server's ~15 ms hash; the limits never lock anybody (the cost of counting, not
 of refusing). Prints p50/p95 per backend, arm and outcome.

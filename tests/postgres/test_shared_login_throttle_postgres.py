@@ -19,6 +19,7 @@ from ..unit.test_shared_login_throttle import (
     check_concurrent_failures_on_two_replicas_are_all_counted,
     check_failures_on_one_replica_lock_the_user_on_the_other,
     check_migration_0005,
+    check_parallel_attempts_over_replicas_get_no_more_tries_than_sequential_ones,
     check_rows_are_keyed_hashes_forgotten_and_purged,
     check_table_is_bounded_per_scope,
 )
@@ -32,6 +33,7 @@ from .conftest import ADMIN_URL
     check_table_is_bounded_per_scope,
     check_a_changed_row_fails_closed,
     check_concurrent_failures_on_two_replicas_are_all_counted,
+    check_parallel_attempts_over_replicas_get_no_more_tries_than_sequential_ones,
 ], ids=lambda check: check.__name__.removeprefix("check_"))
 def test_the_shared_throttle_on_postgresql(pg_url: str, check: Callable[[str], None]) -> None:
     """The SQLite tests' checks (tests/unit/test_shared_login_throttle.py), on PostgreSQL."""

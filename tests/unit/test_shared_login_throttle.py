@@ -16,9 +16,9 @@ from confide.config import Limits
 from confide.errors import Code, ServiceError
 from confide.services._names import name_key
 from confide.services.authentication import LoginThrottle, SharedFailures
-from confide.services.authentication._shared_failures import ThrottleUnavailable
+from confide.services.authentication._shared_failures import PENDING_S, ThrottleUnavailable
 from confide.services.authentication._throttle import Throttled
-from confide.storage import Schema
+from confide.storage import Schema, StorageError
 
 from ._auth_support import IP_A, IP_B, Auth, Clock, make_auth
 from ._migration_support import HEAD, open_db
@@ -196,21 +196,65 @@ def test_a_database_outage_refuses_logins_unchecked(tmp_path: Path) -> None:
 
 def test_a_failure_the_database_cannot_record_still_counts_in_the_process(
         tmp_path: Path) -> None:
-    """Reads work, writes fail (say the disk is full): the process still counts."""
+    """Reads work, writes fail (say the disk is full): logins go on, with the
+    pending rule and the failures of this process alone."""
 
     class ReadOnly(SharedFailures):
-        def record_failure(self, user: bytes, address: bytes) -> None:
-            self.failed = getattr(self, "failed", 0) + 1
+        def _write(self, *_args: object) -> None:
+            raise StorageError("database or disk is full")
 
     url = f"sqlite:///{tmp_path / 'a.db'}"
     one = make_auth(url)
     clock = Clock()
-    throttle = LoginThrottle(Limits(), clock,
-                             shared=ReadOnly(one.db, KEY, Limits(), clock))
-    for _ in range(5):
-        throttle.admit(b"alice", IP_A).failed()
-    with pytest.raises(Throttled):
+    store = ReadOnly(one.db, KEY, Limits(), clock)
+    throttle = LoginThrottle(Limits(), clock, shared=store)
+    held = [throttle.admit(b"alice", IP_A) for _ in range(5)]  # 5 free failures
+    with pytest.raises(Throttled):  # a sixth parallel attempt waits for their outcome
         throttle.admit(b"alice", IP_A)
+    for attempt in held:
+        attempt.failed()
+    with pytest.raises(Throttled):  # locked by the failures this process counted
+        throttle.admit(b"alice", IP_A)
+    assert store.read(b"alice", IP_A) == (None, None)  # nothing reached the database
+
+
+def check_parallel_attempts_over_replicas_get_no_more_tries_than_sequential_ones(
+        url: str) -> None:
+    """The pending rule across replicas: attempts being checked on any replica
+    hold places in the rows, so two replicas together admit no more parallel
+    attempts for a key than its free failures left (one replica alone did)."""
+    one, two = _replicas(url)
+    throttles = [LoginThrottle(a.limits, a.clock, shared=SharedFailures(
+        a.db, KEY, a.limits, a.clock)) for a in (one, two)]
+    user = name_key("alice").encode()
+    held = [throttles[i % 2].admit(user, IP_A) for i in range(5)]  # 5 free failures
+    for throttle in throttles:  # 3 + 2 in flight: a sixth waits on either replica
+        with pytest.raises(Throttled, match="for this user id, retry after 1 s"):
+            throttle.admit(user, IP_B)
+    held[0].failed()  # 1 failure, 4 still in flight: 4 free failures left, all taken
+    with pytest.raises(Throttled):
+        throttles[1].admit(user, IP_B)
+    held[1].succeeded()  # clears the user id's failures: 3 in flight of 5
+    held.append(throttles[1].admit(user, IP_B))
+    for attempt in held[2:]:
+        attempt.failed()
+    # Places are given back: 4 failures, none pending, one free failure left.
+    held = [throttles[0].admit(user, IP_A)]
+    with pytest.raises(Throttled):
+        throttles[1].admit(user, IP_A)
+    # A replica that dies mid-check: its place lapses after PENDING_S.
+    one.clock.advance(PENDING_S - 1)
+    with pytest.raises(Throttled):
+        throttles[1].admit(user, IP_A)
+    one.clock.advance(1.0)
+    throttles[1].admit(user, IP_A).succeeded()
+    assert SharedFailures(one.db, KEY, one.limits, one.clock).read(user, IP_A)[0] is None
+
+
+def test_parallel_attempts_over_replicas_get_no_more_tries_than_sequential_ones(
+        tmp_path: Path) -> None:
+    check_parallel_attempts_over_replicas_get_no_more_tries_than_sequential_ones(
+        f"sqlite:///{tmp_path / 'a.db'}")
 
 
 def check_concurrent_failures_on_two_replicas_are_all_counted(url: str) -> None:

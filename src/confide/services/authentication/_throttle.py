@@ -19,9 +19,10 @@ the least recently touched. Pure: the clock is injected.
 
 This state is per process. Given a ``shared`` store (``_shared_failures``: the
 database, seen by every replica) the throttle also refuses a key that the store
-says is locked, counts the store's failures for the pending rule, and records
-each failure (and a user id's success) there; pending attempts stay per
-process (docs/security.md).
+says is locked or has its pending attempts full, holds a place among the
+store's pending attempts while the password is checked (so the pending rule
+holds across replicas, not per process), and records each failure (and a user
+id's success) there.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from typing import Protocol
 
 from ...config import Limits
 
-__all__ = ["Attempt", "LoginThrottle", "Policy", "Remote", "Scope", "Shared", "Throttled",
-           "address_key"]
+__all__ = ["Attempt", "LoginThrottle", "Policy", "Remote", "Reservation", "Scope", "Shared",
+           "Throttled", "address_key", "may_start"]
 
 
 class Scope(StrEnum):
@@ -81,22 +82,47 @@ class Policy:
 
 @dataclass(frozen=True)
 class Remote:
-    """What the shared store knows of a key: its failures and how long it stays locked."""
+    """What the shared store knows of a key: its failures, how long it stays locked
+    and how many attempts (of any replica) are being checked."""
 
     failures: int
     locked_for_s: float
+    pending: int = 0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What :meth:`Shared.begin` found, and the place it took for the attempt."""
+
+    user: Remote | None
+    address: Remote | None
+    #: The attempt's place among both keys' pending attempts in the store; None
+    #: when none was taken (the store refused, or could be read but not written:
+    #: then only this process counts the attempt as pending).
+    ticket: str | None
 
 
 class Shared(Protocol):
     """Failures kept outside the process (``_shared_failures.SharedFailures``)."""
 
-    def read(self, user: bytes, address: bytes) -> tuple[Remote | None, Remote | None]:
-        """The stored state of both keys; raises when it cannot be read."""
+    def begin(self, user: bytes, address: bytes) -> Reservation:
+        """Both keys' stored state; a place among their pending attempts unless
+        either is locked or has as many pending attempts as :func:`may_start`
+        allows. Raises when the store cannot be read."""
         ...
 
-    def record_failure(self, user: bytes, address: bytes) -> None: ...
+    def end(self, user: bytes, address: bytes, ticket: str | None, *, failed: bool | None,
+            clear_user: bool) -> None:
+        """Give the place back; count a failure (``failed``) or clear the user
+        id's failures (``clear_user``, after a success)."""
+        ...
 
-    def clear_user(self, user: bytes) -> None: ...
+
+def may_start(policy: Policy, failures: int, pending: int) -> bool:
+    """The pending rule: another attempt may be checked while fewer than the free
+    failures left (at least one) are in flight, so parallel guesses get no more
+    tries than sequential ones."""
+    return pending < max(policy.free_failures - failures, 1)
 
 
 @dataclass
@@ -134,12 +160,15 @@ class _Table:
             return Throttled(self.scope, math.ceil(entry.locked_until - now), entry.failures)
         if remote is not None and remote.locked_for_s > 0:
             return Throttled(self.scope, math.ceil(remote.locked_for_s), remote.failures)
-        if entry is None:
-            return None
-        failures = max(entry.failures, remote.failures if remote is not None else 0)
-        if entry.in_flight >= max(self._policy.free_failures - failures, 1):
-            # Another attempt for this key is being checked and could be the
-            # last free failure: wait for its outcome.
+        failures = max(entry.failures if entry is not None else 0,
+                       remote.failures if remote is not None else 0)
+        # This process's attempts are among the store's pending ones when it took
+        # places for them, so the larger count is the whole.
+        pending = max(entry.in_flight if entry is not None else 0,
+                      remote.pending if remote is not None else 0)
+        if not may_start(self._policy, failures, pending):
+            # Other attempts for this key are being checked and could be the
+            # last free failures: wait for their outcome.
             return Throttled(self.scope, math.ceil(self._policy.backoff_base_s), failures)
         return None
 
@@ -187,11 +216,11 @@ class Attempt:
     error before the password was judged), it counts as neither."""
 
     def __init__(self, throttle: LoginThrottle, user: bytes, address: bytes, *,
-                 shared_user_failures: bool = False) -> None:
+                 ticket: str | None = None) -> None:
         self._throttle = throttle
         self._user = user
         self._address = address
-        self._shared_user_failures = shared_user_failures
+        self._ticket = ticket
         self._done = False
 
     def __enter__(self) -> Attempt:
@@ -209,8 +238,7 @@ class Attempt:
     def _finish(self, failed: bool | None) -> None:
         if not self._done:
             self._done = True
-            self._throttle._end(self._user, self._address, failed=failed,
-                                clear_shared=self._shared_user_failures)
+            self._throttle._end(self._user, self._address, self._ticket, failed=failed)
 
 
 class LoginThrottle:
@@ -239,36 +267,42 @@ class LoginThrottle:
         """Start an attempt for ``user`` (a key such as ``name_key``) from ``address``.
 
         Raises:
-            Throttled: the user id or the address is locked (the longer wait wins).
-            Exception: whatever ``shared.read`` raises (it cannot be read: refuse).
+            Throttled: the user id or the address is locked, or has as many attempts
+                being checked as the pending rule allows (the longer wait wins).
+            Exception: whatever ``shared.begin`` raises (it cannot be read: refuse).
         """
-        remote_user, remote_address = (None, None) if self._shared is None \
-            else self._shared.read(user, address)
-        with self._lock:
-            now = self._clock()
-            refusals = [r for r in (self._users.refusal(user, now, remote_user),
-                                    self._addresses.refusal(address, now, remote_address))
-                        if r is not None]
-            if refusals:
-                raise max(refusals, key=lambda r: r.retry_after_s)
-            self._users.begin(user, now)
-            self._addresses.begin(address, now)
-        return Attempt(self, user, address, shared_user_failures=remote_user is not None)
+        held = None if self._shared is None else self._shared.begin(user, address)
+        remote_user, remote_address = (None, None) if held is None else (held.user, held.address)
+        try:
+            with self._lock:
+                now = self._clock()
+                refusals = [r for r in (self._users.refusal(user, now, remote_user),
+                                        self._addresses.refusal(address, now, remote_address))
+                            if r is not None]
+                if refusals:
+                    raise max(refusals, key=lambda r: r.retry_after_s)
+                self._users.begin(user, now)
+                self._addresses.begin(address, now)
+        except Throttled:
+            if held is not None and held.ticket is not None:  # this process knew better
+                self._shared_end(user, address, held.ticket, failed=None)
+            raise
+        return Attempt(self, user, address, ticket=None if held is None else held.ticket)
 
-    def _end(self, user: bytes, address: bytes, *, failed: bool | None,
-             clear_shared: bool = False) -> None:
-        """``failed`` None: the attempt was abandoned before a verdict;
-        ``clear_shared``: a success clears the user id's shared failures."""
+    def _end(self, user: bytes, address: bytes, ticket: str | None, *,
+             failed: bool | None) -> None:
+        """``failed`` None: the attempt was abandoned before a verdict; a success
+        clears the user id's failures (here and in the store)."""
         with self._lock:
             now = self._clock()
             self._users.end(user, now, failed=bool(failed), reset=failed is False)
             self._addresses.end(address, now, failed=bool(failed), reset=False)
-        if self._shared is None:
-            return
-        if failed:
-            self._shared.record_failure(user, address)
-        elif failed is False and clear_shared:
-            self._shared.clear_user(user)
+        self._shared_end(user, address, ticket, failed=failed)
+
+    def _shared_end(self, user: bytes, address: bytes, ticket: str | None, *,
+                    failed: bool | None) -> None:
+        if self._shared is not None and (ticket is not None or failed is not None):
+            self._shared.end(user, address, ticket, failed=failed, clear_user=failed is False)
 
     def sizes(self) -> tuple[int, int]:
         """(user ids, addresses) currently tracked."""
