@@ -63,14 +63,14 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """
     loop = asyncio.get_running_loop()
     ended: asyncio.Future[None] = loop.create_future()
-    outcome: list[Any] = []
+    result: list[T] = []
+    raised: list[BaseException] = []
 
     def body() -> None:
         try:
-            outcome.append(fn(*args, **kwargs))
+            result.append(fn(*args, **kwargs))
         except BaseException as e:  # noqa: BLE001 - raised again by the awaiting caller
-            outcome.append(e)
-            outcome.append(None)  # two items: it raised
+            raised.append(e)
         if not loop.is_closed():  # else a parked call dropped at shutdown (GreenletExit)
             ended.set_result(None)
 
@@ -83,11 +83,11 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
             await asyncio.shield(ended)
         except asyncio.CancelledError as e:
             cancelled = e  # the caller left: the call ends first (module docstring)
-    if len(outcome) == 2:
-        raise outcome[0]
+    if raised:
+        raise raised[0]
     if cancelled is not None:
         raise cancelled
-    return outcome[0]  # type: ignore[no-any-return]
+    return result[0]
 
 
 def suspendable() -> bool:
