@@ -20,6 +20,7 @@ class Proxy:
         self._lock = threading.Lock()
         self._dropped = False
         self.accepted = 0
+        self.forwarded = 0  # bytes passed on from clients to the target
         threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
 
     def _accept(self) -> None:
@@ -41,14 +42,16 @@ class Proxy:
                     return
                 self._conns += [client, upstream]
                 self.accepted += 1
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, outbound in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, outbound), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, outbound: bool) -> None:
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
+                if outbound:
+                    with self._lock:
+                        self.forwarded += len(data)
         except OSError:
             pass
         finally:

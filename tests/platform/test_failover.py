@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -143,12 +144,24 @@ def test_a_wait_cut_mid_call_is_resent_to_the_other_frontend(pair: Pair) -> None
 
 
 def threading_timer(delay: float, fn: object) -> None:
-    import threading
-
     assert callable(fn)
     t = threading.Timer(delay, fn)
     t.daemon = True
     t.start()
+
+
+def _drop_once_sent(proxy: Proxy) -> None:
+    """Drop ``proxy`` (in the background) 0.5 s after a client's next bytes passed it."""
+    before = proxy.forwarded
+
+    def drop() -> None:
+        deadline = time.monotonic() + 30
+        while proxy.forwarded == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        proxy.drop()
+
+    threading.Thread(target=drop, name="drop-once-sent", daemon=True).start()
 
 
 def test_an_invocation_cut_mid_call_is_not_sent_twice(pair: Pair) -> None:
@@ -162,10 +175,11 @@ def test_an_invocation_cut_mid_call_is_not_sent_twice(pair: Pair) -> None:
         fid = echo_function(client, public=True)
         tid = client.create_task(fid, {"message": "once"}, executor="builtin")
         # Hold b's answer back: stop b (SIGSTOP) so the request is sent but never answered,
-        # then cut the connection.
+        # then cut the connection, once the request went out (a cut before it, on a slow
+        # machine, is a connection that failed: the SDK rightly tries a then).
         pair.b.send_signal(signal.SIGSTOP)
         try:
-            threading_timer(1.0, proxy.drop)
+            _drop_once_sent(proxy)
             with pytest.raises(ClientError) as e:
                 client.invoke_task(tid)
             assert e.value.code == "UNAVAILABLE" and not never_sent(e.value)
