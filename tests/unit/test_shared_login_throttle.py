@@ -128,7 +128,7 @@ def check_rows_are_keyed_hashes_forgotten_and_purged(url: str) -> None:
         assert secret not in ids
     # Another platform key gives other ids: a table cannot be matched across platforms.
     other = SharedFailures(one.db, b"o" * 32, one.limits, one.clock)
-    other.record_failure(name_key("alice").encode(), IP_A)
+    other.end(name_key("alice").encode(), IP_A, None, failed=True, clear_user=False)
     assert len(_rows(url)) == 4
     # Forgotten login_forget_after_s after the last failure, then purged by the next one.
     one.clock.advance(one.limits.login_forget_after_s)
@@ -265,7 +265,7 @@ def check_concurrent_failures_on_two_replicas_are_all_counted(url: str) -> None:
 
     def fail(store: SharedFailures) -> None:
         for _ in range(10):
-            store.record_failure(user, IP_A)
+            store.end(user, IP_A, None, failed=True, clear_user=False)
 
     threads = [threading.Thread(target=fail, args=(stores[i % 2],)) for i in range(4)]
     for t in threads:
@@ -307,7 +307,7 @@ def check_migration_0005(url: str) -> None:
     schema = Schema(url)
     assert schema.upgrade() == "0004" and schema.current() == HEAD
     store = SharedFailures(db := open_db(url), KEY, Limits(), Clock())
-    store.record_failure(b"alice", IP_A)
+    store.end(b"alice", IP_A, None, failed=True, clear_user=False)
     assert store.read(b"alice", IP_A)[0] is not None
     db.close()
     assert schema.downgrade("0004") == HEAD

@@ -40,7 +40,7 @@ import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ...config import Limits
 from ...storage import Conflict, Database, Get, Row, StorageError, StorageUnavailable, Txn
@@ -49,6 +49,7 @@ from ._throttle import Policy, Remote, Reservation, Scope, may_start
 
 __all__ = ["SharedFailures", "ThrottleUnavailable"]
 
+T = TypeVar("T")
 _TABLE = "login_failures"
 _SCOPES = {Scope.USER: 0, Scope.ADDRESS: 1}
 _ATTEMPTS = 3  # a write that lost a race (a concurrent first failure) is tried again
@@ -143,77 +144,74 @@ class SharedFailures:
         Raises:
             ThrottleUnavailable: the rows cannot be read (the login is refused).
         """
-        keys = self._keys(user, address)
         ticket = secrets.token_hex(8)
-        for attempt in range(_ATTEMPTS):
-            try:
-                with self._db.write() as txn:
-                    rows = txn.get_many(*(Get(_TABLE, k.row_id, lock=True) for k in keys))
-                    now = self._clock()
-                    states = [self._state(row, now) for row in rows]
-                    # as found: the caller's pending rule counts this attempt itself
-                    found = Reservation(states[0].remote(now), states[1].remote(now), None)
-                    if not all(s.locked_until <= now and may_start(
-                            self._policies[k.scope], s.failures, len(s.pending))
-                               for k, s in zip(keys, states, strict=True)):
-                        return found  # locked, or its places are taken: nothing written
-                    for key, row, state in zip(keys, rows, states, strict=True):
-                        state.pending.append([ticket, now + PENDING_S])
-                        self._write(txn, key, row, state, now)
-                return replace(found, ticket=ticket)
-            except (Conflict, StorageUnavailable) as e:  # a concurrent first write
-                if attempt + 1 == _ATTEMPTS:
-                    return self._read_only(user, address, e)
-            except StorageError as e:
-                return self._read_only(user, address, e)
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read_only(self, user: bytes, address: bytes, error: StorageError) -> Reservation:
-        """No place could be written: the state as read (or ThrottleUnavailable)."""
-        remote_user, remote_address = self.read(user, address)
-        storage_failure(error, "the login throttle (a pending login counted by this "
+        def take(txn: Txn, keys: tuple[_Key, _Key], rows: list[Row | None],
+                 now: float) -> Reservation:
+            states = [self._state(row, now) for row in rows]
+            # as found: the caller's pending rule counts this attempt itself
+            found = Reservation(states[0].remote(now), states[1].remote(now), None)
+            if not all(s.locked_until <= now and may_start(
+                    self._policies[k.scope], s.failures, len(s.pending))
+                       for k, s in zip(keys, states, strict=True)):
+                return found  # locked, or its places are taken: nothing written
+            for key, row, state in zip(keys, rows, states, strict=True):
+                state.pending.append([ticket, now + PENDING_S])
+                self._write(txn, key, row, state, now)
+            return replace(found, ticket=ticket)
+
+        try:
+            return self._locked(user, address, take)
+        except StorageError as e:  # no place could be written: the state as read
+            remote_user, remote_address = self.read(user, address)  # or ThrottleUnavailable
+            storage_failure(e, "the login throttle (a pending login counted by this "
                                "replica alone)")  # logged at a bounded rate
-        return Reservation(remote_user, remote_address, None)
+            return Reservation(remote_user, remote_address, None)
 
     def end(self, user: bytes, address: bytes, ticket: str | None, *, failed: bool | None,
             clear_user: bool) -> None:
         """Give ``ticket``'s place back; with ``failed`` count a failure against both
         keys, with ``clear_user`` forget the user id's failures. Logged, not raised,
         when the database fails (the place lapses after :data:`PENDING_S`)."""
+        def give_back(txn: Txn, keys: tuple[_Key, _Key], rows: list[Row | None],
+                      now: float) -> None:
+            for key, row in zip(keys, rows, strict=True):
+                state = self._state(row, now)
+                state.pending = [p for p in state.pending if p[0] != ticket]
+                if failed:
+                    state.failures += 1
+                    state.last_failure = now
+                    state.locked_until = now + self._policies[key.scope].lockout_s(
+                        state.failures)
+                elif clear_user and key.scope is Scope.USER:
+                    state.failures, state.locked_until = 0, 0.0
+                self._write(txn, key, row, state, now)
+            txn.delete_below(_TABLE, "expires_at", math.floor(now) + 1)  # forgotten
+
+        try:
+            self._locked(user, address, give_back)
+        except StorageError as e:
+            storage_failure(e, "the login throttle (the end of a login)")
+
+    def _keys(self, user: bytes, address: bytes) -> tuple[_Key, _Key]:
+        return self._row_key(Scope.USER, user), self._row_key(Scope.ADDRESS, address)
+
+    def _locked(self, user: bytes, address: bytes,
+                change: Callable[[Txn, tuple[_Key, _Key], list[Row | None], float], T]) -> T:
+        """``change(txn, keys, rows, now)`` in a write transaction, on both keys' rows
+        read locked; tried again when it lost a race (Conflict: another replica
+        inserted a row meanwhile; unavailable: also a lock timeout or a deadlock
+        between purges). Raises the last StorageError."""
         keys = self._keys(user, address)
         for attempt in range(_ATTEMPTS):
             try:
                 with self._db.write() as txn:
                     rows = txn.get_many(*(Get(_TABLE, k.row_id, lock=True) for k in keys))
-                    now = self._clock()
-                    for key, row in zip(keys, rows, strict=True):
-                        state = self._state(row, now)
-                        state.pending = [p for p in state.pending if p[0] != ticket]
-                        if failed:
-                            state.failures += 1
-                            state.last_failure = now
-                            state.locked_until = now + self._policies[key.scope].lockout_s(
-                                state.failures)
-                        elif clear_user and key.scope is Scope.USER:
-                            state.failures, state.locked_until = 0, 0.0
-                        self._write(txn, key, row, state, now)
-                    txn.delete_below(_TABLE, "expires_at", math.floor(now) + 1)  # forgotten
-                return
-            except (Conflict, StorageUnavailable) as e:
-                # Conflict: another replica inserted the row meanwhile; unavailable:
-                # also a lock timeout or a deadlock between purges.
+                    return change(txn, keys, rows, self._clock())
+            except (Conflict, StorageUnavailable):
                 if attempt + 1 == _ATTEMPTS:
-                    storage_failure(e, "the login throttle (the end of a login)")
-            except StorageError as e:
-                storage_failure(e, "the login throttle (the end of a login)")
-                return
-
-    def record_failure(self, user: bytes, address: bytes) -> None:
-        """Count one failure against both keys (no place held)."""
-        self.end(user, address, None, failed=True, clear_user=False)
-
-    def _keys(self, user: bytes, address: bytes) -> tuple[_Key, _Key]:
-        return self._row_key(Scope.USER, user), self._row_key(Scope.ADDRESS, address)
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _write(self, txn: Txn, key: _Key, row: Row | None, state: _State, now: float) -> None:
         """Store ``state`` as ``key``'s row (deleted when it holds nothing any more)."""
