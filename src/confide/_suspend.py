@@ -139,9 +139,6 @@ class Wake:
             loop, resume = parked
             loop.call_soon_threadsafe(resume)
 
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
     def wait(self) -> None:
         if not suspendable():
             self._event.wait()

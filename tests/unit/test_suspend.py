@@ -143,7 +143,6 @@ def test_a_wake_set_from_the_loop_a_thread_or_before_the_wait() -> None:
         from_loop.set()
         threading.Timer(0.02, from_thread.set).start()
         await asyncio.wait_for(asyncio.gather(*waiting), 5)
-        assert from_loop.is_set() and from_thread.is_set()
 
     asyncio.run(main())
     plain = _suspend.Wake()  # on a thread: an ordinary blocking wait

@@ -155,12 +155,13 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         pool = self._pool
         if inspect.iscoroutinefunction(inner):
             call: Callable[[Any, Any], Awaitable[Any]] = inner
-        elif getattr(inner, _INLINE, False) and self._inline == "loop":
-            async def call(request: Any, context: Any) -> Any:
-                return inner(request, context)
         elif getattr(inner, _INLINE, False):
-            async def call(request: Any, context: Any) -> Any:
-                return await _suspend.run(inner, request, context)
+            if self._inline == "loop":
+                async def call(request: Any, context: Any) -> Any:
+                    return inner(request, context)
+            else:
+                async def call(request: Any, context: Any) -> Any:
+                    return await _suspend.run(inner, request, context)
         else:
             async def call(request: Any, context: Any) -> Any:
                 # The pool thread logs with this RPC's request and task ids.
