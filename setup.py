@@ -1,7 +1,7 @@
 """Build of the optional C extension; pyproject.toml holds the project's metadata.
 
-``confide.crypto._pfs_native`` (teaclave-file-128 nodes in batches, OpenSSL's
-libcrypto) needs a C compiler and libssl-dev. ``optional=True``: without them the
+``confide.crypto._pfs_native`` (teaclave-file-128 nodes in batches, libgcrypt)
+needs a C compiler and libgcrypt20-dev. ``optional=True``: without them the
 install still succeeds and ``confide.crypto._pfs`` uses its pure-Python path.
 """
 
@@ -12,7 +12,7 @@ setup(
         Extension(
             "confide.crypto._pfs_native",
             sources=["src/confide/crypto/_pfs_native.c"],
-            libraries=["crypto"],
+            libraries=["gcrypt"],
             extra_compile_args=["-O2", "-Wall", "-Wextra"],
             optional=True,
         )

@@ -114,7 +114,7 @@ def pfs_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     if request.param == "pure":
         monkeypatch.setattr(_pfs, "_native", None)
     elif _pfs._native is None:
-        pytest.skip("confide.crypto._pfs_native is not built (no C compiler or libssl-dev)")
+        pytest.skip("confide.crypto._pfs_native is not built (no C compiler or libgcrypt20-dev)")
     return str(request.param)
 
 

@@ -15,7 +15,7 @@ from confide.crypto import _pfs
 from confide.crypto._pfs_layout import MD_DATA_LENGTH, NODE
 
 native = pytest.importorskip(
-    "confide.crypto._pfs_native", reason="not built (no C compiler or libssl-dev)"
+    "confide.crypto._pfs_native", reason="not built (no C compiler or libgcrypt20-dev)"
 )
 
 ZERO_IV = bytes(12)
@@ -152,3 +152,32 @@ def test_native_and_pure_paths_write_identical_files(
     fast = encrypt()
     monkeypatch.setattr(_pfs, "_native", None)
     assert encrypt() == fast
+
+
+def test_in_place_seal_and_open_give_the_same_bytes() -> None:
+    keys, plain, out, gmacs = _sealed(3)
+    buf = bytearray(plain)
+    native.seal_nodes(keys, buf, buf, bytearray(48))
+    assert buf == out
+    assert native.open_nodes(_entries(keys, gmacs), buf, buf) == -1
+    assert buf == plain
+
+
+class _OffByOneBit:
+    """A batch backend whose ciphertext differs from AES-GCM's in one bit."""
+
+    BACKEND = "broken"
+
+    @staticmethod
+    def seal_nodes(keys: bytes, plain: bytes, out: bytearray, gmacs: bytearray) -> None:
+        native.seal_nodes(keys, plain, out, gmacs)
+        out[100] ^= 1
+
+    @staticmethod
+    def open_nodes(entries: bytes, ct: bytes, out: bytearray) -> int:
+        return int(native.open_nodes(entries, ct, out))
+
+
+def test_a_backend_that_disagrees_with_cryptography_is_not_used() -> None:
+    assert _pfs._agrees_with_cryptography(native)
+    assert not _pfs._agrees_with_cryptography(_OffByOneBit())

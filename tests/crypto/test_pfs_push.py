@@ -3,8 +3,11 @@ uses); the seeking reader's checks are run on it too in test_protected_fs.py."""
 
 from __future__ import annotations
 
+import gc
 import io
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -123,3 +126,52 @@ def test_size_field_over_the_plaintext_cap_is_refused() -> None:
                         limits=Limits(max_teaclave_file_bytes=MD_DATA_LENGTH))  # fmt: skip
     with pytest.raises(CryptoLimitError, match="plaintext exceeds"):
         dec.write(blob)
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "confide-writer"]
+
+
+def _wait_for_no_writer_thread() -> None:
+    deadline = time.monotonic() + 5
+    while _writer_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _writer_threads() == []
+
+
+def test_groups_after_the_first_are_written_by_the_writer_thread_in_order() -> None:
+    data = os.urandom(MD_DATA_LENGTH + NODE * 96 * 5 + 123)  # 6 groups
+    blob, cmac = _enc(data)
+    out = io.BytesIO()
+    dec = new_decryptor("teaclave-file-128", KEY, b"", out, expected_cmac=cmac, file_name=NAME)
+    dec.write(blob[: len(blob) // 2])
+    assert _writer_threads()  # mid-file: the writer is running
+    dec.write(blob[len(blob) // 2 :])
+    assert _writer_threads() == []  # done with the last group: writes finished, thread gone
+    assert dec.finish() == cmac
+    assert out.getvalue() == data
+
+
+def test_close_mid_file_stops_the_writer() -> None:
+    data = os.urandom(MD_DATA_LENGTH + NODE * 96 * 5)
+    blob, cmac = _enc(data)
+    out = io.BytesIO()
+    dec = new_decryptor("teaclave-file-128", KEY, b"", out, expected_cmac=cmac, file_name=NAME)
+    dec.write(blob[: len(blob) // 2])
+    dec.close()
+    assert _writer_threads() == []
+    written = out.getvalue()
+    assert data.startswith(written) and len(written) < len(data)
+    with pytest.raises(IntegrityError, match="truncated"):
+        dec.finish()
+
+
+def test_a_dropped_decryptor_leaves_no_writer_thread() -> None:
+    blob, cmac = _enc(os.urandom(MD_DATA_LENGTH + NODE * 96 * 4))
+    dec = new_decryptor("teaclave-file-128", KEY, b"", io.BytesIO(), expected_cmac=cmac,
+                        file_name=NAME)  # fmt: skip
+    dec.write(blob[:-NODE])  # all but the last node: the writer is running
+    assert _writer_threads()
+    del dec
+    gc.collect()
+    _wait_for_no_writer_thread()

@@ -11,6 +11,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from test_file_agent_http import LIMITS, make_agent
 
 from confide.crypto import encrypt_stream
 from confide.execution import Stager, _staging
+from confide.execution._area import AreaBudget
 from confide.execution._staging import TRANSFER_FAILED
-from confide.executors import CorruptedInput, FunctionError
+from confide.executors import CapExceeded, CorruptedInput, FunctionError
 from confide.staged import StagedFile
 
 KEYS = {
@@ -247,3 +249,38 @@ def test_sweep_removes_only_the_areas_of_dead_workers(
                                             "confide-worker-notapid"]
     _staging.remove_private_area(os.getpid())
     assert not _staging.private_area(os.getpid()).exists()
+
+
+def _writer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "confide-writer"]
+
+
+def test_teaclave_retry_after_a_dropped_connection_restarts_the_decryption(area: Path) -> None:
+    # 3 MiB is 8 groups: when the connection drops, the writer thread is mid-file; it
+    # must be done with the plaintext before the retry cuts it and starts again.
+    blob, cmac = _encrypt("teaclave-file-128")
+
+    def script(hit: int) -> list[bytes | None]:
+        return [reply(blob)[: (2 << 20) + 7], None] if hit == 1 else [reply(blob)]
+
+    with scripted(script) as srv:
+        fetched = Stager(make_agent(), LIMITS).fetch_decrypted_or_corrupt(
+            _spec("teaclave-file-128", srv.url, cmac), area / "plain"
+        )
+    assert fetched.corrupted is None
+    assert (area / "plain").read_bytes() == PLAIN
+    assert len(srv.hits) == 2
+    assert _writer_threads() == []
+
+
+def test_teaclave_input_past_the_area_cap_stops_mid_file_and_leaves_nothing(area: Path) -> None:
+    # the cap is met by a write on the writer thread: raised unchanged, plaintext removed
+    blob, cmac = _encrypt("teaclave-file-128")
+    with scripted(lambda _: [reply(blob)]) as srv:
+        with pytest.raises(CapExceeded, match="private area"):
+            Stager(make_agent(), LIMITS).fetch_decrypted_or_corrupt(
+                _spec("teaclave-file-128", srv.url, cmac), area / "plain",
+                area=AreaBudget(1 << 20),
+            )  # fmt: skip
+    assert os.listdir(area) == []
+    assert _writer_threads() == []

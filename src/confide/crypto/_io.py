@@ -133,3 +133,7 @@ class Decryptor(BufferedSink):
     @abstractmethod
     def finish(self) -> bytes:
         """Verify the end of the file and the cmac; return the cmac."""
+
+    def close(self) -> None:
+        """Give the transfer up: release what the decryptor holds (a writer thread), and
+        write nothing more to the destination once this returns. Safe after :meth:`finish`."""

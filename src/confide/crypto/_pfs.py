@@ -9,14 +9,16 @@ the MHT nodes are built bottom-up: per-node keys are derived from a random
 master key (``derive_node_keys``), so they need no storage.
 
 Data nodes are sealed and opened in rounds (:func:`round_nodes`): by the optional
-C extension ``_pfs_native`` (one OpenSSL call per round, see ``setup.py``) when it
+C extension ``_pfs_native`` (one libgcrypt call per round, see ``setup.py``) when it
 was built, else by ``cryptography`` one node at a time. Both write the same bytes;
-tests force the pure path by setting ``_native`` to ``None``.
+tests force the pure path by setting ``_native`` to ``None``. The writes of a
+file of more than one round run on a helper thread (:mod:`._writer`), in order.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import BinaryIO, Final, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -48,6 +50,7 @@ from ._pfs_layout import (
     unpack_metadata,
 )
 from ._schemas import TEACLAVE_FILE_128
+from ._writer import OrderedWriter
 
 __all__ = [
     "cmac_of",
@@ -58,6 +61,7 @@ __all__ = [
     "open_mht",
 ]
 
+_log = logging.getLogger(__name__)
 _KIND_DATA: Final = 1
 _KIND_MHT: Final = 2
 _ENTRY: Final = 32  # key16 ‖ gmac16
@@ -77,6 +81,8 @@ _Out = bytearray | memoryview
 class _NativeNodes(Protocol):
     """What ``_pfs_native`` offers (its docstrings give the rules)."""
 
+    BACKEND: str
+
     def seal_nodes(self, keys: _Bytes, plain: _Bytes, out: _Out, gmacs: _Out, /) -> None: ...
     def open_nodes(self, entries: _Bytes, ct: _Bytes, out: _Out, /) -> int: ...
 
@@ -89,9 +95,36 @@ def round_nodes() -> int:
 def _load_native() -> _NativeNodes | None:
     try:
         from . import _pfs_native
-    except ImportError:  # built without a C compiler or libssl-dev: the pure path
+    except ImportError:  # built without a C compiler or libgcrypt20-dev: the pure path
+        return None
+    if not _agrees_with_cryptography(_pfs_native):
+        _log.error(
+            "confide.crypto._pfs_native (%s) does not match cryptography's AES-GCM on a known "
+            "answer; teaclave-file-128 uses the pure-Python path", _pfs_native.BACKEND,
+        )  # fmt: skip
         return None
     return _pfs_native
+
+
+def _agrees_with_cryptography(native: _NativeNodes) -> bool:
+    """Seal and open two nodes both ways; any difference (or error) disqualifies ``native``."""
+    keys = bytes(range(32))
+    plain = bytes(range(256)) * 32
+    out, gmacs = bytearray(2 * NODE), bytearray(2 * _TAG)
+    try:
+        native.seal_nodes(keys, plain, out, gmacs)
+        expected = b"".join(
+            AESGCM(keys[16 * j : 16 * j + 16]).encrypt(ZERO_NONCE, plain[j * NODE : (j + 1) * NODE],
+                                                       None)
+            for j in range(2)
+        )  # fmt: skip
+        entries = keys[:16] + gmacs[:16] + keys[16:] + gmacs[16:]
+        back = bytearray(2 * NODE)
+        opened = native.open_nodes(entries, out, back)
+    except (RuntimeError, ValueError):
+        return False
+    sealed = bytes(out[:NODE] + gmacs[:16] + out[NODE:] + gmacs[16:])
+    return sealed == expected and opened == -1 and back == plain
 
 
 #: The batch functions in use; ``None``: the pure-Python path.
@@ -145,7 +178,8 @@ def _encrypt_data(
     progress: Progress | None,
     limits: Limits,
 ) -> int:
-    """Encrypt the rest of ``src`` into data nodes, :func:`round_nodes` per read and write.
+    """Encrypt the rest of ``src`` into data nodes, :func:`round_nodes` per read and write
+    (the writes by an :class:`OrderedWriter`, overlapping the next round's read and crypto).
 
     Appends each node's gmac to ``data_gmacs``; returns the plaintext byte count.
     """
@@ -153,42 +187,39 @@ def _encrypt_data(
     batch = round_nodes()
     block = bytearray(batch * NODE)
     view = memoryview(block)
-    # encrypt_into writes ciphertext ‖ tag: node j's tag lands on node j+1's first 16
-    # bytes (copied out at once, then overwritten); 16 spare bytes take the last tag.
-    out = bytearray(batch * NODE + _TAG)
-    out_view = memoryview(out)
     plain_in = [view[j * NODE : (j + 1) * NODE] for j in range(batch)]
-    sealed_out = [out_view[j * NODE : (j + 1) * NODE + _TAG] for j in range(batch)]
-    tags = [out_view[(j + 1) * NODE : (j + 1) * NODE + _TAG] for j in range(batch)]
     gmac_view = memoryview(bytearray(batch * _TAG))
     total = 0
     n = 0
-    while True:
-        got = read_full(src, view)
-        if not got:
-            break
-        total += got
-        _check_plain_size(size + total, limits)
-        count = (got + NODE - 1) // NODE
-        view[got : count * NODE] = bytes(count * NODE - got)  # zero-pad the last node
-        keys = node_keys.block(_KIND_DATA, n, count)
-        if native is not None:
-            native.seal_nodes(
-                keys, view[: count * NODE], out_view[: count * NODE], gmac_view[: count * _TAG]
-            )
-            data_gmacs += gmac_view[: count * _TAG]
-        else:
-            for j in range(count):
-                AESGCM(keys[j * 16 : j * 16 + 16]).encrypt_into(
-                    ZERO_NONCE, plain_in[j], None, sealed_out[j]
+    # encrypt_into writes ciphertext ‖ tag: node j's tag lands on node j+1's first 16
+    # bytes (copied out at once, then overwritten); 16 spare bytes take the last tag.
+    with OrderedWriter(dst, batch * NODE + _TAG) as writer:
+        while True:
+            got = read_full(src, view)
+            if not got:
+                break
+            total += got
+            _check_plain_size(size + total, limits)
+            count = (got + NODE - 1) // NODE
+            view[got : count * NODE] = bytes(count * NODE - got)  # zero-pad the last node
+            keys = node_keys.block(_KIND_DATA, n, count)
+            out = writer.acquire()
+            if native is not None:
+                native.seal_nodes(
+                    keys, view[: count * NODE], out[: count * NODE], gmac_view[: count * _TAG]
                 )
-                data_gmacs += tags[j]
-        dst.seek(base + data_physical(n) * NODE)
-        dst.write(out_view[: count * NODE])
-        n += count
-        _report(progress, got)
-        if got < len(block):
-            break
+                data_gmacs += gmac_view[: count * _TAG]
+            else:
+                for j in range(count):
+                    AESGCM(keys[j * 16 : j * 16 + 16]).encrypt_into(
+                        ZERO_NONCE, plain_in[j], None, out[j * NODE : (j + 1) * NODE + _TAG]
+                    )
+                    data_gmacs += out[(j + 1) * NODE : (j + 1) * NODE + _TAG]
+            writer.submit(out, 0, count * NODE, base + data_physical(n) * NODE)
+            n += count
+            _report(progress, got)
+            if got < len(block):
+                break
     return total
 
 
@@ -350,7 +381,9 @@ def _decrypt_data(
 ) -> None:
     """Verify and decrypt the data nodes in rounds of :func:`round_nodes` (within one MHT node).
 
-    A round's plaintext is written only after all of its nodes verify.
+    A round's plaintext is handed to the writer (:class:`OrderedWriter`: written on a
+    helper thread while the next round is read and opened) only after all of its
+    nodes verify.
     """
     n_data = data_count(size)
     remaining = size - MD_DATA_LENGTH
@@ -358,39 +391,37 @@ def _decrypt_data(
     counter.add(NODE)
     native = _native
     batch = round_nodes()
-    block = bytearray(batch * NODE)
-    block_view = memoryview(block)
-    plain = bytearray(batch * NODE)
-    plain_view = memoryview(plain)
+    block_view = memoryview(bytearray(batch * NODE))
     cipher_in = [block_view[j * NODE : (j + 1) * NODE] for j in range(batch)]
-    plain_out = [plain_view[j * NODE : (j + 1) * NODE] for j in range(batch)]
-    for m in range((n_data - 1) // DATA_PER_MHT + 1):
-        mht = path.get(m)
-        mht_view = memoryview(mht)
-        if m:
-            counter.add(NODE)
-        group = m * DATA_PER_MHT
-        group_end = min(group + DATA_PER_MHT, n_data)
-        src.seek(base + data_physical(group) * NODE)
-        for first in range(group, group_end, batch):
-            count = min(batch, group_end - first)
-            if read_full(src, block_view[: count * NODE]) != count * NODE:
-                raise IntegrityError("teaclave-file-128: file shrank while being read")
-            entry = (first - group) * _ENTRY
-            if native is not None:
-                bad = native.open_nodes(
-                    mht_view[entry : entry + count * _ENTRY],
-                    block_view[: count * NODE],
-                    plain_view[: count * NODE],
-                )
-            else:
-                bad = _open_round(mht_view[entry : entry + count * _ENTRY], cipher_in, plain_out)
-            if bad >= 0:
-                raise IntegrityError(f"teaclave-file-128: data node {first + bad} does not verify")
-            take = min(count * NODE, remaining)
-            dst.write(plain_view[:take])
-            remaining -= take
-            counter.add(count * NODE)
+    with OrderedWriter(dst, batch * NODE) as writer:
+        for m in range((n_data - 1) // DATA_PER_MHT + 1):
+            mht = path.get(m)
+            mht_view = memoryview(mht)
+            if m:
+                counter.add(NODE)
+            group = m * DATA_PER_MHT
+            group_end = min(group + DATA_PER_MHT, n_data)
+            src.seek(base + data_physical(group) * NODE)
+            for first in range(group, group_end, batch):
+                count = min(batch, group_end - first)
+                if read_full(src, block_view[: count * NODE]) != count * NODE:
+                    raise IntegrityError("teaclave-file-128: file shrank while being read")
+                entries = mht_view[(first - group) * _ENTRY : (first - group + count) * _ENTRY]
+                plain = writer.acquire()
+                if native is not None:
+                    bad = native.open_nodes(entries, block_view[: count * NODE],
+                                            plain[: count * NODE])  # fmt: skip
+                else:
+                    plain_out = [plain[j * NODE : (j + 1) * NODE] for j in range(count)]
+                    bad = _open_round(entries, cipher_in, plain_out)
+                if bad >= 0:
+                    raise IntegrityError(
+                        f"teaclave-file-128: data node {first + bad} does not verify"
+                    )
+                take = min(count * NODE, remaining)
+                writer.submit(plain, 0, take)
+                remaining -= take
+                counter.add(count * NODE)
 
 
 def _open_round(

@@ -5,7 +5,7 @@ _Bytes = bytes | bytearray | memoryview
 
 MAX_NODES: Final[int]
 NODE_SIZE: Final[int]
-OPENSSL_VERSION: Final[str]
+BACKEND: Final[str]
 
 def seal_nodes(keys: _Bytes, plain: _Bytes, out: bytearray | memoryview,
                gmacs: bytearray | memoryview, /) -> None: ...

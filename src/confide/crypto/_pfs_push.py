@@ -7,13 +7,17 @@ comes before it. So the receiver takes one *group* at a time -- an MHT node
 and its data nodes, at most 97 nodes of 4 KiB -- verifies the MHT node with the entry
 its parent left, keeps the entries of its children (32 bytes per MHT node
 still to come: at most 1.4 MiB for a 16 GiB file), and verifies and decrypts
-the data nodes in one round (:func:`._pfs.open_data_nodes`). A group's
-plaintext is written only after all of its nodes verify; as for the other push
-decryptors, the output is trustworthy only once :meth:`finish` returned.
+the data nodes in one round (:func:`._pfs.open_data_nodes`), in place in the
+buffer they arrived in. A group's plaintext is handed to the writer only after
+all of its nodes verify; the writer (:class:`._writer.OrderedWriter`) writes it on
+a helper thread while the next group arrives. As for the other push decryptors,
+the output is trustworthy only once :meth:`finish` returned; :meth:`close` stops
+the writer when the transfer is given up.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import BinaryIO, Final
 
 from ..config import Limits
@@ -27,6 +31,7 @@ from ._pfs_layout import (
     NODE,
     data_count,
 )
+from ._writer import OrderedWriter
 
 __all__ = ["PfsDecryptor"]
 
@@ -54,9 +59,9 @@ class PfsDecryptor(Decryptor):
         self._expected_cmac = expected_cmac
         self._counter = counter
         self._limits = limits
-        self._buf = bytearray(_GROUP * NODE)
-        self._view = memoryview(self._buf)
-        self._plain = memoryview(bytearray(DATA_PER_MHT * NODE))
+        self._writer = OrderedWriter(dst, _GROUP * NODE)
+        weakref.finalize(self, self._writer.abandon)  # no thread outlives a dropped decryptor
+        self._view = self._writer.acquire()  # the group being received
         self._fill = 0
         self._want = NODE  # bytes of the unit being received: node 0 first
         self._cmac: bytes | None = None
@@ -118,22 +123,27 @@ class PfsDecryptor(Decryptor):
                 _CHILD_OFFSET : _CHILD_OFFSET + children * _ENTRY
             ]
         count = self._want // NODE - 1
+        group = self._view
         open_data_nodes(
             memoryview(mht)[: count * _ENTRY],
-            self._view[NODE : self._want],
-            self._plain[: count * NODE],
+            group[NODE : self._want],
+            group[NODE : self._want],  # in place
             m * DATA_PER_MHT,
         )
         take = min(count * NODE, self._remaining)
-        self._dst.write(self._plain[:take])
+        self._writer.submit(group, NODE, NODE + take)
+        self._view = self._writer.acquire()
         self._remaining -= take
         self._m += 1
         if self._m * DATA_PER_MHT >= self._n_data:
             self._done = True
+            self._writer.close()  # a failed write is raised here, while the bytes arrive
         else:
             self._want = self._group_bytes()
 
     def finish(self) -> bytes:
+        if not self._done:
+            self._writer.abandon()
         if self._cmac is None:
             raise IntegrityError(
                 f"teaclave-file-128: file length {self._fill} is not a positive multiple of {NODE}"
@@ -145,3 +155,6 @@ class PfsDecryptor(Decryptor):
                 f"teaclave-file-128: file is truncated (it ends in MHT node {self._m}'s group)"
             )
         return self._cmac
+
+    def close(self) -> None:
+        self._writer.abandon()

@@ -66,6 +66,7 @@ class DecryptingSink:
             raise io.UnsupportedOperation("a decrypting sink can only restart from 0")
         if self._taken == 0:
             return 0  # the first attempt: nothing to undo
+        self._dec.close()  # its writer must be done with the file before it is cut
         self._out.seek(0)
         self._out.truncate()
         self._dec = self._new()
@@ -82,6 +83,7 @@ class DecryptingSink:
 
     def discard(self) -> None:
         """Close and delete the plaintext (after any failure)."""
+        self._dec.close()
         try:
             self._out.close()
         except OSError:
