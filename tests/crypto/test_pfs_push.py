@@ -139,39 +139,45 @@ def _wait_for_no_writer_thread() -> None:
     assert _writer_threads() == []
 
 
-def test_groups_after_the_first_are_written_by_the_writer_thread_in_order() -> None:
+def test_groups_after_the_first_are_written_by_the_writer_thread_in_order(
+    tmp_path: Path,
+) -> None:
     data = os.urandom(MD_DATA_LENGTH + NODE * 96 * 5 + 123)  # 6 groups
     blob, cmac = _enc(data)
-    out = io.BytesIO()
+    out = (tmp_path / "plain").open("w+b")  # an OS file: its writes go to the writer thread
     dec = new_decryptor("teaclave-file-128", KEY, b"", out, expected_cmac=cmac, file_name=NAME)
     dec.write(blob[: len(blob) // 2])
     assert _writer_threads()  # mid-file: the writer is running
     dec.write(blob[len(blob) // 2 :])
     assert _writer_threads() == []  # done with the last group: writes finished, thread gone
     assert dec.finish() == cmac
-    assert out.getvalue() == data
+    out.close()
+    assert (tmp_path / "plain").read_bytes() == data
 
 
-def test_close_mid_file_stops_the_writer() -> None:
+def test_close_mid_file_stops_the_writer(tmp_path: Path) -> None:
     data = os.urandom(MD_DATA_LENGTH + NODE * 96 * 5)
     blob, cmac = _enc(data)
-    out = io.BytesIO()
+    out = (tmp_path / "plain").open("w+b")
     dec = new_decryptor("teaclave-file-128", KEY, b"", out, expected_cmac=cmac, file_name=NAME)
-    dec.write(blob[: len(blob) // 2])
+    dec.write(blob[:-NODE])
+    assert _writer_threads()
     dec.close()
     assert _writer_threads() == []
-    written = out.getvalue()
+    out.flush()
+    written = (tmp_path / "plain").read_bytes()
     assert data.startswith(written) and len(written) < len(data)
     with pytest.raises(IntegrityError, match="truncated"):
         dec.finish()
 
 
-def test_a_dropped_decryptor_leaves_no_writer_thread() -> None:
+def test_a_dropped_decryptor_leaves_no_writer_thread(tmp_path: Path) -> None:
     blob, cmac = _enc(os.urandom(MD_DATA_LENGTH + NODE * 96 * 4))
-    dec = new_decryptor("teaclave-file-128", KEY, b"", io.BytesIO(), expected_cmac=cmac,
-                        file_name=NAME)  # fmt: skip
+    out = (tmp_path / "plain").open("w+b")
+    dec = new_decryptor("teaclave-file-128", KEY, b"", out, expected_cmac=cmac, file_name=NAME)
     dec.write(blob[:-NODE])  # all but the last node: the writer is running
     assert _writer_threads()
     del dec
     gc.collect()
     _wait_for_no_writer_thread()
+    out.close()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,11 +17,12 @@ from confide.crypto._writer import OrderedWriter
 SLOT = 64
 
 
-class _Recorder(io.BytesIO):
-    """A destination that notes which thread wrote what, and can fail or stall."""
+class _Recorder(io.FileIO):
+    """A file (an OS file: the writer uses its thread) that notes which thread wrote
+    what, and can fail or stall."""
 
-    def __init__(self, *, fail_at: int = 0, stall_s: float = 0.0) -> None:
-        super().__init__()
+    def __init__(self, path: Path, *, fail_at: int = 0, stall_s: float = 0.0) -> None:
+        super().__init__(path, "w+")
         self.writers: list[str] = []
         self._fail_at = fail_at
         self._stall_s = stall_s
@@ -30,6 +33,14 @@ class _Recorder(io.BytesIO):
             raise OSError(errno.ENOSPC, "No space left on device")
         time.sleep(self._stall_s)
         return super().write(data)  # type: ignore[arg-type]
+
+    def getvalue(self) -> bytes:
+        return os.pread(self.fileno(), 1 << 20, 0)
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    return tmp_path / "out"
 
 
 def _writer_threads() -> list[threading.Thread]:
@@ -42,8 +53,8 @@ def _fill(writer: OrderedWriter, value: int) -> memoryview:
     return slot
 
 
-def test_rounds_land_at_their_offsets_written_by_the_helper() -> None:
-    dst = _Recorder()
+def test_rounds_land_at_their_offsets_written_by_the_helper(out: Path) -> None:
+    dst = _Recorder(out)
     order = [3, 0, 7, 1, 6, 2, 5, 4]  # offsets out of order: each write seeks
     with OrderedWriter(dst, SLOT) as writer:
         for k in order:
@@ -54,16 +65,16 @@ def test_rounds_land_at_their_offsets_written_by_the_helper() -> None:
     assert _writer_threads() == []
 
 
-def test_a_one_round_transfer_starts_no_thread() -> None:
-    dst = _Recorder()
+def test_a_one_round_transfer_starts_no_thread(out: Path) -> None:
+    dst = _Recorder(out)
     with OrderedWriter(dst, SLOT) as writer:
         writer.submit(_fill(writer, 9), 0, 10)
         assert _writer_threads() == []
     assert dst.getvalue() == bytes([9]) * 10
 
 
-def test_appends_where_the_destination_stands_without_an_offset() -> None:
-    dst = _Recorder()
+def test_appends_where_the_destination_stands_without_an_offset(out: Path) -> None:
+    dst = _Recorder(out)
     dst.write(b"head")
     with OrderedWriter(dst, SLOT) as writer:
         for k in range(5):
@@ -71,8 +82,8 @@ def test_appends_where_the_destination_stands_without_an_offset() -> None:
     assert dst.getvalue() == b"head" + b"".join(bytes([k]) * 3 for k in range(5))
 
 
-def test_a_failed_write_is_raised_unchanged_and_nothing_after_it_is_written() -> None:
-    dst = _Recorder(fail_at=3)
+def test_a_failed_write_is_raised_unchanged_and_nothing_after_it_is_written(out: Path) -> None:
+    dst = _Recorder(out, fail_at=3)
     writer = OrderedWriter(dst, SLOT)
     with pytest.raises(OSError) as info:
         with writer:
@@ -84,8 +95,8 @@ def test_a_failed_write_is_raised_unchanged_and_nothing_after_it_is_written() ->
     assert _writer_threads() == []
 
 
-def test_close_raises_a_failure_of_the_last_writes() -> None:
-    dst = _Recorder(fail_at=4)
+def test_close_raises_a_failure_of_the_last_writes(out: Path) -> None:
+    dst = _Recorder(out, fail_at=4)
     writer = OrderedWriter(dst, SLOT)
     for k in range(4):
         writer.submit(_fill(writer, k), 0, SLOT)
@@ -93,8 +104,8 @@ def test_close_raises_a_failure_of_the_last_writes() -> None:
         writer.close()
 
 
-def test_nothing_is_written_once_abandon_returns() -> None:
-    dst = _Recorder(stall_s=0.05)
+def test_nothing_is_written_once_abandon_returns(out: Path) -> None:
+    dst = _Recorder(out, stall_s=0.05)
     writer = OrderedWriter(dst, SLOT)
     for k in range(3):  # the first inline, two queued behind a slow write
         writer.submit(_fill(writer, k), 0, SLOT)
@@ -105,8 +116,8 @@ def test_nothing_is_written_once_abandon_returns() -> None:
     assert _writer_threads() == []
 
 
-def test_an_exception_in_the_caller_abandons_the_writes() -> None:
-    dst = _Recorder(stall_s=0.05)
+def test_an_exception_in_the_caller_abandons_the_writes(out: Path) -> None:
+    dst = _Recorder(out, stall_s=0.05)
     with pytest.raises(ValueError, match="integrity"), OrderedWriter(dst, SLOT) as writer:
         for k in range(3):
             writer.submit(_fill(writer, k), 0, SLOT)
@@ -115,8 +126,8 @@ def test_an_exception_in_the_caller_abandons_the_writes() -> None:
     assert _writer_threads() == []
 
 
-def test_at_most_three_slots_are_ever_allocated() -> None:
-    dst = _Recorder(stall_s=0.01)
+def test_at_most_three_slots_are_ever_allocated(out: Path) -> None:
+    dst = _Recorder(out, stall_s=0.01)
     seen: set[int] = set()
     with OrderedWriter(dst, SLOT) as writer:
         for k in range(12):
@@ -124,3 +135,12 @@ def test_at_most_three_slots_are_ever_allocated() -> None:
             seen.add(id(slot.obj))
             writer.submit(slot, 0, SLOT)
     assert len(seen) == 3
+
+
+def test_writes_to_memory_stay_on_the_caller() -> None:
+    dst = io.BytesIO()  # a write to memory holds the GIL: a thread would only trade places
+    with OrderedWriter(dst, SLOT) as writer:
+        for k in range(5):
+            writer.submit(_fill(writer, k), 0, SLOT)
+            assert _writer_threads() == []
+    assert dst.getvalue() == b"".join(bytes([k]) * SLOT for k in range(5))

@@ -8,8 +8,11 @@ the next round (docs/crypto.md has the numbers). Only the writes move: every
 check stays on the caller, and a round is handed over only once it is complete
 (opened rounds only after all of their nodes verified).
 
-Ownership of ``dst``: the caller until the second :meth:`OrderedWriter.submit`
-(the first is written at once, so a one-round file starts no thread), the
+Only writes to an operating-system file move (``dst.fileno()`` answers): a
+write system call releases the GIL, a write to memory (``BytesIO``) would only
+trade places with the caller, so those are written at once, as are all writes
+of a one-round file. Ownership of ``dst``: the caller until the second
+:meth:`OrderedWriter.submit` (the first is written at once), the
 helper from then until :meth:`~OrderedWriter.close` or
 :meth:`~OrderedWriter.abandon` returns, the caller again afterwards. An
 exception from ``dst`` (a full disk, the private area's cap) is raised unchanged
@@ -19,6 +22,7 @@ rounds submitted after it are not written.
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 from types import TracebackType
@@ -46,6 +50,7 @@ class OrderedWriter:
         self._submitted = 0
         self._error: BaseException | None = None
         self._stop = False
+        self._inline = not _is_os_file(dst)
 
     def __enter__(self) -> OrderedWriter:
         return self
@@ -79,7 +84,7 @@ class OrderedWriter:
         """
         self._raise_error()
         self._submitted += 1
-        if self._submitted == 1:  # the caller still owns dst: no thread for one round
+        if self._submitted == 1 or self._inline:  # no thread for one round, nor for memory
             _write(self._dst, slot[start:stop], offset)
             self._free.put(slot)
             return
@@ -120,6 +125,14 @@ class OrderedWriter:
                 except BaseException as e:  # noqa: BLE001 - handed to the caller, unchanged
                     self._error = e
             self._free.put(slot)
+
+
+def _is_os_file(dst: BinaryIO) -> bool:
+    try:
+        dst.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):  # BytesIO raises the last
+        return False
+    return True
 
 
 def _write(dst: BinaryIO, data: memoryview, offset: int | None) -> None:

@@ -134,6 +134,10 @@ class WrappedWriter:
     def flush(self) -> None:
         self._inner.flush()
 
+    def fileno(self) -> int:
+        """The inner stream's descriptor (raises as it does when it has none)."""
+        return self._inner.fileno()
+
     def close(self) -> None:
         self._inner.close()
 
