@@ -401,7 +401,9 @@ def main() -> None:
         " Stager and the real FileAgent, in a fresh process (stgRSS = its peak RSS). aes-gcm and"
         " confide-stream-256 are one pass: the body is received (recv_into, 1 MiB) straight into"
         " the decryptor's buffer and plaintext written as it verifies (teaclave-file-128 too, one"
-        " 97-node group at a time). raw is the same HTTP download into the private"
+        " 97-node group at a time). teaclave-file-128 writes to a file on a helper thread while it"
+        " reads and seals or opens the next round, so file → file and stage use a second core:"
+        " its CPU ratios count both threads. raw is the same HTTP download into the private"
         " area and nothing else: the floor of every stage figure (on tmpfs, writing the file"
         " bounds it)."
     )

@@ -56,7 +56,7 @@ def _fill(writer: OrderedWriter, value: int) -> memoryview:
 def test_rounds_land_at_their_offsets_written_by_the_helper(out: Path) -> None:
     dst = _Recorder(out)
     order = [3, 0, 7, 1, 6, 2, 5, 4]  # offsets out of order: each write seeks
-    with OrderedWriter(dst, SLOT) as writer:
+    with OrderedWriter(dst, SLOT, threaded=True) as writer:
         for k in order:
             writer.submit(_fill(writer, k), 0, SLOT, k * SLOT)
     assert dst.getvalue() == b"".join(bytes([k]) * SLOT for k in range(8))
@@ -67,7 +67,7 @@ def test_rounds_land_at_their_offsets_written_by_the_helper(out: Path) -> None:
 
 def test_a_one_round_transfer_starts_no_thread(out: Path) -> None:
     dst = _Recorder(out)
-    with OrderedWriter(dst, SLOT) as writer:
+    with OrderedWriter(dst, SLOT, threaded=True) as writer:
         writer.submit(_fill(writer, 9), 0, 10)
         assert _writer_threads() == []
     assert dst.getvalue() == bytes([9]) * 10
@@ -76,7 +76,7 @@ def test_a_one_round_transfer_starts_no_thread(out: Path) -> None:
 def test_appends_where_the_destination_stands_without_an_offset(out: Path) -> None:
     dst = _Recorder(out)
     dst.write(b"head")
-    with OrderedWriter(dst, SLOT) as writer:
+    with OrderedWriter(dst, SLOT, threaded=True) as writer:
         for k in range(5):
             writer.submit(_fill(writer, k), 0, 3)
     assert dst.getvalue() == b"head" + b"".join(bytes([k]) * 3 for k in range(5))
@@ -84,7 +84,7 @@ def test_appends_where_the_destination_stands_without_an_offset(out: Path) -> No
 
 def test_a_failed_write_is_raised_unchanged_and_nothing_after_it_is_written(out: Path) -> None:
     dst = _Recorder(out, fail_at=3)
-    writer = OrderedWriter(dst, SLOT)
+    writer = OrderedWriter(dst, SLOT, threaded=True)
     with pytest.raises(OSError) as info:
         with writer:
             for k in range(50):
@@ -97,7 +97,7 @@ def test_a_failed_write_is_raised_unchanged_and_nothing_after_it_is_written(out:
 
 def test_close_raises_a_failure_of_the_last_writes(out: Path) -> None:
     dst = _Recorder(out, fail_at=4)
-    writer = OrderedWriter(dst, SLOT)
+    writer = OrderedWriter(dst, SLOT, threaded=True)
     for k in range(4):
         writer.submit(_fill(writer, k), 0, SLOT)
     with pytest.raises(OSError, match="No space left"):
@@ -106,7 +106,7 @@ def test_close_raises_a_failure_of_the_last_writes(out: Path) -> None:
 
 def test_nothing_is_written_once_abandon_returns(out: Path) -> None:
     dst = _Recorder(out, stall_s=0.05)
-    writer = OrderedWriter(dst, SLOT)
+    writer = OrderedWriter(dst, SLOT, threaded=True)
     for k in range(3):  # the first inline, two queued behind a slow write
         writer.submit(_fill(writer, k), 0, SLOT)
     writer.abandon()
@@ -118,7 +118,8 @@ def test_nothing_is_written_once_abandon_returns(out: Path) -> None:
 
 def test_an_exception_in_the_caller_abandons_the_writes(out: Path) -> None:
     dst = _Recorder(out, stall_s=0.05)
-    with pytest.raises(ValueError, match="integrity"), OrderedWriter(dst, SLOT) as writer:
+    writer = OrderedWriter(dst, SLOT, threaded=True)
+    with pytest.raises(ValueError, match="integrity"), writer:
         for k in range(3):
             writer.submit(_fill(writer, k), 0, SLOT)
         raise ValueError("integrity")
@@ -129,7 +130,7 @@ def test_an_exception_in_the_caller_abandons_the_writes(out: Path) -> None:
 def test_at_most_three_slots_are_ever_allocated(out: Path) -> None:
     dst = _Recorder(out, stall_s=0.01)
     seen: set[int] = set()
-    with OrderedWriter(dst, SLOT) as writer:
+    with OrderedWriter(dst, SLOT, threaded=True) as writer:
         for k in range(12):
             slot = _fill(writer, k)
             seen.add(id(slot.obj))
@@ -139,8 +140,16 @@ def test_at_most_three_slots_are_ever_allocated(out: Path) -> None:
 
 def test_writes_to_memory_stay_on_the_caller() -> None:
     dst = io.BytesIO()  # a write to memory holds the GIL: a thread would only trade places
-    with OrderedWriter(dst, SLOT) as writer:
+    with OrderedWriter(dst, SLOT, threaded=True) as writer:
         for k in range(5):
             writer.submit(_fill(writer, k), 0, SLOT)
             assert _writer_threads() == []
     assert dst.getvalue() == b"".join(bytes([k]) * SLOT for k in range(5))
+
+
+def test_writes_stay_on_the_caller_when_its_crypto_holds_the_gil(out: Path) -> None:
+    dst = _Recorder(out)
+    with OrderedWriter(dst, SLOT, threaded=False) as writer:
+        for k in range(5):
+            writer.submit(_fill(writer, k), 0, SLOT)
+    assert set(dst.writers) == {threading.current_thread().name}

@@ -54,6 +54,7 @@ from ._writer import OrderedWriter
 
 __all__ = [
     "cmac_of",
+    "crypto_releases_gil",
     "decrypt",
     "encrypt",
     "open_data_nodes",
@@ -90,6 +91,12 @@ class _NativeNodes(Protocol):
 def round_nodes() -> int:
     """Nodes per round on the path in use."""
     return _BATCH if _native is None else _NATIVE_BATCH
+
+
+def crypto_releases_gil() -> bool:
+    """Whether a round's crypto runs without the GIL (the C extension), so that a
+    transfer's writes can overlap it (:class:`OrderedWriter`, ``threaded``)."""
+    return _native is not None
 
 
 def _load_native() -> _NativeNodes | None:
@@ -193,7 +200,7 @@ def _encrypt_data(
     n = 0
     # encrypt_into writes ciphertext ‖ tag: node j's tag lands on node j+1's first 16
     # bytes (copied out at once, then overwritten); 16 spare bytes take the last tag.
-    with OrderedWriter(dst, batch * NODE + _TAG) as writer:
+    with OrderedWriter(dst, batch * NODE + _TAG, threaded=native is not None) as writer:
         while True:
             got = read_full(src, view)
             if not got:
@@ -393,7 +400,7 @@ def _decrypt_data(
     batch = round_nodes()
     block_view = memoryview(bytearray(batch * NODE))
     cipher_in = [block_view[j * NODE : (j + 1) * NODE] for j in range(batch)]
-    with OrderedWriter(dst, batch * NODE) as writer:
+    with OrderedWriter(dst, batch * NODE, threaded=native is not None) as writer:
         for m in range((n_data - 1) // DATA_PER_MHT + 1):
             mht = path.get(m)
             mht_view = memoryview(mht)

@@ -23,7 +23,7 @@ from typing import BinaryIO, Final
 from ..config import Limits
 from ._errors import IntegrityError
 from ._io import ByteCounter, Decryptor
-from ._pfs import open_data_nodes, open_metadata, open_mht
+from ._pfs import crypto_releases_gil, open_data_nodes, open_metadata, open_mht
 from ._pfs_layout import (
     CHILD_PER_MHT,
     DATA_PER_MHT,
@@ -59,7 +59,7 @@ class PfsDecryptor(Decryptor):
         self._expected_cmac = expected_cmac
         self._counter = counter
         self._limits = limits
-        self._writer = OrderedWriter(dst, _GROUP * NODE)
+        self._writer = OrderedWriter(dst, _GROUP * NODE, threaded=crypto_releases_gil())
         weakref.finalize(self, self._writer.abandon)  # no thread outlives a dropped decryptor
         self._view = self._writer.acquire()  # the group being received
         self._fill = 0

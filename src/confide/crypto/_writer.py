@@ -8,11 +8,14 @@ the next round (docs/crypto.md has the numbers). Only the writes move: every
 check stays on the caller, and a round is handed over only once it is complete
 (opened rounds only after all of their nodes verified).
 
-Only writes to an operating-system file move (``dst.fileno()`` answers): a
-write system call releases the GIL, a write to memory (``BytesIO``) would only
-trade places with the caller, so those are written at once, as are all writes
-of a one-round file. Ownership of ``dst``: the caller until the second
-:meth:`OrderedWriter.submit` (the first is written at once), the
+Writes move only when both sides can run at once: the caller's crypto releases
+the GIL (``threaded``: the C extension; ``cryptography``'s per-node calls hold it,
+and the pure path measured 20-45 % more CPU with a thread) and ``dst`` is an
+operating-system file (``dst.fileno()`` answers; a write to memory would only
+trade places with the caller). Otherwise, and for the first round (so a
+one-round file starts no thread), writes are made at once.
+
+Ownership of ``dst``: the caller until the second :meth:`OrderedWriter.submit`, the
 helper from then until :meth:`~OrderedWriter.close` or
 :meth:`~OrderedWriter.abandon` returns, the caller again afterwards. An
 exception from ``dst`` (a full disk, the private area's cap) is raised unchanged
@@ -40,7 +43,9 @@ _Job = tuple[memoryview, int, int, int | None]
 class OrderedWriter:
     """Writes slots of ``slot_bytes`` to ``dst`` in the order they are submitted."""
 
-    def __init__(self, dst: BinaryIO, slot_bytes: int, slots: int = SLOTS) -> None:
+    def __init__(
+        self, dst: BinaryIO, slot_bytes: int, *, threaded: bool, slots: int = SLOTS
+    ) -> None:
         self._dst = dst
         self._slot_bytes = slot_bytes
         self._spare = slots  # slots not yet allocated (allocated when first needed)
@@ -50,7 +55,7 @@ class OrderedWriter:
         self._submitted = 0
         self._error: BaseException | None = None
         self._stop = False
-        self._inline = not _is_os_file(dst)
+        self._inline = not (threaded and _is_os_file(dst))
 
     def __enter__(self) -> OrderedWriter:
         return self
@@ -84,7 +89,7 @@ class OrderedWriter:
         """
         self._raise_error()
         self._submitted += 1
-        if self._submitted == 1 or self._inline:  # no thread for one round, nor for memory
+        if self._submitted == 1 or self._inline:
             _write(self._dst, slot[start:stop], offset)
             self._free.put(slot)
             return
