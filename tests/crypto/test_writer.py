@@ -116,6 +116,15 @@ def test_nothing_is_written_once_abandon_returns(out: Path) -> None:
     assert _writer_threads() == []
 
 
+def test_nothing_submitted_after_abandon_is_written(out: Path) -> None:
+    dst = _Recorder(out)
+    writer = OrderedWriter(dst, SLOT, threaded=True)
+    writer.abandon()
+    writer.submit(_fill(writer, 1), 0, SLOT)
+    writer.close()
+    assert dst.writers == []
+
+
 def test_an_exception_in_the_caller_abandons_the_writes(out: Path) -> None:
     dst = _Recorder(out, stall_s=0.05)
     writer = OrderedWriter(dst, SLOT, threaded=True)

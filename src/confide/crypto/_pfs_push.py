@@ -9,8 +9,8 @@ its parent left, keeps the entries of its children (32 bytes per MHT node
 still to come: at most 1.4 MiB for a 16 GiB file), and verifies and decrypts
 the data nodes in one round (:func:`._pfs.open_data_nodes`), in place in the
 buffer they arrived in. A group's plaintext is handed to the writer only after
-all of its nodes verify; the writer (:class:`._writer.OrderedWriter`) writes it on
-a helper thread while the next group arrives. As for the other push decryptors,
+all of its nodes verify; the writer (:class:`._writer.OrderedWriter`) writes it,
+on a helper thread with the C extension, while the next group arrives. As for the other push decryptors,
 the output is trustworthy only once :meth:`finish` returned; :meth:`close` stops
 the writer when the transfer is given up.
 """
@@ -132,13 +132,15 @@ class PfsDecryptor(Decryptor):
         )
         take = min(count * NODE, self._remaining)
         self._writer.submit(group, NODE, NODE + take)
-        self._view = self._writer.acquire()
         self._remaining -= take
         self._m += 1
         if self._m * DATA_PER_MHT >= self._n_data:
             self._done = True
-            self._writer.close()  # a failed write is raised here, while the bytes arrive
+            # a failed write is raised here, while the bytes arrive; once every write is
+            # done, the last group's buffer takes (and refuses) anything past the end
+            self._writer.close()
         else:
+            self._view = self._writer.acquire()
             self._want = self._group_bytes()
 
     def finish(self) -> bytes:

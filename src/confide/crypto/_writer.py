@@ -33,8 +33,8 @@ from typing import BinaryIO, Final
 
 __all__ = ["OrderedWriter"]
 
-#: Slots per transfer: one being filled, one being written, one ready (measured: two
-#: leave the helper waiting on the caller half the time).
+#: Slots per transfer: one being filled, one being written, one ready (measured in a
+#: standalone loop over 64 MiB: two slots 32-48 ms, three 25-31 ms).
 SLOTS: Final = 3
 
 _Job = tuple[memoryview, int, int, int | None]
@@ -88,6 +88,9 @@ class OrderedWriter:
         later ``acquire`` returns it.
         """
         self._raise_error()
+        if self._stop:  # abandoned: nothing more is written
+            self._free.put(slot)
+            return
         self._submitted += 1
         if self._submitted == 1 or self._inline:
             _write(self._dst, slot[start:stop], offset)
@@ -115,7 +118,8 @@ class OrderedWriter:
         thread, self._thread = self._thread, None
         if thread is not None:
             self._jobs.put(None)
-            thread.join()
+            if thread is not threading.current_thread():  # a finalizer may run on it
+                thread.join()
 
     def _raise_error(self) -> None:
         if self._error is not None:
