@@ -10,9 +10,9 @@ still to come: at most 1.4 MiB for a 16 GiB file), and verifies and decrypts
 the data nodes in one round (:func:`._pfs.open_data_nodes`), in place in the
 buffer they arrived in. A group's plaintext is handed to the writer only after
 all of its nodes verify; the writer (:class:`._writer.OrderedWriter`) writes it,
-on a helper thread with the C extension, while the next group arrives. As for the other push decryptors,
-the output is trustworthy only once :meth:`finish` returned; :meth:`close` stops
-the writer when the transfer is given up.
+on a helper thread with the C extension, while the next group arrives. As for
+the other push decryptors, the output is trustworthy only once :meth:`finish`
+returned; :meth:`close` stops the writer when the transfer is given up.
 """
 
 from __future__ import annotations
