@@ -11,8 +11,9 @@ master key (``derive_node_keys``), so they need no storage.
 Data nodes are sealed and opened in rounds (:func:`round_nodes`): by the optional
 C extension ``_pfs_native`` (one libgcrypt call per round, see ``setup.py``) when it
 was built, else by ``cryptography`` one node at a time. Both write the same bytes;
-tests force the pure path by setting ``_native`` to ``None``. The writes of a
-file of more than one round run on a helper thread (:mod:`._writer`), in order.
+tests force the pure path by setting ``_native`` to ``None``. With the extension,
+the writes to a file of more than one round run on a helper thread, in order
+(:mod:`._writer`).
 """
 
 from __future__ import annotations
@@ -121,10 +122,9 @@ def _agrees_with_cryptography(native: _NativeNodes) -> bool:
     try:
         native.seal_nodes(keys, plain, out, gmacs)
         expected = b"".join(
-            AESGCM(keys[16 * j : 16 * j + 16]).encrypt(ZERO_NONCE, plain[j * NODE : (j + 1) * NODE],
-                                                       None)
-            for j in range(2)
-        )  # fmt: skip
+            AESGCM(keys[16 * j : 16 * (j + 1)]).encrypt(ZERO_NONCE, node, None)
+            for j, node in enumerate((plain[:NODE], plain[NODE:]))
+        )
         entries = keys[:16] + gmacs[:16] + keys[16:] + gmacs[16:]
         back = bytearray(2 * NODE)
         opened = native.open_nodes(entries, out, back)
@@ -415,9 +415,9 @@ def _decrypt_data(
                     raise IntegrityError("teaclave-file-128: file shrank while being read")
                 entries = mht_view[(first - group) * _ENTRY : (first - group + count) * _ENTRY]
                 plain = writer.acquire()
+                span = count * NODE
                 if native is not None:
-                    bad = native.open_nodes(entries, block_view[: count * NODE],
-                                            plain[: count * NODE])  # fmt: skip
+                    bad = native.open_nodes(entries, block_view[:span], plain[:span])
                 else:
                     plain_out = [plain[j * NODE : (j + 1) * NODE] for j in range(count)]
                     bad = _open_round(entries, cipher_in, plain_out)
