@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,9 +21,42 @@ ADMIN_PASSWORD = "teaclave"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now, below the ephemeral range, in this xdist worker's own block.
+
+    A port the kernel hands out (bind to 0) can be taken as the source port of any
+    outgoing connection before the server binds it (seen in CI: "Address already in
+    use"); ports below the ephemeral range never are. Each worker draws from its own
+    block, and never returns one of its last 512 ports (a test may draw several before
+    its first server binds them).
+    """
+    low, high = _worker_block()
+    for _ in range(500):
+        port = random.randrange(low, high)
+        if port in _recent:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:  # a server of an earlier test still holds it, or another process
+                continue
+        _recent.append(port)
+        return port
+    raise RuntimeError(f"no free port in {low}..{high}")
+
+
+_recent: collections.deque[int] = collections.deque(maxlen=512)
+
+
+def _worker_block() -> tuple[int, int]:
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) % 4 if worker[2:].isdigit() else 0
+    size = min(3000, (ephemeral - 1024) // 4)
+    low = ephemeral - 4 * size + index * size
+    return low, low + size
 
 
 @dataclass
