@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from confide.crypto._writer import THREAD_NAME
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -123,3 +126,8 @@ def tmp_private(tmp_path: Path) -> Iterator[Path]:
     """A private temporary directory, removed afterwards (plaintext may live here)."""
     tmp_path.chmod(0o700)
     yield tmp_path
+
+
+def writer_threads() -> list[threading.Thread]:
+    """The OrderedWriter helper threads alive now."""
+    return [t for t in threading.enumerate() if t.name == THREAD_NAME]

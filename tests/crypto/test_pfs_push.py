@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import io
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from confide.crypto import (
 )
 from confide.crypto._pfs_layout import MD_DATA_LENGTH, NODE, data_physical
 
-from .conftest import PFS_FIXTURES, PfsFixture
+from .conftest import PFS_FIXTURES, PfsFixture, writer_threads
 
 pytestmark = pytest.mark.usefixtures("pfs_path")
 
@@ -129,15 +128,12 @@ def test_size_field_over_the_plaintext_cap_is_refused() -> None:
         dec.write(blob)
 
 
-def _writer_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "confide-writer"]
-
 
 def _wait_for_no_writer_thread() -> None:
     deadline = time.monotonic() + 5
-    while _writer_threads() and time.monotonic() < deadline:
+    while writer_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert _writer_threads() == []
+    assert writer_threads() == []
 
 
 def test_groups_after_the_first_are_written_by_the_writer_thread_in_order(
@@ -149,9 +145,9 @@ def test_groups_after_the_first_are_written_by_the_writer_thread_in_order(
     dec = new_decryptor("teaclave-file-128", KEY, b"", out, expected_cmac=cmac, file_name=NAME)
     dec.write(blob[: len(blob) // 2])
     # mid-file the writer runs, on the C extension's path (the pure path holds the GIL: no thread)
-    assert bool(_writer_threads()) == _pfs.crypto_releases_gil()
+    assert bool(writer_threads()) == _pfs.crypto_releases_gil()
     dec.write(blob[len(blob) // 2 :])
-    assert _writer_threads() == []  # done with the last group: writes finished, thread gone
+    assert writer_threads() == []  # done with the last group: writes finished, thread gone
     assert dec.finish() == cmac
     out.close()
     assert (tmp_path / "plain").read_bytes() == data
@@ -163,9 +159,9 @@ def test_close_mid_file_stops_the_writer(tmp_path: Path) -> None:
     out = (tmp_path / "plain").open("w+b")
     dec = new_decryptor("teaclave-file-128", KEY, b"", out, expected_cmac=cmac, file_name=NAME)
     dec.write(blob[:-NODE])
-    assert bool(_writer_threads()) == _pfs.crypto_releases_gil()
+    assert bool(writer_threads()) == _pfs.crypto_releases_gil()
     dec.close()
-    assert _writer_threads() == []
+    assert writer_threads() == []
     out.flush()
     written = (tmp_path / "plain").read_bytes()
     assert data.startswith(written) and len(written) < len(data)
@@ -178,7 +174,7 @@ def test_a_dropped_decryptor_leaves_no_writer_thread(tmp_path: Path) -> None:
     out = (tmp_path / "plain").open("w+b")
     dec = new_decryptor("teaclave-file-128", KEY, b"", out, expected_cmac=cmac, file_name=NAME)
     dec.write(blob[:-NODE])  # all but the last node: the writer is running
-    assert bool(_writer_threads()) == _pfs.crypto_releases_gil()
+    assert bool(writer_threads()) == _pfs.crypto_releases_gil()
     del dec
     gc.collect()
     _wait_for_no_writer_thread()

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from confide.crypto._writer import OrderedWriter
+from confide.crypto._writer import THREAD_NAME, OrderedWriter
+
+from .conftest import writer_threads
 
 SLOT = 64
 
@@ -43,9 +45,6 @@ def out(tmp_path: Path) -> Path:
     return tmp_path / "out"
 
 
-def _writer_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "confide-writer"]
-
 
 def _fill(writer: OrderedWriter, value: int) -> memoryview:
     slot = writer.acquire()
@@ -61,15 +60,15 @@ def test_rounds_land_at_their_offsets_written_by_the_helper(out: Path) -> None:
             writer.submit(_fill(writer, k), 0, SLOT, k * SLOT)
     assert dst.getvalue() == b"".join(bytes([k]) * SLOT for k in range(8))
     assert dst.writers[0] == threading.current_thread().name  # the first: no thread yet
-    assert set(dst.writers[1:]) == {"confide-writer"}
-    assert _writer_threads() == []
+    assert set(dst.writers[1:]) == {THREAD_NAME}
+    assert writer_threads() == []
 
 
 def test_a_one_round_transfer_starts_no_thread(out: Path) -> None:
     dst = _Recorder(out)
     with OrderedWriter(dst, SLOT, threaded=True) as writer:
         writer.submit(_fill(writer, 9), 0, 10)
-        assert _writer_threads() == []
+        assert writer_threads() == []
     assert dst.getvalue() == bytes([9]) * 10
 
 
@@ -92,7 +91,7 @@ def test_a_failed_write_is_raised_unchanged_and_nothing_after_it_is_written(out:
     assert info.value.errno == errno.ENOSPC
     assert len(dst.writers) == 3  # the failing write was the last one tried
     assert dst.getvalue() == bytes([0]) * SLOT + bytes([1]) * SLOT
-    assert _writer_threads() == []
+    assert writer_threads() == []
 
 
 def test_close_raises_a_failure_of_the_last_writes(out: Path) -> None:
@@ -113,7 +112,7 @@ def test_nothing_is_written_once_abandon_returns(out: Path) -> None:
     written = len(dst.writers)
     time.sleep(0.2)
     assert len(dst.writers) == written <= 2
-    assert _writer_threads() == []
+    assert writer_threads() == []
 
 
 def test_nothing_submitted_after_abandon_is_written(out: Path) -> None:
@@ -133,7 +132,7 @@ def test_an_exception_in_the_caller_abandons_the_writes(out: Path) -> None:
             writer.submit(_fill(writer, k), 0, SLOT)
         raise ValueError("integrity")
     assert len(dst.writers) <= 2
-    assert _writer_threads() == []
+    assert writer_threads() == []
 
 
 def test_at_most_three_slots_are_ever_allocated(out: Path) -> None:
@@ -152,7 +151,7 @@ def test_writes_to_memory_stay_on_the_caller() -> None:
     with OrderedWriter(dst, SLOT, threaded=True) as writer:
         for k in range(5):
             writer.submit(_fill(writer, k), 0, SLOT)
-            assert _writer_threads() == []
+            assert writer_threads() == []
     assert dst.getvalue() == b"".join(bytes([k]) * SLOT for k in range(5))
 
 

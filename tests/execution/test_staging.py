@@ -20,6 +20,7 @@ from _scripted import reply, scripted
 from test_file_agent_http import LIMITS, make_agent
 
 from confide.crypto import encrypt_stream
+from confide.crypto._writer import THREAD_NAME
 from confide.execution import Stager, _staging
 from confide.execution._area import AreaBudget
 from confide.execution._staging import TRANSFER_FAILED
@@ -252,7 +253,7 @@ def test_sweep_removes_only_the_areas_of_dead_workers(
 
 
 def _writer_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name == "confide-writer"]
+    return [t.name for t in threading.enumerate() if t.name == THREAD_NAME]
 
 
 def test_teaclave_retry_after_a_dropped_connection_restarts_the_decryption(area: Path) -> None:

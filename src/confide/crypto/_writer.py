@@ -31,7 +31,10 @@ import threading
 from types import TracebackType
 from typing import BinaryIO, Final
 
-__all__ = ["OrderedWriter"]
+__all__ = ["THREAD_NAME", "OrderedWriter"]
+
+#: The helper thread's name (what `ps -L` and the tests see).
+THREAD_NAME: Final = "confide-writer"
 
 #: Slots per transfer: one being filled, one being written, one ready (measured in a
 #: standalone loop over 64 MiB: two slots 32-48 ms, three 25-31 ms).
@@ -97,7 +100,7 @@ class OrderedWriter:
             self._free.put(slot)
             return
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="confide-writer", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
             self._thread.start()
         self._jobs.put((slot, start, stop, offset))
 
