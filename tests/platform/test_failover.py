@@ -150,13 +150,18 @@ def threading_timer(delay: float, fn: object) -> None:
     t.start()
 
 
+#: More client bytes than HTTP/2 control frames in TLS records (a WINDOW_UPDATE or PING ack
+#: left over from the previous call is 35-40 bytes), fewer than a request's headers.
+_REQUEST_BYTES = 120
+
+
 def _drop_once_sent(proxy: Proxy) -> None:
-    """Drop ``proxy`` (in the background) 0.5 s after a client's next bytes passed it."""
+    """Drop ``proxy`` (in the background) 0.5 s after a client's next request passed it."""
     before = proxy.forwarded
 
     def drop() -> None:
         deadline = time.monotonic() + 30
-        while proxy.forwarded == before and time.monotonic() < deadline:
+        while proxy.forwarded < before + _REQUEST_BYTES and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.5)
         proxy.drop()
