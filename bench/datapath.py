@@ -164,13 +164,15 @@ class _BlobStage:
     cmac check, decrypt into the private area; the input is opened once, as a
     function would) and reports the best of N and its peak RSS."""
 
-    def __init__(self, root: Path, reps: int) -> None:
+    def __init__(self, root: Path, reps: int, area: str) -> None:
         from confide.config import Limits
         from confide.services.blobstore import BlobStore
 
         self._store = BlobStore(root, os.urandom(32), limits=Limits(), port=0)
         self._store.start()
         self._reps = reps
+        self._area = area
+        self.area_kind = ""
         self.rss_kib: dict[str, int] = {}
         self.cpu: dict[str, float | None] = {}
 
@@ -194,8 +196,9 @@ class _BlobStage:
                 raise RuntimeError(f"blob store refused the upload: {resp.status_code}")
             url = self._store.presign(name, "GET", expires)
             result, rss = _run_worker(
-                "stage", schema, url, key.hex(), iv.hex(), cmac.hex(), str(self._reps)
+                "stage", schema, url, key.hex(), iv.hex(), cmac.hex(), str(self._reps), self._area
             )  # fmt: skip
+            self.area_kind = str(result["area"])
             self.rss_kib[schema] = rss
             self.cpu[schema] = _cpu(result)
             return _secs(result)
@@ -204,14 +207,20 @@ class _BlobStage:
 
 
 def _stage_worker(schema: str, url: str, key_hex: str, iv_hex: str, cmac_hex: str,
-                  reps: str) -> None:  # fmt: skip
+                  reps: str, area: str) -> None:  # fmt: skip
     from confide.config import Limits
     from confide.execution import Stager
+    from confide.execution._private_tmpfs import AreaKind, area_tmpfs_bytes, mount_private_area
+    from confide.execution._staging import private_area
     from confide.execution.file_agent import FileAgent, UrlPolicy
     from confide.staged import StagedFile
 
     port = int(url.split("/")[2].rsplit(":", 1)[1])
     limits = Limits()
+    # As a worker does first thing (one slot); --stage-area shm: the plain directory.
+    kind = AreaKind.DIRECTORY
+    if area == "worker":
+        kind = mount_private_area(area_tmpfs_bytes(1, limits.max_task_area_bytes))
     agent = FileAgent(UrlPolicy.embedded(blob_store_port=port), limits)
     stager = Stager(agent, limits)
     spec = StagedFile(
@@ -232,7 +241,8 @@ def _stage_worker(schema: str, url: str, key_hex: str, iv_hex: str, cmac_hex: st
             elapsed_cpu = time.process_time() - start_cpu
         best = min(best, elapsed)
         best_cpu = min(best_cpu, elapsed_cpu)
-    print(json.dumps({"seconds": best, "cpu": best_cpu}))
+    shutil.rmtree(private_area(os.getpid()), ignore_errors=True)  # the host's directory
+    print(json.dumps({"seconds": best, "cpu": best_cpu, "area": str(kind)}))
 
 
 def _run_worker(*args: str) -> tuple[dict[str, object], int]:
@@ -305,6 +315,10 @@ def main() -> None:
     parser.add_argument("--no-stage", action="store_true", help="skip the blob-store stage runs")
     parser.add_argument("--only", choices=["all", "stage"], default="all",
                         help="stage: only the blob-store stage runs (and openssl)")  # fmt: skip
+    parser.add_argument("--stage-area", choices=["worker", "shm"], default="worker",
+                        help="worker: the stage process puts its private area on a tmpfs of its"
+                        " own as a worker does (where permitted); shm: a plain directory on"
+                        " /dev/shm, as an unprivileged worker has")  # fmt: skip
     parser.add_argument(
         "--dir",
         default="/dev/shm" if os.path.isdir("/dev/shm") else None,
@@ -323,7 +337,8 @@ def main() -> None:
                 f.write(os.urandom(MiB))
         _, base_rss = _run_worker("baseline")
         schemas = args.schemas.split(",")
-        stager = None if args.no_stage else _BlobStage(work / "blobs", args.repeat)
+        stager = None if args.no_stage else _BlobStage(work / "blobs", args.repeat,
+                                                       args.stage_area)
         hooks = {s: stager.hook(s) for s in schemas} if stager else {}
         try:
             if args.only == "stage":
@@ -335,6 +350,7 @@ def main() -> None:
                 stager.stop()
         stager_rss = stager.rss_kib if stager else {}
         stager_cpu = stager.cpu if stager else {}
+        area_kind = stager.area_kind if stager else ""
     finally:
         shutil.rmtree(work)
 
@@ -343,6 +359,8 @@ def main() -> None:
         f"{args.size_mib} MiB of random data in {args.dir or tempfile.gettempdir()}, best of "
         f"{args.repeat}; interpreter + import baseline RSS {base_rss / 1024:.1f} MiB"
     )
+    if area_kind:
+        print(f"stage: the worker's private area is a {area_kind} (--stage-area {args.stage_area})")
     head = (
         f"{'schema':<22} {'enc':>6} {'dec':>6} {'enc/ossl':>8} {'dec/ossl':>8} │ "
         f"{'enc':>6} {'dec':>6} {'enc/ossl':>8} {'dec/ossl':>8} │ {'encRSS':>6} {'decRSS':>6} "
@@ -413,7 +431,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         if sys.argv[2] == "stage":
-            _stage_worker(*sys.argv[3:9])
+            _stage_worker(*sys.argv[3:10])
         elif sys.argv[2] == "baseline":
             import confide.crypto  # noqa: F401
 

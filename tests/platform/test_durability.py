@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -65,26 +66,42 @@ def test_a_task_staged_before_a_crash_runs_after_it(fresh_server: Server) -> Non
     assert (task.status, task.return_value) == (TaskStatus.FINISHED, b"survivor")
 
 
+def _mounted(areas: list[Path]) -> list[str]:
+    """The processes on the host whose mount table has one of ``areas``."""
+    holders = []
+    for mountinfo in Path("/proc").glob("[0-9]*/mountinfo"):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            text = mountinfo.read_text()
+            holders += [mountinfo.parent.name for a in areas if f" {a} " in text]
+    return holders
+
+
 def test_a_worker_killed_mid_task_fails_the_task_with_a_reason(fresh_server: Server) -> None:
     s = fresh_server.start()
     admin = s.admin()
     tid = start_endless_task(admin)
     pids = s.worker_pids()
     areas = [private_area(pid) for pid in pids]
+    # Each worker's area is a tmpfs in its own mount namespace (the server runs as
+    # root): the running task's staging is seen only through the worker's root.
+    inside = [Path(f"/proc/{pid}/root") / a.relative_to("/")
+              for pid, a in zip(pids, areas, strict=True)]
     deadline = time.monotonic() + 10.0  # Running from the lease on; staging follows it
-    while not any(a.is_dir() and os.listdir(a) for a in areas) and time.monotonic() < deadline:
+    while not any(a.is_dir() and os.listdir(a) for a in inside) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert any(a.is_dir() and os.listdir(a) for a in areas)  # the running task's staging
+    assert any(a.is_dir() and os.listdir(a) for a in inside)  # the running task's staging
+    assert all(os.listdir(a) == [] for a in areas)  # the host sees none of it
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     task = admin.wait(tid, 20)
     assert task.status == TaskStatus.FAILED
     assert task.reason.startswith("Runtime Error: Executor"), task.reason
-    # The supervisor wiped what the killed workers could not.
+    # The kernel freed the killed workers' tmpfs; the supervisor removed their directories.
     deadline = time.monotonic() + 5
-    while any(a.exists() for a in areas) and time.monotonic() < deadline:
+    while (any(a.exists() for a in areas) or _mounted(areas)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(a.exists() for a in areas)
+    assert _mounted(areas) == []
     # Replacement workers take new work.
     echo = echo_function(admin)
     t2 = admin.create_task(echo, {"message": "again"}, executor="builtin")

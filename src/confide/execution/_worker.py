@@ -54,6 +54,7 @@ from ._enrol import (
     enrol_through_any,
     key_service_addresses,
 )
+from ._private_tmpfs import area_tmpfs_bytes, mount_private_area
 from ._runner import Outcome, TaskRunner
 
 __all__ = ["Worker", "WorkerConfig", "main"]
@@ -494,7 +495,6 @@ def main() -> int:
         if not stopping:
             os._exit(EXIT_ORPHANED)
 
-    _die_with_parent(orphaned)
     try:
         cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
     except SettingsError as e:  # the server validated them: only a broken bootstrap gets here
@@ -502,6 +502,9 @@ def main() -> int:
         return EXIT_BAD_BOOTSTRAP
     configure_logging("json" if cfg.log_format == "json" else "human", cfg.log_level,
                       process="worker", static={"executor_id": cfg.executor_id})
+    # Before any thread starts (the namespace is per thread): see _private_tmpfs.
+    mount_private_area(area_tmpfs_bytes(cfg.slots, cfg.limits.max_task_area_bytes))
+    _die_with_parent(orphaned)
     attester = node_sim_attester(Path(cfg.sim_state_dir))
     try:
         node = enrol_with_retry(cfg, attester)

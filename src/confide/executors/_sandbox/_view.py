@@ -19,7 +19,6 @@ Making the view needs ``CAP_SYS_ADMIN`` (root has it).
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import shutil
@@ -28,14 +27,22 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..._mounts import (
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    mount,
+    unshare_private_mounts,
+)
 from ._errors import SandboxUnavailable
 
 __all__ = ["RuntimeView", "make_view", "world_reachable"]
 
-_CLONE_NEWNS = 0x00020000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
-_RO_FLAGS = _MS_RDONLY | _MS_NOSUID | _MS_NODEV
+_RO_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV
 #: Directories the view's tmpfs may cover, in order of preference; bwrap and
 #: nsenter need none of them (bwrap's own scratch space is /tmp, never used here).
 _VIEW_DIRS = ("/run", "/mnt", "/srv", "/opt")
@@ -91,35 +98,13 @@ class RuntimeView:
         ]
 
 
-def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_char_p,
-        ctypes.c_char_p,
-        ctypes.c_ulong,
-        ctypes.c_char_p,
-    ]
-    return libc
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-
 def _build(sources: Sequence[str], base: str) -> tuple[int, tuple[str, ...]]:
     """In the calling thread: a private mount namespace with the sources under ``base``."""
-    libc = _libc()
-    _check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    # First of all: no mount made below may propagate back to the host.
-    _check(libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "make / private")
+    unshare_private_mounts()
     # Open the sources before the tmpfs may cover one of them (fds of this namespace's mounts).
     fds = [os.open(src, os.O_PATH | os.O_CLOEXEC) for src in sources]
     try:
-        flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
-        _check(libc.mount(b"tmpfs", base.encode(), b"tmpfs", flags, _VIEW_TMPFS), "tmpfs")
+        mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, _VIEW_TMPFS, "tmpfs")
         paths = []
         for i, (src, fd) in enumerate(zip(sources, fds, strict=True)):
             target = f"{base}/{i}"
@@ -127,14 +112,12 @@ def _build(sources: Sequence[str], base: str) -> tuple[int, tuple[str, ...]]:
                 os.mkdir(target, 0o755)
             else:
                 os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-            mount_point = target.encode()
-            _check(libc.mount(f"/proc/self/fd/{fd}".encode(), mount_point, None,
-                              _MS_BIND | _MS_REC, None), f"bind {src}")  # fmt: skip
-            _check(libc.mount(None, mount_point, None, _MS_BIND | _MS_REMOUNT | _RO_FLAGS, None),
-                   f"read-only {src}")  # fmt: skip
+            mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC, None, f"bind {src}")
+            mount(None, target, None, MS_BIND | MS_REMOUNT | _RO_FLAGS, None,
+                  f"read-only {src}")  # fmt: skip
             paths.append(target)
-        _check(libc.mount(None, base.encode(), None, _MS_REMOUNT | _RO_FLAGS | _MS_NOEXEC,
-                          _VIEW_TMPFS), "read-only view")  # fmt: skip
+        mount(None, base, None, MS_REMOUNT | _RO_FLAGS | MS_NOEXEC, _VIEW_TMPFS,
+              "read-only view")  # fmt: skip
         ns = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         for fd in fds:
