@@ -16,7 +16,10 @@ runs ``confide.execution.Stager`` with the real ``FileAgent`` (HTTP download,
 cmac check, decrypt into the private temporary area, removal afterwards); its
 throughput, ratio to openssl and peak RSS are printed. Every schema but raw is
 staged in one pass (decrypted while the body arrives; teaclave-file-128 in file
-order, 97-node groups). ``--no-stage``
+order, 97-node groups). The staging process first puts its private area where
+a worker does (``mount_private_area``: a tmpfs of its own with large pages when
+it has ``CAP_SYS_ADMIN``, as root); ``--stage-area shm`` keeps it the plain
+/dev/shm directory an unprivileged worker has, for the A/B. ``--no-stage``
 skips it; ``--only stage`` runs only it (and openssl), to spare the shared
 machine; ``STAGE_HOOKS`` (schema -> f(encrypted file, key, iv, cmac) -> seconds)
 overrides it per schema.
@@ -423,8 +426,8 @@ def main() -> None:
         " thread while it reads and seals or opens the next round, so file → file and stage use"
         " a second core:"
         " its CPU ratios count both threads. raw is the same HTTP download into the private"
-        " area and nothing else: the floor of every stage figure (on tmpfs, writing the file"
-        " bounds it)."
+        " area and nothing else: the floor of every stage figure (writing the file bounds it on"
+        " /dev/shm's 4 KiB pages; far less on the worker's own tmpfs with large pages)."
     )
 
 

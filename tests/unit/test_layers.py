@@ -21,14 +21,14 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 GENERATED = ("_gen",)  # protobuf stubs: written by the generator, import only grpc/protobuf
 
 _FOUNDATION = frozenset({"config", "errors", "_json", "_status", "_atomic", "invocation",
-                         "_units", "executor_registry", "staged", "_suspend"})
+                         "_units", "executor_registry", "staged", "_suspend", "_mounts"})
 
 #: What each unit may import (besides itself), bottom to top (docs/architecture.md, "Layers").
 MAY_IMPORT: dict[str, frozenset[str]] = {
     # Foundation: limits, domain errors, JSON and status helpers, the atomic
     # file write, the executor/function contract, the executor registry, the
-    # staged task, blocking code parked on the event loop. They import nothing
-    # of confide.
+    # staged task, blocking code parked on the event loop, the private mounts'
+    # unshare and mount. They import nothing of confide.
     ROOT: frozenset(),
     **{unit: frozenset() for unit in _FOUNDATION},
     # Observability: metrics, log format and context (prometheus_client, logging);
