@@ -22,7 +22,7 @@ from test_file_agent_http import LIMITS, make_agent
 from confide.crypto import encrypt_stream
 from confide.crypto._writer import THREAD_NAME
 from confide.execution import Stager, _staging
-from confide.execution._area import AreaBudget
+from confide.execution._area import AreaBudget, MeteredFile
 from confide.execution._staging import TRANSFER_FAILED
 from confide.executors import CapExceeded, CorruptedInput, FunctionError
 from confide.staged import StagedFile
@@ -284,4 +284,33 @@ def test_teaclave_input_past_the_area_cap_stops_mid_file_and_leaves_nothing(area
                 area=AreaBudget(1 << 20),
             )  # fmt: skip
     assert os.listdir(area) == []
+    assert _writer_threads() == []
+
+
+@pytest.mark.parametrize("write_behind", [True, False])
+def test_teaclave_writes_go_to_the_writer_thread_only_with_write_behind(
+    area: Path, write_behind: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker turns write-behind off when its area is a tmpfs with large pages.
+    from confide.crypto._pfs import crypto_releases_gil
+
+    writers: set[str] = set()
+    real_write = MeteredFile.write
+
+    def write(self: MeteredFile, data: bytes | bytearray | memoryview) -> int:
+        writers.add(threading.current_thread().name)
+        return real_write(self, data)
+
+    monkeypatch.setattr(MeteredFile, "write", write)
+    blob, cmac = _encrypt("teaclave-file-128")  # 3 MiB: 8 groups
+    with scripted(lambda _: [reply(blob)]) as srv:
+        stager = Stager(make_agent(), LIMITS, write_behind=write_behind)
+        fetched = stager.fetch_decrypted_or_corrupt(
+            _spec("teaclave-file-128", srv.url, cmac), area / "plain", area=AreaBudget(8 << 20)
+        )
+    assert fetched.corrupted is None
+    assert (area / "plain").read_bytes() == PLAIN
+    caller = threading.current_thread().name
+    threaded = write_behind and crypto_releases_gil()
+    assert writers == ({caller, THREAD_NAME} if threaded else {caller})
     assert _writer_threads() == []

@@ -161,6 +161,7 @@ def new_decryptor(
     file_name: str | None = None,
     progress: Progress | None = None,
     limits: Limits = _DEFAULT_LIMITS,
+    write_behind: bool = True,
 ) -> Decryptor:
     """A push-style :class:`Decryptor` writing plaintext to ``dst`` (for a network receiver).
 
@@ -177,6 +178,11 @@ def new_decryptor(
             each MHT node precedes its data nodes); ``raw`` has nothing to verify.
         key, iv, expected_cmac, file_name, progress, limits: as for
             :func:`decrypt_stream`.
+        write_behind: teaclave-file-128 only: write the plaintext on a helper
+            thread while the next group arrives (with the C extension and a
+            ``dst`` that has a file descriptor). It pays off where writes are
+            slow (4 KiB tmpfs pages, disks); where they are cheap (a tmpfs with
+            large pages) the hand-off costs more than it saves.
 
     Raises:
         CryptoInfoError: invalid schema/key/iv.
@@ -194,7 +200,7 @@ def new_decryptor(
             raise CryptoError("teaclave-file-128 needs file_name (the name the file is stored as)")
         return PfsDecryptor(
             key, dst, file_name=file_name, expected_cmac=expected_cmac, counter=counter,
-            limits=limits,
+            limits=limits, write_behind=write_behind,
         )  # fmt: skip
     if schema == CONFIDE_STREAM_256:
         return _stream.StreamDecryptor(

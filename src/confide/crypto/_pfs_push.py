@@ -52,6 +52,7 @@ class PfsDecryptor(Decryptor):
         expected_cmac: bytes | None,
         counter: ByteCounter,
         limits: Limits,
+        write_behind: bool = True,
     ) -> None:
         self._key = key
         self._dst = dst
@@ -59,7 +60,8 @@ class PfsDecryptor(Decryptor):
         self._expected_cmac = expected_cmac
         self._counter = counter
         self._limits = limits
-        self._writer = OrderedWriter(dst, _GROUP * NODE, threaded=crypto_releases_gil())
+        threaded = write_behind and crypto_releases_gil()
+        self._writer = OrderedWriter(dst, _GROUP * NODE, threaded=threaded)
         weakref.finalize(self, self._writer.abandon)  # no thread outlives a dropped decryptor
         self._view = self._writer.acquire()  # the group being received
         self._fill = 0

@@ -26,8 +26,11 @@ class DecryptingSink:
     """
 
     def __init__(self, f: StagedFile, plain: Path, limits: Limits,
-                 area: AreaBudget | None = None, *, file_name: str | None = None) -> None:
+                 area: AreaBudget | None = None, *, file_name: str | None = None,
+                 write_behind: bool = True) -> None:
+        """``write_behind``: as for :func:`~confide.crypto.new_decryptor`."""
         self._f = f
+        self._write_behind = write_behind
         self._file_name = file_name  # teaclave-file-128: the name embedded in the file
         self._path = plain
         self._limits = limits
@@ -41,7 +44,8 @@ class DecryptingSink:
     def _new(self) -> Decryptor:
         f = self._f
         return new_decryptor(f.schema, f.key, f.iv, self._out, expected_cmac=f.cmac,
-                             file_name=self._file_name, limits=self._limits)  # fmt: skip
+                             file_name=self._file_name, limits=self._limits,
+                             write_behind=self._write_behind)  # fmt: skip
 
     def get_buffer(self) -> memoryview:
         return self._dec.get_buffer()

@@ -262,9 +262,14 @@ class StagedIO:
 class Stager:
     """Creates each task's private area and moves its files in and out."""
 
-    def __init__(self, transport: FileTransport, limits: Limits) -> None:
+    def __init__(self, transport: FileTransport, limits: Limits, *,
+                 write_behind: bool = True) -> None:
+        """``write_behind``: decrypt teaclave-file-128 inputs with their writes on a
+        helper thread (:func:`~confide.crypto.new_decryptor`); off when the
+        private area is a tmpfs with large pages (``_private_tmpfs``)."""
         self._transport = transport
         self._limits = limits
+        self._write_behind = write_behind
 
     @property
     def limits(self) -> Limits:
@@ -362,7 +367,8 @@ class Stager:
             CapExceeded: more than ``allowance`` allows.
             FunctionError: a transfer failure.
         """
-        sink = DecryptingSink(f, plain, self._limits, area, file_name=_file_name(f.url))
+        sink = DecryptingSink(f, plain, self._limits, area, file_name=_file_name(f.url),
+                              write_behind=self._write_behind)  # fmt: skip
         try:
             self._download(f.url, sink, allowance)
             sink.finish()

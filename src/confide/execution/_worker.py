@@ -54,7 +54,7 @@ from ._enrol import (
     enrol_through_any,
     key_service_addresses,
 )
-from ._private_tmpfs import area_tmpfs_bytes, mount_private_area
+from ._private_tmpfs import AreaKind, area_tmpfs_bytes, mount_private_area
 from ._runner import Outcome, TaskRunner
 
 __all__ = ["Worker", "WorkerConfig", "main"]
@@ -399,8 +399,11 @@ def _check_python_sandbox(python: Any) -> None:
 
 
 def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = False,
-                 attester: Any = None) -> TaskRunner:
+                 attester: Any = None, area: AreaKind = AreaKind.DIRECTORY) -> TaskRunner:
     """The worker's executors and stager.
+
+    ``area``: what :func:`mount_private_area` made of the private area (large
+    pages make writes cheap: no write-behind thread then).
 
     ``check_python``: run the Python sandbox's start-up check now (on a thread
     of its own), so a host that cannot isolate functions is reported when the
@@ -429,8 +432,9 @@ def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = Fals
         gate = ApprovalGate(bytes.fromhex(measured.get("mr_enclave") or measured["mrtd"]),
                             time.time)
         receipts = ReceiptSigner.attested(lambda rd: attester.evidence(rd, now=_utcnow()))
-    return TaskRunner(executors, Stager(FileAgent(policy, limits), limits), limits,
-                      gate=gate, receipts=receipts)
+    stager = Stager(FileAgent(policy, limits), limits,
+                    write_behind=area is not AreaKind.HUGE_TMPFS)
+    return TaskRunner(executors, stager, limits, gate=gate, receipts=receipts)
 
 
 def _utcnow() -> dt.datetime:
@@ -503,7 +507,7 @@ def main() -> int:
     configure_logging("json" if cfg.log_format == "json" else "human", cfg.log_level,
                       process="worker", static={"executor_id": cfg.executor_id})
     # Before any thread starts (the namespace is per thread): see _private_tmpfs.
-    mount_private_area(area_tmpfs_bytes(cfg.slots, cfg.limits.max_task_area_bytes))
+    area = mount_private_area(area_tmpfs_bytes(cfg.slots, cfg.limits.max_task_area_bytes))
     _die_with_parent(orphaned)
     attester = node_sim_attester(Path(cfg.sim_state_dir))
     try:
@@ -523,7 +527,7 @@ def main() -> int:
             return None
         return secure_channel(cfg, current[0])
 
-    runner = build_runner(cfg, cfg.limits, check_python=True, attester=attester)
+    runner = build_runner(cfg, cfg.limits, check_python=True, attester=attester, area=area)
     worker = Worker(secure_channel(cfg, node), cfg.executor_id, runner, slots=cfg.slots,
                     renew=renew)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
