@@ -423,11 +423,12 @@ def main() -> None:
         " confide-stream-256 are one pass: the body is received (recv_into, 1 MiB) straight into"
         " the decryptor's buffer and plaintext written as it verifies (teaclave-file-128 too, one"
         " 97-node group at a time). teaclave-file-128 (not /pure) writes to a file on a helper"
-        " thread while it reads and seals or opens the next round, so file → file and stage use"
-        " a second core:"
-        " its CPU ratios count both threads. raw is the same HTTP download into the private"
-        " area and nothing else: the floor of every stage figure (writing the file bounds it on"
-        " /dev/shm's 4 KiB pages; far less on the worker's own tmpfs with large pages)."
+        " thread while it reads and seals or opens the next round, so file → file (and stage with"
+        " --stage-area shm) use a second core: its CPU ratios count both threads; on the worker's"
+        " own large-page tmpfs writes are cheaper than the hand-off, so stage there has no"
+        " thread. raw is the same HTTP download into the private area and nothing else: the"
+        " floor of every stage figure (writing the file bounds it on /dev/shm's 4 KiB pages;"
+        " far less on the worker's own tmpfs with large pages)."
     )
 
 
