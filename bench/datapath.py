@@ -213,8 +213,12 @@ def _stage_worker(schema: str, url: str, key_hex: str, iv_hex: str, cmac_hex: st
                   reps: str, area: str) -> None:  # fmt: skip
     from confide.config import Limits
     from confide.execution import Stager
-    from confide.execution._private_tmpfs import AreaKind, area_tmpfs_bytes, mount_private_area
-    from confide.execution._staging import private_area
+    from confide.execution._private_tmpfs import (
+        AreaKind,
+        area_tmpfs_bytes,
+        mount_private_area,
+        release_private_area,
+    )
     from confide.execution.file_agent import FileAgent, UrlPolicy
     from confide.staged import StagedFile
 
@@ -244,7 +248,7 @@ def _stage_worker(schema: str, url: str, key_hex: str, iv_hex: str, cmac_hex: st
             elapsed_cpu = time.process_time() - start_cpu
         best = min(best, elapsed)
         best_cpu = min(best_cpu, elapsed_cpu)
-    shutil.rmtree(private_area(os.getpid()), ignore_errors=True)  # the host's directory
+    release_private_area(kind)  # as the worker does on its way out
     print(json.dumps({"seconds": best, "cpu": best_cpu, "area": str(kind)}))
 
 

@@ -25,10 +25,12 @@ __all__ = [
     "MS_REC",
     "MS_REMOUNT",
     "mount",
+    "unmount_detached",
     "unshare_private_mounts",
 ]
 
 _CLONE_NEWNS = 0x00020000
+_MNT_DETACH = 2
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
 
@@ -73,3 +75,12 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int,
     """
     _check(_libc().mount(source.encode() if source else None, target.encode(),
                          fstype.encode() if fstype else None, flags, data), what)  # fmt: skip
+
+
+def unmount_detached(target: str) -> None:
+    """``umount2(target, MNT_DETACH)``: gone from the namespace now, freed once unused.
+
+    Raises:
+        OSError: the kernel refused (not a mount point, not permitted).
+    """
+    _check(_libc().umount2(target.encode(), _MNT_DETACH), f"unmount {target}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -18,8 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from confide.execution._private_tmpfs import AreaKind, area_tmpfs_bytes
 from confide.execution._staging import private_area
+from confide.execution._worker import WorkerConfig
 
 MiB = 1 << 20
 
@@ -27,7 +31,7 @@ MiB = 1 << 20
 # JSON line), then holds the area until its stdin closes.
 _CHILD = textwrap.dedent("""
     import errno, json, os, sys, threading
-    from confide.execution._private_tmpfs import mount_private_area
+    from confide.execution._private_tmpfs import mount_private_area, release_private_area
     from confide.execution._staging import private_area
     size, write, setup = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     if setup == "thread":
@@ -46,6 +50,8 @@ _CHILD = textwrap.dedent("""
     print(json.dumps({"kind": str(kind), "written": written, "mounts": mounts,
                       "ns": os.readlink("/proc/self/ns/mnt")}), flush=True)
     sys.stdin.read()
+    if sys.argv[4:] == ["release"]:
+        release_private_area(kind)
 """)
 
 
@@ -141,4 +147,50 @@ def test_a_killed_process_leaves_nothing_mounted() -> None:
         assert _mounted_anywhere(area) == []
         assert os.listdir(area) == []  # the host's directory never held the plaintext
     finally:
+        subprocess.run(["rm", "-rf", str(area)], check=True)
+
+
+@pytest.mark.parametrize("setup", ["", "nobody"])
+def test_an_orderly_exit_releases_the_area_and_leaves_nothing_on_the_host(setup: str) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(64 * MiB), str(MiB), setup,
+                             "release"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    area = private_area(proc.pid)
+    try:
+        kind = json.loads(proc.stdout.readline())["kind"]
+        assert kind == (AreaKind.DIRECTORY if setup else AreaKind.HUGE_TMPFS)
+        assert area.is_dir()
+        proc.stdin.close()
+        assert proc.wait(10) == 0
+        assert not area.exists()  # no supervisor needed
+        assert _mounted_anywhere(area) == []
+    finally:
+        subprocess.run(["rm", "-rf", str(area)], check=True)
+
+
+def test_a_worker_stopped_while_it_enrols_releases_its_area(tmp_path: Path) -> None:
+    # SIGTERM (the supervisor's, or PDEATHSIG when the server dies) before the worker
+    # serves: it leaves through its cleanup, not by the signal's default action.
+    cfg = WorkerConfig(scheduler="127.0.0.1:1", key_service="127.0.0.1:1",  # nothing answers
+                       executor_id="executor-starting", ca_pem=b"ca",
+                       sim_state_dir=str(tmp_path / "sim"))  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "confide.execution._worker"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(cfg.to_cbor())
+    proc.stdin.close()
+    area = private_area(proc.pid)
+    try:
+        deadline = time.monotonic() + 20
+        while not _mounted_anywhere(area) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _mounted_anywhere(area) == [str(proc.pid)]  # mounted, and enrolling
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 128 + signal.SIGTERM, proc.stderr.read().decode()
+        assert not area.exists()
+        assert _mounted_anywhere(area) == []
+    finally:
+        proc.kill()
+        proc.wait()
         subprocess.run(["rm", "-rf", str(area)], check=True)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from confide.client import TaskStatus
+from confide.execution._staging import private_area
 
 from ._helpers import echo_function, start_endless_task
 from ._server import Server
@@ -35,6 +36,8 @@ def test_kill_9_of_the_server_ends_its_workers_and_their_tasks(fresh_server: Ser
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in workers), "orphaned workers kept running"
+    # With no supervisor left, each worker released its private area on its way out.
+    assert not any(private_area(pid).exists() for pid in workers)
     restarting = time.monotonic()
     s.start()
     restart_s = time.monotonic() - restarting  # grows with the machine's load, not the lease

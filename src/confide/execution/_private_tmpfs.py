@@ -17,8 +17,10 @@ where it stays empty):
   directory; the plaintext is reachable only from inside the worker's namespace
   (the worker, its sandboxes, ``/proc/<pid>/root``, ``nsenter``).
 - Gone with the worker: when the worker and its sandboxes have exited, kill -9
-  included, nothing holds the namespace and the kernel frees the tmpfs. The
-  supervisor still removes the empty host directory.
+  included, nothing holds the namespace and the kernel frees the tmpfs. On an
+  orderly exit the worker unmounts it and removes the host directory itself
+  (:func:`release_private_area`); after a kill the supervisor removes that
+  empty directory, or, if the whole server was killed, the next start does.
 
 Where this cannot be done (no ``CAP_SYS_ADMIN``: an unprivileged server), the
 area is the plain 0700 directory on /dev/shm it always was, and the supervisor
@@ -31,11 +33,12 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import shutil
 
-from .._mounts import MS_NODEV, MS_NOSUID, mount, unshare_private_mounts
+from .._mounts import MS_NODEV, MS_NOSUID, mount, unmount_detached, unshare_private_mounts
 from ._staging import private_area
 
-__all__ = ["AreaKind", "area_tmpfs_bytes", "mount_private_area"]
+__all__ = ["AreaKind", "area_tmpfs_bytes", "mount_private_area", "release_private_area"]
 
 _log = logging.getLogger(__name__)
 #: Per slot, on top of its area cap: the pages a file's last bytes round up to.
@@ -83,3 +86,16 @@ def mount_private_area(size: int) -> AreaKind:
         _log.info("private area %s: %s of %d bytes", area, kind, size)
         return kind
     return AreaKind.DIRECTORY
+
+
+def release_private_area(kind: AreaKind) -> None:
+    """On the worker's way out: unmount its tmpfs (if it has one) and remove the
+    area directory from the host. Never raises."""
+    area = private_area(os.getpid())
+    if kind is not AreaKind.DIRECTORY:
+        try:
+            unmount_detached(str(area))
+        except OSError as e:
+            _log.warning("could not unmount the private area %s: %s", area, e.strerror)
+            return  # the kernel frees it with the namespace; the supervisor removes the directory
+    shutil.rmtree(area, ignore_errors=True)

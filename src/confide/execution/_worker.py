@@ -54,7 +54,12 @@ from ._enrol import (
     enrol_through_any,
     key_service_addresses,
 )
-from ._private_tmpfs import AreaKind, area_tmpfs_bytes, mount_private_area
+from ._private_tmpfs import (
+    AreaKind,
+    area_tmpfs_bytes,
+    mount_private_area,
+    release_private_area,
+)
 from ._runner import Outcome, TaskRunner
 
 __all__ = ["Worker", "WorkerConfig", "main"]
@@ -488,17 +493,6 @@ def _die_with_parent(on_orphaned: Callable[[], None]) -> None:
 
 
 def main() -> int:
-    from ..attestation.sim import node_sim_attester
-
-    stopping: list[Callable[[], None]] = []
-
-    def orphaned() -> None:
-        _log.error("the supervising process is gone; exiting")
-        for stop in stopping:
-            stop()
-        if not stopping:
-            os._exit(EXIT_ORPHANED)
-
     try:
         cfg = WorkerConfig.from_cbor(sys.stdin.buffer.read())
     except SettingsError as e:  # the server validated them: only a broken bootstrap gets here
@@ -508,7 +502,34 @@ def main() -> int:
                       process="worker", static={"executor_id": cfg.executor_id})
     # Before any thread starts (the namespace is per thread): see _private_tmpfs.
     area = mount_private_area(area_tmpfs_bytes(cfg.slots, cfg.limits.max_task_area_bytes))
-    _die_with_parent(orphaned)
+    stopping: list[Callable[[], None]] = []  # Worker.stop, once it serves
+
+    def orphaned() -> None:  # on the orphan watch thread
+        _log.error("the supervising process is gone; exiting")
+        for stop in stopping:
+            stop()
+        if not stopping:
+            release_private_area(area)
+            os._exit(EXIT_ORPHANED)
+
+    def terminate(*_: object) -> None:  # SIGTERM: the supervisor, or its death (PDEATHSIG)
+        for stop in stopping:
+            stop()
+        if not stopping:  # still starting (enrolling): leave through the finally below
+            raise SystemExit(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        _die_with_parent(orphaned)
+        return _serve(cfg, area, stopping)
+    finally:  # an orderly exit (an orphaned one too) leaves no area behind
+        release_private_area(area)
+
+
+def _serve(cfg: WorkerConfig, area: AreaKind, stopping: list[Callable[[], None]]) -> int:
+    """Enrol, then pull and run tasks until stopped; the exit status."""
+    from ..attestation.sim import node_sim_attester
+
     attester = node_sim_attester(Path(cfg.sim_state_dir))
     try:
         node = enrol_with_retry(cfg, attester)
@@ -530,8 +551,7 @@ def main() -> int:
     runner = build_runner(cfg, cfg.limits, check_python=True, attester=attester, area=area)
     worker = Worker(secure_channel(cfg, node), cfg.executor_id, runner, slots=cfg.slots,
                     renew=renew)
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-    stopping.append(worker.stop)
+    stopping.append(worker.stop)  # SIGTERM and the orphan watch stop it from now on
     _log.info("executor %s pulling from %s", cfg.executor_id, cfg.scheduler)
     try:
         worker.serve_forever()
