@@ -65,7 +65,11 @@ def mount_private_area(size: int) -> AreaKind:
     cannot, it says why (logged) and the area stays a directory.
     """
     area = private_area(os.getpid())
-    area.mkdir(mode=0o700, exist_ok=True)
+    try:
+        area.mkdir(mode=0o700, exist_ok=True)
+    except OSError as e:  # staging will name the cause when a task needs the area
+        _log.warning("cannot create the private area %s: %s", area, e.strerror)
+        return AreaKind.DIRECTORY
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:  # the other threads would stay in the host's namespace
         _log.warning("private area stays a directory: %d threads already run", threads)
