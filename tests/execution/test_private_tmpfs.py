@@ -8,6 +8,7 @@ Run as root, the way CI runs; the unprivileged case drops to nobody.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -193,4 +194,46 @@ def test_a_worker_stopped_while_it_enrols_releases_its_area(tmp_path: Path) -> N
     finally:
         proc.kill()
         proc.wait()
+        subprocess.run(["rm", "-rf", str(area)], check=True)
+
+
+_PARENT = textwrap.dedent("""
+    import subprocess, sys
+    worker = subprocess.Popen([sys.executable, "-m", "confide.execution._worker"],
+                              stdin=subprocess.PIPE)
+    worker.stdin.write(sys.stdin.buffer.read(int(sys.argv[1])))
+    worker.stdin.close()
+    print(worker.pid, flush=True)
+    sys.stdin.read()
+""")
+
+
+def test_a_worker_orphaned_while_it_enrols_releases_its_area(tmp_path: Path) -> None:
+    # kill -9 of its parent: PDEATHSIG (SIGTERM) and the orphan watch both make it leave,
+    # on two threads at once; the area is released whole, once.
+    cfg = WorkerConfig(scheduler="127.0.0.1:1", key_service="127.0.0.1:1",
+                       executor_id="executor-orphan", ca_pem=b"ca",
+                       sim_state_dir=str(tmp_path / "sim")).to_cbor()  # fmt: skip
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(len(cfg))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    assert parent.stdin is not None and parent.stdout is not None
+    parent.stdin.write(cfg)
+    parent.stdin.flush()
+    pid = int(parent.stdout.readline())
+    area = private_area(pid)
+    try:
+        deadline = time.monotonic() + 20
+        while not _mounted_anywhere(area) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _mounted_anywhere(area) == [str(pid)]
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # reaped by init (or this process's subreaper)
+        assert not area.exists()
+        assert _mounted_anywhere(area) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         subprocess.run(["rm", "-rf", str(area)], check=True)

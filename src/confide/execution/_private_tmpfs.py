@@ -34,6 +34,7 @@ import enum
 import logging
 import os
 import shutil
+import threading
 
 from .._mounts import MS_NODEV, MS_NOSUID, mount, unmount_detached, unshare_private_mounts
 from ._staging import private_area
@@ -92,14 +93,28 @@ def mount_private_area(size: int) -> AreaKind:
     return AreaKind.DIRECTORY
 
 
+_releasing = threading.Lock()
+_released = False
+
+
 def release_private_area(kind: AreaKind) -> None:
     """On the worker's way out: unmount its tmpfs (if it has one) and remove the
-    area directory from the host. Never raises."""
-    area = private_area(os.getpid())
-    if kind is not AreaKind.DIRECTORY:
-        try:
-            unmount_detached(str(area))
-        except OSError as e:
-            _log.warning("could not unmount the private area %s: %s", area, e.strerror)
-            return  # the kernel frees it with the namespace; the supervisor removes the directory
-    shutil.rmtree(area, ignore_errors=True)
+    area directory from the host. Never raises.
+
+    Once per process, whichever thread comes first (the main thread's cleanup
+    and the orphan watch may both be leaving); a second caller returns only
+    when the first is done, so neither exits the process halfway.
+    """
+    global _released
+    with _releasing:
+        if _released:
+            return
+        _released = True
+        area = private_area(os.getpid())
+        if kind is not AreaKind.DIRECTORY:
+            try:
+                unmount_detached(str(area))
+            except OSError as e:
+                _log.warning("could not unmount the private area %s: %s", area, e.strerror)
+                return  # the kernel frees it with the namespace; the supervisor removes the dir
+        shutil.rmtree(area, ignore_errors=True)
