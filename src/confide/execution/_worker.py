@@ -515,7 +515,9 @@ def main() -> int:
     def terminate(*_: object) -> None:  # SIGTERM: the supervisor, or its death (PDEATHSIG)
         for stop in stopping:
             stop()
-        if not stopping:  # still starting (enrolling): leave through the finally below
+        if not stopping:  # still starting (enrolling): leave through the finally below,
+            # which a second SIGTERM (seen when the server dies) must not cut short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             raise SystemExit(128 + signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, terminate)
