@@ -229,7 +229,7 @@ def _stage_worker(schema: str, url: str, key_hex: str, iv_hex: str, cmac_hex: st
     if area == "worker":
         kind = mount_private_area(area_tmpfs_bytes(1, limits.max_task_area_bytes))
     agent = FileAgent(UrlPolicy.embedded(blob_store_port=port), limits)
-    stager = Stager(agent, limits, write_behind=kind is not AreaKind.HUGE_TMPFS)
+    stager = Stager(agent, limits, write_behind=kind.write_behind)
     spec = StagedFile(
         name="in",
         url=url,

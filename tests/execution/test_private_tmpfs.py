@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from confide.execution._private_tmpfs import AreaKind, area_tmpfs_bytes
-from confide.execution._staging import private_area
+from confide.execution._staging import private_area, remove_private_area
 from confide.execution._worker import WorkerConfig
+from tests.platform._helpers import mounted_anywhere
 
 MiB = 1 << 20
 
@@ -33,7 +34,7 @@ MiB = 1 << 20
 _CHILD = textwrap.dedent("""
     import errno, json, os, sys, threading
     from confide.execution._private_tmpfs import mount_private_area, release_private_area
-    from confide.execution._staging import private_area
+    from confide.execution._staging import private_area, remove_private_area
     size, write, setup = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     if setup == "thread":
         threading.Thread(target=sys.stdin.readline, daemon=True).start()
@@ -68,19 +69,7 @@ def _child(size: int, write: int, setup: str = "") -> Iterator[tuple[int, dict[s
         proc.stdin.close()
         assert proc.wait(10) == 0
         # What the supervisor does when a worker is gone.
-        subprocess.run(["rm", "-rf", str(private_area(proc.pid))], check=True)
-
-
-def _mounted_anywhere(area: Path) -> list[str]:
-    """Every process on the host whose mount table still has ``area``."""
-    holders = []
-    for mountinfo in Path("/proc").glob("[0-9]*/mountinfo"):
-        try:
-            if f" {area} " in mountinfo.read_text():
-                holders.append(mountinfo.parent.name)
-        except OSError:  # the process is gone
-            continue
-    return holders
+        remove_private_area(proc.pid)
 
 
 def test_a_root_worker_stages_on_a_huge_page_tmpfs_the_host_cannot_see() -> None:
@@ -104,7 +93,7 @@ def test_a_root_worker_stages_on_a_huge_page_tmpfs_the_host_cannot_see() -> None
         inside = Path(f"/proc/{pid}/root") / area.relative_to("/") / "plain-0"
         assert inside.read_bytes() == b"s" * (8 * MiB)
     # The worker is gone: no process holds the tmpfs any more, so the kernel freed it.
-    assert _mounted_anywhere(area) == []
+    assert mounted_anywhere(area) == []
     assert not area.exists()
 
 
@@ -143,12 +132,12 @@ def test_a_killed_process_leaves_nothing_mounted() -> None:
         proc.kill()
         proc.wait(10)
         deadline = time.monotonic() + 5
-        while _mounted_anywhere(area) and time.monotonic() < deadline:
+        while mounted_anywhere(area) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _mounted_anywhere(area) == []
+        assert mounted_anywhere(area) == []
         assert os.listdir(area) == []  # the host's directory never held the plaintext
     finally:
-        subprocess.run(["rm", "-rf", str(area)], check=True)
+        remove_private_area(proc.pid)
 
 
 @pytest.mark.parametrize("setup", ["", "nobody"])
@@ -165,9 +154,9 @@ def test_an_orderly_exit_releases_the_area_and_leaves_nothing_on_the_host(setup:
         proc.stdin.close()
         assert proc.wait(10) == 0
         assert not area.exists()  # no supervisor needed
-        assert _mounted_anywhere(area) == []
+        assert mounted_anywhere(area) == []
     finally:
-        subprocess.run(["rm", "-rf", str(area)], check=True)
+        remove_private_area(proc.pid)
 
 
 def test_a_worker_stopped_while_it_enrols_releases_its_area(tmp_path: Path) -> None:
@@ -184,17 +173,17 @@ def test_a_worker_stopped_while_it_enrols_releases_its_area(tmp_path: Path) -> N
     area = private_area(proc.pid)
     try:
         deadline = time.monotonic() + 20
-        while not _mounted_anywhere(area) and time.monotonic() < deadline:
+        while not mounted_anywhere(area) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _mounted_anywhere(area) == [str(proc.pid)]  # mounted, and enrolling
+        assert mounted_anywhere(area) == [str(proc.pid)]  # mounted, and enrolling
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 128 + signal.SIGTERM, proc.stderr.read().decode()
         assert not area.exists()
-        assert _mounted_anywhere(area) == []
+        assert mounted_anywhere(area) == []
     finally:
         proc.kill()
         proc.wait()
-        subprocess.run(["rm", "-rf", str(area)], check=True)
+        remove_private_area(proc.pid)
 
 
 _PARENT = textwrap.dedent("""
@@ -223,17 +212,22 @@ def test_a_worker_orphaned_while_it_enrols_releases_its_area(tmp_path: Path) -> 
     area = private_area(pid)
     try:
         deadline = time.monotonic() + 20
-        while not _mounted_anywhere(area) and time.monotonic() < deadline:
+        while not mounted_anywhere(area) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _mounted_anywhere(area) == [str(pid)]
+        assert mounted_anywhere(area) == [str(pid)]
         parent.kill()
         parent.wait(10)
         deadline = time.monotonic() + 20
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.05)  # reaped by init (or this process's subreaper)
         assert not area.exists()
-        assert _mounted_anywhere(area) == []
+        assert mounted_anywhere(area) == []
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        subprocess.run(["rm", "-rf", str(area)], check=True)
+        remove_private_area(pid)
+
+
+def test_only_the_large_page_tmpfs_stages_without_the_writer_thread() -> None:
+    assert {k: k.write_behind for k in AreaKind} == {
+        AreaKind.HUGE_TMPFS: False, AreaKind.TMPFS: True, AreaKind.DIRECTORY: True}

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,3 +74,14 @@ def start_endless_task(client: Client) -> str:
     client.invoke_task(tid)
     wait_for_status(client, tid, TaskStatus.RUNNING)
     return tid
+
+
+def mounted_anywhere(*paths: Path) -> list[str]:
+    """The pids on the host whose mount table has one of ``paths`` as a mount point
+    (a mount in a private namespace included, while a process holds it)."""
+    holders = []
+    for mountinfo in Path("/proc").glob("[0-9]*/mountinfo"):
+        with contextlib.suppress(OSError):  # the process is gone
+            text = mountinfo.read_text()
+            holders += [mountinfo.parent.name for p in paths if f" {p} " in text]
+    return holders

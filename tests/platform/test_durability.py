@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 from confide.client import TaskStatus
 from confide.execution._staging import private_area
 
-from ._helpers import echo_function, input_file, output_file, start_endless_task
+from ._helpers import echo_function, input_file, mounted_anywhere, output_file, start_endless_task
 from ._server import Server
 
 
@@ -66,16 +65,6 @@ def test_a_task_staged_before_a_crash_runs_after_it(fresh_server: Server) -> Non
     assert (task.status, task.return_value) == (TaskStatus.FINISHED, b"survivor")
 
 
-def _mounted(areas: list[Path]) -> list[str]:
-    """The processes on the host whose mount table has one of ``areas``."""
-    holders = []
-    for mountinfo in Path("/proc").glob("[0-9]*/mountinfo"):
-        with contextlib.suppress(OSError):  # gone meanwhile
-            text = mountinfo.read_text()
-            holders += [mountinfo.parent.name for a in areas if f" {a} " in text]
-    return holders
-
-
 def test_a_worker_killed_mid_task_fails_the_task_with_a_reason(fresh_server: Server) -> None:
     s = fresh_server.start()
     admin = s.admin()
@@ -98,10 +87,12 @@ def test_a_worker_killed_mid_task_fails_the_task_with_a_reason(fresh_server: Ser
     assert task.reason.startswith("Runtime Error: Executor"), task.reason
     # The kernel freed the killed workers' tmpfs; the supervisor removed their directories.
     deadline = time.monotonic() + 5
-    while (any(a.exists() for a in areas) or _mounted(areas)) and time.monotonic() < deadline:
+    while any(a.exists() for a in areas) or mounted_anywhere(*areas):
+        if time.monotonic() > deadline:
+            break
         time.sleep(0.05)
     assert not any(a.exists() for a in areas)
-    assert _mounted(areas) == []
+    assert mounted_anywhere(*areas) == []
     # Replacement workers take new work.
     echo = echo_function(admin)
     t2 = admin.create_task(echo, {"message": "again"}, executor="builtin")

@@ -23,9 +23,9 @@ where it stays empty):
   empty directory, or, if the whole server was killed, the next start does.
 
 Where this cannot be done (no ``CAP_SYS_ADMIN``: an unprivileged server), the
-area is the plain 0700 directory on /dev/shm it always was, and the supervisor
-wipes it when the worker dies. A kernel that refuses ``huge=`` gets the tmpfs
-without it.
+area is the plain 0700 directory on /dev/shm it always was, removed the same
+way (by the worker on its way out, else by the supervisor). A kernel that
+refuses ``huge=`` gets the tmpfs without it.
 """
 
 from __future__ import annotations
@@ -33,11 +33,10 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import shutil
 import threading
 
 from .._mounts import MS_NODEV, MS_NOSUID, mount, unmount_detached, unshare_private_mounts
-from ._staging import private_area
+from ._staging import private_area, remove_private_area
 
 __all__ = ["AreaKind", "area_tmpfs_bytes", "mount_private_area", "release_private_area"]
 
@@ -52,6 +51,12 @@ class AreaKind(enum.StrEnum):
     HUGE_TMPFS = "private tmpfs, huge=within_size"
     TMPFS = "private tmpfs"
     DIRECTORY = "directory on the shared tmpfs"
+
+    @property
+    def write_behind(self) -> bool:
+        """Whether staging should write on a helper thread: not where large pages
+        make writes cheaper than the hand-off (docs/crypto.md)."""
+        return self is not AreaKind.HUGE_TMPFS
 
 
 def area_tmpfs_bytes(slots: int, max_task_area_bytes: int) -> int:
@@ -117,4 +122,4 @@ def release_private_area(kind: AreaKind) -> None:
             except OSError as e:
                 _log.warning("could not unmount the private area %s: %s", area, e.strerror)
                 return  # the kernel frees it with the namespace; the supervisor removes the dir
-        shutil.rmtree(area, ignore_errors=True)
+        remove_private_area(os.getpid())

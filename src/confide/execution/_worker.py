@@ -437,8 +437,7 @@ def build_runner(cfg: WorkerConfig, limits: Limits, *, check_python: bool = Fals
         gate = ApprovalGate(bytes.fromhex(measured.get("mr_enclave") or measured["mrtd"]),
                             time.time)
         receipts = ReceiptSigner.attested(lambda rd: attester.evidence(rd, now=_utcnow()))
-    stager = Stager(FileAgent(policy, limits), limits,
-                    write_behind=area is not AreaKind.HUGE_TMPFS)
+    stager = Stager(FileAgent(policy, limits), limits, write_behind=area.write_behind)
     return TaskRunner(executors, stager, limits, gate=gate, receipts=receipts)
 
 
